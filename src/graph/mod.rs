@@ -1,0 +1,11 @@
+//! Static graphs: built once through [`GraphBuilder`], planned once into a [`Plan`], run many times.
+
+pub mod build;
+pub mod ir;
+pub mod plan;
+pub mod run;
+
+pub use build::GraphBuilder;
+pub use ir::{Graph, Node, Source, Value, ValueId};
+pub use plan::{Plan, PlanOptions};
+pub use run::NodeTiming;

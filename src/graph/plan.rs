@@ -1,0 +1,225 @@
+//! Planning: liveness-based buffer assignment, pipelines and bind groups, all made once.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::device::Gpu;
+use crate::graph::ir::{Graph, Source};
+use crate::ops::{Dispatch, PlanCtx, TensorView};
+use crate::tensor::{numel, Shape};
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Share intermediate buffers between values whose lifetimes do not overlap.
+    pub reuse_buffers: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { reuse_buffers: true }
+    }
+}
+
+/// Memory and work a plan holds, for `info`, benches and profiles.
+#[derive(Clone, Debug, Default)]
+pub struct PlanStats {
+    /// Bytes of intermediate buffers after sharing (the activation peak).
+    pub peak_activation_bytes: u64,
+    /// Bytes the intermediates would take with one buffer each.
+    pub unshared_activation_bytes: u64,
+    pub weight_bytes: u64,
+    pub scratch_bytes: u64,
+    pub uniform_bytes: u64,
+    pub intermediate_buffers: usize,
+    pub dispatches: usize,
+    pub pipelines: usize,
+}
+
+pub(crate) struct InputSlot {
+    pub name: String,
+    pub shape: Shape,
+    pub view: TensorView,
+}
+
+pub(crate) struct OutputSlot {
+    pub name: String,
+    pub view: TensorView,
+    pub staging: wgpu::Buffer,
+}
+
+/// A graph planned for one device: run it as often as you like.
+pub struct Plan<'g> {
+    pub(crate) gpu: &'g Gpu,
+    pub(crate) dispatches: Vec<Dispatch>,
+    pub(crate) inputs: Vec<InputSlot>,
+    pub(crate) outputs: Vec<OutputSlot>,
+    /// (name, op kind) per node, for profiles.
+    pub(crate) nodes: Vec<(String, &'static str)>,
+    pub stats: PlanStats,
+}
+
+fn storage_buffer(gpu: &Gpu, label: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
+    let size = bytes.max(16).next_multiple_of(16);
+    if size > gpu.limits.max_buffer_size {
+        return Err(Error::gpu(format!(
+            "'{label}' needs a buffer of {size} bytes, over the device's limit of {} bytes",
+            gpu.limits.max_buffer_size
+        )));
+    }
+    gpu.scoped(&format!("allocating '{label}' ({size} bytes)"), || {
+        Ok(Arc::new(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })))
+    })
+}
+
+impl<'g> Plan<'g> {
+    pub fn new(gpu: &'g Gpu, graph: &Graph) -> Result<Plan<'g>> {
+        Self::with_options(gpu, graph, &PlanOptions::default())
+    }
+
+    pub fn with_options(gpu: &'g Gpu, graph: &Graph, opts: &PlanOptions) -> Result<Plan<'g>> {
+        let nv = graph.values.len();
+        // Each value's storage root: views share their source's buffer.
+        let mut root: Vec<usize> = (0..nv).collect();
+        for node in &graph.nodes {
+            if let Some(i) = node.op.view_of() {
+                let src = graph.value(node.inputs[i]);
+                let dst = graph.value(node.outputs[0]);
+                if numel(&src.shape) != numel(&dst.shape) {
+                    return Err(Error::graph(format!("node '{}': a view must keep the element count", node.name)));
+                }
+                root[node.outputs[0].0] = root[node.inputs[i].0];
+            }
+        }
+        // Last node that touches each root (usize::MAX: lives to the end).
+        let mut last_use = vec![0usize; nv];
+        for (n, node) in graph.nodes.iter().enumerate() {
+            for v in node.inputs.iter().chain(&node.outputs) {
+                last_use[root[v.0]] = last_use[root[v.0]].max(n);
+            }
+        }
+        for (_, v) in &graph.outputs {
+            last_use[root[v.0]] = usize::MAX;
+        }
+
+        // Dedicated buffers for inputs and constants.
+        let mut views: Vec<Option<TensorView>> = vec![None; nv];
+        let mut stats = PlanStats::default();
+        let mut inputs = Vec::new();
+        for (i, v) in graph.values.iter().enumerate() {
+            match &v.source {
+                Source::Input => {
+                    let buf = storage_buffer(gpu, &v.name, (numel(&v.shape) * 4) as u64)?;
+                    let view = TensorView { buffer: buf, offset: 0, shape: v.shape.clone() };
+                    inputs.push(InputSlot { name: v.name.clone(), shape: v.shape.clone(), view: view.clone() });
+                    views[i] = Some(view);
+                }
+                Source::Constant(t) => {
+                    let buf = storage_buffer(gpu, &v.name, (t.numel() * 4) as u64)?;
+                    gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&t.data));
+                    stats.weight_bytes += (t.numel() * 4) as u64;
+                    views[i] = Some(TensorView { buffer: buf, offset: 0, shape: v.shape.clone() });
+                }
+                Source::Node(..) => {}
+            }
+        }
+
+        // Intermediates: greedy best-fit over slots freed by liveness.
+        let mut slot_of = vec![usize::MAX; nv];
+        let mut slot_size: Vec<u64> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        for (n, node) in graph.nodes.iter().enumerate() {
+            for &o in &node.outputs {
+                if root[o.0] != o.0 {
+                    continue;
+                }
+                let need = (numel(&graph.value(o).shape) * 4).max(4) as u64;
+                stats.unshared_activation_bytes += need;
+                let pick = if opts.reuse_buffers {
+                    let fit = free
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &s)| slot_size[s] >= need)
+                        .min_by_key(|(_, &s)| slot_size[s])
+                        .map(|(k, _)| k);
+                    fit.or_else(|| free.iter().enumerate().max_by_key(|(_, &s)| slot_size[s]).map(|(k, _)| k))
+                        .map(|k| free.swap_remove(k))
+                } else {
+                    None
+                };
+                let s = pick.unwrap_or_else(|| {
+                    slot_size.push(0);
+                    slot_size.len() - 1
+                });
+                slot_size[s] = slot_size[s].max(need);
+                slot_of[o.0] = s;
+            }
+            // Release roots whose last use is this node (after its outputs were placed).
+            for v in node.inputs.iter().chain(&node.outputs) {
+                let r = root[v.0];
+                if last_use[r] == n && slot_of[r] != usize::MAX && !free.contains(&slot_of[r]) {
+                    free.push(slot_of[r]);
+                    last_use[r] = usize::MAX - 1; // released once
+                }
+            }
+        }
+        let slot_buffers: Vec<Arc<wgpu::Buffer>> = slot_size
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| storage_buffer(gpu, &format!("activations[{i}]"), s))
+            .collect::<Result<_>>()?;
+        stats.peak_activation_bytes = slot_size.iter().sum();
+        stats.intermediate_buffers = slot_size.len();
+        for (i, v) in graph.values.iter().enumerate() {
+            if views[i].is_none() && root[i] == i {
+                views[i] =
+                    Some(TensorView { buffer: slot_buffers[slot_of[i]].clone(), offset: 0, shape: v.shape.clone() });
+            }
+        }
+        for i in 0..nv {
+            if views[i].is_none() {
+                let base = views[root[i]].clone().expect("root placed");
+                views[i] = Some(TensorView { shape: graph.values[i].shape.clone(), ..base });
+            }
+        }
+
+        // Pipelines and bind groups, once.
+        let mut ctx = PlanCtx::new(gpu, &gpu.kernels);
+        let mut nodes = Vec::new();
+        for (n, node) in graph.nodes.iter().enumerate() {
+            nodes.push((node.name.clone(), node.op.kind()));
+            if node.op.view_of().is_some() {
+                continue;
+            }
+            ctx.node_name = node.name.clone();
+            ctx.node_index = n;
+            let ins: Vec<TensorView> = node.inputs.iter().map(|v| views[v.0].clone().unwrap()).collect();
+            let outs: Vec<TensorView> = node.outputs.iter().map(|v| views[v.0].clone().unwrap()).collect();
+            node.op
+                .plan(&mut ctx, &ins, &outs)
+                .map_err(|e| e.context(format!("planning node '{}' ({})", node.name, node.op.kind())))?;
+        }
+        stats.scratch_bytes = ctx.scratch_bytes;
+        stats.uniform_bytes = ctx.uniform_bytes;
+        stats.dispatches = ctx.dispatches.len();
+        stats.pipelines = gpu.kernels.pipeline_count();
+
+        let mut outputs = Vec::new();
+        for (name, v) in &graph.outputs {
+            let view = views[v.0].clone().unwrap();
+            let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(name),
+                size: view.bytes().max(4).next_multiple_of(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            outputs.push(OutputSlot { name: name.clone(), view, staging });
+        }
+        gpu.check("planning")?;
+        Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, stats })
+    }
+}

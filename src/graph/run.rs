@@ -1,0 +1,180 @@
+//! Running a plan: inputs written, the whole graph recorded into one encoder, outputs read back.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::graph::plan::Plan;
+use crate::tensor::Tensor;
+
+/// GPU time of one node, from timestamp queries.
+#[derive(Clone, Debug)]
+pub struct NodeTiming {
+    pub node: String,
+    pub kind: &'static str,
+    pub micros: f64,
+}
+
+impl<'g> Plan<'g> {
+    /// Run once; returns the graph's outputs by name.
+    pub fn run(&self, inputs: &[(&str, &Tensor)]) -> Result<HashMap<String, Tensor>> {
+        self.run_inner(inputs, false).map(|(o, _)| o)
+    }
+
+    /// Run once with per-node GPU timestamps (one compute pass per node).
+    pub fn run_profiled(&self, inputs: &[(&str, &Tensor)]) -> Result<(HashMap<String, Tensor>, Vec<NodeTiming>)> {
+        if !self.gpu.has(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(Error::invalid(format!(
+                "adapter '{}' has no timestamp queries; profiling is unavailable",
+                self.gpu.info.name
+            )));
+        }
+        self.run_inner(inputs, true)
+    }
+
+    fn write_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<()> {
+        for slot in &self.inputs {
+            let (_, t) = inputs
+                .iter()
+                .find(|(n, _)| *n == slot.name)
+                .ok_or_else(|| Error::invalid(format!("missing input '{}'", slot.name)))?;
+            if t.shape != slot.shape {
+                return Err(Error::invalid(format!(
+                    "input '{}' has shape {:?}, the plan expects {:?}",
+                    slot.name, t.shape, slot.shape
+                )));
+            }
+            self.gpu.queue.write_buffer(&slot.view.buffer, slot.view.offset, bytemuck::cast_slice(&t.data));
+        }
+        for (n, _) in inputs {
+            if !self.inputs.iter().any(|s| s.name == *n) {
+                return Err(Error::invalid(format!("unknown input '{n}'")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Record every dispatch; with `timed`, one pass per node bracketed by timestamps.
+    fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
+        match queries {
+            None => {
+                let mut pass = enc
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("graph"), timestamp_writes: None });
+                for d in &self.dispatches {
+                    pass.set_pipeline(&d.pipeline.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                }
+            }
+            Some(qs) => {
+                let mut i = 0;
+                while i < self.dispatches.len() {
+                    let node = self.dispatches[i].node;
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&self.nodes[node].0),
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: qs,
+                            beginning_of_pass_write_index: Some(2 * node as u32),
+                            end_of_pass_write_index: Some(2 * node as u32 + 1),
+                        }),
+                    });
+                    while i < self.dispatches.len() && self.dispatches[i].node == node {
+                        let d = &self.dispatches[i];
+                        pass.set_pipeline(&d.pipeline.pipeline);
+                        pass.set_bind_group(0, &d.bind_group, &[]);
+                        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_inner(&self, inputs: &[(&str, &Tensor)], timed: bool) -> Result<(HashMap<String, Tensor>, Vec<NodeTiming>)> {
+        let gpu = self.gpu;
+        self.write_inputs(inputs)?;
+        let nq = (2 * self.nodes.len()).max(2) as u32;
+        let (qs, resolve, qstaging) = if timed {
+            let qs = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("node times"),
+                ty: wgpu::QueryType::Timestamp,
+                count: nq,
+            });
+            let mk = |usage| {
+                gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamps"),
+                    size: nq as u64 * 8,
+                    usage,
+                    mapped_at_creation: false,
+                })
+            };
+            (
+                Some(qs),
+                Some(mk(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC)),
+                Some(mk(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)),
+            )
+        } else {
+            (None, None, None)
+        };
+        gpu.scoped("running the graph", || {
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("graph") });
+            self.encode(&mut enc, qs.as_ref());
+            for o in &self.outputs {
+                enc.copy_buffer_to_buffer(&o.view.buffer, o.view.offset, &o.staging, 0, o.view.bytes());
+            }
+            if let (Some(qs), Some(r), Some(s)) = (&qs, &resolve, &qstaging) {
+                enc.resolve_query_set(qs, 0..nq, r, 0);
+                enc.copy_buffer_to_buffer(r, 0, s, 0, nq as u64 * 8);
+            }
+            gpu.queue.submit([enc.finish()]);
+            Ok(())
+        })?;
+        let mut stagings: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
+        if let Some(s) = &qstaging {
+            stagings.push(s);
+        }
+        let status = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for b in &stagings {
+            let st = status.clone();
+            b.slice(..).map_async(wgpu::MapMode::Read, move |r| st.lock().unwrap().push(r.is_ok()));
+        }
+        gpu.wait("running the graph")?;
+        let st = status.lock().unwrap().clone();
+        if st.len() != stagings.len() || st.iter().any(|ok| !ok) {
+            return Err(Error::gpu("reading results back from the GPU failed"));
+        }
+        let mut out = HashMap::new();
+        for o in &self.outputs {
+            let data: Vec<f32> = {
+                let view = o
+                    .staging
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| Error::gpu(format!("mapping '{}': {e}", o.name)))?;
+                bytemuck::cast_slice(&view[..o.view.bytes() as usize]).to_vec()
+            };
+            o.staging.unmap();
+            out.insert(o.name.clone(), Tensor::new(&o.view.shape, data)?);
+        }
+        let mut times = Vec::new();
+        if let Some(s) = &qstaging {
+            let ticks: Vec<u64> = {
+                let view =
+                    s.slice(..).get_mapped_range().map_err(|e| Error::gpu(format!("mapping timestamps: {e}")))?;
+                bytemuck::cast_slice(&view[..]).to_vec()
+            };
+            s.unmap();
+            let period = gpu.queue.get_timestamp_period() as f64;
+            let mut has = vec![false; self.nodes.len()];
+            for d in &self.dispatches {
+                has[d.node] = true;
+            }
+            for (n, (name, kind)) in self.nodes.iter().enumerate() {
+                if has[n] {
+                    let dt = ticks[2 * n + 1].wrapping_sub(ticks[2 * n]) as f64 * period / 1000.0;
+                    times.push(NodeTiming { node: name.clone(), kind, micros: dt });
+                }
+            }
+        }
+        Ok((out, times))
+    }
+}

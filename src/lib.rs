@@ -1,0 +1,14 @@
+//! wgpu-forge: a static-graph GPU compute engine with hand-written WGSL kernels for
+//! image-forgery detection and localization.
+//!
+//! Layers, each looking only down: `gpu` (device, kernels) <- `ops` (one file per op family)
+//! <- `graph` (IR, builder, planner, runner) <- models and the command-line tool.
+
+pub mod error;
+pub mod gpu;
+pub mod graph;
+pub mod ops;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

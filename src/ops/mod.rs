@@ -1,0 +1,243 @@
+//! Op families. Each file here pairs with `kernels/<name>.wgsl` and holds the op's parameter
+//! struct, shape rule, kernel choice and dispatch, CPU reference, and tests.
+//!
+//! Adding an op family: write the pair, then add its name to `op_families!` below.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::device::{DeviceClass, Gpu};
+use crate::gpu::kernel::{BindingKind, Kernel, KernelCache, Pipeline};
+use crate::tensor::{numel, Shape, Tensor};
+
+pub mod act;
+pub mod testing;
+
+macro_rules! op_families {
+    ($($m:ident),* $(,)?) => {
+        $(pub mod $m;)*
+        /// Every kernel file the engine compiles (the naga test validates each one).
+        pub fn all_kernels() -> Vec<Kernel> {
+            let mut v = Vec::new();
+            $(v.extend_from_slice($m::KERNELS);)*
+            v
+        }
+    };
+}
+
+op_families!(elementwise);
+
+/// An operation in a graph: a shape rule, a CPU reference and a GPU plan.
+pub trait Op: std::fmt::Debug + Send + Sync {
+    /// Short family name for messages and profiles, e.g. "conv2d".
+    fn kind(&self) -> &'static str;
+    /// Output shapes from input shapes; the message says what does not fit.
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String>;
+    /// Plain CPU reference (the definition the GPU kernels are tested against).
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor>;
+    /// Choose kernels and record dispatches. Runs once, when a graph is planned.
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()>;
+    /// `Some(i)`: output 0 is input `i` reinterpreted (same bytes, new shape); no dispatch is made.
+    fn view_of(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// A tensor placed in a GPU buffer: `offset` in bytes, f32 elements in row-major order.
+#[derive(Clone, Debug)]
+pub struct TensorView {
+    pub buffer: Arc<wgpu::Buffer>,
+    pub offset: u64,
+    pub shape: Shape,
+}
+
+impl TensorView {
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+    pub fn bytes(&self) -> u64 {
+        (self.numel() * 4) as u64
+    }
+    /// A flat window of `len` elements starting at element `start` (for chunking large tensors).
+    pub fn window(&self, start: usize, len: usize) -> TensorView {
+        TensorView { buffer: self.buffer.clone(), offset: self.offset + (start * 4) as u64, shape: vec![len] }
+    }
+}
+
+/// One binding of a dispatch, in the order of the kernel's binding numbers.
+pub enum Bind<'a> {
+    Tensor(&'a TensorView),
+    /// Plain-old-data parameters (shapes, strides, flags): scalar u32/i32/f32 fields only.
+    Uniform(&'a [u8]),
+}
+
+/// A recorded dispatch.
+pub struct Dispatch {
+    pub pipeline: Arc<Pipeline>,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+    pub node: usize,
+}
+
+/// What an op's `plan` sees: the device, the pipeline cache, and a place to record dispatches.
+pub struct PlanCtx<'a> {
+    pub gpu: &'a Gpu,
+    pub cache: &'a KernelCache,
+    pub node_name: String,
+    pub node_index: usize,
+    pub(crate) dispatches: Vec<Dispatch>,
+    pub(crate) scratch_bytes: u64,
+    pub(crate) uniform_bytes: u64,
+}
+
+impl<'a> PlanCtx<'a> {
+    pub fn new(gpu: &'a Gpu, cache: &'a KernelCache) -> Self {
+        PlanCtx {
+            gpu,
+            cache,
+            node_name: String::new(),
+            node_index: 0,
+            dispatches: Vec::new(),
+            scratch_bytes: 0,
+            uniform_bytes: 0,
+        }
+    }
+
+    pub fn class(&self) -> DeviceClass {
+        self.gpu.class
+    }
+
+    /// Pipeline for `entry` of `kernel`, specialized by override constants (the variant key).
+    pub fn pipeline(&self, kernel: &Kernel, entry: &str, constants: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
+        self.cache
+            .pipeline(self.gpu, kernel, entry, constants)
+            .map_err(|e| e.context(format!("node '{}'", self.node_name)))
+    }
+
+    /// A buffer private to this node (partial sums, packed weights): not shared with other values.
+    pub fn scratch(&mut self, elems: usize) -> Result<TensorView> {
+        let bytes = ((elems.max(1) * 4) as u64).next_multiple_of(16);
+        self.scratch_bytes += bytes;
+        let buffer = self.gpu.scoped(&format!("node '{}': scratch buffer", self.node_name), || {
+            Ok(self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&self.node_name),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }))
+        })?;
+        Ok(TensorView { buffer: Arc::new(buffer), offset: 0, shape: vec![elems] })
+    }
+
+    /// A constant buffer private to this node, filled now (e.g. a DCT matrix or repacked weights).
+    pub fn constant(&mut self, data: &[f32]) -> Result<TensorView> {
+        let t = self.scratch(data.len())?;
+        self.gpu.queue.write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        Ok(t)
+    }
+
+    /// Record one dispatch of `pipeline` with `binds` in binding order.
+    pub fn dispatch(&mut self, pipeline: &Arc<Pipeline>, binds: &[Bind], workgroups: [u32; 3]) -> Result<()> {
+        let node = self.node_name.clone();
+        let ctx_err = |m: String| Error::graph(format!("node '{node}' ({}): {m}", pipeline.label));
+        if binds.len() != pipeline.bindings.len() {
+            return Err(ctx_err(format!(
+                "{} bindings given, kernel declares {}",
+                binds.len(),
+                pipeline.bindings.len()
+            )));
+        }
+        let max_wg = self.gpu.limits.max_compute_workgroups_per_dimension;
+        if workgroups.iter().any(|&w| w > max_wg) {
+            return Err(ctx_err(format!("dispatch {workgroups:?} exceeds {max_wg} workgroups per dimension")));
+        }
+        let max_bind = self.gpu.max_binding_bytes();
+        let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
+        let mut uniforms = Vec::new();
+        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+            if let Bind::Uniform(bytes) = b {
+                if kind != BindingKind::Uniform {
+                    return Err(ctx_err(format!("binding {num} is storage, got uniform data")));
+                }
+                let size = (bytes.len() as u64).next_multiple_of(16).max(16);
+                let mut padded = bytes.to_vec();
+                padded.resize(size as usize, 0);
+                let buf = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.gpu.queue.write_buffer(&buf, 0, &padded);
+                self.uniform_bytes += size;
+                uniforms.push(buf);
+            }
+        }
+        let mut entries = Vec::new();
+        let mut u = uniforms.iter();
+        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+            let resource = match b {
+                Bind::Uniform(_) => u.next().unwrap().as_entire_binding(),
+                Bind::Tensor(t) => {
+                    if kind == BindingKind::Uniform {
+                        return Err(ctx_err(format!("binding {num} is a uniform, got a tensor")));
+                    }
+                    let size = t.bytes().max(4);
+                    if size > max_bind {
+                        return Err(ctx_err(format!(
+                            "binding {num}: tensor of {size} bytes (shape {:?}) exceeds the device's storage-binding limit of {max_bind} bytes; this op must split it",
+                            t.shape
+                        )));
+                    }
+                    if t.offset % align != 0 {
+                        return Err(ctx_err(format!(
+                            "binding {num}: offset {} is not a multiple of {align}",
+                            t.offset
+                        )));
+                    }
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &t.buffer,
+                        offset: t.offset,
+                        size: std::num::NonZeroU64::new(size),
+                    })
+                }
+            };
+            entries.push(wgpu::BindGroupEntry { binding: num, resource });
+        }
+        let bind_group =
+            self.gpu.scoped(&format!("node '{}': bind group for {}", self.node_name, pipeline.label), || {
+                Ok(self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&pipeline.label),
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                }))
+            })?;
+        self.dispatches.push(Dispatch { pipeline: pipeline.clone(), bind_group, workgroups, node: self.node_index });
+        Ok(())
+    }
+
+    /// Dispatch `count` workgroups along one logical axis, folded into x and y when over the
+    /// per-dimension limit. Kernels recover the index with `linear_workgroup(wid, nwg)`.
+    pub fn dispatch_linear(&mut self, pipeline: &Arc<Pipeline>, binds: &[Bind], count: u32) -> Result<()> {
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension.min(65535);
+        let (x, y) = if count <= max { (count.max(1), 1) } else { (max, count.div_ceil(max)) };
+        self.dispatch(pipeline, binds, [x, y, 1])
+    }
+
+    /// Number of elements that fit in one binding, rounded down to the offset alignment.
+    pub fn max_binding_elems(&self) -> usize {
+        let align_elems = (self.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let elems = (self.gpu.max_binding_bytes() / 4) as usize;
+        elems / align_elems * align_elems
+    }
+}
+
+/// Plain parameter structs passed as uniforms.
+pub fn as_bytes<T: bytemuck::Pod>(p: &T) -> &[u8] {
+    bytemuck::bytes_of(p)
+}
+
+/// Workgroup count for `n` items at `per` items per workgroup.
+pub fn groups(n: usize, per: usize) -> u32 {
+    n.div_ceil(per) as u32
+}

@@ -1,0 +1,46 @@
+//! Test harness shared by every op family: run one op on the device and compare with its CPU reference.
+
+use crate::error::Result;
+use crate::gpu::device::{shared, Gpu};
+use crate::graph::{GraphBuilder, Plan};
+use crate::ops::Op;
+use crate::tensor::{check_close, Tensor};
+
+/// The shared test device; a failure says why (no silent skip).
+pub fn device() -> &'static Gpu {
+    match shared() {
+        Ok(g) => g,
+        Err(e) => panic!("GPU tests need a device and none could be created: {e}"),
+    }
+}
+
+/// Run `op` alone as a graph on the device; returns its outputs in order.
+pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    let gpu = device();
+    let mut b = GraphBuilder::new();
+    let ids: Vec<_> = inputs.iter().enumerate().map(|(i, t)| b.input(&format!("in{i}"), &t.shape)).collect();
+    let outs = b.add_multi("op", op.clone(), &ids)?;
+    for (k, o) in outs.iter().enumerate() {
+        b.output(&format!("out{k}"), *o);
+    }
+    let g = b.finish();
+    let plan = Plan::new(gpu, &g)?;
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
+    let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
+    let mut res = plan.run(&feed)?;
+    Ok((0..outs.len()).map(|k| res.remove(&format!("out{k}")).unwrap()).collect())
+}
+
+/// Check `op` on the device against its CPU reference, with a tolerance relative to the output's
+/// scale (max(|want|, 1)). Panics with the op, the case and the worst element on failure.
+pub fn check_op<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) {
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let want = op.reference(&refs);
+    let got = run_on_gpu(op, inputs).unwrap_or_else(|e| panic!("{case}: {op:?} failed on the GPU: {e}"));
+    assert_eq!(got.len(), want.len(), "{case}: output count");
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        if let Err(m) = check_close(&format!("{case} output {k}"), g, w, rel_tol) {
+            panic!("{m}\nop: {op:?}");
+        }
+    }
+}
