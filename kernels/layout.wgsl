@@ -1,0 +1,55 @@
+// Data movement: strided copy for concat/slice (a block of `inner` contiguous elements repeated
+// `outer` times) and a general permute of up to 6 dimensions.
+
+struct CopyParams {
+    outer: u32,      // number of blocks
+    inner: u32,      // elements per block
+    src_stride: u32, // elements between block starts in the source
+    dst_stride: u32, // elements between block starts in the destination
+    src_off: u32,
+    dst_off: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> cp: CopyParams;
+@group(0) @binding(1) var<storage, read> csrc: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cdst: array<f32>;
+
+@compute @workgroup_size(256)
+fn copy_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear_workgroup(wid, nwg) * 256u + lid;
+    if (i >= cp.outer * cp.inner) {
+        return;
+    }
+    let o = i / cp.inner;
+    let r = i % cp.inner;
+    cdst[cp.dst_off + o * cp.dst_stride + r] = csrc[cp.src_off + o * cp.src_stride + r];
+}
+
+// y[out index] = x[sum of out coordinates times the permuted source strides].
+struct PermuteParams {
+    n: u32, _p0: u32, _p1: u32, _p2: u32,
+    d0: u32, d1: u32, d2: u32, d3: u32, d4: u32, d5: u32, _p3: u32, _p4: u32,
+    s0: u32, s1: u32, s2: u32, s3: u32, s4: u32, s5: u32, _p5: u32, _p6: u32,
+}
+
+@group(0) @binding(0) var<uniform> pp: PermuteParams;
+@group(0) @binding(1) var<storage, read> px: array<f32>;
+@group(0) @binding(2) var<storage, read_write> py: array<f32>;
+
+@compute @workgroup_size(256)
+fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = linear_workgroup(wid, nwg) * 256u + lid;
+    if (i >= pp.n) {
+        return;
+    }
+    var r = i;
+    let i5 = r % pp.d5; r = r / pp.d5;
+    let i4 = r % pp.d4; r = r / pp.d4;
+    let i3 = r % pp.d3; r = r / pp.d3;
+    let i2 = r % pp.d2; r = r / pp.d2;
+    let i1 = r % pp.d1; r = r / pp.d1;
+    let i0 = r;
+    py[i] = px[i0 * pp.s0 + i1 * pp.s1 + i2 * pp.s2 + i3 * pp.s3 + i4 * pp.s4 + i5 * pp.s5];
+}

@@ -1,0 +1,60 @@
+//! `wgpu-forge info`: adapters found, the one chosen and why, and what it can do.
+
+use std::fmt::Write;
+
+use crate::cli::DeviceArgs;
+use crate::gpu::device::{Gpu, WANTED_FEATURES};
+use crate::Result;
+
+pub fn run(dev: &DeviceArgs) -> Result<()> {
+    let gpu = dev.open()?;
+    print!("{}", describe(&gpu));
+    Ok(())
+}
+
+fn mib(b: u64) -> String {
+    format!("{} MiB", b / (1 << 20))
+}
+
+pub fn describe(gpu: &Gpu) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Adapters found:");
+    for a in &gpu.adapters {
+        let mark = if a.chosen { "*" } else { " " };
+        let _ = writeln!(s, " {mark} {} ({:?}, {:?}, driver: {} {})", a.info.name, a.info.device_type, a.info.backend, a.info.driver, a.info.driver_info);
+    }
+    let i = &gpu.info;
+    let _ = writeln!(s, "\nChosen: {}\n  why: {}", i.name, gpu.reason);
+    let _ = writeln!(s, "  backend: {:?}   type: {:?}   class: {:?}", i.backend, i.device_type, gpu.class);
+    let _ = writeln!(s, "  driver: {} ({})   vendor 0x{:04x} device 0x{:04x}", i.driver, i.driver_info, i.vendor, i.device);
+    let _ = writeln!(s, "\nFeatures we use:");
+    for (f, what) in [
+        (wgpu::Features::SHADER_F16, "f16 storage and arithmetic"),
+        (wgpu::Features::SUBGROUP, "subgroup operations"),
+        (wgpu::Features::TIMESTAMP_QUERY, "GPU timestamps (profiling)"),
+        (wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS, "timestamps between passes"),
+        (wgpu::Features::PIPELINE_CACHE, "pipeline cache"),
+    ] {
+        debug_assert!(WANTED_FEATURES.contains(f));
+        let _ = writeln!(s, "  [{}] {f:?}: {what}", if gpu.has(f) { "x" } else { " " });
+    }
+    let l = &gpu.limits;
+    let _ = writeln!(s, "\nLimits that matter:");
+    let _ = writeln!(s, "  max storage binding:        {}", mib(l.max_storage_buffer_binding_size as u64));
+    let _ = writeln!(s, "  max buffer:                 {}", mib(l.max_buffer_size));
+    let _ = writeln!(s, "  storage buffers per stage:  {}", l.max_storage_buffers_per_shader_stage);
+    let _ = writeln!(s, "  workgroup memory:           {} KiB", l.max_compute_workgroup_storage_size / 1024);
+    let _ = writeln!(s, "  invocations per workgroup:  {}", l.max_compute_invocations_per_workgroup);
+    let _ = writeln!(
+        s,
+        "  workgroup size (x, y, z):   {} x {} x {}",
+        l.max_compute_workgroup_size_x, l.max_compute_workgroup_size_y, l.max_compute_workgroup_size_z
+    );
+    let _ = writeln!(s, "  workgroups per dimension:   {}", l.max_compute_workgroups_per_dimension);
+    let _ = writeln!(s, "  immediates (push consts):   {} B", l.max_immediate_size);
+    let _ = writeln!(s, "  storage offset alignment:   {} B", l.min_storage_buffer_offset_alignment);
+    if gpu.has(wgpu::Features::SUBGROUP) {
+        let _ = writeln!(s, "  subgroup size:              {}..{}", i.subgroup_min_size, i.subgroup_max_size);
+    }
+    s
+}

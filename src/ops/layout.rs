@@ -1,0 +1,293 @@
+//! Layout ops: reshape (a free view), concat and slice along an axis (strided block copies), and
+//! permute (general transpose of up to 6 dimensions).
+
+use crate::error::Result;
+use crate::kernel;
+use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::tensor::{numel, Shape, Tensor};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("layout")];
+
+/// Same bytes, new shape. No dispatch: the planner aliases the output to the input's buffer.
+#[derive(Clone, Debug)]
+pub struct Reshape {
+    pub shape: Shape,
+}
+
+impl Op for Reshape {
+    fn kind(&self) -> &'static str {
+        "reshape"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        match inputs {
+            [x] if numel(x) == numel(&self.shape) => Ok(vec![self.shape.clone()]),
+            [x] => Err(format!("cannot reshape {x:?} ({} elements) to {:?}", numel(x), self.shape)),
+            _ => Err(format!("takes 1 input, got {}", inputs.len())),
+        }
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        vec![Tensor { shape: self.shape.clone(), data: inputs[0].data.clone() }]
+    }
+    fn plan(&self, _: &mut PlanCtx, _: &[TensorView], _: &[TensorView]) -> Result<()> {
+        Ok(())
+    }
+    fn view_of(&self) -> Option<usize> {
+        Some(0)
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyParams {
+    outer: u32,
+    inner: u32,
+    src_stride: u32,
+    dst_stride: u32,
+    src_off: u32,
+    dst_off: u32,
+    _p: [u32; 2],
+}
+
+/// (outer, axis, inner) sizes of `shape` around `axis`.
+fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
+}
+
+/// Record a block copy; both tensors bound whole.
+fn copy_blocks(ctx: &mut PlanCtx, src: &TensorView, dst: &TensorView, p: CopyParams) -> Result<()> {
+    if p.outer == 0 || p.inner == 0 {
+        return Ok(());
+    }
+    let pipe = ctx.pipeline(&KERNELS[0], "copy_blocks", &[])?;
+    ctx.dispatch_linear(
+        &pipe,
+        &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(src), Bind::Tensor(dst)],
+        groups(p.outer as usize * p.inner as usize, 256),
+    )
+}
+
+/// Concatenate inputs along `axis`; all other dimensions must agree.
+#[derive(Clone, Debug)]
+pub struct Concat {
+    pub axis: usize,
+}
+
+impl Op for Concat {
+    fn kind(&self) -> &'static str {
+        "concat"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let first = inputs.first().ok_or("needs at least one input")?;
+        if self.axis >= first.len() {
+            return Err(format!("axis {} out of range for rank {}", self.axis, first.len()));
+        }
+        let mut out = first.to_vec();
+        out[self.axis] = 0;
+        for (i, s) in inputs.iter().enumerate() {
+            let same = s.len() == first.len() && (0..s.len()).all(|d| d == self.axis || s[d] == first[d]);
+            if !same {
+                return Err(format!("input {i} has shape {s:?}, incompatible with {first:?} outside axis {}", self.axis));
+            }
+            out[self.axis] += s[self.axis];
+        }
+        Ok(vec![out])
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
+        let out_shape = self.infer(&shapes).unwrap().remove(0);
+        let (outer, _, inner) = split_at_axis(&out_shape, self.axis);
+        let mut data = Vec::with_capacity(numel(&out_shape));
+        for o in 0..outer {
+            for t in inputs {
+                let block = t.shape[self.axis] * inner;
+                data.extend_from_slice(&t.data[o * block..(o + 1) * block]);
+            }
+        }
+        vec![Tensor { shape: out_shape, data }]
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (outer, total, inner) = split_at_axis(&outputs[0].shape, self.axis);
+        let mut at = 0;
+        for x in inputs {
+            let block = x.shape[self.axis] * inner;
+            let p = CopyParams {
+                outer: outer as u32,
+                inner: block as u32,
+                src_stride: block as u32,
+                dst_stride: (total * inner) as u32,
+                src_off: 0,
+                dst_off: (at * inner) as u32,
+                _p: [0; 2],
+            };
+            copy_blocks(ctx, x, &outputs[0], p)?;
+            at += x.shape[self.axis];
+        }
+        Ok(())
+    }
+}
+
+/// `x[.., start..end, ..]` along `axis` (step 1).
+#[derive(Clone, Debug)]
+pub struct Slice {
+    pub axis: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Op for Slice {
+    fn kind(&self) -> &'static str {
+        "slice"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let [x] = inputs else { return Err(format!("takes 1 input, got {}", inputs.len())) };
+        if self.axis >= x.len() || self.start >= self.end || self.end > x[self.axis] {
+            return Err(format!("slice {}..{} on axis {} does not fit shape {x:?}", self.start, self.end, self.axis));
+        }
+        let mut out = x.to_vec();
+        out[self.axis] = self.end - self.start;
+        Ok(vec![out])
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let x = inputs[0];
+        let out_shape = self.infer(&[&x.shape]).unwrap().remove(0);
+        let (outer, n, inner) = split_at_axis(&x.shape, self.axis);
+        let mut data = Vec::with_capacity(numel(&out_shape));
+        for o in 0..outer {
+            data.extend_from_slice(&x.data[(o * n + self.start) * inner..(o * n + self.end) * inner]);
+        }
+        vec![Tensor { shape: out_shape, data }]
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (outer, n, inner) = split_at_axis(&inputs[0].shape, self.axis);
+        let len = self.end - self.start;
+        let p = CopyParams {
+            outer: outer as u32,
+            inner: (len * inner) as u32,
+            src_stride: (n * inner) as u32,
+            dst_stride: (len * inner) as u32,
+            src_off: (self.start * inner) as u32,
+            dst_off: 0,
+            _p: [0; 2],
+        };
+        copy_blocks(ctx, &inputs[0], &outputs[0], p)
+    }
+}
+
+pub const MAX_RANK: usize = 6;
+
+/// `y = x.permute(perm)`: output dimension i is input dimension perm[i].
+#[derive(Clone, Debug)]
+pub struct Permute {
+    pub perm: Vec<usize>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PermuteParams {
+    n: u32,
+    _p: [u32; 3],
+    d: [u32; 8],
+    s: [u32; 8],
+}
+
+impl Permute {
+    /// Output dims and, per output dim, the input stride (both right-aligned to MAX_RANK).
+    fn geometry(&self, x: &[usize]) -> ([usize; MAX_RANK], [usize; MAX_RANK]) {
+        let r = x.len();
+        let mut in_strides = vec![1usize; r];
+        for i in (0..r.saturating_sub(1)).rev() {
+            in_strides[i] = in_strides[i + 1] * x[i + 1];
+        }
+        let (mut d, mut s) = ([1usize; MAX_RANK], [0usize; MAX_RANK]);
+        for (i, &p) in self.perm.iter().enumerate() {
+            d[MAX_RANK - r + i] = x[p];
+            s[MAX_RANK - r + i] = in_strides[p];
+        }
+        (d, s)
+    }
+}
+
+impl Op for Permute {
+    fn kind(&self) -> &'static str {
+        "permute"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let [x] = inputs else { return Err(format!("takes 1 input, got {}", inputs.len())) };
+        let mut seen = vec![false; x.len()];
+        if self.perm.len() != x.len() || x.len() > MAX_RANK || self.perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
+            return Err(format!("{:?} is not a permutation of the {} dimensions of {x:?} (max rank {MAX_RANK})", self.perm, x.len()));
+        }
+        Ok(vec![self.perm.iter().map(|&p| x[p]).collect()])
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let x = inputs[0];
+        let (d, s) = self.geometry(&x.shape);
+        let n = x.numel();
+        let mut data = Vec::with_capacity(n);
+        for flat in 0..n {
+            let (mut r, mut src) = (flat, 0);
+            for k in (0..MAX_RANK).rev() {
+                src += (r % d[k]) * s[k];
+                r /= d[k];
+            }
+            data.push(x.data[src]);
+        }
+        vec![Tensor { shape: self.perm.iter().map(|&p| x.shape[p]).collect(), data }]
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (d, s) = self.geometry(&inputs[0].shape);
+        let mut p = PermuteParams { n: inputs[0].numel() as u32, _p: [0; 3], d: [1; 8], s: [0; 8] };
+        for k in 0..MAX_RANK {
+            p.d[k] = d[k] as u32;
+            p.s[k] = s[k] as u32;
+        }
+        let pipe = ctx.pipeline(&KERNELS[0], "permute", &[])?;
+        ctx.dispatch_linear(
+            &pipe,
+            &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])],
+            groups(inputs[0].numel(), 256),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::check_op;
+    use crate::tensor::Rng;
+
+    #[test]
+    fn concat_slice_permute_match_reference() {
+        let seed = Rng::fresh_seed();
+        let a = Tensor::random(&[2, 3, 5, 7], seed, -1.0, 1.0);
+        let b = Tensor::random(&[2, 4, 5, 7], seed + 1, -1.0, 1.0);
+        let c = Tensor::random(&[2, 1, 5, 7], seed + 2, -1.0, 1.0);
+        check_op(&format!("concat axis 1 seed {seed}"), &Concat { axis: 1 }, &[a.clone(), b, c], 0.0);
+        let d = Tensor::random(&[2, 3, 5, 2], seed + 3, -1.0, 1.0);
+        check_op(&format!("concat axis 3 seed {seed}"), &Concat { axis: 3 }, &[a.clone(), d], 0.0);
+        for (axis, s, e) in [(0, 1, 2), (1, 1, 3), (2, 0, 4), (3, 6, 7)] {
+            check_op(&format!("slice {axis} {s}..{e} seed {seed}"), &Slice { axis, start: s, end: e }, &[a.clone()], 0.0);
+        }
+        for perm in [vec![0, 2, 3, 1], vec![0, 3, 1, 2], vec![3, 2, 1, 0], vec![1, 0, 2, 3]] {
+            check_op(&format!("permute {perm:?} seed {seed}"), &Permute { perm }, &[a.clone()], 0.0);
+        }
+        let x6 = Tensor::random(&[2, 3, 1, 4, 5, 3], seed + 4, -1.0, 1.0);
+        check_op("permute rank 6", &Permute { perm: vec![5, 0, 3, 1, 4, 2] }, &[x6], 0.0);
+    }
+
+    #[test]
+    fn permute_reference_is_a_transpose() {
+        let x = Tensor::new(&[2, 3], vec![0., 1., 2., 3., 4., 5.]).unwrap();
+        let y = Permute { perm: vec![1, 0] }.reference(&[&x]).remove(0);
+        assert_eq!(y.shape, vec![3, 2]);
+        assert_eq!(y.data, vec![0., 3., 1., 4., 2., 5.]);
+    }
+
+    #[test]
+    fn bad_shapes_are_reported() {
+        assert!(Concat { axis: 1 }.infer(&[&[1, 2, 3], &[2, 2, 3]]).unwrap_err().contains("incompatible"));
+        assert!(Slice { axis: 0, start: 2, end: 5 }.infer(&[&[4]]).unwrap_err().contains("does not fit"));
+        assert!(Permute { perm: vec![0, 0] }.infer(&[&[2, 2]]).unwrap_err().contains("not a permutation"));
+        assert!(Reshape { shape: vec![5] }.infer(&[&[2, 2]]).unwrap_err().contains("cannot reshape"));
+    }
+}
