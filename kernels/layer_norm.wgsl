@@ -58,3 +58,76 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         idx += np.stride;
     }
 }
+
+// vec4 variants (4x fewer loads; lavapipe turns each per-lane load into a gather). The uniform then
+// counts in vec4 units. `layer_norm_pixels4`: 4 neighbouring inner positions per invocation
+// (inner % 4 == 0). `layer_norm_rows4`: the axis itself in vec4s (inner == 1, C % 4 == 0).
+
+@group(0) @binding(1) var<storage, read> nx4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ngamma4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> nbeta4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> ny4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn layer_norm_pixels4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = linear_workgroup(wid, nwg) * 64u + lid;
+    if (g >= np.count) {
+        return;
+    }
+    let o = g / np.inner;
+    let start = np.base + o * np.outer_stride + (g - o * np.inner);
+    let n = f32(np.len);
+    var s = vec4<f32>(0.0);
+    var idx = start;
+    for (var c = 0u; c < np.len; c++) {
+        s += nx4[idx];
+        idx += np.stride;
+    }
+    let mean = s / n;
+    var sd = vec4<f32>(0.0);
+    var sq = vec4<f32>(0.0);
+    idx = start;
+    for (var c = 0u; c < np.len; c++) {
+        let d = nx4[idx] - mean;
+        sd += d;
+        sq += d * d;
+        idx += np.stride;
+    }
+    let corr = sd / n;
+    let variance = max(sq / n - corr * corr, vec4<f32>(0.0));
+    let rstd = 1.0 / sqrt(variance + np.eps);
+    idx = start;
+    for (var c = 0u; c < np.len; c++) {
+        ny4[idx] = (nx4[idx] - mean - corr) * rstd * ngamma[c] + nbeta[c];
+        idx += np.stride;
+    }
+}
+
+// Here np.len, np.outer_stride and np.base are in vec4s; C = 4 * np.len.
+@compute @workgroup_size(64)
+fn layer_norm_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = linear_workgroup(wid, nwg) * 64u + lid;
+    if (g >= np.count) {
+        return;
+    }
+    let start = np.base + g * np.outer_stride;
+    let n = f32(4u * np.len);
+    var s = vec4<f32>(0.0);
+    for (var c = 0u; c < np.len; c++) {
+        s += nx4[start + c];
+    }
+    let mean = (s.x + s.y + s.z + s.w) / n;
+    var sd = vec4<f32>(0.0);
+    var sq = vec4<f32>(0.0);
+    for (var c = 0u; c < np.len; c++) {
+        let d = nx4[start + c] - mean;
+        sd += d;
+        sq += d * d;
+    }
+    let corr = (sd.x + sd.y + sd.z + sd.w) / n;
+    let variance = max((sq.x + sq.y + sq.z + sq.w) / n - corr * corr, 0.0);
+    let rstd = 1.0 / sqrt(variance + np.eps);
+    for (var c = 0u; c < np.len; c++) {
+        ny4[start + c] = (nx4[start + c] - mean - corr) * rstd * ngamma4[c] + nbeta4[c];
+    }
+}

@@ -47,3 +47,61 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         idx += sp.stride;
     }
 }
+
+// vec4 variants (4x fewer loads; lavapipe turns each per-lane load into a gather). The uniform then
+// counts in vec4 units. `softmax_pixels4`: 4 neighbouring inner positions per invocation
+// (inner % 4 == 0). `softmax_rows4`: the axis itself in vec4s (inner == 1, len % 4 == 0).
+
+@group(0) @binding(1) var<storage, read> sx4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> sy4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn softmax_pixels4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = linear_workgroup(wid, nwg) * 64u + lid;
+    if (g >= sp.count) {
+        return;
+    }
+    let o = g / sp.inner;
+    let start = sp.base + o * sp.outer_stride + (g - o * sp.inner);
+    var m = sx4[start];
+    var idx = start + sp.stride;
+    for (var c = 1u; c < sp.len; c++) {
+        m = max(m, sx4[idx]);
+        idx += sp.stride;
+    }
+    var s = vec4<f32>(0.0);
+    idx = start;
+    for (var c = 0u; c < sp.len; c++) {
+        s += exp(sx4[idx] - m);
+        idx += sp.stride;
+    }
+    let inv = 1.0 / s;
+    idx = start;
+    for (var c = 0u; c < sp.len; c++) {
+        sy4[idx] = exp(sx4[idx] - m) * inv;
+        idx += sp.stride;
+    }
+}
+
+// Here sp.len, sp.outer_stride and sp.base are in vec4s.
+@compute @workgroup_size(64)
+fn softmax_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = linear_workgroup(wid, nwg) * 64u + lid;
+    if (g >= sp.count) {
+        return;
+    }
+    let start = sp.base + g * sp.outer_stride;
+    var m4 = sx4[start];
+    for (var c = 1u; c < sp.len; c++) {
+        m4 = max(m4, sx4[start + c]);
+    }
+    let m = max(max(m4.x, m4.y), max(m4.z, m4.w));
+    var s4 = vec4<f32>(0.0);
+    for (var c = 0u; c < sp.len; c++) {
+        s4 += exp(sx4[start + c] - m);
+    }
+    let inv = 1.0 / (s4.x + s4.y + s4.z + s4.w);
+    for (var c = 0u; c < sp.len; c++) {
+        sy4[start + c] = exp(sx4[start + c] - m) * inv;
+    }
+}

@@ -122,11 +122,14 @@ struct AxisParams {
     _pad: u32,
 }
 
-/// One dispatch of `pipeline` (64 invocations per workgroup, one per (outer, inner) position) per
-/// window of `x` split around `axis`; binds the uniform, x's window, `whole` (e.g. gamma, beta), y's window.
+/// One dispatch (64 invocations per workgroup) per window of `x` split around `axis`, binding the
+/// uniform, x's window, `whole` (e.g. gamma, beta), y's window. `entry` walks the axis per (outer,
+/// inner) position in f32s; where the window allows, `<entry>_rows4` (inner == 1, len % 4 == 0: the
+/// axis in vec4s) or `<entry>_pixels4` (inner % 4 == 0: 4 inner positions per invocation) run instead.
 pub(crate) fn dispatch_axis_windows(
     ctx: &mut PlanCtx,
-    pipeline: &std::sync::Arc<crate::gpu::kernel::Pipeline>,
+    kernel: &crate::gpu::Kernel,
+    entry: &str,
     x: &TensorView,
     whole: &[&TensorView],
     y: &TensorView,
@@ -134,8 +137,9 @@ pub(crate) fn dispatch_axis_windows(
     eps: f32,
 ) -> Result<()> {
     let (outer, len, inner) = split_at_axis(&x.shape, axis);
+    let aligned16 = x.offset % 16 == 0 && y.offset % 16 == 0 && whole.iter().all(|t| t.offset % 16 == 0);
     for w in device_windows(ctx, outer, len, inner)? {
-        let params = AxisParams {
+        let mut params = AxisParams {
             count: (w.outer * w.inner) as u32,
             inner: w.inner as u32,
             len: len as u32,
@@ -145,11 +149,28 @@ pub(crate) fn dispatch_axis_windows(
             eps,
             _pad: 0,
         };
+        let vec4_ok = aligned16 && w.start % 4 == 0 && w.base % 4 == 0 && w.inner == inner;
+        let name = if vec4_ok && inner == 1 && len % 4 == 0 {
+            params.len /= 4;
+            params.outer_stride /= 4;
+            params.base /= 4;
+            format!("{entry}_rows4")
+        } else if vec4_ok && inner % 4 == 0 {
+            params.count /= 4;
+            params.inner /= 4;
+            params.stride /= 4;
+            params.outer_stride /= 4;
+            params.base /= 4;
+            format!("{entry}_pixels4")
+        } else {
+            entry.to_string()
+        };
+        let pipeline = ctx.pipeline(kernel, &name, &[])?;
         let (xw, yw) = (x.window(w.start, w.len), y.window(w.start, w.len));
         let mut binds = vec![Bind::Uniform(as_bytes(&params)), Bind::Tensor(&xw)];
         binds.extend(whole.iter().map(|t| Bind::Tensor(t)));
         binds.push(Bind::Tensor(&yw));
-        ctx.dispatch_linear(pipeline, &binds, groups(w.outer * w.inner, 64))?;
+        ctx.dispatch_linear(&pipeline, &binds, groups(params.count as usize, 64))?;
     }
     Ok(())
 }
@@ -186,8 +207,7 @@ impl Op for Softmax {
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let axis = resolve_axis(self.axis, inputs[0].shape.len()).map_err(Error::graph)?;
-        let p = ctx.pipeline(&KERNELS[0], "softmax", &[])?;
-        dispatch_axis_windows(ctx, &p, &inputs[0], &[], &outputs[0], axis, 0.0)
+        dispatch_axis_windows(ctx, &KERNELS[0], "softmax", &inputs[0], &[], &outputs[0], axis, 0.0)
     }
 }
 
@@ -203,9 +223,12 @@ mod tests {
     #[test]
     fn every_axis_of_4d() {
         let seed = Rng::fresh_seed();
-        let x = Tensor::random(&[2, 3, 13, 17], seed, -6.0, 6.0);
-        for axis in [0, 1, 2, 3, -1, -3] {
-            check_op(&format!("softmax axis {axis} seed {seed}"), &Softmax { axis }, &[x.clone()], TOL);
+        // Odd sizes take the scalar kernel; multiples of 4 the vec4 ones (rows4 for the last axis).
+        for shape in [[2, 3, 13, 17], [2, 4, 6, 8]] {
+            let x = Tensor::random(&shape, seed, -6.0, 6.0);
+            for axis in [0, 1, 2, 3, -1, -3] {
+                check_op(&format!("softmax {shape:?} axis {axis} seed {seed}"), &Softmax { axis }, &[x.clone()], TOL);
+            }
         }
     }
 
@@ -230,15 +253,14 @@ mod tests {
     #[test]
     fn windowed_dispatches_match_reference() {
         let seed = Rng::fresh_seed();
-        let shape = [3, 5, 7, 11];
-        let x = Tensor::random(&shape, seed, -10.0, 10.0);
         let align = (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-        for axis in 0..4 {
+        for (shape, axis) in [[3, 5, 7, 11], [3, 4, 8, 12]].into_iter().flat_map(|s| (0..4).map(move |a| (s, a))) {
+            let x = Tensor::random(&shape, seed, -10.0, 10.0);
             let (_, len, inner) = split_at_axis(&shape, axis);
             // Whole outer slices per window, then runs of about 7 inner positions.
             for limit in [len * inner + align + 7, (len - 1) * inner + align + 7] {
                 TEST_BINDING_LIMIT.with(|c| c.set(Some(limit)));
-                check_op(&format!("softmax windows of {limit} axis {axis} seed {seed}"), &Softmax { axis: axis as isize }, &[x.clone()], TOL);
+                check_op(&format!("softmax {shape:?} windows of {limit} axis {axis} seed {seed}"), &Softmax { axis: axis as isize }, &[x.clone()], TOL);
             }
         }
         TEST_BINDING_LIMIT.with(|c| c.set(None));
@@ -278,6 +300,68 @@ mod tests {
             }
         }
         assert!(axis_windows(2, 100, 10, 500, 4).unwrap_err().contains("spans more than one storage binding"));
+    }
+
+    /// Kernel times for the Mesorch shapes (`cargo test --lib mesorch_timings -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn mesorch_timings() {
+        use crate::graph::{GraphBuilder, Plan};
+        use crate::ops::layer_norm::LayerNorm;
+        let gpu = crate::ops::testing::device();
+        let cases: Vec<(Box<dyn Op>, Vec<usize>)> = vec![
+            (Box::new(LayerNorm::last(1e-6)), vec![1, 16384, 64]),
+            (Box::new(LayerNorm::last(1e-6)), vec![1, 4096, 128]),
+            (Box::new(LayerNorm::last(1e-6)), vec![1, 1024, 320]),
+            (Box::new(LayerNorm::last(1e-6)), vec![1, 256, 512]),
+            (Box::new(LayerNorm::channels(1e-6)), vec![1, 96, 128, 128]),
+            (Box::new(LayerNorm::channels(1e-6)), vec![1, 192, 256, 256]),
+            (Box::new(Softmax { axis: -1 }), vec![1, 1, 16384, 256]),
+            (Box::new(Softmax { axis: 1 }), vec![1, 8, 128, 128]),
+            (Box::new(crate::ops::elementwise::Unary { act: crate::ops::act::Act::Relu }), vec![1, 16384, 64]),
+            (Box::new(crate::ops::elementwise::Unary { act: crate::ops::act::Act::Relu }), vec![1, 192, 256, 256]),
+        ];
+        for (op, shape) in cases {
+            let mut b = GraphBuilder::new();
+            let mut ins = vec![b.input("x", &shape)];
+            let mut feed = vec![("x".to_string(), Tensor::random(&shape, 1, -3.0, 3.0))];
+            if op.kind() == "layer_norm" {
+                let c = if shape.len() == 4 { shape[1] } else { shape[2] };
+                for n in ["g", "b"] {
+                    ins.push(b.input(n, &[c]));
+                    feed.push((n.to_string(), Tensor::random(&[c], 2, 0.5, 1.5)));
+                }
+            }
+            let kind = op.kind();
+            let y = b.add_multi("op", BoxedOp(op), &ins).unwrap()[0];
+            b.output("y", y);
+            let plan = Plan::new(gpu, &b.finish()).unwrap();
+            let feed: Vec<(&str, &Tensor)> = feed.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            let mut best = f64::INFINITY;
+            for _ in 0..4 {
+                let (_, t) = plan.run_profiled(&feed).unwrap();
+                best = best.min(t.iter().filter(|t| t.node == "op").map(|t| t.micros).sum());
+            }
+            let gb = 3.0 * 4.0 * shape.iter().product::<usize>() as f64 / 1e9;
+            println!("{kind} {shape:?}: {:.0} us ({:.1} GB/s at 3 passes)", best, gb / (best * 1e-6));
+        }
+    }
+
+    #[derive(Debug)]
+    struct BoxedOp(Box<dyn Op>);
+    impl Op for BoxedOp {
+        fn kind(&self) -> &'static str {
+            self.0.kind()
+        }
+        fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+            self.0.infer(inputs)
+        }
+        fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+            self.0.reference(inputs)
+        }
+        fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+            self.0.plan(ctx, inputs, outputs)
+        }
     }
 
     #[test]
