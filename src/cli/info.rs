@@ -21,22 +21,31 @@ pub fn describe(gpu: &Gpu) -> String {
     let _ = writeln!(s, "Adapters found:");
     for a in &gpu.adapters {
         let mark = if a.chosen { "*" } else { " " };
-        let _ = writeln!(s, " {mark} {} ({:?}, {:?}, driver: {} {})", a.info.name, a.info.device_type, a.info.backend, a.info.driver, a.info.driver_info);
+        let _ = writeln!(
+            s,
+            " {mark} {} ({:?}, {:?}, driver: {} {})",
+            a.info.name, a.info.device_type, a.info.backend, a.info.driver, a.info.driver_info
+        );
     }
     let i = &gpu.info;
     let _ = writeln!(s, "\nChosen: {}\n  why: {}", i.name, gpu.reason);
     let _ = writeln!(s, "  backend: {:?}   type: {:?}   class: {:?}", i.backend, i.device_type, gpu.class);
-    let _ = writeln!(s, "  driver: {} ({})   vendor 0x{:04x} device 0x{:04x}", i.driver, i.driver_info, i.vendor, i.device);
+    let _ =
+        writeln!(s, "  driver: {} ({})   vendor 0x{:04x} device 0x{:04x}", i.driver, i.driver_info, i.vendor, i.device);
     let _ = writeln!(s, "\nFeatures we use:");
-    for (f, what) in [
-        (wgpu::Features::SHADER_F16, "f16 storage and arithmetic"),
-        (wgpu::Features::SUBGROUP, "subgroup operations"),
-        (wgpu::Features::TIMESTAMP_QUERY, "GPU timestamps (profiling)"),
-        (wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS, "timestamps between passes"),
-        (wgpu::Features::PIPELINE_CACHE, "pipeline cache"),
+    for (f, name, what) in [
+        (wgpu::Features::SHADER_F16, "SHADER_F16", "f16 storage and arithmetic"),
+        (wgpu::Features::SUBGROUP, "SUBGROUP", "subgroup operations"),
+        (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY", "GPU timestamps (profiling)"),
+        (
+            wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+            "TIMESTAMP_QUERY_INSIDE_ENCODERS",
+            "timestamps between passes",
+        ),
+        (wgpu::Features::PIPELINE_CACHE, "PIPELINE_CACHE", "pipeline cache"),
     ] {
         debug_assert!(WANTED_FEATURES.contains(f));
-        let _ = writeln!(s, "  [{}] {f:?}: {what}", if gpu.has(f) { "x" } else { " " });
+        let _ = writeln!(s, "  [{}] {name}: {what}", if gpu.has(f) { "x" } else { " " });
     }
     let l = &gpu.limits;
     let _ = writeln!(s, "\nLimits that matter:");

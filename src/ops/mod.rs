@@ -25,7 +25,7 @@ macro_rules! op_families {
     };
 }
 
-op_families!(elementwise, layout, pool, resize);
+op_families!(elementwise, layer_norm, layout, pool, resize, softmax);
 
 /// An operation in a graph: a shape rule, a CPU reference and a GPU plan.
 pub trait Op: std::fmt::Debug + Send + Sync {
@@ -227,9 +227,20 @@ impl<'a> PlanCtx<'a> {
     /// Number of elements that fit in one binding, rounded down to the offset alignment.
     pub fn max_binding_elems(&self) -> usize {
         let align_elems = (self.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-        let elems = (self.gpu.max_binding_bytes() / 4) as usize;
+        #[allow(unused_mut)]
+        let mut elems = (self.gpu.max_binding_bytes() / 4) as usize;
+        #[cfg(test)]
+        if let Some(l) = TEST_BINDING_LIMIT.with(|c| c.get()) {
+            elems = elems.min(l);
+        }
         elems / align_elems * align_elems
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Unit tests shrink the binding limit (in elements) to exercise windowed paths on small tensors.
+    pub(crate) static TEST_BINDING_LIMIT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Plain parameter structs passed as uniforms.

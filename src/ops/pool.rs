@@ -108,20 +108,6 @@ struct PlaneChunk {
     y_base: u32,
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Tests shrink the binding limit (in elements) to exercise the splitting on small tensors.
-    pub(crate) static TEST_BINDING_LIMIT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-
-fn binding_limit(ctx: &PlanCtx) -> usize {
-    #[cfg(test)]
-    if let Some(l) = TEST_BINDING_LIMIT.with(|c| c.get()) {
-        return l;
-    }
-    ctx.max_binding_elems()
-}
-
 /// Split `planes` planes of `in_plane` input and `out_plane` output elements into dispatches whose
 /// windows each fit one storage binding.
 fn plane_chunks(
@@ -133,7 +119,7 @@ fn plane_chunks(
     out_plane: usize,
 ) -> Result<Vec<PlaneChunk>> {
     let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let limit = binding_limit(ctx);
+    let limit = ctx.max_binding_elems();
     let per = limit.saturating_sub(align - 1) / in_plane.max(out_plane).max(1);
     if per == 0 {
         return Err(Error::graph(format!(
@@ -385,6 +371,7 @@ impl Op for AdaptiveAvgPool2d {
 mod tests {
     use super::*;
     use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::ops::TEST_BINDING_LIMIT;
     use crate::tensor::Rng;
 
     const TOL: f32 = 1e-5;

@@ -98,7 +98,7 @@ impl Op for Resize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::pool::TEST_BINDING_LIMIT;
+    use crate::ops::TEST_BINDING_LIMIT;
     use crate::ops::testing::{check_op, run_on_gpu};
     use crate::tensor::Rng;
 

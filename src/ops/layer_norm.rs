@@ -1,0 +1,181 @@
+//! LayerNorm over the last dimension (tokens [.., C], as `nn.LayerNorm(C)`) or over the channels of
+//! NCHW at every pixel (ConvNeXt's channels_first LayerNorm / LayerNorm2d). Biased variance, f32.
+
+use crate::error::{Error, Result};
+use crate::graph::{GraphBuilder, ValueId};
+use crate::kernel;
+use crate::ops::softmax::{dispatch_axis_windows, split_at_axis};
+use crate::ops::{Op, PlanCtx, TensorView};
+use crate::tensor::{Shape, Tensor};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("layer_norm")];
+
+/// Which axis is normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormAxis {
+    /// The last dimension: x [.., C] (token LayerNorm).
+    Last,
+    /// Dimension 1 of x [N, C, ...] at every trailing position (channel LayerNorm on NCHW).
+    Channels,
+}
+
+/// `y = (x - mean) / sqrt(var + eps) * gamma + beta` over the axis `axis_mode` names.
+/// Inputs: x, gamma [C], beta [C].
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    pub axis_mode: NormAxis,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn last(eps: f32) -> Self {
+        LayerNorm { axis_mode: NormAxis::Last, eps }
+    }
+    pub fn channels(eps: f32) -> Self {
+        LayerNorm { axis_mode: NormAxis::Channels, eps }
+    }
+    /// Index of the normalised axis in a tensor of `rank`.
+    fn axis(&self, rank: usize) -> std::result::Result<usize, String> {
+        match self.axis_mode {
+            NormAxis::Last if rank >= 1 => Ok(rank - 1),
+            NormAxis::Channels if rank >= 2 => Ok(1),
+            _ => Err(format!("{:?} LayerNorm does not apply to a tensor of rank {rank}", self.axis_mode)),
+        }
+    }
+}
+
+/// Add a LayerNorm node whose gamma and beta are graph constants named `<name>.weight` / `<name>.bias`.
+pub fn layer_norm(b: &mut GraphBuilder, name: &str, x: ValueId, gamma: Tensor, beta: Tensor, axis_mode: NormAxis, eps: f32) -> Result<ValueId> {
+    let g = b.constant(&format!("{name}.weight"), gamma);
+    let be = b.constant(&format!("{name}.bias"), beta);
+    b.add(name, LayerNorm { axis_mode, eps }, &[x, g, be])
+}
+
+impl Op for LayerNorm {
+    fn kind(&self) -> &'static str {
+        "layer_norm"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let [x, gamma, beta] = inputs else {
+            return Err(format!("takes 3 inputs (x, gamma, beta), got {}", inputs.len()));
+        };
+        let c = x[self.axis(x.len())?];
+        for (what, t) in [("gamma", gamma), ("beta", beta)] {
+            if **t != [c] {
+                return Err(format!("{what} has shape {t:?}, expected [{c}] for x of shape {x:?}"));
+            }
+        }
+        if !(self.eps >= 0.0) {
+            return Err(format!("eps {} must be >= 0", self.eps));
+        }
+        Ok(vec![x.to_vec()])
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2]);
+        let (outer, c, inner) = split_at_axis(&x.shape, self.axis(x.shape.len()).unwrap());
+        let mut data = vec![0.0f32; x.data.len()];
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| o * c * inner + k * inner + i;
+                let mean = (0..c).map(|k| x.data[at(k)] as f64).sum::<f64>() / c as f64;
+                let var = (0..c).map(|k| (x.data[at(k)] as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+                let rstd = 1.0 / (var + self.eps as f64).sqrt();
+                for k in 0..c {
+                    let v = (x.data[at(k)] as f64 - mean) * rstd * gamma.data[k] as f64 + beta.data[k] as f64;
+                    data[at(k)] = v as f32;
+                }
+            }
+        }
+        vec![Tensor { shape: x.shape.clone(), data }]
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let axis = self.axis(inputs[0].shape.len()).map_err(Error::graph)?;
+        dispatch_axis_windows(ctx, &KERNELS[0], "layer_norm", &inputs[0], &[&inputs[1], &inputs[2]], &outputs[0], axis, self.eps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::TEST_BINDING_LIMIT;
+    use crate::ops::testing::check_op;
+    use crate::tensor::Rng;
+
+    /// Relative to max(|expected|, 1) (seen: about 1.3e-7).
+    const TOL: f32 = 2e-6;
+
+    fn inputs(shape: &[usize], c: usize, seed: u64, lo: f32, hi: f32) -> [Tensor; 3] {
+        [
+            Tensor::random(shape, seed, lo, hi),
+            Tensor::random(&[c], seed + 1, 0.5, 1.5),
+            Tensor::random(&[c], seed + 2, -1.0, 1.0),
+        ]
+    }
+
+    #[test]
+    fn last_dim_matches_reference() {
+        let seed = Rng::fresh_seed();
+        let shapes: &[&[usize]] = &[&[1, 1], &[2, 5, 3], &[2, 7, 97], &[3, 513], &[1, 64, 64], &[3, 4], &[97]];
+        for (k, shape) in shapes.iter().enumerate() {
+            let c = *shape.last().unwrap();
+            for eps in [1e-6, 1e-5] {
+                let op = LayerNorm::last(eps);
+                check_op(&format!("LN last {shape:?} eps {eps} seed {seed}"), &op, &inputs(shape, c, seed + 10 * k as u64, -3.0, 3.0), TOL);
+            }
+        }
+    }
+
+    #[test]
+    fn channels_match_reference() {
+        let seed = Rng::fresh_seed();
+        let shapes: &[&[usize]] = &[&[2, 1, 13, 17], &[2, 3, 13, 17], &[1, 97, 5, 7], &[2, 96, 13, 17], &[1, 513, 3, 5], &[4, 7], &[2, 3, 11], &[2, 5, 4, 6], &[1, 96, 8, 8]];
+        for (k, shape) in shapes.iter().enumerate() {
+            let op = LayerNorm::channels(1e-6);
+            check_op(&format!("LN channels {shape:?} seed {seed}"), &op, &inputs(shape, shape[1], seed + 10 * k as u64, -3.0, 3.0), TOL);
+        }
+    }
+
+    /// Values around 1000 with a spread of +-1: E[x^2] - E[x]^2 in f32 would lose everything here.
+    #[test]
+    fn large_offset_stays_accurate() {
+        let seed = Rng::fresh_seed();
+        for (k, (mode, shape)) in [
+            (NormAxis::Last, &[2, 9, 97][..]),
+            (NormAxis::Last, &[3, 513]),
+            (NormAxis::Channels, &[2, 97, 13, 17]),
+            (NormAxis::Channels, &[1, 513, 4, 5]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let op = LayerNorm { axis_mode: mode, eps: 1e-5 };
+            let c = op.axis(shape.len()).map(|a| shape[a]).unwrap();
+            check_op(&format!("LN {mode:?} {shape:?} around 1000 seed {seed}"), &op, &inputs(shape, c, seed + 10 * k as u64, 999.0, 1001.0), TOL);
+        }
+    }
+
+    #[test]
+    fn windowed_dispatches_match_reference() {
+        let seed = Rng::fresh_seed();
+        let align = (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        // Odd sizes take the scalar kernel, multiples of 4 the vec4 ones where a window allows.
+        for (shape, op) in [[2, 9, 7, 11], [2, 8, 4, 6]].into_iter().flat_map(|s| [(s, LayerNorm::channels(1e-6)), (s, LayerNorm::last(1e-6))]) {
+            let axis = op.axis(shape.len()).unwrap();
+            let (_, c, inner) = split_at_axis(&shape, axis);
+            // Whole outer slices per window, then (channels) runs of about 7 pixels.
+            for limit in [c * inner + align + 7, (c - 1) * inner + align + 7] {
+                TEST_BINDING_LIMIT.with(|l| l.set(Some(limit)));
+                check_op(&format!("LN {:?} {shape:?} windows of {limit} seed {seed}", op.axis_mode), &op, &inputs(&shape, c, seed, -2.0, 2.0), TOL);
+            }
+        }
+        TEST_BINDING_LIMIT.with(|l| l.set(None));
+    }
+
+    #[test]
+    fn shape_errors_are_reported() {
+        let op = LayerNorm::channels(1e-6);
+        assert!(op.infer(&[&[1, 8, 4, 4], &[4], &[8]]).unwrap_err().contains("gamma has shape [4]"));
+        assert!(op.infer(&[&[8], &[8], &[8]]).unwrap_err().contains("rank 1"));
+        assert!(LayerNorm::last(1e-5).infer(&[&[2, 8], &[8]]).unwrap_err().contains("3 inputs"));
+    }
+}
