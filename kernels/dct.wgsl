@@ -1,0 +1,81 @@
+// Full-image DCT as separable passes. Every pass is one batched matrix product
+//   C[z] = A[z] * B[z]   (z = image plane; a batch stride of 0 shares a DCT matrix across planes)
+// with an optional coefficient mask applied to C on store (the frequency-domain pass).
+// B is read as vec4 rows: its row stride and batch stride are padded to a multiple of 4 columns by
+// the host (padded columns hold zeros). A and C are plain f32 with their own row strides.
+// Register blocking, no workgroup memory: each invocation computes 4 rows x 4 columns of C.
+
+struct GemmParams {
+    m: u32,      // rows of C (and A)
+    n: u32,      // columns of C that are stored (columns n.. of a padded C stay untouched)
+    k: u32,      // inner dimension
+    _p0: u32,
+    lda: u32,    // row stride of A (f32)
+    ldb4: u32,   // row stride of B (vec4)
+    ldc: u32,    // row stride of C (f32)
+    _p1: u32,
+    a_bs: u32,   // batch stride of A (f32), 0 = shared
+    b_bs4: u32,  // batch stride of B (vec4), 0 = shared
+    c_bs: u32,   // batch stride of C (f32)
+    _p2: u32,
+    // C[r, c] = 0 where r0 <= r < r1 and c0 <= c < c1 (an empty range = no mask).
+    r0: u32,
+    r1: u32,
+    c0: u32,
+    c1: u32,
+}
+
+@group(0) @binding(0) var<uniform> gp: GemmParams;
+@group(0) @binding(1) var<storage, read> ga: array<f32>;
+@group(0) @binding(2) var<storage, read> gb: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> gc: array<f32>;
+
+fn store_row(row: u32, col: u32, base: u32, v: vec4<f32>) {
+    if (row >= gp.m) {
+        return;
+    }
+    let in_rows = row >= gp.r0 && row < gp.r1;
+    let o = base + row * gp.ldc + col;
+    for (var j = 0u; j < 4u; j++) {
+        let c = col + j;
+        if (c < gp.n) {
+            let masked = in_rows && c >= gp.c0 && c < gp.c1;
+            gc[o + j] = select(v[j], 0.0, masked);
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x * 4u;
+    let m0 = gid.y * 4u;
+    if (col >= gp.n || m0 >= gp.m) {
+        return;
+    }
+    let z = gid.z;
+    let last = gp.m - 1u;
+    let abase = z * gp.a_bs;
+    // Rows past the end are clamped for loading (their results are not stored).
+    let a0 = abase + m0 * gp.lda;
+    let a1 = abase + min(m0 + 1u, last) * gp.lda;
+    let a2 = abase + min(m0 + 2u, last) * gp.lda;
+    let a3 = abase + min(m0 + 3u, last) * gp.lda;
+    var bi = z * gp.b_bs4 + gid.x;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var k = 0u; k < gp.k; k++) {
+        let b = gb[bi];
+        acc0 += ga[a0 + k] * b;
+        acc1 += ga[a1 + k] * b;
+        acc2 += ga[a2 + k] * b;
+        acc3 += ga[a3 + k] * b;
+        bi += gp.ldb4;
+    }
+    let cbase = z * gp.c_bs;
+    store_row(m0, col, cbase, acc0);
+    store_row(m0 + 1u, col, cbase, acc1);
+    store_row(m0 + 2u, col, cbase, acc2);
+    store_row(m0 + 3u, col, cbase, acc3);
+}
