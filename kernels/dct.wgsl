@@ -79,3 +79,71 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     store_row(m0 + 2u, col, cbase, acc2);
     store_row(m0 + 3u, col, cbase, acc3);
 }
+
+// The same product with A read as vec4 too (A's row and batch strides and k multiples of 4; the
+// host pads k with zero columns of A and zero rows of B). Per 4 steps of k: 4 vec4 loads of A and
+// 4 of B for 64 multiply-adds, which is what pays on lavapipe, where every divergent load is a
+// per-lane loop.
+@group(0) @binding(0) var<uniform> vp: GemmParams;
+@group(0) @binding(1) var<storage, read> va: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vb: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> vc: array<f32>;
+
+fn store_row_v(row: u32, col: u32, base: u32, v: vec4<f32>) {
+    if (row >= vp.m) {
+        return;
+    }
+    let in_rows = row >= vp.r0 && row < vp.r1;
+    let o = base + row * vp.ldc + col;
+    for (var j = 0u; j < 4u; j++) {
+        let c = col + j;
+        if (c < vp.n) {
+            let masked = in_rows && c >= vp.c0 && c < vp.c1;
+            vc[o + j] = select(v[j], 0.0, masked);
+        }
+    }
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let col = gid.x * 4u;
+    let m0 = gid.y * 4u;
+    if (col >= vp.n || m0 >= vp.m) {
+        return;
+    }
+    let z = gid.z;
+    let last = vp.m - 1u;
+    let lda4 = vp.lda / 4u;
+    let abase = z * (vp.a_bs / 4u);
+    let a0 = abase + m0 * lda4;
+    let a1 = abase + min(m0 + 1u, last) * lda4;
+    let a2 = abase + min(m0 + 2u, last) * lda4;
+    let a3 = abase + min(m0 + 3u, last) * lda4;
+    var bi = z * vp.b_bs4 + gid.x;
+    let ldb4 = vp.ldb4;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let k4 = vp.k / 4u;
+    for (var kk = 0u; kk < k4; kk++) {
+        let b0 = vb[bi];
+        let b1 = vb[bi + ldb4];
+        let b2 = vb[bi + 2u * ldb4];
+        let b3 = vb[bi + 3u * ldb4];
+        bi += 4u * ldb4;
+        let x0 = va[a0 + kk];
+        acc0 += x0.x * b0 + x0.y * b1 + x0.z * b2 + x0.w * b3;
+        let x1 = va[a1 + kk];
+        acc1 += x1.x * b0 + x1.y * b1 + x1.z * b2 + x1.w * b3;
+        let x2 = va[a2 + kk];
+        acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
+        let x3 = va[a3 + kk];
+        acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+    }
+    let cbase = z * vp.c_bs;
+    store_row_v(m0, col, cbase, acc0);
+    store_row_v(m0 + 1u, col, cbase, acc1);
+    store_row_v(m0 + 2u, col, cbase, acc2);
+    store_row_v(m0 + 3u, col, cbase, acc3);
+}
