@@ -107,7 +107,7 @@ fn store_row_v(row: u32, col: u32, base: u32, v: vec4<f32>) {
 @compute @workgroup_size(8, 8)
 fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = gid.x * 4u;
-    let m0 = gid.y * 4u;
+    let m0 = gid.y * 8u;
     if (col >= vp.n || m0 >= vp.m) {
         return;
     }
@@ -119,12 +119,20 @@ fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let a1 = abase + min(m0 + 1u, last) * lda4;
     let a2 = abase + min(m0 + 2u, last) * lda4;
     let a3 = abase + min(m0 + 3u, last) * lda4;
+    let a4 = abase + min(m0 + 4u, last) * lda4;
+    let a5 = abase + min(m0 + 5u, last) * lda4;
+    let a6 = abase + min(m0 + 6u, last) * lda4;
+    let a7 = abase + min(m0 + 7u, last) * lda4;
     var bi = z * vp.b_bs4 + gid.x;
     let ldb4 = vp.ldb4;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
     let k4 = vp.k / 4u;
     for (var kk = 0u; kk < k4; kk++) {
         let b0 = vb[bi];
@@ -140,10 +148,22 @@ fn gemm_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc2 += x2.x * b0 + x2.y * b1 + x2.z * b2 + x2.w * b3;
         let x3 = va[a3 + kk];
         acc3 += x3.x * b0 + x3.y * b1 + x3.z * b2 + x3.w * b3;
+        let x4 = va[a4 + kk];
+        acc4 += x4.x * b0 + x4.y * b1 + x4.z * b2 + x4.w * b3;
+        let x5 = va[a5 + kk];
+        acc5 += x5.x * b0 + x5.y * b1 + x5.z * b2 + x5.w * b3;
+        let x6 = va[a6 + kk];
+        acc6 += x6.x * b0 + x6.y * b1 + x6.z * b2 + x6.w * b3;
+        let x7 = va[a7 + kk];
+        acc7 += x7.x * b0 + x7.y * b1 + x7.z * b2 + x7.w * b3;
     }
     let cbase = z * vp.c_bs;
     store_row_v(m0, col, cbase, acc0);
     store_row_v(m0 + 1u, col, cbase, acc1);
     store_row_v(m0 + 2u, col, cbase, acc2);
     store_row_v(m0 + 3u, col, cbase, acc3);
+    store_row_v(m0 + 4u, col, cbase, acc4);
+    store_row_v(m0 + 5u, col, cbase, acc5);
+    store_row_v(m0 + 6u, col, cbase, acc6);
+    store_row_v(m0 + 7u, col, cbase, acc7);
 }
