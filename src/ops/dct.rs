@@ -208,7 +208,7 @@ fn gemm(
         c1: mask.1.end as u32,
     };
     // Each invocation: 4 columns x 4 rows (`gemm`) or 8 rows (`gemm_v4`), 8 x 8 per workgroup.
-    let rows = if vec_a { 8 } else { 4 };
+    let rows = if vec_a { 16 } else { 4 };
     let cols = if vec_a { 16 } else { 4 };
     let grid = [groups(n.div_ceil(cols), 8), groups(m.div_ceil(rows), 8), planes as u32];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&params)), Bind::Tensor(a.0), Bind::Tensor(b.0), Bind::Tensor(c.0)], grid)
