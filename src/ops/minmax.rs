@@ -1,0 +1,140 @@
+//! Per-sample min-max normalisation (Mesorch's DCT extractors): `y = (x - min) / (max - min)` with
+//! min and max taken over everything but the batch dimension (dim 0), jointly over all channels
+//! and pixels. No epsilon, as in the reference model: where a sample is constant (max == min)
+//! every output of that sample is 0/0 = NaN, as PyTorch gives. NaN inputs give unspecified stats.
+
+use crate::error::Result;
+use crate::kernel;
+use crate::ops::dct::plane_chunk;
+use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::tensor::{Shape, Tensor};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("minmax")];
+
+/// `y[n] = (x[n] - min(x[n])) / (max(x[n]) - min(x[n]))` per sample `n`; output shape = input shape.
+#[derive(Clone, Debug)]
+pub struct MinMaxNorm;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct StatParams {
+    len: u32,
+    threads: u32,
+    samples: u32,
+    _p0: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NormParams {
+    n: u32,
+    len: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+/// Invocations per workgroup of the `partial` kernel.
+const PARTIAL_WG: usize = 64;
+
+impl Op for MinMaxNorm {
+    fn kind(&self) -> &'static str {
+        "minmax_norm"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        match inputs {
+            [x] if !x.is_empty() && x.iter().all(|&d| d > 0) => Ok(vec![x.to_vec()]),
+            [x] => Err(format!("needs a non-empty tensor of rank >= 1, got {x:?}")),
+            _ => Err(format!("takes 1 input, got {}", inputs.len())),
+        }
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let x = inputs[0];
+        let len = x.numel() / x.shape[0];
+        let mut data = Vec::with_capacity(x.numel());
+        for sample in x.data.chunks(len) {
+            let lo = sample.iter().fold(f64::INFINITY, |m, &v| m.min(v as f64));
+            let hi = sample.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            data.extend(sample.iter().map(|&v| ((v as f64 - lo) / (hi - lo)) as f32));
+        }
+        vec![Tensor { shape: x.shape.clone(), data }]
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (x, y) = (&inputs[0], &outputs[0]);
+        let samples = x.shape[0];
+        let len = x.numel() / samples;
+        // Enough partial pairs to keep both pools of lanes busy, few enough for one serial fold.
+        let wgs = len.div_ceil(PARTIAL_WG * 64).clamp(1, 32);
+        let threads = wgs * PARTIAL_WG;
+        let chunk = plane_chunk(ctx, samples, len, len.max(2 * threads))?;
+        let partials = ctx.scratch(chunk * threads * 2)?;
+        let stats = ctx.scratch(chunk * 2)?;
+        let p_partial = ctx.pipeline(&KERNELS[0], "partial", &[])?;
+        let p_combine = ctx.pipeline(&KERNELS[0], "combine", &[])?;
+        let p_norm = ctx.pipeline(&KERNELS[0], "norm", &[])?;
+        let mut s0 = 0;
+        while s0 < samples {
+            let cs = chunk.min(samples - s0);
+            let (xin, yout) = (x.window(s0 * len, cs * len), y.window(s0 * len, cs * len));
+            let sp = StatParams { len: len as u32, threads: threads as u32, samples: cs as u32, _p0: 0 };
+            let b = as_bytes(&sp);
+            ctx.dispatch(&p_partial, &[Bind::Uniform(b), Bind::Tensor(&xin), Bind::Tensor(&partials)], [wgs as u32, cs as u32, 1])?;
+            ctx.dispatch(&p_combine, &[Bind::Uniform(b), Bind::Tensor(&partials), Bind::Tensor(&stats)], [groups(cs, 64), 1, 1])?;
+            let np = NormParams { n: (cs * len) as u32, len: len as u32, _p0: 0, _p1: 0 };
+            ctx.dispatch_linear(
+                &p_norm,
+                &[Bind::Uniform(as_bytes(&np)), Bind::Tensor(&xin), Bind::Tensor(&stats), Bind::Tensor(&yout)],
+                groups(cs * len, 256),
+            )?;
+            s0 += cs;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::tensor::Rng;
+
+    const TOL: f32 = 1e-4;
+
+    #[test]
+    fn random_inputs_match_reference() {
+        let seed = Rng::fresh_seed();
+        let shapes: &[&[usize]] = &[&[2, 3, 16, 24], &[1, 3, 13, 17], &[3, 5], &[1, 3, 512, 512], &[4, 1, 1, 1, 7]];
+        for (i, s) in shapes.iter().enumerate() {
+            let x = Tensor::random(s, seed + i as u64, -3.0, 5.0);
+            check_op(&format!("minmax {s:?} seed {seed}"), &MinMaxNorm, &[x], TOL);
+        }
+    }
+
+    #[test]
+    fn samples_use_their_own_ranges() {
+        let seed = Rng::fresh_seed();
+        let a = Tensor::random(&[1, 3, 9, 11], seed, -1.0, 1.0);
+        let b = Tensor::random(&[1, 3, 9, 11], seed + 1, 100.0, 250.0);
+        let x = Tensor::new(&[2, 3, 9, 11], [a.data, b.data].concat()).unwrap();
+        check_op(&format!("two ranges seed {seed}"), &MinMaxNorm, &[x.clone()], TOL);
+        let y = run_on_gpu(&MinMaxNorm, &[x]).unwrap().remove(0);
+        for sample in y.data.chunks(3 * 9 * 11) {
+            let lo = sample.iter().cloned().fold(f32::INFINITY, f32::min);
+            let hi = sample.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            assert!(lo == 0.0 && (hi - 1.0).abs() <= 1e-6, "seed {seed}: sample spans {lo}..{hi}");
+        }
+    }
+
+    #[test]
+    fn constant_sample_gives_nan() {
+        // Sample 0 is constant (0/0 = NaN, as PyTorch), sample 1 is not.
+        let mut x = Tensor::full(&[2, 2, 3, 5], 0.25);
+        x.data[30 + 7] = 1.25;
+        let y = run_on_gpu(&MinMaxNorm, &[x.clone()]).unwrap().remove(0);
+        assert!(y.data[..30].iter().all(|v| v.is_nan()), "constant sample: {:?}", &y.data[..30]);
+        for (i, &v) in y.data[30..].iter().enumerate() {
+            assert_eq!(v, if i == 7 { 1.0 } else { 0.0 }, "sample 1 element {i}");
+        }
+        let r = MinMaxNorm.reference(&[&x]).remove(0);
+        assert!(r.data[..30].iter().all(|v| v.is_nan()));
+    }
+}
