@@ -14,7 +14,7 @@ use crate::tensor::{Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("attention")];
 
-/// Largest head dim (q/k and v) of the fused kernel: 32 vec4 slots.
+/// Largest head dim (q/k and v) of the fused kernel: 8 register blocks of 16.
 pub const FLASH_MAX_DIM: usize = 128;
 /// Query rows per workgroup of the fused kernel (the kernel's workgroup size).
 const FLASH_ROWS: usize = 64;
@@ -181,8 +181,8 @@ impl Op for Attention {
             _pad: 0,
         };
         let pipes = if flash {
-            let cap = d.max(dv).div_ceil(4).next_power_of_two().max(4);
-            vec![ctx.pipeline(&KERNELS[0], "flash", &[("DCAP", cap as f64)])?]
+            let blocks = |n: usize| n.div_ceil(16) as f64;
+            vec![ctx.pipeline(&KERNELS[0], "flash", &[("NQ", blocks(d)), ("NV", blocks(dv))])?]
         } else {
             vec![
                 ctx.pipeline(&KERNELS[0], "scores", &[])?,
