@@ -16,8 +16,8 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("attention")];
 
 /// Largest head dim (q/k and v) of the fused kernel: 8 register blocks of 16.
 pub const FLASH_MAX_DIM: usize = 128;
-/// Query rows per workgroup of the fused kernel (the kernel's workgroup size).
-const FLASH_ROWS: usize = 64;
+/// Query rows per workgroup of the fused kernel (64 invocations, two rows each).
+const FLASH_ROWS: usize = 128;
 
 /// `softmax(q_h k_h^T * scale) v_h` per head, heads concatenated along channels.
 #[derive(Clone, Debug)]
@@ -265,6 +265,7 @@ mod tests {
             (1, 65, 29, 5, 64, 64, s64),
             (2, 3, 7, 2, 8, 12, 0.5),
             (1, 70, 1, 2, 64, 32, s64),
+            (1, 150, 7, 2, 16, 20, 0.5),
             (1, 19, 33, 1, 128, 128, 0.09),
             (1, 9, 5, 3, 4, 4, 1.0),
         ]
