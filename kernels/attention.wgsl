@@ -58,6 +58,22 @@ var<private> qb4: mat4x4<f32>;
 var<private> qb5: mat4x4<f32>;
 var<private> qb6: mat4x4<f32>;
 var<private> qb7: mat4x4<f32>;
+var<private> qc0: mat4x4<f32>;
+var<private> qc1: mat4x4<f32>;
+var<private> qc2: mat4x4<f32>;
+var<private> qc3: mat4x4<f32>;
+var<private> qc4: mat4x4<f32>;
+var<private> qc5: mat4x4<f32>;
+var<private> qc6: mat4x4<f32>;
+var<private> qc7: mat4x4<f32>;
+var<private> qd0: mat4x4<f32>;
+var<private> qd1: mat4x4<f32>;
+var<private> qd2: mat4x4<f32>;
+var<private> qd3: mat4x4<f32>;
+var<private> qd4: mat4x4<f32>;
+var<private> qd5: mat4x4<f32>;
+var<private> qd6: mat4x4<f32>;
+var<private> qd7: mat4x4<f32>;
 var<private> aa0: mat4x4<f32>;
 var<private> aa1: mat4x4<f32>;
 var<private> aa2: mat4x4<f32>;
@@ -74,6 +90,22 @@ var<private> ab4: mat4x4<f32>;
 var<private> ab5: mat4x4<f32>;
 var<private> ab6: mat4x4<f32>;
 var<private> ab7: mat4x4<f32>;
+var<private> ac0: mat4x4<f32>;
+var<private> ac1: mat4x4<f32>;
+var<private> ac2: mat4x4<f32>;
+var<private> ac3: mat4x4<f32>;
+var<private> ac4: mat4x4<f32>;
+var<private> ac5: mat4x4<f32>;
+var<private> ac6: mat4x4<f32>;
+var<private> ac7: mat4x4<f32>;
+var<private> ad0: mat4x4<f32>;
+var<private> ad1: mat4x4<f32>;
+var<private> ad2: mat4x4<f32>;
+var<private> ad3: mat4x4<f32>;
+var<private> ad4: mat4x4<f32>;
+var<private> ad5: mat4x4<f32>;
+var<private> ad6: mat4x4<f32>;
+var<private> ad7: mat4x4<f32>;
 
 // Block `blk` of a q row at vec4 offset `off` with n4 vec4s, zero past the end.
 fn q_block(off: u32, blk: u32, n4: u32) -> mat4x4<f32> {
@@ -102,32 +134,22 @@ fn mdot(a: mat4x4<f32>, b: mat4x4<f32>) -> f32 {
     return (dot(a[0], b[0]) + dot(a[1], b[1])) + (dot(a[2], b[2]) + dot(a[3], b[3]));
 }
 
-// Scores of both rows against block `blk` of one key: one load serves two rows.
-fn k_dot2(a: mat4x4<f32>, b: mat4x4<f32>, off: u32, blk: u32, n4: u32) -> vec2<f32> {
+// Scores of the 4 rows against block `blk` of one key: one load serves every row.
+fn k_dot(a: mat4x4<f32>, b: mat4x4<f32>, c: mat4x4<f32>, d: mat4x4<f32>, off: u32, blk: u32, n4: u32) -> vec4<f32> {
     let k = kv_block(off, blk, n4, false);
-    return vec2<f32>(mdot(a, k), mdot(b, k));
+    return vec4<f32>(mdot(a, k), mdot(b, k), mdot(c, k), mdot(d, k));
 }
 
-fn score2(off: u32, n4: u32) -> vec2<f32> {
-    var s = k_dot2(qa0, qb0, off, 0u, n4);
-    if (NQ > 1u) { s += k_dot2(qa1, qb1, off, 1u, n4); }
-    if (NQ > 2u) { s += k_dot2(qa2, qb2, off, 2u, n4); }
-    if (NQ > 3u) { s += k_dot2(qa3, qb3, off, 3u, n4); }
-    if (NQ > 4u) { s += k_dot2(qa4, qb4, off, 4u, n4); }
-    if (NQ > 5u) { s += k_dot2(qa5, qb5, off, 5u, n4); }
-    if (NQ > 6u) { s += k_dot2(qa6, qb6, off, 6u, n4); }
-    if (NQ > 7u) { s += k_dot2(qa7, qb7, off, 7u, n4); }
+fn score(off: u32, n4: u32) -> vec4<f32> {
+    var s = k_dot(qa0, qb0, qc0, qd0, off, 0u, n4);
+    if (NQ > 1u) { s += k_dot(qa1, qb1, qc1, qd1, off, 1u, n4); }
+    if (NQ > 2u) { s += k_dot(qa2, qb2, qc2, qd2, off, 2u, n4); }
+    if (NQ > 3u) { s += k_dot(qa3, qb3, qc3, qd3, off, 3u, n4); }
+    if (NQ > 4u) { s += k_dot(qa4, qb4, qc4, qd4, off, 4u, n4); }
+    if (NQ > 5u) { s += k_dot(qa5, qb5, qc5, qd5, off, 5u, n4); }
+    if (NQ > 6u) { s += k_dot(qa6, qb6, qc6, qd6, off, 6u, n4); }
+    if (NQ > 7u) { s += k_dot(qa7, qb7, qc7, qd7, off, 7u, n4); }
     return s;
-}
-
-// acc = acc * corr + sum_t p[t] * v_row(o[t]) for one block of both rows.
-fn acc2(pa: ptr<private, mat4x4<f32>>, pb: ptr<private, mat4x4<f32>>, ca: f32, cb: f32, p: vec4<f32>, r: vec4<f32>, o: vec4<u32>, blk: u32, n4: u32) {
-    let v0 = kv_block(o.x, blk, n4, true);
-    let v1 = kv_block(o.y, blk, n4, true);
-    let v2 = kv_block(o.z, blk, n4, true);
-    let v3 = kv_block(o.w, blk, n4, true);
-    *pa = *pa * ca + v0 * p.x + v1 * p.y + v2 * p.z + v3 * p.w;
-    *pb = *pb * cb + v0 * r.x + v1 * r.y + v2 * r.z + v3 * r.w;
 }
 
 fn store_block(a: mat4x4<f32>, off: u32, blk: u32, n4: u32, inv: f32) {
@@ -139,7 +161,7 @@ fn store_block(a: mat4x4<f32>, off: u32, blk: u32, n4: u32, inv: f32) {
     }
 }
 
-// Online-softmax state of one query row for a block of four keys.
+// Online-softmax state of one query row after a block of four keys.
 struct Soft {
     m: f32,
     l: f32,
@@ -155,78 +177,86 @@ fn soft_step(m: f32, l: f32, s_in: vec4<f32>, valid: vec4<bool>) -> Soft {
     return Soft(mn, l * corr + (p.x + p.y) + (p.z + p.w), corr, p);
 }
 
-// Two query rows per invocation (row and row + 64): every k/v load serves both.
+// acc = acc * corr + sum_t p[t] * v_row(o[t]) for block `blk` of every row.
+fn acc_step(pa: ptr<private, mat4x4<f32>>, sa: Soft, pb: ptr<private, mat4x4<f32>>, sb: Soft, pc: ptr<private, mat4x4<f32>>, sc: Soft, pd: ptr<private, mat4x4<f32>>, sd: Soft, o: vec4<u32>, blk: u32, n4: u32) {
+    let v0 = kv_block(o.x, blk, n4, true);
+    let v1 = kv_block(o.y, blk, n4, true);
+    let v2 = kv_block(o.z, blk, n4, true);
+    let v3 = kv_block(o.w, blk, n4, true);
+    *pa = *pa * sa.corr + v0 * sa.p.x + v1 * sa.p.y + v2 * sa.p.z + v3 * sa.p.w;
+    *pb = *pb * sb.corr + v0 * sb.p.x + v1 * sb.p.y + v2 * sb.p.z + v3 * sb.p.w;
+    *pc = *pc * sc.corr + v0 * sc.p.x + v1 * sc.p.y + v2 * sc.p.z + v3 * sc.p.w;
+    *pd = *pd * sd.corr + v0 * sd.p.x + v1 * sd.p.y + v2 * sd.p.z + v3 * sd.p.w;
+}
+
+// 4 query rows per invocation (row, row + 64, ...): every k/v load serves all of them.
 @compute @workgroup_size(64)
 fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let g = linear_workgroup(wid, nwg);
     let live_g = g < fp.heads * fp.blocks;
     let h = min(g / fp.blocks, fp.heads - 1u);
-    let ra = (g % fp.blocks) * 128u + lid;
-    let rb = ra + 64u;
-    let live_a = live_g && ra < fp.rows;
-    let live_b = live_g && rb < fp.rows;
+    let r0 = (g % fp.blocks) * 256u + lid;
     let d4 = fp.d / 4u;
     let dv4 = fp.dv / 4u;
-
     let qs = fp.heads * fp.d;
-    let qa_off = (fp.q_base + min(ra, fp.rows - 1u) * qs + h * fp.d) / 4u;
-    let qb_off = (fp.q_base + min(rb, fp.rows - 1u) * qs + h * fp.d) / 4u;
-    let sc = fp.scale;
+    let scl = fp.scale;
     let z = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    qa0 = q_block(qa_off, 0u, d4) * sc; qb0 = q_block(qb_off, 0u, d4) * sc;
-    if (NQ > 1u) { qa1 = q_block(qa_off, 1u, d4) * sc; qb1 = q_block(qb_off, 1u, d4) * sc; }
-    if (NQ > 2u) { qa2 = q_block(qa_off, 2u, d4) * sc; qb2 = q_block(qb_off, 2u, d4) * sc; }
-    if (NQ > 3u) { qa3 = q_block(qa_off, 3u, d4) * sc; qb3 = q_block(qb_off, 3u, d4) * sc; }
-    if (NQ > 4u) { qa4 = q_block(qa_off, 4u, d4) * sc; qb4 = q_block(qb_off, 4u, d4) * sc; }
-    if (NQ > 5u) { qa5 = q_block(qa_off, 5u, d4) * sc; qb5 = q_block(qb_off, 5u, d4) * sc; }
-    if (NQ > 6u) { qa6 = q_block(qa_off, 6u, d4) * sc; qb6 = q_block(qb_off, 6u, d4) * sc; }
-    if (NQ > 7u) { qa7 = q_block(qa_off, 7u, d4) * sc; qb7 = q_block(qb_off, 7u, d4) * sc; }
-    aa0 = z; ab0 = z;
-    aa1 = z; ab1 = z;
-    aa2 = z; ab2 = z;
-    aa3 = z; ab3 = z;
-    aa4 = z; ab4 = z;
-    aa5 = z; ab5 = z;
-    aa6 = z; ab6 = z;
-    aa7 = z; ab7 = z;
+    let qa_off = (fp.q_base + min(r0 + 0u, fp.rows - 1u) * qs + h * fp.d) / 4u;
+    let qb_off = (fp.q_base + min(r0 + 64u, fp.rows - 1u) * qs + h * fp.d) / 4u;
+    let qc_off = (fp.q_base + min(r0 + 128u, fp.rows - 1u) * qs + h * fp.d) / 4u;
+    let qd_off = (fp.q_base + min(r0 + 192u, fp.rows - 1u) * qs + h * fp.d) / 4u;
+    qa0 = q_block(qa_off, 0u, d4) * scl; qb0 = q_block(qb_off, 0u, d4) * scl; qc0 = q_block(qc_off, 0u, d4) * scl; qd0 = q_block(qd_off, 0u, d4) * scl;
+    if (NQ > 1u) { qa1 = q_block(qa_off, 1u, d4) * scl; qb1 = q_block(qb_off, 1u, d4) * scl; qc1 = q_block(qc_off, 1u, d4) * scl; qd1 = q_block(qd_off, 1u, d4) * scl; }
+    if (NQ > 2u) { qa2 = q_block(qa_off, 2u, d4) * scl; qb2 = q_block(qb_off, 2u, d4) * scl; qc2 = q_block(qc_off, 2u, d4) * scl; qd2 = q_block(qd_off, 2u, d4) * scl; }
+    if (NQ > 3u) { qa3 = q_block(qa_off, 3u, d4) * scl; qb3 = q_block(qb_off, 3u, d4) * scl; qc3 = q_block(qc_off, 3u, d4) * scl; qd3 = q_block(qd_off, 3u, d4) * scl; }
+    if (NQ > 4u) { qa4 = q_block(qa_off, 4u, d4) * scl; qb4 = q_block(qb_off, 4u, d4) * scl; qc4 = q_block(qc_off, 4u, d4) * scl; qd4 = q_block(qd_off, 4u, d4) * scl; }
+    if (NQ > 5u) { qa5 = q_block(qa_off, 5u, d4) * scl; qb5 = q_block(qb_off, 5u, d4) * scl; qc5 = q_block(qc_off, 5u, d4) * scl; qd5 = q_block(qd_off, 5u, d4) * scl; }
+    if (NQ > 6u) { qa6 = q_block(qa_off, 6u, d4) * scl; qb6 = q_block(qb_off, 6u, d4) * scl; qc6 = q_block(qc_off, 6u, d4) * scl; qd6 = q_block(qd_off, 6u, d4) * scl; }
+    if (NQ > 7u) { qa7 = q_block(qa_off, 7u, d4) * scl; qb7 = q_block(qb_off, 7u, d4) * scl; qc7 = q_block(qc_off, 7u, d4) * scl; qd7 = q_block(qd_off, 7u, d4) * scl; }
+    aa0 = z; ab0 = z; ac0 = z; ad0 = z;
+    aa1 = z; ab1 = z; ac1 = z; ad1 = z;
+    aa2 = z; ab2 = z; ac2 = z; ad2 = z;
+    aa3 = z; ab3 = z; ac3 = z; ad3 = z;
+    aa4 = z; ab4 = z; ac4 = z; ad4 = z;
+    aa5 = z; ab5 = z; ac5 = z; ad5 = z;
+    aa6 = z; ab6 = z; ac6 = z; ad6 = z;
+    aa7 = z; ab7 = z; ac7 = z; ad7 = z;
 
     let ks = fp.heads * d4;
     let vs = fp.heads * dv4;
     let kh = fp.k_base / 4u + h * d4;
     let vh = fp.v_base / 4u + h * dv4;
     let last = fp.lk - 1u;
-    var ma = NEG_BIG;
-    var la = 0.0;
-    var mb = NEG_BIG;
-    var lb = 0.0;
+    var sa = Soft(NEG_BIG, 0.0, 1.0, vec4<f32>(0.0));
+    var sb = Soft(NEG_BIG, 0.0, 1.0, vec4<f32>(0.0));
+    var sc = Soft(NEG_BIG, 0.0, 1.0, vec4<f32>(0.0));
+    var sd = Soft(NEG_BIG, 0.0, 1.0, vec4<f32>(0.0));
     for (var j = 0u; j < fp.lk; j += 4u) {
         let jv = vec4<u32>(j, j + 1u, j + 2u, j + 3u);
         let valid = jv < vec4<u32>(fp.lk);
         let jj = min(jv, vec4<u32>(last));
-        let s0 = score2(kh + jj.x * ks, d4);
-        let s1 = score2(kh + jj.y * ks, d4);
-        let s2 = score2(kh + jj.z * ks, d4);
-        let s3 = score2(kh + jj.w * ks, d4);
-        let sa = soft_step(ma, la, vec4<f32>(s0.x, s1.x, s2.x, s3.x), valid);
-        let sb = soft_step(mb, lb, vec4<f32>(s0.y, s1.y, s2.y, s3.y), valid);
-        ma = sa.m;
-        la = sa.l;
-        mb = sb.m;
-        lb = sb.l;
+        let t0 = score(kh + jj.x * ks, d4);
+        let t1 = score(kh + jj.y * ks, d4);
+        let t2 = score(kh + jj.z * ks, d4);
+        let t3 = score(kh + jj.w * ks, d4);
+        sa = soft_step(sa.m, sa.l, vec4<f32>(t0.x, t1.x, t2.x, t3.x), valid);
+        sb = soft_step(sb.m, sb.l, vec4<f32>(t0.y, t1.y, t2.y, t3.y), valid);
+        sc = soft_step(sc.m, sc.l, vec4<f32>(t0.z, t1.z, t2.z, t3.z), valid);
+        sd = soft_step(sd.m, sd.l, vec4<f32>(t0.w, t1.w, t2.w, t3.w), valid);
         let vo = vec4<u32>(vh) + jj * vs;
-        acc2(&aa0, &ab0, sa.corr, sb.corr, sa.p, sb.p, vo, 0u, dv4);
-        if (NV > 1u) { acc2(&aa1, &ab1, sa.corr, sb.corr, sa.p, sb.p, vo, 1u, dv4); }
-        if (NV > 2u) { acc2(&aa2, &ab2, sa.corr, sb.corr, sa.p, sb.p, vo, 2u, dv4); }
-        if (NV > 3u) { acc2(&aa3, &ab3, sa.corr, sb.corr, sa.p, sb.p, vo, 3u, dv4); }
-        if (NV > 4u) { acc2(&aa4, &ab4, sa.corr, sb.corr, sa.p, sb.p, vo, 4u, dv4); }
-        if (NV > 5u) { acc2(&aa5, &ab5, sa.corr, sb.corr, sa.p, sb.p, vo, 5u, dv4); }
-        if (NV > 6u) { acc2(&aa6, &ab6, sa.corr, sb.corr, sa.p, sb.p, vo, 6u, dv4); }
-        if (NV > 7u) { acc2(&aa7, &ab7, sa.corr, sb.corr, sa.p, sb.p, vo, 7u, dv4); }
+        acc_step(&aa0, sa, &ab0, sb, &ac0, sc, &ad0, sd, vo, 0u, dv4);
+        if (NV > 1u) { acc_step(&aa1, sa, &ab1, sb, &ac1, sc, &ad1, sd, vo, 1u, dv4); }
+        if (NV > 2u) { acc_step(&aa2, sa, &ab2, sb, &ac2, sc, &ad2, sd, vo, 2u, dv4); }
+        if (NV > 3u) { acc_step(&aa3, sa, &ab3, sb, &ac3, sc, &ad3, sd, vo, 3u, dv4); }
+        if (NV > 4u) { acc_step(&aa4, sa, &ab4, sb, &ac4, sc, &ad4, sd, vo, 4u, dv4); }
+        if (NV > 5u) { acc_step(&aa5, sa, &ab5, sb, &ac5, sc, &ad5, sd, vo, 5u, dv4); }
+        if (NV > 6u) { acc_step(&aa6, sa, &ab6, sb, &ac6, sc, &ad6, sd, vo, 6u, dv4); }
+        if (NV > 7u) { acc_step(&aa7, sa, &ab7, sb, &ac7, sc, &ad7, sd, vo, 7u, dv4); }
     }
     let os = fp.heads * fp.dv;
-    if (live_a) {
-        let off = (fp.o_base + ra * os + h * fp.dv) / 4u;
-        let inv = 1.0 / la;
+    if (live_g && r0 + 0u < fp.rows) {
+        let off = (fp.o_base + (r0 + 0u) * os + h * fp.dv) / 4u;
+        let inv = 1.0 / sa.l;
         store_block(aa0, off, 0u, dv4, inv);
         if (NV > 1u) { store_block(aa1, off, 1u, dv4, inv); }
         if (NV > 2u) { store_block(aa2, off, 2u, dv4, inv); }
@@ -236,9 +266,9 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         if (NV > 6u) { store_block(aa6, off, 6u, dv4, inv); }
         if (NV > 7u) { store_block(aa7, off, 7u, dv4, inv); }
     }
-    if (live_b) {
-        let off = (fp.o_base + rb * os + h * fp.dv) / 4u;
-        let inv = 1.0 / lb;
+    if (live_g && r0 + 64u < fp.rows) {
+        let off = (fp.o_base + (r0 + 64u) * os + h * fp.dv) / 4u;
+        let inv = 1.0 / sb.l;
         store_block(ab0, off, 0u, dv4, inv);
         if (NV > 1u) { store_block(ab1, off, 1u, dv4, inv); }
         if (NV > 2u) { store_block(ab2, off, 2u, dv4, inv); }
@@ -247,6 +277,30 @@ fn flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         if (NV > 5u) { store_block(ab5, off, 5u, dv4, inv); }
         if (NV > 6u) { store_block(ab6, off, 6u, dv4, inv); }
         if (NV > 7u) { store_block(ab7, off, 7u, dv4, inv); }
+    }
+    if (live_g && r0 + 128u < fp.rows) {
+        let off = (fp.o_base + (r0 + 128u) * os + h * fp.dv) / 4u;
+        let inv = 1.0 / sc.l;
+        store_block(ac0, off, 0u, dv4, inv);
+        if (NV > 1u) { store_block(ac1, off, 1u, dv4, inv); }
+        if (NV > 2u) { store_block(ac2, off, 2u, dv4, inv); }
+        if (NV > 3u) { store_block(ac3, off, 3u, dv4, inv); }
+        if (NV > 4u) { store_block(ac4, off, 4u, dv4, inv); }
+        if (NV > 5u) { store_block(ac5, off, 5u, dv4, inv); }
+        if (NV > 6u) { store_block(ac6, off, 6u, dv4, inv); }
+        if (NV > 7u) { store_block(ac7, off, 7u, dv4, inv); }
+    }
+    if (live_g && r0 + 192u < fp.rows) {
+        let off = (fp.o_base + (r0 + 192u) * os + h * fp.dv) / 4u;
+        let inv = 1.0 / sd.l;
+        store_block(ad0, off, 0u, dv4, inv);
+        if (NV > 1u) { store_block(ad1, off, 1u, dv4, inv); }
+        if (NV > 2u) { store_block(ad2, off, 2u, dv4, inv); }
+        if (NV > 3u) { store_block(ad3, off, 3u, dv4, inv); }
+        if (NV > 4u) { store_block(ad4, off, 4u, dv4, inv); }
+        if (NV > 5u) { store_block(ad5, off, 5u, dv4, inv); }
+        if (NV > 6u) { store_block(ad6, off, 6u, dv4, inv); }
+        if (NV > 7u) { store_block(ad7, off, 7u, dv4, inv); }
     }
 }
 

@@ -16,8 +16,8 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("attention")];
 
 /// Largest head dim (q/k and v) of the fused kernel: 8 register blocks of 16.
 pub const FLASH_MAX_DIM: usize = 128;
-/// Query rows per workgroup of the fused kernel (64 invocations, two rows each).
-const FLASH_ROWS: usize = 128;
+/// Query rows per workgroup of the fused kernel (64 invocations, four rows each).
+const FLASH_ROWS: usize = 256;
 
 /// `softmax(q_h k_h^T * scale) v_h` per head, heads concatenated along channels.
 #[derive(Clone, Debug)]
