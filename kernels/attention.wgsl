@@ -2,11 +2,14 @@
 //   q [Lq, H*D], k [Lk, H*D], v [Lk, H*Dv] (one batch per dispatch), out [Lq, H*Dv].
 // Windows of large tensors arrive with element offsets (*_base) into the bound buffers.
 //
-// `flash`: fused online-softmax kernel, one invocation per (query row, head). All invocations of a
-// workgroup share one head, so key/value addresses are uniform across the workgroup (broadcast loads
-// on lavapipe); q (pre-scaled) and the output accumulator live in registers as blocks of 16 dims
-// (head dims up to 128, multiples of 4). Keys are taken four at a time so the running-max rescale is
-// paid once per four keys.
+// `flash`: fused online-softmax kernel; one invocation handles four query rows of one head (rows
+// r, r+64, r+128, r+192 of a 256-row workgroup tile), so every k/v element loaded serves four rows
+// (lavapipe runs each invocation as a SIMD lane and storage loads are per-lane, so loads dominate).
+// q (pre-scaled) and the output accumulators live in named mat4x4 blocks of 16 dims reached by
+// constant indices only (head dims up to 128, multiples of 4; NQ/NV blocks chosen at plan time).
+// Keys are taken four at a time so the running-max rescale is paid once per four keys. The
+// repetitive block code below is written out by hand-unrolling (WGSL has no macros; a dynamically
+// indexed private array was 2x slower on lavapipe).
 //
 // Fallback for any head dims (odd, or far above 128): `scores` (one invocation per score, looping
 // over D), `softmax_rows` (in place, one invocation per row) and `weighted_sum` (one invocation per
