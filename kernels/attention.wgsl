@@ -8,8 +8,8 @@
 // q (pre-scaled) and the output accumulators live in named mat4x4 blocks of 16 dims reached by
 // constant indices only (head dims up to 128, multiples of 4; NQ/NV blocks chosen at plan time).
 // Keys are taken four at a time so the running-max rescale is paid once per four keys. The
-// repetitive block code below is written out by hand-unrolling (WGSL has no macros; a dynamically
-// indexed private array was 2x slower on lavapipe).
+// repetitive block code below is unrolled by hand (WGSL has no macros) so nothing relies on the
+// driver unrolling loops over private arrays.
 //
 // Fallback for any head dims (odd, or far above 128): `scores` (one invocation per score, looping
 // over D), `softmax_rows` (in place, one invocation per row) and `weighted_sum` (one invocation per
