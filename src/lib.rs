@@ -4,6 +4,7 @@
 //! Layers, each looking only down: `gpu` (device, kernels) <- `ops` (one file per op family)
 //! <- `graph` (IR, builder, planner, runner) <- models and the command-line tool.
 
+pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod gpu;

@@ -18,12 +18,22 @@ struct Cli {
 enum Command {
     /// List adapters, the one chosen and why, its features and limits.
     Info,
+    /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s).
+    Bench {
+        /// Only cases whose family or name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Timed runs per case (the median is shown).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match &args.command {
         Command::Info => cli::info::run(&args.device),
+        Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

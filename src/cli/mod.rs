@@ -1,5 +1,6 @@
 //! The command-line tool: one file per command. main.rs only parses arguments.
 
+pub mod bench;
 pub mod info;
 
 use crate::gpu::device::{DeviceOptions, Gpu};
@@ -9,7 +10,7 @@ use crate::Result;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DeviceArgs {
     /// Graphics API to use: vulkan, metal, dx12 or gl (default: all; env FORGE_BACKEND).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = ["vulkan", "metal", "dx12", "gl"])]
     pub backend: Option<String>,
     /// Use the first adapter whose name contains this text (env FORGE_ADAPTER).
     #[arg(long, global = true)]

@@ -1,0 +1,139 @@
+//! Benchmark cases at model-like shapes, shared by `wgpu-forge bench` and the criterion benches.
+//! Each case is a one-op graph; time is the GPU time from timestamp queries when the adapter has
+//! them (wall time of a whole run otherwise), and GFLOP/s counts multiply-adds as 2 flops.
+
+use crate::error::Result;
+use crate::gpu::device::Gpu;
+use crate::graph::{Graph, GraphBuilder, Plan};
+use crate::ops::act::Act;
+use crate::ops::attention::Attention;
+use crate::ops::dct::DctFilter;
+use crate::ops::elementwise::Unary;
+use crate::ops::layer_norm::LayerNorm;
+use crate::ops::softmax::Softmax;
+use crate::ops::Op;
+use crate::tensor::Tensor;
+
+pub struct BenchCase {
+    pub family: &'static str,
+    pub name: String,
+    /// Floating-point operations of one run (0 where only bandwidth matters).
+    pub flops: f64,
+    /// Bytes one run must read and write at least (the bandwidth floor).
+    pub bytes: f64,
+    pub graph: Graph,
+    pub inputs: Vec<(String, Tensor)>,
+}
+
+impl BenchCase {
+    /// A case of one op whose inputs are all random graph inputs.
+    pub fn single(
+        family: &'static str,
+        name: String,
+        flops: f64,
+        op: impl Op + 'static,
+        shapes: &[&[usize]],
+    ) -> Result<BenchCase> {
+        let mut b = GraphBuilder::new();
+        let ids: Vec<_> = shapes.iter().enumerate().map(|(i, s)| b.input(&format!("in{i}"), s)).collect();
+        let out = b.add("op", op, &ids)?;
+        let out_elems: usize = b.shape(out).iter().product();
+        b.output("out", out);
+        let inputs: Vec<(String, Tensor)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0)))
+            .collect();
+        let bytes = 4.0 * (inputs.iter().map(|(_, t)| t.numel()).sum::<usize>() + out_elems) as f64;
+        Ok(BenchCase { family, name, flops, bytes, graph: b.finish(), inputs })
+    }
+}
+
+/// Every registered case. Families add theirs here.
+pub fn cases() -> Result<Vec<BenchCase>> {
+    let mut v = Vec::new();
+    // MiT stages of Mesorch at 512x512: queries 16384/4096/1024/256, keys 256, head dim 64.
+    for (lq, lk, h, d) in [(16384, 256, 1, 64), (4096, 256, 2, 64), (1024, 256, 5, 64), (256, 256, 8, 64)] {
+        v.push(BenchCase::single(
+            "attention",
+            format!("Lq {lq} Lk {lk} heads {h} D {d}"),
+            4.0 * (lq * lk * d * h) as f64,
+            Attention::new(h, d),
+            &[&[1, lq, h * d], &[1, lk, h * d], &[1, lk, h * d]],
+        )?);
+    }
+    v.push(BenchCase::single(
+        "layer_norm",
+        "channels 1x96x128x128".into(),
+        0.0,
+        LayerNorm::channels(1e-6),
+        &[&[1, 96, 128, 128], &[96], &[96]],
+    )?);
+    v.push(BenchCase::single(
+        "layer_norm",
+        "tokens 1x16384x64".into(),
+        0.0,
+        LayerNorm::last(1e-6),
+        &[&[1, 16384, 64], &[64], &[64]],
+    )?);
+    v.push(BenchCase::single(
+        "softmax",
+        "scores 1x1x16384x256".into(),
+        0.0,
+        Softmax { axis: -1 },
+        &[&[1, 1, 16384, 256]],
+    )?);
+    v.push(BenchCase::single(
+        "elementwise",
+        "GELU 1x384x128x128".into(),
+        0.0,
+        Unary { act: Act::Gelu },
+        &[&[1, 384, 128, 128]],
+    )?);
+    // Full-image DCT high-pass of a 512x512 RGB image: 4 matrix products of 512^3 per channel.
+    v.push(BenchCase::single(
+        "dct",
+        "high-pass 1x3x512x512".into(),
+        3.0 * 4.0 * 2.0 * 512f64.powi(3),
+        DctFilter::high(),
+        &[&[1, 3, 512, 512]],
+    )?);
+    Ok(v)
+}
+
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub gpu_ms: Option<f64>,
+    pub wall_ms: f64,
+}
+
+impl Measured {
+    pub fn best_ms(&self) -> f64 {
+        self.gpu_ms.unwrap_or(self.wall_ms)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Plan once, warm up once, then the median of `reps` runs (GPU time and wall time).
+pub fn measure(gpu: &Gpu, case: &BenchCase, reps: usize) -> Result<Measured> {
+    let plan = Plan::new(gpu, &case.graph)?;
+    let feed: Vec<(&str, &Tensor)> = case.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    plan.run(&feed)?;
+    let timed = gpu.has(wgpu::Features::TIMESTAMP_QUERY);
+    let (mut gpu_ms, mut wall_ms) = (Vec::new(), Vec::new());
+    for _ in 0..reps.max(1) {
+        let t0 = std::time::Instant::now();
+        if timed {
+            let (_, t) = plan.run_profiled(&feed)?;
+            gpu_ms.push(t.iter().map(|n| n.micros).sum::<f64>() / 1e3);
+        } else {
+            plan.run(&feed)?;
+        }
+        wall_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(Measured { gpu_ms: timed.then(|| median(gpu_ms)), wall_ms: median(wall_ms) })
+}
