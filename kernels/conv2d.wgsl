@@ -1,0 +1,284 @@
+// 2-D convolution (NCHW), fused bias + activation. Kernel ladder (chosen in src/ops/conv2d.rs):
+//   conv_dw      depthwise (groups == C == O): one channel x 8 consecutive output pixels of a row per
+//                invocation; stride-1 dilation-1 rows slide a register window (one load per tap).
+//   conv_1x1     1x1, stride 1, pad 0, groups 1, H*W % 4 == 0: a GEMM over (O x C) . (C x HW),
+//                4 output channels x 8 pixels per invocation, vec4 loads and stores of pixels.
+//   conv_general everything else (grouped, strided, dilated, patchify): implicit GEMM, register
+//                blocked over 4 output channels x 8 output pixels of one row per invocation.
+// No workgroup memory or barriers (they are slow on lavapipe; see specs/wgpu-notes.md).
+//
+// Weights are packed by the host as [C/groups, kh, kw, O]: wp[((c * kh + ky) * kw + kx) * O + o]
+// = w_pytorch[o, c, ky, kx], so the 4 output channels of a block are adjacent.
+// Large outputs arrive as windows: a dispatch covers batch items [0, z) of the bound X/Y and the
+// output channels [o_off, o_off + o_cnt) (whole groups); Y is indexed relative to the window.
+
+struct ConvParams {
+    n: u32, c: u32, h: u32, w: u32,
+    o: u32, ho: u32, wo: u32, groups: u32,
+    cg: u32, og: u32, kh: u32, kw: u32,
+    sy: u32, sx: u32, py: i32, px: i32,
+    dy: u32, dx: u32, act: u32, alpha: f32,
+    has_bias: u32, nbx: u32, obg: u32, o_off: u32,
+    o_cnt: u32, slide: u32, _p0: u32, _p1: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: ConvParams;
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read> Wt: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+// Views used by conv_1x1 only (same bindings, vec4 elements).
+@group(0) @binding(1) var<storage, read> XV: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> YV: array<vec4<f32>>;
+
+fn act4(v: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(apply_act(v.x, P.act, P.alpha), apply_act(v.y, P.act, P.alpha),
+                     apply_act(v.z, P.act, P.alpha), apply_act(v.w, P.act, P.alpha));
+}
+
+// Write 4 channels (starting at window channel `ol`) of pixel `ox` in output row base `rb`.
+fn store4(v: vec4<f32>, rb: u32, ol: u32, nvalid: u32, ox: u32) {
+    if (ox >= P.wo) {
+        return;
+    }
+    let plane = P.ho * P.wo;
+    let r = act4(v);
+    Y[rb + ol * plane + ox] = r.x;
+    if (nvalid > 1u) { Y[rb + (ol + 1u) * plane + ox] = r.y; }
+    if (nvalid > 2u) { Y[rb + (ol + 2u) * plane + ox] = r.z; }
+    if (nvalid > 3u) { Y[rb + (ol + 3u) * plane + ox] = r.w; }
+}
+
+// Column offset and 0/1 mask of one input column (padding reads zero).
+fn col(ix: i32) -> vec2<i32> {
+    let ok = ix >= 0 && ix < i32(P.w);
+    return vec2<i32>(select(0, ix, ok), select(0, 1, ok));
+}
+
+@compute @workgroup_size(64)
+fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= P.ho * P.nbx) {
+        return;
+    }
+    let oy = gid.x / P.nbx;
+    let ox0 = (gid.x % P.nbx) * 8u;
+    let g = P.o_off / P.og + gid.y / P.obg;
+    let ob = (gid.y % P.obg) * 4u;
+    let n = gid.z;
+    let last = P.og - 1u;
+    let o0 = g * P.og;
+    let oc0 = o0 + min(ob, last);
+    let oc1 = o0 + min(ob + 1u, last);
+    let oc2 = o0 + min(ob + 2u, last);
+    let oc3 = o0 + min(ob + 3u, last);
+    let sx = i32(P.sx);
+    let ixb = i32(ox0 * P.sx) - P.px;
+    let iyb = i32(oy * P.sy) - P.py;
+    let hw = P.h * P.w;
+    let xplane0 = (n * P.c + g * P.cg) * hw;
+    let wstep = P.kh * P.kw * P.o;
+    var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let iy = iyb + i32(ky * P.dy);
+        if (iy < 0 || iy >= i32(P.h)) {
+            continue;
+        }
+        let rowb = xplane0 + u32(iy) * P.w;
+        for (var kx = 0u; kx < P.kw; kx++) {
+            let ix = ixb + i32(kx * P.dx);
+            let inside = ix >= 0 && ix + 7 * sx < i32(P.w);
+            var wi = (ky * P.kw + kx) * P.o;
+            var xi = rowb;
+            if (inside) {
+                let b0 = u32(ix);
+                let s = u32(sx);
+                for (var c = 0u; c < P.cg; c++) {
+                    let wv = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
+                    let b = xi + b0;
+                    a0 += wv * X[b];
+                    a1 += wv * X[b + s];
+                    a2 += wv * X[b + 2u * s];
+                    a3 += wv * X[b + 3u * s];
+                    a4 += wv * X[b + 4u * s];
+                    a5 += wv * X[b + 5u * s];
+                    a6 += wv * X[b + 6u * s];
+                    a7 += wv * X[b + 7u * s];
+                    wi += wstep;
+                    xi += hw;
+                }
+            } else {
+                let c0 = col(ix); let c1 = col(ix + sx); let c2 = col(ix + 2 * sx); let c3 = col(ix + 3 * sx);
+                let c4 = col(ix + 4 * sx); let c5 = col(ix + 5 * sx); let c6 = col(ix + 6 * sx); let c7 = col(ix + 7 * sx);
+                for (var c = 0u; c < P.cg; c++) {
+                    let wv = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
+                    let b = i32(xi);
+                    a0 += wv * (X[b + c0.x] * f32(c0.y));
+                    a1 += wv * (X[b + c1.x] * f32(c1.y));
+                    a2 += wv * (X[b + c2.x] * f32(c2.y));
+                    a3 += wv * (X[b + c3.x] * f32(c3.y));
+                    a4 += wv * (X[b + c4.x] * f32(c4.y));
+                    a5 += wv * (X[b + c5.x] * f32(c5.y));
+                    a6 += wv * (X[b + c6.x] * f32(c6.y));
+                    a7 += wv * (X[b + c7.x] * f32(c7.y));
+                    wi += wstep;
+                    xi += hw;
+                }
+            }
+        }
+    }
+    var bias = vec4<f32>(0.0);
+    if (P.has_bias != 0u) {
+        bias = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+    }
+    let nvalid = min(4u, P.og - ob);
+    let ol = o0 + ob - P.o_off;
+    let rb = n * P.o_cnt * P.ho * P.wo + oy * P.wo;
+    store4(a0 + bias, rb, ol, nvalid, ox0);
+    store4(a1 + bias, rb, ol, nvalid, ox0 + 1u);
+    store4(a2 + bias, rb, ol, nvalid, ox0 + 2u);
+    store4(a3 + bias, rb, ol, nvalid, ox0 + 3u);
+    store4(a4 + bias, rb, ol, nvalid, ox0 + 4u);
+    store4(a5 + bias, rb, ol, nvalid, ox0 + 5u);
+    store4(a6 + bias, rb, ol, nvalid, ox0 + 6u);
+    store4(a7 + bias, rb, ol, nvalid, ox0 + 7u);
+}
+
+fn xdw(b: i32, ix: i32) -> f32 {
+    let ok = ix >= 0 && ix < i32(P.w);
+    return X[b + select(0, ix, ok)] * select(0.0, 1.0, ok);
+}
+
+fn store1(v: f32, rb: u32, ox: u32) {
+    if (ox < P.wo) {
+        Y[rb + ox] = apply_act(v, P.act, P.alpha);
+    }
+}
+
+@compute @workgroup_size(64)
+fn conv_dw(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= P.ho * P.nbx) {
+        return;
+    }
+    let oy = gid.x / P.nbx;
+    let ox0 = (gid.x % P.nbx) * 8u;
+    let ch = gid.y;
+    let n = gid.z;
+    let sx = i32(P.sx);
+    let ixb = i32(ox0 * P.sx) - P.px;
+    let iyb = i32(oy * P.sy) - P.py;
+    let xplane = (n * P.c + ch) * P.h * P.w;
+    var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+    var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+    // Whole window of the block inside the row: [ixb, ixb + 7 sx + (kw - 1) dx].
+    let inside = ixb >= 0 && ixb + 7 * sx + i32((P.kw - 1u) * P.dx) < i32(P.w);
+    for (var ky = 0u; ky < P.kh; ky++) {
+        let iy = iyb + i32(ky * P.dy);
+        if (iy < 0 || iy >= i32(P.h)) {
+            continue;
+        }
+        let rowb = xplane + u32(iy) * P.w;
+        var wi = ky * P.kw * P.o + ch;
+        if (inside && P.slide != 0u) {
+            // stride 1, dilation 1: v0..v7 hold X[ix + kx .. ix + kx + 7].
+            let b = rowb + u32(ixb);
+            var v0 = X[b]; var v1 = X[b + 1u]; var v2 = X[b + 2u]; var v3 = X[b + 3u];
+            var v4 = X[b + 4u]; var v5 = X[b + 5u]; var v6 = X[b + 6u]; var v7 = X[b + 7u];
+            for (var kx = 0u; kx < P.kw; kx++) {
+                let wv = Wt[wi];
+                wi += P.o;
+                a0 += wv * v0; a1 += wv * v1; a2 += wv * v2; a3 += wv * v3;
+                a4 += wv * v4; a5 += wv * v5; a6 += wv * v6; a7 += wv * v7;
+                v0 = v1; v1 = v2; v2 = v3; v3 = v4; v4 = v5; v5 = v6; v6 = v7;
+                v7 = X[b + min(kx + 8u, 7u + P.kw - 1u)];
+            }
+        } else {
+            let rb = i32(rowb);
+            for (var kx = 0u; kx < P.kw; kx++) {
+                let wv = Wt[wi];
+                wi += P.o;
+                let ix = ixb + i32(kx * P.dx);
+                a0 += wv * xdw(rb, ix);
+                a1 += wv * xdw(rb, ix + sx);
+                a2 += wv * xdw(rb, ix + 2 * sx);
+                a3 += wv * xdw(rb, ix + 3 * sx);
+                a4 += wv * xdw(rb, ix + 4 * sx);
+                a5 += wv * xdw(rb, ix + 5 * sx);
+                a6 += wv * xdw(rb, ix + 6 * sx);
+                a7 += wv * xdw(rb, ix + 7 * sx);
+            }
+        }
+    }
+    var bias = 0.0;
+    if (P.has_bias != 0u) {
+        bias = B[ch];
+    }
+    let rb = (n * P.o + ch) * P.ho * P.wo + oy * P.wo;
+    store1(a0 + bias, rb, ox0);
+    store1(a1 + bias, rb, ox0 + 1u);
+    store1(a2 + bias, rb, ox0 + 2u);
+    store1(a3 + bias, rb, ox0 + 3u);
+    store1(a4 + bias, rb, ox0 + 4u);
+    store1(a5 + bias, rb, ox0 + 5u);
+    store1(a6 + bias, rb, ox0 + 6u);
+    store1(a7 + bias, rb, ox0 + 7u);
+}
+
+// 1x1 GEMM path: invocation (x: pair of pixel vec4s, y: block of 4 output channels, z: batch item).
+@compute @workgroup_size(64)
+fn conv_1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let np4 = (P.h * P.w) / 4u;
+    let p4 = gid.x * 2u;
+    if (p4 >= np4) {
+        return;
+    }
+    let second = select(0u, 1u, p4 + 1u < np4);
+    let ob = P.o_off + gid.y * 4u;
+    let last = P.o_off + P.o_cnt - 1u;
+    let oc0 = min(ob, last);
+    let oc1 = min(ob + 1u, last);
+    let oc2 = min(ob + 2u, last);
+    let oc3 = min(ob + 3u, last);
+    let n = gid.z;
+    var xi = n * P.c * np4 + p4;
+    var wi = 0u;
+    var l0 = vec4<f32>(0.0); var l1 = vec4<f32>(0.0); var l2 = vec4<f32>(0.0); var l3 = vec4<f32>(0.0);
+    var h0 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    for (var c = 0u; c < P.c; c++) {
+        let xa = XV[xi];
+        let xb = XV[xi + second];
+        let w0 = Wt[wi + oc0];
+        let w1 = Wt[wi + oc1];
+        let w2 = Wt[wi + oc2];
+        let w3 = Wt[wi + oc3];
+        l0 += w0 * xa; h0 += w0 * xb;
+        l1 += w1 * xa; h1 += w1 * xb;
+        l2 += w2 * xa; h2 += w2 * xb;
+        l3 += w3 * xa; h3 += w3 * xb;
+        xi += np4;
+        wi += P.o;
+    }
+    var bias = vec4<f32>(0.0);
+    if (P.has_bias != 0u) {
+        bias = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+    }
+    let nvalid = min(4u, P.o_off + P.o_cnt - ob);
+    var yi = (n * P.o_cnt + (ob - P.o_off)) * np4 + p4;
+    YV[yi] = act4(l0 + bias.x);
+    if (second == 1u) { YV[yi + 1u] = act4(h0 + bias.x); }
+    if (nvalid > 1u) {
+        yi += np4;
+        YV[yi] = act4(l1 + bias.y);
+        if (second == 1u) { YV[yi + 1u] = act4(h1 + bias.y); }
+    }
+    if (nvalid > 2u) {
+        yi += np4;
+        YV[yi] = act4(l2 + bias.z);
+        if (second == 1u) { YV[yi + 1u] = act4(h2 + bias.z); }
+    }
+    if (nvalid > 3u) {
+        yi += np4;
+        YV[yi] = act4(l3 + bias.w);
+        if (second == 1u) { YV[yi + 1u] = act4(h3 + bias.w); }
+    }
+}
