@@ -56,15 +56,15 @@ fn col(ix: i32) -> vec2<i32> {
 }
 
 @compute @workgroup_size(64)
-fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     if (gid.x >= P.ho * P.nbx) {
         return;
     }
     let oy = gid.x / P.nbx;
     let ox0 = (gid.x % P.nbx) * 8u;
-    let g = P.o_off / P.og + gid.y / P.obg;
-    let ob = (gid.y % P.obg) * 4u;
-    let n = gid.z;
+    let g = P.o_off / P.og + wid.y / P.obg;
+    let ob = (wid.y % P.obg) * 4u;
+    let n = wid.z;
     let last = P.og - 1u;
     let o0 = g * P.og;
     let oc0 = o0 + min(ob, last);
@@ -156,14 +156,14 @@ fn store1(v: f32, rb: u32, ox: u32) {
 }
 
 @compute @workgroup_size(64)
-fn conv_dw(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn conv_dw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     if (gid.x >= P.ho * P.nbx) {
         return;
     }
     let oy = gid.x / P.nbx;
     let ox0 = (gid.x % P.nbx) * 8u;
-    let ch = gid.y;
-    let n = gid.z;
+    let ch = wid.y;
+    let n = wid.z;
     let sx = i32(P.sx);
     let ixb = i32(ox0 * P.sx) - P.px;
     let iyb = i32(oy * P.sy) - P.py;
@@ -226,20 +226,20 @@ fn conv_dw(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // 1x1 GEMM path: invocation (x: pair of pixel vec4s, y: block of 4 output channels, z: batch item).
 @compute @workgroup_size(64)
-fn conv_1x1(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn conv_1x1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let np4 = (P.h * P.w) / 4u;
     let p4 = gid.x * 2u;
     if (p4 >= np4) {
         return;
     }
     let second = select(0u, 1u, p4 + 1u < np4);
-    let ob = P.o_off + gid.y * 4u;
+    let ob = P.o_off + wid.y * 4u;
     let last = P.o_off + P.o_cnt - 1u;
     let oc0 = min(ob, last);
     let oc1 = min(ob + 1u, last);
     let oc2 = min(ob + 2u, last);
     let oc3 = min(ob + 3u, last);
-    let n = gid.z;
+    let n = wid.z;
     var xi = n * P.c * np4 + p4;
     var wi = 0u;
     var l0 = vec4<f32>(0.0); var l1 = vec4<f32>(0.0); var l2 = vec4<f32>(0.0); var l3 = vec4<f32>(0.0);

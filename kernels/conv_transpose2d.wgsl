@@ -45,7 +45,7 @@ fn pmod(a: i32, m: i32) -> i32 {
 }
 
 @compute @workgroup_size(64)
-fn conv_transpose(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn conv_transpose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let per_row = P.sx * P.nbx;
     if (gid.x >= P.ho * per_row) {
         return;
@@ -58,9 +58,9 @@ fn conv_transpose(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (ox0 >= P.wo) {
         return;
     }
-    let g = gid.y / P.obg;
-    let ob = (gid.y % P.obg) * 4u;
-    let n = gid.z;
+    let g = wid.y / P.obg;
+    let ob = (wid.y % P.obg) * 4u;
+    let n = wid.z;
     let last = P.og - 1u;
     let j0 = min(ob, last);
     let j1 = min(ob + 1u, last);
