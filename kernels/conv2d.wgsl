@@ -224,7 +224,16 @@ fn conv_dw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id)
     store1(a7 + bias, rb, ox0 + 7u);
 }
 
-// 1x1 GEMM path: invocation (x: pair of pixel vec4s, y: block of 4 output channels, z: batch item).
+// 1x1 GEMM path: invocation (x: pair of pixel vec4s, y: block of 8 output channels, z: batch item).
+// On lavapipe every loaded scalar costs about as much as several FMAs (loads are per lane), so the
+// block is as large as registers allow: 8 loads of x and 8 of w feed 64 FMAs.
+fn out8(acc: vec4<f32>, b: f32, yi: u32, second: bool, hi: vec4<f32>) {
+    YV[yi] = act4(acc + b);
+    if (second) {
+        YV[yi + 1u] = act4(hi + b);
+    }
+}
+
 @compute @workgroup_size(64)
 fn conv_1x1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let np4 = (P.h * P.w) / 4u;
@@ -232,53 +241,55 @@ fn conv_1x1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id
     if (p4 >= np4) {
         return;
     }
-    let second = select(0u, 1u, p4 + 1u < np4);
-    let ob = P.o_off + wid.y * 4u;
+    let second = p4 + 1u < np4;
+    let xoff = select(0u, 1u, second);
+    let ob = P.o_off + wid.y * 8u;
     let last = P.o_off + P.o_cnt - 1u;
     let oc0 = min(ob, last);
     let oc1 = min(ob + 1u, last);
     let oc2 = min(ob + 2u, last);
     let oc3 = min(ob + 3u, last);
+    let oc4 = min(ob + 4u, last);
+    let oc5 = min(ob + 5u, last);
+    let oc6 = min(ob + 6u, last);
+    let oc7 = min(ob + 7u, last);
     let n = wid.z;
     var xi = n * P.c * np4 + p4;
     var wi = 0u;
     var l0 = vec4<f32>(0.0); var l1 = vec4<f32>(0.0); var l2 = vec4<f32>(0.0); var l3 = vec4<f32>(0.0);
+    var l4 = vec4<f32>(0.0); var l5 = vec4<f32>(0.0); var l6 = vec4<f32>(0.0); var l7 = vec4<f32>(0.0);
     var h0 = vec4<f32>(0.0); var h1 = vec4<f32>(0.0); var h2 = vec4<f32>(0.0); var h3 = vec4<f32>(0.0);
+    var h4 = vec4<f32>(0.0); var h5 = vec4<f32>(0.0); var h6 = vec4<f32>(0.0); var h7 = vec4<f32>(0.0);
     for (var c = 0u; c < P.c; c++) {
         let xa = XV[xi];
-        let xb = XV[xi + second];
-        let w0 = Wt[wi + oc0];
-        let w1 = Wt[wi + oc1];
-        let w2 = Wt[wi + oc2];
-        let w3 = Wt[wi + oc3];
-        l0 += w0 * xa; h0 += w0 * xb;
-        l1 += w1 * xa; h1 += w1 * xb;
-        l2 += w2 * xa; h2 += w2 * xb;
-        l3 += w3 * xa; h3 += w3 * xb;
+        let xb = XV[xi + xoff];
+        let wa = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
+        let wb = vec4<f32>(Wt[wi + oc4], Wt[wi + oc5], Wt[wi + oc6], Wt[wi + oc7]);
+        l0 += wa.x * xa; h0 += wa.x * xb;
+        l1 += wa.y * xa; h1 += wa.y * xb;
+        l2 += wa.z * xa; h2 += wa.z * xb;
+        l3 += wa.w * xa; h3 += wa.w * xb;
+        l4 += wb.x * xa; h4 += wb.x * xb;
+        l5 += wb.y * xa; h5 += wb.y * xb;
+        l6 += wb.z * xa; h6 += wb.z * xb;
+        l7 += wb.w * xa; h7 += wb.w * xb;
         xi += np4;
         wi += P.o;
     }
-    var bias = vec4<f32>(0.0);
+    var ba = vec4<f32>(0.0);
+    var bb = vec4<f32>(0.0);
     if (P.has_bias != 0u) {
-        bias = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+        ba = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+        bb = vec4<f32>(B[oc4], B[oc5], B[oc6], B[oc7]);
     }
-    let nvalid = min(4u, P.o_off + P.o_cnt - ob);
-    var yi = (n * P.o_cnt + (ob - P.o_off)) * np4 + p4;
-    YV[yi] = act4(l0 + bias.x);
-    if (second == 1u) { YV[yi + 1u] = act4(h0 + bias.x); }
-    if (nvalid > 1u) {
-        yi += np4;
-        YV[yi] = act4(l1 + bias.y);
-        if (second == 1u) { YV[yi + 1u] = act4(h1 + bias.y); }
-    }
-    if (nvalid > 2u) {
-        yi += np4;
-        YV[yi] = act4(l2 + bias.z);
-        if (second == 1u) { YV[yi + 1u] = act4(h2 + bias.z); }
-    }
-    if (nvalid > 3u) {
-        yi += np4;
-        YV[yi] = act4(l3 + bias.w);
-        if (second == 1u) { YV[yi + 1u] = act4(h3 + bias.w); }
-    }
+    let nvalid = min(8u, P.o_off + P.o_cnt - ob);
+    let yi = (n * P.o_cnt + (ob - P.o_off)) * np4 + p4;
+    out8(l0, ba.x, yi, second, h0);
+    if (nvalid > 1u) { out8(l1, ba.y, yi + np4, second, h1); }
+    if (nvalid > 2u) { out8(l2, ba.z, yi + 2u * np4, second, h2); }
+    if (nvalid > 3u) { out8(l3, ba.w, yi + 3u * np4, second, h3); }
+    if (nvalid > 4u) { out8(l4, bb.x, yi + 4u * np4, second, h4); }
+    if (nvalid > 5u) { out8(l5, bb.y, yi + 5u * np4, second, h5); }
+    if (nvalid > 6u) { out8(l6, bb.z, yi + 6u * np4, second, h6); }
+    if (nvalid > 7u) { out8(l7, bb.w, yi + 7u * np4, second, h7); }
 }

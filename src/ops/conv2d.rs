@@ -186,6 +186,8 @@ struct ConvParams {
 /// Pixels per invocation along a row, output channels per invocation (must match the kernel).
 const PIX: usize = 8;
 const OCH: usize = 4;
+/// Output channels per invocation of the 1x1 path.
+const OCH_1X1: usize = 8;
 
 impl Op for Conv2d {
     fn kind(&self) -> &'static str {
@@ -300,7 +302,7 @@ impl Op for Conv2d {
         if whole {
             let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
             let grid = if is_1x1 {
-                [wg_count((h * w / 4).div_ceil(2), 64), o.div_ceil(OCH) as u32, n as u32]
+                [wg_count((h * w / 4).div_ceil(2), 64), o.div_ceil(OCH_1X1) as u32, n as u32]
             } else {
                 [wg_count(ho * nbx, 64), (g * og.div_ceil(OCH)) as u32, n as u32]
             };
@@ -328,7 +330,7 @@ impl Op for Conv2d {
                 prm.o_cnt = o_cnt as u32;
                 let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(&xv), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(&yv)];
                 let grid = if is_1x1 {
-                    [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH) as u32, 1]
+                    [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32, 1]
                 } else {
                     [wg_count(ho * nbx, 64), (gc * og.div_ceil(OCH)) as u32, 1]
                 };
