@@ -2,13 +2,15 @@
 //   conv_dw      depthwise (groups == C == O): one channel x 8 consecutive output pixels of a row per
 //                invocation; stride-1 dilation-1 rows slide a register window (one load per tap).
 //   conv_1x1     1x1, stride 1, pad 0, groups 1, H*W % 4 == 0: a GEMM over (O x C) . (C x HW),
-//                4 output channels x 8 pixels per invocation, vec4 loads and stores of pixels.
+//                8 output channels x 8 pixels per invocation, vec4 loads and stores of pixels.
 //   conv_general everything else (grouped, strided, dilated, patchify): implicit GEMM, register
-//                blocked over 4 output channels x 8 output pixels of one row per invocation.
+//                blocked over 8 output channels x 8 output pixels of one row per invocation.
+// On lavapipe each loaded scalar costs several FMAs (loads run per lane), so blocks are as large as
+// the registers allow (64 accumulators).
 // No workgroup memory or barriers (they are slow on lavapipe; see specs/wgpu-notes.md).
 //
 // Weights are packed by the host as [C/groups, kh, kw, O]: wp[((c * kh + ky) * kw + kx) * O + o]
-// = w_pytorch[o, c, ky, kx], so the 4 output channels of a block are adjacent.
+// = w_pytorch[o, c, ky, kx], so the output channels of a block are adjacent.
 // Large outputs arrive as windows: a dispatch covers batch items [0, z) of the bound X/Y and the
 // output channels [o_off, o_off + o_cnt) (whole groups); Y is indexed relative to the window.
 
@@ -63,7 +65,7 @@ fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
     let oy = gid.x / P.nbx;
     let ox0 = (gid.x % P.nbx) * 8u;
     let g = P.o_off / P.og + wid.y / P.obg;
-    let ob = (wid.y % P.obg) * 4u;
+    let ob = (wid.y % P.obg) * 8u;
     let n = wid.z;
     let last = P.og - 1u;
     let o0 = g * P.og;
@@ -71,14 +73,21 @@ fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
     let oc1 = o0 + min(ob + 1u, last);
     let oc2 = o0 + min(ob + 2u, last);
     let oc3 = o0 + min(ob + 3u, last);
+    let oc4 = o0 + min(ob + 4u, last);
+    let oc5 = o0 + min(ob + 5u, last);
+    let oc6 = o0 + min(ob + 6u, last);
+    let oc7 = o0 + min(ob + 7u, last);
     let sx = i32(P.sx);
     let ixb = i32(ox0 * P.sx) - P.px;
     let iyb = i32(oy * P.sy) - P.py;
     let hw = P.h * P.w;
     let xplane0 = (n * P.c + g * P.cg) * hw;
     let wstep = P.kh * P.kw * P.o;
+    // a_p: channels ob..ob+3 of pixel p; b_p: channels ob+4..ob+7.
     var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
     var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+    var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+    var b4 = vec4<f32>(0.0); var b5 = vec4<f32>(0.0); var b6 = vec4<f32>(0.0); var b7 = vec4<f32>(0.0);
     for (var ky = 0u; ky < P.kh; ky++) {
         let iy = iyb + i32(ky * P.dy);
         if (iy < 0 || iy >= i32(P.h)) {
@@ -87,61 +96,70 @@ fn conv_general(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgrou
         let rowb = xplane0 + u32(iy) * P.w;
         for (var kx = 0u; kx < P.kw; kx++) {
             let ix = ixb + i32(kx * P.dx);
+            // Columns read by the 8 pixels: inside the row (no padding) or clamped and masked.
             let inside = ix >= 0 && ix + 7 * sx < i32(P.w);
+            let c0 = col(ix); let c1 = col(ix + sx); let c2 = col(ix + 2 * sx); let c3 = col(ix + 3 * sx);
+            let c4 = col(ix + 4 * sx); let c5 = col(ix + 5 * sx); let c6 = col(ix + 6 * sx); let c7 = col(ix + 7 * sx);
+            let m = vec4<f32>(f32(c0.y), f32(c1.y), f32(c2.y), f32(c3.y));
+            let mh = vec4<f32>(f32(c4.y), f32(c5.y), f32(c6.y), f32(c7.y));
             var wi = (ky * P.kw + kx) * P.o;
             var xi = rowb;
-            if (inside) {
-                let b0 = u32(ix);
-                let s = u32(sx);
-                for (var c = 0u; c < P.cg; c++) {
-                    let wv = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
-                    let b = xi + b0;
-                    a0 += wv * X[b];
-                    a1 += wv * X[b + s];
-                    a2 += wv * X[b + 2u * s];
-                    a3 += wv * X[b + 3u * s];
-                    a4 += wv * X[b + 4u * s];
-                    a5 += wv * X[b + 5u * s];
-                    a6 += wv * X[b + 6u * s];
-                    a7 += wv * X[b + 7u * s];
-                    wi += wstep;
-                    xi += hw;
+            for (var c = 0u; c < P.cg; c++) {
+                let wa = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
+                let wb = vec4<f32>(Wt[wi + oc4], Wt[wi + oc5], Wt[wi + oc6], Wt[wi + oc7]);
+                let b = i32(xi);
+                var x0: f32; var x1: f32; var x2: f32; var x3: f32;
+                var x4: f32; var x5: f32; var x6: f32; var x7: f32;
+                if (inside) {
+                    let q = b + ix;
+                    x0 = X[q]; x1 = X[q + sx]; x2 = X[q + 2 * sx]; x3 = X[q + 3 * sx];
+                    x4 = X[q + 4 * sx]; x5 = X[q + 5 * sx]; x6 = X[q + 6 * sx]; x7 = X[q + 7 * sx];
+                } else {
+                    x0 = X[b + c0.x] * m.x; x1 = X[b + c1.x] * m.y; x2 = X[b + c2.x] * m.z; x3 = X[b + c3.x] * m.w;
+                    x4 = X[b + c4.x] * mh.x; x5 = X[b + c5.x] * mh.y; x6 = X[b + c6.x] * mh.z; x7 = X[b + c7.x] * mh.w;
                 }
-            } else {
-                let c0 = col(ix); let c1 = col(ix + sx); let c2 = col(ix + 2 * sx); let c3 = col(ix + 3 * sx);
-                let c4 = col(ix + 4 * sx); let c5 = col(ix + 5 * sx); let c6 = col(ix + 6 * sx); let c7 = col(ix + 7 * sx);
-                for (var c = 0u; c < P.cg; c++) {
-                    let wv = vec4<f32>(Wt[wi + oc0], Wt[wi + oc1], Wt[wi + oc2], Wt[wi + oc3]);
-                    let b = i32(xi);
-                    a0 += wv * (X[b + c0.x] * f32(c0.y));
-                    a1 += wv * (X[b + c1.x] * f32(c1.y));
-                    a2 += wv * (X[b + c2.x] * f32(c2.y));
-                    a3 += wv * (X[b + c3.x] * f32(c3.y));
-                    a4 += wv * (X[b + c4.x] * f32(c4.y));
-                    a5 += wv * (X[b + c5.x] * f32(c5.y));
-                    a6 += wv * (X[b + c6.x] * f32(c6.y));
-                    a7 += wv * (X[b + c7.x] * f32(c7.y));
-                    wi += wstep;
-                    xi += hw;
-                }
+                a0 += wa * x0; b0 += wb * x0;
+                a1 += wa * x1; b1 += wb * x1;
+                a2 += wa * x2; b2 += wb * x2;
+                a3 += wa * x3; b3 += wb * x3;
+                a4 += wa * x4; b4 += wb * x4;
+                a5 += wa * x5; b5 += wb * x5;
+                a6 += wa * x6; b6 += wb * x6;
+                a7 += wa * x7; b7 += wb * x7;
+                wi += wstep;
+                xi += hw;
             }
         }
     }
-    var bias = vec4<f32>(0.0);
+    var ba = vec4<f32>(0.0);
+    var bb = vec4<f32>(0.0);
     if (P.has_bias != 0u) {
-        bias = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+        ba = vec4<f32>(B[oc0], B[oc1], B[oc2], B[oc3]);
+        bb = vec4<f32>(B[oc4], B[oc5], B[oc6], B[oc7]);
     }
-    let nvalid = min(4u, P.og - ob);
+    let nva = min(4u, P.og - ob);
     let ol = o0 + ob - P.o_off;
     let rb = n * P.o_cnt * P.ho * P.wo + oy * P.wo;
-    store4(a0 + bias, rb, ol, nvalid, ox0);
-    store4(a1 + bias, rb, ol, nvalid, ox0 + 1u);
-    store4(a2 + bias, rb, ol, nvalid, ox0 + 2u);
-    store4(a3 + bias, rb, ol, nvalid, ox0 + 3u);
-    store4(a4 + bias, rb, ol, nvalid, ox0 + 4u);
-    store4(a5 + bias, rb, ol, nvalid, ox0 + 5u);
-    store4(a6 + bias, rb, ol, nvalid, ox0 + 6u);
-    store4(a7 + bias, rb, ol, nvalid, ox0 + 7u);
+    store4(a0 + ba, rb, ol, nva, ox0);
+    store4(a1 + ba, rb, ol, nva, ox0 + 1u);
+    store4(a2 + ba, rb, ol, nva, ox0 + 2u);
+    store4(a3 + ba, rb, ol, nva, ox0 + 3u);
+    store4(a4 + ba, rb, ol, nva, ox0 + 4u);
+    store4(a5 + ba, rb, ol, nva, ox0 + 5u);
+    store4(a6 + ba, rb, ol, nva, ox0 + 6u);
+    store4(a7 + ba, rb, ol, nva, ox0 + 7u);
+    if (ob + 4u < P.og) {
+        let nvb = min(4u, P.og - ob - 4u);
+        let olb = ol + 4u;
+        store4(b0 + bb, rb, olb, nvb, ox0);
+        store4(b1 + bb, rb, olb, nvb, ox0 + 1u);
+        store4(b2 + bb, rb, olb, nvb, ox0 + 2u);
+        store4(b3 + bb, rb, olb, nvb, ox0 + 3u);
+        store4(b4 + bb, rb, olb, nvb, ox0 + 4u);
+        store4(b5 + bb, rb, olb, nvb, ox0 + 5u);
+        store4(b6 + bb, rb, olb, nvb, ox0 + 6u);
+        store4(b7 + bb, rb, olb, nvb, ox0 + 7u);
+    }
 }
 
 fn xdw(b: i32, ix: i32) -> f32 {

@@ -8,10 +8,10 @@
 //! Kernel ladder (chosen in `plan`, see `kernels/conv2d.wgsl`):
 //! 1. depthwise (groups == C == O): `conv_dw`, direct, 8 pixels of a row per invocation, a sliding
 //!    register window for stride 1 / dilation 1 (ConvNeXt 7x7, MiT 3x3);
-//! 2. 1x1, stride 1, pad 0, groups 1, H*W a multiple of 4: `conv_1x1`, GEMM-shaped, 4 channels x 8
+//! 2. 1x1, stride 1, pad 0, groups 1, H*W a multiple of 4: `conv_1x1`, GEMM-shaped, 8 channels x 8
 //!    pixels per invocation with vec4 pixel loads/stores;
 //! 3. everything else (3x3, grouped, dilated, strided, patchify k4s4 / k2s2 / k7s4p3): `conv_general`,
-//!    implicit GEMM, 4 output channels x 8 output pixels of one row per invocation.
+//!    implicit GEMM, 8 output channels x 8 output pixels of one row per invocation.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
@@ -185,7 +185,7 @@ struct ConvParams {
 
 /// Pixels per invocation along a row, output channels per invocation (must match the kernel).
 const PIX: usize = 8;
-const OCH: usize = 4;
+const OCH: usize = 8;
 /// Output channels per invocation of the 1x1 path.
 const OCH_1X1: usize = 8;
 
