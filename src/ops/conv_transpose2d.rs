@@ -7,7 +7,7 @@
 //! `(H - 1) s - 2 p + d (k - 1) + output_padding + 1`.
 //!
 //! Kernel (`kernels/conv_transpose2d.wgsl`): gather form (no atomics), output columns grouped by
-//! phase `ox mod stride` so an invocation computes 8 same-phase pixels x 4 output channels with only
+//! phase `ox mod stride` so an invocation computes 8 same-phase pixels x 8 output channels with only
 //! the taps that reach them (for k4 s2 p1: 2 x 2 of the 16 taps).
 
 use crate::error::{Error, Result};
@@ -175,7 +175,7 @@ struct CtParams {
 }
 
 const PIX: usize = 8;
-const OCH: usize = 4;
+const OCH: usize = 8;
 
 impl Op for ConvTranspose2d {
     fn kind(&self) -> &'static str {
