@@ -1,0 +1,575 @@
+//! 2-D convolution (NCHW, PyTorch semantics) with fused bias and activation, and BatchNorm folding.
+//!
+//! Packed weight layout (what the op takes): `[C/groups, kh, kw, O]`, element
+//! `wp[c, ky, kx, o] = w[o, c, ky, kx]` where `w` is PyTorch's `[O, C/groups, kh, kw]`; output channel
+//! `o` of group `o / (O/groups)` reads input channels `g * C/groups + c`. [`conv2d`] (the builder
+//! helper) and [`pack_conv2d_weight`] do the repacking; the CPU reference unpacks and follows PyTorch.
+//!
+//! Kernel ladder (chosen in `plan`, see `kernels/conv2d.wgsl`):
+//! 1. depthwise (groups == C == O): `conv_dw`, direct, 8 pixels of a row per invocation, a sliding
+//!    register window for stride 1 / dilation 1 (ConvNeXt 7x7, MiT 3x3);
+//! 2. 1x1, stride 1, pad 0, groups 1, H*W a multiple of 4: `conv_1x1`, GEMM-shaped, 8 channels x 8
+//!    pixels per invocation with vec4 pixel loads/stores;
+//! 3. everything else (3x3, grouped, dilated, strided, patchify k4s4 / k2s2 / k7s4p3): `conv_general`,
+//!    implicit GEMM, 8 output channels x 8 output pixels of one row per invocation.
+//!
+//! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
+//! output channels (general and 1x1 paths).
+
+use crate::error::{Error, Result};
+use crate::graph::{GraphBuilder, ValueId};
+use crate::kernel;
+use crate::ops::act::Act;
+use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
+use crate::tensor::{Shape, Tensor};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("conv2d")];
+
+/// `y = act(conv2d(x, w) + bias)`; inputs `x [N, C, H, W]`, packed `w [C/groups, kh, kw, O]`,
+/// optional `bias [O]`; output `[N, O, Ho, Wo]`.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub act: Act,
+}
+
+impl Default for Conv2d {
+    fn default() -> Self {
+        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, act: Act::None }
+    }
+}
+
+impl Conv2d {
+    /// Square stride and padding, no dilation, one group, no activation.
+    pub fn new(stride: usize, padding: usize) -> Self {
+        Conv2d { stride: [stride; 2], padding: [padding; 2], ..Default::default() }
+    }
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d; 2];
+        self
+    }
+    pub fn act(mut self, a: Act) -> Self {
+        self.act = a;
+        self
+    }
+}
+
+/// One spatial output size (PyTorch): `(in + 2p - d (k - 1) - 1) / s + 1`; error when the dilated
+/// kernel does not fit the padded input.
+fn out_size(axis: &str, input: usize, k: usize, s: usize, p: usize, d: usize) -> std::result::Result<usize, String> {
+    let span = d * (k - 1) + 1;
+    if span > input + 2 * p {
+        return Err(format!(
+            "kernel {axis} extent {span} (k {k}, dilation {d}) is bigger than the padded input {axis} {} ({input} + 2 x {p})",
+            input + 2 * p
+        ));
+    }
+    Ok((input + 2 * p - span) / s + 1)
+}
+
+/// `[O, C/g, kh, kw]` (PyTorch) to `[C/g, kh, kw, O]`.
+pub fn pack_conv2d_weight(w: &Tensor) -> Result<Tensor> {
+    let [o, cg, kh, kw] = dims4(&w.shape).ok_or_else(|| {
+        Error::invalid(format!("conv2d weight must be [O, C/groups, kh, kw], got {:?}", w.shape))
+    })?;
+    let mut data = vec![0.0; w.data.len()];
+    for oi in 0..o {
+        for c in 0..cg {
+            for k in 0..kh * kw {
+                data[(c * kh * kw + k) * o + oi] = w.data[(oi * cg + c) * kh * kw + k];
+            }
+        }
+    }
+    Tensor::new(&[cg, kh, kw, o], data)
+}
+
+/// Inverse of [`pack_conv2d_weight`].
+pub fn unpack_conv2d_weight(wp: &Tensor) -> Tensor {
+    let [cg, kh, kw, o] = dims4(&wp.shape).expect("packed conv2d weight is 4-D");
+    let mut data = vec![0.0; wp.data.len()];
+    for oi in 0..o {
+        for c in 0..cg {
+            for k in 0..kh * kw {
+                data[(oi * cg + c) * kh * kw + k] = wp.data[(c * kh * kw + k) * o + oi];
+            }
+        }
+    }
+    Tensor { shape: vec![o, cg, kh, kw], data }
+}
+
+fn dims4(s: &[usize]) -> Option<[usize; 4]> {
+    <[usize; 4]>::try_from(s).ok()
+}
+
+/// PyTorch `conv2d(x, w, bias, stride, padding, dilation, groups)` then `act`, in f64 on the CPU;
+/// `w` in PyTorch layout `[O, C/groups, kh, kw]`.
+pub fn conv2d_reference(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: &Conv2d) -> Tensor {
+    let [n, c, h, wd] = dims4(&x.shape).expect("x is [N, C, H, W]");
+    let [o, cg, kh, kw] = dims4(&w.shape).expect("w is [O, C/g, kh, kw]");
+    let og = o / p.groups;
+    let ho = out_size("height", h, kh, p.stride[0], p.padding[0], p.dilation[0]).unwrap();
+    let wo = out_size("width", wd, kw, p.stride[1], p.padding[1], p.dilation[1]).unwrap();
+    let mut out = vec![0.0f32; n * o * ho * wo];
+    for b in 0..n {
+        for oc in 0..o {
+            let g = oc / og;
+            for y in 0..ho {
+                for xo in 0..wo {
+                    let mut acc = bias.map_or(0.0, |t| t.data[oc] as f64);
+                    for ci in 0..cg {
+                        let cin = g * cg + ci;
+                        for ky in 0..kh {
+                            let iy = (y * p.stride[0] + ky * p.dilation[0]) as isize - p.padding[0] as isize;
+                            if iy < 0 || iy >= h as isize {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (xo * p.stride[1] + kx * p.dilation[1]) as isize - p.padding[1] as isize;
+                                if ix < 0 || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x.data[((b * c + cin) * h + iy as usize) * wd + ix as usize] as f64;
+                                let wv = w.data[((oc * cg + ci) * kh + ky) * kw + kx] as f64;
+                                acc += xv * wv;
+                            }
+                        }
+                    }
+                    out[((b * o + oc) * ho + y) * wo + xo] = p.act.apply(acc as f32);
+                }
+            }
+        }
+    }
+    let _ = c;
+    Tensor { shape: vec![n, o, ho, wo], data: out }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    o: u32,
+    ho: u32,
+    wo: u32,
+    groups: u32,
+    cg: u32,
+    og: u32,
+    kh: u32,
+    kw: u32,
+    sy: u32,
+    sx: u32,
+    py: i32,
+    px: i32,
+    dy: u32,
+    dx: u32,
+    act: u32,
+    alpha: f32,
+    has_bias: u32,
+    nbx: u32,
+    obg: u32,
+    o_off: u32,
+    o_cnt: u32,
+    slide: u32,
+    _p0: u32,
+    _p1: u32,
+}
+
+/// Pixels per invocation along a row, output channels per invocation (must match the kernel).
+const PIX: usize = 8;
+const OCH: usize = 8;
+/// Output channels per invocation of the 1x1 path.
+const OCH_1X1: usize = 8;
+
+impl Op for Conv2d {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        if inputs.len() != 2 && inputs.len() != 3 {
+            return Err(format!("takes x, packed weight and optional bias (2 or 3 inputs), got {}", inputs.len()));
+        }
+        let [n, c, h, w] = dims4(inputs[0]).ok_or_else(|| format!("x must be [N, C, H, W], got {:?}", inputs[0]))?;
+        let [cg, kh, kw, o] = dims4(inputs[1])
+            .ok_or_else(|| format!("packed weight must be [C/groups, kh, kw, O], got {:?}", inputs[1]))?;
+        let g = self.groups;
+        if g == 0 {
+            return Err("groups must be at least 1".into());
+        }
+        if self.stride.contains(&0) || self.dilation.contains(&0) {
+            return Err(format!("stride {:?} and dilation {:?} must be at least 1", self.stride, self.dilation));
+        }
+        if c % g != 0 {
+            return Err(format!("input channels {c} are not divisible by groups {g}"));
+        }
+        if o % g != 0 {
+            return Err(format!("output channels {o} are not divisible by groups {g}"));
+        }
+        if cg != c / g {
+            return Err(format!(
+                "weight has {cg} input channels per group, x has {c} channels / {g} groups = {}",
+                c / g
+            ));
+        }
+        if kh == 0 || kw == 0 || o == 0 {
+            return Err(format!("empty kernel or no output channels: weight {:?}", inputs[1]));
+        }
+        if inputs.len() == 3 && inputs[2] != [o] {
+            return Err(format!("bias must be [{o}], got {:?}", inputs[2]));
+        }
+        let ho = out_size("height", h, kh, self.stride[0], self.padding[0], self.dilation[0])?;
+        let wo = out_size("width", w, kw, self.stride[1], self.padding[1], self.dilation[1])?;
+        Ok(vec![vec![n, o, ho, wo]])
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let w = unpack_conv2d_weight(inputs[1]);
+        vec![conv2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]
+    }
+
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
+        let [n, c, h, w] = dims4(&x.shape).unwrap();
+        let [cg, kh, kw, o] = dims4(&wp.shape).unwrap();
+        let [_, _, ho, wo] = dims4(&y.shape).unwrap();
+        let g = self.groups;
+        let og = o / g;
+        // Without a bias the weight is bound in its place (never read: has_bias = 0).
+        let bias = inputs.get(2).unwrap_or(wp);
+        let (act, alpha) = self.act.code();
+        let nbx = wo.div_ceil(PIX);
+        let mut prm = ConvParams {
+            n: n as u32,
+            c: c as u32,
+            h: h as u32,
+            w: w as u32,
+            o: o as u32,
+            ho: ho as u32,
+            wo: wo as u32,
+            groups: g as u32,
+            cg: cg as u32,
+            og: og as u32,
+            kh: kh as u32,
+            kw: kw as u32,
+            sy: self.stride[0] as u32,
+            sx: self.stride[1] as u32,
+            py: self.padding[0] as i32,
+            px: self.padding[1] as i32,
+            dy: self.dilation[0] as u32,
+            dx: self.dilation[1] as u32,
+            act,
+            alpha,
+            has_bias: (inputs.len() == 3) as u32,
+            nbx: nbx as u32,
+            obg: og.div_ceil(OCH) as u32,
+            o_off: 0,
+            o_cnt: o as u32,
+            slide: (self.stride[1] == 1 && self.dilation[1] == 1) as u32,
+            _p0: 0,
+            _p1: 0,
+        };
+
+        if g == c && g == o {
+            let p = ctx.pipeline(&KERNELS[0], "conv_dw", &[])?;
+            let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
+            return ctx.dispatch(&p, &binds, [wg_count(ho * nbx, 64), o as u32, n as u32]);
+        }
+
+        let is_1x1 = kh == 1
+            && kw == 1
+            && self.stride == [1, 1]
+            && self.padding == [0, 0]
+            && g == 1
+            && (h * w) % 4 == 0;
+        let entry = if is_1x1 { "conv_1x1" } else { "conv_general" };
+        let p = ctx.pipeline(&KERNELS[0], entry, &[])?;
+
+        // Split into windows (batch item x whole groups of output channels) when a tensor is larger
+        // than one binding.
+        let max = ctx.max_binding_elems();
+        let plane = ho * wo;
+        let in_item = c * h * w;
+        let whole = y.numel() <= max && x.numel() <= max;
+        if whole {
+            let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
+            let grid = if is_1x1 {
+                [wg_count((h * w / 4).div_ceil(2), 64), o.div_ceil(OCH_1X1) as u32, n as u32]
+            } else {
+                [wg_count(ho * nbx, 64), (g * og.div_ceil(OCH)) as u32, n as u32]
+            };
+            return ctx.dispatch(&p, &binds, grid);
+        }
+        if in_item > max {
+            return Err(Error::graph(format!(
+                "conv2d: one input item of {in_item} elements ({c}x{h}x{w}) exceeds one storage binding ({max} elements)"
+            )));
+        }
+        let groups_per = (max / (og * plane)).max(1).min(g);
+        if og * plane > max {
+            return Err(Error::graph(format!(
+                "conv2d: one group of outputs ({og} x {ho} x {wo}) exceeds one storage binding ({max} elements)"
+            )));
+        }
+        for b in 0..n {
+            let xv = x.window(b * in_item, in_item);
+            let mut g0 = 0;
+            while g0 < g {
+                let gc = groups_per.min(g - g0);
+                let (o_off, o_cnt) = (g0 * og, gc * og);
+                let yv = y.window((b * o + o_off) * plane, o_cnt * plane);
+                prm.o_off = o_off as u32;
+                prm.o_cnt = o_cnt as u32;
+                let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(&xv), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(&yv)];
+                let grid = if is_1x1 {
+                    [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32, 1]
+                } else {
+                    [wg_count(ho * nbx, 64), (gc * og.div_ceil(OCH)) as u32, 1]
+                };
+                ctx.dispatch(&p, &binds, grid)?;
+                g0 += gc;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Add a conv2d node from PyTorch-layout weights `w [O, C/groups, kh, kw]` and optional `bias [O]`:
+/// the weight is repacked to `[C/groups, kh, kw, O]` and stored as a constant.
+pub fn conv2d(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: ValueId,
+    w: Tensor,
+    bias: Option<Tensor>,
+    params: Conv2d,
+) -> Result<ValueId> {
+    let wp = pack_conv2d_weight(&w).map_err(|e| e.context(format!("node '{name}'")))?;
+    let wid = b.constant(&format!("{name}.weight"), wp);
+    let mut ins = vec![x, wid];
+    if let Some(t) = bias {
+        ins.push(b.constant(&format!("{name}.bias"), t));
+    }
+    b.add(name, params, &ins)
+}
+
+/// Fold an inference BatchNorm that follows a conv into the conv's weight and bias (PyTorch layout,
+/// `w [O, ...]`): `scale = gamma / sqrt(var + eps)`, `w' = w * scale[o]`,
+/// `b' = (bias - mean) * scale + beta`. Computed in f64.
+pub fn fold_batch_norm(
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
+) -> (Tensor, Tensor) {
+    let o = w.shape[0];
+    let per = w.data.len() / o;
+    let mut wf = w.clone();
+    let mut bf = Tensor::zeros(&[o]);
+    for oc in 0..o {
+        let scale = gamma.data[oc] as f64 / (running_var.data[oc] as f64 + eps as f64).sqrt();
+        for v in &mut wf.data[oc * per..(oc + 1) * per] {
+            *v = (*v as f64 * scale) as f32;
+        }
+        let b0 = bias.map_or(0.0, |t| t.data[oc] as f64);
+        bf.data[oc] = ((b0 - running_mean.data[oc] as f64) * scale + beta.data[oc] as f64) as f32;
+    }
+    (wf, bf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{check_op, device};
+    use crate::tensor::{check_close, Rng};
+
+    const TOL: f32 = 1e-4;
+
+    struct Case {
+        n: usize,
+        c: usize,
+        hw: [usize; 2],
+        o: usize,
+        k: [usize; 2],
+        p: Conv2d,
+        bias: bool,
+    }
+
+    fn run(label: &str, cs: &Case, seed: u64) {
+        let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], seed, -1.0, 1.0);
+        let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], seed + 1, -0.5, 0.5);
+        let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];
+        if cs.bias {
+            ins.push(Tensor::random(&[cs.o], seed + 2, -1.0, 1.0));
+        }
+        check_op(&format!("{label} seed {seed}"), &cs.p, &ins, TOL);
+    }
+
+    fn case(n: usize, c: usize, hw: [usize; 2], o: usize, k: [usize; 2], p: Conv2d, bias: bool) -> Case {
+        Case { n, c, hw, o, k, p, bias }
+    }
+
+    #[test]
+    fn general_convs_match_reference() {
+        let seed = Rng::fresh_seed();
+        let cases = [
+            ("3x3 p1 odd 13x17 batch 2 C5 O7", case(2, 5, [13, 17], 7, [3, 3], Conv2d::new(1, 1), true)),
+            ("3x3 s2 p1 relu", case(1, 6, [13, 17], 9, [3, 3], Conv2d::new(2, 1).act(Act::Relu), true)),
+            ("3x3 dilation 2 p2 gelu", case(2, 4, [15, 11], 8, [3, 3], Conv2d::new(1, 2).dilation(2).act(Act::Gelu), false)),
+            ("groups 2", case(1, 6, [9, 13], 10, [3, 3], Conv2d::new(1, 1).groups(2), true)),
+            ("groups 3 s2 no pad", case(2, 9, [12, 11], 6, [3, 3], Conv2d::new(2, 0).groups(3), true)),
+            ("k4 s4 patchify", case(1, 6, [32, 36], 16, [4, 4], Conv2d::new(4, 0), false)),
+            ("k2 s2", case(2, 5, [14, 18], 12, [2, 2], Conv2d::new(2, 0), true)),
+            ("k7 s4 p3", case(1, 6, [29, 33], 8, [7, 7], Conv2d::new(4, 3), false)),
+            ("k7 s2 p3 sigmoid", case(1, 9, [21, 19], 5, [7, 7], Conv2d::new(2, 3).act(Act::Sigmoid), true)),
+            ("rect k3x5 s(1,2) p(1,2)", case(1, 3, [10, 21], 5, [3, 5], Conv2d { stride: [1, 2], padding: [1, 2], ..Default::default() }, true)),
+            ("1x1 s2 (general)", case(1, 7, [9, 9], 5, [1, 1], Conv2d::new(2, 0), true)),
+            ("1x1 hw odd (general)", case(2, 5, [7, 9], 7, [1, 1], Conv2d::new(1, 0), false)),
+            ("1x1 groups 2 (general)", case(1, 8, [8, 8], 6, [1, 1], Conv2d::new(1, 0).groups(2), true)),
+            ("kernel == input", case(1, 3, [5, 5], 4, [5, 5], Conv2d::new(1, 0), true)),
+        ];
+        for (i, (label, cs)) in cases.iter().enumerate() {
+            run(label, cs, seed + 10 * i as u64);
+        }
+    }
+
+    #[test]
+    fn pointwise_convs_match_reference() {
+        let seed = Rng::fresh_seed();
+        let cases = [
+            ("1x1 C5 O7 12x12 batch 2", case(2, 5, [12, 12], 7, [1, 1], Conv2d::default(), true)),
+            ("1x1 hw%8==4 hswish", case(1, 16, [6, 6], 9, [1, 1], Conv2d::default().act(Act::HSwish), true)),
+            ("1x1 96->1", case(1, 96, [16, 16], 1, [1, 1], Conv2d::default(), true)),
+            ("1x1 O16 leaky", case(2, 12, [4, 10], 16, [1, 1], Conv2d::default().act(Act::LeakyRelu(0.1)), false)),
+        ];
+        for (i, (label, cs)) in cases.iter().enumerate() {
+            run(label, cs, seed + 10 * i as u64);
+        }
+    }
+
+    #[test]
+    fn depthwise_convs_match_reference() {
+        let seed = Rng::fresh_seed();
+        let dw = |s: usize, p: usize| Conv2d::new(s, p).groups(5);
+        let cases = [
+            ("dw 7x7 p3 13x17 batch 2", case(2, 5, [13, 17], 5, [7, 7], dw(1, 3), true)),
+            ("dw 7x7 p3 wide", case(1, 5, [11, 40], 5, [7, 7], dw(1, 3).act(Act::Gelu), false)),
+            ("dw 3x3 p1", case(1, 5, [9, 23], 5, [3, 3], dw(1, 1), true)),
+            ("dw 3x3 s2 p1", case(2, 5, [13, 17], 5, [3, 3], dw(2, 1).act(Act::Relu6), true)),
+            ("dw 3x3 dilation 2", case(1, 5, [13, 30], 5, [3, 3], dw(1, 2).dilation(2), true)),
+        ];
+        for (i, (label, cs)) in cases.iter().enumerate() {
+            run(label, cs, seed + 10 * i as u64);
+        }
+    }
+
+    #[test]
+    fn builder_and_batch_norm_folding() {
+        let seed = Rng::fresh_seed();
+        let (n, c, o, h, w) = (2, 6, 7, 11, 13);
+        let x = Tensor::random(&[n, c, h, w], seed, -1.0, 1.0);
+        let wt = Tensor::random(&[o, c, 3, 3], seed + 1, -0.5, 0.5);
+        let bias = Tensor::random(&[o], seed + 2, -1.0, 1.0);
+        let gamma = Tensor::random(&[o], seed + 3, 0.5, 1.5);
+        let beta = Tensor::random(&[o], seed + 4, -0.5, 0.5);
+        let mean = Tensor::random(&[o], seed + 5, -0.5, 0.5);
+        let var = Tensor::random(&[o], seed + 6, 0.2, 2.0);
+        let eps = 1e-5;
+        let params = Conv2d::new(1, 1);
+        // Reference: conv, then BatchNorm in f64, then ReLU.
+        let y = conv2d_reference(&x, &wt, Some(&bias), &params);
+        let mut want = y.clone();
+        let plane = h * w;
+        for (i, v) in want.data.iter_mut().enumerate() {
+            let oc = (i / plane) % o;
+            let bn = (*v as f64 - mean.data[oc] as f64) / (var.data[oc] as f64 + eps as f64).sqrt()
+                * gamma.data[oc] as f64
+                + beta.data[oc] as f64;
+            *v = (bn as f32).max(0.0);
+        }
+        let (wf, bf) = fold_batch_norm(&wt, Some(&bias), &gamma, &beta, &mean, &var, eps);
+        let mut b = GraphBuilder::new();
+        let xi = b.input("x", &x.shape);
+        let yi = conv2d(&mut b, "conv", xi, wf, Some(bf), params.act(Act::Relu)).unwrap();
+        b.output("y", yi);
+        let g = b.finish();
+        let plan = crate::graph::Plan::new(device(), &g).unwrap();
+        let got = plan.run(&[("x", &x)]).unwrap().remove("y").unwrap();
+        check_close(&format!("conv+BN folded seed {seed}"), &got, &want, TOL).unwrap();
+    }
+
+    #[test]
+    fn shape_errors_are_clear() {
+        let p = Conv2d::new(1, 0).groups(2);
+        assert!(p.infer(&[&[1, 5, 8, 8], &[2, 3, 3, 4]]).unwrap_err().contains("not divisible by groups"));
+        assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[3, 3, 3, 4]]).unwrap_err().contains("input channels per group"));
+        assert!(Conv2d::new(1, 1).infer(&[&[1, 4, 3, 3], &[4, 7, 7, 4]]).unwrap_err().contains("bigger than the padded input"));
+        assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[4, 3, 3, 4], &[5]]).unwrap_err().contains("bias"));
+        assert_eq!(Conv2d::new(2, 3).infer(&[&[1, 6, 13, 17], &[6, 7, 7, 8]]).unwrap(), vec![vec![1, 8, 7, 9]]);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::graph::Plan;
+    use crate::ops::testing::device;
+
+    /// User + system CPU time of this process (lavapipe's threads included), in seconds.
+    fn cpu_secs() -> f64 {
+        let st = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<&str> = st.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (t(11) + t(12)) / 100.0
+    }
+
+    /// GPU time of one conv (ignored; `cargo test --lib conv2d::timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn time_shapes() {
+        let shapes: [(&str, usize, usize, usize, usize, Conv2d); 4] = [
+            ("1x1 96->384 128", 96, 128, 384, 1, Conv2d::new(1, 0)),
+            ("3x3 128 64", 128, 64, 128, 3, Conv2d::new(1, 1)),
+            ("dw7 96 128", 96, 128, 96, 7, Conv2d::new(1, 3).groups(96)),
+            ("k4s4 6->96 512", 6, 512, 96, 4, Conv2d::new(4, 0)),
+        ];
+        let filter = std::env::var("CONV_T").unwrap_or_default();
+        for (name, c, hw, o, k, p) in shapes {
+            if !name.contains(&filter) {
+                continue;
+            }
+            let x = Tensor::random(&[1, c, hw, hw], 1, -1.0, 1.0);
+            let w = Tensor::random(&[o, c / p.groups, k, k], 2, -0.1, 0.1);
+            let mut b = GraphBuilder::new();
+            let xi = b.input("x", &x.shape);
+            let y = conv2d(&mut b, "conv", xi, w, None, p.clone()).unwrap();
+            let s = b.shape(y).to_vec();
+            let flops = 2.0 * (s[1] * s[2] * s[3] * (c / p.groups) * k * k) as f64;
+            b.output("y", y);
+            let plan = Plan::new(device(), &b.finish()).unwrap();
+            for _ in 0..2 {
+                let cpu0 = cpu_secs();
+                let (_, t) = plan.run_profiled(&[("x", &x)]).unwrap();
+                let cpu = cpu_secs() - cpu0;
+                let us: f64 = t.iter().map(|n| n.micros).sum();
+                println!(
+                    "{name}: {:.1} ms, {:.2} GFLOP/s; {cpu:.2} CPU-s, {:.2} GFLOP per CPU-s",
+                    us / 1e3,
+                    flops / us / 1e3,
+                    flops / cpu / 1e9
+                );
+            }
+        }
+    }
+}
