@@ -25,7 +25,7 @@ macro_rules! op_families {
     };
 }
 
-op_families!(elementwise);
+op_families!(elementwise, matmul);
 
 /// An operation in a graph: a shape rule, a CPU reference and a GPU plan.
 pub trait Op: std::fmt::Debug + Send + Sync {

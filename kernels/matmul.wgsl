@@ -1,0 +1,303 @@
+// GEMM: C[z] = act(alpha * A[z] @ B[z] + bias), per batch z, f32 accumulation.
+//
+// Element (m, k) of A lies at a_off + batch_a(z) + m * sam + k * sak; element (k, n) of B at
+// b_off + batch_b(z) + k * sbk + n * sbn (trans_b and shared weights are just strides); C is dense
+// row-major [M, N] per batch at c_off + z * M * N. Batch index z = z_base + workgroup z is split into
+// up to four batch dimensions e0..e3 whose A/B strides are 0 where broadcast.
+//
+// Entry points (variants, chosen on the host):
+//   mm_scalar : any strides and sizes; 4x4 outputs per invocation, scalar loads (the fallback).
+//   mm_vec    : software devices; row-major A and B with K % 4 == 0 and N % 4 == 0; 4x8 outputs
+//               per invocation, A read as vec4 along K, B as vec4 along N, no workgroup memory.
+//   mm_vec_tb : software devices; A row-major and B given as [N, K] (trans_b), K % 4 == 0; 4x4
+//               outputs per invocation as vec4 dot products along K.
+//   mm_tiled  : hardware GPUs; 64x64 block per 16x16 workgroup staged through workgroup memory,
+//               any strides and sizes.
+// Rows/columns past the edge are clamped for loads (always in bounds) and skipped on stores.
+
+struct Params {
+    M: u32,
+    N: u32,
+    K: u32,
+    z_base: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    has_bias: u32,
+    sam: u32,
+    sak: u32,
+    sbk: u32,
+    sbn: u32,
+    act: u32,
+    act_alpha: f32,
+    alpha: f32,
+    _pad0: u32,
+    e0: u32,
+    e1: u32,
+    e2: u32,
+    e3: u32,
+    sa0: u32,
+    sa1: u32,
+    sa2: u32,
+    sa3: u32,
+    sb0: u32,
+    sb1: u32,
+    sb2: u32,
+    sb3: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+// Scalar views (mm_scalar, mm_tiled).
+@group(0) @binding(1) var<storage, read> As: array<f32>;
+@group(0) @binding(2) var<storage, read> Bs: array<f32>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Cs: array<f32>;
+// vec4 views of the same bindings (mm_vec, mm_vec_tb); only one view is used per entry point.
+@group(0) @binding(1) var<storage, read> A4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> B4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> C4: array<vec4<f32>>;
+
+// (A batch offset, B batch offset, C batch offset) in elements, window offsets included.
+fn batch_offsets(zl: u32) -> vec3<u32> {
+    var r = P.z_base + zl;
+    let i3 = r % P.e3;
+    r = r / P.e3;
+    let i2 = r % P.e2;
+    r = r / P.e2;
+    let i1 = r % P.e1;
+    let i0 = r / P.e1;
+    let oa = P.a_off + i0 * P.sa0 + i1 * P.sa1 + i2 * P.sa2 + i3 * P.sa3;
+    let ob = P.b_off + i0 * P.sb0 + i1 * P.sb1 + i2 * P.sb2 + i3 * P.sb3;
+    let oc = P.c_off + zl * P.M * P.N;
+    return vec3<u32>(oa, ob, oc);
+}
+
+fn epilogue(acc: f32, n: u32) -> f32 {
+    var v = P.alpha * acc;
+    if (P.has_bias != 0u) {
+        v = v + BIAS[n];
+    }
+    return apply_act(v, P.act, P.act_alpha);
+}
+
+fn epilogue4(acc: vec4<f32>, n: u32) -> vec4<f32> {
+    var v = P.alpha * acc;
+    if (P.has_bias != 0u) {
+        v = v + vec4<f32>(BIAS[n], BIAS[n + 1u], BIAS[n + 2u], BIAS[n + 3u]);
+    }
+    return vec4<f32>(
+        apply_act(v.x, P.act, P.act_alpha),
+        apply_act(v.y, P.act, P.act_alpha),
+        apply_act(v.z, P.act, P.act_alpha),
+        apply_act(v.w, P.act, P.act_alpha),
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_scalar: 4x4 outputs per invocation, 8x8 invocations per workgroup (32x32 block).
+
+@compute @workgroup_size(8, 8, 1)
+fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let o = batch_offsets(wid.z);
+    let m0 = (wid.y * 8u + lid.y) * 4u;
+    let n0 = (wid.x * 8u + lid.x) * 4u;
+    if (m0 >= P.M || n0 >= P.N) {
+        return;
+    }
+    var ra: array<u32, 4>;
+    var cb: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        ra[i] = o.x + min(m0 + i, P.M - 1u) * P.sam;
+        cb[i] = o.y + min(n0 + i, P.N - 1u) * P.sbn;
+    }
+    var acc: array<vec4<f32>, 4>;
+    for (var k = 0u; k < P.K; k++) {
+        let ka = k * P.sak;
+        let kb = k * P.sbk;
+        let b = vec4<f32>(Bs[cb[0] + kb], Bs[cb[1] + kb], Bs[cb[2] + kb], Bs[cb[3] + kb]);
+        acc[0] += As[ra[0] + ka] * b;
+        acc[1] += As[ra[1] + ka] * b;
+        acc[2] += As[ra[2] + ka] * b;
+        acc[3] += As[ra[3] + ka] * b;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + i;
+        if (m < P.M) {
+            for (var j = 0u; j < 4u; j++) {
+                let n = n0 + j;
+                if (n < P.N) {
+                    Cs[o.z + m * P.N + n] = epilogue(acc[i][j], n);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_vec: 4 rows x 8 columns per invocation, 8x8 invocations (32 x 64 block). sak == 1,
+// sbn == 1, and K, N, every offset and stride multiples of 4 (checked on the host).
+
+@compute @workgroup_size(8, 8, 1)
+fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let o = batch_offsets(wid.z);
+    let m0 = (wid.y * 8u + lid.y) * 4u;
+    let n0 = (wid.x * 8u + lid.x) * 8u;
+    if (m0 >= P.M || n0 >= P.N) {
+        return;
+    }
+    // vec4 indices: rows of A, the two column groups of B.
+    let r0 = (o.x + min(m0, P.M - 1u) * P.sam) / 4u;
+    let r1 = (o.x + min(m0 + 1u, P.M - 1u) * P.sam) / 4u;
+    let r2 = (o.x + min(m0 + 2u, P.M - 1u) * P.sam) / 4u;
+    let r3 = (o.x + min(m0 + 3u, P.M - 1u) * P.sam) / 4u;
+    let c0 = (o.y + n0) / 4u;
+    let c1 = (o.y + min(n0 + 4u, P.N - 4u)) / 4u;
+    let bstep = P.sbk / 4u;
+    var x0 = vec4<f32>(0.0);
+    var x1 = vec4<f32>(0.0);
+    var x2 = vec4<f32>(0.0);
+    var x3 = vec4<f32>(0.0);
+    var y0 = vec4<f32>(0.0);
+    var y1 = vec4<f32>(0.0);
+    var y2 = vec4<f32>(0.0);
+    var y3 = vec4<f32>(0.0);
+    var bi = 0u;
+    let kq = P.K / 4u;
+    for (var q = 0u; q < kq; q++) {
+        let a0 = A4[r0 + q];
+        let a1 = A4[r1 + q];
+        let a2 = A4[r2 + q];
+        let a3 = A4[r3 + q];
+        for (var t = 0u; t < 4u; t++) {
+            let b0 = B4[c0 + bi];
+            let b1 = B4[c1 + bi];
+            bi += bstep;
+            x0 += a0[t] * b0;
+            y0 += a0[t] * b1;
+            x1 += a1[t] * b0;
+            y1 += a1[t] * b1;
+            x2 += a2[t] * b0;
+            y2 += a2[t] * b1;
+            x3 += a3[t] * b0;
+            y3 += a3[t] * b1;
+        }
+    }
+    let w0 = (o.z + m0 * P.N + n0) / 4u;
+    let w1 = w0 + 1u;
+    let nq = P.N / 4u;
+    let has1 = n0 + 4u < P.N;
+    C4[w0] = epilogue4(x0, n0);
+    if (has1) { C4[w1] = epilogue4(y0, n0 + 4u); }
+    if (m0 + 1u < P.M) {
+        C4[w0 + nq] = epilogue4(x1, n0);
+        if (has1) { C4[w1 + nq] = epilogue4(y1, n0 + 4u); }
+    }
+    if (m0 + 2u < P.M) {
+        C4[w0 + 2u * nq] = epilogue4(x2, n0);
+        if (has1) { C4[w1 + 2u * nq] = epilogue4(y2, n0 + 4u); }
+    }
+    if (m0 + 3u < P.M) {
+        C4[w0 + 3u * nq] = epilogue4(x3, n0);
+        if (has1) { C4[w1 + 3u * nq] = epilogue4(y3, n0 + 4u); }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_vec_tb: B stored [N, K] (sbk == 1, sbn % 4 == 0); 4x4 outputs per invocation as dot products
+// of vec4 runs along K. sak == 1 and K, offsets, strides multiples of 4. C written as scalars.
+
+@compute @workgroup_size(8, 8, 1)
+fn mm_vec_tb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let o = batch_offsets(wid.z);
+    let m0 = (wid.y * 8u + lid.y) * 4u;
+    let n0 = (wid.x * 8u + lid.x) * 4u;
+    if (m0 >= P.M || n0 >= P.N) {
+        return;
+    }
+    var ra: array<u32, 4>;
+    var rb: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) {
+        ra[i] = (o.x + min(m0 + i, P.M - 1u) * P.sam) / 4u;
+        rb[i] = (o.y + min(n0 + i, P.N - 1u) * P.sbn) / 4u;
+    }
+    var acc: array<vec4<f32>, 4>;
+    let kq = P.K / 4u;
+    for (var q = 0u; q < kq; q++) {
+        let b0 = B4[rb[0] + q];
+        let b1 = B4[rb[1] + q];
+        let b2 = B4[rb[2] + q];
+        let b3 = B4[rb[3] + q];
+        for (var i = 0u; i < 4u; i++) {
+            let a = A4[ra[i] + q];
+            acc[i] += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let m = m0 + i;
+        if (m < P.M) {
+            for (var j = 0u; j < 4u; j++) {
+                let n = n0 + j;
+                if (n < P.N) {
+                    Cs[o.z + m * P.N + n] = epilogue(acc[i][j], n);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_tiled: 16x16 invocations, each 4x4 outputs strided by 16 (64x64 block), K in steps of 16
+// staged through workgroup memory. Out-of-range elements are staged as zero.
+
+const TB: u32 = 64u;
+const TK: u32 = 16u;
+var<workgroup> tA: array<f32, 1024>; // [TK][TB]: tA[k * TB + m]
+var<workgroup> tB: array<f32, 1024>; // [TK][TB]: tB[k * TB + n]
+
+@compute @workgroup_size(16, 16, 1)
+fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let o = batch_offsets(wid.z);
+    let mb = wid.y * TB;
+    let nb = wid.x * TB;
+    var acc: array<vec4<f32>, 4>;
+    for (var k0 = 0u; k0 < P.K; k0 += TK) {
+        // 1024 elements of each tile, 4 per invocation.
+        for (var e = 0u; e < 4u; e++) {
+            let idx = li + e * 256u;
+            let kk = idx / TB;
+            let mn = idx % TB;
+            let k = k0 + kk;
+            let m = mb + mn;
+            let n = nb + mn;
+            var va = 0.0;
+            if (k < P.K && m < P.M) {
+                va = As[o.x + m * P.sam + k * P.sak];
+            }
+            var vb = 0.0;
+            if (k < P.K && n < P.N) {
+                vb = Bs[o.y + k * P.sbk + n * P.sbn];
+            }
+            tA[idx] = va;
+            tB[idx] = vb;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            let b = vec4<f32>(tB[kk * TB + lid.x], tB[kk * TB + lid.x + 16u], tB[kk * TB + lid.x + 32u], tB[kk * TB + lid.x + 48u]);
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] += tA[kk * TB + lid.y + 16u * i] * b;
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let m = mb + lid.y + 16u * i;
+        if (m < P.M) {
+            for (var j = 0u; j < 4u; j++) {
+                let n = nb + lid.x + 16u * j;
+                if (n < P.N) {
+                    Cs[o.z + m * P.N + n] = epilogue(acc[i][j], n);
+                }
+            }
+        }
+    }
+}
