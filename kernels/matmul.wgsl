@@ -7,7 +7,7 @@
 //
 // Entry points (variants, chosen on the host):
 //   mm_scalar : any strides and sizes; 4x4 outputs per invocation, scalar loads (the fallback).
-//   mm_vec    : software devices; row-major A and B with K % 4 == 0 and N % 4 == 0; 4x8 outputs
+//   mm_vec    : software devices; row-major A and B with K % 4 == 0 and N % 4 == 0; 16x32 outputs
 //               per invocation, A read as vec4 along K, B as vec4 along N, no workgroup memory.
 //   mm_vec_tb : software devices; A row-major and B given as [N, K] (trans_b), K % 4 == 0; 4x4
 //               outputs per invocation as vec4 dot products along K.
@@ -134,71 +134,149 @@ fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
 }
 
 // ---------------------------------------------------------------------------------------------
-// mm_vec: 4 rows x 8 columns per invocation, 8x8 invocations (32 x 64 block). sak == 1,
-// sbn == 1, and K, N, every offset and stride multiples of 4 (checked on the host).
+// mm_vec: one workgroup of 8 invocations (one SIMD group on lavapipe) covers 16 rows x 256 columns;
+// each invocation owns 16 rows x 32 columns (8 vec4 accumulators per row, 128 in all), written out
+// without arrays because lavapipe spills indexed private arrays to memory. Rows depend on the
+// workgroup only, so A loads have the same address in every lane (lavapipe's cheap uniform path);
+// B is read as vec4 along N. Each K step of 4 is a mat4x4 (4 rows of B) times a vec4 (A along K).
+// Needs sak == 1, sbn == 1, and K, N and every offset and stride multiples of 4 (checked on the host).
 
-@compute @workgroup_size(8, 8, 1)
+// Store one vec4 of outputs (column group j of the invocation) unless it lies past the last column.
+fn put4(w: u32, n0: u32, j: u32, v: vec4<f32>) {
+    let n = n0 + 4u * j;
+    if (n < P.N) {
+        C4[w + j] = epilogue4(v, n);
+    }
+}
+
+@compute @workgroup_size(8, 1, 1)
 fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let o = batch_offsets(wid.z);
-    let m0 = (wid.y * 8u + lid.y) * 4u;
-    let n0 = (wid.x * 8u + lid.x) * 8u;
-    if (m0 >= P.M || n0 >= P.N) {
+    let m0 = wid.y * 16u;
+    let n0 = (wid.x * 8u + lid.x) * 32u;
+    if (n0 >= P.N) {
         return;
     }
-    // vec4 indices: rows of A, the two column groups of B.
-    let r0 = (o.x + min(m0, P.M - 1u) * P.sam) / 4u;
-    let r1 = (o.x + min(m0 + 1u, P.M - 1u) * P.sam) / 4u;
-    let r2 = (o.x + min(m0 + 2u, P.M - 1u) * P.sam) / 4u;
-    let r3 = (o.x + min(m0 + 3u, P.M - 1u) * P.sam) / 4u;
-    let c0 = (o.y + n0) / 4u;
-    let c1 = (o.y + min(n0 + 4u, P.N - 4u)) / 4u;
+    // vec4 index of each A row (clamped at the bottom edge) and of each B column group.
+    let lastm = vec4<u32>(P.M - 1u);
+    let rows = vec4<u32>(m0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let sa4 = P.sam / 4u;
+    let ra = o.x / 4u + min(rows, lastm) * sa4;
+    let ra1 = o.x / 4u + min(rows + vec4<u32>(4u), lastm) * sa4;
+    let ra2 = o.x / 4u + min(rows + vec4<u32>(8u), lastm) * sa4;
+    let ra3 = o.x / 4u + min(rows + vec4<u32>(12u), lastm) * sa4;
+    let cb = (o.y + min(vec4<u32>(n0) + vec4<u32>(0u, 4u, 8u, 12u), vec4<u32>(P.N - 4u))) / 4u;
+    let cb1 = (o.y + min(vec4<u32>(n0) + vec4<u32>(16u, 20u, 24u, 28u), vec4<u32>(P.N - 4u))) / 4u;
     let bstep = P.sbk / 4u;
-    var x0 = vec4<f32>(0.0);
-    var x1 = vec4<f32>(0.0);
-    var x2 = vec4<f32>(0.0);
-    var x3 = vec4<f32>(0.0);
-    var y0 = vec4<f32>(0.0);
-    var y1 = vec4<f32>(0.0);
-    var y2 = vec4<f32>(0.0);
-    var y3 = vec4<f32>(0.0);
+    var x0_0 = vec4<f32>(0.0); var x0_1 = vec4<f32>(0.0); var x0_2 = vec4<f32>(0.0); var x0_3 = vec4<f32>(0.0); var x0_4 = vec4<f32>(0.0); var x0_5 = vec4<f32>(0.0); var x0_6 = vec4<f32>(0.0); var x0_7 = vec4<f32>(0.0);
+    var x1_0 = vec4<f32>(0.0); var x1_1 = vec4<f32>(0.0); var x1_2 = vec4<f32>(0.0); var x1_3 = vec4<f32>(0.0); var x1_4 = vec4<f32>(0.0); var x1_5 = vec4<f32>(0.0); var x1_6 = vec4<f32>(0.0); var x1_7 = vec4<f32>(0.0);
+    var x2_0 = vec4<f32>(0.0); var x2_1 = vec4<f32>(0.0); var x2_2 = vec4<f32>(0.0); var x2_3 = vec4<f32>(0.0); var x2_4 = vec4<f32>(0.0); var x2_5 = vec4<f32>(0.0); var x2_6 = vec4<f32>(0.0); var x2_7 = vec4<f32>(0.0);
+    var x3_0 = vec4<f32>(0.0); var x3_1 = vec4<f32>(0.0); var x3_2 = vec4<f32>(0.0); var x3_3 = vec4<f32>(0.0); var x3_4 = vec4<f32>(0.0); var x3_5 = vec4<f32>(0.0); var x3_6 = vec4<f32>(0.0); var x3_7 = vec4<f32>(0.0);
+    var x4_0 = vec4<f32>(0.0); var x4_1 = vec4<f32>(0.0); var x4_2 = vec4<f32>(0.0); var x4_3 = vec4<f32>(0.0); var x4_4 = vec4<f32>(0.0); var x4_5 = vec4<f32>(0.0); var x4_6 = vec4<f32>(0.0); var x4_7 = vec4<f32>(0.0);
+    var x5_0 = vec4<f32>(0.0); var x5_1 = vec4<f32>(0.0); var x5_2 = vec4<f32>(0.0); var x5_3 = vec4<f32>(0.0); var x5_4 = vec4<f32>(0.0); var x5_5 = vec4<f32>(0.0); var x5_6 = vec4<f32>(0.0); var x5_7 = vec4<f32>(0.0);
+    var x6_0 = vec4<f32>(0.0); var x6_1 = vec4<f32>(0.0); var x6_2 = vec4<f32>(0.0); var x6_3 = vec4<f32>(0.0); var x6_4 = vec4<f32>(0.0); var x6_5 = vec4<f32>(0.0); var x6_6 = vec4<f32>(0.0); var x6_7 = vec4<f32>(0.0);
+    var x7_0 = vec4<f32>(0.0); var x7_1 = vec4<f32>(0.0); var x7_2 = vec4<f32>(0.0); var x7_3 = vec4<f32>(0.0); var x7_4 = vec4<f32>(0.0); var x7_5 = vec4<f32>(0.0); var x7_6 = vec4<f32>(0.0); var x7_7 = vec4<f32>(0.0);
+    var x8_0 = vec4<f32>(0.0); var x8_1 = vec4<f32>(0.0); var x8_2 = vec4<f32>(0.0); var x8_3 = vec4<f32>(0.0); var x8_4 = vec4<f32>(0.0); var x8_5 = vec4<f32>(0.0); var x8_6 = vec4<f32>(0.0); var x8_7 = vec4<f32>(0.0);
+    var x9_0 = vec4<f32>(0.0); var x9_1 = vec4<f32>(0.0); var x9_2 = vec4<f32>(0.0); var x9_3 = vec4<f32>(0.0); var x9_4 = vec4<f32>(0.0); var x9_5 = vec4<f32>(0.0); var x9_6 = vec4<f32>(0.0); var x9_7 = vec4<f32>(0.0);
+    var x10_0 = vec4<f32>(0.0); var x10_1 = vec4<f32>(0.0); var x10_2 = vec4<f32>(0.0); var x10_3 = vec4<f32>(0.0); var x10_4 = vec4<f32>(0.0); var x10_5 = vec4<f32>(0.0); var x10_6 = vec4<f32>(0.0); var x10_7 = vec4<f32>(0.0);
+    var x11_0 = vec4<f32>(0.0); var x11_1 = vec4<f32>(0.0); var x11_2 = vec4<f32>(0.0); var x11_3 = vec4<f32>(0.0); var x11_4 = vec4<f32>(0.0); var x11_5 = vec4<f32>(0.0); var x11_6 = vec4<f32>(0.0); var x11_7 = vec4<f32>(0.0);
+    var x12_0 = vec4<f32>(0.0); var x12_1 = vec4<f32>(0.0); var x12_2 = vec4<f32>(0.0); var x12_3 = vec4<f32>(0.0); var x12_4 = vec4<f32>(0.0); var x12_5 = vec4<f32>(0.0); var x12_6 = vec4<f32>(0.0); var x12_7 = vec4<f32>(0.0);
+    var x13_0 = vec4<f32>(0.0); var x13_1 = vec4<f32>(0.0); var x13_2 = vec4<f32>(0.0); var x13_3 = vec4<f32>(0.0); var x13_4 = vec4<f32>(0.0); var x13_5 = vec4<f32>(0.0); var x13_6 = vec4<f32>(0.0); var x13_7 = vec4<f32>(0.0);
+    var x14_0 = vec4<f32>(0.0); var x14_1 = vec4<f32>(0.0); var x14_2 = vec4<f32>(0.0); var x14_3 = vec4<f32>(0.0); var x14_4 = vec4<f32>(0.0); var x14_5 = vec4<f32>(0.0); var x14_6 = vec4<f32>(0.0); var x14_7 = vec4<f32>(0.0);
+    var x15_0 = vec4<f32>(0.0); var x15_1 = vec4<f32>(0.0); var x15_2 = vec4<f32>(0.0); var x15_3 = vec4<f32>(0.0); var x15_4 = vec4<f32>(0.0); var x15_5 = vec4<f32>(0.0); var x15_6 = vec4<f32>(0.0); var x15_7 = vec4<f32>(0.0);
     var bi = 0u;
-    let kq = P.K / 4u;
-    for (var q = 0u; q < kq; q++) {
-        let a0 = A4[r0 + q];
-        let a1 = A4[r1 + q];
-        let a2 = A4[r2 + q];
-        let a3 = A4[r3 + q];
-        for (var t = 0u; t < 4u; t++) {
-            let b0 = B4[c0 + bi];
-            let b1 = B4[c1 + bi];
-            bi += bstep;
-            x0 += a0[t] * b0;
-            y0 += a0[t] * b1;
-            x1 += a1[t] * b0;
-            y1 += a1[t] * b1;
-            x2 += a2[t] * b0;
-            y2 += a2[t] * b1;
-            x3 += a3[t] * b0;
-            y3 += a3[t] * b1;
-        }
+    for (var q = 0u; q < P.K / 4u; q++) {
+        // Column j of the product gains B[k..k+4, cols] * A[row, k..k+4] as mat4x4 * vec4.
+        let b0 = mat4x4<f32>(B4[cb.x + bi], B4[cb.x + bi + bstep], B4[cb.x + bi + 2u * bstep], B4[cb.x + bi + 3u * bstep]);
+        let b1 = mat4x4<f32>(B4[cb.y + bi], B4[cb.y + bi + bstep], B4[cb.y + bi + 2u * bstep], B4[cb.y + bi + 3u * bstep]);
+        let b2 = mat4x4<f32>(B4[cb.z + bi], B4[cb.z + bi + bstep], B4[cb.z + bi + 2u * bstep], B4[cb.z + bi + 3u * bstep]);
+        let b3 = mat4x4<f32>(B4[cb.w + bi], B4[cb.w + bi + bstep], B4[cb.w + bi + 2u * bstep], B4[cb.w + bi + 3u * bstep]);
+        let b4 = mat4x4<f32>(B4[cb1.x + bi], B4[cb1.x + bi + bstep], B4[cb1.x + bi + 2u * bstep], B4[cb1.x + bi + 3u * bstep]);
+        let b5 = mat4x4<f32>(B4[cb1.y + bi], B4[cb1.y + bi + bstep], B4[cb1.y + bi + 2u * bstep], B4[cb1.y + bi + 3u * bstep]);
+        let b6 = mat4x4<f32>(B4[cb1.z + bi], B4[cb1.z + bi + bstep], B4[cb1.z + bi + 2u * bstep], B4[cb1.z + bi + 3u * bstep]);
+        let b7 = mat4x4<f32>(B4[cb1.w + bi], B4[cb1.w + bi + bstep], B4[cb1.w + bi + 2u * bstep], B4[cb1.w + bi + 3u * bstep]);
+        let a0 = A4[ra.x + q];
+        x0_0 += b0 * a0; x0_1 += b1 * a0; x0_2 += b2 * a0; x0_3 += b3 * a0; x0_4 += b4 * a0; x0_5 += b5 * a0; x0_6 += b6 * a0; x0_7 += b7 * a0;
+        let a1 = A4[ra.y + q];
+        x1_0 += b0 * a1; x1_1 += b1 * a1; x1_2 += b2 * a1; x1_3 += b3 * a1; x1_4 += b4 * a1; x1_5 += b5 * a1; x1_6 += b6 * a1; x1_7 += b7 * a1;
+        let a2 = A4[ra.z + q];
+        x2_0 += b0 * a2; x2_1 += b1 * a2; x2_2 += b2 * a2; x2_3 += b3 * a2; x2_4 += b4 * a2; x2_5 += b5 * a2; x2_6 += b6 * a2; x2_7 += b7 * a2;
+        let a3 = A4[ra.w + q];
+        x3_0 += b0 * a3; x3_1 += b1 * a3; x3_2 += b2 * a3; x3_3 += b3 * a3; x3_4 += b4 * a3; x3_5 += b5 * a3; x3_6 += b6 * a3; x3_7 += b7 * a3;
+        let a4 = A4[ra1.x + q];
+        x4_0 += b0 * a4; x4_1 += b1 * a4; x4_2 += b2 * a4; x4_3 += b3 * a4; x4_4 += b4 * a4; x4_5 += b5 * a4; x4_6 += b6 * a4; x4_7 += b7 * a4;
+        let a5 = A4[ra1.y + q];
+        x5_0 += b0 * a5; x5_1 += b1 * a5; x5_2 += b2 * a5; x5_3 += b3 * a5; x5_4 += b4 * a5; x5_5 += b5 * a5; x5_6 += b6 * a5; x5_7 += b7 * a5;
+        let a6 = A4[ra1.z + q];
+        x6_0 += b0 * a6; x6_1 += b1 * a6; x6_2 += b2 * a6; x6_3 += b3 * a6; x6_4 += b4 * a6; x6_5 += b5 * a6; x6_6 += b6 * a6; x6_7 += b7 * a6;
+        let a7 = A4[ra1.w + q];
+        x7_0 += b0 * a7; x7_1 += b1 * a7; x7_2 += b2 * a7; x7_3 += b3 * a7; x7_4 += b4 * a7; x7_5 += b5 * a7; x7_6 += b6 * a7; x7_7 += b7 * a7;
+        let a8 = A4[ra2.x + q];
+        x8_0 += b0 * a8; x8_1 += b1 * a8; x8_2 += b2 * a8; x8_3 += b3 * a8; x8_4 += b4 * a8; x8_5 += b5 * a8; x8_6 += b6 * a8; x8_7 += b7 * a8;
+        let a9 = A4[ra2.y + q];
+        x9_0 += b0 * a9; x9_1 += b1 * a9; x9_2 += b2 * a9; x9_3 += b3 * a9; x9_4 += b4 * a9; x9_5 += b5 * a9; x9_6 += b6 * a9; x9_7 += b7 * a9;
+        let a10 = A4[ra2.z + q];
+        x10_0 += b0 * a10; x10_1 += b1 * a10; x10_2 += b2 * a10; x10_3 += b3 * a10; x10_4 += b4 * a10; x10_5 += b5 * a10; x10_6 += b6 * a10; x10_7 += b7 * a10;
+        let a11 = A4[ra2.w + q];
+        x11_0 += b0 * a11; x11_1 += b1 * a11; x11_2 += b2 * a11; x11_3 += b3 * a11; x11_4 += b4 * a11; x11_5 += b5 * a11; x11_6 += b6 * a11; x11_7 += b7 * a11;
+        let a12 = A4[ra3.x + q];
+        x12_0 += b0 * a12; x12_1 += b1 * a12; x12_2 += b2 * a12; x12_3 += b3 * a12; x12_4 += b4 * a12; x12_5 += b5 * a12; x12_6 += b6 * a12; x12_7 += b7 * a12;
+        let a13 = A4[ra3.y + q];
+        x13_0 += b0 * a13; x13_1 += b1 * a13; x13_2 += b2 * a13; x13_3 += b3 * a13; x13_4 += b4 * a13; x13_5 += b5 * a13; x13_6 += b6 * a13; x13_7 += b7 * a13;
+        let a14 = A4[ra3.z + q];
+        x14_0 += b0 * a14; x14_1 += b1 * a14; x14_2 += b2 * a14; x14_3 += b3 * a14; x14_4 += b4 * a14; x14_5 += b5 * a14; x14_6 += b6 * a14; x14_7 += b7 * a14;
+        let a15 = A4[ra3.w + q];
+        x15_0 += b0 * a15; x15_1 += b1 * a15; x15_2 += b2 * a15; x15_3 += b3 * a15; x15_4 += b4 * a15; x15_5 += b5 * a15; x15_6 += b6 * a15; x15_7 += b7 * a15;
+        bi += 4u * bstep;
     }
-    let w0 = (o.z + m0 * P.N + n0) / 4u;
-    let w1 = w0 + 1u;
-    let nq = P.N / 4u;
-    let has1 = n0 + 4u < P.N;
-    C4[w0] = epilogue4(x0, n0);
-    if (has1) { C4[w1] = epilogue4(y0, n0 + 4u); }
+    let w = (o.z + m0 * P.N + n0) / 4u;
+    if (m0 + 0u < P.M) {
+        put4(w + 0u * (P.N / 4u), n0, 0u, x0_0); put4(w + 0u * (P.N / 4u), n0, 1u, x0_1); put4(w + 0u * (P.N / 4u), n0, 2u, x0_2); put4(w + 0u * (P.N / 4u), n0, 3u, x0_3); put4(w + 0u * (P.N / 4u), n0, 4u, x0_4); put4(w + 0u * (P.N / 4u), n0, 5u, x0_5); put4(w + 0u * (P.N / 4u), n0, 6u, x0_6); put4(w + 0u * (P.N / 4u), n0, 7u, x0_7);
+    }
     if (m0 + 1u < P.M) {
-        C4[w0 + nq] = epilogue4(x1, n0);
-        if (has1) { C4[w1 + nq] = epilogue4(y1, n0 + 4u); }
+        put4(w + 1u * (P.N / 4u), n0, 0u, x1_0); put4(w + 1u * (P.N / 4u), n0, 1u, x1_1); put4(w + 1u * (P.N / 4u), n0, 2u, x1_2); put4(w + 1u * (P.N / 4u), n0, 3u, x1_3); put4(w + 1u * (P.N / 4u), n0, 4u, x1_4); put4(w + 1u * (P.N / 4u), n0, 5u, x1_5); put4(w + 1u * (P.N / 4u), n0, 6u, x1_6); put4(w + 1u * (P.N / 4u), n0, 7u, x1_7);
     }
     if (m0 + 2u < P.M) {
-        C4[w0 + 2u * nq] = epilogue4(x2, n0);
-        if (has1) { C4[w1 + 2u * nq] = epilogue4(y2, n0 + 4u); }
+        put4(w + 2u * (P.N / 4u), n0, 0u, x2_0); put4(w + 2u * (P.N / 4u), n0, 1u, x2_1); put4(w + 2u * (P.N / 4u), n0, 2u, x2_2); put4(w + 2u * (P.N / 4u), n0, 3u, x2_3); put4(w + 2u * (P.N / 4u), n0, 4u, x2_4); put4(w + 2u * (P.N / 4u), n0, 5u, x2_5); put4(w + 2u * (P.N / 4u), n0, 6u, x2_6); put4(w + 2u * (P.N / 4u), n0, 7u, x2_7);
     }
     if (m0 + 3u < P.M) {
-        C4[w0 + 3u * nq] = epilogue4(x3, n0);
-        if (has1) { C4[w1 + 3u * nq] = epilogue4(y3, n0 + 4u); }
+        put4(w + 3u * (P.N / 4u), n0, 0u, x3_0); put4(w + 3u * (P.N / 4u), n0, 1u, x3_1); put4(w + 3u * (P.N / 4u), n0, 2u, x3_2); put4(w + 3u * (P.N / 4u), n0, 3u, x3_3); put4(w + 3u * (P.N / 4u), n0, 4u, x3_4); put4(w + 3u * (P.N / 4u), n0, 5u, x3_5); put4(w + 3u * (P.N / 4u), n0, 6u, x3_6); put4(w + 3u * (P.N / 4u), n0, 7u, x3_7);
+    }
+    if (m0 + 4u < P.M) {
+        put4(w + 4u * (P.N / 4u), n0, 0u, x4_0); put4(w + 4u * (P.N / 4u), n0, 1u, x4_1); put4(w + 4u * (P.N / 4u), n0, 2u, x4_2); put4(w + 4u * (P.N / 4u), n0, 3u, x4_3); put4(w + 4u * (P.N / 4u), n0, 4u, x4_4); put4(w + 4u * (P.N / 4u), n0, 5u, x4_5); put4(w + 4u * (P.N / 4u), n0, 6u, x4_6); put4(w + 4u * (P.N / 4u), n0, 7u, x4_7);
+    }
+    if (m0 + 5u < P.M) {
+        put4(w + 5u * (P.N / 4u), n0, 0u, x5_0); put4(w + 5u * (P.N / 4u), n0, 1u, x5_1); put4(w + 5u * (P.N / 4u), n0, 2u, x5_2); put4(w + 5u * (P.N / 4u), n0, 3u, x5_3); put4(w + 5u * (P.N / 4u), n0, 4u, x5_4); put4(w + 5u * (P.N / 4u), n0, 5u, x5_5); put4(w + 5u * (P.N / 4u), n0, 6u, x5_6); put4(w + 5u * (P.N / 4u), n0, 7u, x5_7);
+    }
+    if (m0 + 6u < P.M) {
+        put4(w + 6u * (P.N / 4u), n0, 0u, x6_0); put4(w + 6u * (P.N / 4u), n0, 1u, x6_1); put4(w + 6u * (P.N / 4u), n0, 2u, x6_2); put4(w + 6u * (P.N / 4u), n0, 3u, x6_3); put4(w + 6u * (P.N / 4u), n0, 4u, x6_4); put4(w + 6u * (P.N / 4u), n0, 5u, x6_5); put4(w + 6u * (P.N / 4u), n0, 6u, x6_6); put4(w + 6u * (P.N / 4u), n0, 7u, x6_7);
+    }
+    if (m0 + 7u < P.M) {
+        put4(w + 7u * (P.N / 4u), n0, 0u, x7_0); put4(w + 7u * (P.N / 4u), n0, 1u, x7_1); put4(w + 7u * (P.N / 4u), n0, 2u, x7_2); put4(w + 7u * (P.N / 4u), n0, 3u, x7_3); put4(w + 7u * (P.N / 4u), n0, 4u, x7_4); put4(w + 7u * (P.N / 4u), n0, 5u, x7_5); put4(w + 7u * (P.N / 4u), n0, 6u, x7_6); put4(w + 7u * (P.N / 4u), n0, 7u, x7_7);
+    }
+    if (m0 + 8u < P.M) {
+        put4(w + 8u * (P.N / 4u), n0, 0u, x8_0); put4(w + 8u * (P.N / 4u), n0, 1u, x8_1); put4(w + 8u * (P.N / 4u), n0, 2u, x8_2); put4(w + 8u * (P.N / 4u), n0, 3u, x8_3); put4(w + 8u * (P.N / 4u), n0, 4u, x8_4); put4(w + 8u * (P.N / 4u), n0, 5u, x8_5); put4(w + 8u * (P.N / 4u), n0, 6u, x8_6); put4(w + 8u * (P.N / 4u), n0, 7u, x8_7);
+    }
+    if (m0 + 9u < P.M) {
+        put4(w + 9u * (P.N / 4u), n0, 0u, x9_0); put4(w + 9u * (P.N / 4u), n0, 1u, x9_1); put4(w + 9u * (P.N / 4u), n0, 2u, x9_2); put4(w + 9u * (P.N / 4u), n0, 3u, x9_3); put4(w + 9u * (P.N / 4u), n0, 4u, x9_4); put4(w + 9u * (P.N / 4u), n0, 5u, x9_5); put4(w + 9u * (P.N / 4u), n0, 6u, x9_6); put4(w + 9u * (P.N / 4u), n0, 7u, x9_7);
+    }
+    if (m0 + 10u < P.M) {
+        put4(w + 10u * (P.N / 4u), n0, 0u, x10_0); put4(w + 10u * (P.N / 4u), n0, 1u, x10_1); put4(w + 10u * (P.N / 4u), n0, 2u, x10_2); put4(w + 10u * (P.N / 4u), n0, 3u, x10_3); put4(w + 10u * (P.N / 4u), n0, 4u, x10_4); put4(w + 10u * (P.N / 4u), n0, 5u, x10_5); put4(w + 10u * (P.N / 4u), n0, 6u, x10_6); put4(w + 10u * (P.N / 4u), n0, 7u, x10_7);
+    }
+    if (m0 + 11u < P.M) {
+        put4(w + 11u * (P.N / 4u), n0, 0u, x11_0); put4(w + 11u * (P.N / 4u), n0, 1u, x11_1); put4(w + 11u * (P.N / 4u), n0, 2u, x11_2); put4(w + 11u * (P.N / 4u), n0, 3u, x11_3); put4(w + 11u * (P.N / 4u), n0, 4u, x11_4); put4(w + 11u * (P.N / 4u), n0, 5u, x11_5); put4(w + 11u * (P.N / 4u), n0, 6u, x11_6); put4(w + 11u * (P.N / 4u), n0, 7u, x11_7);
+    }
+    if (m0 + 12u < P.M) {
+        put4(w + 12u * (P.N / 4u), n0, 0u, x12_0); put4(w + 12u * (P.N / 4u), n0, 1u, x12_1); put4(w + 12u * (P.N / 4u), n0, 2u, x12_2); put4(w + 12u * (P.N / 4u), n0, 3u, x12_3); put4(w + 12u * (P.N / 4u), n0, 4u, x12_4); put4(w + 12u * (P.N / 4u), n0, 5u, x12_5); put4(w + 12u * (P.N / 4u), n0, 6u, x12_6); put4(w + 12u * (P.N / 4u), n0, 7u, x12_7);
+    }
+    if (m0 + 13u < P.M) {
+        put4(w + 13u * (P.N / 4u), n0, 0u, x13_0); put4(w + 13u * (P.N / 4u), n0, 1u, x13_1); put4(w + 13u * (P.N / 4u), n0, 2u, x13_2); put4(w + 13u * (P.N / 4u), n0, 3u, x13_3); put4(w + 13u * (P.N / 4u), n0, 4u, x13_4); put4(w + 13u * (P.N / 4u), n0, 5u, x13_5); put4(w + 13u * (P.N / 4u), n0, 6u, x13_6); put4(w + 13u * (P.N / 4u), n0, 7u, x13_7);
+    }
+    if (m0 + 14u < P.M) {
+        put4(w + 14u * (P.N / 4u), n0, 0u, x14_0); put4(w + 14u * (P.N / 4u), n0, 1u, x14_1); put4(w + 14u * (P.N / 4u), n0, 2u, x14_2); put4(w + 14u * (P.N / 4u), n0, 3u, x14_3); put4(w + 14u * (P.N / 4u), n0, 4u, x14_4); put4(w + 14u * (P.N / 4u), n0, 5u, x14_5); put4(w + 14u * (P.N / 4u), n0, 6u, x14_6); put4(w + 14u * (P.N / 4u), n0, 7u, x14_7);
+    }
+    if (m0 + 15u < P.M) {
+        put4(w + 15u * (P.N / 4u), n0, 0u, x15_0); put4(w + 15u * (P.N / 4u), n0, 1u, x15_1); put4(w + 15u * (P.N / 4u), n0, 2u, x15_2); put4(w + 15u * (P.N / 4u), n0, 3u, x15_3); put4(w + 15u * (P.N / 4u), n0, 4u, x15_4); put4(w + 15u * (P.N / 4u), n0, 5u, x15_5); put4(w + 15u * (P.N / 4u), n0, 6u, x15_6); put4(w + 15u * (P.N / 4u), n0, 7u, x15_7);
     }
 }
 
