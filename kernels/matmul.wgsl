@@ -7,7 +7,7 @@
 //
 // Entry points (variants, chosen on the host):
 //   mm_scalar : any strides and sizes; 4x4 outputs per invocation, scalar loads (the fallback).
-//   mm_vec    : software devices; row-major A and B with K % 4 == 0 and N % 4 == 0; 16x32 outputs
+//   mm_vec    : software devices; row-major A and B with K % 4 == 0 and N % 4 == 0; 32x32 outputs
 //               per invocation, A read as vec4 along K, B as vec4 along N, no workgroup memory.
 //   mm_vec_tb : software devices; A row-major and B given as [N, K] (trans_b), K % 4 == 0; 4x4
 //               outputs per invocation as vec4 dot products along K.
@@ -134,11 +134,13 @@ fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
 }
 
 // ---------------------------------------------------------------------------------------------
-// mm_vec: one workgroup of 8 invocations (one SIMD group on lavapipe) covers 16 rows x 256 columns;
-// each invocation owns 16 rows x 32 columns (8 vec4 accumulators per row, 128 in all), written out
+// mm_vec: one workgroup of 8 invocations (one SIMD group on lavapipe) covers 32 rows x 256 columns;
+// each invocation owns 32 rows x 32 columns (8 vec4 accumulators per row, 256 in all), written out
 // without arrays because lavapipe spills indexed private arrays to memory. Rows depend on the
 // workgroup only, so A loads have the same address in every lane (lavapipe's cheap uniform path);
 // B is read as vec4 along N. Each K step of 4 is a mat4x4 (4 rows of B) times a vec4 (A along K).
+// Rows x columns per invocation, GFLOP per CPU-second on lavapipe (512^3 or 1024^3, loaded machine):
+// 16x16 1.5, 16x32 2.3, 32x16 1.9-2.4, 16x64 2.5, 32x32 3.2; 64x32 gave no result within 200 s.
 // Needs sak == 1, sbn == 1, and K, N and every offset and stride multiples of 4 (checked on the host).
 
 // Store one vec4 of outputs (column group j of the invocation) unless it lies past the last column.
@@ -152,7 +154,7 @@ fn put4(w: u32, n0: u32, j: u32, v: vec4<f32>) {
 @compute @workgroup_size(8, 1, 1)
 fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let o = batch_offsets(wid.z);
-    let m0 = wid.y * 16u;
+    let m0 = wid.y * 32u;
     let n0 = (wid.x * 8u + lid.x) * 32u;
     if (n0 >= P.N) {
         return;
@@ -165,6 +167,10 @@ fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     let ra1 = o.x / 4u + min(rows + vec4<u32>(4u), lastm) * sa4;
     let ra2 = o.x / 4u + min(rows + vec4<u32>(8u), lastm) * sa4;
     let ra3 = o.x / 4u + min(rows + vec4<u32>(12u), lastm) * sa4;
+    let ra4 = o.x / 4u + min(rows + vec4<u32>(16u), lastm) * sa4;
+    let ra5 = o.x / 4u + min(rows + vec4<u32>(20u), lastm) * sa4;
+    let ra6 = o.x / 4u + min(rows + vec4<u32>(24u), lastm) * sa4;
+    let ra7 = o.x / 4u + min(rows + vec4<u32>(28u), lastm) * sa4;
     let cb = (o.y + min(vec4<u32>(n0) + vec4<u32>(0u, 4u, 8u, 12u), vec4<u32>(P.N - 4u))) / 4u;
     let cb1 = (o.y + min(vec4<u32>(n0) + vec4<u32>(16u, 20u, 24u, 28u), vec4<u32>(P.N - 4u))) / 4u;
     let bstep = P.sbk / 4u;
@@ -184,6 +190,22 @@ fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     var x13_0 = vec4<f32>(0.0); var x13_1 = vec4<f32>(0.0); var x13_2 = vec4<f32>(0.0); var x13_3 = vec4<f32>(0.0); var x13_4 = vec4<f32>(0.0); var x13_5 = vec4<f32>(0.0); var x13_6 = vec4<f32>(0.0); var x13_7 = vec4<f32>(0.0);
     var x14_0 = vec4<f32>(0.0); var x14_1 = vec4<f32>(0.0); var x14_2 = vec4<f32>(0.0); var x14_3 = vec4<f32>(0.0); var x14_4 = vec4<f32>(0.0); var x14_5 = vec4<f32>(0.0); var x14_6 = vec4<f32>(0.0); var x14_7 = vec4<f32>(0.0);
     var x15_0 = vec4<f32>(0.0); var x15_1 = vec4<f32>(0.0); var x15_2 = vec4<f32>(0.0); var x15_3 = vec4<f32>(0.0); var x15_4 = vec4<f32>(0.0); var x15_5 = vec4<f32>(0.0); var x15_6 = vec4<f32>(0.0); var x15_7 = vec4<f32>(0.0);
+    var x16_0 = vec4<f32>(0.0); var x16_1 = vec4<f32>(0.0); var x16_2 = vec4<f32>(0.0); var x16_3 = vec4<f32>(0.0); var x16_4 = vec4<f32>(0.0); var x16_5 = vec4<f32>(0.0); var x16_6 = vec4<f32>(0.0); var x16_7 = vec4<f32>(0.0);
+    var x17_0 = vec4<f32>(0.0); var x17_1 = vec4<f32>(0.0); var x17_2 = vec4<f32>(0.0); var x17_3 = vec4<f32>(0.0); var x17_4 = vec4<f32>(0.0); var x17_5 = vec4<f32>(0.0); var x17_6 = vec4<f32>(0.0); var x17_7 = vec4<f32>(0.0);
+    var x18_0 = vec4<f32>(0.0); var x18_1 = vec4<f32>(0.0); var x18_2 = vec4<f32>(0.0); var x18_3 = vec4<f32>(0.0); var x18_4 = vec4<f32>(0.0); var x18_5 = vec4<f32>(0.0); var x18_6 = vec4<f32>(0.0); var x18_7 = vec4<f32>(0.0);
+    var x19_0 = vec4<f32>(0.0); var x19_1 = vec4<f32>(0.0); var x19_2 = vec4<f32>(0.0); var x19_3 = vec4<f32>(0.0); var x19_4 = vec4<f32>(0.0); var x19_5 = vec4<f32>(0.0); var x19_6 = vec4<f32>(0.0); var x19_7 = vec4<f32>(0.0);
+    var x20_0 = vec4<f32>(0.0); var x20_1 = vec4<f32>(0.0); var x20_2 = vec4<f32>(0.0); var x20_3 = vec4<f32>(0.0); var x20_4 = vec4<f32>(0.0); var x20_5 = vec4<f32>(0.0); var x20_6 = vec4<f32>(0.0); var x20_7 = vec4<f32>(0.0);
+    var x21_0 = vec4<f32>(0.0); var x21_1 = vec4<f32>(0.0); var x21_2 = vec4<f32>(0.0); var x21_3 = vec4<f32>(0.0); var x21_4 = vec4<f32>(0.0); var x21_5 = vec4<f32>(0.0); var x21_6 = vec4<f32>(0.0); var x21_7 = vec4<f32>(0.0);
+    var x22_0 = vec4<f32>(0.0); var x22_1 = vec4<f32>(0.0); var x22_2 = vec4<f32>(0.0); var x22_3 = vec4<f32>(0.0); var x22_4 = vec4<f32>(0.0); var x22_5 = vec4<f32>(0.0); var x22_6 = vec4<f32>(0.0); var x22_7 = vec4<f32>(0.0);
+    var x23_0 = vec4<f32>(0.0); var x23_1 = vec4<f32>(0.0); var x23_2 = vec4<f32>(0.0); var x23_3 = vec4<f32>(0.0); var x23_4 = vec4<f32>(0.0); var x23_5 = vec4<f32>(0.0); var x23_6 = vec4<f32>(0.0); var x23_7 = vec4<f32>(0.0);
+    var x24_0 = vec4<f32>(0.0); var x24_1 = vec4<f32>(0.0); var x24_2 = vec4<f32>(0.0); var x24_3 = vec4<f32>(0.0); var x24_4 = vec4<f32>(0.0); var x24_5 = vec4<f32>(0.0); var x24_6 = vec4<f32>(0.0); var x24_7 = vec4<f32>(0.0);
+    var x25_0 = vec4<f32>(0.0); var x25_1 = vec4<f32>(0.0); var x25_2 = vec4<f32>(0.0); var x25_3 = vec4<f32>(0.0); var x25_4 = vec4<f32>(0.0); var x25_5 = vec4<f32>(0.0); var x25_6 = vec4<f32>(0.0); var x25_7 = vec4<f32>(0.0);
+    var x26_0 = vec4<f32>(0.0); var x26_1 = vec4<f32>(0.0); var x26_2 = vec4<f32>(0.0); var x26_3 = vec4<f32>(0.0); var x26_4 = vec4<f32>(0.0); var x26_5 = vec4<f32>(0.0); var x26_6 = vec4<f32>(0.0); var x26_7 = vec4<f32>(0.0);
+    var x27_0 = vec4<f32>(0.0); var x27_1 = vec4<f32>(0.0); var x27_2 = vec4<f32>(0.0); var x27_3 = vec4<f32>(0.0); var x27_4 = vec4<f32>(0.0); var x27_5 = vec4<f32>(0.0); var x27_6 = vec4<f32>(0.0); var x27_7 = vec4<f32>(0.0);
+    var x28_0 = vec4<f32>(0.0); var x28_1 = vec4<f32>(0.0); var x28_2 = vec4<f32>(0.0); var x28_3 = vec4<f32>(0.0); var x28_4 = vec4<f32>(0.0); var x28_5 = vec4<f32>(0.0); var x28_6 = vec4<f32>(0.0); var x28_7 = vec4<f32>(0.0);
+    var x29_0 = vec4<f32>(0.0); var x29_1 = vec4<f32>(0.0); var x29_2 = vec4<f32>(0.0); var x29_3 = vec4<f32>(0.0); var x29_4 = vec4<f32>(0.0); var x29_5 = vec4<f32>(0.0); var x29_6 = vec4<f32>(0.0); var x29_7 = vec4<f32>(0.0);
+    var x30_0 = vec4<f32>(0.0); var x30_1 = vec4<f32>(0.0); var x30_2 = vec4<f32>(0.0); var x30_3 = vec4<f32>(0.0); var x30_4 = vec4<f32>(0.0); var x30_5 = vec4<f32>(0.0); var x30_6 = vec4<f32>(0.0); var x30_7 = vec4<f32>(0.0);
+    var x31_0 = vec4<f32>(0.0); var x31_1 = vec4<f32>(0.0); var x31_2 = vec4<f32>(0.0); var x31_3 = vec4<f32>(0.0); var x31_4 = vec4<f32>(0.0); var x31_5 = vec4<f32>(0.0); var x31_6 = vec4<f32>(0.0); var x31_7 = vec4<f32>(0.0);
     var bi = 0u;
     for (var q = 0u; q < P.K / 4u; q++) {
         // Column j of the product gains B[k..k+4, cols] * A[row, k..k+4] as mat4x4 * vec4.
@@ -227,6 +249,38 @@ fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
         x14_0 += b0 * a14; x14_1 += b1 * a14; x14_2 += b2 * a14; x14_3 += b3 * a14; x14_4 += b4 * a14; x14_5 += b5 * a14; x14_6 += b6 * a14; x14_7 += b7 * a14;
         let a15 = A4[ra3.w + q];
         x15_0 += b0 * a15; x15_1 += b1 * a15; x15_2 += b2 * a15; x15_3 += b3 * a15; x15_4 += b4 * a15; x15_5 += b5 * a15; x15_6 += b6 * a15; x15_7 += b7 * a15;
+        let a16 = A4[ra4.x + q];
+        x16_0 += b0 * a16; x16_1 += b1 * a16; x16_2 += b2 * a16; x16_3 += b3 * a16; x16_4 += b4 * a16; x16_5 += b5 * a16; x16_6 += b6 * a16; x16_7 += b7 * a16;
+        let a17 = A4[ra4.y + q];
+        x17_0 += b0 * a17; x17_1 += b1 * a17; x17_2 += b2 * a17; x17_3 += b3 * a17; x17_4 += b4 * a17; x17_5 += b5 * a17; x17_6 += b6 * a17; x17_7 += b7 * a17;
+        let a18 = A4[ra4.z + q];
+        x18_0 += b0 * a18; x18_1 += b1 * a18; x18_2 += b2 * a18; x18_3 += b3 * a18; x18_4 += b4 * a18; x18_5 += b5 * a18; x18_6 += b6 * a18; x18_7 += b7 * a18;
+        let a19 = A4[ra4.w + q];
+        x19_0 += b0 * a19; x19_1 += b1 * a19; x19_2 += b2 * a19; x19_3 += b3 * a19; x19_4 += b4 * a19; x19_5 += b5 * a19; x19_6 += b6 * a19; x19_7 += b7 * a19;
+        let a20 = A4[ra5.x + q];
+        x20_0 += b0 * a20; x20_1 += b1 * a20; x20_2 += b2 * a20; x20_3 += b3 * a20; x20_4 += b4 * a20; x20_5 += b5 * a20; x20_6 += b6 * a20; x20_7 += b7 * a20;
+        let a21 = A4[ra5.y + q];
+        x21_0 += b0 * a21; x21_1 += b1 * a21; x21_2 += b2 * a21; x21_3 += b3 * a21; x21_4 += b4 * a21; x21_5 += b5 * a21; x21_6 += b6 * a21; x21_7 += b7 * a21;
+        let a22 = A4[ra5.z + q];
+        x22_0 += b0 * a22; x22_1 += b1 * a22; x22_2 += b2 * a22; x22_3 += b3 * a22; x22_4 += b4 * a22; x22_5 += b5 * a22; x22_6 += b6 * a22; x22_7 += b7 * a22;
+        let a23 = A4[ra5.w + q];
+        x23_0 += b0 * a23; x23_1 += b1 * a23; x23_2 += b2 * a23; x23_3 += b3 * a23; x23_4 += b4 * a23; x23_5 += b5 * a23; x23_6 += b6 * a23; x23_7 += b7 * a23;
+        let a24 = A4[ra6.x + q];
+        x24_0 += b0 * a24; x24_1 += b1 * a24; x24_2 += b2 * a24; x24_3 += b3 * a24; x24_4 += b4 * a24; x24_5 += b5 * a24; x24_6 += b6 * a24; x24_7 += b7 * a24;
+        let a25 = A4[ra6.y + q];
+        x25_0 += b0 * a25; x25_1 += b1 * a25; x25_2 += b2 * a25; x25_3 += b3 * a25; x25_4 += b4 * a25; x25_5 += b5 * a25; x25_6 += b6 * a25; x25_7 += b7 * a25;
+        let a26 = A4[ra6.z + q];
+        x26_0 += b0 * a26; x26_1 += b1 * a26; x26_2 += b2 * a26; x26_3 += b3 * a26; x26_4 += b4 * a26; x26_5 += b5 * a26; x26_6 += b6 * a26; x26_7 += b7 * a26;
+        let a27 = A4[ra6.w + q];
+        x27_0 += b0 * a27; x27_1 += b1 * a27; x27_2 += b2 * a27; x27_3 += b3 * a27; x27_4 += b4 * a27; x27_5 += b5 * a27; x27_6 += b6 * a27; x27_7 += b7 * a27;
+        let a28 = A4[ra7.x + q];
+        x28_0 += b0 * a28; x28_1 += b1 * a28; x28_2 += b2 * a28; x28_3 += b3 * a28; x28_4 += b4 * a28; x28_5 += b5 * a28; x28_6 += b6 * a28; x28_7 += b7 * a28;
+        let a29 = A4[ra7.y + q];
+        x29_0 += b0 * a29; x29_1 += b1 * a29; x29_2 += b2 * a29; x29_3 += b3 * a29; x29_4 += b4 * a29; x29_5 += b5 * a29; x29_6 += b6 * a29; x29_7 += b7 * a29;
+        let a30 = A4[ra7.z + q];
+        x30_0 += b0 * a30; x30_1 += b1 * a30; x30_2 += b2 * a30; x30_3 += b3 * a30; x30_4 += b4 * a30; x30_5 += b5 * a30; x30_6 += b6 * a30; x30_7 += b7 * a30;
+        let a31 = A4[ra7.w + q];
+        x31_0 += b0 * a31; x31_1 += b1 * a31; x31_2 += b2 * a31; x31_3 += b3 * a31; x31_4 += b4 * a31; x31_5 += b5 * a31; x31_6 += b6 * a31; x31_7 += b7 * a31;
         bi += 4u * bstep;
     }
     let w = (o.z + m0 * P.N + n0) / 4u;
@@ -277,6 +331,54 @@ fn mm_vec(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
     }
     if (m0 + 15u < P.M) {
         put4(w + 15u * (P.N / 4u), n0, 0u, x15_0); put4(w + 15u * (P.N / 4u), n0, 1u, x15_1); put4(w + 15u * (P.N / 4u), n0, 2u, x15_2); put4(w + 15u * (P.N / 4u), n0, 3u, x15_3); put4(w + 15u * (P.N / 4u), n0, 4u, x15_4); put4(w + 15u * (P.N / 4u), n0, 5u, x15_5); put4(w + 15u * (P.N / 4u), n0, 6u, x15_6); put4(w + 15u * (P.N / 4u), n0, 7u, x15_7);
+    }
+    if (m0 + 16u < P.M) {
+        put4(w + 16u * (P.N / 4u), n0, 0u, x16_0); put4(w + 16u * (P.N / 4u), n0, 1u, x16_1); put4(w + 16u * (P.N / 4u), n0, 2u, x16_2); put4(w + 16u * (P.N / 4u), n0, 3u, x16_3); put4(w + 16u * (P.N / 4u), n0, 4u, x16_4); put4(w + 16u * (P.N / 4u), n0, 5u, x16_5); put4(w + 16u * (P.N / 4u), n0, 6u, x16_6); put4(w + 16u * (P.N / 4u), n0, 7u, x16_7);
+    }
+    if (m0 + 17u < P.M) {
+        put4(w + 17u * (P.N / 4u), n0, 0u, x17_0); put4(w + 17u * (P.N / 4u), n0, 1u, x17_1); put4(w + 17u * (P.N / 4u), n0, 2u, x17_2); put4(w + 17u * (P.N / 4u), n0, 3u, x17_3); put4(w + 17u * (P.N / 4u), n0, 4u, x17_4); put4(w + 17u * (P.N / 4u), n0, 5u, x17_5); put4(w + 17u * (P.N / 4u), n0, 6u, x17_6); put4(w + 17u * (P.N / 4u), n0, 7u, x17_7);
+    }
+    if (m0 + 18u < P.M) {
+        put4(w + 18u * (P.N / 4u), n0, 0u, x18_0); put4(w + 18u * (P.N / 4u), n0, 1u, x18_1); put4(w + 18u * (P.N / 4u), n0, 2u, x18_2); put4(w + 18u * (P.N / 4u), n0, 3u, x18_3); put4(w + 18u * (P.N / 4u), n0, 4u, x18_4); put4(w + 18u * (P.N / 4u), n0, 5u, x18_5); put4(w + 18u * (P.N / 4u), n0, 6u, x18_6); put4(w + 18u * (P.N / 4u), n0, 7u, x18_7);
+    }
+    if (m0 + 19u < P.M) {
+        put4(w + 19u * (P.N / 4u), n0, 0u, x19_0); put4(w + 19u * (P.N / 4u), n0, 1u, x19_1); put4(w + 19u * (P.N / 4u), n0, 2u, x19_2); put4(w + 19u * (P.N / 4u), n0, 3u, x19_3); put4(w + 19u * (P.N / 4u), n0, 4u, x19_4); put4(w + 19u * (P.N / 4u), n0, 5u, x19_5); put4(w + 19u * (P.N / 4u), n0, 6u, x19_6); put4(w + 19u * (P.N / 4u), n0, 7u, x19_7);
+    }
+    if (m0 + 20u < P.M) {
+        put4(w + 20u * (P.N / 4u), n0, 0u, x20_0); put4(w + 20u * (P.N / 4u), n0, 1u, x20_1); put4(w + 20u * (P.N / 4u), n0, 2u, x20_2); put4(w + 20u * (P.N / 4u), n0, 3u, x20_3); put4(w + 20u * (P.N / 4u), n0, 4u, x20_4); put4(w + 20u * (P.N / 4u), n0, 5u, x20_5); put4(w + 20u * (P.N / 4u), n0, 6u, x20_6); put4(w + 20u * (P.N / 4u), n0, 7u, x20_7);
+    }
+    if (m0 + 21u < P.M) {
+        put4(w + 21u * (P.N / 4u), n0, 0u, x21_0); put4(w + 21u * (P.N / 4u), n0, 1u, x21_1); put4(w + 21u * (P.N / 4u), n0, 2u, x21_2); put4(w + 21u * (P.N / 4u), n0, 3u, x21_3); put4(w + 21u * (P.N / 4u), n0, 4u, x21_4); put4(w + 21u * (P.N / 4u), n0, 5u, x21_5); put4(w + 21u * (P.N / 4u), n0, 6u, x21_6); put4(w + 21u * (P.N / 4u), n0, 7u, x21_7);
+    }
+    if (m0 + 22u < P.M) {
+        put4(w + 22u * (P.N / 4u), n0, 0u, x22_0); put4(w + 22u * (P.N / 4u), n0, 1u, x22_1); put4(w + 22u * (P.N / 4u), n0, 2u, x22_2); put4(w + 22u * (P.N / 4u), n0, 3u, x22_3); put4(w + 22u * (P.N / 4u), n0, 4u, x22_4); put4(w + 22u * (P.N / 4u), n0, 5u, x22_5); put4(w + 22u * (P.N / 4u), n0, 6u, x22_6); put4(w + 22u * (P.N / 4u), n0, 7u, x22_7);
+    }
+    if (m0 + 23u < P.M) {
+        put4(w + 23u * (P.N / 4u), n0, 0u, x23_0); put4(w + 23u * (P.N / 4u), n0, 1u, x23_1); put4(w + 23u * (P.N / 4u), n0, 2u, x23_2); put4(w + 23u * (P.N / 4u), n0, 3u, x23_3); put4(w + 23u * (P.N / 4u), n0, 4u, x23_4); put4(w + 23u * (P.N / 4u), n0, 5u, x23_5); put4(w + 23u * (P.N / 4u), n0, 6u, x23_6); put4(w + 23u * (P.N / 4u), n0, 7u, x23_7);
+    }
+    if (m0 + 24u < P.M) {
+        put4(w + 24u * (P.N / 4u), n0, 0u, x24_0); put4(w + 24u * (P.N / 4u), n0, 1u, x24_1); put4(w + 24u * (P.N / 4u), n0, 2u, x24_2); put4(w + 24u * (P.N / 4u), n0, 3u, x24_3); put4(w + 24u * (P.N / 4u), n0, 4u, x24_4); put4(w + 24u * (P.N / 4u), n0, 5u, x24_5); put4(w + 24u * (P.N / 4u), n0, 6u, x24_6); put4(w + 24u * (P.N / 4u), n0, 7u, x24_7);
+    }
+    if (m0 + 25u < P.M) {
+        put4(w + 25u * (P.N / 4u), n0, 0u, x25_0); put4(w + 25u * (P.N / 4u), n0, 1u, x25_1); put4(w + 25u * (P.N / 4u), n0, 2u, x25_2); put4(w + 25u * (P.N / 4u), n0, 3u, x25_3); put4(w + 25u * (P.N / 4u), n0, 4u, x25_4); put4(w + 25u * (P.N / 4u), n0, 5u, x25_5); put4(w + 25u * (P.N / 4u), n0, 6u, x25_6); put4(w + 25u * (P.N / 4u), n0, 7u, x25_7);
+    }
+    if (m0 + 26u < P.M) {
+        put4(w + 26u * (P.N / 4u), n0, 0u, x26_0); put4(w + 26u * (P.N / 4u), n0, 1u, x26_1); put4(w + 26u * (P.N / 4u), n0, 2u, x26_2); put4(w + 26u * (P.N / 4u), n0, 3u, x26_3); put4(w + 26u * (P.N / 4u), n0, 4u, x26_4); put4(w + 26u * (P.N / 4u), n0, 5u, x26_5); put4(w + 26u * (P.N / 4u), n0, 6u, x26_6); put4(w + 26u * (P.N / 4u), n0, 7u, x26_7);
+    }
+    if (m0 + 27u < P.M) {
+        put4(w + 27u * (P.N / 4u), n0, 0u, x27_0); put4(w + 27u * (P.N / 4u), n0, 1u, x27_1); put4(w + 27u * (P.N / 4u), n0, 2u, x27_2); put4(w + 27u * (P.N / 4u), n0, 3u, x27_3); put4(w + 27u * (P.N / 4u), n0, 4u, x27_4); put4(w + 27u * (P.N / 4u), n0, 5u, x27_5); put4(w + 27u * (P.N / 4u), n0, 6u, x27_6); put4(w + 27u * (P.N / 4u), n0, 7u, x27_7);
+    }
+    if (m0 + 28u < P.M) {
+        put4(w + 28u * (P.N / 4u), n0, 0u, x28_0); put4(w + 28u * (P.N / 4u), n0, 1u, x28_1); put4(w + 28u * (P.N / 4u), n0, 2u, x28_2); put4(w + 28u * (P.N / 4u), n0, 3u, x28_3); put4(w + 28u * (P.N / 4u), n0, 4u, x28_4); put4(w + 28u * (P.N / 4u), n0, 5u, x28_5); put4(w + 28u * (P.N / 4u), n0, 6u, x28_6); put4(w + 28u * (P.N / 4u), n0, 7u, x28_7);
+    }
+    if (m0 + 29u < P.M) {
+        put4(w + 29u * (P.N / 4u), n0, 0u, x29_0); put4(w + 29u * (P.N / 4u), n0, 1u, x29_1); put4(w + 29u * (P.N / 4u), n0, 2u, x29_2); put4(w + 29u * (P.N / 4u), n0, 3u, x29_3); put4(w + 29u * (P.N / 4u), n0, 4u, x29_4); put4(w + 29u * (P.N / 4u), n0, 5u, x29_5); put4(w + 29u * (P.N / 4u), n0, 6u, x29_6); put4(w + 29u * (P.N / 4u), n0, 7u, x29_7);
+    }
+    if (m0 + 30u < P.M) {
+        put4(w + 30u * (P.N / 4u), n0, 0u, x30_0); put4(w + 30u * (P.N / 4u), n0, 1u, x30_1); put4(w + 30u * (P.N / 4u), n0, 2u, x30_2); put4(w + 30u * (P.N / 4u), n0, 3u, x30_3); put4(w + 30u * (P.N / 4u), n0, 4u, x30_4); put4(w + 30u * (P.N / 4u), n0, 5u, x30_5); put4(w + 30u * (P.N / 4u), n0, 6u, x30_6); put4(w + 30u * (P.N / 4u), n0, 7u, x30_7);
+    }
+    if (m0 + 31u < P.M) {
+        put4(w + 31u * (P.N / 4u), n0, 0u, x31_0); put4(w + 31u * (P.N / 4u), n0, 1u, x31_1); put4(w + 31u * (P.N / 4u), n0, 2u, x31_2); put4(w + 31u * (P.N / 4u), n0, 3u, x31_3); put4(w + 31u * (P.N / 4u), n0, 4u, x31_4); put4(w + 31u * (P.N / 4u), n0, 5u, x31_5); put4(w + 31u * (P.N / 4u), n0, 6u, x31_6); put4(w + 31u * (P.N / 4u), n0, 7u, x31_7);
     }
 }
 

@@ -41,7 +41,7 @@ impl MatMulVariant {
     fn block(self) -> (usize, usize) {
         match self {
             MatMulVariant::Scalar => (32, 32),
-            MatMulVariant::Vec => (16, 256),
+            MatMulVariant::Vec => (32, 256),
             MatMulVariant::VecTransB => (32, 32),
             MatMulVariant::Tiled => (64, 64),
         }
