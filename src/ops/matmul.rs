@@ -1,0 +1,538 @@
+//! GEMM / linear: `y = act(alpha * a @ b + bias)` with batch dimensions, shared or broadcast weights,
+//! an optional transposed `b`, and kernel variants per device class (see `kernels/matmul.wgsl`).
+
+use crate::error::{Error, Result};
+use crate::graph::{GraphBuilder, ValueId};
+use crate::kernel;
+use crate::ops::act::Act;
+use crate::ops::elementwise::broadcast_shapes;
+use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::gpu::device::DeviceClass;
+use crate::tensor::{numel, Shape, Tensor};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("matmul")];
+
+/// Batch dimensions the kernel can index (more are rejected by the shape rule).
+pub const MAX_BATCH_RANK: usize = 4;
+
+/// Kernel variants. `None` in [`MatMul::variant`] picks one by device class and alignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatMulVariant {
+    /// Any strides and sizes; scalar loads, 4x4 outputs per invocation.
+    Scalar,
+    /// Software devices: register blocking with vec4 loads; needs `!trans_b`, K % 4 == 0, N % 4 == 0.
+    Vec,
+    /// Software devices with `trans_b`: vec4 dot products along K; needs K % 4 == 0.
+    VecTransB,
+    /// Hardware GPUs: workgroup-memory tiles; any strides and sizes.
+    Tiled,
+}
+
+impl MatMulVariant {
+    fn entry(self) -> &'static str {
+        match self {
+            MatMulVariant::Scalar => "mm_scalar",
+            MatMulVariant::Vec => "mm_vec",
+            MatMulVariant::VecTransB => "mm_vec_tb",
+            MatMulVariant::Tiled => "mm_tiled",
+        }
+    }
+    /// (rows, columns) of C one workgroup covers.
+    fn block(self) -> (usize, usize) {
+        match self {
+            MatMulVariant::Scalar => (32, 32),
+            MatMulVariant::Vec => (32, 256),
+            MatMulVariant::VecTransB => (32, 32),
+            MatMulVariant::Tiled => (64, 64),
+        }
+    }
+    /// Why this variant cannot run the given problem, if it cannot.
+    fn unfit(self, trans_b: bool, k: usize, n: usize) -> Option<String> {
+        match self {
+            MatMulVariant::Vec if trans_b => Some("needs b as [K, N] (trans_b = false)".into()),
+            MatMulVariant::Vec if k % 4 != 0 || n % 4 != 0 => {
+                Some(format!("needs K and N to be multiples of 4 (K = {k}, N = {n})"))
+            }
+            MatMulVariant::VecTransB if !trans_b => Some("needs b as [N, K] (trans_b = true)".into()),
+            MatMulVariant::VecTransB if k % 4 != 0 => Some(format!("needs K to be a multiple of 4 (K = {k})")),
+            _ => None,
+        }
+    }
+}
+
+/// `y[..., M, N] = act(alpha * a[..., M, K] @ b[..., K, N] + bias[N])`.
+///
+/// Inputs: `a` [...batch, M, K]; `b` [...batch, K, N] (or [..., N, K] when `trans_b`), whose batch
+/// dimensions may be fewer (shared weights) or 1 (broadcast); optional `bias` [N].
+#[derive(Clone, Debug)]
+pub struct MatMul {
+    pub trans_b: bool,
+    pub alpha: f32,
+    pub act: Act,
+    /// Force a kernel variant (tests, benchmarks); `None` chooses by device class.
+    pub variant: Option<MatMulVariant>,
+}
+
+impl Default for MatMul {
+    fn default() -> Self {
+        MatMul { trans_b: false, alpha: 1.0, act: Act::None, variant: None }
+    }
+}
+
+impl MatMul {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn trans_b(mut self, t: bool) -> Self {
+        self.trans_b = t;
+        self
+    }
+    pub fn act(mut self, act: Act) -> Self {
+        self.act = act;
+        self
+    }
+    pub fn alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
+        self
+    }
+    pub fn variant(mut self, v: MatMulVariant) -> Self {
+        self.variant = Some(v);
+        self
+    }
+
+    /// (batch shape, M, K, N) of a valid problem.
+    fn dims(&self, a: &[usize], b: &[usize]) -> std::result::Result<(Shape, usize, usize, usize), String> {
+        if a.len() < 2 {
+            return Err(format!("a must have rank >= 2 ([..., M, K]), got {a:?}"));
+        }
+        if b.len() < 2 {
+            return Err(format!("b must have rank >= 2 ({}), got {b:?}", if self.trans_b { "[..., N, K]" } else { "[..., K, N]" }));
+        }
+        let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+        let (bk, n) = if self.trans_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
+        if k != bk {
+            return Err(format!(
+                "inner dimensions differ: a {a:?} has K = {k}, b {b:?} has K = {bk} ({})",
+                if self.trans_b { "trans_b: b is [..., N, K]" } else { "b is [..., K, N]" }
+            ));
+        }
+        let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).map_err(|e| format!("batch dimensions: {e}"))?;
+        if batch.len() > MAX_BATCH_RANK {
+            return Err(format!("at most {MAX_BATCH_RANK} batch dimensions are supported, got {batch:?}"));
+        }
+        Ok((batch, m, k, n))
+    }
+}
+
+/// Mirrors `Params` in `kernels/matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    z_base: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    has_bias: u32,
+    sam: u32,
+    sak: u32,
+    sbk: u32,
+    sbn: u32,
+    act: u32,
+    act_alpha: f32,
+    alpha: f32,
+    _pad0: u32,
+    e: [u32; 4],
+    sa: [u32; 4],
+    sb: [u32; 4],
+}
+
+/// Per-batch-dimension element strides of an operand (0 where broadcast), for `out` batch dims
+/// right-aligned and padded to MAX_BATCH_RANK.
+fn batch_strides(batch: &[usize], out: &[usize], mat: usize) -> [usize; MAX_BATCH_RANK] {
+    let mut s = [0; MAX_BATCH_RANK];
+    let mut stride = mat;
+    for i in (0..batch.len()).rev() {
+        let oi = MAX_BATCH_RANK - out.len() + i + out.len() - batch.len();
+        if batch[i] != 1 {
+            s[oi] = stride;
+        }
+        stride *= batch[i];
+    }
+    s
+}
+
+impl Op for MatMul {
+    fn kind(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let (a, b) = match inputs {
+            [a, b] | [a, b, _] => (a, b),
+            _ => return Err(format!("takes 2 or 3 inputs (a, b, optional bias), got {}", inputs.len())),
+        };
+        let (mut out, m, _, n) = self.dims(a, b)?;
+        if let [_, _, bias] = inputs {
+            if *bias != [n] {
+                return Err(format!("bias must have shape [N] = [{n}], got {bias:?}"));
+            }
+        }
+        out.extend([m, n]);
+        Ok(vec![out])
+    }
+
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let (a, b) = (inputs[0], inputs[1]);
+        let (batch, m, k, n) = self.dims(&a.shape, &b.shape).expect("valid shapes");
+        let nb = numel(&batch);
+        let sa = batch_strides(&a.shape[..a.shape.len() - 2], &batch, m * k);
+        let sb = batch_strides(&b.shape[..b.shape.len() - 2], &batch, k * n);
+        let mut dims = [1usize; MAX_BATCH_RANK];
+        dims[MAX_BATCH_RANK - batch.len()..].copy_from_slice(&batch);
+        let mut data = vec![0f32; nb * m * n];
+        for z in 0..nb {
+            let (mut r, mut oa, mut ob) = (z, 0, 0);
+            for d in (0..MAX_BATCH_RANK).rev() {
+                let i = r % dims[d];
+                r /= dims[d];
+                oa += i * sa[d];
+                ob += i * sb[d];
+            }
+            for i in 0..m {
+                for j in 0..n {
+                    let mut s = 0f64;
+                    for p in 0..k {
+                        let bv = if self.trans_b { b.data[ob + j * k + p] } else { b.data[ob + p * n + j] };
+                        s += a.data[oa + i * k + p] as f64 * bv as f64;
+                    }
+                    let mut v = self.alpha as f64 * s;
+                    if let Some(bias) = inputs.get(2) {
+                        v += bias.data[j] as f64;
+                    }
+                    data[(z * m + i) * n + j] = self.act.apply(v as f32);
+                }
+            }
+        }
+        let mut shape = batch;
+        shape.extend([m, n]);
+        vec![Tensor { shape, data }]
+    }
+
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (a, b, c) = (&inputs[0], &inputs[1], &outputs[0]);
+        let bias = inputs.get(2);
+        let (batch, m, k, n) = self.dims(&a.shape, &b.shape).map_err(Error::graph)?;
+        let a_batch = &a.shape[..a.shape.len() - 2];
+        let b_batch = &b.shape[..b.shape.len() - 2];
+        let mut nbatch = numel(&batch);
+        if nbatch == 0 || m == 0 || n == 0 {
+            return Ok(());
+        }
+
+        let variant = match self.variant {
+            Some(v) => {
+                if let Some(why) = v.unfit(self.trans_b, k, n) {
+                    return Err(Error::graph(format!("node '{}': matmul variant {v:?} {why}", ctx.node_name)));
+                }
+                v
+            }
+            None => match ctx.class() {
+                DeviceClass::Hardware => MatMulVariant::Tiled,
+                DeviceClass::Software => {
+                    if !self.trans_b && k % 4 == 0 && n % 4 == 0 {
+                        MatMulVariant::Vec
+                    } else if self.trans_b && k % 4 == 0 {
+                        MatMulVariant::VecTransB
+                    } else {
+                        MatMulVariant::Scalar
+                    }
+                }
+            },
+        };
+        let pipeline = ctx.pipeline(&KERNELS[0], variant.entry(), &[])?;
+        let (bm, bn) = variant.block();
+
+        // Shared weights with an unbroadcast a: fold the batch into M (one big GEMM).
+        let mut m_eff = m;
+        let (mut sa, mut sb) = (batch_strides(a_batch, &batch, m * k), batch_strides(b_batch, &batch, k * n));
+        let mut e = [1usize; MAX_BATCH_RANK];
+        e[MAX_BATCH_RANK - batch.len()..].copy_from_slice(&batch);
+        if numel(b_batch) == 1 && numel(a_batch) == nbatch {
+            m_eff = m * nbatch;
+            nbatch = 1;
+            e = [1; MAX_BATCH_RANK];
+            sa = [0; MAX_BATCH_RANK];
+            sb = [0; MAX_BATCH_RANK];
+        }
+        let (sbk, sbn) = if self.trans_b { (1, k) } else { (n, 1) };
+        let (act, act_alpha) = self.act.code();
+        let base = Params {
+            m: m_eff as u32,
+            n: n as u32,
+            k: k as u32,
+            has_bias: bias.is_some() as u32,
+            sam: k as u32,
+            sak: 1,
+            sbk: sbk as u32,
+            sbn: sbn as u32,
+            act,
+            act_alpha,
+            alpha: self.alpha,
+            ..Default::default()
+        };
+
+        let chunk = ctx.max_binding_elems();
+        let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
+        let gx = groups(n, bn);
+        if gx as usize > max_groups {
+            return Err(Error::graph(format!("node '{}': N = {n} needs {gx} workgroups along x, over {max_groups}", ctx.node_name)));
+        }
+        let to32 = |v: usize, what: &str| -> Result<u32> {
+            u32::try_from(v).map_err(|_| Error::graph(format!("matmul: {what} = {v} exceeds u32 indexing")))
+        };
+        // A bound window [start, start + len) rounded down to the offset alignment; returns it and
+        // the element offset of `start` inside it.
+        let window = |t: &TensorView, start: usize, len: usize| -> (TensorView, usize) {
+            let ws = start / align * align;
+            (t.window(ws, start - ws + len), start - ws)
+        };
+
+        let fits = a.numel() <= chunk && b.numel() <= chunk && c.numel() <= chunk && m_eff.div_ceil(bm) <= max_groups;
+        if fits {
+            let bias_v = bias.cloned().unwrap_or_else(|| a.clone());
+            let mut z0 = 0;
+            while z0 < nbatch {
+                let nz = (nbatch - z0).min(max_groups);
+                let mut p = base;
+                p.z_base = z0 as u32;
+                p.c_off = to32(z0 * m_eff * n, "output offset")?;
+                for d in 0..MAX_BATCH_RANK {
+                    p.e[d] = e[d] as u32;
+                    p.sa[d] = to32(sa[d], "a batch stride")?;
+                    p.sb[d] = to32(sb[d], "b batch stride")?;
+                }
+                ctx.dispatch(
+                    &pipeline,
+                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(a), Bind::Tensor(b), Bind::Tensor(&bias_v), Bind::Tensor(c)],
+                    [gx, groups(m_eff, bm), nz as u32],
+                )?;
+                z0 += nz;
+            }
+            return Ok(());
+        }
+
+        // Too large for one binding: one dispatch per batch and window of rows.
+        if k * n > chunk {
+            return Err(Error::graph(format!(
+                "node '{}': matmul operand b ({k} x {n} per batch) exceeds one storage binding ({chunk} elements)",
+                ctx.node_name
+            )));
+        }
+        let room = chunk - align;
+        let mut rows_max = (room / k.max(1)).min(room / n).min(max_groups * bm);
+        if rows_max >= bm {
+            rows_max = rows_max / bm * bm;
+        }
+        if rows_max == 0 {
+            return Err(Error::graph(format!("node '{}': matmul row of K = {k} or N = {n} exceeds one storage binding", ctx.node_name)));
+        }
+        for z in 0..nbatch {
+            let (mut r, mut oa, mut ob) = (z, 0, 0);
+            for d in (0..MAX_BATCH_RANK).rev() {
+                let i = r % e[d];
+                r /= e[d];
+                oa += i * sa[d];
+                ob += i * sb[d];
+            }
+            let (bw, b_off) = window(b, ob, k * n);
+            let mut r0 = 0;
+            while r0 < m_eff {
+                let rows = rows_max.min(m_eff - r0);
+                let (aw, a_off) = window(a, oa + r0 * k, rows * k);
+                let (cw, c_off) = window(c, (z * m_eff + r0) * n, rows * n);
+                let bias_v = bias.cloned().unwrap_or_else(|| aw.clone());
+                let mut p = base;
+                p.m = rows as u32;
+                p.a_off = a_off as u32;
+                p.b_off = b_off as u32;
+                p.c_off = c_off as u32;
+                p.e = [1; 4];
+                ctx.dispatch(
+                    &pipeline,
+                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&aw), Bind::Tensor(&bw), Bind::Tensor(&bias_v), Bind::Tensor(&cw)],
+                    [gx, groups(rows, bm), 1],
+                )?;
+                r0 += rows;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A PyTorch-style `nn.Linear` on the last dimension: `y = act(x @ weight^T + bias)`.
+///
+/// `x` is [..., K] (rank >= 2, e.g. tokens [B, L, C]); `weight` is PyTorch's [N, K]; `bias` [N].
+/// The weight is repacked on the host for the kernels: to [K, N] when N % 4 == 0 (vec4 reads along
+/// N), kept as [N, K] with `trans_b` when only K % 4 == 0 (vec4 dot products along K).
+pub fn linear(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: ValueId,
+    weight: Tensor,
+    bias: Option<Tensor>,
+    act: Act,
+) -> Result<ValueId> {
+    if weight.shape.len() != 2 {
+        return Err(Error::graph(format!("linear '{name}': weight must be [N, K], got {:?}", weight.shape)));
+    }
+    let (n, k) = (weight.shape[0], weight.shape[1]);
+    let xs = b.shape(x).to_vec();
+    if xs.len() < 2 || xs[xs.len() - 1] != k {
+        return Err(Error::graph(format!(
+            "linear '{name}': input {xs:?} must be [..., K] with rank >= 2 and K = {k} (weight [N, K] = {:?})",
+            weight.shape
+        )));
+    }
+    if let Some(bt) = &bias {
+        if bt.shape != [n] {
+            return Err(Error::graph(format!("linear '{name}': bias must be [{n}], got {:?}", bt.shape)));
+        }
+    }
+    let trans_b = n % 4 != 0 && k % 4 == 0;
+    let w = if trans_b {
+        weight
+    } else {
+        let mut t = vec![0f32; k * n];
+        for i in 0..n {
+            for j in 0..k {
+                t[j * n + i] = weight.data[i * k + j];
+            }
+        }
+        Tensor::new(&[k, n], t)?
+    };
+    let wv = b.constant(&format!("{name}.weight"), w);
+    let mut ins = vec![x, wv];
+    if let Some(bt) = bias {
+        ins.push(b.constant(&format!("{name}.bias"), bt));
+    }
+    b.add(name, MatMul { trans_b, alpha: 1.0, act, variant: None }, &ins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Graph, Plan};
+    use crate::ops::testing::{check_op, device};
+    use crate::tensor::{check_close, Rng};
+
+    const TOL: f32 = 1e-4;
+
+    fn run_case(case: &str, op: &MatMul, a: &[usize], b: &[usize], bias: bool, seed: u64) {
+        let mut ins = vec![Tensor::random(a, seed, -1.0, 1.0), Tensor::random(b, seed + 1, -1.0, 1.0)];
+        if bias {
+            let n = if op.trans_b { b[b.len() - 2] } else { b[b.len() - 1] };
+            ins.push(Tensor::random(&[n], seed + 2, -1.0, 1.0));
+        }
+        check_op(&format!("{case} a {a:?} b {b:?} bias {bias} seed {seed}"), op, &ins, TOL);
+    }
+
+    /// Shapes every variant must handle (b's shape given for trans_b = false).
+    const SHAPES: &[(&[usize], &[usize])] = &[
+        (&[1, 1], &[1, 1]),
+        (&[37, 29], &[29, 53]),
+        (&[1, 3], &[3, 1000]),
+        (&[130, 257], &[257, 7]),
+        (&[3, 33, 20], &[20, 36]),
+        (&[2, 3, 9, 12], &[3, 12, 8]),
+        (&[2, 1, 5, 8], &[1, 4, 8, 12]),
+        (&[70, 64], &[64, 68]),
+    ];
+
+    fn tb_shape(b: &[usize]) -> Vec<usize> {
+        let mut s = b.to_vec();
+        let r = s.len();
+        s.swap(r - 1, r - 2);
+        s
+    }
+
+    #[test]
+    fn every_variant_matches_reference() {
+        let seed = Rng::fresh_seed();
+        for v in [MatMulVariant::Scalar, MatMulVariant::Vec, MatMulVariant::VecTransB, MatMulVariant::Tiled] {
+            for trans_b in [false, true] {
+                for (i, (a, b)) in SHAPES.iter().enumerate() {
+                    let (k, n) = (b[b.len() - 2], b[b.len() - 1]);
+                    if v.unfit(trans_b, k, n).is_some() {
+                        continue;
+                    }
+                    let bs = if trans_b { tb_shape(b) } else { b.to_vec() };
+                    let op = MatMul { trans_b, alpha: 1.0, act: Act::None, variant: Some(v) };
+                    run_case(&format!("{v:?} trans_b {trans_b}"), &op, a, &bs, i % 2 == 0, seed + i as u64);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_bias_alpha_and_activations() {
+        let seed = Rng::fresh_seed();
+        let acts = [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.1)];
+        for (i, act) in acts.into_iter().enumerate() {
+            for (j, (a, b, trans_b)) in
+                [(&[2usize, 19, 24][..], &[24usize, 40][..], false), (&[19, 24], &[13, 24], true), (&[11, 7], &[7, 9], false)]
+                    .into_iter()
+                    .enumerate()
+            {
+                let op = MatMul { trans_b, alpha: 0.75, act, variant: None };
+                run_case(&format!("{act:?}"), &op, a, b, true, seed + (10 * i + j) as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn auto_choice_on_this_device_and_big_k() {
+        let seed = Rng::fresh_seed();
+        let op = MatMul::new();
+        run_case("auto", &op, &[65, 1024], &[1024, 72], true, seed);
+        run_case("auto", &op.clone().trans_b(true), &[4, 10, 96], &[4, 18, 96], false, seed + 1);
+        let _ = device();
+    }
+
+    #[test]
+    fn shape_errors_are_clear() {
+        let op = MatMul::new();
+        assert!(op.infer(&[&[3, 4], &[5, 6]]).unwrap_err().contains("inner dimensions differ"));
+        assert!(op.infer(&[&[4], &[4, 6]]).unwrap_err().contains("rank >= 2"));
+        assert!(op.infer(&[&[2, 3, 4], &[3, 4, 6]]).unwrap_err().contains("batch dimensions"));
+        assert!(op.infer(&[&[3, 4], &[4, 6], &[5]]).unwrap_err().contains("bias must have shape [N] = [6]"));
+        assert_eq!(op.infer(&[&[2, 1, 3, 4], &[5, 4, 6]]).unwrap(), vec![vec![2, 5, 3, 6]]);
+        assert_eq!(op.clone().trans_b(true).infer(&[&[3, 4], &[6, 4]]).unwrap(), vec![vec![3, 6]]);
+    }
+
+    fn linear_graph(x_shape: &[usize], n: usize, act: Act, seed: u64) -> (Graph, Tensor) {
+        let k = x_shape[x_shape.len() - 1];
+        let mut g = GraphBuilder::new();
+        let x = g.input("x", x_shape);
+        let w = Tensor::random(&[n, k], seed, -0.5, 0.5);
+        let bias = Tensor::random(&[n], seed + 1, -0.5, 0.5);
+        let y = linear(&mut g, "fc", x, w, Some(bias), act).unwrap();
+        g.output("y", y);
+        (g.finish(), Tensor::random(x_shape, seed + 2, -1.0, 1.0))
+    }
+
+    #[test]
+    fn linear_matches_graph_reference() {
+        let seed = Rng::fresh_seed();
+        for (i, (xs, n)) in [(&[2usize, 17, 32][..], 48usize), (&[5, 12], 6), (&[3, 7], 5)].into_iter().enumerate() {
+            let (g, x) = linear_graph(xs, n, Act::Gelu, seed + 10 * i as u64);
+            let want = g.run_reference(&[("x", &x)]).unwrap();
+            let plan = Plan::new(device(), &g).unwrap();
+            let got = plan.run(&[("x", &x)]).unwrap();
+            check_close(&format!("linear x {xs:?} n {n} seed {seed}"), &got["y"], &want["y"], TOL).unwrap();
+        }
+    }
+}
