@@ -7,9 +7,12 @@ use crate::gpu::device::Gpu;
 use crate::graph::{Graph, GraphBuilder, Plan};
 use crate::ops::act::Act;
 use crate::ops::attention::Attention;
+use crate::ops::conv2d::Conv2d;
+use crate::ops::conv_transpose2d::ConvTranspose2d;
 use crate::ops::dct::DctFilter;
 use crate::ops::elementwise::Unary;
 use crate::ops::layer_norm::LayerNorm;
+use crate::ops::matmul::MatMul;
 use crate::ops::softmax::Softmax;
 use crate::ops::Op;
 use crate::tensor::Tensor;
@@ -52,6 +55,40 @@ impl BenchCase {
 /// Every registered case. Families add theirs here.
 pub fn cases() -> Result<Vec<BenchCase>> {
     let mut v = Vec::new();
+    // GEMM: the square reference shape and the token x Linear shapes of MiT-B3 at 512x512.
+    for (m, k, n) in [(1024, 1024, 1024), (16384, 64, 256), (4096, 128, 512), (1024, 320, 1280), (256, 512, 2048)] {
+        let flops = 2.0 * (m * n * k) as f64;
+        v.push(BenchCase::single(
+            "matmul",
+            format!("{m}x{k} @ {k}x{n}"),
+            flops,
+            MatMul::default(),
+            &[&[m, k], &[k, n]],
+        )?);
+    }
+    // Convolutions at Mesorch shapes; weights in the kernels' packed layout [C/g, kh, kw, O].
+    let convs: [(&str, [usize; 4], usize, usize, usize, usize, usize); 6] = [
+        ("3x3 p1 128->128 at 64x64", [1, 128, 64, 64], 128, 3, 1, 1, 1),
+        ("1x1 96->384 at 128x128", [1, 96, 128, 128], 384, 1, 1, 0, 1),
+        ("dw 7x7 p3 96ch at 128x128", [1, 96, 128, 128], 96, 7, 1, 3, 96),
+        ("k4 s4 6->96 at 512x512", [1, 6, 512, 512], 96, 4, 4, 0, 1),
+        ("k7 s4 p3 6->64 at 512x512", [1, 6, 512, 512], 64, 7, 4, 3, 1),
+        ("3x3 p1 192->192 at 256x256 (gate)", [1, 192, 256, 256], 192, 3, 1, 1, 1),
+    ];
+    for (name, x, o, k, s, p, g) in convs {
+        let conv = Conv2d { stride: [s, s], padding: [p, p], groups: g, ..Default::default() };
+        let (ho, wo) = ((x[2] + 2 * p - k) / s + 1, (x[3] + 2 * p - k) / s + 1);
+        let flops = 2.0 * (o * ho * wo * (x[1] / g) * k * k) as f64;
+        v.push(BenchCase::single("conv2d", name.into(), flops, conv, &[&x, &[x[1] / g, k, k, o], &[o]])?);
+    }
+    // Mesorch decoder: ConvTranspose2d k4 s2 p1 768->384 from 16x16; weights packed [C_in, kh, kw, O].
+    v.push(BenchCase::single(
+        "conv_transpose2d",
+        "k4 s2 p1 768->384 16->32".into(),
+        2.0 * (384 * 32 * 32 * 768 * 4) as f64,
+        ConvTranspose2d::new(2, 1),
+        &[&[1, 768, 16, 16], &[768, 4, 4, 384], &[384]],
+    )?);
     // MiT stages of Mesorch at 512x512: queries 16384/4096/1024/256, keys 256, head dim 64.
     for (lq, lk, h, d) in [(16384, 256, 1, 64), (4096, 256, 2, 64), (1024, 256, 5, 64), (256, 256, 8, 64)] {
         v.push(BenchCase::single(

@@ -25,7 +25,20 @@ macro_rules! op_families {
     };
 }
 
-op_families!(attention, conv2d, conv_transpose2d, dct, elementwise, layer_norm, layout, matmul, minmax, pool, resize, softmax);
+op_families!(
+    attention,
+    conv2d,
+    conv_transpose2d,
+    dct,
+    elementwise,
+    layer_norm,
+    layout,
+    matmul,
+    minmax,
+    pool,
+    resize,
+    softmax
+);
 
 /// An operation in a graph: a shape rule, a CPU reference and a GPU plan.
 pub trait Op: std::fmt::Debug + Send + Sync {
