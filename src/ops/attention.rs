@@ -9,6 +9,10 @@
 
 use crate::error::{Error, Result};
 use crate::kernel;
+use crate::gpu::device::DeviceClass;
+use crate::ops::layout::Permute;
+use crate::ops::matmul::MatMul;
+use crate::ops::softmax::Softmax;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -24,12 +28,63 @@ const FLASH_ROWS: usize = 256;
 pub struct Attention {
     pub heads: usize,
     pub scale: f32,
+    /// Force a kernel path; `None` picks one for the device (see `AttnPath`).
+    pub path: Option<AttnPath>,
+}
+
+/// How attention runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttnPath {
+    /// One fused kernel: the flash kernel for head dims <= 128 (multiples of 4), else three passes.
+    Fused,
+    /// Composed of the GEMM, softmax and permute ops, transposed so the long query axis is the
+    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T. Chosen on software devices, where
+    /// the register-blocked GEMM beats a fused kernel that is bound by per-lane loads.
+    Composed,
 }
 
 impl Attention {
     /// The usual scale 1/sqrt(head dim).
     pub fn new(heads: usize, head_dim: usize) -> Self {
-        Attention { heads, scale: 1.0 / (head_dim as f32).sqrt() }
+        Attention { heads, scale: 1.0 / (head_dim as f32).sqrt(), path: None }
+    }
+
+    fn choose_path(&self, ctx: &PlanCtx, lq: usize, d: usize, dv: usize) -> AttnPath {
+        self.path.unwrap_or(
+            // The composed path's GEMMs want N = Lq and K = D or Lk in multiples of 4.
+            if ctx.class() == DeviceClass::Software && lq % 4 == 0 && d % 4 == 0 && dv % 4 == 0 {
+                AttnPath::Composed
+            } else {
+                AttnPath::Fused
+            },
+        )
+    }
+
+    /// The composed path; intermediates live in node-private scratch buffers.
+    fn plan_composed(&self, ctx: &mut PlanCtx, q: &TensorView, k: &TensorView, v: &TensorView, o: &TensorView) -> Result<()> {
+        let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
+        let h = self.heads;
+        let scratch = |ctx: &mut PlanCtx, shape: Vec<usize>| -> Result<TensorView> {
+            let t = ctx.scratch(shape.iter().product())?;
+            Ok(TensorView { shape, ..t })
+        };
+        let as4 = |t: &TensorView, c: usize| TensorView { shape: vec![b, t.shape[1], h, c], ..t.clone() };
+        // K' [B,H,Lk,D], Q^T [B,H,D,Lq], V^T [B,H,Dv,Lk].
+        let kp = scratch(ctx, vec![b, h, lk, d])?;
+        Permute { perm: vec![0, 2, 1, 3] }.plan(ctx, &[as4(k, d)], &[kp.clone()])?;
+        let qt = scratch(ctx, vec![b, h, d, lq])?;
+        Permute { perm: vec![0, 2, 3, 1] }.plan(ctx, &[as4(q, d)], &[qt.clone()])?;
+        let vt = scratch(ctx, vec![b, h, dv, lk])?;
+        Permute { perm: vec![0, 2, 3, 1] }.plan(ctx, &[as4(v, dv)], &[vt.clone()])?;
+        // S^T = scale * K' Q^T [B,H,Lk,Lq]; softmax over keys (axis 2).
+        let st = scratch(ctx, vec![b, h, lk, lq])?;
+        MatMul::new().alpha(self.scale).plan(ctx, &[kp, qt], &[st.clone()])?;
+        let pt = scratch(ctx, vec![b, h, lk, lq])?;
+        Softmax { axis: 2 }.plan(ctx, &[st], &[pt.clone()])?;
+        // O^T = V^T P^T [B,H,Dv,Lq], then back to token-major [B,Lq,H,Dv].
+        let ot = scratch(ctx, vec![b, h, dv, lq])?;
+        MatMul::new().plan(ctx, &[vt, pt], &[ot.clone()])?;
+        Permute { perm: vec![0, 3, 1, 2] }.plan(ctx, &[ot], &[TensorView { shape: vec![b, lq, h, dv], ..o.clone() }])
     }
 
     /// (batch, lq, lk, d, dv) from checked shapes.
@@ -147,6 +202,9 @@ impl Op for Attention {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (q, k, v, o) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
+        if self.choose_path(ctx, lq, d, dv) == AttnPath::Composed {
+            return self.plan_composed(ctx, q, k, v, o);
+        }
         let h = self.heads;
         let max = ctx.max_binding_elems();
         let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(4);
@@ -249,9 +307,14 @@ mod tests {
         let q = Tensor::random(&[b, lq, h * d], seed, -1.0, 1.0);
         let k = Tensor::random(&[b, lk, h * d], seed + 1, -1.0, 1.0);
         let v = Tensor::random(&[b, lk, h * dv], seed + 2, -1.0, 1.0);
-        let path = if Attention::uses_flash(d, dv) { "flash" } else { "fallback" };
-        let case = format!("attention b{b} lq{lq} lk{lk} h{h} d{d} dv{dv} scale {scale} ({path}) seed {seed}");
-        check_op(&case, &Attention { heads: h, scale }, &[q, k, v], TOL);
+        let fused = if Attention::uses_flash(d, dv) { "flash" } else { "fallback" };
+        let case = format!("attention b{b} lq{lq} lk{lk} h{h} d{d} dv{dv} scale {scale} ({fused}) seed {seed}");
+        let inputs = [q, k, v];
+        check_op(&case, &Attention { heads: h, scale, path: Some(AttnPath::Fused) }, &inputs, TOL);
+        if lq % 4 == 0 && d % 4 == 0 && dv % 4 == 0 {
+            let op = Attention { heads: h, scale, path: Some(AttnPath::Composed) };
+            check_op(&format!("{case} (composed)"), &op, &inputs, TOL);
+        }
     }
 
     #[test]
@@ -304,14 +367,18 @@ mod tests {
             let q = Tensor::random(&[b, lq, h * d], seed + n as u64, 0.5, 1.0);
             let k = Tensor::random(&[b, lk, h * d], seed + 100 + n as u64, -1.0, 1.0);
             let v = Tensor::random(&[b, lk, h * d], seed + 200 + n as u64, -1.0, 1.0);
-            let op = Attention { heads: h, scale };
+            let op = Attention { heads: h, scale, path: Some(AttnPath::Fused) };
             let max_logit = {
                 let w = op.reference(&[&q, &k, &v]);
                 assert!(w[0].data.iter().all(|x| x.is_finite()));
                 (0..lk).map(|j| (0..d).map(|c| q.data[c] * k.data[j * h * d + c]).sum::<f32>().abs() * scale).fold(0.0, f32::max)
             };
             assert!(max_logit > 20.0, "case does not reach large logits ({max_logit})");
-            check_op(&format!("attention large logits d{d} scale {scale} (max |logit| {max_logit:.1}) seed {seed}"), &op, &[q, k, v], TOL);
+            let case = format!("attention large logits d{d} scale {scale} (max |logit| {max_logit:.1}) seed {seed}");
+            check_op(&case, &op, &[q.clone(), k.clone(), v.clone()], TOL);
+            if d % 4 == 0 {
+                check_op(&format!("{case} (composed)"), &Attention { path: Some(AttnPath::Composed), ..op }, &[q, k, v], TOL);
+            }
         }
     }
 
@@ -323,7 +390,7 @@ mod tests {
 
     #[test]
     fn shape_errors_are_reported() {
-        let a = Attention { heads: 2, scale: 1.0 };
+        let a = Attention { heads: 2, scale: 1.0, path: None };
         assert!(a.infer(&[&[1, 4, 6], &[1, 5, 6], &[1, 5, 7]]).unwrap_err().contains("v channels 7"));
         assert!(a.infer(&[&[1, 4, 5], &[1, 5, 5], &[1, 5, 4]]).unwrap_err().contains("multiple of heads"));
         assert!(a.infer(&[&[1, 4, 6], &[1, 5, 6], &[1, 6, 6]]).unwrap_err().contains("k has 5 tokens but v has 6"));
