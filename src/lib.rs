@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod graph;
 pub mod ops;
 pub mod tensor;
+pub mod weights;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;

@@ -1,5 +1,6 @@
 //! `wgpu-forge`: argument parsing only; each command lives in `cli/`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,19 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Convert a PyTorch checkpoint (or safetensors file) to a checked safetensors file.
+    Convert {
+        /// Source: torch.save zip (.pth/.pt) or .safetensors.
+        src: PathBuf,
+        /// Destination .safetensors file (written atomically).
+        dst: PathBuf,
+        /// Architecture (default: detected from the key names).
+        #[arg(long, value_parser = ["mesorch", "mesorch-p"])]
+        arch: Option<String>,
+        /// Element type to write.
+        #[arg(long, default_value = "f32", value_parser = ["f32", "f16"])]
+        dtype: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -34,6 +48,7 @@ fn main() -> ExitCode {
     let result = match &args.command {
         Command::Info => cli::info::run(&args.device),
         Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps),
+        Command::Convert { src, dst, arch, dtype } => cli::convert::run(src, dst, arch.as_deref(), dtype),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

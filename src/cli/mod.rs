@@ -1,6 +1,7 @@
 //! The command-line tool: one file per command. main.rs only parses arguments.
 
 pub mod bench;
+pub mod convert;
 pub mod info;
 
 use crate::gpu::device::{DeviceOptions, Gpu};

@@ -1,0 +1,222 @@
+//! A name -> tensor store (f32 in memory) with safetensors reading and writing and the dtype
+//! conversions the checkpoints need.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::tensor::Tensor;
+use crate::weights::pickle::StorageDType;
+
+/// Element type written to a safetensors file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveDType {
+    F32,
+    F16,
+}
+
+impl SaveDType {
+    pub fn parse(s: &str) -> Result<SaveDType> {
+        match s {
+            "f32" | "float32" => Ok(SaveDType::F32),
+            "f16" | "float16" => Ok(SaveDType::F16),
+            _ => Err(Error::invalid(format!("unknown dtype '{s}' (expected f32 or f16)"))),
+        }
+    }
+}
+
+/// Tensors by name (sorted), plus the string metadata of a safetensors file.
+#[derive(Debug, Clone, Default)]
+pub struct TensorStore {
+    pub tensors: BTreeMap<String, Tensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl TensorStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn insert(&mut self, name: impl Into<String>, t: Tensor) {
+        self.tensors.insert(name.into(), t);
+    }
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.tensors.get(name)
+    }
+    /// Total number of values over all tensors.
+    pub fn params(&self) -> usize {
+        self.tensors.values().map(|t| t.numel()).sum()
+    }
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Parse a safetensors file held in memory; F32/F16/BF16/F64 (and integer) tensors become f32.
+    pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<TensorStore> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::invalid(format!("safetensors: {e}")))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| Error::invalid(format!("safetensors: {e}")))?;
+        let mut store = TensorStore::new();
+        if let Some(m) = meta.metadata() {
+            store.metadata = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
+        for (name, view) in st.iter() {
+            let dt = match view.dtype() {
+                Dtype::F64 => StorageDType::F64,
+                Dtype::F32 => StorageDType::F32,
+                Dtype::F16 => StorageDType::F16,
+                Dtype::BF16 => StorageDType::BF16,
+                Dtype::I64 => StorageDType::I64,
+                Dtype::I32 => StorageDType::I32,
+                Dtype::I16 => StorageDType::I16,
+                Dtype::I8 => StorageDType::I8,
+                Dtype::U8 => StorageDType::U8,
+                Dtype::BOOL => StorageDType::Bool,
+                other => {
+                    return Err(Error::invalid(format!("safetensors: tensor '{name}' has unsupported dtype {other:?}")))
+                }
+            };
+            let data = decode(view.data(), dt);
+            store.insert(name, Tensor::new(view.shape(), data)?);
+        }
+        Ok(store)
+    }
+
+    pub fn read_safetensors(path: &Path) -> Result<TensorStore> {
+        let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+        Self::from_safetensors_bytes(&bytes).map_err(|e| e.context(path.display()))
+    }
+
+    /// Serialize to safetensors bytes (tests and small files).
+    pub fn to_safetensors_bytes(&self, dtype: SaveDType) -> Result<Vec<u8>> {
+        let bufs = self.encoded(dtype);
+        let views = self.views(&bufs, dtype)?;
+        safetensors::serialize(views, Some(self.meta_map())).map_err(|e| Error::invalid(format!("safetensors: {e}")))
+    }
+
+    /// Write atomically: a temporary file next to `path`, then a rename over it.
+    pub fn write_safetensors(&self, path: &Path, dtype: SaveDType) -> Result<()> {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let fname = path.file_name().ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
+        let tmp = dir.join(format!(".{}.tmp-{}", fname.to_string_lossy(), std::process::id()));
+        let bufs = self.encoded(dtype);
+        let views = self.views(&bufs, dtype)?;
+        let res = safetensors::serialize_to_file(views, Some(self.meta_map()), &tmp)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("{}: writing safetensors: {e}", tmp.display())))
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io_err(path, e)));
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        res
+    }
+
+    fn meta_map(&self) -> HashMap<String, String> {
+        self.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+    /// Bytes per tensor for the f16 case (f32 is borrowed straight from the tensors).
+    fn encoded(&self, dtype: SaveDType) -> Vec<Vec<u8>> {
+        match dtype {
+            SaveDType::F32 => Vec::new(),
+            SaveDType::F16 => self
+                .tensors
+                .values()
+                .map(|t| t.data.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect())
+                .collect(),
+        }
+    }
+    fn views<'a>(
+        &'a self,
+        bufs: &'a [Vec<u8>],
+        dtype: SaveDType,
+    ) -> Result<Vec<(&'a str, safetensors::tensor::TensorView<'a>)>> {
+        self.tensors
+            .iter()
+            .enumerate()
+            .map(|(i, (name, t))| {
+                let (dt, data): (Dtype, &[u8]) = match dtype {
+                    SaveDType::F32 => (Dtype::F32, bytemuck::cast_slice(&t.data)),
+                    SaveDType::F16 => (Dtype::F16, &bufs[i]),
+                };
+                let v = safetensors::tensor::TensorView::new(dt, t.shape.clone(), data)
+                    .map_err(|e| Error::invalid(format!("safetensors: tensor '{name}': {e}")))?;
+                Ok((name.as_str(), v))
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn io_err(path: &Path, e: std::io::Error) -> Error {
+    Error::new(ErrorKind::Io, format!("{}: {e}", path.display()))
+}
+
+/// Little-endian element `i` of `bytes` as f32.
+#[inline]
+pub fn element(bytes: &[u8], dt: StorageDType, i: usize) -> f32 {
+    let s = dt.size();
+    let b = &bytes[i * s..i * s + s];
+    match dt {
+        StorageDType::F64 => f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+        StorageDType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        StorageDType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
+        StorageDType::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+        StorageDType::I64 => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32,
+        StorageDType::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
+        StorageDType::I16 => i16::from_le_bytes([b[0], b[1]]) as f32,
+        StorageDType::I8 => b[0] as i8 as f32,
+        StorageDType::U8 => b[0] as f32,
+        StorageDType::Bool => (b[0] != 0) as u8 as f32,
+    }
+}
+
+/// A whole little-endian buffer as f32.
+pub fn decode(bytes: &[u8], dt: StorageDType) -> Vec<f32> {
+    (0..bytes.len() / dt.size()).map(|i| element(bytes, dt, i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safetensors_round_trip_f32_and_f16() {
+        let mut s = TensorStore::new();
+        s.insert("a.weight", Tensor::new(&[2, 3], vec![1.0, -2.5, 3.25, 0.0, 1e-3, 7.0]).unwrap());
+        s.insert("b", Tensor::new(&[1], vec![0.5]).unwrap());
+        s.metadata.insert("arch".into(), "mesorch".into());
+        let back = TensorStore::from_safetensors_bytes(&s.to_safetensors_bytes(SaveDType::F32).unwrap()).unwrap();
+        assert_eq!(back.tensors, s.tensors);
+        assert_eq!(back.metadata.get("arch").map(String::as_str), Some("mesorch"));
+        let h = TensorStore::from_safetensors_bytes(&s.to_safetensors_bytes(SaveDType::F16).unwrap()).unwrap();
+        let t = h.get("a.weight").unwrap();
+        assert_eq!(t.shape, vec![2, 3]);
+        for (a, b) in t.data.iter().zip(&s.get("a.weight").unwrap().data) {
+            assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn decodes_half_types() {
+        let f = half::f16::from_f32(1.5).to_le_bytes();
+        let b = half::bf16::from_f32(-2.0).to_le_bytes();
+        assert_eq!(decode(&f, StorageDType::F16), vec![1.5]);
+        assert_eq!(decode(&b, StorageDType::BF16), vec![-2.0]);
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("forge-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let mut s = TensorStore::new();
+        s.insert("x", Tensor::new(&[2], vec![1.0, 2.0]).unwrap());
+        s.write_safetensors(&path, SaveDType::F32).unwrap();
+        let back = TensorStore::read_safetensors(&path).unwrap();
+        assert_eq!(back.get("x").unwrap().data, vec![1.0, 2.0]);
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

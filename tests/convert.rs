@@ -1,0 +1,121 @@
+//! `convert` end to end: torch zip -> checked safetensors, through the library and the binary.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use wgpu_forge::cli::convert::convert_with;
+use wgpu_forge::weights::testkit::{shared_storage_checkpoint, shared_storage_expected, tiny_checkpoint};
+use wgpu_forge::weights::{expected_keys, Arch, ArchConfig, SaveDType, TensorStore};
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("forge-convert-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn small_cfg(arch: Arch) -> ArchConfig {
+    ArchConfig {
+        convnext_dims: [4, 8, 16, 32],
+        convnext_depths: [1, 1, 2, 1],
+        mit_dims: [4, 8, 12, 16],
+        mit_depths: [1, 1, 2, 1],
+        mit_heads: [1, 1, 1, 1],
+        gate: ArchConfig::for_arch(arch).gate.map(|_| (8, 16)),
+        ..ArchConfig::for_arch(arch)
+    }
+}
+
+#[test]
+fn converts_small_mesorch_and_round_trips() {
+    let dir = tmpdir("small");
+    let cfg = small_cfg(Arch::Mesorch);
+    let mut keys = expected_keys(Arch::Mesorch, &cfg);
+    keys.push(("convnext.head.fc.weight".into(), vec![3, 32]));
+    let src = dir.join("mesorch-98.pth");
+    std::fs::write(&src, shared_storage_checkpoint(&keys, "HalfStorage")).unwrap();
+    let dst = dir.join("m.safetensors");
+    let s = convert_with(&src, &dst, None, SaveDType::F32, Some(cfg.clone())).unwrap();
+    assert_eq!(s.arch, Arch::Mesorch);
+    assert_eq!(s.tensors, keys.len() - 1);
+    assert_eq!(s.dropped, vec!["convnext.head.fc.weight".to_string()]);
+    assert_eq!(s.sha256.len(), 64);
+    let out = TensorStore::read_safetensors(&dst).unwrap();
+    assert_eq!(out.metadata.get("arch").map(String::as_str), Some("mesorch"));
+    assert_eq!(out.metadata.get("source_sha256"), Some(&s.sha256));
+    assert!(out.metadata.get("config").unwrap().contains("convnext_dims"));
+    assert!(out.metadata.get("converter").unwrap().starts_with("wgpu-forge "));
+    for (i, (name, shape)) in keys.iter().enumerate().take(keys.len() - 1) {
+        let t = out.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(&t.shape, shape, "{name}");
+        for (f, v) in t.data.iter().enumerate() {
+            assert_eq!(*v, shared_storage_expected(i, shape, f), "{name}[{f}]");
+        }
+    }
+    // The safetensors output is itself a valid input; f16 output halves the size.
+    let again = dir.join("again.safetensors");
+    convert_with(&dst, &again, Some(Arch::Mesorch), SaveDType::F16, Some(cfg.clone())).unwrap();
+    let back = TensorStore::read_safetensors(&again).unwrap();
+    assert_eq!(back.tensors, out.tensors, "values are exact in f16 by construction");
+    assert!(std::fs::metadata(&again).unwrap().len() < std::fs::metadata(&dst).unwrap().len());
+    // Forcing the wrong architecture names a missing key (gate is extra, stage 3 is dropped).
+    let p = convert_with(
+        &src,
+        &dir.join("p.safetensors"),
+        Some(Arch::MesorchP),
+        SaveDType::F32,
+        Some(small_cfg(Arch::MesorchP)),
+    );
+    assert!(p.is_ok(), "Mesorch-P keys are a subset: {p:?}");
+    let mut short = keys.clone();
+    short.retain(|(k, _)| k != "segformer.norm4.bias");
+    std::fs::write(&src, shared_storage_checkpoint(&short, "FloatStorage")).unwrap();
+    let e = convert_with(&src, &dir.join("x.safetensors"), None, SaveDType::F32, Some(cfg)).unwrap_err();
+    assert!(e.message.contains("segformer.norm4.bias") && e.message.contains("mesorch-98.pth"), "{}", e.message);
+    assert!(!dir.join("x.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wgpu-forge"))
+}
+
+#[test]
+fn cli_errors_name_the_file_and_exit_1() {
+    let dir = tmpdir("cli-err");
+    let src = dir.join("tiny.pth");
+    std::fs::write(&src, tiny_checkpoint(false)).unwrap();
+    let o = bin().arg("convert").arg(&src).arg(dir.join("o.safetensors")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("tiny.pth") && err.contains("architecture"), "{err}");
+    let o = bin().arg("convert").arg(dir.join("nope.pth")).arg(dir.join("o.safetensors")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.pth"));
+    std::fs::write(&src, b"garbage that is not a checkpoint").unwrap();
+    let o = bin().arg("convert").arg(&src).arg(dir.join("o.safetensors")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!dir.join("o.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cli_converts_full_size_mesorch_p() {
+    // Every Mesorch-P key at full size, all viewing one shared f16 storage (2 MB on disk).
+    let dir = tmpdir("cli-p");
+    let arch = Arch::MesorchP;
+    let mut keys = expected_keys(arch, &ArchConfig::for_arch(arch));
+    keys.push(("convnext.stages.3.blocks.0.gamma".into(), vec![768]));
+    let src = dir.join("mesorch_p-118.pth");
+    std::fs::write(&src, shared_storage_checkpoint(&keys, "HalfStorage")).unwrap();
+    let dst = dir.join("p.safetensors");
+    let o = bin().args(["convert", "--dtype", "f16"]).arg(&src).arg(&dst).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("arch:    mesorch-p"), "{out}");
+    assert!(out.contains("tensors: 743") && out.contains("params:  62235365"), "{out}");
+    assert!(err.contains("convnext.stages.3.blocks.0.gamma"), "{err}");
+    let st = TensorStore::read_safetensors(&dst).unwrap();
+    assert_eq!((st.len(), st.params()), (743, 62_235_365));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
