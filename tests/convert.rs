@@ -119,3 +119,51 @@ fn cli_converts_full_size_mesorch_p() {
     assert_eq!((st.len(), st.params()), (743, 62_235_365));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The config of the tiny fixtures written by tools/make_mesorch_fixtures.py (see its JSON files).
+fn fixture_cfg(arch: Arch) -> ArchConfig {
+    ArchConfig {
+        convnext_dims: [8, 16, 24, 32],
+        convnext_depths: [1, 1, 2, 1],
+        mit_dims: [8, 16, 24, 32],
+        mit_depths: [1, 2, 1, 1],
+        mit_heads: [1, 1, 2, 2],
+        gate: ArchConfig::for_arch(arch).gate.map(|_| (16, 64)),
+        ..ArchConfig::for_arch(arch)
+    }
+}
+
+/// Files written by real `torch.save` (official dict with optimizer, scaler and a pickled Namespace,
+/// `cuda:0` storages, float16 storages, a bare state_dict) convert to exactly the tensors PyTorch
+/// itself exported (tools/export_fixture_weights.py).
+#[test]
+fn real_torch_files_convert_to_the_tensors_pytorch_exported() {
+    let fx = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mesorch"));
+    let dir = tmpdir("real");
+    let cases = [
+        ("mesorch_tiny.pth", Arch::Mesorch, "mesorch_tiny.weights.safetensors", 0.0f32),
+        ("mesorch_tiny_bare.pth", Arch::Mesorch, "mesorch_tiny.weights.safetensors", 0.0),
+        // Some tensors of this file are stored as float16: equal to the f32 weights rounded to f16
+        // (relative 2^-11, and 2^-24 absolute where f16 is subnormal).
+        ("mesorch_tiny_f16.pth", Arch::Mesorch, "mesorch_tiny.weights.safetensors", 1.0 / 1024.0),
+        ("mesorch_p_tiny.pth", Arch::MesorchP, "mesorch_p_tiny.weights.safetensors", 0.0),
+    ];
+    for (src, arch, want, rel_tol) in cases {
+        let dst = dir.join(format!("{src}.safetensors"));
+        convert_with(&fx.join(src), &dst, None, SaveDType::F32, Some(fixture_cfg(arch)))
+            .unwrap_or_else(|e| panic!("{src}: {e}"));
+        let got = TensorStore::read_safetensors(&dst).unwrap();
+        let want = TensorStore::read_safetensors(&fx.join(want)).unwrap();
+        assert_eq!(got.metadata.get("arch").map(String::as_str), Some(arch.name()), "{src}: detected arch");
+        let used: Vec<&String> = want.tensors.keys().filter(|k| !k.starts_with("convnext.head.")).collect();
+        assert_eq!(got.len(), used.len(), "{src}: tensor count");
+        for k in used {
+            let (g, w) = (got.get(k).unwrap_or_else(|| panic!("{src}: missing {k}")), &want.tensors[k]);
+            assert_eq!(g.shape, w.shape, "{src}: {k} shape");
+            for (a, b) in g.data.iter().zip(&w.data) {
+                let subnormal = if rel_tol > 0.0 { 2f32.powi(-24) } else { 0.0 };
+                assert!((a - b).abs() <= rel_tol * b.abs() + subnormal, "{src}: {k}: {a} vs {b}");
+            }
+        }
+    }
+}
