@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod graph;
 pub mod imageio;
 pub mod ops;
+pub mod preprocess;
 pub mod tensor;
 
 pub use error::{Error, Result};
