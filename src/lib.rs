@@ -9,7 +9,9 @@ pub mod cli;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod imageio;
 pub mod ops;
+pub mod preprocess;
 pub mod tensor;
 pub mod weights;
 
