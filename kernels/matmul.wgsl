@@ -498,8 +498,10 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
 // Per 4 K steps: 8 A vec4 + 16 B vec4 loads per lane for 1024 FMAs (8-wide).
 // Measured at 1024^3, GFLOP per CPU-second (lavapipe, 2 cores shared): rows x columns per group
 // 8x32 1.24, 16x32 2.22, 32x32 2.86, 16x64 2.69, 32x64 4.23, 64x32 4.08, 64x64 5.04, 96x64 5.04,
-// 64x128 5.74-5.84 (this kernel); 96x128, 128x128 and 64x256 gave no result within 100 s; A read
-// at uniform addresses instead of broadcasts: 8x32 0.59, 16x32 0.74; 64-lane workgroups: slower.
+// 64x128 5.2-6.8 (this kernel; compiles in a few seconds). 96x128 reached 6.3 but its pipeline took
+// ~170 s to compile; 128x128 and 64x256 gave no result within 100 s; the same kernel written as
+// `x += mat4x4(b0..b3) * a` measured 6.1 (within noise) and took ~120 s to compile. A read at uniform
+// addresses instead of broadcasts: 8x32 0.59, 16x32 0.74; 64-lane workgroups (16x32 each): 1.99.
 // Columns past N are clamped for loads (every lane must reach the broadcasts) and skipped on store.
 
 @compute @workgroup_size(8, 1, 1)
