@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod models;
 pub mod ops;
 pub mod tensor;
 
