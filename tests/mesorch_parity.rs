@@ -138,7 +138,7 @@ fn mesorch_p_tiny_64x64() {
 #[test]
 fn config_from_weights_matches_fixture() {
     for model in ["mesorch_tiny", "mesorch_p_tiny"] {
-        let mut want = fixture_config(model, [64, 64]);
+        let want = fixture_config(model, [64, 64]);
         let mut got = MesorchConfig::from_weights(&weights(model), [64, 64]).unwrap();
         // Head counts are not visible in the weights; everything else is.
         got.mit_heads = want.mit_heads;
