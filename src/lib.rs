@@ -10,6 +10,7 @@ pub mod error;
 pub mod gpu;
 pub mod graph;
 pub mod imageio;
+pub mod models;
 pub mod ops;
 pub mod preprocess;
 pub mod tensor;
