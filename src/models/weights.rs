@@ -10,10 +10,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
-
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::tensor::{numel, Rng, Tensor};
+use crate::weights::store::TensorStore;
 
 #[derive(Debug, Default)]
 pub struct WeightStore {
@@ -23,42 +22,23 @@ pub struct WeightStore {
     used: RefCell<BTreeSet<String>>,
 }
 
-fn to_f32(name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
-    let conv = |size: usize, f: &dyn Fn(&[u8]) -> f32| bytes.chunks_exact(size).map(f).collect::<Vec<f32>>();
-    Ok(match dtype {
-        Dtype::F32 => conv(4, &|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        Dtype::F16 => conv(2, &|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
-        Dtype::BF16 => conv(2, &|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
-        Dtype::F64 => conv(8, &|b| f64::from_le_bytes(b.try_into().unwrap()) as f32),
-        Dtype::U8 => conv(1, &|b| b[0] as f32),
-        Dtype::I8 => conv(1, &|b| b[0] as i8 as f32),
-        Dtype::I32 => conv(4, &|b| i32::from_le_bytes(b.try_into().unwrap()) as f32),
-        Dtype::I64 => conv(8, &|b| i64::from_le_bytes(b.try_into().unwrap()) as f32),
-        other => return Err(Error::invalid(format!("tensor '{name}': unsupported dtype {other:?}"))),
-    })
-}
-
 impl WeightStore {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Parse safetensors bytes; every tensor becomes f32.
+    /// Parse safetensors bytes; every tensor becomes f32 (decoding shared with `weights::store`).
     pub fn from_safetensors_bytes(bytes: &[u8]) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::invalid(format!("not a safetensors file: {e}")))?;
-        let mut s = Self::new();
-        for (name, view) in st.iter() {
-            let data = to_f32(name, view.dtype(), view.data())?;
-            s.insert(name, Tensor::new(view.shape(), data)?);
-        }
-        Ok(s)
+        Ok(Self::from_store(TensorStore::from_safetensors_bytes(bytes)?))
     }
 
     pub fn from_safetensors(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::new(ErrorKind::Io, format!("reading '{}': {e}", path.display())))?;
-        Self::from_safetensors_bytes(&bytes).map_err(|e| e.context(path.display()))
+        Ok(Self::from_store(TensorStore::read_safetensors(path.as_ref())?))
+    }
+
+    /// Weights from a converted store (e.g. the output of `wgpu-forge convert`).
+    pub fn from_store(store: TensorStore) -> Self {
+        WeightStore { tensors: store.tensors, ..Self::default() }
     }
 
     /// A store that fabricates a seeded random tensor for every key it is asked for: weights
