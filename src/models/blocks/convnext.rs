@@ -1,18 +1,21 @@
-//! timm ConvNeXt encoder (key prefix e.g. `convnext.`), kept NCHW throughout.
+//! timm ConvNeXt encoder (key prefix e.g. `convnext.`); stage outputs are NCHW.
 //!
 //! Block: depthwise 7x7 (bias) -> channel LayerNorm (eps 1e-6) -> fc1 + exact GELU -> fc2 ->
-//! `* gamma` -> `+ residual`. fc1 and fc2 run as 1x1 convolutions on the NCHW map (no permutes),
-//! with GELU fused into fc1 and `gamma` folded into fc2's weight and bias
-//! (`(W a + b) * g = (g W) a + g b`, exact up to f32 rounding).
+//! `* gamma` -> `+ residual`. As in timm, the MLP runs channels-last: the map is permuted to tokens,
+//! normalised over the last dim, and fc1/fc2 are `linear` layers on the GEMM (much faster than
+//! 1x1 convolutions on software devices, and the GEMM's natural shape on GPUs), with GELU fused
+//! into fc1 and `gamma` folded into fc2's weight and bias (`(W a + b) * g = (g W) a + g b`, exact up
+//! to f32 rounding).
 
 use crate::error::Result;
 use crate::graph::{GraphBuilder, ValueId};
-use crate::models::blocks::as_1x1;
+use crate::models::blocks::{nchw_to_tokens, tokens_to_nchw};
 use crate::models::weights::WeightStore;
 use crate::ops::act::Act;
 use crate::ops::conv2d::{conv2d, Conv2d};
 use crate::ops::elementwise::Binary;
 use crate::ops::layer_norm::{layer_norm, NormAxis};
+use crate::ops::matmul::linear;
 
 pub const LN_EPS: f32 = 1e-6;
 
@@ -44,18 +47,22 @@ pub fn block(
     let dw = w.take(&format!("{p}.conv_dw.weight"), &[c, 1, 7, 7])?;
     let dwb = w.take(&format!("{p}.conv_dw.bias"), &[c])?;
     let y = conv2d(b, &format!("{p}.conv_dw"), x, dw, Some(dwb), Conv2d::new(1, 3).groups(c))?;
-    let y = channel_ln(b, w, &format!("{p}.norm"), y, c)?;
-    let w1 = as_1x1(w.take(&format!("{p}.mlp.fc1.weight"), &[hid, c])?)?;
+    let hw = [b.shape(y)[2], b.shape(y)[3]];
+    let t = nchw_to_tokens(b, &format!("{p}.tokens"), y)?;
+    let (g, be) = (w.take(&format!("{p}.norm.weight"), &[c])?, w.take(&format!("{p}.norm.bias"), &[c])?);
+    let t = layer_norm(b, &format!("{p}.norm"), t, g, be, NormAxis::Last, LN_EPS)?;
+    let w1 = w.take(&format!("{p}.mlp.fc1.weight"), &[hid, c])?;
     let b1 = w.take(&format!("{p}.mlp.fc1.bias"), &[hid])?;
-    let y = conv2d(b, &format!("{p}.mlp.fc1"), y, w1, Some(b1), Conv2d::new(1, 0).act(Act::Gelu))?;
+    let t = linear(b, &format!("{p}.mlp.fc1"), t, w1, Some(b1), Act::Gelu)?;
     let gamma = w.take(&format!("{p}.gamma"), &[c])?;
-    let mut w2 = as_1x1(w.take(&format!("{p}.mlp.fc2.weight"), &[c, hid])?)?;
+    let mut w2 = w.take(&format!("{p}.mlp.fc2.weight"), &[c, hid])?;
     let mut b2 = w.take(&format!("{p}.mlp.fc2.bias"), &[c])?;
     for o in 0..c {
         w2.data[o * hid..(o + 1) * hid].iter_mut().for_each(|v| *v *= gamma.data[o]);
         b2.data[o] *= gamma.data[o];
     }
-    let y = conv2d(b, &format!("{p}.mlp.fc2"), y, w2, Some(b2), Conv2d::new(1, 0))?;
+    let t = linear(b, &format!("{p}.mlp.fc2"), t, w2, Some(b2), Act::None)?;
+    let y = tokens_to_nchw(b, &format!("{p}.map"), t, hw)?;
     b.add(&format!("{p}.residual"), Binary::add(), &[x, y])
 }
 

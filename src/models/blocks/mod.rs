@@ -20,9 +20,3 @@ pub fn tokens_to_nchw(b: &mut GraphBuilder, name: &str, t: ValueId, hw: [usize; 
     let p = b.add(name, Permute { perm: vec![0, 2, 1] }, &[t])?;
     b.add(&format!("{name}.map"), Reshape { shape: vec![s[0], s[2], hw[0], hw[1]] }, &[p])
 }
-
-/// A PyTorch Linear weight `[N, K]` as a 1x1 conv weight `[N, K, 1, 1]`.
-pub fn as_1x1(w: crate::Tensor) -> Result<crate::Tensor> {
-    let (n, k) = (w.shape[0], w.shape[1]);
-    w.reshape(&[n, k, 1, 1])
-}
