@@ -104,8 +104,23 @@ pub fn unpack_conv2d_weight(wp: &Tensor) -> Tensor {
     Tensor { shape: vec![o, cg, kh, kw], data }
 }
 
-fn dims4(s: &[usize]) -> Option<[usize; 4]> {
+pub(crate) fn dims4(s: &[usize]) -> Option<[usize; 4]> {
     <[usize; 4]>::try_from(s).ok()
+}
+
+/// Checks shared by conv2d and conv_transpose2d: positive groups, stride and dilation, and input
+/// channels divisible by groups.
+pub(crate) fn check_conv_attrs(c: usize, groups: usize, stride: [usize; 2], dilation: [usize; 2]) -> std::result::Result<(), String> {
+    if groups == 0 {
+        return Err("groups must be at least 1".into());
+    }
+    if stride.contains(&0) || dilation.contains(&0) {
+        return Err(format!("stride {stride:?} and dilation {dilation:?} must be at least 1"));
+    }
+    if c % groups != 0 {
+        return Err(format!("input channels {c} are not divisible by groups {groups}"));
+    }
+    Ok(())
 }
 
 /// PyTorch `conv2d(x, w, bias, stride, padding, dilation, groups)` then `act`, in f64 on the CPU;
@@ -202,15 +217,7 @@ impl Op for Conv2d {
         let [cg, kh, kw, o] = dims4(inputs[1])
             .ok_or_else(|| format!("packed weight must be [C/groups, kh, kw, O], got {:?}", inputs[1]))?;
         let g = self.groups;
-        if g == 0 {
-            return Err("groups must be at least 1".into());
-        }
-        if self.stride.contains(&0) || self.dilation.contains(&0) {
-            return Err(format!("stride {:?} and dilation {:?} must be at least 1", self.stride, self.dilation));
-        }
-        if c % g != 0 {
-            return Err(format!("input channels {c} are not divisible by groups {g}"));
-        }
+        check_conv_attrs(c, g, self.stride, self.dilation)?;
         if o % g != 0 {
             return Err(format!("output channels {o} are not divisible by groups {g}"));
         }

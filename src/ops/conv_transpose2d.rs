@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
+use crate::ops::conv2d::{check_conv_attrs, dims4};
 use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -49,10 +50,6 @@ impl ConvTranspose2d {
     pub fn new(stride: usize, padding: usize) -> Self {
         ConvTranspose2d { stride: [stride; 2], padding: [padding; 2], ..Default::default() }
     }
-}
-
-fn dims4(s: &[usize]) -> Option<[usize; 4]> {
-    <[usize; 4]>::try_from(s).ok()
 }
 
 fn out_size(axis: &str, input: usize, k: usize, s: usize, p: usize, op: usize, d: usize) -> std::result::Result<usize, String> {
@@ -190,15 +187,7 @@ impl Op for ConvTranspose2d {
         let [wc, kh, kw, og] = dims4(inputs[1])
             .ok_or_else(|| format!("packed weight must be [C_in, kh, kw, O/groups], got {:?}", inputs[1]))?;
         let g = self.groups;
-        if g == 0 {
-            return Err("groups must be at least 1".into());
-        }
-        if self.stride.contains(&0) || self.dilation.contains(&0) {
-            return Err(format!("stride {:?} and dilation {:?} must be at least 1", self.stride, self.dilation));
-        }
-        if c % g != 0 {
-            return Err(format!("input channels {c} are not divisible by groups {g}"));
-        }
+        check_conv_attrs(c, g, self.stride, self.dilation)?;
         if wc != c {
             return Err(format!("weight has {wc} input channels, x has {c}"));
         }

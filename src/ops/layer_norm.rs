@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
-use crate::ops::softmax::{dispatch_axis_windows, split_at_axis};
+use crate::ops::softmax::dispatch_axis_windows;
+use crate::tensor::split_at_axis;
 use crate::ops::{Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::kernel;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
-use crate::tensor::{numel, Shape, Tensor};
+use crate::tensor::{numel, split_at_axis, Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("layout")];
 
@@ -46,11 +46,6 @@ struct CopyParams {
     src_off: u32,
     dst_off: u32,
     _p: [u32; 2],
-}
-
-/// (outer, axis, inner) sizes of `shape` around `axis`.
-fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
 }
 
 /// Record a block copy; both tensors bound whole.

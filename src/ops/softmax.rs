@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::kernel;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
-use crate::tensor::{Shape, Tensor};
+use crate::tensor::{split_at_axis, Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax")];
 
@@ -12,11 +12,6 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax")];
 #[derive(Clone, Debug)]
 pub struct Softmax {
     pub axis: isize,
-}
-
-/// `shape` seen as [outer, len, inner] around `axis`.
-pub fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (shape[..axis].iter().product(), shape[axis], shape[axis + 1..].iter().product())
 }
 
 /// One dispatch's share of an [outer, len, inner] tensor: `outer` slices starting at slice `outer0`,
