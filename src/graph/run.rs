@@ -138,9 +138,22 @@ impl<'g> Plan<'g> {
             b.slice(..).map_async(wgpu::MapMode::Read, move |r| st.lock().unwrap().push(r.is_ok()));
         }
         gpu.wait("running the graph")?;
-        let st = status.lock().unwrap().clone();
-        if st.len() != stagings.len() || st.iter().any(|ok| !ok) {
-            return Err(Error::gpu("reading results back from the GPU failed"));
+        // When several threads share the device, another thread's poll may have taken our map
+        // callbacks and run them a moment after our wait returned: wait for all of them (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let st = status.lock().unwrap().clone();
+            if st.iter().any(|ok| !ok) {
+                return Err(Error::gpu("reading results back from the GPU failed"));
+            }
+            if st.len() == stagings.len() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::gpu("reading results back from the GPU timed out"));
+            }
+            gpu.device.poll(wgpu::PollType::Poll).map_err(|e| Error::gpu(format!("polling the GPU: {e}")))?;
+            std::thread::sleep(std::time::Duration::from_micros(200));
         }
         let mut out = HashMap::new();
         for o in &self.outputs {
