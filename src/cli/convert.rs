@@ -28,7 +28,7 @@ pub fn convert(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str) -> Resul
     convert_with(src, dst, arch, dtype, None)
 }
 
-/// [`convert`] with an explicit configuration (tests use small ones); `None` = the published one.
+/// [`convert`] with an explicit configuration; `None` = read off the checkpoint's shapes.
 pub fn convert_with(
     src: &Path,
     dst: &Path,
@@ -44,13 +44,17 @@ pub fn convert_with(
         Some(a) => a,
         None => weights::detect_arch(&loaded.store).map_err(|e| e.context(src.display()))?,
     };
-    let cfg = cfg.unwrap_or_else(|| ArchConfig::for_arch(arch));
+    let cfg = cfg.unwrap_or_else(|| ArchConfig::infer(&loaded.store, arch, &loaded.hints));
+    let hints = loaded.hints.clone();
     let sel = weights::select_for_arch(loaded.store, arch, &cfg).map_err(|e| e.context(src.display()))?;
     let sha256 = weights::sha256_file(src)?;
     let mut store = sel.store;
     store.metadata.clear();
     store.metadata.insert("arch".into(), arch.name().into());
     store.metadata.insert("config".into(), cfg.to_json());
+    if let Some([h, w]) = hints.input_size {
+        store.metadata.insert("input_size".into(), format!("[{h},{w}]"));
+    }
     store.metadata.insert("source_sha256".into(), sha256.clone());
     store
         .metadata

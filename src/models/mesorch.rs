@@ -26,6 +26,7 @@ use crate::ops::minmax::MinMaxNorm;
 use crate::ops::resize::Resize;
 use crate::ops::softmax::Softmax;
 use crate::tensor::Tensor;
+use crate::weights::{Arch, ArchConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -100,43 +101,39 @@ impl MesorchConfig {
         }
     }
 
-    /// Infer a config from the shapes and key names of a checkpoint, for an `input` size.
-    /// Head counts are not visible in the weights: they are taken as `dim / 64` (head dim 64, as in
-    /// every official MiT), or 1 below 64; set `mit_heads` yourself for other models.
+    /// The config of the weights in `w` (sizes read off their shapes; MiT heads from the file's
+    /// metadata, else `dim / 64`), for an `input` of [H, W].
     pub fn from_weights(w: &WeightStore, input: [usize; 2]) -> Result<Self> {
-        let shape = |k: &str| {
-            w.get(k)
-                .map(|t| t.shape.clone())
-                .ok_or_else(|| Error::invalid(format!("cannot infer config: missing '{k}'")))
+        let arch = if w.contains("gate.conv1.weight") { Arch::Mesorch } else { Arch::MesorchP };
+        for k in ["convnext.stem.0.weight", "segformer.patch_embed1.proj.weight"] {
+            if !w.contains(k) {
+                return Err(Error::invalid(format!("cannot infer config: missing '{k}'")));
+            }
+        }
+        Ok(Self::from_arch(&ArchConfig::infer_from_shapes(&w.shapes(), arch, &w.hints()), arch, input))
+    }
+
+    /// The graph config of an architecture config (the one `convert` reads and writes).
+    pub fn from_arch(a: &ArchConfig, arch: Arch, input: [usize; 2]) -> Self {
+        let variant = match arch {
+            Arch::Mesorch => Variant::Mesorch,
+            Arch::MesorchP => Variant::MesorchP,
         };
-        let count =
-            |prefix: &str| (0..).take_while(|j| w.keys().any(|k| k.starts_with(&format!("{prefix}.{j}.")))).count();
-        let variant = if w.contains("gate.conv1.weight") { Variant::Mesorch } else { Variant::MesorchP };
         let mut cfg = MesorchConfig::full(variant);
         cfg.input = input;
-        let stages = cfg.cnx_stages();
-        for i in 0..4 {
-            if i == 0 {
-                cfg.cnx_dims[0] = shape("convnext.stem.0.weight")?[0];
-            } else if i < stages || w.contains(&format!("convnext.stages.{i}.downsample.1.weight")) {
-                cfg.cnx_dims[i] = shape(&format!("convnext.stages.{i}.downsample.1.weight"))?[0];
-            } else {
-                cfg.cnx_dims[i] = 2 * cfg.cnx_dims[i - 1];
-            }
-            cfg.cnx_depths[i] = count(&format!("convnext.stages.{i}.blocks"));
-            let e = shape(&format!("segformer.patch_embed{}.proj.weight", i + 1))?;
-            cfg.mit_dims[i] = e[0];
-            cfg.mit_heads[i] = (e[0] / 64).max(1);
-            cfg.mit_depths[i] = count(&format!("segformer.block{}", i + 1));
-            cfg.mit_sr[i] = w.get(&format!("segformer.block{}.0.attn.sr.weight", i + 1)).map_or(1, |t| t.shape[2]);
+        cfg.cnx_dims = a.convnext_dims;
+        cfg.cnx_depths = a.convnext_depths;
+        cfg.cnx_mlp_ratio = a.mlp_ratio;
+        cfg.mit_dims = a.mit_dims;
+        cfg.mit_heads = a.mit_heads;
+        cfg.mit_depths = a.mit_depths;
+        cfg.mit_sr = a.mit_sr_ratios;
+        cfg.mit_mlp_ratio = a.mlp_ratio;
+        if let Some((g, h)) = a.gate {
+            cfg.gate_dim = g;
+            cfg.gate_hidden = h;
         }
-        cfg.cnx_mlp_ratio = shape("convnext.stages.0.blocks.0.mlp.fc1.weight")?[0] / cfg.cnx_dims[0];
-        cfg.mit_mlp_ratio = shape("segformer.block1.0.mlp.fc1.weight")?[0] / cfg.mit_dims[0];
-        if variant == Variant::Mesorch {
-            cfg.gate_dim = shape("gate.conv1.weight")?[0];
-            cfg.gate_hidden = shape("gate.invert.2.weight")?[0];
-        }
-        Ok(cfg)
+        cfg
     }
 }
 

@@ -17,6 +17,8 @@ use crate::weights::store::TensorStore;
 #[derive(Debug, Default)]
 pub struct WeightStore {
     tensors: BTreeMap<String, Tensor>,
+    /// The file's string metadata (`convert` writes arch, config, input size, source hash).
+    pub metadata: BTreeMap<String, String>,
     /// Some(seed): fabricate any tensor that is asked for and absent.
     synthetic: Option<u64>,
     used: RefCell<BTreeSet<String>>,
@@ -38,7 +40,7 @@ impl WeightStore {
 
     /// Weights from a converted store (e.g. the output of `wgpu-forge convert`).
     pub fn from_store(store: TensorStore) -> Self {
-        WeightStore { tensors: store.tensors, ..Self::default() }
+        WeightStore { tensors: store.tensors, metadata: store.metadata, ..Self::default() }
     }
 
     /// A store that fabricates a seeded random tensor for every key it is asked for: weights
@@ -57,6 +59,16 @@ impl WeightStore {
 
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
+    }
+
+    /// Name -> shape of every tensor held.
+    pub fn shapes(&self) -> BTreeMap<&str, &[usize]> {
+        self.tensors.iter().map(|(k, t)| (k.as_str(), t.shape.as_slice())).collect()
+    }
+
+    /// What the shapes cannot tell (MiT heads, training input size), from the metadata.
+    pub fn hints(&self) -> crate::weights::ConfigHints {
+        crate::weights::ConfigHints::from_metadata(&self.metadata)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {

@@ -8,6 +8,7 @@
 //!   and strided views), [`Arch`], [`ArchConfig`], [`expected_keys`], [`detect_arch`] and
 //!   [`select_for_arch`].
 
+pub mod arch;
 pub mod pickle;
 pub mod store;
 pub mod testkit;
@@ -22,6 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+pub use arch::{
+    detect_arch, expected_keys, select_for_arch, unused_prefixes, Arch, ArchConfig, ConfigHints, Selection,
+};
 use pickle::{StorageDType, TensorRef, Value};
 pub use store::{SaveDType, TensorStore};
 use torchzip::TorchArchive;
@@ -36,6 +40,8 @@ pub struct Loaded {
     pub source_dtypes: BTreeMap<String, usize>,
     /// Things worth telling the user (keys ignored, prefixes stripped, non-tensor entries skipped).
     pub notes: Vec<String>,
+    /// What the shapes cannot tell, from a checkpoint's `forge` entry or a file's metadata.
+    pub hints: ConfigHints,
 }
 
 /// Hex sha256 of a file, streamed.
@@ -68,7 +74,8 @@ pub fn load_checkpoint(path: &Path) -> Result<Loaded> {
         TensorStore::from_safetensors_bytes(&bytes).map(|store| {
             let mut source_dtypes = BTreeMap::new();
             source_dtypes.insert("safetensors".to_string(), store.len());
-            Loaded { store, format: "safetensors", source_dtypes, notes: Vec::new() }
+            let hints = ConfigHints::from_metadata(&store.metadata);
+            Loaded { store, format: "safetensors", source_dtypes, notes: Vec::new(), hints }
         })
     } else if head.first() == Some(&0x80) {
         Err(Error::invalid(
@@ -152,7 +159,25 @@ pub fn load_torch_zip<R: Read + Seek>(inner: R) -> Result<Loaded> {
         }
         store.insert(name, t.expect("every entry belongs to a storage"));
     }
-    Ok(Loaded { store, format: "torch-zip", source_dtypes, notes })
+    Ok(Loaded { store, format: "torch-zip", source_dtypes, notes, hints: forge_hints(&root) })
+}
+
+/// Hints from an optional top-level `forge` dict, which our training harness writes:
+/// `{"input_size": [H, W], "config": {"mit_heads": [..4], ...}}`. Anything else there is ignored.
+fn forge_hints(root: &Value) -> ConfigHints {
+    fn usizes<const N: usize>(v: Option<&Value>) -> Option<[usize; N]> {
+        let (Value::List(xs) | Value::Tuple(xs)) = v? else { return None };
+        let xs: Vec<usize> = xs
+            .iter()
+            .map(|x| if let Value::Int(i) = x { usize::try_from(*i).ok() } else { None })
+            .collect::<Option<_>>()?;
+        xs.try_into().ok()
+    }
+    let Some(forge) = root.get("forge") else { return ConfigHints::default() };
+    ConfigHints {
+        mit_heads: usizes(forge.get("config").and_then(|c| c.get("mit_heads"))),
+        input_size: usizes(forge.get("input_size")),
+    }
 }
 
 /// `model` of the official dict, `state_dict` of the common one, or the root itself.
@@ -241,276 +266,6 @@ pub fn materialize(bytes: &[u8], dt: StorageDType, t: &TensorRef) -> Result<Vec<
         }
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Architectures
-
-/// The model a weight file is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// Full Mesorch: ConvNeXt-Tiny + MiT-B3, 8 scales, gate.
-    Mesorch,
-    /// Mesorch-P: ConvNeXt stages 0..2, 5 scales, no gate.
-    MesorchP,
-}
-
-impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Mesorch => "mesorch",
-            Arch::MesorchP => "mesorch-p",
-        }
-    }
-    pub fn parse(s: &str) -> Result<Arch> {
-        match s {
-            "mesorch" => Ok(Arch::Mesorch),
-            "mesorch-p" | "mesorch_p" => Ok(Arch::MesorchP),
-            _ => Err(Error::invalid(format!("unknown architecture '{s}' (expected mesorch or mesorch-p)"))),
-        }
-    }
-}
-
-/// Sizes of the model, fixed per architecture (the published Mesorch / Mesorch-P configurations).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ArchConfig {
-    pub in_chans: usize,
-    pub convnext_dims: [usize; 4],
-    pub convnext_depths: [usize; 4],
-    /// ConvNeXt stages kept (4 for Mesorch, 3 for Mesorch-P).
-    pub convnext_stages: usize,
-    pub mit_dims: [usize; 4],
-    pub mit_depths: [usize; 4],
-    pub mit_heads: [usize; 4],
-    pub mit_sr_ratios: [usize; 4],
-    pub mlp_ratio: usize,
-    /// Scales fed to the decoder, in order: "c1".."c4" (ConvNeXt), "s1".."s4" (MiT).
-    pub scales: Vec<&'static str>,
-    /// Gate (ScoreNetwork) width and hidden width; None without a gate.
-    pub gate: Option<(usize, usize)>,
-}
-
-impl ArchConfig {
-    pub fn for_arch(arch: Arch) -> ArchConfig {
-        let base = ArchConfig {
-            in_chans: 6,
-            convnext_dims: [96, 192, 384, 768],
-            convnext_depths: [3, 3, 9, 3],
-            convnext_stages: 4,
-            mit_dims: [64, 128, 320, 512],
-            mit_depths: [3, 4, 18, 3],
-            mit_heads: [1, 2, 5, 8],
-            mit_sr_ratios: [8, 4, 2, 1],
-            mlp_ratio: 4,
-            scales: vec!["c1", "c2", "c3", "c4", "s1", "s2", "s3", "s4"],
-            gate: Some((192, 768)),
-        };
-        match arch {
-            Arch::Mesorch => base,
-            Arch::MesorchP => {
-                ArchConfig { convnext_stages: 3, scales: vec!["c1", "c3", "s2", "s3", "s4"], gate: None, ..base }
-            }
-        }
-    }
-    pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "in_chans": self.in_chans,
-            "convnext_dims": self.convnext_dims,
-            "convnext_depths": self.convnext_depths,
-            "convnext_stages": self.convnext_stages,
-            "mit_dims": self.mit_dims,
-            "mit_depths": self.mit_depths,
-            "mit_heads": self.mit_heads,
-            "mit_sr_ratios": self.mit_sr_ratios,
-            "mlp_ratio": self.mlp_ratio,
-            "scales": self.scales,
-            "gate": self.gate.map(|(c, h)| serde_json::json!({"dim": c, "hidden": h})),
-        })
-        .to_string()
-    }
-}
-
-/// Every key the model uses, with its shape, from the architecture (names as in the official
-/// PyTorch modules: timm ConvNeXt under `convnext.`, the MiT under `segformer.`, `upsample.`,
-/// `inverse.N`, `gate.`). Conv weights are `[out, in/groups, kh, kw]`, ConvTranspose2d weights
-/// `[in, out, kh, kw]`, Linear weights `[out, in]`.
-pub fn expected_keys(_arch: Arch, cfg: &ArchConfig) -> Vec<(String, Vec<usize>)> {
-    let mut k: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut add = |name: String, shape: &[usize]| k.push((name, shape.to_vec()));
-    let ln = |add: &mut dyn FnMut(String, &[usize]), p: &str, c: usize| {
-        add(format!("{p}.weight"), &[c]);
-        add(format!("{p}.bias"), &[c]);
-    };
-    let r = cfg.mlp_ratio;
-    // ConvNeXt (timm naming).
-    let cd = cfg.convnext_dims;
-    add("convnext.stem.0.weight".into(), &[cd[0], cfg.in_chans, 4, 4]);
-    ln(&mut add, "convnext.stem.1", cd[0]);
-    for s in 0..cfg.convnext_stages {
-        let c = cd[s];
-        let p = format!("convnext.stages.{s}");
-        if s > 0 {
-            ln(&mut add, &format!("{p}.downsample.0"), cd[s - 1]);
-            add(format!("{p}.downsample.1.weight"), &[c, cd[s - 1], 2, 2]);
-            add(format!("{p}.downsample.1.bias"), &[c]);
-        }
-        for b in 0..cfg.convnext_depths[s] {
-            let q = format!("{p}.blocks.{b}");
-            add(format!("{q}.conv_dw.weight"), &[c, 1, 7, 7]);
-            add(format!("{q}.conv_dw.bias"), &[c]);
-            ln(&mut add, &format!("{q}.norm"), c);
-            add(format!("{q}.mlp.fc1.weight"), &[r * c, c]);
-            add(format!("{q}.mlp.fc1.bias"), &[r * c]);
-            add(format!("{q}.mlp.fc2.weight"), &[c, r * c]);
-            add(format!("{q}.mlp.fc2.bias"), &[c]);
-            add(format!("{q}.gamma"), &[c]);
-        }
-    }
-    // MiT (SegFormer mix_transformer naming).
-    let md = cfg.mit_dims;
-    for i in 0..4 {
-        let c = md[i];
-        let p = format!("segformer.patch_embed{}", i + 1);
-        if i == 0 {
-            add(format!("{p}.proj.weight"), &[c, cfg.in_chans, 7, 7]);
-        } else {
-            add(format!("{p}.proj.weight"), &[c, md[i - 1], 3, 3]);
-            add(format!("{p}.proj.bias"), &[c]);
-        }
-        ln(&mut add, &format!("{p}.norm"), c);
-        let sr = cfg.mit_sr_ratios[i];
-        for b in 0..cfg.mit_depths[i] {
-            let q = format!("segformer.block{}.{b}", i + 1);
-            ln(&mut add, &format!("{q}.norm1"), c);
-            add(format!("{q}.attn.q.weight"), &[c, c]);
-            add(format!("{q}.attn.q.bias"), &[c]);
-            add(format!("{q}.attn.kv.weight"), &[2 * c, c]);
-            add(format!("{q}.attn.kv.bias"), &[2 * c]);
-            add(format!("{q}.attn.proj.weight"), &[c, c]);
-            add(format!("{q}.attn.proj.bias"), &[c]);
-            if sr > 1 {
-                add(format!("{q}.attn.sr.weight"), &[c, c, sr, sr]);
-                add(format!("{q}.attn.sr.bias"), &[c]);
-                ln(&mut add, &format!("{q}.attn.norm"), c);
-            }
-            ln(&mut add, &format!("{q}.norm2"), c);
-            add(format!("{q}.mlp.fc1.weight"), &[r * c, c]);
-            add(format!("{q}.mlp.fc1.bias"), &[r * c]);
-            add(format!("{q}.mlp.dwconv.dwconv.weight"), &[r * c, 1, 3, 3]);
-            add(format!("{q}.mlp.dwconv.dwconv.bias"), &[r * c]);
-            add(format!("{q}.mlp.fc2.weight"), &[c, r * c]);
-            add(format!("{q}.mlp.fc2.bias"), &[c]);
-        }
-        ln(&mut add, &format!("segformer.norm{}", i + 1), c);
-    }
-    // Decoder: ConvTranspose2d chains halving channels down to the first scale's width.
-    for scale in &cfg.scales {
-        let (dims, lvl, tag) = match scale.as_bytes() {
-            [b'c', n] => (&cd, (n - b'1') as usize, 'c'),
-            [b's', n] => (&md, (n - b'1') as usize, 's'),
-            _ => continue,
-        };
-        let name = format!("upsample.upsample{tag}{}", lvl + 1);
-        for j in 0..lvl {
-            let (cin, cout) = (dims[lvl - j], dims[lvl - j - 1]);
-            let p = if lvl == 1 { name.clone() } else { format!("{name}.{j}") };
-            add(format!("{p}.weight"), &[cin, cout, 4, 4]);
-            add(format!("{p}.bias"), &[cout]);
-        }
-    }
-    for (i, scale) in cfg.scales.iter().enumerate() {
-        let c = if scale.starts_with('c') { cd[0] } else { md[0] };
-        add(format!("inverse.{i}.weight"), &[1, c, 1, 1]);
-        add(format!("inverse.{i}.bias"), &[1]);
-    }
-    if let Some((g, h)) = cfg.gate {
-        let gin = cfg.in_chans / 2 * 3;
-        add("gate.conv1.weight".into(), &[g, gin, 7, 7]);
-        add("gate.conv1.bias".into(), &[g]);
-        ln(&mut add, "gate.invert.0", g);
-        add("gate.invert.1.weight".into(), &[g, g, 3, 3]);
-        add("gate.invert.1.bias".into(), &[g]);
-        add("gate.invert.2.weight".into(), &[h, g, 1, 1]);
-        add("gate.invert.2.bias".into(), &[h]);
-        add("gate.invert.3.weight".into(), &[g, h, 1, 1]);
-        add("gate.invert.3.bias".into(), &[g]);
-        add("gate.conv2.weight".into(), &[cfg.scales.len(), g, 7, 7]);
-        add("gate.conv2.bias".into(), &[cfg.scales.len()]);
-    }
-    k
-}
-
-/// Key prefixes a checkpoint may carry that the model does not use: timm's classifier head
-/// (`convnext.head.*`) and, for Mesorch-P, ConvNeXt stage 3. They are dropped and reported.
-pub fn unused_prefixes(arch: Arch) -> Vec<&'static str> {
-    match arch {
-        Arch::Mesorch => vec!["convnext.head."],
-        Arch::MesorchP => vec!["convnext.head.", "convnext.stages.3."],
-    }
-}
-
-/// Mesorch has `gate.*` (and ConvNeXt stage 3); Mesorch-P has neither gate nor, in the official
-/// code, stage 3.
-pub fn detect_arch(store: &TensorStore) -> Result<Arch> {
-    let has = |p: &str| store.tensors.keys().any(|k| k.starts_with(p));
-    if !has("convnext.") || !has("segformer.") {
-        let sample: Vec<&str> = store.tensors.keys().take(5).map(String::as_str).collect();
-        return Err(Error::invalid(format!(
-            "cannot tell the architecture: no 'convnext.*'/'segformer.*' keys (first keys: {})",
-            sample.join(", ")
-        )));
-    }
-    if has("gate.") {
-        Ok(Arch::Mesorch)
-    } else {
-        Ok(Arch::MesorchP)
-    }
-}
-
-/// Result of checking a store against an architecture.
-#[derive(Debug)]
-pub struct Selection {
-    /// Exactly the expected keys, in the store's (sorted) order.
-    pub store: TensorStore,
-    /// Known-unused keys that were dropped (classifier head, Mesorch-P's stage 3).
-    pub dropped: Vec<String>,
-    /// Keys the architecture does not know at all (also dropped; callers may refuse them).
-    pub unexpected: Vec<String>,
-}
-
-/// Keep exactly the keys of `expected_keys(arch, cfg)`: a missing key is an error naming it, a
-/// wrong shape an error naming the key and both shapes; other keys are dropped and listed.
-pub fn select_for_arch(mut store: TensorStore, arch: Arch, cfg: &ArchConfig) -> Result<Selection> {
-    let expected = expected_keys(arch, cfg);
-    let mut out = TensorStore::new();
-    let mut missing = Vec::new();
-    for (name, shape) in &expected {
-        match store.tensors.remove(name) {
-            None => missing.push(name.clone()),
-            Some(t) if &t.shape != shape => {
-                return Err(Error::invalid(format!(
-                    "key '{name}' has shape {:?}, {} expects {shape:?}",
-                    t.shape,
-                    arch.name()
-                )))
-            }
-            Some(t) => out.insert(name.clone(), t),
-        }
-    }
-    if !missing.is_empty() {
-        let more = if missing.len() > 5 { format!(" (and {} more)", missing.len() - 5) } else { String::new() };
-        return Err(Error::invalid(format!(
-            "{} keys missing for {}: {}{more}",
-            missing.len(),
-            arch.name(),
-            missing.iter().take(5).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let prefixes = unused_prefixes(arch);
-    let (dropped, unexpected): (Vec<String>, Vec<String>) =
-        store.tensors.into_keys().partition(|k| prefixes.iter().any(|p| k.starts_with(p)));
-    out.metadata = std::mem::take(&mut store.metadata);
-    Ok(Selection { store: out, dropped, unexpected })
 }
 
 #[cfg(test)]

@@ -381,3 +381,63 @@ fn select_checks_keys_and_shapes() {
     assert!(sel.unexpected.is_empty());
     assert!(ArchConfig::for_arch(Arch::MesorchP).to_json().contains("\"convnext_stages\":3"));
 }
+
+#[test]
+fn config_is_read_off_the_shapes() {
+    for arch in [Arch::Mesorch, Arch::MesorchP] {
+        let published = ArchConfig::for_arch(arch);
+        let small = ArchConfig {
+            in_chans: 6,
+            convnext_dims: [8, 16, 24, if arch == Arch::Mesorch { 40 } else { 48 }],
+            convnext_depths: [2, 1, 3, if arch == Arch::Mesorch { 1 } else { published.convnext_depths[3] }],
+            mit_dims: [64, 128, 192, 256],
+            mit_depths: [1, 2, 1, 3],
+            mit_heads: [1, 2, 3, 4],
+            mit_sr_ratios: [4, 2, 1, 1],
+            mlp_ratio: 3,
+            gate: published.gate.map(|_| (12, 20)),
+            ..published.clone()
+        };
+        let mut store = TensorStore::new();
+        for (k, shape) in expected_keys(arch, &small) {
+            store.insert(k, crate::tensor::Tensor::zeros(&shape));
+        }
+        // Heads default to dim / 64; a hint overrides them.
+        assert_eq!(ArchConfig::infer(&store, arch, &ConfigHints::default()), small, "{arch:?}");
+        let hints = ConfigHints { mit_heads: Some([1, 1, 2, 2]), input_size: None };
+        assert_eq!(ArchConfig::infer(&store, arch, &hints).mit_heads, [1, 1, 2, 2]);
+        assert!(select_for_arch(store, arch, &small).is_ok());
+    }
+    assert_eq!(
+        ArchConfig::infer(&TensorStore::new(), Arch::Mesorch, &ConfigHints::default()),
+        ArchConfig::for_arch(Arch::Mesorch)
+    );
+}
+
+#[test]
+fn hints_come_from_the_forge_entry_and_from_metadata() {
+    let ints = |xs: &[i64]| Value::List(xs.iter().map(|&x| Value::Int(x)).collect());
+    let s = |x: &str| Value::Str(x.into());
+    let root = Value::Dict(vec![
+        (s("model"), Value::Dict(vec![])),
+        (
+            s("forge"),
+            Value::Dict(vec![
+                (s("input_size"), Value::Tuple(vec![Value::Int(256), Value::Int(320)])),
+                (s("config"), Value::Dict(vec![(s("mit_heads"), ints(&[1, 2, 3, 4]))])),
+            ]),
+        ),
+    ]);
+    let h = super::forge_hints(&root);
+    assert_eq!(h, ConfigHints { mit_heads: Some([1, 2, 3, 4]), input_size: Some([256, 320]) });
+    // Malformed entries are not hints.
+    let bad = Value::Dict(vec![(s("forge"), Value::Dict(vec![(s("input_size"), ints(&[256, -1]))]))]);
+    assert_eq!(super::forge_hints(&bad), ConfigHints::default());
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert(
+        "config".to_string(),
+        ArchConfig { mit_heads: [1, 2, 3, 4], ..ArchConfig::for_arch(Arch::Mesorch) }.to_json(),
+    );
+    meta.insert("input_size".to_string(), "[256,320]".to_string());
+    assert_eq!(ConfigHints::from_metadata(&meta), h);
+}
