@@ -12,7 +12,9 @@ pub mod graph;
 pub mod imageio;
 pub mod models;
 pub mod ops;
+pub mod pipeline;
 pub mod preprocess;
+pub mod report;
 pub mod tensor;
 pub mod weights;
 

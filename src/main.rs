@@ -1,4 +1,7 @@
 //! `wgpu-forge`: argument parsing only; each command lives in `cli/`.
+//!
+//! Exit codes: 0 everything done; 1 an error, or some inputs of a batch failed (each named on
+//! stderr); 2 a usage error (from clap).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Tamper-probability maps and masks for images.
+    Infer(cli::infer::InferArgs),
     /// List adapters, the one chosen and why, its features and limits.
     Info,
     /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s).
@@ -46,12 +51,20 @@ enum Command {
 fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match &args.command {
-        Command::Info => cli::info::run(&args.device),
-        Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps),
-        Command::Convert { src, dst, arch, dtype } => cli::convert::run(src, dst, arch.as_deref(), dtype),
+        Command::Infer(a) => cli::infer::run(&args.device, a).map(|failed| (failed, a.inputs.len())),
+        Command::Info => cli::info::run(&args.device).map(|_| (0, 0)),
+        Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps).map(|_| (0, 0)),
+        Command::Convert { src, dst, arch, dtype } => {
+            cli::convert::run(src, dst, arch.as_deref(), dtype).map(|_| (0, 0))
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok((0, _)) => ExitCode::SUCCESS,
+        // Some inputs of a batch failed; each was named on stderr.
+        Ok((failed, total)) => {
+            eprintln!("wgpu-forge: {failed} of {total} inputs failed");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("wgpu-forge: error: {e}");
             ExitCode::from(1)

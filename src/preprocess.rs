@@ -158,14 +158,19 @@ fn halve(src: &[u8], sw: usize, channels: usize, dw: usize, dh: usize) -> Vec<u8
 /// Resize (unless already `size` x `size`) and normalize to a `[1, 3, size, size]` tensor:
 /// `(x - mean * 255) / (std * 255)` per channel, in f32.
 pub fn to_model_input(img: &RgbImage, size: usize) -> Tensor {
+    to_model_input_hw(img, size, size)
+}
+
+/// [`to_model_input`] for an `h` x `w` model input.
+pub fn to_model_input_hw(img: &RgbImage, h: usize, w: usize) -> Tensor {
     let resized;
-    let px: &[u8] = if img.width == size && img.height == size {
+    let px: &[u8] = if img.width == w && img.height == h {
         &img.data
     } else {
-        resized = resize_bilinear_u8_cv(&img.data, img.width, img.height, 3, size, size);
+        resized = resize_bilinear_u8_cv(&img.data, img.width, img.height, 3, w, h);
         &resized
     };
-    let plane = size * size;
+    let plane = h * w;
     let mut data = vec![0.0f32; 3 * plane];
     for c in 0..3 {
         let (m, s) = (IMAGENET_MEAN[c] * 255.0, IMAGENET_STD[c] * 255.0);
@@ -173,7 +178,7 @@ pub fn to_model_input(img: &RgbImage, size: usize) -> Tensor {
             *d = (p[c] as f32 - m) / s;
         }
     }
-    Tensor { shape: vec![1, 3, size, size], data }
+    Tensor { shape: vec![1, 3, h, w], data }
 }
 
 /// PyTorch's source index for `align_corners=False` linear interpolation: `(i + 0.5) * scale - 0.5`

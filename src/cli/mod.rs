@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod convert;
+pub mod infer;
 pub mod info;
 
 use crate::gpu::device::{DeviceOptions, Gpu};

@@ -1,0 +1,196 @@
+//! One image's trip: decoded RGB -> model input -> planned graph -> probability map at the image's
+//! own size. The graph is planned once per [`Detector`] and run for every image.
+//!
+//! Learned models (Mesorch family) see the image the way the benchmark's test path does: an
+//! OpenCV-exact uint8 bilinear resize to the model's input size (512 x 512 for the published
+//! weights), ImageNet normalization; the map comes back with a bilinear, align_corners=False
+//! resize. Models registered as native-resolution (training-free detectors) take the RGB values
+//! 0..255 at the image's own size and are re-planned when the size changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::gpu::device::Gpu;
+use crate::graph::{Graph, Plan};
+use crate::imageio::RgbImage;
+use crate::models::{self, ModelConfig, WeightStore};
+use crate::preprocess::{resize_prob_back, to_model_input_hw};
+use crate::tensor::Tensor;
+
+/// Published Mesorch input size, used when the weights do not record theirs.
+pub const DEFAULT_INPUT: usize = 512;
+
+/// Where the weights came from, for reports.
+#[derive(Clone, Debug, Default)]
+pub struct WeightsInfo {
+    pub path: Option<PathBuf>,
+    pub sha256: Option<String>,
+    /// The `arch` / `config` / `source_sha256` metadata written by `convert`.
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// Seconds spent in each step of one image's trip.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Timings {
+    pub decode_s: f64,
+    pub preprocess_s: f64,
+    pub gpu_s: f64,
+    pub postprocess_s: f64,
+}
+
+/// What a detector says about one image.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    pub width: usize,
+    pub height: usize,
+    /// Tamper probability per pixel at the image's size, row-major `height x width`.
+    pub prob: Vec<f32>,
+    /// The map at the model's own resolution `[H, W]` (equal to the image's for native models).
+    pub model_size: [usize; 2],
+    pub model_prob: Vec<f32>,
+    /// Every other named graph output (per-scale logits, gate weights, raw residuals ...).
+    pub extras: HashMap<String, Tensor>,
+    pub timings: Timings,
+}
+
+/// How a model sees the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputMode {
+    /// Resized to a fixed `[H, W]`, ImageNet-normalized.
+    Resized([usize; 2]),
+    /// RGB 0..255 at the image's own size.
+    Native,
+}
+
+/// A model planned on a device, ready to run image after image.
+pub struct Detector<'g> {
+    gpu: &'g Gpu,
+    pub model: String,
+    pub weights: WeightsInfo,
+    pub mode: InputMode,
+    build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
+    /// The plan and the input size it was made for.
+    plan: Option<([usize; 2], Plan<'g>)>,
+}
+
+impl<'g> Detector<'g> {
+    /// A learned model from a converted weight file (`wgpu-forge convert`). `model` defaults to
+    /// the file's `arch` metadata; `input` to the file's `input_size`, else 512 x 512.
+    pub fn from_weights_file(
+        gpu: &'g Gpu,
+        path: &Path,
+        model: Option<&str>,
+        input: Option<[usize; 2]>,
+    ) -> Result<Detector<'g>> {
+        let sha256 = crate::weights::sha256_file(path)?;
+        let store = crate::weights::TensorStore::read_safetensors(path)
+            .map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let metadata = store.metadata.clone();
+        let weights = WeightStore::from_store(store);
+        let arch = metadata.get("arch").map(|a| a.replace('-', "_"));
+        let name = match (model, arch.as_deref()) {
+            (Some(m), _) => m.replace('-', "_"),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => {
+                return Err(Error::invalid(format!(
+                    "{}: no 'arch' in the metadata; convert the checkpoint with `wgpu-forge convert` or pass --model",
+                    path.display()
+                )))
+            }
+        };
+        let input = input.or(weights.hints().input_size).unwrap_or([DEFAULT_INPUT; 2]);
+        if input.iter().any(|&d| d == 0 || d % 32 != 0) {
+            return Err(Error::invalid(format!("model input {}x{} must be multiples of 32", input[1], input[0])));
+        }
+        let cfg = ModelConfig::from_weights(&name, &weights, input)
+            .map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let graph = models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
+        let mut d = Detector::new(gpu, &name, info, InputMode::Resized(input), Box::new(move |_| Ok(graph.clone())));
+        d.plan_for(input)?;
+        Ok(d)
+    }
+
+    /// A detector over any graph builder (`build([H, W])` gives a graph with input "image" and
+    /// output "prob" of shape `[1, 1, H', W']`).
+    pub fn new(
+        gpu: &'g Gpu,
+        model: &str,
+        weights: WeightsInfo,
+        mode: InputMode,
+        build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
+    ) -> Detector<'g> {
+        Detector { gpu, model: model.to_string(), weights, mode, build, plan: None }
+    }
+
+    /// Plan the graph for an input of `hw` unless the current plan already is for it.
+    fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Plan<'g>> {
+        if self.plan.as_ref().map(|(s, _)| *s) != Some(hw) {
+            self.plan = None; // free the old plan's buffers first
+            let graph = (self.build)(hw)?;
+            let plan = Plan::new(self.gpu, &graph)?;
+            self.plan = Some((hw, plan));
+        }
+        Ok(&self.plan.as_ref().expect("planned above").1)
+    }
+
+    /// Peak GPU bytes of the current plan (activations after sharing + weights + scratch + uniforms).
+    pub fn gpu_bytes(&self) -> Option<u64> {
+        self.plan.as_ref().map(|(_, p)| {
+            let s = &p.stats;
+            s.peak_activation_bytes + s.weight_bytes + s.scratch_bytes + s.uniform_bytes
+        })
+    }
+
+    /// Run the model on one image.
+    pub fn detect(&mut self, img: &RgbImage) -> Result<Detection> {
+        if img.width == 0 || img.height == 0 {
+            return Err(Error::invalid("the image has no pixels"));
+        }
+        let t0 = Instant::now();
+        let (input, hw) = match self.mode {
+            InputMode::Resized([h, w]) => (to_model_input_hw(img, h, w), [h, w]),
+            InputMode::Native => (rgb_planes(img), [img.height, img.width]),
+        };
+        let preprocess_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let plan = self.plan_for(hw)?;
+        let mut out = plan.run(&[("image", &input)])?;
+        let gpu_s = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        let prob = out.remove("prob").ok_or_else(|| Error::graph(format!("model '{}' has no 'prob' output", self.model)))?;
+        let (ph, pw) = match prob.shape.as_slice() {
+            [1, 1, h, w] => (*h, *w),
+            s => return Err(Error::graph(format!("model '{}' gave a 'prob' of shape {s:?}, expected [1, 1, H, W]", self.model))),
+        };
+        let full = if (ph, pw) == (img.height, img.width) {
+            prob.data.clone()
+        } else {
+            resize_prob_back(&prob.data, pw, ph, img.width, img.height)
+        };
+        let postprocess_s = t2.elapsed().as_secs_f64();
+        Ok(Detection {
+            width: img.width,
+            height: img.height,
+            prob: full,
+            model_size: [ph, pw],
+            model_prob: prob.data,
+            extras: out,
+            timings: Timings { decode_s: 0.0, preprocess_s, gpu_s, postprocess_s },
+        })
+    }
+}
+
+/// `[1, 3, H, W]` f32 planes of the RGB values 0..255.
+pub fn rgb_planes(img: &RgbImage) -> Tensor {
+    let plane = img.width * img.height;
+    let mut data = vec![0.0f32; 3 * plane];
+    for (i, p) in img.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = p[c] as f32;
+        }
+    }
+    Tensor { shape: vec![1, 3, img.height, img.width], data }
+}
