@@ -106,7 +106,8 @@ impl<'g> Detector<'g> {
         }
         let cfg = ModelConfig::from_weights(&name, &weights, input)
             .map_err(|e| e.context(format!("weights {}", path.display())))?;
-        let graph = models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let graph =
+            models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
         let mut d = Detector::new(gpu, &name, info, InputMode::Resized(input), Box::new(move |_| Ok(graph.clone())));
         d.plan_for(input)?;
@@ -136,12 +137,9 @@ impl<'g> Detector<'g> {
         Ok(&self.plan.as_ref().expect("planned above").1)
     }
 
-    /// Peak GPU bytes of the current plan (activations after sharing + weights + scratch + uniforms).
-    pub fn gpu_bytes(&self) -> Option<u64> {
-        self.plan.as_ref().map(|(_, p)| {
-            let s = &p.stats;
-            s.peak_activation_bytes + s.weight_bytes + s.scratch_bytes + s.uniform_bytes
-        })
+    /// Memory of the current plan (activations after sharing, weights, scratch, uniforms).
+    pub fn plan_stats(&self) -> Option<&crate::graph::PlanStats> {
+        self.plan.as_ref().map(|(_, p)| &p.stats)
     }
 
     /// Run the model on one image.
@@ -160,10 +158,16 @@ impl<'g> Detector<'g> {
         let mut out = plan.run(&[("image", &input)])?;
         let gpu_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
-        let prob = out.remove("prob").ok_or_else(|| Error::graph(format!("model '{}' has no 'prob' output", self.model)))?;
+        let prob =
+            out.remove("prob").ok_or_else(|| Error::graph(format!("model '{}' has no 'prob' output", self.model)))?;
         let (ph, pw) = match prob.shape.as_slice() {
             [1, 1, h, w] => (*h, *w),
-            s => return Err(Error::graph(format!("model '{}' gave a 'prob' of shape {s:?}, expected [1, 1, H, W]", self.model))),
+            s => {
+                return Err(Error::graph(format!(
+                    "model '{}' gave a 'prob' of shape {s:?}, expected [1, 1, H, W]",
+                    self.model
+                )))
+            }
         };
         let full = if (ph, pw) == (img.height, img.width) {
             prob.data.clone()

@@ -73,8 +73,18 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let gpu = dev.open()?;
     let t = Instant::now();
     let mut det = Detector::from_weights_file(&gpu, &weights, args.model.as_deref(), None)?;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mem = det.plan_stats().map_or(String::new(), |s| {
+        format!(
+            "; GPU memory {:.1} MiB (weights {:.1}, activations {:.1}, scratch {:.1})",
+            mib(s.peak_activation_bytes + s.weight_bytes + s.scratch_bytes + s.uniform_bytes),
+            mib(s.weight_bytes),
+            mib(s.peak_activation_bytes),
+            mib(s.scratch_bytes)
+        )
+    });
     eprintln!(
-        "{} ({}) on {}: planned in {:.1} s",
+        "{} ({}) on {}: planned in {:.1} s{mem}",
         det.model,
         weights.display(),
         gpu.info.name,

@@ -7,5 +7,5 @@ pub mod run;
 
 pub use build::GraphBuilder;
 pub use ir::{Graph, Node, Source, Value, ValueId};
-pub use plan::{Plan, PlanOptions};
+pub use plan::{Plan, PlanOptions, PlanStats};
 pub use run::NodeTiming;
