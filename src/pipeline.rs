@@ -70,6 +70,8 @@ pub struct Detector<'g> {
     pub model: String,
     pub weights: WeightsInfo,
     pub mode: InputMode,
+    /// Names of the per-scale maps (`scale_logits` channels, and `gate` when present).
+    pub scale_names: Vec<String>,
     build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     /// The plan and the input size it was made for.
     plan: Option<([usize; 2], Plan<'g>)>,
@@ -110,6 +112,8 @@ impl<'g> Detector<'g> {
             models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
         let mut d = Detector::new(gpu, &name, info, InputMode::Resized(input), Box::new(move |_| Ok(graph.clone())));
+        let ModelConfig::Mesorch(mc) = &cfg;
+        d.scale_names = mc.scale_names().iter().map(|s| s.to_string()).collect();
         d.plan_for(input)?;
         Ok(d)
     }
@@ -123,7 +127,7 @@ impl<'g> Detector<'g> {
         mode: InputMode,
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
-        Detector { gpu, model: model.to_string(), weights, mode, build, plan: None }
+        Detector { gpu, model: model.to_string(), weights, mode, scale_names: Vec::new(), build, plan: None }
     }
 
     /// Plan the graph for an input of `hw` unless the current plan already is for it.
@@ -183,6 +187,75 @@ impl<'g> Detector<'g> {
             model_prob: prob.data,
             extras: out,
             timings: Timings { decode_s: 0.0, preprocess_s, gpu_s, postprocess_s },
+        })
+    }
+}
+
+impl<'g> Detector<'g> {
+    /// Run a fixed-input model over overlapping tiles of the image at its own resolution, and
+    /// blend: each tile's map is weighted by a ramp that rises over `overlap` pixels from its
+    /// edges, so seams fade. Images smaller than a tile are padded by repeating their edge pixels.
+    /// Native-resolution models just run [`Detector::detect`].
+    pub fn detect_tiled(&mut self, img: &RgbImage, overlap: usize) -> Result<Detection> {
+        let InputMode::Resized([th, tw]) = self.mode else { return self.detect(img) };
+        if overlap >= th.min(tw) {
+            return Err(Error::invalid(format!("tile overlap {overlap} must be smaller than the tile {tw}x{th}")));
+        }
+        let t0 = Instant::now();
+        let (w, h) = (img.width.max(tw), img.height.max(th));
+        let starts = |n: usize, t: usize| -> Vec<usize> {
+            let step = t - overlap;
+            let mut v: Vec<usize> = (0..).map(|i| i * step).take_while(|&s| s + t < n).collect();
+            v.push(n - t);
+            v
+        };
+        let ramp = |i: usize, t: usize| ((i.min(t - 1 - i) + 1) as f32 / (overlap.max(1)) as f32).min(1.0);
+        let mut acc = vec![0.0f32; w * h];
+        let mut wsum = vec![0.0f32; w * h];
+        let mut timings = Timings::default();
+        let mut tile = vec![0u8; tw * th * 3];
+        for &y0 in &starts(h, th) {
+            for &x0 in &starts(w, tw) {
+                for ty in 0..th {
+                    let sy = (y0 + ty).min(img.height - 1);
+                    for tx in 0..tw {
+                        let sx = (x0 + tx).min(img.width - 1);
+                        let (d, s) = ((ty * tw + tx) * 3, (sy * img.width + sx) * 3);
+                        tile[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
+                    }
+                }
+                let t = RgbImage { width: tw, height: th, data: tile.clone() };
+                let d = self.detect(&t)?;
+                timings.gpu_s += d.timings.gpu_s;
+                timings.preprocess_s += d.timings.preprocess_s;
+                for ty in 0..th {
+                    for tx in 0..tw {
+                        let wgt = ramp(ty, th) * ramp(tx, tw);
+                        let i = (y0 + ty) * w + x0 + tx;
+                        acc[i] += wgt * d.prob[ty * tw + tx];
+                        wsum[i] += wgt;
+                    }
+                }
+            }
+        }
+        let t2 = Instant::now();
+        let mut prob = Vec::with_capacity(img.width * img.height);
+        for y in 0..img.height {
+            for x in 0..img.width {
+                prob.push(acc[y * w + x] / wsum[y * w + x]);
+            }
+        }
+        timings.postprocess_s = t2.elapsed().as_secs_f64();
+        timings.preprocess_s +=
+            (t0.elapsed().as_secs_f64() - timings.gpu_s - timings.preprocess_s - timings.postprocess_s).max(0.0);
+        Ok(Detection {
+            width: img.width,
+            height: img.height,
+            model_size: [img.height, img.width],
+            model_prob: prob.clone(),
+            prob,
+            extras: HashMap::new(),
+            timings,
         })
     }
 }

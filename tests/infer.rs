@@ -88,6 +88,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         assert_eq!(pshape, vec![h as usize, w as usize]);
         let (mshape, model) = read_npy(&out.join(format!("{stem}.model.npy")));
         assert_eq!(mshape, vec![64, 96], "the input size recorded in the weights");
+        // Without cleaning options the mask is exactly p > 0.5.
         for (m, p) in mask.as_raw().iter().zip(&prob) {
             assert_eq!(*m, if *p > 0.5 { 255 } else { 0 });
         }
@@ -95,7 +96,98 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         assert_eq!(d.model_prob, model, "{stem}: model map");
         assert_eq!(d.prob, prob, "{stem}: map at the image's size");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
+        check_report(&out, stem, w as usize, h as usize, &prob);
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The report's documented fields, their types, and agreement with the maps written beside it.
+fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
+    let text = std::fs::read_to_string(out.join(format!("{stem}.json"))).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["schema"], "wgpu-forge.report/1");
+    assert_eq!(r["width"], w);
+    assert_eq!(r["height"], h);
+    assert_eq!(r["model"]["name"], "mesorch");
+    assert_eq!(r["model"]["mode"], "resize");
+    assert_eq!(r["model"]["input"], serde_json::json!([64, 96]));
+    assert_eq!(r["model"]["weights_sha256"].as_str().unwrap().len(), 64);
+    let score = r["score"].as_f64().unwrap() as f32;
+    let want = wgpu_forge::report::image_score(prob, w, h);
+    assert!((score - want).abs() < 1e-4, "score {score} vs {want}");
+    assert_eq!(r["verdict"], if want > 0.5 { "tampered" } else { "clean" });
+    let marked = prob.iter().filter(|&&p| p > 0.5).count() as f64 / (w * h) as f64;
+    assert!((r["tampered_fraction"].as_f64().unwrap() - marked).abs() < 1e-5);
+    let area: u64 = r["regions"].as_array().unwrap().iter().map(|g| g["area"].as_u64().unwrap()).sum();
+    assert_eq!(area as usize, prob.iter().filter(|&&p| p > 0.5).count(), "regions cover the mask");
+    for g in r["regions"].as_array().unwrap() {
+        let b: Vec<u64> = g["bbox"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert!(b[0] < b[2] && b[1] < b[3] && b[2] as usize <= w && b[3] as usize <= h, "{b:?}");
+        assert!(g["max_prob"].as_f64().unwrap() >= g["mean_prob"].as_f64().unwrap());
+    }
+    assert_eq!(r["scales"].as_array().unwrap().len(), 8, "Mesorch has 8 scales");
+    assert!(r["scales"][0]["mean_gate"].is_number());
+    for k in ["decode", "preprocess", "gpu", "postprocess", "total"] {
+        assert!(r["timings_s"][k].as_f64().unwrap() >= 0.0, "{k}");
+    }
+    assert!(r["adapter"]["name"].is_string());
+    for k in ["mask", "prob", "overlay", "prob_npy", "model_npy", "report"] {
+        let f = r["outputs"][k].as_str().unwrap_or_else(|| panic!("outputs.{k}"));
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let p8 = image::open(out.join(format!("{stem}.prob.png"))).unwrap().to_luma8();
+    assert_eq!(p8.dimensions(), (w as u32, h as u32));
+    let ov = image::open(out.join(format!("{stem}.overlay.png"))).unwrap().to_rgb8();
+    assert!(ov.width() > w as u32 && ov.height() == h as u32, "overlay has a colour bar");
+}
+
+#[test]
+fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
+    let dir = tmpdir("options");
+    let weights = tiny_weights(&dir);
+    let imgs = dir.join("imgs");
+    std::fs::create_dir_all(&imgs).unwrap();
+    write_png(&imgs.join("a.png"), 150, 70, 4);
+    write_png(&imgs.join("b.png"), 40, 30, 5);
+    std::fs::write(imgs.join("notes.txt"), "not an image").unwrap();
+    let out = dir.join("out");
+    // A folder: its two images (the .txt is skipped), one JSON report per line on stdout.
+    let o = bin()
+        .args(["infer", "--json", "--tile", "--tile-overlap", "16", "--open", "1", "--close", "2"])
+        .args(["--min-area", "5", "--weights"])
+        .arg(&weights)
+        .arg("--out")
+        .arg(&out)
+        .arg(&imgs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["model"]["mode"], "tile");
+    assert_eq!(lines[0]["cleaning"], serde_json::json!({"open": 1, "close": 2, "min_area": 5}));
+    for g in lines.iter().flat_map(|l| l["regions"].as_array().unwrap()) {
+        assert!(g["area"].as_u64().unwrap() >= 5);
+    }
+    // Tiling a 150x70 image with 96x64 tiles covers it at native resolution.
+    let mask = image::open(out.join("a.mask.png")).unwrap().to_luma8();
+    assert_eq!(mask.dimensions(), (150, 70));
+    // A glob, with the per-scale maps; a pattern matching nothing is a clear error.
+    let pat = format!("{}/*.png", imgs.display());
+    let o =
+        bin().args(["infer", "--scales", "--weights"]).arg(&weights).arg("--out").arg(&out).arg(&pat).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    for s in ["c1", "c4", "s1", "s4"] {
+        let scale = image::open(out.join(format!("a.scale-{s}.png"))).unwrap();
+        assert_eq!((scale.width(), scale.height()), (24, 16), "H/4 x W/4 of the model input");
+        assert!(out.join(format!("a.gate-{s}.png")).is_file());
+    }
+    let none = format!("{}/*.gif", imgs.display());
+    let o = bin().args(["infer", "--weights"]).arg(&weights).arg(&none).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("matches no file"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

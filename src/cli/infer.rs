@@ -1,24 +1,31 @@
-//! `wgpu-forge infer [--weights FILE] [--out DIR] [--save-raw] INPUT...`: run a model on images and
-//! write, per input with stem S, `S.mask.png` (p > threshold) and with `--save-raw` `S.prob.npy`
-//! (float32 H x W at the image's size) and `S.model.npy` (float32 at the model's resolution).
+//! `wgpu-forge infer [options] INPUT...`: tamper-probability maps, masks, overlays and reports.
 //!
-//! One bad input never stops the batch: its error is printed with the file's name and the run
-//! ends with exit code 1. Every file is written atomically.
+//! Inputs are files, folders (their image files, not recursive) and glob patterns. Per input with
+//! stem S, into `--out` (default `forge-out`): `S.mask.png` (cleaned binary mask), `S.prob.png`
+//! (8-bit probability), `S.overlay.png` (heat map over the photo with a colour bar), `S.json`
+//! (the report, docs/report.md); with `--save-raw` `S.prob.npy` (float32 H x W at the image's size)
+//! and `S.model.npy` (float32 at the model's resolution); with `--scales` the model's per-scale
+//! maps. One bad input never stops the batch: it is named on stderr with its reason and the run
+//! ends with exit code 1. Every file is written atomically; an image's files are all encoded
+//! before the first is written.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cli::DeviceArgs;
-use crate::error::{Error, Result};
-use crate::imageio::{load_rgb8_with, LoadOptions};
-use crate::pipeline::{Detection, Detector};
-use crate::report::{npy_f32, png_gray8, write_atomic};
+use crate::error::{Error, ErrorKind, Result};
+use crate::imageio::{load_rgb8_with, LoadOptions, RgbImage};
+use crate::pipeline::{Detection, Detector, InputMode};
+use crate::report::json::{report, ReportInput};
+use crate::report::overlay::overlay;
+use crate::report::{image_score, npy_f32, png_gray8, png_rgb8, regions, write_atomic, Mask};
 
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct InferArgs {
-    /// Images to analyse.
+    /// Images, folders of images, or glob patterns.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Converted weights (.safetensors from `wgpu-forge convert`); default: the shipped
@@ -34,9 +41,31 @@ pub struct InferArgs {
     /// Also write S.prob.npy and S.model.npy.
     #[arg(long)]
     pub save_raw: bool,
-    /// Mask threshold: a pixel is marked when p > threshold.
+    /// Also write the model's per-scale maps (and gate weights), S.scale-NAME.png / S.gate-NAME.png.
+    #[arg(long)]
+    pub scales: bool,
+    /// Mask threshold: a pixel is marked when p > threshold; also the verdict's threshold.
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
+    /// Morphological opening of the mask with a (2R+1)-pixel square: removes specks.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    pub open: usize,
+    /// Morphological closing of the mask with a (2R+1)-pixel square: fills small gaps.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    pub close: usize,
+    /// Drop regions smaller than this many pixels (from the mask and the report).
+    #[arg(long, default_value_t = 0, value_name = "PIXELS")]
+    pub min_area: usize,
+    /// Run the model on overlapping tiles at the image's own resolution instead of resizing the
+    /// whole image to the model's input (keeps fine traces in large photos).
+    #[arg(long)]
+    pub tile: bool,
+    /// Overlap of neighbouring tiles, in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub tile_overlap: usize,
+    /// Print each report as one JSON line on stdout (instead of the summary line).
+    #[arg(long)]
+    pub json: bool,
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
@@ -54,13 +83,55 @@ pub fn default_weights() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Run the command; returns how many inputs failed.
-pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
-    if !(0.0..1.0).contains(&args.threshold) {
-        return Err(Error::invalid(format!("--threshold {} must be in [0, 1)", args.threshold)));
+/// Extensions taken from folders.
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
+
+/// Files, folders (their image files, sorted, not recursive) and glob patterns, in order. A
+/// pattern or folder that matches nothing is an error naming it.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        let text = p.to_string_lossy();
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {}: {e}", p.display())))?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .and_then(|x| x.to_str())
+                            .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::invalid(format!("{}: no image files in this folder", p.display())));
+            }
+            out.extend(files);
+        } else if !p.exists() && text.contains(['*', '?', '[']) {
+            let paths = glob::glob(&text).map_err(|e| Error::invalid(format!("bad pattern '{text}': {e}")))?;
+            let mut files: Vec<PathBuf> = paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::invalid(format!("'{text}' matches no file")));
+            }
+            out.extend(files);
+        } else {
+            out.push(p.clone()); // a missing file is reported per input, in the batch
+        }
     }
-    let weights = match &args.weights {
-        Some(w) => w.clone(),
+    Ok(out)
+}
+
+/// Open the detector `weights` / `model` name: the learned models through their weights.
+pub fn open_detector<'g>(
+    gpu: &'g crate::gpu::device::Gpu,
+    weights: Option<&Path>,
+    model: Option<&str>,
+) -> Result<Detector<'g>> {
+    let weights = match weights {
+        Some(w) => w.to_path_buf(),
         None => default_weights().ok_or_else(|| {
             Error::invalid(format!(
                 "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`), \
@@ -68,11 +139,24 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
             ))
         })?,
     };
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Error::new(crate::error::ErrorKind::Io, format!("cannot create {}: {e}", args.out.display())))?;
+    Detector::from_weights_file(gpu, &weights, model, None)
+}
+
+/// Run the command; returns how many inputs failed.
+pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
+    if !(0.0..1.0).contains(&args.threshold) {
+        return Err(Error::invalid(format!("--threshold {} must be in [0, 1)", args.threshold)));
+    }
+    let inputs = expand_inputs(&args.inputs)?;
+    if args.tile && args.scales {
+        eprintln!("wgpu-forge: note: --scales is ignored with --tile (per-scale maps are not stitched across tiles)");
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::new(ErrorKind::Io, format!("cannot create the output folder {}: {e}", args.out.display()))
+    })?;
     let gpu = dev.open()?;
     let t = Instant::now();
-    let mut det = Detector::from_weights_file(&gpu, &weights, args.model.as_deref(), None)?;
+    let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let mem = det.plan_stats().map_or(String::new(), |s| {
         format!(
@@ -83,63 +167,194 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
             mib(s.scratch_bytes)
         )
     });
-    eprintln!(
-        "{} ({}) on {}: planned in {:.1} s{mem}",
-        det.model,
-        weights.display(),
-        gpu.info.name,
-        t.elapsed().as_secs_f64()
-    );
+    let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
+    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.model, gpu.info.name, t.elapsed().as_secs_f64());
+    let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
     let load = LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() };
-    let stems = unique_stems(&args.inputs);
+    let stems = unique_stems(&inputs);
+    let bar = progress_bar(inputs.len());
     let mut failed = 0;
-    for (input, stem) in args.inputs.iter().zip(&stems) {
-        match one(&mut det, input, stem, args, &load) {
-            Ok(line) => println!("{line}"),
+    for (input, stem) in inputs.iter().zip(&stems) {
+        bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        match one(&mut det, input, stem, &ctx, &load) {
+            Ok(line) => bar.suspend(|| println!("{line}")),
             Err(e) => {
                 failed += 1;
-                eprintln!("wgpu-forge: {}: {e}", input.display());
+                bar.suspend(|| eprintln!("wgpu-forge: {}: {e}", input.display()));
             }
         }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if failed > 0 {
+        eprintln!("wgpu-forge: {failed} of {} inputs failed", inputs.len());
     }
     Ok(failed)
 }
 
-fn one(det: &mut Detector, input: &Path, stem: &str, args: &InferArgs, load: &LoadOptions) -> Result<String> {
+/// A bar with rate and ETA on stderr for batches, hidden when stderr is not a terminal.
+fn progress_bar(n: usize) -> indicatif::ProgressBar {
+    if n < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} images, {per_sec}, ETA {eta} {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+struct Context<'a> {
+    args: &'a InferArgs,
+    adapter: String,
+    backend: String,
+}
+
+fn one(det: &mut Detector, input: &Path, stem: &str, ctx: &Context, load: &LoadOptions) -> Result<String> {
+    let args = ctx.args;
     let t = Instant::now();
     let img = load_rgb8_with(input, load)?;
     let decode_s = t.elapsed().as_secs_f64();
-    let mut d = det.detect(&img)?;
+    let mut d = if args.tile { det.detect_tiled(&img, args.tile_overlap)? } else { det.detect(&img)? };
     d.timings.decode_s = decode_s;
-    write_outputs(&d, &args.out, stem, args.threshold, args.save_raw)?;
-    let marked = d.prob.iter().filter(|&&p| p > args.threshold).count();
-    let max = d.prob.iter().cloned().fold(0.0f32, f32::max);
-    Ok(format!(
-        "{}: {}x{}, max p {max:.3}, {:.2}% of pixels above {}, {:.2} s (GPU {:.2} s) -> {}",
-        input.display(),
-        d.width,
-        d.height,
-        100.0 * marked as f64 / d.prob.len() as f64,
-        args.threshold,
-        t.elapsed().as_secs_f64(),
-        d.timings.gpu_s,
-        args.out.join(format!("{stem}.mask.png")).display()
-    ))
+    let (files, summary) = render(det, &img, &d, input, stem, ctx)?;
+    for (name, bytes) in &files {
+        write_atomic(&args.out.join(name), bytes)?;
+    }
+    Ok(summary)
 }
 
-/// The files of one detection: `S.mask.png`, and with `raw` `S.prob.npy` and `S.model.npy`.
-pub fn write_outputs(d: &Detection, dir: &Path, stem: &str, threshold: f32, raw: bool) -> Result<()> {
-    let mask: Vec<u8> = d.prob.iter().map(|&p| if p > threshold { 255 } else { 0 }).collect();
-    // Encode everything first, then write, so an encoding error leaves no partial set behind.
-    let mut files = vec![(format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask)?)];
-    if raw {
-        files.push((format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?));
-        files.push((format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?));
+/// Everything written for one image, encoded, and the line printed for it.
+fn render(
+    det: &Detector,
+    img: &RgbImage,
+    d: &Detection,
+    input: &Path,
+    stem: &str,
+    ctx: &Context,
+) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    let args = ctx.args;
+    let t = Instant::now();
+    let mut mask = Mask::threshold(&d.prob, d.width, d.height, args.threshold).open(args.open).close(args.close);
+    let regs = regions(&mut mask, &d.prob, args.min_area.max(1));
+    let score = image_score(&d.prob, d.width, d.height);
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut outputs: Vec<(&str, String)> = Vec::new();
+    let mut add = |kind: &'static str, name: String, bytes: Vec<u8>| {
+        outputs.push((kind, name.clone()));
+        files.push((name, bytes));
+    };
+    add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
+    let prob8: Vec<u8> = d.prob.iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, prob8)?);
+    let ov = overlay(img, &d.prob, &mask, args.threshold);
+    add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
+    if args.save_raw {
+        add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
+        add("model_npy", format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?);
     }
-    for (name, bytes) in files {
-        write_atomic(&dir.join(name), &bytes)?;
+    let scales = scale_maps(det, d)?;
+    let mut scale_summary = Vec::new();
+    for s in &scales {
+        scale_summary.push((s.name.clone(), s.mean, s.max, s.gate_mean));
+        if args.scales {
+            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.w, s.h, to_u8(&s.prob))?);
+            if let Some(g) = &s.gate {
+                add("gate", format!("{stem}.gate-{}.png", s.name), png_gray8(s.w, s.h, to_u8(g))?);
+            }
+        }
     }
-    Ok(())
+    let mut timings = d.timings;
+    timings.postprocess_s += t.elapsed().as_secs_f64();
+    let file = input.display().to_string();
+    let weights = det.weights.path.as_ref().map(|p| p.display().to_string());
+    let mode = match (det.mode, args.tile) {
+        (InputMode::Native, _) => "native",
+        (_, true) => "tile",
+        _ => "resize",
+    };
+    let model_input = match det.mode {
+        InputMode::Resized(hw) => Some(hw),
+        InputMode::Native => None,
+    };
+    let json_name = format!("{stem}.json");
+    outputs.push(("report", json_name.clone()));
+    let rep = report(&ReportInput {
+        file: &file,
+        width: d.width,
+        height: d.height,
+        model: &det.model,
+        weights: weights.as_deref(),
+        weights_sha256: det.weights.sha256.as_deref(),
+        mode,
+        model_input,
+        threshold: args.threshold,
+        score,
+        open: args.open,
+        close: args.close,
+        min_area: args.min_area,
+        marked_pixels: mask.count(),
+        regions: &regs,
+        scales: &scale_summary,
+        timings,
+        adapter: &ctx.adapter,
+        backend: &ctx.backend,
+        outputs: &outputs,
+    });
+    files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
+    let line = if args.json {
+        rep.to_string()
+    } else {
+        format!(
+            "{file}: {}x{}, score {score:.3} ({}), {} region{}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
+            d.width,
+            d.height,
+            if score > args.threshold { "tampered" } else { "clean" },
+            regs.len(),
+            if regs.len() == 1 { "" } else { "s" },
+            100.0 * mask.count() as f64 / (d.width * d.height) as f64,
+            timings.decode_s + timings.preprocess_s + timings.gpu_s + timings.postprocess_s,
+            timings.gpu_s
+        )
+    };
+    Ok((files, line))
+}
+
+fn to_u8(p: &[f32]) -> Vec<u8> {
+    p.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+}
+
+/// One scale's map (sigmoid of its logit) and gate weight, at the model's H/4 resolution.
+struct ScaleMap {
+    name: String,
+    w: usize,
+    h: usize,
+    prob: Vec<f32>,
+    gate: Option<Vec<f32>>,
+    mean: f32,
+    max: f32,
+    gate_mean: Option<f32>,
+}
+
+fn scale_maps(det: &Detector, d: &Detection) -> Result<Vec<ScaleMap>> {
+    let Some(logits) = d.extras.get("scale_logits") else { return Ok(Vec::new()) };
+    let [1, n, h, w] = logits.shape[..] else {
+        return Err(Error::graph(format!("scale_logits has shape {:?}", logits.shape)));
+    };
+    let gate = d.extras.get("gate").filter(|g| g.shape == logits.shape);
+    let plane = h * w;
+    Ok((0..n)
+        .map(|i| {
+            let prob: Vec<f32> =
+                logits.data[i * plane..(i + 1) * plane].iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
+            let g = gate.map(|g| g.data[i * plane..(i + 1) * plane].to_vec());
+            let mean = prob.iter().sum::<f32>() / plane as f32;
+            let max = prob.iter().cloned().fold(0.0, f32::max);
+            let gate_mean = g.as_ref().map(|g| g.iter().sum::<f32>() / plane as f32);
+            let name = det.scale_names.get(i).cloned().unwrap_or_else(|| format!("{i}"));
+            ScaleMap { name, w, h, prob, gate: g, mean, max, gate_mean }
+        })
+        .collect())
 }
 
 /// File stems, made unique within the batch (`a/x.jpg`, `b/x.png` -> `x`, `x-2`).

@@ -1,5 +1,12 @@
-//! What a detection becomes on disk: masks, maps and raw arrays, each written whole or not at all.
+//! What a detection becomes: a cleaned mask and its regions, an image score, pictures for people
+//! (probability image, heat-map overlay) and the JSON report; every file written whole or not at all.
 
 pub mod files;
+pub mod json;
+pub mod mask;
+pub mod overlay;
+pub mod score;
 
-pub use files::{npy_f32, png_gray8, write_atomic};
+pub use files::{npy_f32, png_gray8, png_rgb8, write_atomic};
+pub use mask::{regions, Mask, Region};
+pub use score::image_score;

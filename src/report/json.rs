@@ -1,0 +1,97 @@
+//! The per-image report, `S.json` and `infer --json`. Field names are stable and documented in
+//! docs/report.md; `schema` changes when a field changes meaning or goes away.
+
+use serde_json::{json, Value};
+
+use super::mask::Region;
+use crate::pipeline::Timings;
+
+pub const SCHEMA: &str = "wgpu-forge.report/1";
+
+/// Everything a report says, gathered by the caller.
+pub struct ReportInput<'a> {
+    pub file: &'a str,
+    pub width: usize,
+    pub height: usize,
+    pub model: &'a str,
+    pub weights: Option<&'a str>,
+    pub weights_sha256: Option<&'a str>,
+    /// "resize" (to the model's input), "tile" (native-resolution tiles) or "native".
+    pub mode: &'a str,
+    pub model_input: Option<[usize; 2]>,
+    pub threshold: f32,
+    pub score: f32,
+    pub open: usize,
+    pub close: usize,
+    pub min_area: usize,
+    pub marked_pixels: usize,
+    pub regions: &'a [Region],
+    /// (scale name, mean probability, max probability, mean gate weight if the model has a gate).
+    pub scales: &'a [(String, f32, f32, Option<f32>)],
+    pub timings: Timings,
+    pub adapter: &'a str,
+    pub backend: &'a str,
+    /// (kind, file name) of every file written for this image.
+    pub outputs: &'a [(&'a str, String)],
+}
+
+fn r4(v: f32) -> f64 {
+    (v as f64 * 1e4).round() / 1e4
+}
+
+pub fn report(r: &ReportInput) -> Value {
+    let total = (r.width * r.height).max(1) as f64;
+    let regions: Vec<Value> = r
+        .regions
+        .iter()
+        .map(|g| {
+            json!({
+                "bbox": [g.x0, g.y0, g.x1, g.y1],
+                "area": g.area,
+                "area_fraction": (g.area as f64 / total * 1e6).round() / 1e6,
+                "mean_prob": r4(g.mean_prob),
+                "max_prob": r4(g.max_prob),
+            })
+        })
+        .collect();
+    let scales: Vec<Value> = r
+        .scales
+        .iter()
+        .map(|(name, mean, max, gate)| {
+            json!({"name": name, "mean_prob": r4(*mean), "max_prob": r4(*max), "mean_gate": gate.map(r4)})
+        })
+        .collect();
+    let t = r.timings;
+    let outputs: serde_json::Map<String, Value> =
+        r.outputs.iter().map(|(k, f)| (k.to_string(), Value::String(f.clone()))).collect();
+    json!({
+        "schema": SCHEMA,
+        "file": r.file,
+        "width": r.width,
+        "height": r.height,
+        "model": {
+            "name": r.model,
+            "weights": r.weights,
+            "weights_sha256": r.weights_sha256,
+            "mode": r.mode,
+            "input": r.model_input,
+        },
+        "threshold": r.threshold,
+        "score": r4(r.score),
+        "verdict": if r.score > r.threshold { "tampered" } else { "clean" },
+        "tampered_fraction": (r.marked_pixels as f64 / total * 1e6).round() / 1e6,
+        "cleaning": {"open": r.open, "close": r.close, "min_area": r.min_area},
+        "regions": regions,
+        "scales": scales,
+        "timings_s": {
+            "decode": t.decode_s,
+            "preprocess": t.preprocess_s,
+            "gpu": t.gpu_s,
+            "postprocess": t.postprocess_s,
+            "total": t.decode_s + t.preprocess_s + t.gpu_s + t.postprocess_s,
+        },
+        "adapter": {"name": r.adapter, "backend": r.backend},
+        "outputs": outputs,
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+}

@@ -1,0 +1,184 @@
+//! Pictures for people: the heat map over the photo, with a colour bar.
+//!
+//! Colours follow matplotlib's *inferno* (perceptually uniform, readable in grayscale and by
+//! colour-blind readers), as a piecewise-linear curve through nine of its samples. The heat map is
+//! blended over the photo with an opacity that grows with the probability (0.15 at p = 0 up to
+//! 0.75 at p = 1), so unsuspicious areas stay legible; the cleaned mask's outline is drawn in
+//! white; a colour bar with ticks 0, 0.5, 1 and the threshold is added on the right.
+
+use crate::imageio::RgbImage;
+
+use super::mask::Mask;
+
+/// inferno at t = 0, 1/8, ..., 1.
+const INFERNO: [[u8; 3]; 9] = [
+    [0, 0, 4],
+    [31, 12, 72],
+    [85, 15, 109],
+    [136, 34, 106],
+    [186, 54, 85],
+    [227, 89, 51],
+    [249, 140, 10],
+    [249, 201, 50],
+    [252, 255, 164],
+];
+
+/// The colour of probability `p` (clamped to [0, 1]).
+pub fn colormap(p: f32) -> [u8; 3] {
+    let t = p.clamp(0.0, 1.0) * 8.0;
+    let i = (t.floor() as usize).min(7);
+    let f = t - i as f32;
+    let (a, b) = (INFERNO[i], INFERNO[i + 1]);
+    [0, 1, 2].map(|c| (a[c] as f32 + (b[c] as f32 - a[c] as f32) * f).round() as u8)
+}
+
+/// 3x5 bitmaps of the characters the colour bar needs.
+fn glyph(c: char) -> [u8; 5] {
+    match c {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        '>' => [4, 2, 1, 2, 4],
+        _ => [0; 5],
+    }
+}
+
+struct Canvas {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+impl Canvas {
+    fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
+        if x < self.w && y < self.h {
+            self.px[(y * self.w + x) * 3..][..3].copy_from_slice(&c);
+        }
+    }
+    fn rect(&mut self, x: usize, y: usize, w: usize, h: usize, c: [u8; 3]) {
+        for yy in y..y + h {
+            for xx in x..x + w {
+                self.set(xx, yy, c);
+            }
+        }
+    }
+    fn text(&mut self, x: usize, y: usize, s: &str, scale: usize, c: [u8; 3]) {
+        for (k, ch) in s.chars().enumerate() {
+            let g = glyph(ch);
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..3 {
+                    if bits >> (2 - col) & 1 == 1 {
+                        self.rect(x + (k * 4 + col) * scale, y + row * scale, scale, scale, c);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The photo with the heat map blended in, the mask's outline, and a colour bar on the right.
+pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> RgbImage {
+    let (w, h) = (img.width, img.height);
+    // Colour bar geometry scales with the image so it stays readable on large photos.
+    let scale = (h / 200).clamp(1, 6);
+    let bar_w = 12 * scale;
+    let pad = 4 * scale;
+    let label_w = 4 * 4 * scale;
+    let total_w = w + pad * 3 + bar_w + label_w;
+    let mut cv = Canvas { w: total_w, h, px: vec![255; total_w * h * 3] };
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let p = prob[i].clamp(0.0, 1.0);
+            let a = 0.15 + 0.6 * p;
+            let c = colormap(p);
+            let o = &img.data[i * 3..i * 3 + 3];
+            let mut px = [0u8; 3];
+            for k in 0..3 {
+                px[k] = ((1.0 - a) * o[k] as f32 + a * c[k] as f32).round() as u8;
+            }
+            // Outline: a marked pixel with an unmarked 4-neighbour (or the image edge).
+            let m = |xx: usize, yy: usize| mask.data[yy * w + xx];
+            if m(x, y)
+                && (x == 0
+                    || y == 0
+                    || x + 1 == w
+                    || y + 1 == h
+                    || !m(x - 1, y)
+                    || !m(x + 1, y)
+                    || !m(x, y - 1)
+                    || !m(x, y + 1))
+            {
+                px = [255, 255, 255];
+            }
+            cv.set(x, y, px);
+        }
+    }
+    // Colour bar: p = 1 at the top.
+    let (bx, top, bottom) = (w + pad, pad.min(h / 4), h.saturating_sub(pad.min(h / 4)));
+    let span = bottom.saturating_sub(top).max(1);
+    for y in top..bottom {
+        let p = 1.0 - (y - top) as f32 / (span - 1).max(1) as f32;
+        cv.rect(bx, y, bar_w, 1, colormap(p));
+    }
+    let tick_y = |p: f32| top + ((1.0 - p) * (span - 1) as f32).round() as usize;
+    let lx = bx + bar_w + pad;
+    let black = [0, 0, 0];
+    for (p, label) in [(1.0, "1"), (0.5, ".5"), (0.0, "0")] {
+        let y = tick_y(p);
+        cv.rect(bx + bar_w, y, pad / 2 + 1, scale, black);
+        cv.text(lx, y.saturating_sub(2 * scale).min(h.saturating_sub(5 * scale)), label, scale, black);
+    }
+    // The threshold as a white line across the bar.
+    cv.rect(bx, tick_y(threshold), bar_w, scale, [255, 255, 255]);
+    RgbImage { width: total_w, height: h, data: cv.px }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colormap_is_monotone_in_lightness_and_hits_the_ends() {
+        assert_eq!(colormap(0.0), INFERNO[0]);
+        assert_eq!(colormap(1.0), INFERNO[8]);
+        assert_eq!(colormap(-3.0), INFERNO[0]);
+        assert_eq!(colormap(0.5), INFERNO[4]);
+        let luma = |c: [u8; 3]| 0.299 * c[0] as f32 + 0.587 * c[1] as f32 + 0.114 * c[2] as f32;
+        let mut last = -1.0;
+        for i in 0..=100 {
+            let l = luma(colormap(i as f32 / 100.0));
+            assert!(l >= last, "lightness must not decrease (at {i}%)");
+            last = l;
+        }
+    }
+
+    #[test]
+    fn overlay_keeps_the_photo_where_p_is_low_and_outlines_the_mask() {
+        let (w, h) = (40, 30);
+        let img = RgbImage::new(w, h, vec![100; w * h * 3]).unwrap();
+        let mut prob = vec![0.0f32; w * h];
+        for y in 10..20 {
+            for x in 10..20 {
+                prob[y * w + x] = 1.0;
+            }
+        }
+        let mask = Mask::threshold(&prob, w, h, 0.5);
+        let o = overlay(&img, &prob, &mask, 0.5);
+        assert!(o.width > w && o.height == h);
+        let at = |x: usize, y: usize| &o.data[(y * o.width + x) * 3..][..3];
+        assert_eq!(at(10, 10), [255, 255, 255], "outline");
+        let inside = at(15, 15);
+        assert!(inside[0] > 150 && inside[2] > 100, "bright heat inside: {inside:?}");
+        let outside = at(2, 2);
+        assert!(outside.iter().all(|&v| (80..=100).contains(&v)), "photo shows through: {outside:?}");
+    }
+}
