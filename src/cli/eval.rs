@@ -154,7 +154,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<(usize, usize)> {
     let robustness: Vec<(Perturbation, MeanMetrics)> =
         perturbations.iter().zip(&per_condition[1..]).map(|(p, all)| (*p, MeanMetrics::of(all))).collect();
     if !robustness.is_empty() {
-        println!("\nrobustness (means over the {} images above)", clean.images);
+        println!("\nrobustness (means over the {} above)", images(clean.images));
         for (p, m) in &robustness {
             println!("{}", row_text(&p.to_string(), m.f1, m.f1_permuted, m.iou, m.auc, m.best_f1, m.best_mcc, None));
         }
@@ -249,8 +249,8 @@ fn noise_seed(path: &Path) -> u64 {
 fn report_pairing(p: &Pairing, authentic_without_mask: bool) {
     if !p.unpaired_images.is_empty() {
         eprintln!(
-            "wgpu-forge: {} images have no mask and are skipped{}:",
-            p.unpaired_images.len(),
+            "wgpu-forge: {} without a mask skipped{}:",
+            images(p.unpaired_images.len()),
             if authentic_without_mask { "" } else { " (--authentic-without-mask evaluates them as authentic)" }
         );
         for i in &p.unpaired_images {
@@ -258,7 +258,7 @@ fn report_pairing(p: &Pairing, authentic_without_mask: bool) {
         }
     }
     if !p.unpaired_masks.is_empty() {
-        eprintln!("wgpu-forge: {} masks have no image:", p.unpaired_masks.len());
+        eprintln!("wgpu-forge: {} without an image:", plural(p.unpaired_masks.len(), "mask"));
         for m in &p.unpaired_masks {
             eprintln!("  {}", m.display());
         }
@@ -272,7 +272,16 @@ fn report_pairing(p: &Pairing, authentic_without_mask: bool) {
     }
 }
 
-const NAME_WIDTH: usize = 32;
+/// "1 image", "2 images".
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn images(n: usize) -> String {
+    plural(n, "image")
+}
+
+const NAME_WIDTH: usize = 40;
 
 fn display_name(path: &Path) -> String {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -318,15 +327,16 @@ fn row_line(name: &str, m: &ImageMetrics) -> String {
 fn print_summary(all: &MeanMetrics, tampered: &MeanMetrics, empty: usize, level: Option<&ImageLevel>, threshold: f32) {
     let mean =
         |name: String, m: &MeanMetrics| row_text(&name, m.f1, m.f1_permuted, m.iou, m.auc, m.best_f1, m.best_mcc, None);
-    println!("{}", mean(format!("mean ({} images)", all.images), all));
+    println!("{}", mean(format!("mean ({})", images(all.images)), all));
     if empty > 0 {
         if tampered.images > 0 {
             println!("{}", mean(format!("mean, non-empty masks ({})", tampered.images), tampered));
         }
         println!(
-            "{empty} images have an empty mask: their F1 and IoU count as 0 in the mean (as in the benchmark); \
-             their AUC is undefined and left out (AUC mean over {} images)",
-            all.auc_images
+            "{} with an empty mask: F1 and IoU count as 0 in the mean (as in the benchmark); \
+             AUC is undefined there and left out (AUC mean over {})",
+            images(empty),
+            images(all.auc_images)
         );
     }
     if let Some(l) = level {
@@ -388,9 +398,9 @@ fn series(robustness: &[(Perturbation, MeanMetrics)]) -> Vec<Series> {
     let mut out: Vec<(&str, Series)> = Vec::new();
     for (p, m) in robustness {
         let title = match p {
-            Perturbation::Noise { .. } => "NOISE VAR",
-            Perturbation::Blur { .. } => "BLUR K",
-            Perturbation::Jpeg { .. } => "JPEG Q",
+            Perturbation::Noise { .. } => "MEAN F1 - NOISE VAR",
+            Perturbation::Blur { .. } => "MEAN F1 - BLUR K",
+            Perturbation::Jpeg { .. } => "MEAN F1 - JPEG Q",
         };
         match out.iter_mut().find(|(k, _)| *k == p.kind()) {
             Some((_, s)) => s.points.push((p.strength(), m.f1)),
@@ -415,6 +425,25 @@ mod tests {
     }
 
     #[test]
+    fn model_resolution_scores_the_model_map_against_the_resized_mask() {
+        // Image 4x2, model 2x1: the image map is perfect, the model map is inverted.
+        let d = Detection {
+            width: 4,
+            height: 2,
+            prob: vec![0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1],
+            model_size: [1, 2],
+            model_prob: vec![0.1, 0.9],
+            extras: Default::default(),
+            timings: Default::default(),
+        };
+        let mask = BinaryMask::from_gray(4, 2, &[255, 255, 0, 0, 255, 255, 0, 0]);
+        let at_image = score_detection(&d, &mask, false, 0.5);
+        assert!((at_image.f1 - 1.0).abs() < 1e-6 && at_image.auc == Some(1.0));
+        let at_model = score_detection(&d, &mask, true, 0.5);
+        assert!(at_model.f1 < 1e-6 && at_model.auc == Some(0.0) && (at_model.f1_permuted - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
     fn series_group_by_kind_in_order() {
         let m = MeanMetrics { f1: 0.5, ..MeanMetrics::default() };
         let r = [
@@ -424,7 +453,7 @@ mod tests {
         ];
         let s = series(&r);
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].title.as_str(), s[0].points.clone()), ("JPEG Q", vec![(90.0, 0.5), (50.0, 0.5)]));
+        assert_eq!((s[0].title.as_str(), s[0].points.clone()), ("MEAN F1 - JPEG Q", vec![(90.0, 0.5), (50.0, 0.5)]));
         assert_eq!(noise_seed(Path::new("a/x.png")), noise_seed(Path::new("b/x.png")));
     }
 }
