@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Tamper-probability maps and masks for images.
     Infer(cli::infer::InferArgs),
+    /// Localization metrics against ground-truth masks, and robustness to perturbations.
+    Eval(cli::eval::EvalArgs),
     /// List adapters, the one chosen and why, its features and limits.
     Info,
     /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s).
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     let result = match &args.command {
         Command::Infer(a) => cli::infer::run(&args.device, a),
+        Command::Eval(a) => cli::eval::run(&args.device, a),
         Command::Info => cli::info::run(&args.device).map(|_| 0),
         Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps).map(|_| 0),
         Command::Convert { src, dst, arch, dtype } => cli::convert::run(src, dst, arch.as_deref(), dtype).map(|_| 0),

@@ -1,41 +1,14 @@
 //! `wgpu-forge infer` end to end through the binary: outputs, their agreement with the library
 //! pipeline, a bad input in a batch, exit codes.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
+
+use common::{bin, tiny_weights, tmpdir, write_png};
 
 use wgpu_forge::imageio::{load_rgb8, DEFAULT_MAX_PIXELS};
 use wgpu_forge::pipeline::Detector;
-use wgpu_forge::weights::{SaveDType, TensorStore};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/mesorch");
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("forge-infer-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// The tiny Mesorch fixture weights with the metadata `convert` writes, trained "at" 64 x 96, so
-/// the test runs a small graph.
-fn tiny_weights(dir: &Path) -> PathBuf {
-    let mut s = TensorStore::read_safetensors(&Path::new(FIXTURES).join("mesorch_tiny.weights.safetensors")).unwrap();
-    s.tensors.retain(|k, _| !k.starts_with("convnext.head."));
-    s.metadata.insert("arch".into(), "mesorch".into());
-    s.metadata.insert("input_size".into(), "[64,96]".into());
-    let p = dir.join("tiny.safetensors");
-    s.write_safetensors(&p, SaveDType::F32).unwrap();
-    p
-}
-
-fn write_png(path: &Path, w: u32, h: u32, seed: u32) {
-    let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let v = (x * 7 + y * 13 + seed * 31) % 256;
-        image::Rgb([v as u8, (255 - v) as u8, ((x ^ y) % 256) as u8])
-    });
-    img.save(path).unwrap();
-}
 
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let b = std::fs::read(path).unwrap();
@@ -48,15 +21,9 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
     (shape, data)
 }
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_wgpu-forge"));
-    c.env("NODEVICE_SELECT", "1");
-    c
-}
-
 #[test]
 fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
-    let dir = tmpdir("batch");
+    let dir = tmpdir("infer-batch");
     let weights = tiny_weights(&dir);
     let (a, b) = (dir.join("wide.png"), dir.join("tall.png"));
     write_png(&a, 75, 41, 1);
@@ -143,7 +110,7 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
 
 #[test]
 fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
-    let dir = tmpdir("options");
+    let dir = tmpdir("infer-options");
     let weights = tiny_weights(&dir);
     let imgs = dir.join("imgs");
     std::fs::create_dir_all(&imgs).unwrap();
@@ -193,7 +160,7 @@ fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
 
 #[test]
 fn infer_usage_and_weight_errors_have_clear_messages() {
-    let dir = tmpdir("errors");
+    let dir = tmpdir("infer-errors");
     // No inputs: a usage error (exit 2).
     let o = bin().args(["infer"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));

@@ -13,9 +13,10 @@ pub fn score_box(w: usize, h: usize) -> usize {
     (side.max(3)) | 1
 }
 
-/// See the module documentation. `prob` is row-major `h` x `w`; an empty map scores 0.
+/// See the module documentation. `prob` is row-major `h` x `w`; an empty map (or one whose length
+/// is not `w * h`) scores 0.
 pub fn image_score(prob: &[f32], w: usize, h: usize) -> f32 {
-    if w == 0 || h == 0 {
+    if w == 0 || h == 0 || prob.len() != w * h {
         return 0.0;
     }
     let r = score_box(w, h) / 2;

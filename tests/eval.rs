@@ -1,0 +1,113 @@
+//! `wgpu-forge eval` end to end through the binary: pairing by suffix, an authentic image, a mask
+//! of the wrong size, metrics.json against the library's detector and metrics, robustness outputs.
+
+mod common;
+
+use std::path::Path;
+
+use common::{bin, tiny_weights, tmpdir, write_png};
+
+use wgpu_forge::eval::metrics::image_metrics;
+use wgpu_forge::imageio::{load_rgb8, DEFAULT_MAX_PIXELS};
+use wgpu_forge::pipeline::Detector;
+
+/// A mask with a tampered rectangle (x0..x1, y0..y1); an empty rectangle gives an empty mask.
+fn write_mask(path: &Path, w: u32, h: u32, (x0, x1, y0, y1): (u32, u32, u32, u32)) -> Vec<bool> {
+    let m = image::GrayImage::from_fn(w, h, |x, y| {
+        image::Luma([if (x0..x1).contains(&x) && (y0..y1).contains(&y) { 255 } else { 0 }])
+    });
+    m.save(path).unwrap();
+    m.as_raw().iter().map(|&v| v > 127).collect()
+}
+
+#[test]
+fn eval_scores_pairs_names_the_bad_one_and_writes_reports() {
+    let dir = tmpdir("eval-run");
+    let weights = tiny_weights(&dir);
+    let (images, masks, out) = (dir.join("images"), dir.join("masks"), dir.join("out"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    write_png(&images.join("spliced.png"), 96, 64, 1);
+    let spliced_gt = write_mask(&masks.join("spliced_gt.png"), 96, 64, (20, 60, 10, 40));
+    write_png(&images.join("authentic.png"), 80, 60, 2);
+    let authentic_gt = write_mask(&masks.join("authentic.png"), 80, 60, (0, 0, 0, 0));
+    write_png(&images.join("mismatch.png"), 64, 48, 3);
+    write_mask(&masks.join("mismatch_mask.png"), 50, 40, (5, 20, 5, 20));
+    write_mask(&masks.join("orphan_gt.png"), 10, 10, (0, 5, 0, 5));
+
+    let o = bin()
+        .args(["eval", "--images"])
+        .arg(&images)
+        .arg("--masks")
+        .arg(&masks)
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&out)
+        .args(["--perturb", "jpeg:90", "--perturb", "blur:3;noise:7"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "one pair is bad\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stderr.contains("mismatch.png") && stderr.contains("50x40") && stderr.contains("64x48"), "{stderr}");
+    assert!(stderr.contains("orphan_gt.png"), "the unpaired mask is listed: {stderr}");
+    assert!(stdout.contains("spliced.png") && stdout.contains("(empty mask)") && stdout.contains("mean (2 images)"));
+    assert!(stdout.contains("each image's own resolution"), "{stdout}");
+
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(report["images"], 2);
+    assert_eq!(report["empty_mask_images"], 1);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 1);
+    assert!(report["failed"][0]["image"].as_str().unwrap().ends_with("mismatch.png"));
+    assert_eq!(report["robustness"].as_array().unwrap().len(), 3);
+    assert_eq!(report["robustness"][0]["kind"], "jpeg");
+    assert_eq!(report["image_level"]["authentic"], 1);
+
+    // The per-image metrics equal the library's on the library detector's maps.
+    let gpu = wgpu_forge::ops::testing::device();
+    let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let rows = report["per_image"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let mut f1_sum = 0.0;
+    for (name, gt) in [("authentic.png", &authentic_gt), ("spliced.png", &spliced_gt)] {
+        let row = rows.iter().find(|r| r["image"].as_str().unwrap().ends_with(name)).unwrap();
+        let d = det.detect(&load_rgb8(images.join(name), DEFAULT_MAX_PIXELS).unwrap()).unwrap();
+        let m = image_metrics(&d.prob, gt, d.width, d.height, 0.5);
+        for (key, want) in
+            [("f1", m.f1), ("f1_permuted", m.f1_permuted), ("iou", m.iou), ("best_f1", m.best_f1), ("score", m.score)]
+        {
+            assert!((row[key].as_f64().unwrap() - want).abs() < 1e-9, "{name} {key}: {} vs {want}", row[key]);
+        }
+        assert_eq!(row["auc"].as_f64(), m.auc, "{name}");
+        f1_sum += m.f1;
+    }
+    assert!((report["mean"]["f1"].as_f64().unwrap() - f1_sum / 2.0).abs() < 1e-9);
+
+    let csv = std::fs::read_to_string(out.join("per_image.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let plot = image::open(out.join("robustness.png")).unwrap();
+    assert!(plot.width() > 200 && plot.height() > 100);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_without_pairs_or_with_a_bad_spec_fails_clearly() {
+    let dir = tmpdir("eval-errors");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = bin().args(["eval", "--images"]).arg(&empty).arg("--masks").arg(&empty).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no image in"), "{stderr}");
+    let o = bin()
+        .args(["eval", "--perturb", "blur:4", "--images"])
+        .arg(&empty)
+        .arg("--masks")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("odd kernel size"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
