@@ -316,6 +316,34 @@ mod tests {
     }
 
     #[test]
+    fn imageio_cmyk_empty_and_misnamed_files() {
+        // A CMYK JPEG (PIL, Adobe inverted CMYK) of pure red decodes to red.
+        let cmyk =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/decode/cmyk_red_16x8.jpg")).unwrap();
+        let img = decode_rgb8(&cmyk, &opts()).unwrap();
+        assert_eq!((img.width, img.height), (16, 8));
+        let p = &img.data[(3 * 16 + 3) * 3..][..3];
+        assert!(p[0] > 220 && p[1] < 40 && p[2] < 40, "CMYK red decoded as {p:?}");
+        // An empty file, and a zero-size header.
+        let e = decode_rgb8(b"", &opts()).unwrap_err();
+        assert!(e.message.contains("unsupported") || e.message.contains("format"), "{e}");
+        // The format comes from the content, not the name: a PNG called .jpg decodes.
+        let dir = tmp_dir("misnamed");
+        let buf = ImageBuffer::<Rgb<u8>, _>::from_raw(3, 2, vec![7u8; 18]).unwrap();
+        let png = encode(&DynamicImage::ImageRgb8(buf), ImageFormat::Png);
+        let f = dir.join("really_a_png.jpg");
+        std::fs::write(&f, &png).unwrap();
+        assert_eq!(load_rgb8(&f, DEFAULT_MAX_PIXELS).unwrap().data, vec![7u8; 18]);
+        // A truncated JPEG is an error, not a panic.
+        let jpg =
+            encode(&DynamicImage::ImageRgb8(ImageBuffer::from_pixel(32, 32, Rgb([200u8, 10, 10]))), ImageFormat::Jpeg);
+        for cut in [2, 20, jpg.len() / 2, jpg.len() - 2] {
+            let _ = decode_rgb8(&jpg[..cut], &opts()); // Ok (a partial image) or a clear error, never a panic
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
     fn imageio_bomb_header_refused_before_decoding() {
         // A PNG header claiming 100000 x 100000 pixels with no data behind it.
         let buf = ImageBuffer::<Luma<u8>, _>::from_raw(1, 1, vec![0u8]).unwrap();

@@ -69,6 +69,9 @@ pub struct InferArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Do not rotate images by their EXIF orientation (the benchmark's loader does not).
+    #[arg(long)]
+    pub no_exif_orientation: bool,
 }
 
 /// Shipped default weights, looked up in FORGE_WEIGHTS, ./weights/ and the source tree.
@@ -170,7 +173,8 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
     eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.model, gpu.info.name, t.elapsed().as_secs_f64());
     let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
-    let load = LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() };
+    // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
+    let load = LoadOptions { max_pixels: args.max_pixels, apply_exif_orientation: !args.no_exif_orientation };
     let stems = unique_stems(&inputs);
     let bar = progress_bar(inputs.len());
     let mut failed = 0;
