@@ -30,6 +30,7 @@ op_families!(
     conv2d,
     conv_transpose2d,
     dct,
+    ela,
     elementwise,
     layer_norm,
     layout,
