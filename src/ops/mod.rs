@@ -31,6 +31,7 @@ op_families!(
     conv_transpose2d,
     dct,
     ela,
+    ela_map,
     elementwise,
     layer_norm,
     layout,
