@@ -37,6 +37,7 @@ op_families!(
     layout,
     matmul,
     minmax,
+    noise,
     pool,
     resize,
     softmax
