@@ -2,24 +2,43 @@
 //!
 //! Builders take official checkpoint key names through a [`WeightStore`] and return a static
 //! [`Graph`]; ops and the planner know nothing about models.
+//!
+//! Learned: "mesorch", "mesorch_p". Training-free detectors (no weights; any weight store is
+//! ignored; native resolution): "ela" (Error Level Analysis, JPEG re-save at quality 90) and
+//! "noise" (noise-inconsistency map, 16-pixel blocks); see `docs/detectors.md`. All take input
+//! "image" [1, 3, H, W] and give "prob" [1, 1, H, W] in [0, 1]; "ela" also gives "ela" [1, 3, H, W].
 
 pub mod blocks;
+pub mod ela;
 pub mod mesorch;
+pub mod noise;
 pub mod weights;
 
+pub use ela::build_ela;
 pub use mesorch::{build_mesorch, MesorchConfig, MesorchOutputs, Variant};
+pub use noise::build_noise;
 pub use weights::WeightStore;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 
 /// Names `build` accepts.
-pub const MODELS: &[&str] = &["mesorch", "mesorch_p"];
+pub const MODELS: &[&str] = &["mesorch", "mesorch_p", "ela", "noise"];
 
 /// A model's architecture, by family.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelConfig {
     Mesorch(MesorchConfig),
+    /// Error Level Analysis: input `[H, W]` and the JPEG re-save quality.
+    Ela {
+        input: [usize; 2],
+        quality: u32,
+    },
+    /// Noise inconsistency: input `[H, W]` and the block side in pixels.
+    Noise {
+        input: [usize; 2],
+        block: usize,
+    },
 }
 
 impl ModelConfig {
@@ -28,6 +47,8 @@ impl ModelConfig {
         match name {
             "mesorch" => Ok(ModelConfig::Mesorch(MesorchConfig::full(Variant::Mesorch))),
             "mesorch_p" => Ok(ModelConfig::Mesorch(MesorchConfig::full(Variant::MesorchP))),
+            "ela" => Ok(ModelConfig::Ela { input: [512, 512], quality: ela::DEFAULT_QUALITY }),
+            "noise" => Ok(ModelConfig::Noise { input: [512, 512], block: noise::DEFAULT_BLOCK }),
             _ => Err(unknown(name)),
         }
     }
@@ -43,6 +64,8 @@ impl ModelConfig {
                 }
                 Ok(ModelConfig::Mesorch(cfg))
             }
+            "ela" => Ok(ModelConfig::Ela { input, quality: ela::DEFAULT_QUALITY }),
+            "noise" => Ok(ModelConfig::Noise { input, block: noise::DEFAULT_BLOCK }),
             _ => Err(unknown(name)),
         }
     }
@@ -57,7 +80,27 @@ fn unknown(name: &str) -> Error {
 pub fn build(name: &str, cfg: &ModelConfig, weights: &WeightStore) -> Result<Graph> {
     match (name, cfg) {
         ("mesorch" | "mesorch_p", ModelConfig::Mesorch(c)) => Ok(build_mesorch(c, weights)?.0),
+        ("ela", &ModelConfig::Ela { input: [h, w], quality }) => build_ela(h, w, quality),
+        ("noise", &ModelConfig::Noise { input: [h, w], block }) => build_noise(h, w, block),
         _ if !MODELS.contains(&name) => Err(unknown(name)),
         _ => Err(Error::invalid(format!("config {cfg:?} does not fit model '{name}'"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectors_build_by_name_without_weights() {
+        let none = WeightStore::new();
+        for name in ["ela", "noise"] {
+            let cfg = ModelConfig::from_weights(name, &none, [37, 29]).unwrap();
+            let g = build(name, &cfg, &none).unwrap();
+            assert!(g.outputs.iter().any(|(n, _)| n == "prob"), "{name}");
+            assert!(build(name, &ModelConfig::official(name).unwrap(), &none).is_ok());
+        }
+        let mismatch = ModelConfig::official("noise").unwrap();
+        assert!(build("ela", &mismatch, &none).is_err());
     }
 }
