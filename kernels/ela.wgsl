@@ -60,10 +60,17 @@ fn to_ycc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var csum = vec2<i32>(0, 0);
     for (var dy = 0u; dy < 2u; dy++) {
         for (var dx = 0u; dx < 2u; dx++) {
-            let c = ycc(rgb_at(s, 2u * ri + dy, 2u * cj + dx));
-            csum += c.yz;
             let l = ycc(rgb_at(s, 2u * ci + dy, 2u * cj + dx));
             yplanes[base + (2u * ci + dy) * yp.wp + 2u * cj + dx] = f32(l.x);
+            csum += l.yz;
+        }
+    }
+    if (ri != ci) {
+        csum = vec2<i32>(0, 0);
+        for (var dy = 0u; dy < 2u; dy++) {
+            for (var dx = 0u; dx < 2u; dx++) {
+                csum += ycc(rgb_at(s, 2u * ri + dy, 2u * cj + dx)).yz;
+            }
         }
     }
     let bias = 1 + i32(cj & 1u);
@@ -104,6 +111,12 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let origin = base + (b / bx) * 8u * stride + (b % bx) * 8u;
     var f: array<f32, 64>;
     var tmp: array<f32, 64>;
+    // The DCT matrix in private memory: one load each instead of one per multiply-add (2.8x
+    // faster on lavapipe, where a storage load is a per-lane gather).
+    var m: array<f32, 64>;
+    for (var i = 0u; i < 64u; i++) {
+        m[i] = btab[i];
+    }
     for (var i = 0u; i < 64u; i++) {
         f[i] = bplanes[origin + (i / 8u) * stride + i % 8u] - 128.0;
     }
@@ -112,7 +125,7 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var u = 0u; u < 8u; u++) {
             var acc = 0.0;
             for (var x = 0u; x < 8u; x++) {
-                acc += btab[u * 8u + x] * f[y * 8u + x];
+                acc += m[u * 8u + x] * f[y * 8u + x];
             }
             tmp[y * 8u + u] = acc;
         }
@@ -122,7 +135,7 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var u = 0u; u < 8u; u++) {
             var acc = 0.0;
             for (var y = 0u; y < 8u; y++) {
-                acc += btab[v * 8u + y] * tmp[y * 8u + u];
+                acc += m[v * 8u + y] * tmp[y * 8u + u];
             }
             let k = v * 8u + u;
             f[k] = floor(acc * btab[q0 + 128u + k] + 0.5) * btab[q0 + k];
@@ -133,7 +146,7 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var u = 0u; u < 8u; u++) {
             var acc = 0.0;
             for (var v = 0u; v < 8u; v++) {
-                acc += btab[v * 8u + y] * f[v * 8u + u];
+                acc += m[v * 8u + y] * f[v * 8u + u];
             }
             tmp[y * 8u + u] = acc;
         }
@@ -142,7 +155,7 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         for (var x = 0u; x < 8u; x++) {
             var acc = 0.0;
             for (var u = 0u; u < 8u; u++) {
-                acc += btab[u * 8u + x] * tmp[y * 8u + u];
+                acc += m[u * 8u + x] * tmp[y * 8u + u];
             }
             bplanes[origin + y * stride + x] = clamp(floor(acc + 128.5), 0.0, 255.0);
         }

@@ -103,4 +103,31 @@ mod tests {
         let mismatch = ModelConfig::official("noise").unwrap();
         assert!(build("ela", &mismatch, &none).is_err());
     }
+
+    /// Wall time of the detectors at 512 x 512 and 1024 x 768 (median of 5 runs after a warm-up):
+    /// `cargo test --release --lib models::tests::time_detectors -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_detectors() {
+        use crate::graph::Plan;
+        let gpu = crate::ops::testing::device();
+        for (h, w) in [(512, 512), (768, 1024)] {
+            let x = crate::tensor::Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
+            for (name, g) in [("ela", build_ela(h, w, 90).unwrap()), ("noise", build_noise(h, w, 16).unwrap())] {
+                let plan = Plan::new(gpu, &g).unwrap();
+                plan.run(&[("image", &x)]).unwrap();
+                let mut times: Vec<f64> = (0..5)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        plan.run(&[("image", &x)]).unwrap();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                times.sort_by(f64::total_cmp);
+                let (_, prof) = plan.run_profiled(&[("image", &x)]).unwrap();
+                let nodes: Vec<String> = prof.iter().map(|t| format!("{t:?}")).collect();
+                println!("{name} {w}x{h}: median {:.1} ms (min {:.1}); {}", times[2], times[0], nodes.join("; "));
+            }
+        }
+    }
 }

@@ -273,4 +273,4 @@ impl Op for Ela {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -112,6 +112,7 @@ impl Op for ElaMap {
         let bins = self.bins();
         let hist = ctx.scratch(n * bins)?;
         let sums = ctx.scratch(n * h * w)?;
+        let tmp = ctx.scratch(n * h * w)?;
         let scale = ctx.scratch(n)?;
         let params = |items: usize| MapParams {
             h: h as u32,
@@ -130,9 +131,13 @@ impl Op for ElaMap {
         let p = ctx.pipeline(&KERNELS[0], "clear", &[])?;
         let u = params(n * bins);
         ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&u)), Bind::Tensor(&hist)], groups(n * bins, 64))?;
-        let p = ctx.pipeline(&KERNELS[0], "box", &[])?;
         let u = params(n * h * w);
-        let binds = [Bind::Uniform(as_bytes(&u)), Bind::Tensor(x), Bind::Tensor(&sums), Bind::Tensor(&hist)];
+        for (entry, from, to) in [("chmax", x, &sums), ("hbox", &sums, &tmp)] {
+            let p = ctx.pipeline(&KERNELS[0], entry, &[])?;
+            ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&u)), Bind::Tensor(from), Bind::Tensor(to)], groups(n * h * w, 64))?;
+        }
+        let p = ctx.pipeline(&KERNELS[0], "vbox", &[])?;
+        let binds = [Bind::Uniform(as_bytes(&u)), Bind::Tensor(&tmp), Bind::Tensor(&sums), Bind::Tensor(&hist)];
         ctx.dispatch_linear(&p, &binds, groups(n * h * w, 64))?;
         let p = ctx.pipeline(&KERNELS[0], "pct", &[])?;
         let u = params(n);
