@@ -79,8 +79,24 @@ fn to_ycc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     yplanes[co + hc * wc] = f32((csum.y + bias) >> 2u);
 }
 
+// One separable pass of the 8-point DCT over every row of `src`, stored transposed:
+// dst[k * 8 + r] = sum_i t(k, i) src[r * 8 + i], t(k, i) = m[k][i] (forward) or m[i][k] (inverse).
+// Two passes transform rows then columns and leave the block in natural order.
+fn pass8(m: ptr<function, array<f32, 64>>, src: ptr<function, array<f32, 64>>, dst: ptr<function, array<f32, 64>>, inverse: bool) {
+    for (var r = 0u; r < 8u; r++) {
+        for (var k = 0u; k < 8u; k++) {
+            var acc = 0.0;
+            for (var i = 0u; i < 8u; i++) {
+                acc += (*m)[select(k * 8u + i, i * 8u + k, inverse)] * (*src)[r * 8u + i];
+            }
+            (*dst)[k * 8u + r] = acc;
+        }
+    }
+}
+
 @group(0) @binding(0) var<uniform> bp: ElaParams;
-// [0, 64): DCT matrix m[k * 8 + n] = c(k)/2 cos((2n+1) k pi / 16); [64, 128): luma Q;
+// [0, 64): DCT matrix m[k * 8 + n] = c(k)/2 cos((2n+1) k pi / 16) (the f32 values of
+// `dct8()` in src/ops/ela.rs); [64, 128): luma Q;
 // [128, 192): chroma Q; [192, 256): 1/Q luma; [256, 320): 1/Q chroma (natural order, row = v).
 @group(0) @binding(1) var<storage, read> btab: array<f32>;
 @group(0) @binding(2) var<storage, read_write> bplanes: array<f32>;
@@ -120,45 +136,18 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     for (var i = 0u; i < 64u; i++) {
         f[i] = bplanes[origin + (i / 8u) * stride + i % 8u] - 128.0;
     }
-    // Rows: tmp[y][u] = sum_x m[u][x] f[y][x].
-    for (var y = 0u; y < 8u; y++) {
-        for (var u = 0u; u < 8u; u++) {
-            var acc = 0.0;
-            for (var x = 0u; x < 8u; x++) {
-                acc += m[u * 8u + x] * f[y * 8u + x];
-            }
-            tmp[y * 8u + u] = acc;
-        }
+    // Forward: rows, then (the first pass stored its result transposed) columns: f = F[v][u].
+    pass8(&m, &f, &tmp, false);
+    pass8(&m, &tmp, &f, false);
+    // Quantize (round half up, as libjpeg's float path) and dequantize.
+    for (var k = 0u; k < 64u; k++) {
+        f[k] = floor(f[k] * btab[q0 + 128u + k] + 0.5) * btab[q0 + k];
     }
-    // Columns, then quantize (round half up, as libjpeg's float path) and dequantize.
-    for (var v = 0u; v < 8u; v++) {
-        for (var u = 0u; u < 8u; u++) {
-            var acc = 0.0;
-            for (var y = 0u; y < 8u; y++) {
-                acc += m[v * 8u + y] * tmp[y * 8u + u];
-            }
-            let k = v * 8u + u;
-            f[k] = floor(acc * btab[q0 + 128u + k] + 0.5) * btab[q0 + k];
-        }
-    }
-    // Inverse: tmp[y][u] = sum_v m[v][y] G[v][u]; out[y][x] = sum_u m[u][x] tmp[y][u].
-    for (var y = 0u; y < 8u; y++) {
-        for (var u = 0u; u < 8u; u++) {
-            var acc = 0.0;
-            for (var v = 0u; v < 8u; v++) {
-                acc += m[v * 8u + y] * f[v * 8u + u];
-            }
-            tmp[y * 8u + u] = acc;
-        }
-    }
-    for (var y = 0u; y < 8u; y++) {
-        for (var x = 0u; x < 8u; x++) {
-            var acc = 0.0;
-            for (var u = 0u; u < 8u; u++) {
-                acc += m[u * 8u + x] * tmp[y * 8u + u];
-            }
-            bplanes[origin + y * stride + x] = clamp(floor(acc + 128.5), 0.0, 255.0);
-        }
+    // Inverse: rows along u, then columns along v: f = out[y][x].
+    pass8(&m, &f, &tmp, true);
+    pass8(&m, &tmp, &f, true);
+    for (var i = 0u; i < 64u; i++) {
+        bplanes[origin + (i / 8u) * stride + i % 8u] = clamp(floor(f[i] + 128.5), 0.0, 255.0);
     }
 }
 

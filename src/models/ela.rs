@@ -34,7 +34,7 @@ mod tests {
     use crate::graph::Plan;
     use crate::ops::ela::jpeg_roundtrip;
     use crate::ops::ela::tests::{check_levels, test_image};
-    use crate::ops::testing::device;
+    use crate::ops::testing::{device, region_means};
     use crate::ops::Op;
     use crate::tensor::{check_close, Rng, Tensor};
 
@@ -95,19 +95,8 @@ mod tests {
             }
         }
         let (prob, _) = run(h, w, 90, &img);
-        let (mut fg, mut bg) = ((0.0, 0), (0.0, 0));
-        for y in 0..h {
-            for x in 0..w {
-                let p = prob.data[y * w + x] as f64;
-                // Leave out a 4-pixel band around the edge of the region (the box mean blurs it).
-                if (36..60).contains(&y) && (52..92).contains(&x) {
-                    fg = (fg.0 + p, fg.1 + 1);
-                } else if !(28..68).contains(&y) || !(44..100).contains(&x) {
-                    bg = (bg.0 + p, bg.1 + 1);
-                }
-            }
-        }
-        let (fg, bg) = (fg.0 / fg.1 as f64, bg.0 / bg.1 as f64);
+        // Leave out a 4-pixel band around the edge of the region (the box mean blurs it).
+        let (fg, bg) = region_means(&prob, [36..60, 52..92], [28..68, 44..100]);
         println!("seed {seed}: region {fg:.3}, background {bg:.3}");
         // Measured over 7 seeds: region 0.26..0.28, background 0.042..0.047.
         assert!(fg > 3.0 * bg && fg > bg + 0.15, "seed {seed}: region {fg:.3} vs background {bg:.3}");

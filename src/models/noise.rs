@@ -28,7 +28,7 @@ pub fn build_noise(h: usize, w: usize, block: usize) -> Result<Graph> {
 mod tests {
     use super::*;
     use crate::graph::Plan;
-    use crate::ops::testing::device;
+    use crate::ops::testing::{device, region_means};
     use crate::tensor::{check_close, Rng, Tensor};
 
     fn run(x: &Tensor, block: usize) -> Tensor {
@@ -79,19 +79,8 @@ mod tests {
         let seed = Rng::fresh_seed();
         let (h, w) = (128, 160);
         let prob = run(&spliced(h, w, seed), DEFAULT_BLOCK);
-        let (mut fg, mut bg) = ((0.0, 0), (0.0, 0));
-        for y in 0..h {
-            for x in 0..w {
-                let p = prob.data[y * w + x] as f64;
-                // Blocks wholly inside the region / wholly outside it (16-pixel grid).
-                if (48..80).contains(&y) && (48..96).contains(&x) {
-                    fg = (fg.0 + p, fg.1 + 1);
-                } else if !(32..96).contains(&y) || !(32..112).contains(&x) {
-                    bg = (bg.0 + p, bg.1 + 1);
-                }
-            }
-        }
-        let (fg, bg) = (fg.0 / fg.1 as f64, bg.0 / bg.1 as f64);
+        // Blocks wholly inside the region / wholly outside it (16-pixel grid).
+        let (fg, bg) = region_means(&prob, [48..80, 48..96], [32..96, 32..112]);
         println!("seed {seed}: region {fg:.3}, background {bg:.3}");
         // Expected: sigma 8 vs a median of ~2 gives r = 3, p = 0.75; homogeneous blocks ~0.1.
         assert!(fg > 0.5 && fg > bg + 0.4, "seed {seed}: region {fg:.3} vs background {bg:.3}");

@@ -91,25 +91,26 @@ fn ycc_to_rgb(y: i32, cb: i32, cr: i32) -> [u8; 3] {
     [r, g, b].map(|v| v.clamp(0, 255) as u8)
 }
 
+/// One separable 8-point pass over every row of `src`, stored transposed (the kernel's `pass8`):
+/// `out[k * 8 + r] = sum_i t(k, i) src[r * 8 + i]` with `t(k, i) = m[k][i]` forward, `m[i][k]`
+/// inverse, summed in f32 from i = 0. Two passes do rows then columns, back in natural order.
+fn pass8(m: &[f32; 64], src: &[f32; 64], inverse: bool) -> [f32; 64] {
+    std::array::from_fn(|o| {
+        let (k, r) = (o / 8, o % 8);
+        (0..8).fold(0f32, |acc, i| acc + m[if inverse { i * 8 + k } else { k * 8 + i }] * src[r * 8 + i])
+    })
+}
+
 /// Round trip one 8 x 8 block of u8 levels in place (f32, the kernel's order of operations).
 fn roundtrip_block(blk: &mut [f32; 64], m: &[f32; 64], q: &[u32; 64]) {
-    let f: [f32; 64] = blk.map(|v| v - 128.0);
-    let dot = |terms: &mut dyn Iterator<Item = (f32, f32)>| terms.fold(0f32, |acc, (a, b)| acc + a * b);
-    let rows: [f32; 64] = std::array::from_fn(|i| dot(&mut (0..8).map(|x| (m[(i % 8) * 8 + x], f[(i / 8) * 8 + x]))));
-    let coef: [f32; 64] = std::array::from_fn(|k| {
-        let (v, u) = (k / 8, k % 8);
-        let c = dot(&mut (0..8).map(|y| (m[v * 8 + y], rows[y * 8 + u])));
+    let coef = pass8(m, &pass8(m, &blk.map(|v| v - 128.0), false), false);
+    let dequant: [f32; 64] = std::array::from_fn(|k| {
         let recip = (1.0 / q[k] as f64) as f32;
-        (c * recip + 0.5).floor() * q[k] as f32
+        (coef[k] * recip + 0.5).floor() * q[k] as f32
     });
-    let cols: [f32; 64] = std::array::from_fn(|i| {
-        let (y, u) = (i / 8, i % 8);
-        dot(&mut (0..8).map(|v| (m[v * 8 + y], coef[v * 8 + u])))
-    });
-    for (i, out) in blk.iter_mut().enumerate() {
-        let (y, x) = (i / 8, i % 8);
-        let s = dot(&mut (0..8).map(|u| (m[u * 8 + x], cols[y * 8 + u])));
-        *out = (s + 128.5).floor().clamp(0.0, 255.0);
+    let out = pass8(m, &pass8(m, &dequant, true), true);
+    for (o, v) in blk.iter_mut().zip(out) {
+        *o = (v + 128.5).floor().clamp(0.0, 255.0);
     }
 }
 
