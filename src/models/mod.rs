@@ -27,6 +27,8 @@ pub const MODELS: &[&str] = &["mesorch", "mesorch_p", "ela", "noise"];
 
 /// A model's architecture, by family.
 #[derive(Clone, Debug, PartialEq)]
+// Configs are built once per model; the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum ModelConfig {
     Mesorch(MesorchConfig),
     /// Error Level Analysis: input `[H, W]` and the JPEG re-save quality.

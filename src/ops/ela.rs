@@ -137,9 +137,9 @@ fn upsample(c: &[f32], stride: usize, (dh, dw): (usize, usize), y: usize, x: usi
         return at(i, j);
     }
     // The nearer row weighs 3, the other (above for even y, below for odd y) 1; same across.
-    let other = if y % 2 == 0 { i.saturating_sub(1) } else { (i + 1).min(dh - 1) };
+    let other = if y.is_multiple_of(2) { i.saturating_sub(1) } else { (i + 1).min(dh - 1) };
     let colsum = |j: usize| 3 * at(i, j) + at(other, j);
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         (3 * colsum(j) + colsum(j.saturating_sub(1)) + 8) >> 4
     } else {
         (3 * colsum(j) + colsum((j + 1).min(dw - 1)) + 7) >> 4

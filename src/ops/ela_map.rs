@@ -75,7 +75,8 @@ impl Op for ElaMap {
         "ela_map"
     }
     fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
-        if !(self.percentile > 0.0 && self.percentile <= 1.0) || !(self.floor > 0.0) || self.radius > 16 {
+        let valid = self.percentile > 0.0 && self.percentile <= 1.0 && self.floor > 0.0 && self.radius <= 16;
+        if !valid {
             return Err(format!("needs 0 < percentile <= 1, floor > 0 and radius <= 16, got {self:?}"));
         }
         match inputs {
@@ -169,7 +170,7 @@ mod tests {
         for (i, s) in shapes.iter().enumerate() {
             let x = levels(s, seed + i as u64, 60.0);
             for op in [ElaMap::default(), ElaMap { radius: 0, percentile: 0.5, floor: 0.5 }, ElaMap { radius: 3, percentile: 1.0, floor: 1.0 }] {
-                check_op(&format!("ela_map {op:?} {s:?} seed {seed}"), &op, &[x.clone()], 1e-5);
+                check_op(&format!("ela_map {op:?} {s:?} seed {seed}"), &op, std::slice::from_ref(&x), 1e-5);
             }
         }
     }
@@ -179,7 +180,7 @@ mod tests {
         // 100 pixels, radius 0: values 0..99; the 90th percentile (rank 90) is 89.
         let x = Tensor::new(&[1, 1, 10, 10], (0..100).map(|v| v as f32).collect()).unwrap();
         let op = ElaMap { radius: 0, percentile: 0.9, floor: 1.0 };
-        let y = run_on_gpu(&op, &[x.clone()]).unwrap().remove(0);
+        let y = run_on_gpu(&op, std::slice::from_ref(&x)).unwrap().remove(0);
         assert_eq!(y.data[89], 1.0);
         assert!((y.data[45] - 45.0 / 89.0).abs() < 1e-6, "{}", y.data[45]);
         assert_eq!(y.data[99], 1.0);

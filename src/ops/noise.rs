@@ -93,7 +93,7 @@ impl Op for NoiseMap {
         "noise_map"
     }
     fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
-        if self.block % 2 != 0 || !(4..=32).contains(&self.block) {
+        if !self.block.is_multiple_of(2) || !(4..=32).contains(&self.block) {
             return Err(format!("block must be even and in 4..=32 pixels, got {}", self.block));
         }
         match inputs {
@@ -183,7 +183,7 @@ mod tests {
         for (i, s) in shapes.iter().enumerate() {
             let x = Tensor::random(s, seed + i as u64, 0.0, 255.0);
             for block in [4, 16, 32] {
-                check_op(&format!("noise block {block} {s:?} seed {seed}"), &NoiseMap { block }, &[x.clone()], 1e-4);
+                check_op(&format!("noise block {block} {s:?} seed {seed}"), &NoiseMap { block }, std::slice::from_ref(&x), 1e-4);
             }
         }
     }

@@ -114,7 +114,10 @@ fn load_planar(path: &std::path::Path) -> (Vec<u8>, usize, usize) {
     (p, h, w)
 }
 
-fn fixtures() -> Vec<(String, Vec<u8>, Vec<u8>, usize, usize, u32)> {
+/// (name, original, PIL round trip, height, width, quality); images planar RGB u8.
+type Fixture = (String, Vec<u8>, Vec<u8>, usize, usize, u32);
+
+fn fixtures() -> Vec<Fixture> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ela");
     let manifest = std::fs::read_to_string(dir.join("manifest.txt")).unwrap();
     let mut out = Vec::new();
