@@ -44,3 +44,23 @@ pub fn check_op<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], 
         }
     }
 }
+
+/// Mean of a `[1, 1, H, W]` map over the pixels inside the rectangle `inner` (rows, columns) and
+/// over those outside `outer` (a band between the two is left out): (region, background).
+pub fn region_means(
+    map: &Tensor,
+    inner: [std::ops::Range<usize>; 2],
+    outer: [std::ops::Range<usize>; 2],
+) -> (f64, f64) {
+    let w = map.shape[map.shape.len() - 1];
+    let (mut fg, mut bg) = ((0.0, 0usize), (0.0, 0usize));
+    for (i, &p) in map.data.iter().enumerate() {
+        let (y, x) = (i / w, i % w);
+        if inner[0].contains(&y) && inner[1].contains(&x) {
+            fg = (fg.0 + p as f64, fg.1 + 1);
+        } else if !(outer[0].contains(&y) && outer[1].contains(&x)) {
+            bg = (bg.0 + p as f64, bg.1 + 1);
+        }
+    }
+    (fg.0 / fg.1.max(1) as f64, bg.0 / bg.1.max(1) as f64)
+}

@@ -1,0 +1,110 @@
+//! Error Level Analysis as a model: no weights, same interface as the learned models.
+//!
+//! ```text
+//! image [1,3,H,W] (RGB 0..255) ─ Ela (JPEG round trip at `quality`, |orig - rt|) ─ ela [1,3,H,W]
+//!                                  └─ ElaMap (max over RGB, 5x5 box mean, / max(P99, 3 levels), clip) ─ prob [1,1,H,W]
+//! ```
+//! Native resolution, any H and W. See `docs/detectors.md` for the formulas and choices.
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, GraphBuilder};
+use crate::ops::ela::Ela;
+use crate::ops::ela_map::ElaMap;
+
+/// The PMSP paper's re-save quality (Krawetz uses 95).
+pub const DEFAULT_QUALITY: u32 = 90;
+
+/// The ELA detector for an `h x w` image: input "image", outputs "prob" and "ela".
+pub fn build_ela(h: usize, w: usize, quality: u32) -> Result<Graph> {
+    if h == 0 || w == 0 {
+        return Err(Error::invalid(format!("ELA needs a non-empty image, got {h} x {w}")));
+    }
+    let mut b = GraphBuilder::new();
+    let x = b.input("image", &[1, 3, h, w]);
+    let ela = b.add("ela", Ela { quality }, &[x])?;
+    let prob = b.add("ela_map", ElaMap::default(), &[ela])?;
+    b.output("prob", prob);
+    b.output("ela", ela);
+    Ok(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Plan;
+    use crate::ops::ela::jpeg_roundtrip;
+    use crate::ops::ela::tests::{check_levels, test_image};
+    use crate::ops::testing::{device, region_means};
+    use crate::ops::Op;
+    use crate::tensor::{check_close, Rng, Tensor};
+
+    fn run(h: usize, w: usize, q: u32, x: &Tensor) -> (Tensor, Tensor) {
+        let plan = Plan::new(device(), &build_ela(h, w, q).unwrap()).unwrap();
+        let mut out = plan.run(&[("image", x)]).unwrap();
+        (out.remove("prob").unwrap(), out.remove("ela").unwrap())
+    }
+
+    /// Round trip a planar [1, 3, h, w] tensor through our CPU JPEG at `q`.
+    fn jpeg(x: &Tensor, q: u32) -> Tensor {
+        let (h, w) = (x.shape[2], x.shape[3]);
+        let u8s: Vec<u8> = x.data.iter().map(|&v| crate::ops::ela::to_u8(v)).collect();
+        Tensor::new(&x.shape, jpeg_roundtrip(&u8s, h, w, q).iter().map(|&v| v as f32).collect()).unwrap()
+    }
+
+    /// The GPU graph against the CPU references: "ela" as the op test (>= 99.9% equal, all within
+    /// 16 levels), "prob" against the map's reference applied to the GPU's "ela" (1e-5), and the
+    /// whole CPU composition within 1e-5 on >= 99% of pixels.
+    #[test]
+    fn gpu_graph_matches_cpu_composition() {
+        let seed = Rng::fresh_seed();
+        for (h, w, q) in [(29, 37, 90), (1, 1, 90), (40, 17, 75)] {
+            let x = test_image(1, h, w, seed, 8.0, false);
+            let (prob, ela) = run(h, w, q, &x);
+            let want = build_ela(h, w, q).unwrap().run_reference(&[("image", &x)]).unwrap();
+            let case = format!("ela model {h} x {w} q{q} seed {seed}");
+            check_levels(&case, &ela, &want["ela"], 0.999, 16.0);
+            let map = ElaMap::default().reference(&[&ela]).remove(0);
+            check_close(&case, &prob, &map, 1e-5).unwrap();
+            let close = prob.data.iter().zip(&want["prob"].data).filter(|(a, b)| (*a - *b).abs() <= 1e-5).count();
+            assert!(
+                close as f64 >= 0.99 * prob.numel() as f64,
+                "{case}: {close} of {} prob values match",
+                prob.numel()
+            );
+            assert!(prob.data.iter().all(|v| (0.0..=1.0).contains(v)), "{case}: prob outside [0, 1]");
+        }
+    }
+
+    /// A q90 JPEG (our round trip) with a 32 x 48 region pasted from a q60 JPEG of a different
+    /// image, on the 16-pixel grid: re-saving at 90 barely changes the background and changes
+    /// the region, so the region's mean prob must clearly exceed the background's.
+    #[test]
+    fn pasted_region_of_other_quality_scores_higher() {
+        let seed = Rng::fresh_seed();
+        let (h, w) = (96, 128);
+        let mut img = jpeg(&test_image(1, h, w, seed, 8.0, false), 90);
+        let donor = jpeg(&test_image(1, h, w, seed + 1, 20.0, false), 60);
+        let inside = |y: usize, x: usize| (32..64).contains(&y) && (48..96).contains(&x);
+        for c in 0..3 {
+            for y in 0..h {
+                for x in 0..w {
+                    if inside(y, x) {
+                        img.data[(c * h + y) * w + x] = donor.data[(c * h + y) * w + x];
+                    }
+                }
+            }
+        }
+        let (prob, _) = run(h, w, 90, &img);
+        // Leave out a 4-pixel band around the edge of the region (the box mean blurs it).
+        let (fg, bg) = region_means(&prob, [36..60, 52..92], [28..68, 44..100]);
+        println!("seed {seed}: region {fg:.3}, background {bg:.3}");
+        // Measured over 7 seeds: region 0.26..0.28, background 0.042..0.047.
+        assert!(fg > 3.0 * bg && fg > bg + 0.15, "seed {seed}: region {fg:.3} vs background {bg:.3}");
+    }
+
+    #[test]
+    fn empty_image_is_refused() {
+        assert!(build_ela(0, 5, 90).is_err());
+        assert!(build_ela(5, 5, 0).is_err());
+    }
+}
