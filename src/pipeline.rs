@@ -19,6 +19,9 @@ use crate::models::{self, ModelConfig, WeightStore};
 use crate::preprocess::{resize_prob_back, to_model_input_hw};
 use crate::tensor::Tensor;
 
+/// Models that need no weights.
+pub const TRAINING_FREE: &[&str] = &["ela", "noise"];
+
 /// Published Mesorch input size, used when the weights do not record theirs.
 pub const DEFAULT_INPUT: usize = 512;
 
@@ -112,10 +115,27 @@ impl<'g> Detector<'g> {
             models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
         let mut d = Detector::new(gpu, &name, info, InputMode::Resized(input), Box::new(move |_| Ok(graph.clone())));
-        let ModelConfig::Mesorch(mc) = &cfg;
-        d.scale_names = mc.scale_names().iter().map(|s| s.to_string()).collect();
+        if let ModelConfig::Mesorch(mc) = &cfg {
+            d.scale_names = mc.scale_names().iter().map(|s| s.to_string()).collect();
+        }
         d.plan_for(input)?;
         Ok(d)
+    }
+
+    /// A training-free detector ("ela", "noise"): no weights, run at the image's own size.
+    pub fn training_free(gpu: &'g Gpu, name: &str) -> Result<Detector<'g>> {
+        if !TRAINING_FREE.contains(&name) {
+            return Err(Error::invalid(format!(
+                "'{name}' needs weights (training-free models: {})",
+                TRAINING_FREE.join(", ")
+            )));
+        }
+        let model = name.to_string();
+        let build = move |hw: [usize; 2]| {
+            let none = WeightStore::new();
+            models::build(&model, &ModelConfig::from_weights(&model, &none, hw)?, &none)
+        };
+        Ok(Detector::new(gpu, name, WeightsInfo::default(), InputMode::Native, Box::new(build)))
     }
 
     /// A detector over any graph builder (`build([H, W])` gives a graph with input "image" and

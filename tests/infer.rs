@@ -159,6 +159,34 @@ fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
 }
 
 #[test]
+fn training_free_detectors_run_by_name_at_native_resolution() {
+    let dir = tmpdir("infer-ela");
+    let img = dir.join("p.png");
+    write_png(&img, 45, 31, 6);
+    for model in ["ela", "noise"] {
+        let out = dir.join(model);
+        let o = bin()
+            .args(["infer", "--json", "--save-raw", "--model", model, "--out"])
+            .arg(&out)
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{model}: {}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+        assert_eq!(r["model"]["name"], model);
+        assert_eq!(r["model"]["mode"], "native");
+        assert!(r["model"]["weights"].is_null());
+        let (shape, prob) = read_npy(&out.join("p.model.npy"));
+        assert_eq!(shape, vec![31, 45], "{model} runs at the image's size");
+        assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
+    }
+    let o = bin().args(["infer", "--model", "ela", "--weights", "x.safetensors"]).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("takes no --weights"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn infer_usage_and_weight_errors_have_clear_messages() {
     let dir = tmpdir("infer-errors");
     // No inputs: a usage error (exit 2).

@@ -32,7 +32,8 @@ pub struct InferArgs {
     /// weights/mesorch-compact.safetensors (env FORGE_WEIGHTS).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Model name (default: the weights' `arch` metadata).
+    /// Model: "ela" or "noise" (training-free, no weights), or a learned model's name to override
+    /// the weights' `arch` metadata (mesorch, mesorch_p).
     #[arg(long)]
     pub model: Option<String>,
     /// Output folder.
@@ -127,12 +128,19 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Open the detector `weights` / `model` name: the learned models through their weights.
+/// Open the detector: a training-free model by name (`--model ela|noise`), else a learned model
+/// through its weights (default: the shipped ones), `model` overriding the weights' `arch`.
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
     model: Option<&str>,
 ) -> Result<Detector<'g>> {
+    if let Some(m) = model.filter(|m| crate::pipeline::TRAINING_FREE.contains(m)) {
+        if weights.is_some() {
+            return Err(Error::invalid(format!("--model {m} is training-free and takes no --weights")));
+        }
+        return Detector::training_free(gpu, m);
+    }
     let weights = match weights {
         Some(w) => w.to_path_buf(),
         None => default_weights().ok_or_else(|| {
