@@ -57,7 +57,7 @@ impl Canvas {
     /// Text with its top-left corner at `(x, y)`; characters without a glyph are left blank.
     fn text(&mut self, x: isize, y: isize, s: &str) {
         for (n, ch) in s.chars().enumerate() {
-            let Some(rows) = glyph(ch.to_ascii_uppercase()) else { continue };
+            let Some(rows) = crate::report::font::glyph(ch.to_ascii_uppercase()) else { continue };
             for (gy, row) in rows.iter().enumerate() {
                 for gx in 0..3 {
                     if row & (4 >> gx) != 0 {
@@ -75,44 +75,6 @@ impl Canvas {
 /// Width in pixels of `s` drawn by [`Canvas::text`].
 fn text_width(s: &str) -> usize {
     (s.chars().count() * 4).saturating_sub(1) * SCALE
-}
-
-/// Rows of a 3 x 5 glyph, top to bottom, the high bit on the left.
-fn glyph(c: char) -> Option<[u8; 5]> {
-    Some(match c {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 2, 2],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '.' => [0, 0, 0, 0, 2],
-        '-' => [0, 0, 7, 0, 0],
-        'A' => [2, 5, 7, 5, 5],
-        'B' => [6, 5, 6, 5, 6],
-        'C' => [7, 4, 4, 4, 7],
-        'E' => [7, 4, 6, 4, 7],
-        'F' => [7, 4, 6, 4, 4],
-        'G' => [7, 4, 5, 5, 7],
-        'I' => [7, 2, 2, 2, 7],
-        'J' => [1, 1, 1, 5, 7],
-        'K' => [5, 5, 6, 5, 5],
-        'L' => [4, 4, 4, 4, 7],
-        'M' => [5, 7, 7, 5, 5],
-        'N' => [6, 5, 5, 5, 5],
-        'O' => [2, 5, 5, 5, 2],
-        'P' => [6, 5, 6, 4, 4],
-        'Q' => [2, 5, 5, 6, 3],
-        'R' => [6, 5, 6, 5, 5],
-        'S' => [3, 4, 2, 1, 6],
-        'U' => [5, 5, 5, 5, 7],
-        'V' => [5, 5, 5, 5, 2],
-        _ => return None,
-    })
 }
 
 /// A short label for a strength: integers without decimals.
@@ -191,7 +153,7 @@ mod tests {
     #[test]
     fn every_character_of_the_titles_has_a_glyph() {
         for s in ["NOISE VAR", "BLUR K", "JPEG Q", "MEAN F1", "0123456789.-"] {
-            assert!(s.chars().all(|c| c == ' ' || glyph(c).is_some()), "{s}");
+            assert!(s.chars().all(|c| c == ' ' || crate::report::font::glyph(c).is_some()), "{s}");
         }
         assert_eq!(label(90.0), "90");
         assert_eq!(label(2.5), "2.5");

@@ -2,6 +2,7 @@
 //! (probability image, heat-map overlay) and the JSON report; every file written whole or not at all.
 
 pub mod files;
+pub mod font;
 pub mod json;
 pub mod mask;
 pub mod overlay;

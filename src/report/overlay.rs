@@ -32,25 +32,6 @@ pub fn colormap(p: f32) -> [u8; 3] {
     [0, 1, 2].map(|c| (a[c] as f32 + (b[c] as f32 - a[c] as f32) * f).round() as u8)
 }
 
-/// 3x5 bitmaps of the characters the colour bar needs.
-fn glyph(c: char) -> [u8; 5] {
-    match c {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 1, 1],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '.' => [0, 0, 0, 0, 2],
-        '>' => [4, 2, 1, 2, 4],
-        _ => [0; 5],
-    }
-}
-
 struct Canvas {
     w: usize,
     h: usize,
@@ -72,7 +53,7 @@ impl Canvas {
     }
     fn text(&mut self, x: usize, y: usize, s: &str, scale: usize, c: [u8; 3]) {
         for (k, ch) in s.chars().enumerate() {
-            let g = glyph(ch);
+            let Some(g) = super::font::glyph(ch) else { continue };
             for (row, bits) in g.iter().enumerate() {
                 for col in 0..3 {
                     if bits >> (2 - col) & 1 == 1 {
