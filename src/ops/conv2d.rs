@@ -13,6 +13,11 @@
 //! 3. everything else (3x3, grouped, dilated, strided, patchify k4s4 / k2s2 / k7s4p3): `conv_general`,
 //!    implicit GEMM, 8 output channels x 8 output pixels of one row per invocation.
 //!
+//! On software devices with subgroups of 8 (lavapipe), every non-depthwise conv that fits the
+//! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
+//! image packed into textures, im2col from the image texture, `mm_tex`), several times faster there
+//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] forces either path.
+//!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
 

@@ -287,7 +287,8 @@ impl Op for MatMul {
             None => match ctx.class() {
                 DeviceClass::Hardware => MatMulVariant::Tiled,
                 DeviceClass::Software => {
-                    // Fastest first (1024^3 on lavapipe, GFLOP per CPU-second): Tex ?, VecSg 5.8, Vec 3.5.
+                    // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
+                    // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
                     if sg_ok(ctx.gpu) && tex_fits(ctx, a, b, c, &batch, m, k, n) {
                         MatMulVariant::Tex
                     } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 && sg_ok(ctx.gpu) {
