@@ -36,6 +36,7 @@ fn variant() -> Option<MatMulVariant> {
         "vec_tb" => MatMulVariant::VecTransB,
         "tiled" => MatMulVariant::Tiled,
         "vec_sg" => MatMulVariant::VecSg,
+        "tex" => MatMulVariant::Tex,
         other => panic!("GEMM_VARIANT: unknown variant '{other}'"),
     })
 }
