@@ -3,7 +3,7 @@
 //! For each shape a plan `y = a @ w` (a an input, w a constant weight) is built once; criterion times
 //! `Plan::run` (upload of a, the GEMM, readback of y). Before that, a summary line prints GFLOP/s
 //! from the median wall time of `Plan::run` and from the GPU timestamps of `Plan::run_profiled`.
-//! `GEMM_VARIANT=scalar|vec|vec_sg|vec_tb|tiled` forces a kernel variant; `GEMM_SHAPES=MxKxN,...` picks shapes.
+//! `GEMM_VARIANT=scalar|vec|vec_sg|vec_tb|tiled|tex` forces a kernel variant; `GEMM_SHAPES=MxKxN,...` picks shapes.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,7 @@ fn variant() -> Option<MatMulVariant> {
         "vec_tb" => MatMulVariant::VecTransB,
         "tiled" => MatMulVariant::Tiled,
         "vec_sg" => MatMulVariant::VecSg,
+        "tex" => MatMulVariant::Tex,
         other => panic!("GEMM_VARIANT: unknown variant '{other}'"),
     })
 }

@@ -15,6 +15,8 @@
 //               subgroup, A shared through subgroupBroadcast. Lives after the subgroup marker below.
 //   mm_tiled  : hardware GPUs; 64x64 block per 16x16 workgroup staged through workgroup memory,
 //               any strides and sizes.
+// Software devices with subgroups of 8 normally take the texture GEMM instead (kernels/gemm_tex.wgsl,
+// MatMulVariant::Tex); the kernels here remain for other software devices and when it does not fit.
 // Rows/columns past the edge are clamped for loads (always in bounds) and skipped on stores.
 
 struct Params {

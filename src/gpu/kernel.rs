@@ -69,6 +69,10 @@ pub enum BindingKind {
     Uniform,
     StorageRead,
     StorageReadWrite,
+    /// `texture_2d_array<f32>` read with `textureLoad` (unfilterable float, e.g. rgba32float).
+    TextureArray,
+    /// `texture_storage_2d_array<rgba32float, write>`.
+    StorageTextureArray,
 }
 
 /// A compiled entry point with its bind-group layout.
@@ -113,6 +117,12 @@ fn reflect_bindings(
             return Err(Error::invalid(format!("kernels/{}.wgsl: only bind group 0 is supported", kernel.name)));
         }
         let kind = match var.space {
+            naga::AddressSpace::Handle => image_kind(&module.types[var.ty].inner).ok_or_else(|| {
+                Error::invalid(format!(
+                    "kernels/{}.wgsl: binding {} must be texture_2d_array<f32> or texture_storage_2d_array<rgba32float, write>",
+                    kernel.name, b.binding
+                ))
+            })?,
             naga::AddressSpace::Uniform => BindingKind::Uniform,
             naga::AddressSpace::Storage { access } => {
                 if access.contains(naga::StorageAccess::STORE) {
@@ -132,6 +142,39 @@ fn reflect_bindings(
     }
     out.sort_by_key(|b| b.0);
     Ok(out)
+}
+
+/// The texture bindings the engine supports (see [`BindingKind`]).
+fn image_kind(ty: &naga::TypeInner) -> Option<BindingKind> {
+    use naga::{ImageClass, ImageDimension, ScalarKind, StorageFormat};
+    match ty {
+        naga::TypeInner::Image { dim: ImageDimension::D2, arrayed: true, class } => match class {
+            ImageClass::Sampled { kind: ScalarKind::Float, multi: false } => Some(BindingKind::TextureArray),
+            ImageClass::Storage { format: StorageFormat::Rgba32Float, .. } => Some(BindingKind::StorageTextureArray),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Layout entry type of a binding kind.
+fn binding_type(kind: BindingKind) -> wgpu::BindingType {
+    let buffer = |ty| wgpu::BindingType::Buffer { ty, has_dynamic_offset: false, min_binding_size: None };
+    match kind {
+        BindingKind::Uniform => buffer(wgpu::BufferBindingType::Uniform),
+        BindingKind::StorageRead => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
+        BindingKind::StorageReadWrite => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+        BindingKind::TextureArray => wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2Array,
+            multisampled: false,
+        },
+        BindingKind::StorageTextureArray => wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::WriteOnly,
+            format: wgpu::TextureFormat::Rgba32Float,
+            view_dimension: wgpu::TextureViewDimension::D2Array,
+        },
+    }
 }
 
 impl KernelCache {
@@ -182,15 +225,7 @@ impl KernelCache {
                 .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
                     binding,
                     visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: match kind {
-                            BindingKind::Uniform => wgpu::BufferBindingType::Uniform,
-                            BindingKind::StorageRead => wgpu::BufferBindingType::Storage { read_only: true },
-                            BindingKind::StorageReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
+                    ty: binding_type(kind),
                     count: None,
                 })
                 .collect();

@@ -13,6 +13,11 @@
 //! 3. everything else (3x3, grouped, dilated, strided, patchify k4s4 / k2s2 / k7s4p3): `conv_general`,
 //!    implicit GEMM, 8 output channels x 8 output pixels of one row per invocation.
 //!
+//! On software devices with subgroups of 8 (lavapipe), every non-depthwise conv that fits the
+//! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
+//! image packed into textures, im2col from the image texture, `mm_tex`), several times faster there
+//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] forces either path.
+//!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
 
@@ -34,11 +39,23 @@ pub struct Conv2d {
     pub dilation: [usize; 2],
     pub groups: usize,
     pub act: Act,
+    /// Force a kernel path (tests, benchmarks); `None` chooses by device class and shape.
+    pub variant: Option<ConvVariant>,
+}
+
+/// Kernel paths of [`Conv2d`] (depthwise convs always take `conv_dw`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// `conv_1x1` / `conv_general` on storage buffers (any device).
+    Direct,
+    /// im2col into a texture, then the texture GEMM (`ops::gemm_tex`; software devices with
+    /// subgroups of 8).
+    Tex,
 }
 
 impl Default for Conv2d {
     fn default() -> Self {
-        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, act: Act::None }
+        Conv2d { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, act: Act::None, variant: None }
     }
 }
 
@@ -291,6 +308,34 @@ impl Op for Conv2d {
             return ctx.dispatch(&p, &binds, [wg_count(ho * nbx, 64), o as u32, n as u32]);
         }
 
+        let geo = crate::ops::gemm_tex::ConvGeom {
+            n,
+            c,
+            h,
+            w,
+            o,
+            ho,
+            wo,
+            groups: g,
+            k: [kh, kw],
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+        };
+        let tex_ok = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
+        let use_tex = match self.variant {
+            Some(ConvVariant::Tex) if !tex_ok => {
+                return Err(Error::graph(format!(
+                    "node '{}': conv2d variant Tex needs subgroups of 8 and operands within texture limits",
+                    ctx.node_name
+                )))
+            }
+            Some(v) => v == ConvVariant::Tex,
+            None => tex_ok && ctx.class() == crate::gpu::device::DeviceClass::Software,
+        };
+        if use_tex {
+            return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
+        }
         let is_1x1 = kh == 1
             && kw == 1
             && self.stride == [1, 1]
@@ -414,6 +459,17 @@ mod tests {
     }
 
     fn run(label: &str, cs: &Case, seed: u64) {
+        let mut variants = vec![Some(ConvVariant::Direct)];
+        if crate::ops::matmul::sg_ok(device()) {
+            variants.push(Some(ConvVariant::Tex));
+        }
+        for v in variants {
+            let p = Conv2d { variant: v, ..cs.p.clone() };
+            run_one(&format!("{label} {v:?}"), &Case { p, ..*cs }, seed);
+        }
+    }
+
+    fn run_one(label: &str, cs: &Case, seed: u64) {
         let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], seed, -1.0, 1.0);
         let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], seed + 1, -0.5, 0.5);
         let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];

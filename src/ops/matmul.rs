@@ -58,6 +58,9 @@ pub enum MatMulVariant {
     /// Software devices with subgroups of 8 (lavapipe): like `Vec`, with A shared through
     /// subgroupBroadcast (64x128 block per 8-lane workgroup); same alignment needs, plus [`sg_ok`].
     VecSg,
+    /// Software devices with subgroups of 8 (lavapipe): operands packed into textures, then
+    /// `mm_tex` (see `ops::gemm_tex`); any strides and sizes, within the device's texture limits.
+    Tex,
 }
 
 impl MatMulVariant {
@@ -68,6 +71,7 @@ impl MatMulVariant {
             MatMulVariant::VecTransB => "mm_vec_tb",
             MatMulVariant::Tiled => "mm_tiled",
             MatMulVariant::VecSg => "mm_sg",
+            MatMulVariant::Tex => "mm_tex",
         }
     }
     /// (rows, columns) of C one workgroup covers.
@@ -78,6 +82,7 @@ impl MatMulVariant {
             MatMulVariant::VecTransB => (32, 32),
             MatMulVariant::Tiled => (64, 64),
             MatMulVariant::VecSg => (64, 128),
+            MatMulVariant::Tex => (64, 128),
         }
     }
     /// Why this variant cannot run the given problem, if it cannot.
@@ -271,9 +276,9 @@ impl Op for MatMul {
                 if let Some(why) = v.unfit(self.trans_b, k, n) {
                     return Err(Error::graph(format!("node '{}': matmul variant {v:?} {why}", ctx.node_name)));
                 }
-                if v == MatMulVariant::VecSg && !sg_ok(ctx.gpu) {
+                if matches!(v, MatMulVariant::VecSg | MatMulVariant::Tex) && !sg_ok(ctx.gpu) {
                     return Err(Error::graph(format!(
-                        "node '{}': matmul variant VecSg needs subgroups of exactly 8 invocations",
+                        "node '{}': matmul variant {v:?} needs subgroups of exactly 8 invocations",
                         ctx.node_name
                     )));
                 }
@@ -282,8 +287,11 @@ impl Op for MatMul {
             None => match ctx.class() {
                 DeviceClass::Hardware => MatMulVariant::Tiled,
                 DeviceClass::Software => {
-                    // Fastest first (1024^3 on lavapipe, GFLOP per CPU-second): VecSg 5.8, Vec 3.5.
-                    if !self.trans_b && k % 4 == 0 && n % 4 == 0 && sg_ok(ctx.gpu) {
+                    // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
+                    // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
+                    if sg_ok(ctx.gpu) && tex_fits(ctx, a, b, c, &batch, m, k, n) {
+                        MatMulVariant::Tex
+                    } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 && sg_ok(ctx.gpu) {
                         MatMulVariant::VecSg
                     } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 {
                         MatMulVariant::Vec
@@ -295,6 +303,15 @@ impl Op for MatMul {
                 }
             },
         };
+        if variant == MatMulVariant::Tex {
+            if !tex_fits(ctx, a, b, c, &batch, m, k, n) {
+                return Err(Error::graph(format!(
+                    "node '{}': matmul variant Tex: operands exceed the device's texture or binding limits",
+                    ctx.node_name
+                )));
+            }
+            return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n);
+        }
         let kernel = if variant == MatMulVariant::VecSg { &KERNEL_SG } else { &KERNELS[0] };
         let pipeline = ctx.pipeline(kernel, variant.entry(), &[])?;
         let (bm, bn) = variant.block();
@@ -417,6 +434,81 @@ impl Op for MatMul {
     }
 }
 
+/// (rows of A per layer, layers of A, layers of B) for the texture path: shared weights with an
+/// unbroadcast `a` fold the batch into M.
+fn tex_layout(a: &TensorView, b: &TensorView, batch: &[usize], m: usize) -> (usize, usize, usize) {
+    let nb = numel(batch);
+    let (a_b, b_b) = (numel(&a.shape[..a.shape.len() - 2]), numel(&b.shape[..b.shape.len() - 2]));
+    if b_b == 1 && a_b == nb {
+        return (m * nb, 1, 1);
+    }
+    (m, if a_b == 1 { 1 } else { nb }, if b_b == 1 { 1 } else { nb })
+}
+
+/// Whether the texture path can take this problem: textures within limits, every operand in one
+/// storage binding, offsets in u32.
+#[allow(clippy::too_many_arguments)]
+fn tex_fits(ctx: &PlanCtx, a: &TensorView, b: &TensorView, c: &TensorView, batch: &[usize], m: usize, k: usize, n: usize) -> bool {
+    let (rows, la, lb) = tex_layout(a, b, batch, m);
+    let chunk = ctx.max_binding_elems();
+    ctx.texture_fits(k.div_ceil(4), rows, la)
+        && ctx.texture_fits(n.div_ceil(4), 4 * k.div_ceil(4), lb)
+        && numel(batch) <= 65535
+        && a.numel() <= chunk
+        && b.numel() <= chunk
+        && c.numel() <= chunk
+}
+
+impl MatMul {
+    /// The texture path: pack A and B (one layer per distinct batch item), then one GEMM dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_tex(
+        &self,
+        ctx: &mut PlanCtx,
+        a: &TensorView,
+        b: &TensorView,
+        bias: Option<&TensorView>,
+        c: &TensorView,
+        batch: &[usize],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<()> {
+        use crate::ops::gemm_tex;
+        let (rows, la, lb) = tex_layout(a, b, batch, m);
+        let nb = if rows == m { numel(batch) } else { 1 };
+        let sa = batch_strides(&a.shape[..a.shape.len() - 2], batch, m * k);
+        let sb = batch_strides(&b.shape[..b.shape.len() - 2], batch, k * n);
+        let mut e = [1usize; MAX_BATCH_RANK];
+        e[MAX_BATCH_RANK - batch.len()..].copy_from_slice(batch);
+        let offset = |z: usize, s: &[usize; MAX_BATCH_RANK]| {
+            let (mut r, mut o) = (z, 0);
+            for d in (0..MAX_BATCH_RANK).rev() {
+                o += (r % e[d]) * s[d];
+                r /= e[d];
+            }
+            o
+        };
+        let (aw, ah) = gemm_tex::operand_size(rows, k);
+        let ta = ctx.texture(aw, ah, la)?;
+        let (bw, _) = gemm_tex::operand_size(k, n);
+        let tb = ctx.texture(bw, 4 * k.div_ceil(4), lb)?;
+        for z in 0..la {
+            gemm_tex::pack(ctx, a, &ta, z, rows, k, offset(z, &sa), k, 1)?;
+        }
+        let (sbk, sbn) = if self.trans_b { (1, k) } else { (n, 1) };
+        for z in 0..lb {
+            gemm_tex::pack(ctx, b, &tb, z, k, n, offset(z, &sb), sbk, sbn)?;
+        }
+        let mut p = gemm_tex::TexParams::new(rows, k, n, self.alpha, self.act);
+        p.a_lstep = (la > 1) as u32;
+        p.b_lstep = (lb > 1) as u32;
+        p.bias_mode = bias.is_some() as u32;
+        let bias_v = bias.unwrap_or(a);
+        gemm_tex::gemm(ctx, &p, &ta, &tb, bias_v, c, nb)
+    }
+}
+
 /// A PyTorch-style `nn.Linear` on the last dimension: `y = act(x @ weight^T + bias)`.
 ///
 /// `x` is [..., K] (rank >= 2, e.g. tokens [B, L, C]); `weight` is PyTorch's [N, K]; `bias` [N].
@@ -509,6 +601,7 @@ mod tests {
         let mut vs = vec![MatMulVariant::Scalar, MatMulVariant::Vec, MatMulVariant::VecTransB, MatMulVariant::Tiled];
         if sg_ok(device()) {
             vs.push(MatMulVariant::VecSg);
+            vs.push(MatMulVariant::Tex);
         }
         for v in vs {
             for trans_b in [false, true] {

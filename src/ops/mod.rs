@@ -33,6 +33,7 @@ op_families!(
     ela,
     ela_map,
     elementwise,
+    gemm_tex,
     layer_norm,
     layout,
     matmul,
@@ -85,6 +86,20 @@ pub enum Bind<'a> {
     Tensor(&'a TensorView),
     /// Plain-old-data parameters (shapes, strides, flags): scalar u32/i32/f32 fields only.
     Uniform(&'a [u8]),
+    /// A texture read with `textureLoad` (`texture_2d_array<f32>`).
+    Texture(&'a Texture),
+    /// A texture written by the kernel (`texture_storage_2d_array<rgba32float, write>`).
+    StorageTexture(&'a Texture),
+}
+
+/// An rgba32float 2-D array texture private to a node (see [`PlanCtx::texture`]). On lavapipe a
+/// `textureLoad` is a vector gather, while a storage-buffer load in a loop is a per-lane scalar loop.
+#[derive(Clone, Debug)]
+pub struct Texture {
+    pub texture: Arc<wgpu::Texture>,
+    pub view: Arc<wgpu::TextureView>,
+    /// Width and height in texels, and array layers.
+    pub size: [u32; 3],
 }
 
 /// A recorded dispatch.
@@ -145,6 +160,45 @@ impl<'a> PlanCtx<'a> {
         Ok(TensorView { buffer: Arc::new(buffer), offset: 0, shape: vec![elems] })
     }
 
+    /// An rgba32float 2-D array texture of `width x height` texels and `layers` layers, private to
+    /// this node (filled by one of its dispatches, read by a later one). Counted as scratch.
+    pub fn texture(&mut self, width: usize, height: usize, layers: usize) -> Result<Texture> {
+        let l = &self.gpu.limits;
+        let (maxd, maxl) = (l.max_texture_dimension_2d as usize, l.max_texture_array_layers as usize);
+        if width == 0 || height == 0 || layers == 0 || width > maxd || height > maxd || layers > maxl {
+            return Err(Error::graph(format!(
+                "node '{}': texture {width} x {height} x {layers} is outside the device's limits ({maxd} texels, {maxl} layers)",
+                self.node_name
+            )));
+        }
+        let size = [width as u32, height as u32, layers as u32];
+        self.scratch_bytes += (width * height * layers * 16) as u64;
+        let texture = self.gpu.scoped(&format!("node '{}': texture", self.node_name), || {
+            Ok(self.gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(&self.node_name),
+                size: wgpu::Extent3d { width: size[0], height: size[1], depth_or_array_layers: size[2] },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                view_formats: &[],
+            }))
+        })?;
+        let view = texture.create_view(&wgpu::TextureViewDescriptor {
+            dimension: Some(wgpu::TextureViewDimension::D2Array),
+            ..Default::default()
+        });
+        Ok(Texture { texture: Arc::new(texture), view: Arc::new(view), size })
+    }
+
+    /// Whether a `width x height x layers` texture fits the device's limits.
+    pub fn texture_fits(&self, width: usize, height: usize, layers: usize) -> bool {
+        let l = &self.gpu.limits;
+        let (maxd, maxl) = (l.max_texture_dimension_2d as usize, l.max_texture_array_layers as usize);
+        width > 0 && height > 0 && layers > 0 && width <= maxd && height <= maxd && layers <= maxl
+    }
+
     /// A constant buffer private to this node, filled now (e.g. a DCT matrix or repacked weights).
     pub fn constant(&mut self, data: &[f32]) -> Result<TensorView> {
         let t = self.scratch(data.len())?;
@@ -194,9 +248,20 @@ impl<'a> PlanCtx<'a> {
         for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
             let resource = match b {
                 Bind::Uniform(_) => u.next().unwrap().as_entire_binding(),
+                Bind::Texture(t) | Bind::StorageTexture(t) => {
+                    let want = if matches!(b, Bind::Texture(_)) {
+                        BindingKind::TextureArray
+                    } else {
+                        BindingKind::StorageTextureArray
+                    };
+                    if kind != want {
+                        return Err(ctx_err(format!("binding {num} is {kind:?}, got a texture for {want:?}")));
+                    }
+                    wgpu::BindingResource::TextureView(&t.view)
+                }
                 Bind::Tensor(t) => {
-                    if kind == BindingKind::Uniform {
-                        return Err(ctx_err(format!("binding {num} is a uniform, got a tensor")));
+                    if !matches!(kind, BindingKind::StorageRead | BindingKind::StorageReadWrite) {
+                        return Err(ctx_err(format!("binding {num} is {kind:?}, got a tensor")));
                     }
                     let size = t.bytes().max(4);
                     if size > max_bind {

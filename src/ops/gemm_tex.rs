@@ -1,0 +1,328 @@
+//! Texture GEMM core for software devices (lavapipe), shared by `matmul` and `conv2d`: operands are
+//! packed into rgba32float array textures, then `mm_tex_*` multiplies them (see
+//! `kernels/gemm_tex.wgsl` for why textures). Not an op of its own: the op families call the
+//! functions here from their `plan`, and test them through their own CPU references.
+
+use crate::error::Result;
+use crate::kernel;
+use crate::ops::act::Act;
+use crate::ops::{as_bytes, groups, Bind, PlanCtx, TensorView, Texture};
+
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex")];
+
+/// GEMM entry point and its block: rows, columns of C per workgroup. The same name with a `v` is the
+/// vec4-store form, used when every row of C starts on a vec4.
+const ENTRY: (&str, usize, usize) = ("mm_tex_16x32", 16, 32);
+
+/// Whether this device can run the texture GEMM: subgroups of exactly 8, as `mm_sg` needs.
+pub fn usable(ctx: &PlanCtx) -> bool {
+    crate::ops::matmul::sg_ok(ctx.gpu)
+}
+
+/// Mirrors `TexParams` in `kernels/gemm_tex.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TexParams {
+    pub m: u32,
+    pub n: u32,
+    pub kq: u32,
+    pub nq: u32,
+    pub a_layer: u32,
+    pub a_lstep: u32,
+    pub b_layer: u32,
+    pub b_lstep: u32,
+    pub c_off: u32,
+    pub c_zstride: u32,
+    pub ldc: u32,
+    pub bias_mode: u32,
+    pub bias_off: u32,
+    pub act: u32,
+    pub act_alpha: f32,
+    pub alpha: f32,
+}
+
+impl TexParams {
+    /// An `m x k` by `k x n` product written densely (ldc = n), one batch item, no bias.
+    pub fn new(m: usize, k: usize, n: usize, alpha: f32, act: Act) -> TexParams {
+        let (act, act_alpha) = act.code();
+        TexParams {
+            m: m as u32,
+            n: n as u32,
+            kq: k.div_ceil(4) as u32,
+            nq: n.div_ceil(4) as u32,
+            ldc: n as u32,
+            c_zstride: (m * n) as u32,
+            act,
+            act_alpha,
+            alpha,
+            ..Default::default()
+        }
+    }
+}
+
+/// Mirrors `PackParams` in `kernels/gemm_tex.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PackParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub width: u32,
+    pub height: u32,
+    pub off: u32,
+    pub s_row: u32,
+    pub s_col: u32,
+    pub layer: u32,
+    /// Element stride between layers (`pack` over several layers).
+    pub s_layer: u32,
+    pub h: u32,
+    pub w: u32,
+    pub wo: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sy: u32,
+    pub sx: u32,
+    pub py: i32,
+    pub px: i32,
+    pub dy: u32,
+    pub dx: u32,
+    pub p0: u32,
+}
+
+/// Texture for an `rows x cols` operand (A: rows M, cols K; B: rows K padded to 4, cols N).
+pub fn operand_size(rows: usize, cols: usize) -> (usize, usize) {
+    (cols.div_ceil(4), rows)
+}
+
+/// Record a pack of `rows x cols` elements `src[off + r * s_row + c * s_col]` into `layer` of `tex`
+/// (the texture's whole width and height are written; the rest is zero). See [`pack_layers`].
+#[allow(clippy::too_many_arguments)]
+pub fn pack(
+    ctx: &mut PlanCtx,
+    src: &TensorView,
+    tex: &Texture,
+    layer: usize,
+    rows: usize,
+    cols: usize,
+    off: usize,
+    s_row: usize,
+    s_col: usize,
+) -> Result<()> {
+    pack_layers(ctx, src, tex, layer, 1, rows, cols, [off, 0, s_row, s_col])
+}
+
+/// [`pack`] into `layers` consecutive layers from `layer` on; `strides` = [off, s_layer, s_row,
+/// s_col]: layer `layer + z` gets `src[off + z * s_layer + r * s_row + c * s_col]`.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_layers(
+    ctx: &mut PlanCtx,
+    src: &TensorView,
+    tex: &Texture,
+    layer: usize,
+    layers: usize,
+    rows: usize,
+    cols: usize,
+    strides: [usize; 4],
+) -> Result<()> {
+    let [off, s_layer, s_row, s_col] = strides;
+    let p = ctx.pipeline(&KERNELS[0], "pack", &[])?;
+    let prm = PackParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        width: tex.size[0],
+        height: tex.size[1],
+        off: off as u32,
+        s_row: s_row as u32,
+        s_col: s_col as u32,
+        layer: layer as u32,
+        s_layer: s_layer as u32,
+        ..Default::default()
+    };
+    let wg = [groups(tex.size[0] as usize, 8), groups(tex.size[1] as usize, 8), layers as u32];
+    ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::Tensor(src), Bind::StorageTexture(tex)], wg)
+}
+
+/// Record an im2col pack (conv2d) into layer 0 of `tex` from `xt` (the image, one layer per
+/// channel); `prm` carries the geometry, rows (= C/g * kh * kw), cols (output pixels of this chunk)
+/// and p0; width/height are filled here.
+pub fn pack_im2col(ctx: &mut PlanCtx, xt: &Texture, tex: &Texture, mut prm: PackParams) -> Result<()> {
+    let p = ctx.pipeline(&KERNELS[0], "pack_im2col", &[])?;
+    prm.width = tex.size[0];
+    prm.height = tex.size[1];
+    let wg = [groups(tex.size[0] as usize, 8), groups(tex.size[1] as usize, 8), 1];
+    ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::StorageTexture(tex), Bind::Texture(xt)], wg)
+}
+
+/// Record the GEMM `C = act(alpha * TA @ TB + bias)` over `batches` layers (grid z).
+pub fn gemm(
+    ctx: &mut PlanCtx,
+    prm: &TexParams,
+    ta: &Texture,
+    tb: &Texture,
+    bias: &TensorView,
+    c: &TensorView,
+    batches: usize,
+) -> Result<()> {
+    let (entry, bm, bn) = ENTRY;
+    let vec = prm.n % 4 == 0 && prm.ldc % 4 == 0 && prm.c_off % 4 == 0 && prm.c_zstride % 4 == 0 && c.offset % 16 == 0;
+    let p = ctx.pipeline(&KERNELS[0], &if vec { format!("{entry}v") } else { entry.to_string() }, &[])?;
+    let wg = [groups(prm.n as usize, bn), groups(prm.m as usize, bm), batches as u32];
+    ctx.dispatch(
+        &p,
+        &[Bind::Uniform(as_bytes(prm)), Bind::Texture(ta), Bind::Texture(tb), Bind::Tensor(bias), Bind::Tensor(c)],
+        wg,
+    )
+}
+
+/// A dense or grouped conv2d as texture GEMMs (NCHW): per group, `Y[o, p] = W[o, k] X_col[k, p]`
+/// with k = (c, ky, kx) and p = output pixel. Geometry as in `ops::conv2d`; `wp` is the packed
+/// weight `[C/g, kh, kw, O]`.
+pub struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub groups: usize,
+    pub k: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+/// Bytes one im2col texture may take; output pixels are processed in chunks that fit.
+const IM2COL_BYTES: usize = 64 << 20;
+
+impl ConvGeom {
+    fn kdim(&self) -> usize {
+        self.c / self.groups * self.k[0] * self.k[1]
+    }
+    /// Output pixels per chunk (a multiple of the GEMM block's columns unless it is all of them).
+    fn chunk(&self, ctx: &PlanCtx) -> usize {
+        let p = self.ho * self.wo;
+        let kpad = 4 * self.kdim().div_ceil(4);
+        let maxd = ctx.gpu.limits.max_texture_dimension_2d as usize;
+        #[allow(unused_mut)]
+        let mut budget = IM2COL_BYTES;
+        #[cfg(test)]
+        if let Some(b) = tests::IM2COL_BUDGET.with(|c| c.get()) {
+            budget = b;
+        }
+        let cap = (4 * maxd).min(budget / (4 * kpad)) / ENTRY.2 * ENTRY.2;
+        p.min(cap.max(ENTRY.2))
+    }
+    /// Whether the texture path can take it: textures within limits, x and y in one binding each.
+    pub fn fits(&self, ctx: &PlanCtx) -> bool {
+        let (kd, og) = (self.kdim(), self.o / self.groups);
+        let max = ctx.max_binding_elems();
+        let pc = self.chunk(ctx);
+        ctx.texture_fits(kd.div_ceil(4), og, self.groups)
+            && ctx.texture_fits(self.w.div_ceil(4), self.h, self.c / self.groups)
+            && ctx.texture_fits(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)
+            && self.n * self.c * self.h * self.w <= max
+            && self.n * self.o * self.ho * self.wo <= max
+    }
+}
+
+/// Record a conv2d through the texture GEMM (see [`ConvGeom`]); bias is per output channel.
+pub fn plan_conv(
+    ctx: &mut PlanCtx,
+    geo: &ConvGeom,
+    x: &TensorView,
+    wp: &TensorView,
+    bias: Option<&TensorView>,
+    y: &TensorView,
+    act: Act,
+) -> Result<()> {
+    let (g, kd) = (geo.groups, geo.kdim());
+    let (cg, og) = (geo.c / g, geo.o / g);
+    let (plane_in, p_all) = (geo.h * geo.w, geo.ho * geo.wo);
+    let pc = geo.chunk(ctx);
+    let ta = ctx.texture(kd.div_ceil(4), og, g)?;
+    for gi in 0..g {
+        pack(ctx, wp, &ta, gi, og, kd, gi * og, 1, geo.o)?;
+    }
+    let tb = ctx.texture(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)?;
+    let pointwise = geo.k == [1, 1] && geo.stride == [1, 1] && geo.padding == [0, 0];
+    let xt = if pointwise { None } else { Some(ctx.texture(geo.w.div_ceil(4), geo.h, cg)?) };
+    for b in 0..geo.n {
+        for gi in 0..g {
+            let x_off = (b * geo.c + gi * cg) * plane_in;
+            if let Some(xt) = &xt {
+                pack_layers(ctx, x, xt, 0, cg, geo.h, geo.w, [x_off, plane_in, geo.w, 1])?;
+            }
+            let mut p0 = 0;
+            while p0 < p_all {
+                let cols = pc.min(p_all - p0);
+                if pointwise {
+                    pack(ctx, x, &tb, 0, cg, cols, x_off + p0, plane_in, 1)?;
+                } else {
+                    let prm = PackParams {
+                        rows: kd as u32,
+                        cols: cols as u32,
+                        h: geo.h as u32,
+                        w: geo.w as u32,
+                        wo: geo.wo as u32,
+                        kh: geo.k[0] as u32,
+                        kw: geo.k[1] as u32,
+                        sy: geo.stride[0] as u32,
+                        sx: geo.stride[1] as u32,
+                        py: geo.padding[0] as i32,
+                        px: geo.padding[1] as i32,
+                        dy: geo.dilation[0] as u32,
+                        dx: geo.dilation[1] as u32,
+                        p0: p0 as u32,
+                        ..Default::default()
+                    };
+                    pack_im2col(ctx, xt.as_ref().unwrap(), &tb, prm)?;
+                }
+                let mut p = TexParams::new(og, kd, cols, 1.0, act);
+                p.a_layer = gi as u32;
+                p.c_off = ((b * geo.o + gi * og) * p_all + p0) as u32;
+                p.ldc = p_all as u32;
+                p.bias_mode = if bias.is_some() { 2 } else { 0 };
+                p.bias_off = (gi * og) as u32;
+                gemm(ctx, &p, &ta, &tb, bias.unwrap_or(wp), y, 1)?;
+                p0 += cols;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use crate::ops::act::Act;
+    use crate::ops::conv2d::{pack_conv2d_weight, Conv2d, ConvVariant};
+    use crate::ops::testing::{check_op, device};
+    use crate::tensor::{Rng, Tensor};
+
+    thread_local! {
+        /// Shrinks the im2col texture budget (bytes) so small convs run in several pixel chunks.
+        pub(crate) static IM2COL_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Conv outputs split into chunks of output pixels (odd plane: scalar stores; 16x16: vec4).
+    #[test]
+    fn conv_in_pixel_chunks_matches_reference() {
+        if !crate::ops::matmul::sg_ok(device()) {
+            return;
+        }
+        let seed = Rng::fresh_seed();
+        IM2COL_BUDGET.with(|c| c.set(Some(4 * 48 * 64)));
+        for (i, (hw, k, p)) in [([13usize, 17usize], 3usize, Conv2d::new(1, 1)), ([16, 16], 3, Conv2d::new(1, 1).act(Act::Relu)), ([16, 16], 1, Conv2d::default())]
+            .into_iter()
+            .enumerate()
+        {
+            let s = seed + 10 * i as u64;
+            let (c, o) = (5, 7);
+            let x = Tensor::random(&[2, c, hw[0], hw[1]], s, -1.0, 1.0);
+            let w = Tensor::random(&[o, c, k, k], s + 1, -0.5, 0.5);
+            let ins = vec![x, pack_conv2d_weight(&w).unwrap(), Tensor::random(&[o], s + 2, -1.0, 1.0)];
+            let op = Conv2d { variant: Some(ConvVariant::Tex), ..p };
+            check_op(&format!("chunked conv {hw:?} k{k} seed {s}"), &op, &ins, 1e-4);
+        }
+        IM2COL_BUDGET.with(|c| c.set(None));
+    }
+}
