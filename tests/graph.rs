@@ -111,3 +111,39 @@ fn profiling_reports_every_node() {
     assert_eq!(times.len(), g.nodes.len() - 1);
     assert!(times.iter().all(|t| t.micros >= 0.0 && t.micros.is_finite()));
 }
+
+/// Convs of the same shape share their packing textures (scratch is pooled by size across nodes);
+/// each must still see only its own data.
+#[test]
+fn shared_textures_do_not_leak_between_nodes() {
+    use wgpu_forge::ops::conv2d::{conv2d, Conv2d};
+    let gpu = device();
+    let seed = Rng::fresh_seed();
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[1, 5, 13, 11]);
+    let mut h = x;
+    for i in 0..3u64 {
+        let w = Tensor::random(&[5, 5, 3, 3], seed + i, -0.5, 0.5);
+        let bias = Tensor::random(&[5], seed + 10 + i, -0.5, 0.5);
+        h = conv2d(&mut b, &format!("conv{i}"), h, w, Some(bias), Conv2d { act: Act::Gelu, ..Conv2d::new(1, 1) })
+            .unwrap();
+    }
+    b.output("y", h);
+    let g = b.finish();
+    let x_t = Tensor::random(&[1, 5, 13, 11], seed + 99, -2.0, 2.0);
+    let plan = Plan::new(gpu, &g).unwrap();
+    let got = plan.run(&[("x", &x_t)]).unwrap();
+    let want = g.run_reference(&[("x", &x_t)]).unwrap();
+    check_close("y", &got["y"], &want["y"], 1e-4).unwrap_or_else(|e| panic!("{e} (seed {seed})"));
+    // Three identical convs: the textures of one serve all three.
+    let one = {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[1, 5, 13, 11]);
+        let w = Tensor::random(&[5, 5, 3, 3], seed, -0.5, 0.5);
+        let y = conv2d(&mut b, "conv0", x, w, None, Conv2d::new(1, 1)).unwrap();
+        b.output("y", y);
+        Plan::new(gpu, &b.finish()).unwrap().stats.scratch_bytes
+    };
+    assert!(one > 0, "the conv packs its operands into textures on this device");
+    assert!(plan.stats.scratch_bytes <= one + 4096, "{} vs one conv's {}", plan.stats.scratch_bytes, one);
+}

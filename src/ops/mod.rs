@@ -3,6 +3,7 @@
 //!
 //! Adding an op family: write the pair, then add its name to `op_families!` below.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -119,6 +120,11 @@ pub struct PlanCtx<'a> {
     pub(crate) dispatches: Vec<Dispatch>,
     pub(crate) scratch_bytes: u64,
     pub(crate) uniform_bytes: u64,
+    /// Textures by size, shared by nodes: each node rewrites every texel of the ones it takes
+    /// before reading them and nodes run in order, so a texture is free again after its node.
+    texture_pool: HashMap<[u32; 3], Vec<Texture>>,
+    /// (node index, how many of each size that node has taken).
+    texture_taken: (usize, HashMap<[u32; 3], usize>),
 }
 
 impl<'a> PlanCtx<'a> {
@@ -131,6 +137,8 @@ impl<'a> PlanCtx<'a> {
             dispatches: Vec::new(),
             scratch_bytes: 0,
             uniform_bytes: 0,
+            texture_pool: HashMap::new(),
+            texture_taken: (usize::MAX, HashMap::new()),
         }
     }
 
@@ -160,8 +168,9 @@ impl<'a> PlanCtx<'a> {
         Ok(TensorView { buffer: Arc::new(buffer), offset: 0, shape: vec![elems] })
     }
 
-    /// An rgba32float 2-D array texture of `width x height` texels and `layers` layers, private to
-    /// this node (filled by one of its dispatches, read by a later one). Counted as scratch.
+    /// An rgba32float 2-D array texture of `width x height` texels and `layers` layers for this
+    /// node: its dispatches must write every texel before reading any (the texture is shared with
+    /// other nodes that ask for the same size). Counted as scratch when first made.
     pub fn texture(&mut self, width: usize, height: usize, layers: usize) -> Result<Texture> {
         let l = &self.gpu.limits;
         let (maxd, maxl) = (l.max_texture_dimension_2d as usize, l.max_texture_array_layers as usize);
@@ -172,6 +181,16 @@ impl<'a> PlanCtx<'a> {
             )));
         }
         let size = [width as u32, height as u32, layers as u32];
+        if self.texture_taken.0 != self.node_index {
+            self.texture_taken = (self.node_index, HashMap::new());
+        }
+        let nth = self.texture_taken.1.entry(size).or_insert(0);
+        let pool = self.texture_pool.entry(size).or_default();
+        if let Some(t) = pool.get(*nth) {
+            *nth += 1;
+            return Ok(t.clone());
+        }
+        *nth += 1;
         self.scratch_bytes += (width * height * layers * 16) as u64;
         let texture = self.gpu.scoped(&format!("node '{}': texture", self.node_name), || {
             Ok(self.gpu.device.create_texture(&wgpu::TextureDescriptor {
@@ -189,7 +208,9 @@ impl<'a> PlanCtx<'a> {
             dimension: Some(wgpu::TextureViewDimension::D2Array),
             ..Default::default()
         });
-        Ok(Texture { texture: Arc::new(texture), view: Arc::new(view), size })
+        let t = Texture { texture: Arc::new(texture), view: Arc::new(view), size };
+        self.texture_pool.entry(size).or_default().push(t.clone());
+        Ok(t)
     }
 
     /// Whether a `width x height x layers` texture fits the device's limits.
