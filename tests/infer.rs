@@ -201,5 +201,20 @@ fn infer_usage_and_weight_errors_have_clear_messages() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("fake.safetensors"), "{stderr}");
+    // An output folder that cannot be made (a file is in the way): exit 1, naming it.
+    let blocker = dir.join("blocker");
+    std::fs::write(&blocker, b"a file").unwrap();
+    let weights = tiny_weights(&dir);
+    let o = bin()
+        .args(["infer", "--weights"])
+        .arg(&weights)
+        .arg("--out")
+        .arg(blocker.join("out"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("blocker") && stderr.contains("output folder"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

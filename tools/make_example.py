@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Make the shipped example, examples/spliced.jpg (+ its ground-truth mask), from two CC0 photos in
+scikit-image's data folder (Debian package python3-skimage):
+- host: coffee.png (CC0, photographer Rachel Michetti, courtesy of Pikolo Espresso Bar);
+- donor: chelsea.png (CC0, photographer Stefan van der Walt): the cat's head, scaled, pasted
+  through a feathered elliptical mask onto the table, colour-matched a little;
+then saved once as JPEG quality 90 (4:2:0), as a forger would. Deterministic.
+
+    python3 tools/make_example.py [--skimage-data DIR]
+"""
+import argparse
+import os
+
+import cv2
+import numpy as np
+
+DEFAULT_DATA = "/usr/lib/python3/dist-packages/skimage/data"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skimage-data", default=DEFAULT_DATA)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "examples"))
+    a = ap.parse_args()
+    host = cv2.imread(os.path.join(a.skimage_data, "coffee.png"), cv2.IMREAD_COLOR)  # 400x600
+    donor = cv2.imread(os.path.join(a.skimage_data, "chelsea.png"), cv2.IMREAD_COLOR)  # 300x451
+    head = donor[20:200, 120:330]  # the cat's head
+    head = cv2.resize(head, (126, 108), interpolation=cv2.INTER_AREA)
+    h, w = head.shape[:2]
+    y0, x0 = 262, 440
+    mask = np.zeros((h, w), np.float32)
+    cv2.ellipse(mask, (w // 2, h // 2), (w // 2 - 6, h // 2 - 6), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 3.0)
+    region = host[y0:y0 + h, x0:x0 + w].astype(np.float32)
+    src = head.astype(np.float32)
+    # Nudge the donor's mean colour 30% toward the host's, as splicers do.
+    src += 0.3 * (region.mean((0, 1)) - src.mean((0, 1)))
+    out = host.copy()
+    out[y0:y0 + h, x0:x0 + w] = np.clip(region * (1 - mask[..., None]) + src * mask[..., None] + 0.5, 0, 255).astype(np.uint8)
+    gt = np.zeros(host.shape[:2], np.uint8)
+    gt[y0:y0 + h, x0:x0 + w] = (mask > 0.5) * 255
+    os.makedirs(a.out, exist_ok=True)
+    cv2.imwrite(os.path.join(a.out, "spliced.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(os.path.join(a.out, "spliced_gt.png"), gt)
+    print("wrote", os.path.join(a.out, "spliced.jpg"), "and spliced_gt.png;", int((gt > 0).sum()), "tampered pixels")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
