@@ -183,10 +183,12 @@ def loss_fn(out, mask_small):
     return bce + 0.5 * dice, bce.detach(), dice.detach()
 
 
-def lr_at(step, total, base, warm, floor=0.02):
+def lr_at(step, total, base, warm, floor=0.02, time_frac=0.0):
+    """Warm-up over `warm` steps, then cosine over the rest; progress is the larger of the step
+    fraction and `time_frac` (the share of the wall-clock budget used, 0 without a budget)."""
     if step < warm:
         return base * (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
+    t = max((step - warm) / max(1, total - warm), time_frac)
     return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
@@ -197,10 +199,10 @@ def log(path, msg):
         f.write(line + "\n")
 
 
-def save_ckpt(path, model, opt, step, gen_state, cfg, args, best, perm=None, pos=0):
+def save_ckpt(path, model, opt, step, gen_state, cfg, args, best, perm=None, pos=0, train_seconds=0.0):
     tmp = path + ".tmp"
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "data_rng": gen_state, "perm": perm, "pos": pos, "torch_rng": torch.get_rng_state(), "config": cfg.to_json(),
+                "data_rng": gen_state, "perm": perm, "pos": pos, "train_seconds": train_seconds, "torch_rng": torch.get_rng_state(), "config": cfg.to_json(),
                 "train_args": vars(args), "best": best}, tmp)
     os.replace(tmp, path)
 
@@ -229,13 +231,14 @@ def train(a):
     log(logp, f"data: train {len(imgs)} val {len(vimgs)} ({time.time() - t0:.1f}s); device {device}, "
               f"threads {a.threads}; params {nparam:,}; config {json.dumps(cfg.to_json())}")
     gen = np.random.default_rng(a.seed)
-    step, best = 0, {"f1": -1.0, "step": -1}
+    step, best, train_seconds = 0, {"f1": -1.0, "step": -1}, 0.0
     last = os.path.join(a.out, "last.pt")
     if os.path.exists(last) and not a.fresh:
         ck = torch.load(last, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, best = ck["step"], ck["best"]
+        train_seconds = float(ck.get("train_seconds", 0.0))
         gen.bit_generator.state = ck["data_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(logp, f"resumed from {last} at step {step}")
@@ -249,7 +252,13 @@ def train(a):
             pos = (step * a.batch) % n
     tl, tb, td, tn, tt = 0.0, 0.0, 0.0, 0, time.time()
     last_save = time.time()
-    while step < a.steps:
+    budget = a.time_budget_min * 60
+    seg_start, seg_base = time.time(), train_seconds  # training time excludes validation
+
+    def used():
+        return seg_base + (time.time() - seg_start)
+
+    while step < a.steps and not (budget and used() >= budget):
         if pos + a.batch > n:
             perm, pos = gen.permutation(n), 0
         idx = np.sort(perm[pos:pos + a.batch])
@@ -266,7 +275,7 @@ def train(a):
         y = torch.from_numpy(bm.astype(np.float32))[:, None].to(device)
         y4 = F.avg_pool2d(y, 4)[:, 0]
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup)
+            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, used() / budget if budget else 0.0)
         out = model(x)
         loss, bce, dice = loss_fn(out, y4)
         opt.zero_grad(set_to_none=True)
@@ -280,7 +289,8 @@ def train(a):
             log(logp, f"step {step} loss {tl / tn:.4f} bce {tb / tn:.4f} dice {td / tn:.4f} gnorm {float(gn):.2f} "
                       f"lr {opt.param_groups[0]['lr']:.2e} {dt:.2f}s/step")
             tl, tb, td, tn, tt = 0.0, 0.0, 0.0, 0, time.time()
-        if step % a.val_every == 0 or step == a.steps:
+        done = step == a.steps or (budget and used() >= budget)
+        if step % a.val_every == 0 or done:
             tv = time.time()
             m = evaluate(model, vimgs, vmasks, device)
             log(logp, f"val step {step} " + " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
@@ -291,10 +301,11 @@ def train(a):
                             "train_args": vars(a)}, os.path.join(a.out, "best.pt"))
                 log(logp, f"new best val f1 {m['f1']:.4f} at step {step} -> best.pt")
             tt = time.time()
-        if time.time() - last_save > a.save_minutes * 60 or step == a.steps:
-            save_ckpt(last, model, opt, step, gen.bit_generator.state, cfg, a, best, perm, pos)
+            seg_start += time.time() - tv  # validation time does not count against the budget
+        if time.time() - last_save > a.save_minutes * 60 or done:
+            save_ckpt(last, model, opt, step, gen.bit_generator.state, cfg, a, best, perm, pos, used())
             last_save = time.time()
-    log(logp, f"done: {step} steps; best val f1 {best['f1']:.4f} at step {best['step']}")
+    log(logp, f"done: {step} steps, {used() / 60:.1f} min of training; best val f1 {best['f1']:.4f} at step {best['step']}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -384,6 +395,9 @@ def main(argv=None) -> int:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--val-every", type=int, default=500)
     ap.add_argument("--val-n", type=int, default=0, help="validate on the first N val images (0 = all)")
+    ap.add_argument("--time-budget-min", type=float, default=0.0,
+                    help="stop after this many minutes of training (validation excluded; summed over resumes); "
+                         "the cosine schedule then follows the time used, so the step count depends on the machine")
     ap.add_argument("--save-minutes", type=float, default=4.0)
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
     ap.add_argument("--cpu", action="store_true")
