@@ -332,12 +332,41 @@ def export(a):
     print(f"wrote {a.to}: {len(sd)} keys, {sum(v.numel() for v in sd.values()):,} params, input {size}x{size}")
 
 
+@torch.no_grad()
+def eval_folder(model, folder: str, size: int) -> dict:
+    """A folder with manifest.csv (columns image/mask or image_file/mask_file, e.g. real-dev): each
+    image resized to the input size (cv2 INTER_LINEAR, uint8), the probability map resized back to
+    the image's own size (bilinear, align_corners=False) and scored there."""
+    model.eval()
+    rows = list(csv.DictReader(open(os.path.join(folder, "manifest.csv"), newline="")))
+    per = []
+    for r in rows:
+        ip, mp = r.get("image") or r["image_file"], r.get("mask") or r["mask_file"]
+        im = cv2.cvtColor(cv2.imread(os.path.join(folder, ip), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        gt = cv2.imread(os.path.join(folder, mp), cv2.IMREAD_GRAYSCALE) > 127
+        h, w = im.shape[:2]
+        x = cv2.resize(im, (size, size), interpolation=cv2.INTER_LINEAR) if (h, w) != (size, size) else im
+        prob = model(to_input(x[None], torch.device("cpu")))["prob"]
+        prob = F.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+        m = image_metrics(prob, gt)
+        m["id"] = r.get("id") or r.get("stem") or ip
+        per.append(m)
+    out = {"n": len(per), "f1": float(np.mean([m["f1"] for m in per])),
+           "iou": float(np.mean([m["iou"] for m in per])),
+           "auc": float(np.nanmean([m["auc"] for m in per])),
+           "per_image": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in m.items()} for m in per]}
+    return out
+
+
 def eval_cmd(a):
     torch.set_num_threads(a.threads)
     ck = torch.load(a.ckpt, map_location="cpu", weights_only=False)
     cfg = MesorchConfig.from_json(ck["config"] if "config" in ck else ck["forge"]["config"])
     model = Mesorch(cfg)
     model.load_state_dict(ck["model"])
+    if a.folder:
+        print(json.dumps(eval_folder(model, a.folder, a.size), indent=1))
+        return
     imgs, masks, _ = load_split(a.data, a.split, a.size, os.path.join(a.out, "cache"))
     print(json.dumps(evaluate(model, imgs, masks, torch.device("cpu")), indent=1))
 
@@ -404,6 +433,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt", default="")
     ap.add_argument("--to", default="")
     ap.add_argument("--split", default="val")
+    ap.add_argument("--folder", default="", help="eval: a folder with manifest.csv (e.g. real-dev) instead of a split")
     a = ap.parse_args(argv)
     {"train": train, "bench": bench, "export": export, "eval": eval_cmd}[a.cmd](a)
     return 0
