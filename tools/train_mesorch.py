@@ -275,7 +275,7 @@ def train(a):
         y = torch.from_numpy(bm.astype(np.float32))[:, None].to(device)
         y4 = F.avg_pool2d(y, 4)[:, 0]
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, used() / budget if budget else 0.0)
+            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, time_frac=used() / budget if budget else 0.0)
         out = model(x)
         loss, bce, dice = loss_fn(out, y4)
         opt.zero_grad(set_to_none=True)
