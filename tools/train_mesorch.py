@@ -169,9 +169,10 @@ def init_weights(model: nn.Module):
                 nn.init.zeros_(m.bias)
 
 
-def loss_fn(out, mask_small):
+def loss_fn(out, mask_small, pos_weight: float = 1.0):
     logit = out["logit"][:, 0]
-    bce = F.binary_cross_entropy_with_logits(logit, mask_small)
+    pw = None if pos_weight == 1.0 else torch.tensor(pos_weight, device=logit.device)
+    bce = F.binary_cross_entropy_with_logits(logit, mask_small, pos_weight=pw)
     p = torch.sigmoid(logit)
     has = mask_small.flatten(1).sum(1) > 0
     if has.any():
@@ -218,6 +219,8 @@ def train(a):
     cfg = make_config(json.loads(a.config) if a.config else None)
     model = Mesorch(cfg).to(device)
     init_weights(model)
+    if a.init:  # start from another run's weights (model only; new optimizer and schedule)
+        model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
     nparam = sum(p.numel() for p in model.parameters())
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -263,8 +266,15 @@ def train(a):
             perm, pos = gen.permutation(n), 0
         idx = np.sort(perm[pos:pos + a.batch])
         pos += a.batch
-        bi = imgs[idx].copy()
-        bm = masks[idx].copy()
+        if a.crop and a.crop < imgs.shape[1]:
+            # random crops at multiples of 8 px, so a JPEG's 8x8 grid stays where it was
+            cy = gen.integers(0, (imgs.shape[1] - a.crop) // 8 + 1, a.batch) * 8
+            cx = gen.integers(0, (imgs.shape[2] - a.crop) // 8 + 1, a.batch) * 8
+            bi = np.stack([imgs[k, y:y + a.crop, x:x + a.crop] for k, y, x in zip(idx, cy, cx)])
+            bm = np.stack([masks[k, y:y + a.crop, x:x + a.crop] for k, y, x in zip(idx, cy, cx)])
+        else:
+            bi = imgs[idx].copy()
+            bm = masks[idx].copy()
         flips = gen.integers(0, 2, (a.batch, 2))
         for j in range(a.batch):
             if flips[j, 0]:
@@ -277,7 +287,7 @@ def train(a):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, time_frac=used() / budget if budget else 0.0)
         out = model(x)
-        loss, bce, dice = loss_fn(out, y4)
+        loss, bce, dice = loss_fn(out, y4, a.pos_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -427,6 +437,9 @@ def main(argv=None) -> int:
     ap.add_argument("--time-budget-min", type=float, default=0.0,
                     help="stop after this many minutes of training (validation excluded; summed over resumes); "
                          "the cosine schedule then follows the time used, so the step count depends on the machine")
+    ap.add_argument("--crop", type=int, default=0, help="train on random CROPxCROP crops (multiple of 32; 0 = whole)")
+    ap.add_argument("--pos-weight", type=float, default=1.0, help="BCE weight of tampered pixels")
+    ap.add_argument("--init", default="", help="initial model weights (a last.pt/best.pt of another run)")
     ap.add_argument("--save-minutes", type=float, default=4.0)
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
     ap.add_argument("--cpu", action="store_true")
