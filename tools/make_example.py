@@ -4,7 +4,9 @@ scikit-image's data folder (Debian package python3-skimage):
 - host: coffee.png (CC0, photographer Rachel Michetti, courtesy of Pikolo Espresso Bar);
 - donor: chelsea.png (CC0, photographer Stefan van der Walt): the cat's head, scaled, pasted
   through a feathered elliptical mask onto the table, colour-matched a little;
-then saved once as JPEG quality 90 (4:2:0), as a forger would. Deterministic.
+The host is first JPEG-compressed at quality 80 (the camera's JPEG); the edited result is saved at
+quality 95 (4:2:0), as editing software does, so the pasted region has been compressed once and
+the rest twice: the common case that error level analysis catches. Deterministic.
 
     python3 tools/make_example.py [--skimage-data DIR]
 """
@@ -23,6 +25,9 @@ def main() -> int:
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "examples"))
     a = ap.parse_args()
     host = cv2.imread(os.path.join(a.skimage_data, "coffee.png"), cv2.IMREAD_COLOR)  # 400x600
+    # The host starts as a camera JPEG (quality 80), as most photos do.
+    ok, buf = cv2.imencode(".jpg", host, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    host = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     donor = cv2.imread(os.path.join(a.skimage_data, "chelsea.png"), cv2.IMREAD_COLOR)  # 300x451
     head = donor[20:200, 120:330]  # the cat's head
     head = cv2.resize(head, (126, 108), interpolation=cv2.INTER_AREA)
@@ -40,7 +45,7 @@ def main() -> int:
     gt = np.zeros(host.shape[:2], np.uint8)
     gt[y0:y0 + h, x0:x0 + w] = (mask > 0.5) * 255
     os.makedirs(a.out, exist_ok=True)
-    cv2.imwrite(os.path.join(a.out, "spliced.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(os.path.join(a.out, "spliced.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
     cv2.imwrite(os.path.join(a.out, "spliced_gt.png"), gt)
     print("wrote", os.path.join(a.out, "spliced.jpg"), "and spliced_gt.png;", int((gt > 0).sum()), "tampered pixels")
     return 0

@@ -28,8 +28,9 @@ pub struct InferArgs {
     /// Images, folders of images, or glob patterns.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Converted weights (.safetensors from `wgpu-forge convert`); default: the shipped
-    /// weights/mesorch-compact.safetensors (env FORGE_WEIGHTS).
+    /// Converted weights (.safetensors from `wgpu-forge convert`); default:
+    /// weights/mesorch-compact.safetensors (env FORGE_WEIGHTS) when present, else the
+    /// training-free "ela" detector.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Model: "ela" or "noise" (training-free, no weights), or a learned model's name to override
@@ -75,8 +76,11 @@ pub struct InferArgs {
     pub no_exif_orientation: bool,
 }
 
-/// Shipped default weights, looked up in FORGE_WEIGHTS, ./weights/ and the source tree.
+/// Default learned weights, looked up in FORGE_WEIGHTS, ./weights/ and the source tree.
 pub const DEFAULT_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
+
+/// The model used when neither weights nor a model are given and no default weights exist.
+pub const DEFAULT_MODEL: &str = "ela";
 
 pub fn default_weights() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("FORGE_WEIGHTS") {
@@ -129,7 +133,8 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Open the detector: a training-free model by name (`--model ela|noise`), else a learned model
-/// through its weights (default: the shipped ones), `model` overriding the weights' `arch`.
+/// through its weights (`model` overriding their `arch`); with neither, the default weights when
+/// present, else [`DEFAULT_MODEL`].
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
@@ -141,14 +146,24 @@ pub fn open_detector<'g>(
         }
         return Detector::training_free(gpu, m);
     }
-    let weights = match weights {
-        Some(w) => w.to_path_buf(),
-        None => default_weights().ok_or_else(|| {
-            Error::invalid(format!(
+    let weights = match (weights, default_weights()) {
+        (Some(w), _) => w.to_path_buf(),
+        (None, Some(w)) => w,
+        (None, None) if model.is_none() => {
+            // No learned weights are shipped yet (weights/mesorch-compact.md says why): the
+            // training-free ELA detector keeps `infer photo.jpg` useful out of the box.
+            eprintln!(
+                "wgpu-forge: note: no --weights and no {DEFAULT_WEIGHTS}; using the training-free 'ela' \
+                 detector (convert a checkpoint with `wgpu-forge convert` for Mesorch)"
+            );
+            return Detector::training_free(gpu, DEFAULT_MODEL);
+        }
+        (None, None) => {
+            return Err(Error::invalid(format!(
                 "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`), \
-                 or set FORGE_WEIGHTS; the shipped default {DEFAULT_WEIGHTS} was not found"
-            ))
-        })?,
+                 or set FORGE_WEIGHTS; the default {DEFAULT_WEIGHTS} was not found"
+            )))
+        }
     };
     Detector::from_weights_file(gpu, &weights, model, None)
 }
