@@ -187,6 +187,26 @@ fn training_free_detectors_run_by_name_at_native_resolution() {
 }
 
 #[test]
+fn without_weights_the_default_model_runs() {
+    let dir = tmpdir("infer-default");
+    let img = dir.join("d.png");
+    write_png(&img, 20, 12, 7);
+    let o = bin().env_remove("FORGE_WEIGHTS").current_dir(&dir).args(["infer", "--json", "d.png"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(wgpu_forge::cli::infer::DEFAULT_WEIGHTS).is_file();
+    if shipped {
+        assert_eq!(r["model"]["weights"].as_str().map(|w| w.ends_with("mesorch-compact.safetensors")), Some(true));
+    } else {
+        assert_eq!(r["model"]["name"], wgpu_forge::cli::infer::DEFAULT_MODEL);
+        assert!(stderr.contains("training-free"), "the fallback is said: {stderr}");
+    }
+    assert!(dir.join("forge-out/d.mask.png").is_file(), "default output folder");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn infer_usage_and_weight_errors_have_clear_messages() {
     let dir = tmpdir("infer-errors");
     // No inputs: a usage error (exit 2).
