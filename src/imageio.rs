@@ -136,7 +136,8 @@ fn high_byte(v: u16) -> u8 {
     (v >> 8) as u8
 }
 
-fn unit_to_u8(v: f32) -> u8 {
+/// A value in [0, 1] (clamped; NaN -> 0) as a byte, `round(255 v)`.
+pub fn unit_to_u8(v: f32) -> u8 {
     if v.is_nan() {
         0
     } else {

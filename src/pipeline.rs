@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::gpu::device::Gpu;
 use crate::graph::{Graph, Plan};
 use crate::imageio::RgbImage;
@@ -75,7 +75,9 @@ pub struct Detector<'g> {
     pub mode: InputMode,
     /// Names of the per-scale maps (`scale_logits` channels, and `gate` when present).
     pub scale_names: Vec<String>,
-    build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
+    /// Builds the graph for an input size (models planned per image size); None for a model
+    /// planned once for its fixed input.
+    build: Option<Box<dyn Fn([usize; 2]) -> Result<Graph>>>,
     /// The plan and the input size it was made for.
     plan: Option<([usize; 2], Plan<'g>)>,
 }
@@ -89,9 +91,13 @@ impl<'g> Detector<'g> {
         model: Option<&str>,
         input: Option<[usize; 2]>,
     ) -> Result<Detector<'g>> {
-        let sha256 = crate::weights::sha256_file(path)?;
-        let store = crate::weights::TensorStore::read_safetensors(path)
+        // One read serves both the hash in the report and the parse.
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read weights {}: {e}", path.display())))?;
+        let sha256 = crate::weights::sha256_hex(&bytes);
+        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes)
             .map_err(|e| e.context(format!("weights {}", path.display())))?;
+        drop(bytes);
         let metadata = store.metadata.clone();
         let weights = WeightStore::from_store(store);
         let arch = metadata.get("arch").map(|a| a.replace('-', "_"));
@@ -113,13 +119,25 @@ impl<'g> Detector<'g> {
             .map_err(|e| e.context(format!("weights {}", path.display())))?;
         let graph =
             models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
+        drop(weights); // the graph holds its own copy of every tensor it uses
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
-        let mut d = Detector::new(gpu, &name, info, InputMode::Resized(input), Box::new(move |_| Ok(graph.clone())));
-        if let ModelConfig::Mesorch(mc) = &cfg {
-            d.scale_names = mc.scale_names().iter().map(|s| s.to_string()).collect();
-        }
-        d.plan_for(input)?;
-        Ok(d)
+        // Planned once, here: a fixed-input model has no builder to keep (and so keeps no second
+        // host copy of its weights inside a graph).
+        let plan = Plan::new(gpu, &graph)?;
+        drop(graph);
+        let scale_names = match &cfg {
+            ModelConfig::Mesorch(mc) => mc.scale_names().iter().map(|s| s.to_string()).collect(),
+            _ => Vec::new(),
+        };
+        Ok(Detector {
+            gpu,
+            model: name,
+            weights: info,
+            mode: InputMode::Resized(input),
+            scale_names,
+            build: None,
+            plan: Some((input, plan)),
+        })
     }
 
     /// A training-free detector ("ela", "noise"): no weights, run at the image's own size.
@@ -147,14 +165,25 @@ impl<'g> Detector<'g> {
         mode: InputMode,
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
-        Detector { gpu, model: model.to_string(), weights, mode, scale_names: Vec::new(), build, plan: None }
+        Detector {
+            gpu,
+            model: model.to_string(),
+            weights,
+            mode,
+            scale_names: Vec::new(),
+            build: Some(build),
+            plan: None,
+        }
     }
 
     /// Plan the graph for an input of `hw` unless the current plan already is for it.
     fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Plan<'g>> {
         if self.plan.as_ref().map(|(s, _)| *s) != Some(hw) {
+            let Some(build) = &self.build else {
+                return Err(Error::invalid(format!("model '{}' is planned for one input size only", self.model)));
+            };
             self.plan = None; // free the old plan's buffers first
-            let graph = (self.build)(hw)?;
+            let graph = build(hw)?;
             let plan = Plan::new(self.gpu, &graph)?;
             self.plan = Some((hw, plan));
         }

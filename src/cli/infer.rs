@@ -272,8 +272,7 @@ fn render(
         files.push((name, bytes));
     };
     add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
-    let prob8: Vec<u8> = d.prob.iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
-    add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, prob8)?);
+    add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
     let ov = overlay(img, &d.prob, &mask, args.threshold);
     add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
     if args.save_raw {
@@ -347,8 +346,9 @@ fn render(
     Ok((files, line))
 }
 
+/// Probabilities as 8-bit gray, `round(255 p)`, by the decoder's own unit-to-byte rule.
 fn to_u8(p: &[f32]) -> Vec<u8> {
-    p.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect()
+    p.iter().map(|&v| crate::imageio::unit_to_u8(v)).collect()
 }
 
 /// One scale's map (sigmoid of its logit) and gate weight, at the model's H/4 resolution.
