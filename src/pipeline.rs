@@ -262,7 +262,7 @@ impl<'g> Detector<'g> {
         let mut acc = vec![0.0f32; w * h];
         let mut wsum = vec![0.0f32; w * h];
         let mut timings = Timings::default();
-        let mut tile = vec![0u8; tw * th * 3];
+        let mut tile = RgbImage { width: tw, height: th, data: vec![0u8; tw * th * 3] };
         for &y0 in &starts(h, th) {
             for &x0 in &starts(w, tw) {
                 for ty in 0..th {
@@ -270,11 +270,10 @@ impl<'g> Detector<'g> {
                     for tx in 0..tw {
                         let sx = (x0 + tx).min(img.width - 1);
                         let (d, s) = ((ty * tw + tx) * 3, (sy * img.width + sx) * 3);
-                        tile[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
+                        tile.data[d..d + 3].copy_from_slice(&img.data[s..s + 3]);
                     }
                 }
-                let t = RgbImage { width: tw, height: th, data: tile.clone() };
-                let d = self.detect(&t)?;
+                let d = self.detect(&tile)?;
                 timings.gpu_s += d.timings.gpu_s;
                 timings.preprocess_s += d.timings.preprocess_s;
                 for ty in 0..th {
