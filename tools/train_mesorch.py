@@ -116,9 +116,19 @@ def auc_tie_aware(p: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y.astype(bool)].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
+THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
+
+
+def f1_at(prob: np.ndarray, g: np.ndarray, t: float) -> float:
+    pred = prob > t
+    tp = float((pred & g).sum())
+    return 2 * tp / (float(pred.sum()) + float(g.sum()) + 1e-8)
+
+
 def image_metrics(prob: np.ndarray, gt: np.ndarray) -> dict:
     pred = prob > 0.5
     g = gt.astype(bool)
+    f1_by_t = [f1_at(prob, g, t) if g.any() else 0.0 for t in THRESHOLDS]
     tp = float((pred & g).sum())
     fp = float((pred & ~g).sum())
     fn = float((~pred & g).sum())
@@ -128,7 +138,7 @@ def image_metrics(prob: np.ndarray, gt: np.ndarray) -> dict:
     iou = tp / (tp + fp + fn + 1e-8)
     return {"f1": f1 if g.any() else 0.0, "iou": iou if g.any() else 0.0,
             "auc": auc_tie_aware(prob.ravel(), g.ravel()), "forged": bool(g.any()),
-            "score": float(prob.max()), "fp_frac": fp / g.size}
+            "score": float(prob.max()), "fp_frac": fp / g.size, "f1_by_t": f1_by_t}
 
 
 @torch.no_grad()
@@ -148,6 +158,9 @@ def evaluate(model, imgs, masks, device, bs=16) -> dict:
            "iou_forged": float(np.mean([m["iou"] for m in forged])) if forged else float("nan"),
            "auc_forged": float(np.nanmean([m["auc"] for m in forged])) if forged else float("nan"),
            "clean_fp_frac": float(np.mean([m["fp_frac"] for m in clean])) if clean else float("nan")}
+    # the one global threshold that maximizes mean F1 (calibration: `export --threshold` moves it to 0.5)
+    by_t = np.mean([m["f1_by_t"] for m in ms], axis=0)
+    out["f1_best"], out["thr_best"] = float(by_t.max()), float(THRESHOLDS[int(by_t.argmax())])
     # image-level: max probability as the score, AUC forged vs pristine
     if forged and clean:
         s = np.array([m["score"] for m in ms])
@@ -161,12 +174,17 @@ def evaluate(model, imgs, masks, device, bs=16) -> dict:
 # ------------------------------------------------------------------------------------------------
 
 
-def init_weights(model: nn.Module):
+def init_weights(model: nn.Module, layer_scale: float = 1e-6):
+    """timm's init for linear layers; ConvNeXt layer scale at `layer_scale`. timm's 1e-6 suits long
+    runs; for short CPU runs it scales the blocks' gradients below Adam's epsilon, so they barely move."""
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.trunc_normal_(m.weight, std=0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    for n, p in model.named_parameters():
+        if n.endswith(".gamma"):
+            nn.init.constant_(p, layer_scale)
 
 
 def loss_fn(out, mask_small, pos_weight: float = 1.0):
@@ -218,7 +236,7 @@ def train(a):
     logp = os.path.join(a.out, "log.txt")
     cfg = make_config(json.loads(a.config) if a.config else None)
     model = Mesorch(cfg).to(device)
-    init_weights(model)
+    init_weights(model, a.layer_scale)
     if a.init:  # start from another run's weights (model only; new optimizer and schedule)
         model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=False)["model"])
     nparam = sum(p.numel() for p in model.parameters())
@@ -227,7 +245,18 @@ def train(a):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.999))
     t0 = time.time()
-    imgs, masks, _ = load_split(a.data, "train", a.size, os.path.join(a.out, "cache"))
+    imgs, masks, rows = load_split(a.data, "train", a.size, os.path.join(a.out, "cache"))
+    if a.skip_plain_copymove:
+        # A copy-move with no resampling leaves no local trace (same photo, same noise, same grid):
+        # for a model that only sees local traces its mask is label noise.
+        def plain(r):
+            if r["kind"] != "copymove":
+                return False
+            q = json.loads(r["params"] or "{}")
+            return float(q.get("scale", 1.0)) == 1.0 and float(q.get("rot", 0.0)) == 0.0
+        keep = np.array([not plain(r) for r in rows])
+        imgs, masks = imgs[keep], masks[keep]
+        log(os.path.join(a.out, "log.txt"), f"skipping {int((~keep).sum())} plain copy-moves")
     vimgs, vmasks, _ = load_split(a.data, "val", a.size, os.path.join(a.out, "cache"))
     if a.val_n:
         vimgs, vmasks = vimgs[:a.val_n], vmasks[:a.val_n]
@@ -270,6 +299,16 @@ def train(a):
             # random crops at multiples of 8 px, so a JPEG's 8x8 grid stays where it was
             cy = gen.integers(0, (imgs.shape[1] - a.crop) // 8 + 1, a.batch) * 8
             cx = gen.integers(0, (imgs.shape[2] - a.crop) // 8 + 1, a.batch) * 8
+            for j, k in enumerate(idx):
+                # with probability --focus, centre the crop on a random tampered pixel (more
+                # boundary and positive pixels per step than uniform crops of a 10% region)
+                if a.focus and gen.random() < a.focus:
+                    ys, xs = np.nonzero(masks[k])
+                    if len(ys):
+                        t = gen.integers(len(ys))
+                        lim_y, lim_x = (imgs.shape[1] - a.crop) // 8, (imgs.shape[2] - a.crop) // 8
+                        cy[j] = min(max(0, (ys[t] - a.crop // 2) // 8), lim_y) * 8
+                        cx[j] = min(max(0, (xs[t] - a.crop // 2) // 8), lim_x) * 8
             bi = np.stack([imgs[k, y:y + a.crop, x:x + a.crop] for k, y, x in zip(idx, cy, cx)])
             bm = np.stack([masks[k, y:y + a.crop, x:x + a.crop] for k, y, x in zip(idx, cy, cx)])
         else:
@@ -305,11 +344,11 @@ def train(a):
             m = evaluate(model, vimgs, vmasks, device)
             log(logp, f"val step {step} " + " ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                                       for k, v in m.items()) + f" ({time.time() - tv:.0f}s)")
-            if m["f1"] > best["f1"]:
-                best = {"f1": m["f1"], "step": step, "metrics": m}
+            if m[a.select] > best["f1"]:
+                best = {"f1": m[a.select], "step": step, "metrics": m}
                 torch.save({"model": model.state_dict(), "step": step, "config": cfg.to_json(), "metrics": m,
                             "train_args": vars(a)}, os.path.join(a.out, "best.pt"))
-                log(logp, f"new best val f1 {m['f1']:.4f} at step {step} -> best.pt")
+                log(logp, f"new best val {a.select} {m[a.select]:.4f} at step {step} -> best.pt")
             tt = time.time()
             seg_start += time.time() - tv  # validation time does not count against the budget
         if time.time() - last_save > a.save_minutes * 60 or done:
@@ -328,6 +367,19 @@ def export(a):
     cfg = MesorchConfig.from_json(ck["config"])
     model = Mesorch(cfg)
     model.load_state_dict(ck["model"], strict=True)  # also checks the key set
+    calib = None
+    if a.threshold:
+        # Calibration: the global threshold that maximized validation F1 becomes 0.5. The fused
+        # logit is a gate-weighted (softmax: weights sum to 1) or plain sum of the per-scale logits,
+        # so moving every per-scale bias moves the fused logit, and p > t becomes p' > 0.5.
+        t = a.threshold
+        shift = -math.log(t / (1 - t))
+        per_scale = shift / len(model.inverse) if cfg.is_p else shift
+        with torch.no_grad():
+            for conv in model.inverse:
+                conv.bias += per_scale
+        calib = {"threshold_moved_to_0.5": t, "logit_shift": shift}
+        print(f"calibrated: p > {t} is now p > 0.5 (logit shift {shift:+.4f})")
     sd = model.state_dict()
     targs = ck.get("train_args", {})
     size = int(targs.get("size", a.size))
@@ -337,7 +389,7 @@ def export(a):
                               data="tools/synth_forgery.py (synthetic forgeries of Debian-packaged photos)")
     obj = {"model": sd, "epoch": int(ck.get("step", 0)), "args": args,
            "forge": {"input_size": [size, size], "config": cfg.to_json(), "step": int(ck.get("step", 0)),
-                     "val_metrics": ck.get("metrics")}}
+                     "val_metrics": ck.get("metrics"), "calibration": calib}}
     torch.save(obj, a.to)
     print(f"wrote {a.to}: {len(sd)} keys, {sum(v.numel() for v in sd.values()):,} params, input {size}x{size}")
 
@@ -439,6 +491,11 @@ def main(argv=None) -> int:
                          "the cosine schedule then follows the time used, so the step count depends on the machine")
     ap.add_argument("--crop", type=int, default=0, help="train on random CROPxCROP crops (multiple of 32; 0 = whole)")
     ap.add_argument("--pos-weight", type=float, default=1.0, help="BCE weight of tampered pixels")
+    ap.add_argument("--focus", type=float, default=0.0, help="share of crops centred on a tampered pixel")
+    ap.add_argument("--skip-plain-copymove", action="store_true", help="train without copy-moves that have no resampling")
+    ap.add_argument("--layer-scale", type=float, default=1e-6, help="initial ConvNeXt layer scale (timm: 1e-6)")
+    ap.add_argument("--select", default="f1", choices=["f1", "f1_best", "auc_forged"],
+                    help="validation metric that picks best.pt")
     ap.add_argument("--init", default="", help="initial model weights (a last.pt/best.pt of another run)")
     ap.add_argument("--save-minutes", type=float, default=4.0)
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
@@ -446,6 +503,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt", default="")
     ap.add_argument("--to", default="")
     ap.add_argument("--split", default="val")
+    ap.add_argument("--threshold", type=float, default=0.0,
+                    help="export: fold this validation threshold into the biases so that it becomes 0.5")
     ap.add_argument("--folder", default="", help="eval: a folder with manifest.csv (e.g. real-dev) instead of a split")
     a = ap.parse_args(argv)
     {"train": train, "bench": bench, "export": export, "eval": eval_cmd}[a.cmd](a)
