@@ -111,3 +111,47 @@ fn eval_without_pairs_or_with_a_bad_spec_fails_clearly() {
     assert!(stderr.contains("odd kernel size"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn eval_tile_scores_the_tiled_map() {
+    let dir = tmpdir("eval-tile");
+    let weights = tiny_weights(&dir); // a 64 x 96 model input
+    let (images, out) = (dir.join("images"), dir.join("out"));
+    std::fs::create_dir_all(&images).unwrap();
+    write_png(&images.join("big.png"), 150, 100, 4);
+    let gt = write_mask(&images.join("big_gt.png"), 150, 100, (30, 110, 20, 70));
+    let o = bin()
+        .args(["eval", "--tile", "--tile-overlap", "16", "--threshold", "0.3", "--images"])
+        .arg(&images)
+        .arg("--masks")
+        .arg(&images)
+        .arg("--weights")
+        .arg(&weights)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("in overlapping 96x64 tiles"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(report["tile"], true);
+    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None, None).unwrap();
+    let d = det.detect_tiled(&load_rgb8(images.join("big.png"), DEFAULT_MAX_PIXELS).unwrap(), 16).unwrap();
+    let m = image_metrics(&d.prob, &gt, d.width, d.height, 0.3);
+    let row = &report["per_image"][0];
+    assert!((row["f1"].as_f64().unwrap() - m.f1).abs() < 1e-9 && (row["iou"].as_f64().unwrap() - m.iou).abs() < 1e-9);
+    assert_eq!(row["auc"].as_f64(), m.auc);
+    let o = bin()
+        .args(["eval", "--tile", "--resolution", "model", "--images"])
+        .arg(&images)
+        .arg("--masks")
+        .arg(&images)
+        .arg("--weights")
+        .arg(&weights)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tile"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -59,6 +59,12 @@ pub struct EvalArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard).
     #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Run the model on overlapping tiles at the image's own resolution (as `infer --tile`).
+    #[arg(long)]
+    pub tile: bool,
+    /// Overlap of neighbouring tiles, in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub tile_overlap: usize,
 }
 
 /// One evaluated image under the unperturbed condition.
@@ -94,7 +100,13 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     let gpu = dev.open()?;
     let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
     let at_model = args.resolution == "model";
+    if at_model && args.tile {
+        return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
+    }
     let resolution = match (at_model, det.mode) {
+        (false, crate::pipeline::InputMode::Resized([h, w])) if args.tile => {
+            format!("each image's own resolution, in overlapping {w}x{h} tiles")
+        }
         (true, crate::pipeline::InputMode::Resized([h, w])) => {
             format!("the model's resolution {w}x{h} (masks resized nearest, as the benchmark)")
         }
@@ -147,6 +159,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             "weights": det.weights.path.as_ref().map(|p| p.display().to_string()),
             "weights_sha256": det.weights.sha256,
             "resolution": args.resolution,
+            "tile": args.tile,
             "resolution_note": resolution,
             "threshold": args.threshold,
             "image_score": "max of the probability map after a box blur 1% of the short side wide, at least 3 px (report::score::image_score)",
@@ -202,9 +215,16 @@ fn evaluate_pair(
     let seed = noise_seed(&pair.image);
     let mut out = Vec::with_capacity(conditions.len());
     for condition in conditions {
+        let run = |det: &mut Detector, img: &crate::imageio::RgbImage| {
+            if args.tile {
+                det.detect_tiled(img, args.tile_overlap)
+            } else {
+                det.detect(img)
+            }
+        };
         let d = match condition {
-            None => det.detect(&img)?,
-            Some(p) => det.detect(&p.apply(&img, seed)?).map_err(|e| e.context(p))?,
+            None => run(det, &img)?,
+            Some(p) => run(det, &p.apply(&img, seed)?).map_err(|e| e.context(p))?,
         };
         out.push(score_detection(&d, &mask, args.resolution == "model", args.threshold));
     }
