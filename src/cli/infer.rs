@@ -28,9 +28,9 @@ pub struct InferArgs {
     /// Images, folders of images, or glob patterns.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
-    /// Converted weights (.safetensors from `wgpu-forge convert`); default:
-    /// weights/mesorch-compact.safetensors (env FORGE_WEIGHTS) when present, else the
-    /// training-free "ela" detector.
+    /// Converted weights (.safetensors from `wgpu-forge convert`, e.g. the shipped
+    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the training-free
+    /// "ela" detector.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Model: "ela" or "noise" (training-free, no weights), or a learned model's name to override
@@ -76,19 +76,17 @@ pub struct InferArgs {
     pub no_exif_orientation: bool,
 }
 
-/// Default learned weights, looked up in FORGE_WEIGHTS, ./weights/ and the source tree.
-pub const DEFAULT_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
+/// The learned weights shipped in the repository. They are not the default: on real forgeries they
+/// do worse than the training-free ELA detector (weights/mesorch-compact.md), so `infer` without
+/// `--weights` or FORGE_WEIGHTS runs [`DEFAULT_MODEL`] and says so.
+pub const SHIPPED_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
 
-/// The model used when neither weights nor a model are given and no default weights exist.
+/// The model used when neither weights nor a model are given.
 pub const DEFAULT_MODEL: &str = "ela";
 
+/// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FORGE_WEIGHTS") {
-        return Some(PathBuf::from(p));
-    }
-    [PathBuf::from(DEFAULT_WEIGHTS), Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_WEIGHTS)]
-        .into_iter()
-        .find(|p| p.is_file())
+    std::env::var_os("FORGE_WEIGHTS").map(PathBuf::from)
 }
 
 /// Extensions taken from folders.
@@ -133,8 +131,8 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Open the detector: a training-free model by name (`--model ela|noise`), else a learned model
-/// through its weights (`model` overriding their `arch`); with neither, the default weights when
-/// present, else [`DEFAULT_MODEL`].
+/// through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when set,
+/// else [`DEFAULT_MODEL`].
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
@@ -150,18 +148,16 @@ pub fn open_detector<'g>(
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
         (None, None) if model.is_none() => {
-            // No learned weights are shipped yet (weights/mesorch-compact.md says why): the
-            // training-free ELA detector keeps `infer photo.jpg` useful out of the box.
             eprintln!(
-                "wgpu-forge: note: no --weights and no {DEFAULT_WEIGHTS}; using the training-free 'ela' \
-                 detector (convert a checkpoint with `wgpu-forge convert` for Mesorch)"
+                "wgpu-forge: note: no --weights; using the training-free 'ela' detector (the learned \
+                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)"
             );
             return Detector::training_free(gpu, DEFAULT_MODEL);
         }
         (None, None) => {
             return Err(Error::invalid(format!(
-                "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`), \
-                 or set FORGE_WEIGHTS; the default {DEFAULT_WEIGHTS} was not found"
+                "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`, e.g. \
+                 {SHIPPED_WEIGHTS}), or set FORGE_WEIGHTS"
             )))
         }
     };

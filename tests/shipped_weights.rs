@@ -1,0 +1,47 @@
+//! The shipped default weights (`weights/mesorch-compact.safetensors`) through the engine against
+//! our PyTorch reference on the same file, on one non-square PNG (`tests/fixtures/shipped/`, made
+//! by `tools/make_shipped_fixture.py`; no Python here). Both the map at the model's resolution and
+//! the map resized back to the image's size must agree within 1e-3.
+
+use std::path::Path;
+
+use wgpu_forge::imageio::load_rgb8;
+use wgpu_forge::ops::testing::device;
+use wgpu_forge::pipeline::{Detector, InputMode};
+use wgpu_forge::weights::TensorStore;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const TOL: f32 = 1e-3;
+
+#[test]
+fn shipped_weights_match_the_pytorch_reference() {
+    let weights = Path::new(ROOT).join("weights/mesorch-compact.safetensors");
+    let fixture = Path::new(ROOT).join("tests/fixtures/shipped");
+    let want = TensorStore::read_safetensors(&fixture.join("expected.safetensors")).unwrap();
+
+    let mut det = Detector::from_weights_file(device(), &weights, None, None)
+        .unwrap_or_else(|e| panic!("the shipped weights must load: {e}"));
+    // A stale fixture would make a mismatch look like an engine bug: say which it is.
+    let sha = det.weights.sha256.clone().unwrap();
+    assert_eq!(
+        Some(&sha),
+        want.metadata.get("weights_sha256"),
+        "the fixture was made for other weights; rerun tools/make_shipped_fixture.py"
+    );
+    assert_eq!(det.mode, InputMode::Resized([256, 256]), "input size recorded in the shipped file");
+
+    let img = load_rgb8(fixture.join("input.png"), u64::MAX).unwrap();
+    let d = det.detect(&img).unwrap();
+    let check = |name: &str, got: &[f32], hw: [usize; 2]| {
+        let w = want.get(name).unwrap_or_else(|| panic!("fixture lacks {name}"));
+        assert_eq!(w.shape, vec![hw[0], hw[1]], "shape of {name}");
+        let err = got.iter().zip(&w.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let (lo, hi) = w.data.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        println!("{name}: max |engine - pytorch| {err:.2e} (reference p in [{lo:.3}, {hi:.3}])");
+        assert!(err <= TOL, "{name}: max abs error {err} over {TOL}");
+        // A constant map would pass trivially: the fixture must show the model reacting.
+        assert!(hi - lo > 0.05, "{name}: reference map is nearly constant ({lo}..{hi})");
+    };
+    check("model_prob", &d.model_prob, d.model_size);
+    check("prob", &d.prob, [d.height, d.width]);
+}
