@@ -1,0 +1,139 @@
+use super::*;
+use crate::ops::testing::{check_op, device};
+use crate::tensor::{check_close, Rng};
+
+const TOL: f32 = 1e-4;
+
+struct Case {
+    n: usize,
+    c: usize,
+    hw: [usize; 2],
+    o: usize,
+    k: [usize; 2],
+    p: Conv2d,
+    bias: bool,
+}
+
+fn run(label: &str, cs: &Case, seed: u64) {
+    let mut variants = vec![Some(ConvVariant::Direct)];
+    if crate::ops::matmul::sg_ok(device()) {
+        variants.push(Some(ConvVariant::Tex));
+    }
+    for v in variants {
+        let p = Conv2d { variant: v, ..cs.p.clone() };
+        run_one(&format!("{label} {v:?}"), &Case { p, ..*cs }, seed);
+    }
+}
+
+fn run_one(label: &str, cs: &Case, seed: u64) {
+    let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], seed, -1.0, 1.0);
+    let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], seed + 1, -0.5, 0.5);
+    let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];
+    if cs.bias {
+        ins.push(Tensor::random(&[cs.o], seed + 2, -1.0, 1.0));
+    }
+    check_op(&format!("{label} seed {seed}"), &cs.p, &ins, TOL);
+}
+
+fn case(n: usize, c: usize, hw: [usize; 2], o: usize, k: [usize; 2], p: Conv2d, bias: bool) -> Case {
+    Case { n, c, hw, o, k, p, bias }
+}
+
+#[test]
+fn general_convs_match_reference() {
+    let seed = Rng::fresh_seed();
+    let cases = [
+        ("3x3 p1 odd 13x17 batch 2 C5 O7", case(2, 5, [13, 17], 7, [3, 3], Conv2d::new(1, 1), true)),
+        ("3x3 s2 p1 relu", case(1, 6, [13, 17], 9, [3, 3], Conv2d::new(2, 1).act(Act::Relu), true)),
+        ("3x3 dilation 2 p2 gelu", case(2, 4, [15, 11], 8, [3, 3], Conv2d::new(1, 2).dilation(2).act(Act::Gelu), false)),
+        ("groups 2", case(1, 6, [9, 13], 10, [3, 3], Conv2d::new(1, 1).groups(2), true)),
+        ("groups 3 s2 no pad", case(2, 9, [12, 11], 6, [3, 3], Conv2d::new(2, 0).groups(3), true)),
+        ("k4 s4 patchify", case(1, 6, [32, 36], 16, [4, 4], Conv2d::new(4, 0), false)),
+        ("k2 s2", case(2, 5, [14, 18], 12, [2, 2], Conv2d::new(2, 0), true)),
+        ("k7 s4 p3", case(1, 6, [29, 33], 8, [7, 7], Conv2d::new(4, 3), false)),
+        ("k7 s2 p3 sigmoid", case(1, 9, [21, 19], 5, [7, 7], Conv2d::new(2, 3).act(Act::Sigmoid), true)),
+        ("rect k3x5 s(1,2) p(1,2)", case(1, 3, [10, 21], 5, [3, 5], Conv2d { stride: [1, 2], padding: [1, 2], ..Default::default() }, true)),
+        ("1x1 s2 (general)", case(1, 7, [9, 9], 5, [1, 1], Conv2d::new(2, 0), true)),
+        ("1x1 hw odd (general)", case(2, 5, [7, 9], 7, [1, 1], Conv2d::new(1, 0), false)),
+        ("1x1 groups 2 (general)", case(1, 8, [8, 8], 6, [1, 1], Conv2d::new(1, 0).groups(2), true)),
+        ("kernel == input", case(1, 3, [5, 5], 4, [5, 5], Conv2d::new(1, 0), true)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        run(label, cs, seed + 10 * i as u64);
+    }
+}
+
+#[test]
+fn pointwise_convs_match_reference() {
+    let seed = Rng::fresh_seed();
+    let cases = [
+        ("1x1 C5 O7 12x12 batch 2", case(2, 5, [12, 12], 7, [1, 1], Conv2d::default(), true)),
+        ("1x1 hw%8==4 hswish", case(1, 16, [6, 6], 9, [1, 1], Conv2d::default().act(Act::HSwish), true)),
+        ("1x1 96->1", case(1, 96, [16, 16], 1, [1, 1], Conv2d::default(), true)),
+        ("1x1 O16 leaky", case(2, 12, [4, 10], 16, [1, 1], Conv2d::default().act(Act::LeakyRelu(0.1)), false)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        run(label, cs, seed + 10 * i as u64);
+    }
+}
+
+#[test]
+fn depthwise_convs_match_reference() {
+    let seed = Rng::fresh_seed();
+    let dw = |s: usize, p: usize| Conv2d::new(s, p).groups(5);
+    let cases = [
+        ("dw 7x7 p3 13x17 batch 2", case(2, 5, [13, 17], 5, [7, 7], dw(1, 3), true)),
+        ("dw 7x7 p3 wide", case(1, 5, [11, 40], 5, [7, 7], dw(1, 3).act(Act::Gelu), false)),
+        ("dw 3x3 p1", case(1, 5, [9, 23], 5, [3, 3], dw(1, 1), true)),
+        ("dw 3x3 s2 p1", case(2, 5, [13, 17], 5, [3, 3], dw(2, 1).act(Act::Relu6), true)),
+        ("dw 3x3 dilation 2", case(1, 5, [13, 30], 5, [3, 3], dw(1, 2).dilation(2), true)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        run(label, cs, seed + 10 * i as u64);
+    }
+}
+
+#[test]
+fn builder_and_batch_norm_folding() {
+    let seed = Rng::fresh_seed();
+    let (n, c, o, h, w) = (2, 6, 7, 11, 13);
+    let x = Tensor::random(&[n, c, h, w], seed, -1.0, 1.0);
+    let wt = Tensor::random(&[o, c, 3, 3], seed + 1, -0.5, 0.5);
+    let bias = Tensor::random(&[o], seed + 2, -1.0, 1.0);
+    let gamma = Tensor::random(&[o], seed + 3, 0.5, 1.5);
+    let beta = Tensor::random(&[o], seed + 4, -0.5, 0.5);
+    let mean = Tensor::random(&[o], seed + 5, -0.5, 0.5);
+    let var = Tensor::random(&[o], seed + 6, 0.2, 2.0);
+    let eps = 1e-5;
+    let params = Conv2d::new(1, 1);
+    // Reference: conv, then BatchNorm in f64, then ReLU.
+    let y = conv2d_reference(&x, &wt, Some(&bias), &params);
+    let mut want = y.clone();
+    let plane = h * w;
+    for (i, v) in want.data.iter_mut().enumerate() {
+        let oc = (i / plane) % o;
+        let bn = (*v as f64 - mean.data[oc] as f64) / (var.data[oc] as f64 + eps as f64).sqrt()
+            * gamma.data[oc] as f64
+            + beta.data[oc] as f64;
+        *v = (bn as f32).max(0.0);
+    }
+    let (wf, bf) = fold_batch_norm(&wt, Some(&bias), &gamma, &beta, &mean, &var, eps);
+    let mut b = GraphBuilder::new();
+    let xi = b.input("x", &x.shape);
+    let yi = conv2d(&mut b, "conv", xi, wf, Some(bf), params.act(Act::Relu)).unwrap();
+    b.output("y", yi);
+    let g = b.finish();
+    let plan = crate::graph::Plan::new(device(), &g).unwrap();
+    let got = plan.run(&[("x", &x)]).unwrap().remove("y").unwrap();
+    check_close(&format!("conv+BN folded seed {seed}"), &got, &want, TOL).unwrap();
+}
+
+#[test]
+fn shape_errors_are_clear() {
+    let p = Conv2d::new(1, 0).groups(2);
+    assert!(p.infer(&[&[1, 5, 8, 8], &[2, 3, 3, 4]]).unwrap_err().contains("not divisible by groups"));
+    assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[3, 3, 3, 4]]).unwrap_err().contains("input channels per group"));
+    assert!(Conv2d::new(1, 1).infer(&[&[1, 4, 3, 3], &[4, 7, 7, 4]]).unwrap_err().contains("bigger than the padded input"));
+    assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[4, 3, 3, 4], &[5]]).unwrap_err().contains("bias"));
+    assert_eq!(Conv2d::new(2, 3).infer(&[&[1, 6, 13, 17], &[6, 7, 7, 8]]).unwrap(), vec![vec![1, 8, 7, 9]]);
+}

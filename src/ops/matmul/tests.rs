@@ -1,0 +1,116 @@
+use super::*;
+use crate::graph::{Graph, Plan};
+use crate::ops::testing::{check_op, device};
+use crate::tensor::{check_close, Rng};
+
+const TOL: f32 = 1e-4;
+
+fn run_case(case: &str, op: &MatMul, a: &[usize], b: &[usize], bias: bool, seed: u64) {
+    let mut ins = vec![Tensor::random(a, seed, -1.0, 1.0), Tensor::random(b, seed + 1, -1.0, 1.0)];
+    if bias {
+        let n = if op.trans_b { b[b.len() - 2] } else { b[b.len() - 1] };
+        ins.push(Tensor::random(&[n], seed + 2, -1.0, 1.0));
+    }
+    check_op(&format!("{case} a {a:?} b {b:?} bias {bias} seed {seed}"), op, &ins, TOL);
+}
+
+/// Shapes every variant must handle (b's shape given for trans_b = false).
+const SHAPES: &[(&[usize], &[usize])] = &[
+    (&[1, 1], &[1, 1]),
+    (&[37, 29], &[29, 53]),
+    (&[1, 3], &[3, 1000]),
+    (&[130, 257], &[257, 7]),
+    (&[3, 33, 20], &[20, 36]),
+    (&[2, 3, 9, 12], &[3, 12, 8]),
+    (&[2, 1, 5, 8], &[1, 4, 8, 12]),
+    (&[70, 64], &[64, 68]),
+];
+
+fn tb_shape(b: &[usize]) -> Vec<usize> {
+    let mut s = b.to_vec();
+    let r = s.len();
+    s.swap(r - 1, r - 2);
+    s
+}
+
+#[test]
+fn every_variant_matches_reference() {
+    let seed = Rng::fresh_seed();
+    let mut vs = vec![MatMulVariant::Scalar, MatMulVariant::Vec, MatMulVariant::VecTransB, MatMulVariant::Tiled];
+    if sg_ok(device()) {
+        vs.push(MatMulVariant::VecSg);
+        vs.push(MatMulVariant::Tex);
+    }
+    for v in vs {
+        for trans_b in [false, true] {
+            for (i, (a, b)) in SHAPES.iter().enumerate() {
+                let (k, n) = (b[b.len() - 2], b[b.len() - 1]);
+                if v.unfit(trans_b, k, n).is_some() {
+                    continue;
+                }
+                let bs = if trans_b { tb_shape(b) } else { b.to_vec() };
+                let op = MatMul { trans_b, alpha: 1.0, act: Act::None, variant: Some(v) };
+                run_case(&format!("{v:?} trans_b {trans_b}"), &op, a, &bs, i % 2 == 0, seed + i as u64);
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_bias_alpha_and_activations() {
+    let seed = Rng::fresh_seed();
+    let acts = [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.1)];
+    for (i, act) in acts.into_iter().enumerate() {
+        for (j, (a, b, trans_b)) in
+            [(&[2usize, 19, 24][..], &[24usize, 40][..], false), (&[19, 24], &[13, 24], true), (&[11, 7], &[7, 9], false)]
+                .into_iter()
+                .enumerate()
+        {
+            let op = MatMul { trans_b, alpha: 0.75, act, variant: None };
+            run_case(&format!("{act:?}"), &op, a, b, true, seed + (10 * i + j) as u64);
+        }
+    }
+}
+
+#[test]
+fn auto_choice_on_this_device_and_big_k() {
+    let seed = Rng::fresh_seed();
+    let op = MatMul::new();
+    run_case("auto", &op, &[65, 1024], &[1024, 72], true, seed);
+    run_case("auto", &op.clone().trans_b(true), &[4, 10, 96], &[4, 18, 96], false, seed + 1);
+    let _ = device();
+}
+
+#[test]
+fn shape_errors_are_clear() {
+    let op = MatMul::new();
+    assert!(op.infer(&[&[3, 4], &[5, 6]]).unwrap_err().contains("inner dimensions differ"));
+    assert!(op.infer(&[&[4], &[4, 6]]).unwrap_err().contains("rank >= 2"));
+    assert!(op.infer(&[&[2, 3, 4], &[3, 4, 6]]).unwrap_err().contains("batch dimensions"));
+    assert!(op.infer(&[&[3, 4], &[4, 6], &[5]]).unwrap_err().contains("bias must have shape [N] = [6]"));
+    assert_eq!(op.infer(&[&[2, 1, 3, 4], &[5, 4, 6]]).unwrap(), vec![vec![2, 5, 3, 6]]);
+    assert_eq!(op.clone().trans_b(true).infer(&[&[3, 4], &[6, 4]]).unwrap(), vec![vec![3, 6]]);
+}
+
+fn linear_graph(x_shape: &[usize], n: usize, act: Act, seed: u64) -> (Graph, Tensor) {
+    let k = x_shape[x_shape.len() - 1];
+    let mut g = GraphBuilder::new();
+    let x = g.input("x", x_shape);
+    let w = Tensor::random(&[n, k], seed, -0.5, 0.5);
+    let bias = Tensor::random(&[n], seed + 1, -0.5, 0.5);
+    let y = linear(&mut g, "fc", x, w, Some(bias), act).unwrap();
+    g.output("y", y);
+    (g.finish(), Tensor::random(x_shape, seed + 2, -1.0, 1.0))
+}
+
+#[test]
+fn linear_matches_graph_reference() {
+    let seed = Rng::fresh_seed();
+    for (i, (xs, n)) in [(&[2usize, 17, 32][..], 48usize), (&[5, 12], 6), (&[3, 7], 5)].into_iter().enumerate() {
+        let (g, x) = linear_graph(xs, n, Act::Gelu, seed + 10 * i as u64);
+        let want = g.run_reference(&[("x", &x)]).unwrap();
+        let plan = Plan::new(device(), &g).unwrap();
+        let got = plan.run(&[("x", &x)]).unwrap();
+        check_close(&format!("linear x {xs:?} n {n} seed {seed}"), &got["y"], &want["y"], TOL).unwrap();
+    }
+}
