@@ -251,6 +251,15 @@ impl<'g> Detector<'g> {
 }
 
 impl<'g> Detector<'g> {
+    /// [`Detector::detect_tiled`] with `Some(overlap)`, else [`Detector::detect`]: what `infer`
+    /// and `eval` run for `--tile` / its absence.
+    pub fn detect_with(&mut self, img: &RgbImage, tile_overlap: Option<usize>) -> Result<Detection> {
+        match tile_overlap {
+            Some(overlap) => self.detect_tiled(img, overlap),
+            None => self.detect(img),
+        }
+    }
+
     /// Run ELA on images whose input is over `bytes` (default: one storage binding, 128 MiB on
     /// lavapipe, about 11 MP) in row bands; for tests.
     pub fn set_band_limit(&mut self, bytes: u64) {
@@ -281,9 +290,9 @@ impl<'g> Detector<'g> {
         while y0 < h {
             let y1 = (y0 + core).min(h);
             let (a, b) = (y0.saturating_sub(MCU), (y1 + MCU).min(h));
-            let band = RgbImage { width: w, height: b - a, data: img.data[a * w * 3..b * w * 3].to_vec() };
+            let band = rgb_planes_of_rows(img, a, b);
             let t1 = Instant::now();
-            let mut out = self.plan_for([b - a, w])?.run(&[("image", &rgb_planes(&band))])?;
+            let mut out = self.plan_for([b - a, w])?.run(&[("image", &band)])?;
             timings.gpu_s += t1.elapsed().as_secs_f64();
             let e = out.remove("ela").ok_or_else(|| Error::graph("the ELA graph has no 'ela' output"))?;
             let bh = b - a;
@@ -378,14 +387,19 @@ impl<'g> Detector<'g> {
 
 /// `[1, 3, H, W]` f32 planes of the RGB values 0..255.
 pub fn rgb_planes(img: &RgbImage) -> Tensor {
-    let plane = img.width * img.height;
+    rgb_planes_of_rows(img, 0, img.height)
+}
+
+/// [`rgb_planes`] of rows `y0..y1` only, `[1, 3, y1 - y0, W]`.
+fn rgb_planes_of_rows(img: &RgbImage, y0: usize, y1: usize) -> Tensor {
+    let plane = img.width * (y1 - y0);
     let mut data = vec![0.0f32; 3 * plane];
-    for (i, p) in img.data.chunks_exact(3).enumerate() {
+    for (i, p) in img.data[y0 * img.width * 3..y1 * img.width * 3].chunks_exact(3).enumerate() {
         for c in 0..3 {
             data[c * plane + i] = p[c] as f32;
         }
     }
-    Tensor { shape: vec![1, 3, img.height, img.width], data }
+    Tensor { shape: vec![1, 3, y1 - y0, img.width], data }
 }
 
 #[cfg(test)]
@@ -426,7 +440,8 @@ mod tests {
         let (a, b) = (&whole.extras["ela"], &banded.extras["ela"]);
         assert_eq!(a.shape, b.shape);
         assert_eq!(a.max_abs_diff(b), 0.0, "error image (seed {seed})");
-        let err = whole.prob.iter().zip(&banded.prob).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+        let map = |d: &Detection| Tensor::new(&[h, w], d.prob.clone()).unwrap();
+        let err = map(&whole).max_abs_diff(&map(&banded));
         assert!(err <= 1e-5, "map differs by {err} (seed {seed})");
         assert!(whole.prob.iter().any(|&p| p > 0.5), "the test picture gives ELA something to show");
         // A band of context alone does not fit: a clear error, not a panic.

@@ -9,6 +9,7 @@ use wgpu_forge::imageio::load_rgb8;
 use wgpu_forge::ops::testing::device;
 use wgpu_forge::pipeline::{Detector, InputMode};
 use wgpu_forge::weights::TensorStore;
+use wgpu_forge::Tensor;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const TOL: f32 = 1e-3;
@@ -35,7 +36,8 @@ fn shipped_weights_match_the_pytorch_reference() {
     let check = |name: &str, got: &[f32], hw: [usize; 2]| {
         let w = want.get(name).unwrap_or_else(|| panic!("fixture lacks {name}"));
         assert_eq!(w.shape, vec![hw[0], hw[1]], "shape of {name}");
-        let err = got.iter().zip(&w.data).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        // max_abs_diff counts a NaN as an infinite error.
+        let err = Tensor::new(&w.shape, got.to_vec()).unwrap().max_abs_diff(w);
         let (lo, hi) = w.data.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
         println!("{name}: max |engine - pytorch| {err:.2e} (reference p in [{lo:.3}, {hi:.3}])");
         assert!(err <= TOL, "{name}: max abs error {err} over {TOL}");

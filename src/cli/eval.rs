@@ -214,17 +214,11 @@ fn evaluate_pair(
     };
     let seed = noise_seed(&pair.image);
     let mut out = Vec::with_capacity(conditions.len());
+    let tile = args.tile.then_some(args.tile_overlap);
     for condition in conditions {
-        let run = |det: &mut Detector, img: &crate::imageio::RgbImage| {
-            if args.tile {
-                det.detect_tiled(img, args.tile_overlap)
-            } else {
-                det.detect(img)
-            }
-        };
         let d = match condition {
-            None => run(det, &img)?,
-            Some(p) => run(det, &p.apply(&img, seed)?).map_err(|e| e.context(p))?,
+            None => det.detect_with(&img, tile)?,
+            Some(p) => det.detect_with(&p.apply(&img, seed)?, tile).map_err(|e| e.context(p))?,
         };
         out.push(score_detection(&d, &mask, args.resolution == "model", args.threshold));
     }

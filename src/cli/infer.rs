@@ -238,7 +238,7 @@ fn one(det: &mut Detector, input: &Path, stem: &str, ctx: &Context, load: &LoadO
     let t = Instant::now();
     let img = load_rgb8_with(input, load)?;
     let decode_s = t.elapsed().as_secs_f64();
-    let mut d = if args.tile { det.detect_tiled(&img, args.tile_overlap)? } else { det.detect(&img)? };
+    let mut d = det.detect_with(&img, args.tile.then_some(args.tile_overlap))?;
     d.timings.decode_s = decode_s;
     let (files, summary) = render(det, &img, &d, input, stem, ctx)?;
     for (name, bytes) in &files {
