@@ -19,17 +19,14 @@ import json
 import os
 import sys
 
-import cv2
-import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_mesorch_fixtures import normalize  # noqa: E402
 from mesorch_ref import Mesorch, MesorchConfig  # noqa: E402
+from parity_full import reference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROP = (180, 100, 500, 340)  # left, top, right, bottom in examples/spliced.jpg (600x400)
@@ -62,21 +59,16 @@ def main() -> int:
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     model, (mh, mw) = load_shipped(a.weights)
-    img = np.array(Image.open(os.path.join(ROOT, "examples", "spliced.jpg")).convert("RGB").crop(CROP))
     png = os.path.join(a.out, "input.png")
-    Image.fromarray(img).save(png)
-    img = np.array(Image.open(png).convert("RGB"))
-    h, w = img.shape[:2]
-    x = normalize(cv2.resize(img, (mw, mh), interpolation=cv2.INTER_LINEAR))
-    with torch.no_grad():
-        p = model(x)["prob"]
-    full = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
+    Image.open(os.path.join(ROOT, "examples", "spliced.jpg")).convert("RGB").crop(CROP).save(png)
+    p, full = reference(model, png, (mh, mw))  # from the PNG as written, as the test reads it
+    h, w = full.shape
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
-    save_file({"model_prob": p[0, 0].contiguous(), "prob": full[0, 0].contiguous()},
+    save_file({"model_prob": torch.from_numpy(p), "prob": torch.from_numpy(full)},
               os.path.join(a.out, "expected.safetensors"),
               metadata={"weights_sha256": sha, "weights": os.path.relpath(a.weights, ROOT),
                         "made_by": "tools/make_shipped_fixture.py", "torch": torch.__version__})
-    print(f"wrote {a.out}: input {w}x{h}, model {mw}x{mh}, p in [{float(p.min()):.4f}, {float(p.max()):.4f}], "
+    print(f"wrote {a.out}: input {w}x{h}, model {mw}x{mh}, p in [{p.min():.4f}, {p.max():.4f}], "
           f"weights sha256 {sha[:12]}")
     return 0
 

@@ -35,10 +35,12 @@ from mesorch_ref import Mesorch, full_config  # noqa: E402
 SIZES = {"square": (512, 512), "nonsquare": (383, 517)}  # (H, W)
 
 
-def reference(model: Mesorch, path: str):
+def reference(model: Mesorch, path: str, size=(512, 512)):
+    """The benchmark's test path on the image file at `path`, at a model input of `size` (H, W):
+    the map at the model's resolution and the map at the image's."""
     img = np.array(Image.open(path).convert("RGB"))
     h, w = img.shape[:2]
-    x = normalize(cv2.resize(img, (512, 512), interpolation=cv2.INTER_LINEAR))
+    x = normalize(cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_LINEAR))
     with torch.no_grad():
         p = model(x)["prob"]
     full = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)

@@ -256,7 +256,7 @@ def train(a):
             return float(q.get("scale", 1.0)) == 1.0 and float(q.get("rot", 0.0)) == 0.0
         keep = np.array([not plain(r) for r in rows])
         imgs, masks = imgs[keep], masks[keep]
-        log(os.path.join(a.out, "log.txt"), f"skipping {int((~keep).sum())} plain copy-moves")
+        log(logp, f"skipping {int((~keep).sum())} plain copy-moves")
     vimgs, vmasks, _ = load_split(a.data, "val", a.size, os.path.join(a.out, "cache"))
     if a.val_n:
         vimgs, vmasks = vimgs[:a.val_n], vmasks[:a.val_n]
