@@ -97,32 +97,39 @@ pub fn load_checkpoint(path: &Path) -> Result<Loaded> {
     res.map_err(|e| e.context(path.display()))
 }
 
-/// Read a torch.save zip from any seekable source.
+/// Bytes of f32 tensors a checkpoint may materialize whatever its size.
+pub const TENSOR_BASE_BUDGET: u64 = 160 << 20;
+/// Further f32 bytes allowed per byte of the checkpoint file. One-byte storages widened to f32
+/// take 4x, a few views of each storage a few times that; many overlapping views of one storage
+/// could take any multiple, and are refused past this. With it, `convert` peaks at 1.5x these
+/// tensors (the f16 copy it writes) plus the largest storage: under 64x the file + 256 MB.
+pub const TENSOR_BYTES_PER_FILE_BYTE: u64 = 40;
+
+/// Read a torch.save zip from any seekable source. Memory stays proportional to the file: the
+/// pickle runs under [`pickle::Limits::for_file`] and the tensors it describes may take at most
+/// [`TENSOR_BASE_BUDGET`] + [`TENSOR_BYTES_PER_FILE_BYTE`] x the file's length as f32.
 pub fn load_torch_zip<R: Read + Seek>(inner: R) -> Result<Loaded> {
     let mut ar = TorchArchive::new(inner)?;
-    let root = pickle::load(&ar.pickle()?)?;
+    let file_len = ar.zip.file_len();
+    let root = pickle::load_with(&ar.pickle()?, pickle::Limits::for_file(file_len))?;
     let mut notes = Vec::new();
-    let sd = find_state_dict(&root, &mut notes)?;
+    let (entries, hints) = tensor_entries(&root, &mut notes)?;
+    drop(root); // everything needed from the pickled tree is in `entries` now
 
-    let mut entries: Vec<(String, TensorRef)> = Vec::new();
-    for (k, v) in sd {
-        let Some(name) = k.as_str() else {
-            notes.push(format!("skipped a state_dict entry whose key is a {}", k.kind()));
-            continue;
-        };
-        match v {
-            Value::Tensor(t) => entries.push((name.to_string(), t.clone())),
-            other => notes.push(format!("skipped '{name}': a {}, not a tensor", other.kind())),
+    let budget = TENSOR_BASE_BUDGET.saturating_add(TENSOR_BYTES_PER_FILE_BYTE.saturating_mul(file_len));
+    let mut total: u64 = 0;
+    for (name, t) in &entries {
+        let numel = t.size.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        total = numel.and_then(|n| n.checked_mul(4)).and_then(|b| total.checked_add(b)).unwrap_or(u64::MAX);
+        if total > budget {
+            return Err(Error::invalid(format!(
+                "the tensors (up to '{name}') would take more than {} MiB as float32 ({} MiB + \
+                 {TENSOR_BYTES_PER_FILE_BYTE} times the {file_len}-byte file): too many overlapping views \
+                 of its storages",
+                budget >> 20,
+                TENSOR_BASE_BUDGET >> 20
+            )));
         }
-    }
-    if entries.is_empty() {
-        return Err(Error::invalid("the state_dict holds no tensors"));
-    }
-    if entries.iter().all(|(n, _)| n.starts_with("module.")) {
-        for (n, _) in entries.iter_mut() {
-            *n = n["module.".len()..].to_string();
-        }
-        notes.push("stripped the 'module.' prefix (DataParallel) from every key".into());
     }
 
     // Read each storage once, then materialize every tensor that views it.
@@ -168,7 +175,34 @@ pub fn load_torch_zip<R: Read + Seek>(inner: R) -> Result<Loaded> {
         }
         store.insert(name, t.expect("every entry belongs to a storage"));
     }
-    Ok(Loaded { store, format: "torch-zip", source_dtypes, notes, hints: forge_hints(&root) })
+    Ok(Loaded { store, format: "torch-zip", source_dtypes, notes, hints })
+}
+
+/// The state_dict's tensors by name (the 'module.' prefix of DataParallel stripped) and the hints
+/// of the `forge` entry.
+fn tensor_entries(root: &Value, notes: &mut Vec<String>) -> Result<(Vec<(String, TensorRef)>, ConfigHints)> {
+    let sd = find_state_dict(root, notes)?;
+    let mut entries: Vec<(String, TensorRef)> = Vec::new();
+    for (k, v) in sd {
+        let Some(name) = k.as_str() else {
+            notes.push(format!("skipped a state_dict entry whose key is a {}", k.kind()));
+            continue;
+        };
+        match v {
+            Value::Tensor(t) => entries.push((name.to_string(), (**t).clone())),
+            other => notes.push(format!("skipped '{name}': a {}, not a tensor", other.kind())),
+        }
+    }
+    if entries.is_empty() {
+        return Err(Error::invalid("the state_dict holds no tensors"));
+    }
+    if entries.iter().all(|(n, _)| n.starts_with("module.")) {
+        for (n, _) in entries.iter_mut() {
+            *n = n["module.".len()..].to_string();
+        }
+        notes.push("stripped the 'module.' prefix (DataParallel) from every key".into());
+    }
+    Ok((entries, forge_hints(root)))
 }
 
 /// Hints from an optional top-level `forge` dict, which our training harness writes:
