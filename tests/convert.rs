@@ -3,8 +3,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use wgpu_forge::cli::convert::convert_with;
-use wgpu_forge::weights::testkit::{shared_storage_checkpoint, shared_storage_expected, tiny_checkpoint};
+use wgpu_forge::cli::convert::{convert_with, Options};
+use wgpu_forge::weights::testkit::{
+    hostile_pickles, shared_storage_checkpoint, shared_storage_checkpoint_with, shared_storage_expected, storage_value,
+    tiny_checkpoint, torch_zip,
+};
 use wgpu_forge::weights::{expected_keys, Arch, ArchConfig, SaveDType, TensorStore};
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -36,7 +39,7 @@ fn converts_small_mesorch_and_round_trips() {
     std::fs::write(&src, shared_storage_checkpoint(&keys, "HalfStorage")).unwrap();
     let dst = dir.join("m.safetensors");
     // No config given: the converter reads it off the shapes.
-    let s = convert_with(&src, &dst, None, SaveDType::F32, None).unwrap();
+    let s = convert_with(&src, &dst, &Options::default()).unwrap();
     assert_eq!(s.arch, Arch::Mesorch);
     assert_eq!(s.tensors, keys.len() - 1);
     assert_eq!(s.dropped, vec!["convnext.head.fc.weight".to_string()]);
@@ -55,23 +58,33 @@ fn converts_small_mesorch_and_round_trips() {
     }
     // The safetensors output is itself a valid input; f16 output halves the size.
     let again = dir.join("again.safetensors");
-    convert_with(&dst, &again, Some(Arch::Mesorch), SaveDType::F16, None).unwrap();
+    convert_with(&dst, &again, &Options { arch: Some(Arch::Mesorch), dtype: SaveDType::F16, ..Options::default() })
+        .unwrap();
     let back = TensorStore::read_safetensors(&again).unwrap();
     assert_eq!(back.tensors, out.tensors, "values are exact in f16 by construction");
     assert!(std::fs::metadata(&again).unwrap().len() < std::fs::metadata(&dst).unwrap().len());
-    // Forcing the wrong architecture names a missing key (gate is extra, stage 3 is dropped).
-    let p = convert_with(
-        &src,
-        &dir.join("p.safetensors"),
-        Some(Arch::MesorchP),
-        SaveDType::F32,
-        Some(small_cfg(Arch::MesorchP)),
-    );
-    assert!(p.is_ok(), "Mesorch-P keys are a subset: {p:?}");
+    // Forcing Mesorch-P on a Mesorch checkpoint works (its keys are a subset): the gate and
+    // stage 3 are dropped and every kept tensor is the source's.
+    let p_cfg = small_cfg(Arch::MesorchP);
+    let p_dst = dir.join("p.safetensors");
+    let opts = Options { arch: Some(Arch::MesorchP), cfg: Some(p_cfg.clone()), ..Options::default() };
+    let s = convert_with(&src, &p_dst, &opts).unwrap();
+    let p_keys = expected_keys(Arch::MesorchP, &p_cfg);
+    assert_eq!((s.arch, s.tensors), (Arch::MesorchP, p_keys.len()));
+    let p_out = TensorStore::read_safetensors(&p_dst).unwrap();
+    assert_eq!(p_out.metadata.get("arch").map(String::as_str), Some("mesorch-p"));
+    assert_eq!(p_out.len(), p_keys.len());
+    for (name, shape) in &p_keys {
+        let t = p_out.get(name).unwrap_or_else(|| panic!("{name} missing from the Mesorch-P output"));
+        assert_eq!(&t.shape, shape, "{name}");
+        assert_eq!(t.data, out.get(name).unwrap().data, "{name}");
+    }
+    assert!(s.dropped.iter().any(|k| k.starts_with("convnext.stages.3.")), "{:?}", s.dropped);
     let mut short = keys.clone();
     short.retain(|(k, _)| k != "segformer.norm4.bias");
     std::fs::write(&src, shared_storage_checkpoint(&short, "FloatStorage")).unwrap();
-    let e = convert_with(&src, &dir.join("x.safetensors"), None, SaveDType::F32, Some(cfg)).unwrap_err();
+    let e =
+        convert_with(&src, &dir.join("x.safetensors"), &Options { cfg: Some(cfg), ..Options::default() }).unwrap_err();
     assert!(e.message.contains("segformer.norm4.bias") && e.message.contains("mesorch-98.pth"), "{}", e.message);
     assert!(!dir.join("x.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -151,7 +164,7 @@ fn real_torch_files_convert_to_the_tensors_pytorch_exported() {
     ];
     for (src, arch, want, rel_tol) in cases {
         let dst = dir.join(format!("{src}.safetensors"));
-        convert_with(&fx.join(src), &dst, None, SaveDType::F32, Some(fixture_cfg(arch)))
+        convert_with(&fx.join(src), &dst, &Options { cfg: Some(fixture_cfg(arch)), ..Options::default() })
             .unwrap_or_else(|e| panic!("{src}: {e}"));
         let got = TensorStore::read_safetensors(&dst).unwrap();
         let want = TensorStore::read_safetensors(&fx.join(want)).unwrap();
@@ -167,4 +180,96 @@ fn real_torch_files_convert_to_the_tensors_pytorch_exported() {
             }
         }
     }
+}
+
+/// NaN, infinite and (for f16) out-of-range weights are refused by key unless asked for; through
+/// the library and the binary (exit code 1, nothing written).
+#[test]
+fn nonfinite_weights_are_refused_by_key() {
+    let dir = tmpdir("nonfinite");
+    let cfg = small_cfg(Arch::Mesorch);
+    let keys = expected_keys(Arch::Mesorch, &cfg);
+    let src = dir.join("nan.pth");
+    let dst = dir.join("o.safetensors");
+    // Storage element 3 is NaN, element 5 infinite: every key viewing them holds both.
+    let bad = |k: usize| match k {
+        3 => f32::NAN,
+        5 => f32::NEG_INFINITY,
+        _ => storage_value(k),
+    };
+    std::fs::write(&src, shared_storage_checkpoint_with(&keys, "FloatStorage", bad)).unwrap();
+    let opts = Options { cfg: Some(cfg.clone()), ..Options::default() };
+    let e = convert_with(&src, &dst, &opts).unwrap_err().message;
+    assert!(e.contains("nan.pth") && e.contains("NaN") && e.contains("infinite"), "{e}");
+    let first = keys.iter().map(|k| &k.0).min().unwrap();
+    assert!(e.contains(&format!("'{first}': 1 NaN")) && e.contains("--allow-nonfinite"), "{e}");
+    assert!(!dst.exists());
+    let o = bin().arg("convert").arg(&src).arg(&dst).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-nonfinite"));
+    assert!(!dst.exists());
+    // Asked for: written, with a note.
+    let s = convert_with(&src, &dst, &Options { allow_nonfinite: true, ..opts.clone() }).unwrap();
+    assert!(s.notes.iter().any(|n| n.contains("--allow-nonfinite")), "{:?}", s.notes);
+    assert!(TensorStore::read_safetensors(&dst).unwrap().get(first).unwrap().data[3].is_nan());
+    std::fs::remove_file(&dst).unwrap();
+    // 1e5 is finite in f32 but infinite in f16: fine as f32, refused as f16.
+    let big = |k: usize| if k == 2 { 1e5 } else { storage_value(k) };
+    std::fs::write(&src, shared_storage_checkpoint_with(&keys, "FloatStorage", big)).unwrap();
+    convert_with(&src, &dst, &opts).unwrap();
+    let e = convert_with(&src, &dir.join("h.safetensors"), &Options { dtype: SaveDType::F16, ..opts }).unwrap_err();
+    assert!(e.message.contains("float16's range") && e.message.contains("--dtype f32"), "{}", e.message);
+    assert!(!dir.join("h.safetensors").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The report's hostile checkpoints through the binary: a clear error and exit code 1, a CRC
+/// failure named, nothing written. (tests/memory_bounds.rs measures their memory.)
+#[test]
+fn cli_refuses_hostile_and_corrupt_checkpoints() {
+    let dir = tmpdir("hostile");
+    let dst = dir.join("o.safetensors");
+    let (name, pkl) = hostile_pickles().into_iter().find(|(n, _)| *n == "dup-global").unwrap();
+    let src = dir.join(format!("{name}.pth"));
+    std::fs::write(&src, torch_zip("archive", &pkl, &[], false)).unwrap();
+    let o = bin().arg("convert").arg(&src).arg(&dst).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("dup-global.pth") && err.contains("MiB of memory"), "{err}");
+    // One flipped byte in a storage: Python's zipfile says "Bad CRC-32", so do we.
+    let mut z = tiny_checkpoint(false);
+    let entry = b"mesorch-98/data/0";
+    let at = z.windows(entry.len()).position(|w| w == entry).unwrap() + entry.len() + 7 + 2;
+    z[at] ^= 1;
+    let src = dir.join("flipped.pth");
+    std::fs::write(&src, &z).unwrap();
+    let o = bin().arg("convert").arg(&src).arg(&dst).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("flipped.pth") && err.contains("CRC-32") && err.contains("data/0"), "{err}");
+    // The destination is a folder: refused after every check passed, the folder intact, no
+    // temporary file left beside it.
+    let good = dir.join("good.pth");
+    let folder = dir.join("taken.safetensors");
+    std::fs::create_dir(&folder).unwrap();
+    let small = shared_storage_checkpoint(&expected_keys(Arch::Mesorch, &small_cfg(Arch::Mesorch)), "FloatStorage");
+    std::fs::write(&good, small).unwrap();
+    let e = convert_with(&good, &folder, &Options::default()).unwrap_err().message;
+    assert!(e.contains("taken.safetensors"), "{e}");
+    assert!(folder.is_dir());
+    let temps: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    // Not regular files: a folder, and a device that never ends.
+    for src in [dir.clone(), PathBuf::from("/dev/urandom")] {
+        let o = bin().arg("convert").arg(&src).arg(&dst).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    assert!(!dst.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,7 @@
-//! `wgpu-forge convert SRC DST.safetensors [--arch mesorch|mesorch-p] [--dtype f32|f16]`:
-//! a PyTorch checkpoint (or safetensors file) to a checked safetensors file for one architecture.
+//! `wgpu-forge convert SRC DST.safetensors [--arch mesorch|mesorch-p] [--dtype f32|f16]
+//! [--allow-nonfinite]`: a PyTorch checkpoint (or safetensors file) to a checked safetensors file
+//! for one architecture. Tensors holding NaN or infinities (or, for f16, values past its range)
+//! are refused by name unless `--allow-nonfinite`: they would give NaN maps.
 
 use std::path::Path;
 
@@ -20,33 +22,61 @@ pub struct Summary {
     pub notes: Vec<String>,
 }
 
-/// Convert `src` to `dst`; nothing is written unless every check passes, and `dst` appears
-/// atomically (temporary file, then rename).
-pub fn convert(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str) -> Result<Summary> {
-    let dtype = SaveDType::parse(dtype)?;
-    let arch = arch.map(Arch::parse).transpose()?;
-    convert_with(src, dst, arch, dtype, None)
+/// How to convert.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The architecture; `None`: detected from the key names.
+    pub arch: Option<Arch>,
+    pub dtype: SaveDType,
+    /// The configuration; `None`: read off the checkpoint's shapes.
+    pub cfg: Option<ArchConfig>,
+    /// Write tensors holding NaN or infinite values (and f16 overflows) instead of refusing.
+    pub allow_nonfinite: bool,
 }
 
-/// [`convert`] with an explicit configuration; `None` = read off the checkpoint's shapes.
-pub fn convert_with(
-    src: &Path,
-    dst: &Path,
-    arch: Option<Arch>,
-    dtype: SaveDType,
-    cfg: Option<ArchConfig>,
-) -> Result<Summary> {
+impl Default for Options {
+    fn default() -> Self {
+        Options { arch: None, dtype: SaveDType::F32, cfg: None, allow_nonfinite: false }
+    }
+}
+
+/// Convert `src` to `dst`; nothing is written unless every check passes, and `dst` appears
+/// atomically (temporary file, then rename).
+pub fn convert(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str, allow_nonfinite: bool) -> Result<Summary> {
+    let dtype = SaveDType::parse(dtype)?;
+    let arch = arch.map(Arch::parse).transpose()?;
+    convert_with(src, dst, &Options { arch, dtype, cfg: None, allow_nonfinite })
+}
+
+/// [`convert`] with every option.
+pub fn convert_with(src: &Path, dst: &Path, opts: &Options) -> Result<Summary> {
+    let (arch, dtype) = (opts.arch, opts.dtype);
     if dst.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         return Err(Error::invalid(format!("{}: the output must end in .safetensors", dst.display())));
     }
-    let loaded = weights::load_checkpoint(src)?;
+    let mut loaded = weights::load_checkpoint(src)?;
     let arch = match arch {
         Some(a) => a,
         None => weights::detect_arch(&loaded.store).map_err(|e| e.context(src.display()))?,
     };
-    let cfg = cfg.unwrap_or_else(|| ArchConfig::infer(&loaded.store, arch, &loaded.hints));
+    let cfg = opts.cfg.clone().unwrap_or_else(|| ArchConfig::infer(&loaded.store, arch, &loaded.hints));
     let hints = loaded.hints.clone();
     let sel = weights::select_for_arch(loaded.store, arch, &cfg).map_err(|e| e.context(src.display()))?;
+    let bad = sel.store.nonfinite(dtype);
+    if !bad.is_empty() {
+        let list = abbreviate(&bad);
+        if !opts.allow_nonfinite {
+            return Err(Error::invalid(format!(
+                "{}: {} tensor{} would hold NaN or infinite values, which give NaN maps: {list}; \
+                 pass --allow-nonfinite to write them anyway{}",
+                src.display(),
+                bad.len(),
+                if bad.len() == 1 { "" } else { "s" },
+                if dtype == SaveDType::F16 { " (or --dtype f32 where float16's range is the problem)" } else { "" }
+            )));
+        }
+        loaded.notes.push(format!("--allow-nonfinite: wrote {} tensors with non-finite values: {list}", bad.len()));
+    }
     let sha256 = weights::sha256_file(src)?;
     let mut store = sel.store;
     store.metadata.clear();
@@ -74,8 +104,8 @@ pub fn convert_with(
     })
 }
 
-pub fn run(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str) -> Result<()> {
-    let s = convert(src, dst, arch, dtype)?;
+pub fn run(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str, allow_nonfinite: bool) -> Result<()> {
+    let s = convert(src, dst, arch, dtype, allow_nonfinite)?;
     for n in &s.notes {
         eprintln!("note: {n}");
     }

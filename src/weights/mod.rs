@@ -15,7 +15,6 @@ pub mod testkit;
 pub mod torchzip;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
@@ -46,7 +45,7 @@ pub struct Loaded {
 
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| store::io_err(path, e))?;
+    let (mut f, _) = crate::fileio::open_regular(path, "file")?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -71,7 +70,7 @@ fn hex(digest: &[u8]) -> String {
 /// Read a checkpoint: a `torch.save` zip (official dict with `model`, or a bare state_dict) or a
 /// safetensors file. All floating tensors come back as f32. Errors name the file.
 pub fn load_checkpoint(path: &Path) -> Result<Loaded> {
-    let f = File::open(path).map_err(|e| store::io_err(path, e))?;
+    let (f, _) = crate::fileio::open_regular(path, "checkpoint")?;
     let mut head = [0u8; 9];
     let n = (&f).take(9).read(&mut head).map_err(|e| store::io_err(path, e))?;
     let head = &head[..n];
@@ -79,7 +78,8 @@ pub fn load_checkpoint(path: &Path) -> Result<Loaded> {
         load_torch_zip(BufReader::new(f))
     } else if head.len() == 9 && head[8] == b'{' {
         drop(f);
-        let bytes = std::fs::read(path).map_err(|e| store::io_err(path, e))?;
+        let bytes =
+            crate::fileio::read_regular(path, store::MAX_SAFETENSORS_BYTES, "checkpoint", store::MAX_SAFETENSORS_NOTE)?;
         TensorStore::from_safetensors_bytes(&bytes).map(|store| {
             let mut source_dtypes = BTreeMap::new();
             source_dtypes.insert("safetensors".to_string(), store.len());

@@ -264,8 +264,17 @@ pub fn storage_value(k: usize) -> f32 {
 /// shared storage of class `class` (FloatStorage or HalfStorage); every other 2-D tensor is a
 /// column-major (strided) view. Keeps even full-size key lists small on disk.
 pub fn shared_storage_checkpoint(keys: &[(String, Vec<usize>)], class: &str) -> Vec<u8> {
+    shared_storage_checkpoint_with(keys, class, storage_value)
+}
+
+/// [`shared_storage_checkpoint`] with storage element `k` = `value(k)`.
+pub fn shared_storage_checkpoint_with(
+    keys: &[(String, Vec<usize>)],
+    class: &str,
+    value: impl Fn(usize) -> f32,
+) -> Vec<u8> {
     let numel = keys.iter().map(|(_, s)| s.iter().product::<usize>()).max().unwrap_or(1).max(1);
-    let vals: Vec<f32> = (0..numel).map(storage_value).collect();
+    let vals: Vec<f32> = (0..numel).map(value).collect();
     let specs: Vec<(String, Vec<u64>, Vec<u64>)> = keys
         .iter()
         .enumerate()
