@@ -75,7 +75,7 @@ pub fn read_regular(path: &Path, max_bytes: u64, what: &str, raise: &str) -> Res
     }
     // The file may grow while it is read: read at most one byte past the cap to notice.
     let mut bytes = Vec::with_capacity(len as usize);
-    f.take(max_bytes + 1)
+    f.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {what} {}: {e}", path.display())))?;
     if bytes.len() as u64 > max_bytes {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::gpu::device::Gpu;
 use crate::graph::{Graph, Plan};
 use crate::imageio::RgbImage;
@@ -93,13 +93,31 @@ impl<'g> Detector<'g> {
         model: Option<&str>,
         input: Option<[usize; 2]>,
     ) -> Result<Detector<'g>> {
+        use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read weights {}: {e}", path.display())))?;
+        let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
+        if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+            let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
+            return Err(Error::invalid(format!(
+                "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
+                 wgpu-forge convert {} {stem}.safetensors",
+                path.display(),
+                path.display()
+            )));
+        }
         let sha256 = crate::weights::sha256_hex(&bytes);
         let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes)
             .map_err(|e| e.context(format!("weights {}", path.display())))?;
         drop(bytes);
+        let bad = store.nonfinite(crate::weights::SaveDType::F32);
+        if !bad.is_empty() {
+            return Err(Error::invalid(format!(
+                "weights {}: {} tensors hold NaN or infinite values, so every map would be NaN: {}",
+                path.display(),
+                bad.len(),
+                bad.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
         let metadata = store.metadata.clone();
         let weights = WeightStore::from_store(store);
         let arch = metadata.get("arch").map(|a| a.replace('-', "_"));
@@ -219,6 +237,18 @@ impl<'g> Detector<'g> {
         let t1 = Instant::now();
         let plan = self.plan_for(hw)?;
         let mut out = plan.run(&[("image", &input)])?;
+        if let Some((name, bad)) = first_nonfinite_output(&out) {
+            // Find the node that first produced one: slow, but only on this error path.
+            let at = match plan.first_nonfinite(&[("image", &input)])? {
+                Some(nf) => format!("; the first is made by {nf}"),
+                None => String::new(),
+            };
+            return Err(Error::invalid(format!(
+                "model '{}' produced {bad} NaN or infinite values in its output '{name}'{at}; the map would be \
+                 meaningless (weights that overflow float32, or a bug: please report it)",
+                self.model
+            )));
+        }
         let gpu_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
         let prob =
@@ -251,6 +281,17 @@ impl<'g> Detector<'g> {
 }
 
 impl<'g> Detector<'g> {
+    /// Whether tiles may overlap by `overlap` pixels: less than the model's input side (any for
+    /// native-resolution models, which are not tiled). Checked before a batch starts.
+    pub fn check_tile_overlap(&self, overlap: usize) -> Result<()> {
+        match self.mode {
+            InputMode::Resized([th, tw]) if overlap >= th.min(tw) => {
+                Err(Error::invalid(format!("--tile-overlap {overlap} must be smaller than the model's {tw}x{th} tile")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// [`Detector::detect_tiled`] with `Some(overlap)`, else [`Detector::detect`]: what `infer`
     /// and `eval` run for `--tile` / its absence.
     pub fn detect_with(&mut self, img: &RgbImage, tile_overlap: Option<usize>) -> Result<Detection> {
@@ -324,9 +365,7 @@ impl<'g> Detector<'g> {
     /// Native-resolution models just run [`Detector::detect`].
     pub fn detect_tiled(&mut self, img: &RgbImage, overlap: usize) -> Result<Detection> {
         let InputMode::Resized([th, tw]) = self.mode else { return self.detect(img) };
-        if overlap >= th.min(tw) {
-            return Err(Error::invalid(format!("tile overlap {overlap} must be smaller than the tile {tw}x{th}")));
-        }
+        self.check_tile_overlap(overlap)?;
         let t0 = Instant::now();
         let (w, h) = (img.width.max(tw), img.height.max(th));
         let starts = |n: usize, t: usize| -> Vec<usize> {
@@ -383,6 +422,16 @@ impl<'g> Detector<'g> {
             timings,
         })
     }
+}
+
+/// The first output (by name) holding NaN or infinite values, and how many.
+fn first_nonfinite_output(out: &HashMap<String, Tensor>) -> Option<(String, usize)> {
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    names.into_iter().find_map(|n| {
+        let bad = out[n].data.iter().filter(|v| !v.is_finite()).count();
+        (bad > 0).then(|| (n.clone(), bad))
+    })
 }
 
 /// `[1, 3, H, W]` f32 planes of the RGB values 0..255.

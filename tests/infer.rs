@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{bin, tiny_weights, tmpdir, write_png};
 
-use wgpu_forge::imageio::{load_rgb8, DEFAULT_MAX_PIXELS};
+use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
@@ -59,7 +59,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         for (m, p) in mask.as_raw().iter().zip(&prob) {
             assert_eq!(*m, if *p > 0.5 { 255 } else { 0 });
         }
-        let d = det.detect(&load_rgb8(img_path, DEFAULT_MAX_PIXELS).unwrap()).unwrap();
+        let d = det.detect(&load_rgb8(img_path, default_max_pixels()).unwrap()).unwrap();
         assert_eq!(d.model_prob, model, "{stem}: model map");
         assert_eq!(d.prob, prob, "{stem}: map at the image's size");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));

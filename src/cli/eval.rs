@@ -56,9 +56,10 @@ pub struct EvalArgs {
     /// Evaluate images without a mask as authentic (empty ground truth) instead of skipping them.
     #[arg(long)]
     pub authentic_without_mask: bool,
-    /// Refuse images with more pixels than this (decompression-bomb guard).
-    #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
-    pub max_pixels: u64,
+    /// Refuse images with more pixels than this (decompression-bomb guard); default: what this
+    /// machine's memory allows, at most 100000000.
+    #[arg(long, value_name = "PIXELS")]
+    pub max_pixels: Option<u64>,
     /// Run the model on overlapping tiles at the image's own resolution (as `infer --tile`).
     #[arg(long)]
     pub tile: bool,
@@ -99,6 +100,9 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     }
     let gpu = dev.open()?;
     let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
+    if args.tile {
+        det.check_tile_overlap(args.tile_overlap)?;
+    }
     let at_model = args.resolution == "model";
     if at_model && args.tile {
         return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
@@ -120,7 +124,10 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     println!("{}", header_line());
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
     conditions.extend(perturbations.iter().copied().map(Some));
-    let load = LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() };
+    let load = LoadOptions {
+        max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
+        ..LoadOptions::default()
+    };
     let mut rows: Vec<ImageRow> = Vec::new();
     let mut per_condition: Vec<Vec<ImageMetrics>> = vec![Vec::new(); conditions.len()];
     let mut failures: Vec<(Pair, String)> = Vec::new();

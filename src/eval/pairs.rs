@@ -17,13 +17,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::imageio::{load_rgb8_with, LoadOptions};
+use crate::imageio::{load_rgb8_with, LoadOptions, IMAGE_EXTENSIONS};
 
 /// Stem suffixes that mark a mask file (lower case; matched case-insensitively).
 pub const MASK_SUFFIXES: [&str; 6] = ["_gt", "-gt", "_mask", "-mask", ".mask", "_groundtruth"];
 
 /// File extensions read as images or masks.
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"];
 
 /// One image to evaluate; `mask` is None for an authentic image without a mask file.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,6 +33,9 @@ pub struct ReportInput<'a> {
     pub backend: &'a str,
     /// (kind, file name) of every file written for this image.
     pub outputs: &'a [(&'a str, String)],
+    /// What the reader should know about how the image was read (a truncated file analysed on
+    /// request, the first page of several).
+    pub notes: &'a [String],
 }
 
 fn r4(v: f32) -> f64 {
@@ -76,6 +79,7 @@ pub fn report(r: &ReportInput) -> Value {
             "mode": r.mode,
             "input": r.model_input,
         },
+        "notes": r.notes,
         "threshold": r.threshold,
         "score": r4(r.score),
         "verdict": if r.score > r.threshold { "tampered" } else { "clean" },
