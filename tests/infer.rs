@@ -48,6 +48,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
     // The library pipeline on the same image gives the same maps.
     let gpu = wgpu_forge::ops::testing::device();
     let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let mut regions_seen = 0;
     for (img_path, stem, (w, h)) in [(&a, "wide", (75, 41)), (&b, "tall", (33, 50))] {
         let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
         assert_eq!(mask.dimensions(), (w, h));
@@ -63,13 +64,15 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         assert_eq!(d.model_prob, model, "{stem}: model map");
         assert_eq!(d.prob, prob, "{stem}: map at the image's size");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
-        check_report(&out, stem, w as usize, h as usize, &prob);
+        regions_seen += check_report(&out, stem, w as usize, h as usize, &prob);
     }
+    assert!(regions_seen > 0, "the pictures give the model something to mark, so the region checks ran");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The report's documented fields, their types, and agreement with the maps written beside it.
-fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
+/// The report's documented fields, their types, and agreement with the maps written beside it;
+/// returns how many regions it lists (their checks mean something only when there are some).
+fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usize {
     let text = std::fs::read_to_string(out.join(format!("{stem}.json"))).unwrap();
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(r["schema"], "wgpu-forge.report/1");
@@ -106,6 +109,17 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
     assert_eq!(p8.dimensions(), (w as u32, h as u32));
     let ov = image::open(out.join(format!("{stem}.overlay.png"))).unwrap().to_rgb8();
     assert!(ov.width() > w as u32 && ov.height() == h as u32, "overlay has a colour bar");
+    // Each listed region is a connected part of the written mask: its pixels inside its box.
+    let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
+    for g in r["regions"].as_array().unwrap() {
+        let b: Vec<u32> = g["bbox"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let inside = (b[1]..b[3])
+            .flat_map(|y| (b[0]..b[2]).map(move |x| (x, y)))
+            .filter(|&(x, y)| mask.get_pixel(x, y)[0] == 255)
+            .count();
+        assert!(inside as u64 >= g["area"].as_u64().unwrap(), "{stem}: region {b:?} holds {inside} marked pixels");
+    }
+    r["regions"].as_array().unwrap().len()
 }
 
 #[test]
