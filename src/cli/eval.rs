@@ -21,7 +21,7 @@ use crate::eval::perturb::{parse_spec, Perturbation};
 use crate::eval::plot::{robustness_png, Series};
 use crate::imageio::{load_rgb8_with, LoadOptions};
 use crate::pipeline::{Detection, Detector};
-use crate::report::write_atomic;
+use crate::fileio::{remove_stale_temps, write_set};
 
 /// Options of `eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -185,11 +185,14 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             "unpaired_masks": pairing.unpaired_masks.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(format!("metrics.json: {e}")))?;
-        write_atomic(&out.join("metrics.json"), text.as_bytes())?;
-        write_atomic(&out.join("per_image.csv"), per_image_csv(&rows).as_bytes())?;
+        // One set, metrics.json last: its presence marks a complete run.
+        let mut files = vec![(out.join("per_image.csv"), per_image_csv(&rows).into_bytes())];
         if !robustness.is_empty() {
-            write_atomic(&out.join("robustness.png"), &robustness_png(&series(&robustness), Some(clean.f1))?)?;
+            files.push((out.join("robustness.png"), robustness_png(&series(&robustness), Some(clean.f1))?));
         }
+        files.push((out.join("metrics.json"), text.into_bytes()));
+        remove_stale_temps(out);
+        write_set(&files)?;
         eprintln!("wrote {}", out.join("metrics.json").display());
     }
     Ok(failures.len())
