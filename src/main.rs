@@ -41,8 +41,9 @@ enum Command {
         src: PathBuf,
         /// Destination .safetensors file (written atomically).
         dst: PathBuf,
-        /// Architecture (default: detected from the key names).
-        #[arg(long, value_parser = ["mesorch", "mesorch-p"])]
+        /// The model the weights are for (default: recognised from the key names; `wgpu-forge
+        /// info` lists the models).
+        #[arg(long)]
         arch: Option<String>,
         /// Element type to write.
         #[arg(long, default_value = "f32", value_parser = ["f32", "f16"])]

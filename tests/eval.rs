@@ -65,7 +65,7 @@ fn eval_scores_pairs_names_the_bad_one_and_writes_reports() {
 
     // The per-image metrics equal the library's on the library detector's maps.
     let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
     let rows = report["per_image"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let mut f1_sum = 0.0;
@@ -136,7 +136,7 @@ fn eval_tile_scores_the_tiled_map() {
     assert!(stdout.contains("in overlapping 96x64 tiles"), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(report["tile"], true);
-    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None, None).unwrap();
+    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None).unwrap();
     let d = det.detect_tiled(&load_rgb8(images.join("big.png"), default_max_pixels()).unwrap(), 16).unwrap();
     let m = image_metrics(&d.prob, &gt, d.width, d.height, 0.3);
     let row = &report["per_image"][0];

@@ -47,7 +47,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
 
     // The library pipeline on the same image gives the same maps.
     let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
     let mut regions_seen = 0;
     for (img_path, stem, (w, h)) in [(&a, "wide", (75, 41)), (&b, "tall", (33, 50))] {
         let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
@@ -75,7 +75,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
 fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usize {
     let text = std::fs::read_to_string(out.join(format!("{stem}.json"))).unwrap();
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(r["schema"], "wgpu-forge.report/1");
+    assert_eq!(r["schema"], "wgpu-forge.report/2");
     assert_eq!(r["width"], w);
     assert_eq!(r["height"], h);
     assert_eq!(r["model"]["name"], "mesorch");
@@ -96,7 +96,7 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usi
         assert!(g["max_prob"].as_f64().unwrap() >= g["mean_prob"].as_f64().unwrap());
     }
     assert_eq!(r["scales"].as_array().unwrap().len(), 8, "Mesorch has 8 scales");
-    assert!(r["scales"][0]["mean_gate"].is_number());
+    assert!(r["scales"][0]["mean_weight"].is_number());
     for k in ["decode", "preprocess", "gpu", "postprocess", "total"] {
         assert!(r["timings_s"][k].as_f64().unwrap() >= 0.0, "{k}");
     }
@@ -163,7 +163,7 @@ fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
     for s in ["c1", "c4", "s1", "s4"] {
         let scale = image::open(out.join(format!("a.scale-{s}.png"))).unwrap();
         assert_eq!((scale.width(), scale.height()), (24, 16), "H/4 x W/4 of the model input");
-        assert!(out.join(format!("a.gate-{s}.png")).is_file());
+        assert!(out.join(format!("a.weight-{s}.png")).is_file());
     }
     let none = format!("{}/*.gif", imgs.display());
     let o = bin().args(["infer", "--weights"]).arg(&weights).arg(&none).output().unwrap();
@@ -211,7 +211,7 @@ fn without_weights_the_default_model_runs() {
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     // The shipped learned weights are not the default (weights/mesorch-compact.md): ELA runs,
     // and stderr says why.
-    assert_eq!(r["model"]["name"], wgpu_forge::cli::infer::DEFAULT_MODEL);
+    assert_eq!(r["model"]["name"], wgpu_forge::models::default_family().name());
     assert!(r["model"]["weights"].is_null(), "{r}");
     assert!(stderr.contains("training-free") && stderr.contains("mesorch-compact.md"), "{stderr}");
     assert!(dir.join("forge-out/d.mask.png").is_file(), "default output folder");

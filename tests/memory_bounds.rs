@@ -6,9 +6,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use wgpu_forge::cli::convert::{convert_with, Options};
+use wgpu_forge::models::mesorch::{expected_keys, MesorchConfig, Variant};
 use wgpu_forge::weights::pickle::{self, Limits};
 use wgpu_forge::weights::testkit::{f32_bytes, hostile_pickles, shared_storage_checkpoint, torch_zip, PickleBuf};
-use wgpu_forge::weights::{expected_keys, Arch, ArchConfig, SaveDType};
+use wgpu_forge::weights::SaveDType;
 
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -84,7 +85,7 @@ fn hostile_input_stays_within_the_byte_budget() {
         // 2. The same pickle in a checkpoint, through `convert`: under 64x the file + 256 MB.
         let src = dir.join(format!("{name}.pth"));
         std::fs::write(&src, torch_zip("x", &pkl, &[], false)).unwrap();
-        let (r, peak) = peak_of(|| convert_with(&src, &dst, &Options { dtype: SaveDType::F16, ..Options::default() }));
+        let (r, peak) = peak_of(|| convert_with(&src, &dst, Options { dtype: SaveDType::F16, ..Options::default() }));
         assert!(r.is_err(), "{name}: the checkpoint converted");
         let bound = 64 * std::fs::metadata(&src).unwrap().len() as usize + 256 * MB;
         assert!(peak <= bound, "{name}: convert peaked at {} MiB, over 64x the file + 256 MiB", peak / MB);
@@ -99,16 +100,16 @@ fn hostile_input_stays_within_the_byte_budget() {
     let zip = torch_zip("x", &p.stop(), &[("0", f32_bytes(&vec![0.5; 1 << 18]))], false);
     let src = dir.join("views.pth");
     std::fs::write(&src, &zip).unwrap();
-    let (r, peak) = peak_of(|| convert_with(&src, &dst, &Options { dtype: SaveDType::F16, ..Options::default() }));
+    let (r, peak) = peak_of(|| convert_with(&src, &dst, Options { dtype: SaveDType::F16, ..Options::default() }));
     let e = r.err().expect("views amplification refused").message;
     assert!(e.contains("float32") && e.contains("views"), "{e}");
     assert!(peak <= 64 * zip.len() + 256 * MB, "views: peak {} MiB", peak / MB);
     report.push(format!("views: {} bytes, peak {:.1} MiB: {e}", zip.len(), peak as f64 / MB as f64));
     // 4. A legitimate worst case within the bound: every full-size Mesorch-P key viewing one
     //    shared f16 storage (5 MB on disk, 250 MB as f32), converted to f16.
-    let keys = expected_keys(Arch::MesorchP, &ArchConfig::for_arch(Arch::MesorchP));
+    let keys = expected_keys(&MesorchConfig::full(Variant::MesorchP));
     std::fs::write(&src, shared_storage_checkpoint(&keys, "HalfStorage")).unwrap();
-    let (r, peak) = peak_of(|| convert_with(&src, &dst, &Options { dtype: SaveDType::F16, ..Options::default() }));
+    let (r, peak) = peak_of(|| convert_with(&src, &dst, Options { dtype: SaveDType::F16, ..Options::default() }));
     let file = std::fs::metadata(&src).unwrap().len() as usize;
     assert_eq!(r.unwrap().tensors, keys.len());
     assert!(peak <= 64 * file + 256 * MB, "full-size Mesorch-P: peak {} MiB for a {file}-byte file", peak / MB);

@@ -1,4 +1,4 @@
-//! `wgpu-forge convert SRC DST.safetensors [--arch mesorch|mesorch-p] [--dtype f32|f16]
+//! `wgpu-forge convert SRC DST.safetensors [--arch MODEL] [--dtype f32|f16]
 //! [--allow-nonfinite]`: a PyTorch checkpoint (or safetensors file) to a checked safetensors file
 //! for one architecture. Tensors holding NaN or infinities (or, for f16, values past its range)
 //! are refused by name unless `--allow-nonfinite`: they would give NaN maps.
@@ -6,13 +6,15 @@
 use std::path::Path;
 
 use crate::error::Error;
-use crate::weights::{self, Arch, ArchConfig, SaveDType};
+use crate::models::{self, Family, Model, WeightStore};
+use crate::weights::{self, SaveDType};
 use crate::Result;
 
 /// What a conversion did (printed by the command, checked by tests).
 #[derive(Debug)]
 pub struct Summary {
-    pub arch: Arch,
+    /// The model's registry name (written as `arch`).
+    pub model: &'static str,
     pub format: &'static str,
     pub tensors: usize,
     pub params: usize,
@@ -23,20 +25,19 @@ pub struct Summary {
 }
 
 /// How to convert.
-#[derive(Clone, Debug)]
 pub struct Options {
-    /// The architecture; `None`: detected from the key names.
-    pub arch: Option<Arch>,
+    /// The model; `None`: recognised from the key names.
+    pub family: Option<&'static dyn Family>,
     pub dtype: SaveDType,
-    /// The configuration; `None`: read off the checkpoint's shapes.
-    pub cfg: Option<ArchConfig>,
+    /// The configured model; `None`: read off the checkpoint's shapes and metadata.
+    pub model: Option<Box<dyn Model>>,
     /// Write tensors holding NaN or infinite values (and f16 overflows) instead of refusing.
     pub allow_nonfinite: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { arch: None, dtype: SaveDType::F32, cfg: None, allow_nonfinite: false }
+        Options { family: None, dtype: SaveDType::F32, model: None, allow_nonfinite: false }
     }
 }
 
@@ -44,24 +45,33 @@ impl Default for Options {
 /// atomically (temporary file, then rename).
 pub fn convert(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str, allow_nonfinite: bool) -> Result<Summary> {
     let dtype = SaveDType::parse(dtype)?;
-    let arch = arch.map(Arch::parse).transpose()?;
-    convert_with(src, dst, &Options { arch, dtype, cfg: None, allow_nonfinite })
+    let family = arch.map(models::family).transpose()?;
+    convert_with(src, dst, Options { family, dtype, model: None, allow_nonfinite })
 }
 
 /// [`convert`] with every option.
-pub fn convert_with(src: &Path, dst: &Path, opts: &Options) -> Result<Summary> {
-    let (arch, dtype) = (opts.arch, opts.dtype);
+pub fn convert_with(src: &Path, dst: &Path, opts: Options) -> Result<Summary> {
+    let dtype = opts.dtype;
     if dst.extension().and_then(|e| e.to_str()) != Some("safetensors") {
         return Err(Error::invalid(format!("{}: the output must end in .safetensors", dst.display())));
     }
     let mut loaded = weights::load_checkpoint(src)?;
-    let arch = match arch {
-        Some(a) => a,
-        None => weights::detect_arch(&loaded.store).map_err(|e| e.context(src.display()))?,
+    let family = match opts.family {
+        Some(f) => f,
+        None => {
+            models::recognise(loaded.store.tensors.keys().map(String::as_str)).map_err(|e| e.context(src.display()))?
+        }
     };
-    let cfg = opts.cfg.clone().unwrap_or_else(|| ArchConfig::infer(&loaded.store, arch, &loaded.hints));
-    let hints = loaded.hints.clone();
-    let sel = weights::select_for_arch(loaded.store, arch, &cfg).map_err(|e| e.context(src.display()))?;
+    if !family.needs_weights() {
+        return Err(Error::invalid(format!("'{}' is training-free and takes no weights", family.name())));
+    }
+    let store = WeightStore::from_store(loaded.store);
+    let model = match opts.model {
+        Some(m) => m,
+        None => family.configure(&store).map_err(|e| e.context(src.display()))?,
+    };
+    let sel = weights::select(store.into_store(), family.name(), &model.expected_keys(), &model.unused_prefixes())
+        .map_err(|e| e.context(src.display()))?;
     let bad = sel.store.nonfinite(dtype);
     if !bad.is_empty() {
         let list = abbreviate(&bad);
@@ -80,9 +90,9 @@ pub fn convert_with(src: &Path, dst: &Path, opts: &Options) -> Result<Summary> {
     let sha256 = weights::sha256_file(src)?;
     let mut store = sel.store;
     store.metadata.clear();
-    store.metadata.insert("arch".into(), arch.name().into());
-    store.metadata.insert("config".into(), cfg.to_json());
-    if let Some([h, w]) = hints.input_size {
+    store.metadata.insert("arch".into(), family.name().into());
+    store.metadata.insert("config".into(), model.config_json());
+    if let models::InputMode::Resized([h, w]) = model.input() {
         store.metadata.insert("input_size".into(), format!("[{h},{w}]"));
     }
     store.metadata.insert("source_sha256".into(), sha256.clone());
@@ -93,7 +103,7 @@ pub fn convert_with(src: &Path, dst: &Path, opts: &Options) -> Result<Summary> {
     store.metadata.insert("dtype".into(), if dtype == SaveDType::F16 { "f16" } else { "f32" }.into());
     store.write_safetensors(dst, dtype)?;
     Ok(Summary {
-        arch,
+        model: family.name(),
         format: loaded.format,
         tensors: store.len(),
         params: store.params(),
@@ -116,12 +126,12 @@ pub fn run(src: &Path, dst: &Path, arch: Option<&str>, dtype: &str, allow_nonfin
         eprintln!(
             "warning: dropped {} keys {} does not know: {}",
             s.unexpected.len(),
-            s.arch.name(),
+            s.model,
             abbreviate(&s.unexpected)
         );
     }
     println!("{} -> {}", src.display(), dst.display());
-    println!("  arch:    {}", s.arch.name());
+    println!("  arch:    {}", s.model);
     println!("  source:  {} (sha256 {})", s.format, s.sha256);
     println!("  tensors: {}", s.tensors);
     println!("  params:  {}", s.params);

@@ -19,9 +19,9 @@ use crate::eval::metrics::{image_level, image_metrics, ImageLevel, ImageMetrics,
 use crate::eval::pairs::{check_same_size, load_mask, pair_folders, BinaryMask, Pair, Pairing};
 use crate::eval::perturb::{parse_spec, Perturbation};
 use crate::eval::plot::{robustness_png, Series};
+use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_rgb8_with, LoadOptions};
 use crate::pipeline::{Detection, Detector};
-use crate::fileio::{remove_stale_temps, write_set};
 
 /// Options of `eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -107,7 +107,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     if at_model && args.tile {
         return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
     }
-    let resolution = match (at_model, det.mode) {
+    let resolution = match (at_model, det.mode()) {
         (false, crate::pipeline::InputMode::Resized([h, w])) if args.tile => {
             format!("each image's own resolution, in overlapping {w}x{h} tiles")
         }
@@ -119,7 +119,9 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     };
     println!(
         "{} on {}; evaluated at {resolution}; a pixel is marked when p > {}",
-        det.model, gpu.info.name, args.threshold
+        det.name(),
+        gpu.info.name,
+        args.threshold
     );
     println!("{}", header_line());
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
@@ -162,7 +164,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     }
     if let Some(out) = &args.out {
         let report = json!({
-            "model": det.model,
+            "model": det.name(),
             "weights": det.weights.path.as_ref().map(|p| p.display().to_string()),
             "weights_sha256": det.weights.sha256,
             "resolution": args.resolution,
@@ -439,6 +441,7 @@ mod tests {
             prob: vec![0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1],
             model_size: [1, 2],
             model_prob: vec![0.1, 0.9],
+            scales: Vec::new(),
             extras: Default::default(),
             timings: Default::default(),
         };

@@ -20,6 +20,7 @@ use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_image, LoadOptions, RgbImage, IMAGE_EXTENSIONS};
+use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::overlay;
@@ -32,12 +33,12 @@ pub struct InferArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Converted weights (.safetensors from `wgpu-forge convert`, e.g. the shipped
-    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the training-free
-    /// "ela" detector.
+    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the registry's
+    /// default training-free detector (error level analysis).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Model: "ela" or "noise" (training-free, no weights), or a learned model's name to override
-    /// the weights' `arch` metadata (mesorch, mesorch_p).
+    /// Model by name: one that needs no weights (the training-free detectors), or a learned
+    /// model's name to override the weights' `arch` metadata; `wgpu-forge info` lists them.
     #[arg(long)]
     pub model: Option<String>,
     /// Output folder.
@@ -46,7 +47,8 @@ pub struct InferArgs {
     /// Also write S.prob.npy and S.model.npy.
     #[arg(long)]
     pub save_raw: bool,
-    /// Also write the model's per-scale maps (and gate weights), S.scale-NAME.png / S.gate-NAME.png.
+    /// Also write the model's per-scale maps (and the weight it gives each scale, where it weighs
+    /// them), S.scale-NAME.png / S.weight-NAME.png.
     #[arg(long)]
     pub scales: bool,
     /// Mask threshold: a pixel is marked when p > threshold; also the verdict's threshold.
@@ -86,11 +88,8 @@ pub struct InferArgs {
 
 /// The learned weights shipped in the repository. They are not the default: on real forgeries they
 /// do worse than the training-free ELA detector (weights/mesorch-compact.md), so `infer` without
-/// `--weights` or FORGE_WEIGHTS runs [`DEFAULT_MODEL`] and says so.
+/// `--weights` or FORGE_WEIGHTS runs the registry's default detector and says so.
 pub const SHIPPED_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
-
-/// The model used when neither weights nor a model are given.
-pub const DEFAULT_MODEL: &str = "ela";
 
 /// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
@@ -165,29 +164,32 @@ pub fn check_out_folder(out: &Path, inputs: &[&Path], input_args: &[PathBuf]) ->
     Ok(())
 }
 
-/// Open the detector: a training-free model by name (`--model ela|noise`), else a learned model
-/// through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when set,
-/// else [`DEFAULT_MODEL`].
+/// Open the detector: a model that needs no weights by name (`--model NAME`), else a learned
+/// model through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when
+/// set, else the registry's default detector.
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
     model: Option<&str>,
 ) -> Result<Detector<'g>> {
-    if let Some(m) = model.filter(|m| crate::pipeline::TRAINING_FREE.contains(m)) {
+    let family = model.map(models::family).transpose()?;
+    if let Some(f) = family.filter(|f| !f.needs_weights()) {
         if weights.is_some() {
-            return Err(Error::invalid(format!("--model {m} is training-free and takes no --weights")));
+            return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", f.name())));
         }
-        return Detector::training_free(gpu, m);
+        return Detector::without_weights(gpu, f);
     }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
         (None, None) if model.is_none() => {
+            let f = models::default_family();
             eprintln!(
-                "wgpu-forge: note: no --weights; using the training-free 'ela' detector (the learned \
-                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)"
+                "wgpu-forge: note: no --weights; using the training-free '{}' detector (the learned \
+                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)",
+                f.name()
             );
-            return Detector::training_free(gpu, DEFAULT_MODEL);
+            return Detector::without_weights(gpu, f);
         }
         (None, None) => {
             return Err(Error::invalid(format!(
@@ -196,7 +198,7 @@ pub fn open_detector<'g>(
             )))
         }
     };
-    Detector::from_weights_file(gpu, &weights, model, None)
+    Detector::from_weights_file(gpu, &weights, model)
 }
 
 /// Run the command; returns how many inputs failed.
@@ -234,7 +236,7 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         )
     });
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
-    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.model, gpu.info.name, t.elapsed().as_secs_f64());
+    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
     let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {
@@ -336,14 +338,15 @@ fn render(
         add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
         add("model_npy", format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?);
     }
-    let scales = scale_maps(det, d)?;
     let mut scale_summary = Vec::new();
-    for s in &scales {
-        scale_summary.push((s.name.clone(), s.mean, s.max, s.gate_mean));
+    for s in &d.scales {
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let max = s.prob.iter().cloned().fold(0.0, f32::max);
+        scale_summary.push((s.name.clone(), mean(&s.prob), max, s.weight.as_deref().map(mean)));
         if args.scales {
-            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.w, s.h, to_u8(&s.prob))?);
-            if let Some(g) = &s.gate {
-                add("gate", format!("{stem}.gate-{}.png", s.name), png_gray8(s.w, s.h, to_u8(g))?);
+            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.width, s.height, to_u8(&s.prob))?);
+            if let Some(g) = &s.weight {
+                add("weight", format!("{stem}.weight-{}.png", s.name), png_gray8(s.width, s.height, to_u8(g))?);
             }
         }
     }
@@ -351,12 +354,12 @@ fn render(
     timings.postprocess_s += t.elapsed().as_secs_f64();
     let file = input.display().to_string();
     let weights = det.weights.path.as_ref().map(|p| p.display().to_string());
-    let mode = match (det.mode, args.tile) {
+    let mode = match (det.mode(), args.tile) {
         (InputMode::Native, _) => "native",
         (_, true) => "tile",
         _ => "resize",
     };
-    let model_input = match det.mode {
+    let model_input = match det.mode() {
         InputMode::Resized(hw) => Some(hw),
         InputMode::Native => None,
     };
@@ -366,7 +369,7 @@ fn render(
         file: &file,
         width: d.width,
         height: d.height,
-        model: &det.model,
+        model: det.name(),
         weights: weights.as_deref(),
         weights_sha256: det.weights.sha256.as_deref(),
         mode,
@@ -407,39 +410,6 @@ fn render(
 /// Probabilities as 8-bit gray, `round(255 p)`, by the decoder's own unit-to-byte rule.
 fn to_u8(p: &[f32]) -> Vec<u8> {
     p.iter().map(|&v| crate::imageio::unit_to_u8(v)).collect()
-}
-
-/// One scale's map (sigmoid of its logit) and gate weight, at the model's H/4 resolution.
-struct ScaleMap {
-    name: String,
-    w: usize,
-    h: usize,
-    prob: Vec<f32>,
-    gate: Option<Vec<f32>>,
-    mean: f32,
-    max: f32,
-    gate_mean: Option<f32>,
-}
-
-fn scale_maps(det: &Detector, d: &Detection) -> Result<Vec<ScaleMap>> {
-    let Some(logits) = d.extras.get("scale_logits") else { return Ok(Vec::new()) };
-    let [1, n, h, w] = logits.shape[..] else {
-        return Err(Error::graph(format!("scale_logits has shape {:?}", logits.shape)));
-    };
-    let gate = d.extras.get("gate").filter(|g| g.shape == logits.shape);
-    let plane = h * w;
-    Ok((0..n)
-        .map(|i| {
-            let prob: Vec<f32> =
-                logits.data[i * plane..(i + 1) * plane].iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
-            let g = gate.map(|g| g.data[i * plane..(i + 1) * plane].to_vec());
-            let mean = prob.iter().sum::<f32>() / plane as f32;
-            let max = prob.iter().cloned().fold(0.0, f32::max);
-            let gate_mean = g.as_ref().map(|g| g.iter().sum::<f32>() / plane as f32);
-            let name = det.scale_names.get(i).cloned().unwrap_or_else(|| format!("{i}"));
-            ScaleMap { name, w, h, prob, gate: g, mean, max, gate_mean }
-        })
-        .collect())
 }
 
 /// File stems, unique within the batch: the first input with a stem keeps it, later ones get the

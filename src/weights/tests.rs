@@ -187,7 +187,8 @@ fn pickle_bombs_hit_the_byte_budget() {
 /// exp_avg, exp_avg_sq, every object memoized as torch.save does) needs well under the base budget.
 #[test]
 fn full_size_official_pickle_fits_the_base_budget() {
-    let keys = expected_keys(Arch::Mesorch, &ArchConfig::for_arch(Arch::Mesorch));
+    use crate::models::mesorch::{expected_keys, MesorchConfig, Variant};
+    let keys = expected_keys(&MesorchConfig::full(Variant::Mesorch));
     let mut p = PickleBuf::new();
     p.op(b'}').put().mark().str("model").put().op(b'}').put().mark();
     let mut storage = 0;
@@ -375,123 +376,9 @@ fn random_mutations_never_panic() {
     assert!(crc_refused > 0, "no flip was caught by a CRC (FORGE_SEED={seed})");
 }
 
-// -------------------------------------------------------------------------------------------
-// Architectures
-
-fn count(keys: &[(String, Vec<usize>)]) -> usize {
-    keys.iter().map(|(_, s)| s.iter().product::<usize>()).sum()
-}
-
-fn head_keys() -> Vec<(String, Vec<usize>)> {
-    vec![
-        ("convnext.head.norm.weight".into(), vec![768]),
-        ("convnext.head.norm.bias".into(), vec![768]),
-        ("convnext.head.fc.weight".into(), vec![1000, 768]),
-        ("convnext.head.fc.bias".into(), vec![1000]),
-    ]
-}
-
+/// The `forge` entry our training harness writes becomes metadata JSON (plain data only).
 #[test]
-fn expected_keys_reproduce_published_counts() {
-    // Mesorch's state_dict keeps timm's classifier head (unused): 800 used + 4 head keys.
-    let m = expected_keys(Arch::Mesorch, &ArchConfig::for_arch(Arch::Mesorch));
-    let mut with_head = m.clone();
-    with_head.extend(head_keys());
-    assert_eq!((with_head.len(), count(&with_head)), (804, 85_753_944));
-    // Mesorch_P deletes stage 3 and the head in its constructor.
-    let p = expected_keys(Arch::MesorchP, &ArchConfig::for_arch(Arch::MesorchP));
-    assert_eq!((p.len(), count(&p)), (743, 62_235_365));
-    let names: std::collections::HashSet<_> = m.iter().map(|k| &k.0).collect();
-    assert_eq!(names.len(), m.len(), "duplicate key names");
-    for k in ["segformer.patch_embed1.proj.bias", "convnext.stem.0.bias", "segformer.block4.0.attn.sr.weight"] {
-        assert!(!names.contains(&k.to_string()), "{k} must not exist");
-    }
-    for k in ["upsample.upsamplec2.weight", "upsample.upsamples4.2.bias", "gate.invert.0.weight", "inverse.7.bias"] {
-        assert!(names.contains(&k.to_string()), "{k} missing");
-    }
-}
-
-fn store_of(keys: &[(String, Vec<usize>)]) -> TensorStore {
-    let mut s = TensorStore::new();
-    for (k, shape) in keys {
-        s.insert(k.clone(), Tensor::zeros(shape));
-    }
-    s
-}
-
-#[test]
-fn select_checks_keys_and_shapes() {
-    let cfg = ArchConfig::for_arch(Arch::Mesorch);
-    let mut keys = expected_keys(Arch::Mesorch, &cfg);
-    keys.extend(head_keys());
-    keys.push(("something.else".into(), vec![1]));
-    let s = store_of(&keys);
-    assert_eq!(detect_arch(&s).unwrap(), Arch::Mesorch);
-    let sel = select_for_arch(s.clone(), Arch::Mesorch, &cfg).unwrap();
-    assert_eq!(sel.store.len(), 800);
-    assert_eq!(sel.dropped.len(), 4);
-    assert_eq!(sel.unexpected, vec!["something.else".to_string()]);
-
-    let mut missing = s.clone();
-    missing.tensors.remove("gate.conv2.bias");
-    let m = select_for_arch(missing, Arch::Mesorch, &cfg).unwrap_err().message;
-    assert!(m.contains("'gate.conv2.bias'"), "{m}");
-
-    let mut wrong = s.clone();
-    wrong.insert("segformer.block1.0.attn.kv.weight", Tensor::zeros(&[64, 128]));
-    let m = select_for_arch(wrong, Arch::Mesorch, &cfg).unwrap_err().message;
-    assert!(
-        m.contains("segformer.block1.0.attn.kv.weight") && m.contains("[64, 128]") && m.contains("[128, 64]"),
-        "{m}"
-    );
-
-    // Mesorch-P: with the (unused) stage 3 present it is still detected and the stage dropped.
-    let pcfg = ArchConfig::for_arch(Arch::MesorchP);
-    let mut pkeys = expected_keys(Arch::MesorchP, &pcfg);
-    pkeys.extend(expected_keys(Arch::Mesorch, &cfg).into_iter().filter(|(k, _)| k.starts_with("convnext.stages.3.")));
-    let ps = store_of(&pkeys);
-    assert_eq!(detect_arch(&ps).unwrap(), Arch::MesorchP);
-    let sel = select_for_arch(ps, Arch::MesorchP, &pcfg).unwrap();
-    assert_eq!(sel.store.len(), 743);
-    assert_eq!(sel.dropped.len(), 31);
-    assert!(sel.unexpected.is_empty());
-    assert!(ArchConfig::for_arch(Arch::MesorchP).to_json().contains("\"convnext_stages\":3"));
-}
-
-#[test]
-fn config_is_read_off_the_shapes() {
-    for arch in [Arch::Mesorch, Arch::MesorchP] {
-        let published = ArchConfig::for_arch(arch);
-        let small = ArchConfig {
-            in_chans: 6,
-            convnext_dims: [8, 16, 24, if arch == Arch::Mesorch { 40 } else { 48 }],
-            convnext_depths: [2, 1, 3, if arch == Arch::Mesorch { 1 } else { published.convnext_depths[3] }],
-            mit_dims: [64, 128, 192, 256],
-            mit_depths: [1, 2, 1, 3],
-            mit_heads: [1, 2, 3, 4],
-            mit_sr_ratios: [4, 2, 1, 1],
-            mlp_ratio: 3,
-            gate: published.gate.map(|_| (12, 20)),
-            ..published.clone()
-        };
-        let mut store = TensorStore::new();
-        for (k, shape) in expected_keys(arch, &small) {
-            store.insert(k, crate::tensor::Tensor::zeros(&shape));
-        }
-        // Heads default to dim / 64; a hint overrides them.
-        assert_eq!(ArchConfig::infer(&store, arch, &ConfigHints::default()), small, "{arch:?}");
-        let hints = ConfigHints { mit_heads: Some([1, 1, 2, 2]), input_size: None };
-        assert_eq!(ArchConfig::infer(&store, arch, &hints).mit_heads, [1, 1, 2, 2]);
-        assert!(select_for_arch(store, arch, &small).is_ok());
-    }
-    assert_eq!(
-        ArchConfig::infer(&TensorStore::new(), Arch::Mesorch, &ConfigHints::default()),
-        ArchConfig::for_arch(Arch::Mesorch)
-    );
-}
-
-#[test]
-fn hints_come_from_the_forge_entry_and_from_metadata() {
+fn forge_entry_becomes_metadata() {
     let ints = |xs: &[i64]| Value::List(xs.iter().map(|&x| Value::Int(x)).collect());
     let s = |x: &str| Value::Str(x.into());
     let root = Value::Dict(vec![
@@ -500,20 +387,19 @@ fn hints_come_from_the_forge_entry_and_from_metadata() {
             s("forge"),
             Value::Dict(vec![
                 (s("input_size"), Value::Tuple(vec![Value::Int(256), Value::Int(320)])),
-                (s("config"), Value::Dict(vec![(s("mit_heads"), ints(&[1, 2, 3, 4]))])),
+                (s("config"), Value::Dict(vec![(s("mit_heads"), ints(&[1, 2, 3, 4])), (s("lr"), Value::Float(0.5))])),
+                (s("other"), s("ignored")),
             ]),
         ),
     ]);
-    let h = super::forge_hints(&root);
-    assert_eq!(h, ConfigHints { mit_heads: Some([1, 2, 3, 4]), input_size: Some([256, 320]) });
-    // Malformed entries are not hints.
-    let bad = Value::Dict(vec![(s("forge"), Value::Dict(vec![(s("input_size"), ints(&[256, -1]))]))]);
-    assert_eq!(super::forge_hints(&bad), ConfigHints::default());
-    let mut meta = std::collections::BTreeMap::new();
-    meta.insert(
-        "config".to_string(),
-        ArchConfig { mit_heads: [1, 2, 3, 4], ..ArchConfig::for_arch(Arch::Mesorch) }.to_json(),
-    );
-    meta.insert("input_size".to_string(), "[256,320]".to_string());
-    assert_eq!(ConfigHints::from_metadata(&meta), h);
+    let m = super::forge_metadata(&root);
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert_eq!(m["input_size"], "[256,320]");
+    assert_eq!(m["config"], r#"{"lr":0.5,"mit_heads":[1,2,3,4]}"#);
+    // Values that are not plain data are left out, not guessed at.
+    let odd = Value::Dict(vec![(
+        s("forge"),
+        Value::Dict(vec![(s("config"), Value::Global { module: "os".into(), name: "system".into() })]),
+    )]);
+    assert!(super::forge_metadata(&odd).is_empty());
 }
