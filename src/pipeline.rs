@@ -18,7 +18,7 @@ use crate::graph::{Graph, Plan};
 use crate::imageio::RgbImage;
 pub use crate::models::InputMode;
 use crate::models::{self, Family, GraphModel, Model, Scale, WeightStore};
-use crate::preprocess::{resize_prob_back, to_model_input_hw};
+use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_hw};
 use crate::tensor::Tensor;
 
 /// Where the weights came from, for reports.
@@ -77,6 +77,9 @@ pub struct Detector<'g> {
     pub weights: WeightsInfo,
     /// The plan and the input size it was made for.
     plan: Option<([usize; 2], Plan<'g>)>,
+    /// The model's native stage planned for an image size, and whether it has none.
+    native: Option<([usize; 2], Plan<'g>)>,
+    native_none: bool,
     /// Input bytes above which ELA runs in row bands (None: the device's storage-binding limit).
     band_limit: Option<u64>,
 }
@@ -150,14 +153,32 @@ impl<'g> Detector<'g> {
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
         let model = Box::new(GraphModel { name: model.to_string(), input: mode, build });
-        Detector { gpu, model, store: WeightStore::new(), weights, plan: None, band_limit: None }
+        Detector {
+            gpu,
+            model,
+            store: WeightStore::new(),
+            weights,
+            plan: None,
+            native: None,
+            native_none: false,
+            band_limit: None,
+        }
     }
 
     /// A configured model on the device. A model with a fixed input is planned here, once, and
     /// keeps no host copy of its weights (the plan holds them on the device); a native-resolution
     /// model keeps its weights to build a graph per image size.
     pub fn open(gpu: &'g Gpu, model: Box<dyn Model>, weights: WeightStore, info: WeightsInfo) -> Result<Detector<'g>> {
-        let mut det = Detector { gpu, model, store: weights, weights: info, plan: None, band_limit: None };
+        let mut det = Detector {
+            gpu,
+            model,
+            store: weights,
+            weights: info,
+            plan: None,
+            native: None,
+            native_none: false,
+            band_limit: None,
+        };
         if let InputMode::Resized(hw) = det.model.input() {
             let graph = det.model.build(hw, &det.store)?;
             det.store = WeightStore::new();
@@ -191,6 +212,42 @@ impl<'g> Detector<'g> {
         Ok(&self.plan.as_ref().expect("planned above").1)
     }
 
+    /// The model's native-stage outputs for `img` (see [`Model::native_stage`]), each resized to
+    /// the model's input `[h, w]` as uint8 levels with OpenCV's bilinear rule, as the graph's
+    /// inputs of the same names. The stage is planned per image size and kept.
+    fn native_inputs(&mut self, img: &RgbImage, [h, w]: [usize; 2]) -> Result<Vec<(String, Tensor)>> {
+        let size = [img.height, img.width];
+        if self.native.as_ref().map(|(s, _)| *s) != Some(size) {
+            if self.native_none {
+                return Ok(Vec::new());
+            }
+            let Some(graph) = self.model.native_stage(size) else {
+                self.native_none = true;
+                return Ok(Vec::new());
+            };
+            self.native = None;
+            let plan = Plan::new(self.gpu, &graph?)?;
+            self.native = Some((size, plan));
+        }
+        let plan = &self.native.as_ref().expect("planned above").1;
+        let mut outs: Vec<(String, Tensor)> = plan.run(&[("image", &rgb_planes(img))])?.into_iter().collect();
+        outs.sort_by(|a, b| a.0.cmp(&b.0));
+        outs.into_iter()
+            .map(|(name, t)| {
+                let [1, c, sh, sw] = t.shape[..] else {
+                    return Err(Error::graph(format!("native stage output '{name}' has shape {:?}", t.shape)));
+                };
+                // Planar levels -> interleaved u8 -> OpenCV's resize -> planar f32.
+                let plane = sh * sw;
+                let hwc: Vec<u8> =
+                    (0..plane * c).map(|i| t.data[(i % c) * plane + i / c].round().clamp(0.0, 255.0) as u8).collect();
+                let small = resize_bilinear_u8_cv(&hwc, sw, sh, c, w, h);
+                let data: Vec<f32> = (0..c * h * w).map(|i| small[(i % (h * w)) * c + i / (h * w)] as f32).collect();
+                Ok((name, Tensor::new(&[1, c, h, w], data)?))
+            })
+            .collect()
+    }
+
     /// Memory of the current plan (activations after sharing, weights, scratch, uniforms).
     pub fn plan_stats(&self) -> Option<&crate::graph::PlanStats> {
         self.plan.as_ref().map(|(_, p)| &p.stats)
@@ -214,11 +271,17 @@ impl<'g> Detector<'g> {
         };
         let preprocess_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
+        let side = match self.model.input() {
+            InputMode::Resized(hw) => self.native_inputs(img, hw)?,
+            InputMode::Native => Vec::new(),
+        };
+        let mut inputs: Vec<(&str, &Tensor)> = vec![("image", &input)];
+        inputs.extend(side.iter().map(|(n, t)| (n.as_str(), t)));
         let plan = self.plan_for(hw)?;
-        let mut out = plan.run(&[("image", &input)])?;
+        let mut out = plan.run(&inputs)?;
         if let Some((name, bad)) = first_nonfinite_output(&out) {
             // Find the node that first produced one: slow, but only on this error path.
-            let at = match plan.first_nonfinite(&[("image", &input)])? {
+            let at = match plan.first_nonfinite(&inputs)? {
                 Some(nf) => format!("; the first is made by {nf}"),
                 None => String::new(),
             };

@@ -11,6 +11,7 @@ pub mod ela;
 pub mod mesorch;
 pub mod model;
 pub mod noise;
+pub mod pmsp;
 pub mod weights;
 
 pub use ela::build_ela;
@@ -22,7 +23,7 @@ pub use weights::{WeightStore, Weights};
 use crate::error::{Error, Result};
 
 /// Every model, by name. The first training-free one is the default detector.
-pub static REGISTRY: &[&dyn Family] = &[&mesorch::MESORCH, &mesorch::MESORCH_P, &ela::ELA, &noise::NOISE];
+pub static REGISTRY: &[&dyn Family] = &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE];
 
 /// The model run when neither weights nor a model are given: the training-free
 /// error-level analysis (the shipped learned weights are weaker on real forgeries; see

@@ -67,6 +67,14 @@ pub trait Model {
     /// The graph for an input of `hw` (the fixed input of a resized model): input "image"
     /// `[1, 3, H, W]`, output "prob" `[1, 1, H', W']` in [0, 1], plus the outputs its scales name.
     fn build(&self, hw: [usize; 2], weights: &WeightStore) -> Result<Graph>;
+    /// Graph inputs computed at the image's own size, before the resize (an ELA stream's input):
+    /// a graph for an `hw` image with input "image" `[1, 3, H, W]` (RGB 0..255) whose outputs,
+    /// `[1, C, H, W]` integer levels in 0..255, the pipeline resizes like the image (OpenCV's
+    /// uint8 bilinear) to the model's input and feeds to its graph under the same names. `None`
+    /// for models that take the image alone.
+    fn native_stage(&self, _hw: [usize; 2]) -> Option<Result<Graph>> {
+        None
+    }
     /// Every weight key it reads, with its shape (what `convert` checks and keeps).
     fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
         Vec::new()

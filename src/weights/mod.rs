@@ -252,7 +252,7 @@ pub struct Selection {
 
 /// Keep exactly the `expected` keys of model `model`: a missing key is an error naming it, a
 /// wrong shape an error naming the key and both shapes; other keys are dropped and listed, as
-/// known (under `unused_prefixes`) or unexpected.
+/// known (under `unused_prefixes`, or BatchNorm's `num_batches_tracked`) or unexpected.
 pub fn select(
     mut store: TensorStore,
     model: &str,
@@ -278,8 +278,9 @@ pub fn select(
             missing.iter().take(5).map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
         )));
     }
-    let (dropped, unexpected): (Vec<String>, Vec<String>) =
-        store.tensors.into_keys().partition(|k| unused_prefixes.iter().any(|p| k.starts_with(p)));
+    // BatchNorm's step counter is training state every torch checkpoint carries: known, unused.
+    let known = |k: &String| unused_prefixes.iter().any(|p| k.starts_with(p)) || k.ends_with(".num_batches_tracked");
+    let (dropped, unexpected): (Vec<String>, Vec<String>) = store.tensors.into_keys().partition(known);
     out.metadata = std::mem::take(&mut store.metadata);
     Ok(Selection { store: out, dropped, unexpected })
 }

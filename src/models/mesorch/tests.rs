@@ -76,7 +76,13 @@ fn the_builder_takes_exactly_the_expected_keys() {
         build_mesorch(&cfg, &w).unwrap();
         let mut want = expected_keys(&cfg);
         want.sort();
-        assert_eq!(w.taken(), want, "{v:?}");
+        let taken = w.taken();
+        let extra: Vec<_> = taken.iter().filter(|k| !want.contains(k)).collect();
+        let missing: Vec<_> = want.iter().filter(|k| !taken.contains(k)).collect();
+        assert!(
+            extra.is_empty() && missing.is_empty(),
+            "{v:?}: taken, not listed: {extra:?}; listed, not taken: {missing:?}"
+        );
     }
 }
 
