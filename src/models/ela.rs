@@ -102,6 +102,55 @@ mod tests {
         assert!(fg > 3.0 * bg && fg > bg + 0.15, "seed {seed}: region {fg:.3} vs background {bg:.3}");
     }
 
+    /// Wall time of `build_ela` and `build_noise` graphs at 512 x 512 and 6000 x 4000 (24 MP, over
+    /// one storage binding on lavapipe), random 0..255 images: `Plan::run` with upload and readback,
+    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, and the per-node GPU times:
+    /// `cargo test --release --lib models::ela::tests::time_large_detectors -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_large_detectors() {
+        let gpu = device();
+        for (h, w, reps) in [(512, 512, 5), (4000, 6000, 3)] {
+            let x = Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
+            let graphs = [
+                ("ela", build_ela(h, w, 90).unwrap()),
+                ("noise", crate::models::noise::build_noise(h, w, 16).unwrap()),
+            ];
+            for (name, g) in graphs {
+                let t = std::time::Instant::now();
+                let plan = match Plan::new(gpu, &g) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        println!("{name} {w}x{h}: cannot plan: {e}");
+                        continue;
+                    }
+                };
+                let plan_ms = t.elapsed().as_secs_f64() * 1e3;
+                plan.run(&[("image", &x)]).unwrap();
+                let mut times: Vec<f64> = (0..reps)
+                    .map(|_| {
+                        let t = std::time::Instant::now();
+                        plan.run(&[("image", &x)]).unwrap();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                times.sort_by(f64::total_cmp);
+                let (_, prof) = plan.run_profiled(&[("image", &x)]).unwrap();
+                let nodes: Vec<String> = prof.iter().map(|t| format!("{} {:.1} ms", t.node, t.micros / 1e3)).collect();
+                println!(
+                    "{name} {w}x{h}: median {:.1} ms (min {:.1}, max {:.1}; planned in {plan_ms:.0} ms, {} dispatches, \
+                     scratch {} MiB); {}",
+                    times[reps / 2],
+                    times[0],
+                    times[reps - 1],
+                    plan.stats.dispatches,
+                    plan.stats.scratch_bytes >> 20,
+                    nodes.join("; ")
+                );
+            }
+        }
+    }
+
     #[test]
     fn empty_image_is_refused() {
         assert!(build_ela(0, 5, 90).is_err());
