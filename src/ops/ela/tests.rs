@@ -1,3 +1,4 @@
+use super::bands::testing::{run_counted, BindingLimit};
 use super::*;
 use crate::ops::testing::run_on_gpu;
 use crate::tensor::Rng;
@@ -173,3 +174,45 @@ fn second_save_at_the_same_quality_changes_little() {
     }
 }
 
+/// Over one binding the round trip runs in bands of MCU rows with one MCU row of context above
+/// and below; the result is the whole image's, bit for bit. The binding limit is shrunk so that
+/// small images split: `k` core MCU rows per band (the last band shorter), awkward widths (window
+/// offsets off the alignment), an image height off the MCU grid, two samples.
+#[test]
+fn banded_round_trip_is_the_whole_image_one() {
+    let seed = Rng::fresh_seed();
+    // (n, h, w, quality, core MCU rows per band, bands)
+    let cases: &[(usize, usize, usize, u32, usize, usize)] = &[
+        (1, 150, 75, 90, 2, 5),
+        (1, 83, 37, 75, 1, 6),
+        (2, 100, 45, 90, 3, 3),
+        (1, 77, 3, 95, 1, 5),
+        (1, 66, 130, 50, 2, 3),
+    ];
+    for (i, &(n, h, w, q, k, nb)) in cases.iter().enumerate() {
+        let x = test_image(n, h, w, seed + i as u64, 10.0, i % 2 == 1);
+        let op = Ela { quality: q };
+        let case = format!("ela q{q} [{n}, 3, {h}, {w}], {k} MCU rows per band, seed {seed}");
+        let (whole, d1) = run_counted(&op, &x).unwrap();
+        assert_eq!(d1, 3 * n, "{case}: one band per sample unbanded");
+        // Planes of k + 2 MCU rows: 24 x wp elements per MCU row.
+        let limit = (k + 2) * 24 * w.next_multiple_of(16);
+        let bands = mcu_bands(h, w, limit, limit - 8).unwrap();
+        assert_eq!(bands.len(), nb, "{case}: {bands:?}");
+        let _limit = BindingLimit::set(limit);
+        let (banded, d) = run_counted(&op, &x).unwrap();
+        assert_eq!(d, 3 * n * nb, "{case}: 3 dispatches per band and sample");
+        assert_eq!(banded.data, whole.data, "{case}: banded differs from the whole image");
+        let want = op.reference(&[&x]).remove(0);
+        check_levels(&case, &banded, &want, 0.999, 16.0);
+    }
+}
+
+/// When not even one MCU row with its context fits a binding: a clear error when planning.
+#[test]
+fn too_wide_for_one_band_is_a_clear_error() {
+    let x = test_image(1, 64, 40, 1, 4.0, false);
+    let _limit = BindingLimit::set(2 * 24 * 48);
+    let e = run_counted(&Ela::default(), &x).unwrap_err().to_string();
+    assert!(e.contains("storage binding") && e.contains("ELA of a 40-pixel-wide image"), "{e}");
+}
