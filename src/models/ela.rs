@@ -151,6 +151,37 @@ mod tests {
         }
     }
 
+    /// The graph on an image over the (shrunk) binding limit: `Ela` runs in 5 bands of 2 MCU
+    /// rows (a short last one) and `ElaMap` in 2 bands, and both outputs equal the whole-image
+    /// run's exactly. Replaces the pipeline's own banding (`Detector::detect_ela_banded`).
+    #[test]
+    fn banded_graph_matches_the_whole_image() {
+        use crate::ops::ela::bands::testing::BindingLimit;
+        let (h, w) = (150, 75);
+        let seed = Rng::fresh_seed();
+        let x = test_image(1, h, w, seed, 12.0, false);
+        let plan = |g: &Graph| Plan::new(device(), g);
+        let g = build_ela(h, w, 90).unwrap();
+        let whole = plan(&g).unwrap().run(&[("image", &x)]).unwrap();
+        // Planes of 4 MCU rows (24 x 80 elements each): 2 core MCU rows per band, 5 bands.
+        let limit = 4 * 24 * 80;
+        let _limit = BindingLimit::set(limit);
+        let p = plan(&g).unwrap();
+        // Ela: 3 per band. ElaMap: clear, hbox + vbox per band (rows of 7672 / 75 = 102 with
+        // context: cores of 98 and 52), pct, norm in 2 runs of at most 7672 of 11250 elements.
+        assert_eq!(p.stats.dispatches, 5 * 3 + 1 + 2 * 2 + 1 + 2, "dispatches");
+        let banded = p.run(&[("image", &x)]).unwrap();
+        for out in ["ela", "prob"] {
+            assert_eq!(banded[out].shape, whole[out].shape);
+            assert_eq!(banded[out].data, whole[out].data, "{out} differs (seed {seed})");
+        }
+        assert!(whole["prob"].data.iter().any(|&p| p > 0.5), "the test picture gives ELA something to show");
+        // One band of context alone does not fit: a clear error, not a panic.
+        let _limit = BindingLimit::set(2 * 24 * 80);
+        let e = plan(&g).err().expect("planning fails").to_string();
+        assert!(e.contains("ELA of a 75-pixel-wide image") && e.contains("storage binding"), "{e}");
+    }
+
     #[test]
     fn empty_image_is_refused() {
         assert!(build_ela(0, 5, 90).is_err());
