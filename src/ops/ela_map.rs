@@ -15,7 +15,13 @@
 //! to full scale. Deterministic: with integer inputs every box sum is an integer (exact in f32),
 //! so the percentile comes from an exact per-sample histogram of the sums (atomics count, they do
 //! not add floats) and does not depend on the order of the GPU's work.
-//! Non-integer inputs are binned by `floor`; the scale is then that bin's lower edge.
+//! Non-integer inputs are binned by `floor`; the scale is then that bin's lower edge, and the
+//! kernels' box sums (sliding sums over runs of 16 pixels: one value in, one out) may differ
+//! from the reference's direct sums by f32 rounding.
+//!
+//! Images over one storage binding are split into bands of rows inside [`ElaMap::plan`]; the
+//! histogram gathers every band before the scale is taken, so the map does not depend on the
+//! split (bit for bit with integer inputs).
 
 use crate::error::Result;
 use crate::kernel;
@@ -68,10 +74,15 @@ struct MapParams {
     floor_sum: f32,
     row0: u32,
     y0: u32,
+    y1: u32,
     s: u32,
     xb: [u32; 3],
     ob: u32,
+    _p: [u32; 3],
 }
+
+/// Pixels per invocation of `hbox` (along a row) and `vbox` (down a column): `SEG` in the kernel.
+const SEG: usize = 16;
 
 /// The rows of an `h x w` map with box radius `r` in bands whose input channel windows and box
 /// sums (core rows and `r` rows of context on each side) fit `room` elements and
@@ -160,9 +171,11 @@ impl Op for ElaMap {
             floor_sum: self.floor * self.taps() as f32,
             row0: 0,
             y0: 0,
+            y1: 0,
             s: 0,
             xb: [0; 3],
             ob: 0,
+            _p: [0; 3],
         };
         let p = ctx.pipeline(&KERNELS[0], "clear", &[])?;
         let params = MapParams { n: (n * bins) as u32, ..u };
@@ -198,12 +211,13 @@ impl Op for ElaMap {
                     }
                 };
                 let (xs, xb) = source;
-                let p = MapParams { xb, ..at };
+                let runs = band.halo.len() * w.div_ceil(SEG);
+                let p = MapParams { n: runs as u32, xb, ..at };
                 let binds = [&xs[0], &xs[1], &xs[2], &sums].map(Bind::Tensor);
-                ctx.dispatch_linear(&hbox, &bands::with_uniform(&p, binds), groups(items, 64))?;
+                ctx.dispatch_linear(&hbox, &bands::with_uniform(&p, binds), groups(runs, 64))?;
                 let (ys, ob) = bands::window(y, (s * h + band.core.start) * w, band.core.len() * w, align);
-                let items = band.core.len() * w;
-                let p = MapParams { n: items as u32, ob, ..at };
+                let items = band.core.len().div_ceil(SEG) * w;
+                let p = MapParams { n: items as u32, y1: band.core.end as u32, ob, ..at };
                 let binds = [&sums, &ys, &hist].map(Bind::Tensor);
                 ctx.dispatch_linear(&vbox, &bands::with_uniform(&p, binds), groups(items, 64))?;
             }
