@@ -213,13 +213,14 @@ struct ElaParams {
 
 /// The MCU rows (16 image rows each) of an `h x w` image in bands whose planes (luma and both
 /// chroma planes: 24 x `wp` elements per MCU row) fit `limit` elements and
-/// [`bands::SCRATCH_CAP`], and whose channel windows fit `room` (a binding less the alignment):
+/// [`bands::PLANES_CAP`] (raised to 3 MCU rows for very wide images), and whose channel
+/// windows fit `room` (a binding less the alignment):
 /// one band when the whole image fits, else bands with one MCU row of context above and below.
 /// `None` when not even one core MCU row with its context fits.
 pub(crate) fn mcu_bands(h: usize, w: usize, limit: usize, room: usize) -> Option<Vec<bands::Band>> {
     let (mcus, wp) = (h.div_ceil(16), w.next_multiple_of(16));
     let per_mcu = 24 * wp;
-    let limit = limit.min(bands::SCRATCH_CAP);
+    let limit = limit.min(bands::PLANES_CAP.max(3 * per_mcu));
     if mcus * per_mcu <= limit && h * w <= room {
         return Some(bands::split(mcus, mcus, 0));
     }

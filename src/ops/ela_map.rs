@@ -86,10 +86,10 @@ const SEG: usize = 16;
 
 /// The rows of an `h x w` map with box radius `r` in bands whose input channel windows and box
 /// sums (core rows and `r` rows of context on each side) fit `room` elements and
-/// [`bands::SCRATCH_CAP`]: one band when the whole image fits, else bands of as many core rows
-/// as fit. `None` when not even one core row with its context fits.
+/// [`bands::SUMS_CAP`] (raised to two core rows for very wide images): one band when the whole
+/// image fits, else bands of as many core rows as fit. `None` when not even one core row with its context fits.
 pub(crate) fn row_bands(h: usize, w: usize, r: usize, room: usize) -> Option<Vec<bands::Band>> {
-    let rows = room.min(bands::SCRATCH_CAP) / w;
+    let rows = room.min(bands::SUMS_CAP.max((2 * r + 2) * w)) / w;
     if rows >= h {
         return Some(bands::split(h, h, 0));
     }

@@ -216,3 +216,25 @@ fn too_wide_for_one_band_is_a_clear_error() {
     let e = run_counted(&Ela::default(), &x).unwrap_err().to_string();
     assert!(e.contains("storage binding") && e.contains("ELA of a 40-pixel-wide image"), "{e}");
 }
+
+/// How a 24 MP photo (6000 x 4000) splits on a 128 MiB binding (lavapipe): the round trip's
+/// planes in 3 bands (64 MiB cap, 114 core MCU rows), the map's sums in 6 (16 MiB cap), the
+/// noise sigmas in one (its input windows only need 96 MB per channel); a 512 x 512 image in one
+/// band everywhere. A very wide image raises the caps rather than failing.
+#[test]
+fn band_sizes_on_a_128_mib_binding() {
+    let (limit, room) = (32 << 20, (32 << 20) - 8);
+    let ela = mcu_bands(4000, 6000, limit, room).unwrap();
+    let cores: Vec<usize> = ela.iter().map(|b| b.core.len()).collect();
+    assert_eq!(cores, [114, 114, 22]);
+    assert_eq!((ela[1].halo.start, ela[1].halo.end), (113, 229));
+    let map = crate::ops::ela_map::row_bands(4000, 6000, 2, room).unwrap();
+    assert_eq!((map.len(), map[0].core.len(), map[0].halo.len()), (6, 695, 697));
+    assert_eq!(crate::ops::noise::block_bands(250, 16, 6000, room).unwrap().len(), 1);
+    assert_eq!(mcu_bands(512, 512, limit, room).unwrap().len(), 1);
+    assert_eq!(crate::ops::ela_map::row_bands(512, 512, 2, room).unwrap().len(), 1);
+    // 300 000 pixels wide: 3 MCU rows of planes are 21.6 M elements, over the cap, under a binding.
+    let wide = mcu_bands(100, 300_000, limit, room).unwrap();
+    assert_eq!(wide.iter().map(|b| b.core.len()).collect::<Vec<_>>(), [1; 7]);
+    assert_eq!(crate::ops::ela_map::row_bands(100, 3_000_000, 2, room).unwrap()[0].core.len(), 2);
+}
