@@ -104,11 +104,24 @@ mod tests {
 
     /// Wall time of `build_ela` and `build_noise` graphs at 512 x 512 and 6000 x 4000 (24 MP, over
     /// one storage binding on lavapipe), random 0..255 images: `Plan::run` with upload and readback,
-    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, and the per-node GPU times:
+    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, the process's CPU time per run (user +
+    /// system: on lavapipe the GPU work is CPU work, and this is less sensitive than wall time to
+    /// other load on a shared machine), and the per-node GPU times:
     /// `cargo test --release --lib models::ela::tests::time_large_detectors -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn time_large_detectors() {
+        let cpu_ms = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let f: Vec<f64> =
+                stat.rsplit(')').next().unwrap_or("").split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            // utime and stime (fields 14 and 15, clock ticks of 10 ms) after "(comm) state".
+            f.get(10..12).map_or(f64::NAN, |v| (v[0] + v[1]) * 10.0)
+        };
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
         let gpu = device();
         for (h, w, reps) in [(512, 512, 5), (4000, 6000, 3)] {
             let x = Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
@@ -127,22 +140,20 @@ mod tests {
                 };
                 let plan_ms = t.elapsed().as_secs_f64() * 1e3;
                 plan.run(&[("image", &x)]).unwrap();
-                let mut times: Vec<f64> = (0..reps)
+                let (wall, cpu): (Vec<f64>, Vec<f64>) = (0..reps)
                     .map(|_| {
-                        let t = std::time::Instant::now();
+                        let (t, c) = (std::time::Instant::now(), cpu_ms());
                         plan.run(&[("image", &x)]).unwrap();
-                        t.elapsed().as_secs_f64() * 1e3
+                        (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
                     })
-                    .collect();
-                times.sort_by(f64::total_cmp);
+                    .unzip();
                 let (_, prof) = plan.run_profiled(&[("image", &x)]).unwrap();
                 let nodes: Vec<String> = prof.iter().map(|t| format!("{} {:.1} ms", t.node, t.micros / 1e3)).collect();
                 println!(
-                    "{name} {w}x{h}: median {:.1} ms (min {:.1}, max {:.1}; planned in {plan_ms:.0} ms, {} dispatches, \
+                    "{name} {w}x{h}: median {:.1} ms wall, {:.0} ms CPU (planned in {plan_ms:.0} ms, {} dispatches, \
                      scratch {} MiB); {}",
-                    times[reps / 2],
-                    times[0],
-                    times[reps - 1],
+                    median(wall),
+                    median(cpu),
                     plan.stats.dispatches,
                     plan.stats.scratch_bytes >> 20,
                     nodes.join("; ")
