@@ -104,19 +104,20 @@ mod tests {
 
     /// Wall time of `build_ela` and `build_noise` graphs at 512 x 512 and 6000 x 4000 (24 MP, over
     /// one storage binding on lavapipe), random 0..255 images: `Plan::run` with upload and readback,
-    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, the process's CPU time per run (user +
-    /// system: on lavapipe the GPU work is CPU work, and this is less sensitive than wall time to
-    /// other load on a shared machine), and the per-node GPU times:
+    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, the CPU time of all the process's
+    /// threads per run (on lavapipe the GPU work is CPU work, and CPU time is less sensitive than
+    /// wall time to other load on a shared machine), and the per-node GPU times:
     /// `cargo test --release --lib models::ela::tests::time_large_detectors -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn time_large_detectors() {
-        let cpu_ms = || {
-            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-            let f: Vec<f64> =
-                stat.rsplit(')').next().unwrap_or("").split_whitespace().filter_map(|v| v.parse().ok()).collect();
-            // utime and stime (fields 14 and 15, clock ticks of 10 ms) after "(comm) state".
-            f.get(10..12).map_or(f64::NAN, |v| (v[0] + v[1]) * 10.0)
+        // CPU time of every thread of the process (lavapipe's workers included), from schedstat (ns).
+        let cpu_ms = || -> f64 {
+            let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+            let ns = |t: std::fs::DirEntry| -> Option<f64> {
+                std::fs::read_to_string(t.path().join("schedstat")).ok()?.split_whitespace().next()?.parse().ok()
+            };
+            tasks.filter_map(ns).sum::<f64>() / 1e6
         };
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
