@@ -20,6 +20,11 @@
 //! The kernels (`kernels/ela.wgsl`) do the same f32 operations in the same order as
 //! [`jpeg_roundtrip`]; a driver that fuses multiply-adds can still move a value across a `.5`
 //! rounding boundary, so GPU and CPU agree on almost every pixel, not all (see the tests).
+//!
+//! Images over one storage binding (or whose planes would be over 64 MiB) run in bands of MCU
+//! rows with one MCU row of context above and below (`mcu_bands`, `bands`); the result is the
+//! whole image's, bit for bit, since every block, chroma sample and upsampled pixel of a band's
+//! core rows sees the same values as in one pass. `docs/detectors.md` has the details.
 
 use crate::error::Result;
 use crate::kernel;
@@ -254,7 +259,7 @@ impl Op for Ela {
         }
         vec![Tensor { shape: x.shape.clone(), data }]
     }
-    /// The round trip in bands of MCU rows (see [`mcu_bands`]), one sample at a time: per band,
+    /// The round trip in bands of MCU rows (see `mcu_bands`), one sample at a time: per band,
     /// `to_ycc` fills the band's planes (core and context MCU rows), `blocks` round trips every
     /// 8 x 8 block of them, `to_rgb` decodes the core rows. Blocks, 4:2:0 subsampling and fancy
     /// upsampling of the core rows then see exactly what they see in the whole image (a core row

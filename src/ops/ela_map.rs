@@ -136,7 +136,7 @@ impl Op for ElaMap {
         }
         vec![Tensor { shape: vec![n, 1, h, w], data }]
     }
-    /// Per sample, in bands of rows (see [`row_bands`]): `hbox` sums the channel maximum along
+    /// Per sample, in bands of rows (see `row_bands`): `hbox` sums the channel maximum along
     /// each row of the band and its context (`chmax` first folds channels beyond three into a
     /// band of maxima), `vbox` sums those down the columns for the band's core rows, writes the
     /// sums into the output and counts them into the sample's histogram. Then `pct` finds each

@@ -22,6 +22,11 @@
 //! invocation sorts its <= 256 values in a private array; the image median is an exact radix
 //! select (4 passes of 8 bits over the f32 bit patterns) in one workgroup per sample. GPU and CPU
 //! differ only by the f32 rounding of the luminance and HH (a fused multiply-add), ~1e-6 relative.
+//!
+//! Images over one storage binding: the sigmas are computed in bands of block rows
+//! (`block_bands`; blocks are disjoint, so no context) and the map in binding-sized runs of the
+//! output, inside [`NoiseMap`]'s `plan`; the median is always over all blocks, and the map is the
+//! whole image's, bit for bit.
 
 use crate::error::Result;
 use crate::kernel;
@@ -139,7 +144,7 @@ impl Op for NoiseMap {
         }
         vec![Tensor { shape: vec![n, 1, h, w], data }]
     }
-    /// Per sample, `sigma` in bands of block rows (see [`block_bands`]; each channel's rows
+    /// Per sample, `sigma` in bands of block rows (see `block_bands`; each channel's rows
     /// bound as their own window) writes every block's sigma; `median` takes each sample's
     /// median over all its blocks (the sigmas, 1/64 of the pixels with 16-pixel blocks and
     /// 1/16 with 4, stay in one binding); `map` writes the output in binding-sized runs. Every
