@@ -127,6 +127,17 @@ pub(crate) mod testing {
         }
     }
 
+    /// The test device's storage offset alignment in elements (8 on lavapipe, often 64 on GPUs).
+    pub(crate) fn align() -> usize {
+        (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+
+    /// A binding limit whose windows hold `room` elements after the alignment slack: what
+    /// [`super::budget`] gives back as `room` (at least `room`, less than `room + align`).
+    pub(crate) fn limit_for_room(room: usize) -> usize {
+        (room + align()).next_multiple_of(align())
+    }
+
     /// `op` on `x` alone, planned now (under the current limit): its output and the plan's
     /// dispatch count.
     pub(crate) fn run_counted<O: Op + Clone + 'static>(op: &O, x: &Tensor) -> crate::error::Result<(Tensor, usize)> {

@@ -1,4 +1,4 @@
-use super::bands::testing::{run_counted, BindingLimit};
+use super::bands::testing::{align, run_counted, BindingLimit};
 use super::*;
 use crate::ops::testing::run_on_gpu;
 use crate::tensor::Rng;
@@ -195,9 +195,10 @@ fn banded_round_trip_is_the_whole_image_one() {
         let case = format!("ela q{q} [{n}, 3, {h}, {w}], {k} MCU rows per band, seed {seed}");
         let (whole, d1) = run_counted(&op, &x).unwrap();
         assert_eq!(d1, 3 * n, "{case}: one band per sample unbanded");
-        // Planes of k + 2 MCU rows: 24 x wp elements per MCU row.
+        // Planes of k + 2 MCU rows: 24 x wp elements per MCU row (a multiple of 384 elements, so
+        // of any alignment up to 256 bytes).
         let limit = (k + 2) * 24 * w.next_multiple_of(16);
-        let bands = mcu_bands(h, w, limit, limit - 8).unwrap();
+        let bands = mcu_bands(h, w, limit, limit - align()).unwrap();
         assert_eq!(bands.len(), nb, "{case}: {bands:?}");
         let _limit = BindingLimit::set(limit);
         let (banded, d) = run_counted(&op, &x).unwrap();
