@@ -47,8 +47,12 @@ impl Model for ElaModel {
     fn input(&self) -> InputMode {
         InputMode::Native
     }
+    /// The graph without its "ela" output: nothing downstream reads the error image, and on a
+    /// 24 MP photo reading it back costs 288 MB of staging and host memory.
     fn build(&self, [h, w]: [usize; 2], _weights: &WeightStore) -> Result<Graph> {
-        build_ela(h, w, self.quality)
+        let mut g = build_ela(h, w, self.quality)?;
+        g.outputs.retain(|(name, _)| name == "prob");
+        Ok(g)
     }
 }
 
