@@ -89,18 +89,24 @@ impl<'g> Detector<'g> {
         use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
         let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
-        if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
-            let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
-            return Err(Error::invalid(format!(
-                "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
-                 wgpu-forge convert {} {stem}.safetensors",
-                path.display(),
-                path.display()
-            )));
-        }
         let sha256 = crate::weights::sha256_hex(&bytes);
-        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes)
-            .map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes).map_err(|e| {
+            // Not safetensors: say so plainly when it is a PyTorch checkpoint (a zip, or a legacy
+            // pickle: PROTO 2..5). Checked only after the parse failed, since a safetensors
+            // header's length may well start with the byte 0x80 too.
+            let pickle = bytes.first() == Some(&0x80) && bytes.get(1).is_some_and(|p| (2..=5).contains(p));
+            if bytes.starts_with(b"PK\x03\x04") || pickle {
+                let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
+                Error::invalid(format!(
+                    "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
+                     wgpu-forge convert {} {stem}.safetensors",
+                    path.display(),
+                    path.display()
+                ))
+            } else {
+                e.context(format!("weights {}", path.display()))
+            }
+        })?;
         drop(bytes);
         let bad = store.nonfinite(crate::weights::SaveDType::F32);
         if !bad.is_empty() {

@@ -52,6 +52,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default="target/release/wgpu-forge")
     ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--backbone", default="mobilenet_v1", choices=["mobilenet_v1", "efficientnet_lite0"])
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--workdir", default=None)
@@ -60,7 +61,7 @@ def main() -> int:
     torch.manual_seed(a.seed)
     work = a.workdir or tempfile.mkdtemp(prefix="forge-pmsp-parity-")
     os.makedirs(work, exist_ok=True)
-    cfg = PmspConfig(width=a.width)
+    cfg = PmspConfig(backbone=a.backbone, width=a.width)
     model = Pmsp(cfg).eval()
     init_weights(model, a.seed)
     ckpt = os.path.join(work, "pmsp.pth")
@@ -92,7 +93,7 @@ def main() -> int:
         got_f = np.load(os.path.join(out, f"{tag}.prob.npy"))
         em, ef = float(np.abs(got_m - p[0, 0].numpy()).max()), float(np.abs(got_f - full).max())
         ok &= em <= a.tol and ef <= a.tol
-        r = {"width": a.width, "image": f"{w}x{h}", "max_err_model": em, "max_err_image": ef,
+        r = {"backbone": a.backbone, "width": a.width, "image": f"{w}x{h}", "max_err_model": em, "max_err_image": ef,
              "prob_range": [float(full.min()), float(full.max())], "reference_s": round(ref_s, 2)}
         results.append(r)
         print(json.dumps(r), flush=True)

@@ -481,6 +481,8 @@ def main(argv=None) -> int:
     ap.add_argument("--layer-scale", type=float, default=1e-6, help="Mesorch: initial ConvNeXt layer scale")
     ap.add_argument("--select", default="f1", choices=["f1", "f1_best", "auc_forged"])
     ap.add_argument("--init", default="", help="initial model weights (a last.pt/best.pt of another run)")
+    ap.add_argument("--pretrained", default="", help="pretrained backbone weights, as the model's spec reads them "
+                    "(pmsp: an EfficientNet-Lite0 ImageNet state_dict for both streams)")
     ap.add_argument("--save-minutes", type=float, default=4.0)
     ap.add_argument("--fresh", action="store_true", help="ignore OUT/last.pt")
     ap.add_argument("--cpu", action="store_true")

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from ela_ref import ela
-from pmsp_ref import Pmsp, PmspConfig
+from pmsp_ref import Pmsp, PmspConfig, load_pretrained_effnet
 from train import to_input, to_levels
 
 # The compact default for CPU training: MobileNetV1 at width 0.25 (streams end at 256 channels).
@@ -37,7 +37,13 @@ class Spec:
         return Pmsp(cfg)
 
     def init(self, model, args):
-        pass  # PyTorch's defaults (Kaiming-uniform convs, unit BatchNorm)
+        """PyTorch's defaults (Kaiming-uniform convs, unit BatchNorm); with --pretrained and the
+        EfficientNet backbone, both streams start from those ImageNet weights."""
+        if getattr(args, "pretrained", "") and model.cfg.backbone == "efficientnet_lite0":
+            sd = torch.load(args.pretrained, map_location="cpu", weights_only=True)
+            for stream in (model.rgb, model.ela):
+                left = load_pretrained_effnet(stream, sd)
+            print(f"pretrained {args.pretrained}: both streams; unused {[k for k in left if 'num_batches' not in k]}")
 
     def forward(self, model, imgs, side, device):
         return model(to_input(imgs, device), to_levels(side, device))
