@@ -8,7 +8,8 @@ use crate::kernel;
 use crate::ops::act::Act;
 use crate::ops::{as_bytes, groups, Bind, PlanCtx, TensorView, Texture};
 
-pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex")];
+/// The packing entry points and shared declarations, plus the generated `mm_tex_*` GEMMs.
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex" = "gemm_tex", "gemm_tex_mm")];
 
 /// GEMM entry point and its block: rows, columns of C per workgroup. The same name with a `v` is the
 /// vec4-store form, used when every row of C starts on a vec4.
@@ -311,9 +312,13 @@ pub(crate) mod tests {
         }
         let seed = Rng::fresh_seed();
         IM2COL_BUDGET.with(|c| c.set(Some(4 * 48 * 64)));
-        for (i, (hw, k, p)) in [([13usize, 17usize], 3usize, Conv2d::new(1, 1)), ([16, 16], 3, Conv2d::new(1, 1).act(Act::Relu)), ([16, 16], 1, Conv2d::default())]
-            .into_iter()
-            .enumerate()
+        for (i, (hw, k, p)) in [
+            ([13usize, 17usize], 3usize, Conv2d::new(1, 1)),
+            ([16, 16], 3, Conv2d::new(1, 1).act(Act::Relu)),
+            ([16, 16], 1, Conv2d::default()),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let s = seed + 10 * i as u64;
             let (c, o) = (5, 7);

@@ -2,43 +2,27 @@
 //! an optional transposed `b`, and kernel variants per device class (see `kernels/matmul.wgsl`).
 
 use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
 use crate::ops::elementwise::broadcast_shapes;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
-use crate::gpu::device::DeviceClass;
 use crate::tensor::{numel, Shape, Tensor};
 
-const SOURCE: &str = kernel!("matmul").source;
-/// Start of the part of `kernels/matmul.wgsl` that needs subgroups (mm_sg).
-const SG_MARK: &str = "// ==== subgroup kernels";
-
-const fn find(hay: &str, needle: &str) -> usize {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    let mut i = 0;
-    while i + n.len() <= h.len() {
-        let mut j = 0;
-        while j < n.len() && h[i + j] == n[j] {
-            j += 1;
-        }
-        if j == n.len() {
-            return i;
-        }
-        i += 1;
-    }
-    panic!("subgroup marker missing in kernels/matmul.wgsl");
-}
-
-/// The kernels every device compiles: the file up to the subgroup marker.
+/// Module "matmul": the shared declarations and hand-written entry points, plus the generated
+/// `mm_vec`; module "matmul_sg": the same declarations plus the generated `mm_sg`, which needs
+/// subgroups and is compiled only where [`sg_ok`] holds.
 pub const KERNELS: &[crate::gpu::Kernel] =
-    &[crate::gpu::Kernel { name: "matmul", source: SOURCE.split_at(find(SOURCE, SG_MARK)).0 }];
-/// The whole file, subgroup kernels included; compiled only where [`sg_ok`] holds.
-pub const KERNEL_SG: crate::gpu::Kernel = crate::gpu::Kernel { name: "matmul_sg", source: SOURCE };
+    &[kernel!("matmul" = "matmul", "matmul_vec"), kernel!("matmul_sg" = "matmul", "matmul_sg")];
+/// The subgroup module (`mm_sg`).
+pub const KERNEL_SG: crate::gpu::Kernel = KERNELS[1];
 
 /// mm_sg needs subgroup operations with subgroups of exactly 8 invocations (one per workgroup).
 pub fn sg_ok(gpu: &crate::gpu::device::Gpu) -> bool {
-    gpu.features.contains(wgpu::Features::SUBGROUP) && gpu.info.subgroup_min_size == 8 && gpu.info.subgroup_max_size == 8
+    gpu.features.contains(wgpu::Features::SUBGROUP)
+        && gpu.info.subgroup_min_size == 8
+        && gpu.info.subgroup_max_size == 8
 }
 
 /// Batch dimensions the kernel can index (more are rejected by the shape rule).
@@ -145,7 +129,10 @@ impl MatMul {
             return Err(format!("a must have rank >= 2 ([..., M, K]), got {a:?}"));
         }
         if b.len() < 2 {
-            return Err(format!("b must have rank >= 2 ({}), got {b:?}", if self.trans_b { "[..., N, K]" } else { "[..., K, N]" }));
+            return Err(format!(
+                "b must have rank >= 2 ({}), got {b:?}",
+                if self.trans_b { "[..., N, K]" } else { "[..., K, N]" }
+            ));
         }
         let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
         let (bk, n) = if self.trans_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
@@ -155,7 +142,8 @@ impl MatMul {
                 if self.trans_b { "trans_b: b is [..., N, K]" } else { "b is [..., K, N]" }
             ));
         }
-        let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).map_err(|e| format!("batch dimensions: {e}"))?;
+        let batch =
+            broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).map_err(|e| format!("batch dimensions: {e}"))?;
         if batch.len() > MAX_BATCH_RANK {
             return Err(format!("at most {MAX_BATCH_RANK} batch dimensions are supported, got {batch:?}"));
         }
@@ -350,7 +338,10 @@ impl Op for MatMul {
         let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
         let gx = groups(n, bn);
         if gx as usize > max_groups {
-            return Err(Error::graph(format!("node '{}': N = {n} needs {gx} workgroups along x, over {max_groups}", ctx.node_name)));
+            return Err(Error::graph(format!(
+                "node '{}': N = {n} needs {gx} workgroups along x, over {max_groups}",
+                ctx.node_name
+            )));
         }
         let to32 = |v: usize, what: &str| -> Result<u32> {
             u32::try_from(v).map_err(|_| Error::graph(format!("matmul: {what} = {v} exceeds u32 indexing")))
@@ -378,7 +369,13 @@ impl Op for MatMul {
                 }
                 ctx.dispatch(
                     &pipeline,
-                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(a), Bind::Tensor(b), Bind::Tensor(&bias_v), Bind::Tensor(c)],
+                    &[
+                        Bind::Uniform(as_bytes(&p)),
+                        Bind::Tensor(a),
+                        Bind::Tensor(b),
+                        Bind::Tensor(&bias_v),
+                        Bind::Tensor(c),
+                    ],
                     [gx, groups(m_eff, bm), nz as u32],
                 )?;
                 z0 += nz;
@@ -399,7 +396,10 @@ impl Op for MatMul {
             rows_max = rows_max / bm * bm;
         }
         if rows_max == 0 {
-            return Err(Error::graph(format!("node '{}': matmul row of K = {k} or N = {n} exceeds one storage binding", ctx.node_name)));
+            return Err(Error::graph(format!(
+                "node '{}': matmul row of K = {k} or N = {n} exceeds one storage binding",
+                ctx.node_name
+            )));
         }
         for z in 0..nbatch {
             let (mut r, mut oa, mut ob) = (z, 0, 0);
@@ -424,7 +424,13 @@ impl Op for MatMul {
                 p.e = [1; 4];
                 ctx.dispatch(
                     &pipeline,
-                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&aw), Bind::Tensor(&bw), Bind::Tensor(&bias_v), Bind::Tensor(&cw)],
+                    &[
+                        Bind::Uniform(as_bytes(&p)),
+                        Bind::Tensor(&aw),
+                        Bind::Tensor(&bw),
+                        Bind::Tensor(&bias_v),
+                        Bind::Tensor(&cw),
+                    ],
                     [gx, groups(rows, bm), 1],
                 )?;
                 r0 += rows;
@@ -448,7 +454,16 @@ fn tex_layout(a: &TensorView, b: &TensorView, batch: &[usize], m: usize) -> (usi
 /// Whether the texture path can take this problem: textures within limits, every operand in one
 /// storage binding, offsets in u32.
 #[allow(clippy::too_many_arguments)]
-fn tex_fits(ctx: &PlanCtx, a: &TensorView, b: &TensorView, c: &TensorView, batch: &[usize], m: usize, k: usize, n: usize) -> bool {
+fn tex_fits(
+    ctx: &PlanCtx,
+    a: &TensorView,
+    b: &TensorView,
+    c: &TensorView,
+    batch: &[usize],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> bool {
     let (rows, la, lb) = tex_layout(a, b, batch, m);
     let chunk = ctx.max_binding_elems();
     ctx.texture_fits(k.div_ceil(4), rows, la)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::device::{DeviceClass, Gpu};
-use crate::gpu::kernel::{BindingKind, Kernel, KernelCache, Pipeline};
+use crate::gpu::kernel::{Binding, BindingKind, Kernel, KernelCache, Pipeline};
 use crate::tensor::{numel, Shape, Tensor};
 
 pub mod act;
@@ -245,7 +245,7 @@ impl<'a> PlanCtx<'a> {
         let max_bind = self.gpu.max_binding_bytes();
         let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
         let mut uniforms = Vec::new();
-        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+        for (b, &Binding { number: num, kind, .. }) in binds.iter().zip(&pipeline.bindings) {
             if let Bind::Uniform(bytes) = b {
                 if kind != BindingKind::Uniform {
                     return Err(ctx_err(format!("binding {num} is storage, got uniform data")));
@@ -266,7 +266,7 @@ impl<'a> PlanCtx<'a> {
         }
         let mut entries = Vec::new();
         let mut u = uniforms.iter();
-        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+        for (b, &Binding { number: num, kind, .. }) in binds.iter().zip(&pipeline.bindings) {
             let resource = match b {
                 Bind::Uniform(_) => u.next().unwrap().as_entire_binding(),
                 Bind::Texture(t) | Bind::StorageTexture(t) => {

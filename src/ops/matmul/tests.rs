@@ -61,10 +61,13 @@ fn fused_bias_alpha_and_activations() {
     let seed = Rng::fresh_seed();
     let acts = [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.1)];
     for (i, act) in acts.into_iter().enumerate() {
-        for (j, (a, b, trans_b)) in
-            [(&[2usize, 19, 24][..], &[24usize, 40][..], false), (&[19, 24], &[13, 24], true), (&[11, 7], &[7, 9], false)]
-                .into_iter()
-                .enumerate()
+        for (j, (a, b, trans_b)) in [
+            (&[2usize, 19, 24][..], &[24usize, 40][..], false),
+            (&[19, 24], &[13, 24], true),
+            (&[11, 7], &[7, 9], false),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let op = MatMul { trans_b, alpha: 0.75, act, variant: None };
             run_case(&format!("{act:?}"), &op, a, b, true, seed + (10 * i + j) as u64);
