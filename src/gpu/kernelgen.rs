@@ -220,7 +220,8 @@ fn mm_sg(p: MmSg) -> String {
 }
 
 /// `mm_tex_<R>x<C>` and its vec4-store twin `mm_tex_<R>x<C>v` (module "gemm_tex"): one workgroup
-/// = one subgroup of 8 lanes covers `8 row_groups` rows x `8 * 4 col_groups` columns of C.
+/// = one subgroup of 8 lanes covers `8 row_groups` rows x `8 * 4 col_groups` columns of C. Both
+/// entry points call one generated `mm_tex_<R>x<C>_block` and differ only in how they store.
 #[derive(Clone, Copy)]
 pub struct MmTex {
     /// Rows of A each lane fetches from the texture (rows l, l + 8, ...).
@@ -229,34 +230,35 @@ pub struct MmTex {
     pub col_groups: usize,
 }
 
-fn mm_tex(p: MmTex) -> String {
-    let mut s = String::new();
-    for vec_store in [false, true] {
-        mm_tex_entry(&mut s, p, vec_store);
+impl MmTex {
+    /// Entry point name: `mm_tex_16x32`, or `mm_tex_16x32v` for the vec4 stores.
+    pub fn entry(&self, vec_store: bool) -> String {
+        format!("mm_tex_{}x{}{}", 8 * self.row_groups, 32 * self.col_groups, if vec_store { "v" } else { "" })
     }
-    s
 }
 
-fn mm_tex_entry(s: &mut String, p: MmTex, vec_store: bool) {
+fn mm_tex(p: MmTex) -> String {
     let (rg, cg) = (p.row_groups, p.col_groups);
     let (rows, cols) = (8 * rg, 32 * cg);
-    let name = format!("mm_tex_{rows}x{cols}{}", if vec_store { "v" } else { "" });
-    let what = if vec_store { " (vec4 stores)" } else { "" };
+    let (name, outs) = (p.entry(false), rows * cg);
+    let mut s = String::new();
     writeln!(
         s,
-        "// {name}{what}: one workgroup = one subgroup of 8 lanes covers {rows} rows x {cols} columns; lane l owns all\n\
-         // {rows} rows x its own {} columns ({cg} vec4 accumulators per row). Per K step of 4, lane l fetches\n\
-         // rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own {cg} x 4 texels\n\
-         // of B: {} texture loads for {} multiply-adds (8 lanes wide).",
+        "// {name} and {name}v: one workgroup = one subgroup of 8 lanes covers {rows} rows x {cols} columns;\n\
+         // lane l owns all {rows} rows x its own {} columns ({cg} vec4 accumulators per row). Per K step of 4, lane l\n\
+         // fetches rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own {cg} x 4\n\
+         // texels of B: {} texture loads for {} multiply-adds (8 lanes wide). Shared declarations (TexParams,\n\
+         // bindings, epi_tex, row_bias, col_bias, put_tex, put_tex4) are in kernels/gemm_tex.wgsl.\n\
+         //\n\
+         // {name}_block: this lane's outputs after the epilogue (bias, alpha, activation); element\n\
+         // r * {cg} + c is row m0 + r, texel column nq0 + c. The entry points only store them: {name} as\n\
+         // scalars (put_tex), {name}v as vec4s (put_tex4: N, ldc, c_off and c_zstride multiples of 4).",
         4 * cg,
         4 * cg + rg,
         rows * cg * 16
     )
     .unwrap();
-    s.push_str("@compute @workgroup_size(8, 1, 1)\n");
-    writeln!(s, "fn {name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{")
-        .unwrap();
-    s.push_str("    let lane = lid.x % 8u;\n");
+    writeln!(s, "fn {name}_block(wid: vec3<u32>, lane: u32) -> array<vec4<f32>, {outs}> {{").unwrap();
     s.push_str("    let la = i32(T.a_layer + wid.z * T.a_lstep);\n");
     s.push_str("    let lb = i32(T.b_layer + wid.z * T.b_lstep);\n");
     writeln!(s, "    let m0 = wid.y * {rows}u;").unwrap();
@@ -268,7 +270,7 @@ fn mm_tex_entry(s: &mut String, p: MmTex, vec_store: bool) {
         writeln!(s, "    let cq{c} = i32(min(nq0 + {c}u, T.NQ - 1u));").unwrap();
     }
     for r in 0..rows {
-        line(s, 4, (0..cg).map(|c| format!("var x{r}_{c} = vec4<f32>(0.0);")));
+        line(&mut s, 4, (0..cg).map(|c| format!("var x{r}_{c} = vec4<f32>(0.0);")));
     }
     s.push_str("    for (var q = 0u; q < T.KQ; q++) {\n");
     s.push_str("        let k = i32(4u * q);\n");
@@ -283,20 +285,39 @@ fn mm_tex_entry(s: &mut String, p: MmTex, vec_store: bool) {
     for r in 0..rows {
         writeln!(s, "        let a{r} = subgroupBroadcast(al{}, {}u);", r / 8, r % 8).unwrap();
         for c in 0..cg {
-            line(s, 8, (0..4).map(|t| format!("x{r}_{c} += a{r}.{} * b{c}_{t};", XYZW[t])));
+            line(&mut s, 8, (0..4).map(|t| format!("x{r}_{c} += a{r}.{} * b{c}_{t};", XYZW[t])));
         }
     }
     s.push_str("    }\n");
-    s.push_str("    let zo = T.c_off + wid.z * T.c_zstride;\n");
     for c in 0..cg {
         writeln!(s, "    let bc{c} = col_bias(nq0 + {c}u);").unwrap();
     }
-    let put = if vec_store { "put_tex4" } else { "put_tex" };
+    writeln!(s, "    return array<vec4<f32>, {outs}>(").unwrap();
     for r in 0..rows {
-        writeln!(s, "    let br{r} = row_bias(m0 + {r}u);").unwrap();
         for c in 0..cg {
-            writeln!(s, "    {put}(zo, m0 + {r}u, nq0 + {c}u, epi_tex(x{r}_{c}, bc{c}, br{r}));").unwrap();
+            writeln!(s, "        epi_tex(x{r}_{c}, bc{c}, row_bias(m0 + {r}u)),").unwrap();
         }
     }
-    s.push_str("}\n");
+    s.push_str("    );\n}\n");
+    // Row and texel column of element i of the block.
+    let (row, col) =
+        if cg == 1 { ("i".to_string(), String::new()) } else { (format!("i / {cg}u"), format!(" + i % {cg}u")) };
+    for (vec_store, put) in [(false, "put_tex"), (true, "put_tex4")] {
+        s.push_str("\n@compute @workgroup_size(8, 1, 1)\n");
+        writeln!(
+            s,
+            "fn {}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{",
+            p.entry(vec_store)
+        )
+        .unwrap();
+        writeln!(s, "    var v = {name}_block(wid, lid.x % 8u);").unwrap();
+        writeln!(s, "    for (var i = 0u; i < {outs}u; i++) {{").unwrap();
+        writeln!(
+            s,
+            "        {put}(T.c_off + wid.z * T.c_zstride, wid.y * {rows}u + {row}, (wid.x * 8u + lid.x % 8u) * {cg}u{col}, v[i]);"
+        )
+        .unwrap();
+        s.push_str("    }\n}\n");
+    }
+    s
 }
