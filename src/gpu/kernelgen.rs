@@ -19,14 +19,16 @@ pub struct Generated {
 /// Every generated file under `kernels/`.
 pub fn files() -> Vec<Generated> {
     vec![
-        Generated { path: "kernels/matmul_vec.wgsl", text: with_header(&mm_vec(MmVec { rows: 32, col_groups: 8 })) },
-        Generated { path: "kernels/matmul_sg.wgsl", text: with_header(&mm_sg(MmSg { row_groups: 8, col_groups: 4 })) },
-        Generated {
-            path: "kernels/gemm_tex_mm.wgsl",
-            text: with_header(&mm_tex(MmTex { row_groups: 2, col_groups: 1 })),
-        },
+        Generated { path: "kernels/matmul_vec.wgsl", text: with_header(&mm_vec(MM_VEC)) },
+        Generated { path: "kernels/matmul_sg.wgsl", text: with_header(&mm_sg(MM_SG)) },
+        Generated { path: "kernels/gemm_tex_mm.wgsl", text: with_header(&mm_tex(MM_TEX)) },
     ]
 }
+
+/// The block sizes the committed files are generated with (the host reads the blocks from here).
+pub const MM_VEC: MmVec = MmVec { rows: 32, col_groups: 8 };
+pub const MM_SG: MmSg = MmSg { row_groups: 8, col_groups: 4 };
+pub const MM_TEX: MmTex = MmTex { row_groups: 2, col_groups: 1 };
 
 /// The first lines of every generated file.
 fn with_header(body: &str) -> String {
@@ -54,6 +56,13 @@ pub struct MmVec {
     pub rows: usize,
     /// vec4 column groups per invocation; a multiple of 4 (B column indices travel as vec4s).
     pub col_groups: usize,
+}
+
+impl MmVec {
+    /// (rows, columns) of C per workgroup.
+    pub const fn block(&self) -> (usize, usize) {
+        (self.rows, 8 * 4 * self.col_groups)
+    }
 }
 
 fn mm_vec(p: MmVec) -> String {
@@ -140,6 +149,13 @@ pub struct MmSg {
     pub row_groups: usize,
     /// vec4 columns of B (and C) per lane.
     pub col_groups: usize,
+}
+
+impl MmSg {
+    /// (rows, columns) of C per workgroup.
+    pub const fn block(&self) -> (usize, usize) {
+        (8 * self.row_groups, 8 * 4 * self.col_groups)
+    }
 }
 
 fn mm_sg(p: MmSg) -> String {
@@ -231,6 +247,10 @@ pub struct MmTex {
 }
 
 impl MmTex {
+    /// (rows, columns) of C per workgroup.
+    pub const fn block(&self) -> (usize, usize) {
+        (8 * self.row_groups, 8 * 4 * self.col_groups)
+    }
     /// Entry point name: `mm_tex_16x32`, or `mm_tex_16x32v` for the vec4 stores.
     pub fn entry(&self, vec_store: bool) -> String {
         format!("mm_tex_{}x{}{}", 8 * self.row_groups, 32 * self.col_groups, if vec_store { "v" } else { "" })

@@ -9,7 +9,9 @@
 //! 1 x 3 x 512 x 512 (`tests::time_high_512`).
 
 use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
 use crate::kernel;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{numel, Shape, Tensor};
 
@@ -170,9 +172,52 @@ struct GemmParams {
 /// A matrix operand: buffer, row stride and batch stride (0 = shared by all planes), in elements.
 struct Operand<'a>(&'a TensorView, usize, usize);
 
+/// Kernel variants of one DCT pass (a batched matrix product).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DctGemm {
+    /// `gemm_v4`: A read as vec4; 16 x 16 of C per invocation.
+    Vec4A,
+    /// `gemm`: A read as scalars; 4 x 4 of C per invocation.
+    Scalar,
+}
+
+/// A's row stride, A's batch stride and K, in elements.
+pub struct DctGemmProblem {
+    pub lda: usize,
+    pub a_batch_stride: usize,
+    pub k: usize,
+}
+
+impl Variant for DctGemm {
+    type Problem = DctGemmProblem;
+    fn preference(_: DeviceClass) -> &'static [Self] {
+        &[DctGemm::Vec4A, DctGemm::Scalar]
+    }
+    fn unfit(self, p: &DctGemmProblem) -> Option<String> {
+        let aligned = p.lda % 4 == 0 && p.a_batch_stride % 4 == 0 && p.k % 4 == 0;
+        (self == DctGemm::Vec4A && !aligned).then(|| "needs A's strides and K to be multiples of 4".into())
+    }
+}
+
+impl DctGemm {
+    fn entry(self) -> &'static str {
+        match self {
+            DctGemm::Vec4A => "gemm_v4",
+            DctGemm::Scalar => "gemm",
+        }
+    }
+    /// (rows, columns) of C per invocation.
+    fn per_invocation(self) -> (usize, usize) {
+        match self {
+            DctGemm::Vec4A => (16, 16),
+            DctGemm::Scalar => (4, 4),
+        }
+    }
+}
+
 /// Record `C[z] = A[z] * B[z]` (`m x k` times `k x n`) for `planes` planes, zeroing the `mask`
 /// block of C. B's strides must be multiples of 4. When A's strides and `k` are too, A is read as
-/// vec4 (`gemm_v4`); otherwise as scalars (`gemm`).
+/// vec4 ([`DctGemm`]).
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     ctx: &mut PlanCtx,
@@ -184,8 +229,9 @@ fn gemm(
     mask: &(std::ops::Range<usize>, std::ops::Range<usize>),
 ) -> Result<()> {
     debug_assert!(b.1 % 4 == 0 && b.2 % 4 == 0);
-    let vec_a = a.1 % 4 == 0 && a.2 % 4 == 0 && k % 4 == 0;
-    let p = ctx.pipeline(&KERNELS[0], if vec_a { "gemm_v4" } else { "gemm" }, &[])?;
+    let v: DctGemm =
+        choose(ctx.class(), None, &DctGemmProblem { lda: a.1, a_batch_stride: a.2, k }).map_err(Error::graph)?;
+    let p = ctx.pipeline(&KERNELS[0], v.entry(), &[])?;
     let params = GemmParams {
         m: m as u32,
         n: n as u32,
@@ -204,9 +250,8 @@ fn gemm(
         c0: mask.1.start as u32,
         c1: mask.1.end as u32,
     };
-    // Per invocation: 4 x 4 of C (`gemm`) or 16 x 16 (`gemm_v4`); 8 x 8 invocations per workgroup.
-    let rows = if vec_a { 16 } else { 4 };
-    let cols = if vec_a { 16 } else { 4 };
+    // 8 x 8 invocations per workgroup.
+    let (rows, cols) = v.per_invocation();
     let grid = [groups(n.div_ceil(cols), 8), groups(m.div_ceil(rows), 8), planes as u32];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&params)), Bind::Tensor(a.0), Bind::Tensor(b.0), Bind::Tensor(c.0)], grid)
 }
@@ -329,33 +374,39 @@ impl Op for DctFilter {
         let s1 = ctx.scratch(chunk * hwp)?;
         let s2 = if self.mode == DctMode::Filter { Some(ctx.scratch(chunk * hwp)?) } else { None };
 
+        fn c(t: &Option<TensorView>) -> &TensorView {
+            t.as_ref().expect("made for this mode")
+        }
         let mut p0 = 0;
         while p0 < planes {
             let cp = chunk.min(planes - p0);
             let xin = x.window(p0 * hw, cp * hw);
             let yout = y.window(p0 * hw, cp * hw);
-            match self.mode {
-                DctMode::Forward => {
-                    let (dh_c, dwt_c) = (dh_c.as_ref().unwrap(), dwt_c.as_ref().unwrap());
-                    // T = x D_W^T, then X = D_H T (masked) straight into the output.
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dwt_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dh_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &mask)?;
-                }
-                DctMode::Inverse => {
-                    let (dht_c, dw_c) = (dht_c.as_ref().unwrap(), dw_c.as_ref().unwrap());
-                    // U = X D_W, then x = D_H^T U.
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dw_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dht_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &none)?;
-                }
+            // Passes (A, B, C, (m, n, k), mask) of C = A B per plane.
+            let passes = match self.mode {
+                // T = x D_W^T, then X = D_H T (masked) straight into the output.
+                DctMode::Forward => vec![
+                    (Operand(&xin, w, hw), Operand(c(&dwt_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                    (Operand(c(&dh_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &mask),
+                ],
+                // U = X D_W, then x = D_H^T U.
+                DctMode::Inverse => vec![
+                    (Operand(&xin, w, hw), Operand(c(&dw_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                    (Operand(c(&dht_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &none),
+                ],
+                // Forward (masked) into s2, then inverse.
                 DctMode::Filter => {
-                    let (dh_c, dwt_c) = (dh_c.as_ref().unwrap(), dwt_c.as_ref().unwrap());
-                    let (dht_c, dw_c) = (dht_c.as_ref().unwrap(), dw_c.as_ref().unwrap());
-                    let s2 = s2.as_ref().unwrap();
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dwt_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dh_c, hp, 0), Operand(&s1, wp, hwp), Operand(s2, wp, hwp), (h, w, hp), cp, &mask)?;
-                    gemm(ctx, Operand(s2, wp, hwp), Operand(dw_c, wp, 0), Operand(&s1, wp, hwp), (h, w, wp), cp, &none)?;
-                    gemm(ctx, Operand(dht_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &none)?;
+                    let s2 = s2.as_ref().expect("made for filters");
+                    vec![
+                        (Operand(&xin, w, hw), Operand(c(&dwt_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                        (Operand(c(&dh_c), hp, 0), Operand(&s1, wp, hwp), Operand(s2, wp, hwp), (h, w, hp), &mask),
+                        (Operand(s2, wp, hwp), Operand(c(&dw_c), wp, 0), Operand(&s1, wp, hwp), (h, w, wp), &none),
+                        (Operand(c(&dht_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &none),
+                    ]
                 }
+            };
+            for (a, b, out, dims, m) in passes {
+                gemm(ctx, a, b, out, dims, cp, m)?;
             }
             p0 += cp;
         }
@@ -370,6 +421,11 @@ mod tests {
     use crate::tensor::Rng;
 
     const TOL: f32 = 1e-4;
+
+    #[test]
+    fn variant_entry_points_exist() {
+        crate::ops::testing::assert_entry_points(&KERNELS[0], &[DctGemm::Vec4A.entry(), DctGemm::Scalar.entry()]);
+    }
 
     #[test]
     fn matrix_is_close_to_the_exact_dct() {
@@ -395,14 +451,18 @@ mod tests {
     #[test]
     fn filters_match_reference() {
         let seed = Rng::fresh_seed();
-        let shapes: &[&[usize]] = &[&[2, 3, 16, 24], &[1, 3, 13, 17], &[2, 1, 40, 20], &[1, 2, 5, 3], &[3, 1, 1], &[1, 3, 64, 96]];
-        let masks = [DctMask::None, DctMask::HIGH, DctMask::LOW, DctMask::High { ratio: 0.25 }, DctMask::Low { ratio: 0.5 }];
+        let shapes: &[&[usize]] =
+            &[&[2, 3, 16, 24], &[1, 3, 13, 17], &[2, 1, 40, 20], &[1, 2, 5, 3], &[3, 1, 1], &[1, 3, 64, 96]];
+        let masks =
+            [DctMask::None, DctMask::HIGH, DctMask::LOW, DctMask::High { ratio: 0.25 }, DctMask::Low { ratio: 0.5 }];
         for (i, s) in shapes.iter().enumerate() {
             let x = Tensor::random(s, seed + i as u64, -1.0, 1.0);
             for mask in masks {
                 check_op(&format!("filter {mask:?} {s:?} seed {seed}"), &DctFilter::filter(mask), &[x.clone()], TOL);
             }
-            for op in [DctFilter::forward(), DctFilter { mask: DctMask::LOW, mode: DctMode::Forward }, DctFilter::inverse()] {
+            for op in
+                [DctFilter::forward(), DctFilter { mask: DctMask::LOW, mode: DctMode::Forward }, DctFilter::inverse()]
+            {
                 check_op(&format!("{op:?} {s:?} seed {seed}"), &op, &[x.clone()], TOL);
             }
         }

@@ -3,10 +3,12 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::device::DeviceClass;
+use crate::gpu::kernelgen;
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
 use crate::ops::elementwise::broadcast_shapes;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{numel, Shape, Tensor};
 
@@ -28,7 +30,8 @@ pub fn sg_ok(gpu: &crate::gpu::device::Gpu) -> bool {
 /// Batch dimensions the kernel can index (more are rejected by the shape rule).
 pub const MAX_BATCH_RANK: usize = 4;
 
-/// Kernel variants. `None` in [`MatMul::variant`] picks one by device class and alignment.
+/// Kernel variants of [`MatMul`]. `MatMul::variant` forces one (tests, benchmarks); `None` lets
+/// [`choose`] take the first that fits in the device class's order ([`Variant::preference`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatMulVariant {
     /// Any strides and sizes; scalar loads, 4x4 outputs per invocation.
@@ -43,42 +46,61 @@ pub enum MatMulVariant {
     /// subgroupBroadcast (64x128 block per 8-lane workgroup); same alignment needs, plus [`sg_ok`].
     VecSg,
     /// Software devices with subgroups of 8 (lavapipe): operands packed into textures, then
-    /// `mm_tex` (see `ops::gemm_tex`); any strides and sizes, within the device's texture limits.
+    /// the texture GEMM (see `ops::gemm_tex`); any strides and sizes, within the device's texture limits.
     Tex,
 }
 
-impl MatMulVariant {
-    fn entry(self) -> &'static str {
-        match self {
-            MatMulVariant::Scalar => "mm_scalar",
-            MatMulVariant::Vec => "mm_vec",
-            MatMulVariant::VecTransB => "mm_vec_tb",
-            MatMulVariant::Tiled => "mm_tiled",
-            MatMulVariant::VecSg => "mm_sg",
-            MatMulVariant::Tex => "mm_tex",
+/// What the choice of a [`MatMulVariant`] depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct MatMulProblem {
+    pub trans_b: bool,
+    pub k: usize,
+    pub n: usize,
+    /// The device has subgroups of exactly 8 ([`sg_ok`]).
+    pub sg: bool,
+    /// The texture path's operands fit the device's texture and binding limits.
+    pub tex_fits: bool,
+}
+
+impl Variant for MatMulVariant {
+    type Problem = MatMulProblem;
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        use MatMulVariant::*;
+        match class {
+            // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
+            // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
+            DeviceClass::Software => &[Tex, VecSg, Vec, VecTransB, Scalar],
+            DeviceClass::Hardware => &[Tiled],
         }
     }
-    /// (rows, columns) of C one workgroup covers.
-    fn block(self) -> (usize, usize) {
+    fn unfit(self, p: &MatMulProblem) -> Option<String> {
+        use MatMulVariant::*;
         match self {
-            MatMulVariant::Scalar => (32, 32),
-            MatMulVariant::Vec => (32, 256),
-            MatMulVariant::VecTransB => (32, 32),
-            MatMulVariant::Tiled => (64, 64),
-            MatMulVariant::VecSg => (64, 128),
-            MatMulVariant::Tex => (64, 128),
-        }
-    }
-    /// Why this variant cannot run the given problem, if it cannot.
-    fn unfit(self, trans_b: bool, k: usize, n: usize) -> Option<String> {
-        match self {
-            MatMulVariant::Vec | MatMulVariant::VecSg if trans_b => Some("needs b as [K, N] (trans_b = false)".into()),
-            MatMulVariant::Vec | MatMulVariant::VecSg if k % 4 != 0 || n % 4 != 0 => {
-                Some(format!("needs K and N to be multiples of 4 (K = {k}, N = {n})"))
+            Vec | VecSg if p.trans_b => Some("needs b as [K, N] (trans_b = false)".into()),
+            Vec | VecSg if p.k % 4 != 0 || p.n % 4 != 0 => {
+                Some(format!("needs K and N to be multiples of 4 (K = {}, N = {})", p.k, p.n))
             }
-            MatMulVariant::VecTransB if !trans_b => Some("needs b as [N, K] (trans_b = true)".into()),
-            MatMulVariant::VecTransB if k % 4 != 0 => Some(format!("needs K to be a multiple of 4 (K = {k})")),
+            VecTransB if !p.trans_b => Some("needs b as [N, K] (trans_b = true)".into()),
+            VecTransB if p.k % 4 != 0 => Some(format!("needs K to be a multiple of 4 (K = {})", p.k)),
+            VecSg | Tex if !p.sg => Some("needs subgroups of exactly 8 invocations".into()),
+            Tex if !p.tex_fits => Some("needs operands within the device's texture and binding limits".into()),
             _ => None,
+        }
+    }
+}
+
+impl MatMulVariant {
+    /// The storage-buffer kernel module, entry point and (rows, columns) of C one workgroup covers
+    /// (the generated ones' blocks come from `gpu::kernelgen`); `None` for `Tex`, which packs
+    /// textures and runs `gemm_tex`'s entry points.
+    fn kernel(self) -> Option<(&'static crate::gpu::Kernel, &'static str, (usize, usize))> {
+        match self {
+            MatMulVariant::Scalar => Some((&KERNELS[0], "mm_scalar", (32, 32))),
+            MatMulVariant::Vec => Some((&KERNELS[0], "mm_vec", kernelgen::MM_VEC.block())),
+            MatMulVariant::VecTransB => Some((&KERNELS[0], "mm_vec_tb", (32, 32))),
+            MatMulVariant::Tiled => Some((&KERNELS[0], "mm_tiled", (64, 64))),
+            MatMulVariant::VecSg => Some((&KERNEL_SG, "mm_sg", kernelgen::MM_SG.block())),
+            MatMulVariant::Tex => None,
         }
     }
 }
@@ -259,50 +281,19 @@ impl Op for MatMul {
             return Ok(());
         }
 
-        let variant = match self.variant {
-            Some(v) => {
-                if let Some(why) = v.unfit(self.trans_b, k, n) {
-                    return Err(Error::graph(format!("node '{}': matmul variant {v:?} {why}", ctx.node_name)));
-                }
-                if matches!(v, MatMulVariant::VecSg | MatMulVariant::Tex) && !sg_ok(ctx.gpu) {
-                    return Err(Error::graph(format!(
-                        "node '{}': matmul variant {v:?} needs subgroups of exactly 8 invocations",
-                        ctx.node_name
-                    )));
-                }
-                v
-            }
-            None => match ctx.class() {
-                DeviceClass::Hardware => MatMulVariant::Tiled,
-                DeviceClass::Software => {
-                    // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
-                    // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
-                    if sg_ok(ctx.gpu) && tex_fits(ctx, a, b, c, &batch, m, k, n) {
-                        MatMulVariant::Tex
-                    } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 && sg_ok(ctx.gpu) {
-                        MatMulVariant::VecSg
-                    } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 {
-                        MatMulVariant::Vec
-                    } else if self.trans_b && k % 4 == 0 {
-                        MatMulVariant::VecTransB
-                    } else {
-                        MatMulVariant::Scalar
-                    }
-                }
-            },
+        let problem = MatMulProblem {
+            trans_b: self.trans_b,
+            k,
+            n,
+            sg: sg_ok(ctx.gpu),
+            tex_fits: tex_fits(ctx, a, b, c, &batch, m, k, n),
         };
-        if variant == MatMulVariant::Tex {
-            if !tex_fits(ctx, a, b, c, &batch, m, k, n) {
-                return Err(Error::graph(format!(
-                    "node '{}': matmul variant Tex: operands exceed the device's texture or binding limits",
-                    ctx.node_name
-                )));
-            }
+        let variant = choose(ctx.class(), self.variant, &problem)
+            .map_err(|m| Error::graph(format!("node '{}': matmul {m}", ctx.node_name)))?;
+        let Some((kernel, entry, (bm, bn))) = variant.kernel() else {
             return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n);
-        }
-        let kernel = if variant == MatMulVariant::VecSg { &KERNEL_SG } else { &KERNELS[0] };
-        let pipeline = ctx.pipeline(kernel, variant.entry(), &[])?;
-        let (bm, bn) = variant.block();
+        };
+        let pipeline = ctx.pipeline(kernel, entry, &[])?;
 
         // Shared weights with an unbroadcast a: fold the batch into M (one big GEMM).
         let mut m_eff = m;

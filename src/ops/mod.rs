@@ -12,7 +12,9 @@ use crate::gpu::kernel::{Binding, BindingKind, Kernel, KernelCache, Pipeline};
 use crate::tensor::{numel, Shape, Tensor};
 
 pub mod act;
+pub mod axis;
 pub mod testing;
+pub mod variant;
 
 macro_rules! op_families {
     ($($m:ident),* $(,)?) => {

@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::kernel;
-use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::ops::axis::{dispatch_axis_windows, AxisOp};
+use crate::ops::{Op, PlanCtx, TensorView};
 use crate::tensor::{split_at_axis, Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax")];
@@ -32,7 +33,13 @@ pub struct AxisWindow {
 /// a multiple of `align` elements: whole outer slices when one fits, otherwise runs of inner positions
 /// (each window then spans `(len - 1) * inner + count` elements). Errors when not even one inner
 /// position's axis fits.
-pub fn axis_windows(outer: usize, len: usize, inner: usize, limit: usize, align: usize) -> std::result::Result<Vec<AxisWindow>, String> {
+pub fn axis_windows(
+    outer: usize,
+    len: usize,
+    inner: usize,
+    limit: usize,
+    align: usize,
+) -> std::result::Result<Vec<AxisWindow>, String> {
     let align = align.max(1);
     let slice = len * inner;
     if outer * slice == 0 {
@@ -92,73 +99,6 @@ pub fn resolve_axis(axis: isize, rank: usize) -> std::result::Result<usize, Stri
     Ok(a as usize)
 }
 
-/// Uniform of the kernels that walk one axis of an [outer, len, inner] window (softmax, layer_norm).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AxisParams {
-    count: u32,
-    inner: u32,
-    len: u32,
-    stride: u32,
-    outer_stride: u32,
-    base: u32,
-    eps: f32,
-    _pad: u32,
-}
-
-/// One dispatch (64 invocations per workgroup) per window of `x` split around `axis`, binding the
-/// uniform, x's window, `whole` (e.g. gamma, beta), y's window. `entry` walks the axis per (outer,
-/// inner) position in f32s; where the window allows, `<entry>_rows4` (inner == 1, len % 4 == 0: the
-/// axis in vec4s) or `<entry>_pixels4` (inner % 4 == 0: 4 inner positions per invocation) run instead.
-pub(crate) fn dispatch_axis_windows(
-    ctx: &mut PlanCtx,
-    kernel: &crate::gpu::Kernel,
-    entry: &str,
-    x: &TensorView,
-    whole: &[&TensorView],
-    y: &TensorView,
-    axis: usize,
-    eps: f32,
-) -> Result<()> {
-    let (outer, len, inner) = split_at_axis(&x.shape, axis);
-    let aligned16 = x.offset % 16 == 0 && y.offset % 16 == 0 && whole.iter().all(|t| t.offset % 16 == 0);
-    for w in device_windows(ctx, outer, len, inner)? {
-        let mut params = AxisParams {
-            count: (w.outer * w.inner) as u32,
-            inner: w.inner as u32,
-            len: len as u32,
-            stride: inner as u32,
-            outer_stride: (len * inner) as u32,
-            base: w.base as u32,
-            eps,
-            _pad: 0,
-        };
-        let vec4_ok = aligned16 && w.start % 4 == 0 && w.base % 4 == 0 && w.inner == inner;
-        let name = if vec4_ok && inner == 1 && len % 4 == 0 {
-            params.len /= 4;
-            params.outer_stride /= 4;
-            params.base /= 4;
-            format!("{entry}_rows4")
-        } else if vec4_ok && inner % 4 == 0 {
-            params.count /= 4;
-            params.inner /= 4;
-            params.stride /= 4;
-            params.outer_stride /= 4;
-            params.base /= 4;
-            format!("{entry}_pixels4")
-        } else {
-            entry.to_string()
-        };
-        let pipeline = ctx.pipeline(kernel, &name, &[])?;
-        let (xw, yw) = (x.window(w.start, w.len), y.window(w.start, w.len));
-        let mut binds = vec![Bind::Uniform(as_bytes(&params)), Bind::Tensor(&xw)];
-        binds.extend(whole.iter().map(|t| Bind::Tensor(t)));
-        binds.push(Bind::Tensor(&yw));
-        ctx.dispatch_linear(&pipeline, &binds, groups(params.count as usize, 64))?;
-    }
-    Ok(())
-}
-
 impl Op for Softmax {
     fn kind(&self) -> &'static str {
         "softmax"
@@ -191,7 +131,7 @@ impl Op for Softmax {
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let axis = resolve_axis(self.axis, inputs[0].shape.len()).map_err(Error::graph)?;
-        dispatch_axis_windows(ctx, &KERNELS[0], "softmax", &inputs[0], &[], &outputs[0], axis, 0.0)
+        dispatch_axis_windows(ctx, AxisOp::Softmax, &inputs[0], &[], &outputs[0], axis, 0.0)
     }
 }
 
@@ -245,7 +185,12 @@ mod tests {
             // Whole outer slices per window, then runs of about 7 inner positions.
             for limit in [len * inner + align + 7, (len - 1) * inner + align + 7] {
                 TEST_BINDING_LIMIT.with(|c| c.set(Some(limit)));
-                check_op(&format!("softmax {shape:?} windows of {limit} axis {axis} seed {seed}"), &Softmax { axis: axis as isize }, &[x.clone()], TOL);
+                check_op(
+                    &format!("softmax {shape:?} windows of {limit} axis {axis} seed {seed}"),
+                    &Softmax { axis: axis as isize },
+                    &[x.clone()],
+                    TOL,
+                );
             }
         }
         TEST_BINDING_LIMIT.with(|c| c.set(None));
@@ -260,7 +205,10 @@ mod tests {
             for limit in [64, 100, 150, 1000, 100_000] {
                 for align in [1, 4, 16] {
                     let Ok(ws) = axis_windows(outer, len, inner, limit, align) else {
-                        assert!((len - 1) * inner + align > limit, "{outer} {len} {inner} limit {limit}: refused needlessly");
+                        assert!(
+                            (len - 1) * inner + align > limit,
+                            "{outer} {len} {inner} limit {limit}: refused needlessly"
+                        );
                         continue;
                     };
                     let mut seen = vec![0u8; outer * inner];
@@ -280,7 +228,10 @@ mod tests {
                             }
                         }
                     }
-                    assert!(seen.iter().all(|&s| s == 1), "({outer}, {len}, {inner}) limit {limit} align {align}: {ws:?}");
+                    assert!(
+                        seen.iter().all(|&s| s == 1),
+                        "({outer}, {len}, {inner}) limit {limit} align {align}: {ws:?}"
+                    );
                 }
             }
         }

@@ -64,3 +64,12 @@ pub fn region_means(
     }
     (fg.0 / fg.1.max(1) as f64, bg.0 / bg.1.max(1) as f64)
 }
+
+/// Panics unless every name in `entries` is an entry point of `kernel` (variant enums name entry
+/// points as string literals; this keeps them honest without a device).
+pub fn assert_entry_points(kernel: &crate::gpu::Kernel, entries: &[&str]) {
+    let eps = kernel.entry_points().unwrap_or_else(|e| panic!("kernel module '{}': {e}", kernel.name));
+    for e in entries {
+        assert!(eps.iter().any(|(name, _)| name == e), "kernel module '{}' has no entry point '{e}'", kernel.name);
+    }
+}

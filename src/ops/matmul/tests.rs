@@ -45,7 +45,7 @@ fn every_variant_matches_reference() {
         for trans_b in [false, true] {
             for (i, (a, b)) in SHAPES.iter().enumerate() {
                 let (k, n) = (b[b.len() - 2], b[b.len() - 1]);
-                if v.unfit(trans_b, k, n).is_some() {
+                if v.unfit(&MatMulProblem { trans_b, k, n, sg: true, tex_fits: true }).is_some() {
                     continue;
                 }
                 let bs = if trans_b { tb_shape(b) } else { b.to_vec() };
@@ -115,5 +115,15 @@ fn linear_matches_graph_reference() {
         let plan = Plan::new(device(), &g).unwrap();
         let got = plan.run(&[("x", &x)]).unwrap();
         check_close(&format!("linear x {xs:?} n {n} seed {seed}"), &got["y"], &want["y"], TOL).unwrap();
+    }
+}
+
+#[test]
+fn variant_entry_points_exist() {
+    use MatMulVariant::*;
+    for v in [Scalar, Vec, VecTransB, Tiled, VecSg, Tex] {
+        if let Some((kernel, entry, _)) = v.kernel() {
+            crate::ops::testing::assert_entry_points(kernel, &[entry]);
+        }
     }
 }
