@@ -143,18 +143,6 @@ struct AttnParams {
     _pad: u32,
 }
 
-/// Bind `len` elements of `t` from element `start`: the whole tensor when it fits one binding,
-/// else a window starting at the aligned element at or below `start`. Returns the view and the
-/// element offset of `start` inside it.
-fn span(t: &TensorView, start: usize, len: usize, max: usize, align: usize) -> (TensorView, u32) {
-    if t.numel() <= max {
-        (t.clone(), start as u32)
-    } else {
-        let s0 = start / align * align;
-        (t.window(s0, start + len - s0), (start - s0) as u32)
-    }
-}
-
 impl Op for Attention {
     fn kind(&self) -> &'static str {
         "attention"
@@ -237,22 +225,23 @@ impl Op for Attention {
             return self.plan_composed(ctx, q, k, v, o);
         }
         let h = self.heads;
-        let max = ctx.max_binding_elems();
-        let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(4);
-        let room = max.saturating_sub(align);
+        // The kernels read q/k/v from their window's base as vec4s (flash): bases stay multiples of 4.
+        let win = ctx.windows().aligned_to(4);
+        let room = win.room();
         let (qw, vw) = (h * d, h * dv);
         if lk * qw.max(vw) > room {
             return Err(Error::graph(format!(
-                "node '{}': keys/values of one batch ({lk} x {} channels) exceed one storage binding of {max} elements",
+                "node '{}': keys/values of one batch ({lk} x {} channels) exceed one storage binding of {} elements",
                 ctx.node_name,
-                qw.max(vw)
+                qw.max(vw),
+                win.limit()
             )));
         }
         let flash = variant == AttnVariant::Flash;
         // Query rows per dispatch: q and out windows must fit a binding; the fallback's scores too.
         let mut rows = room / qw.max(vw);
         if !flash {
-            rows = rows.min(max / (h * lk));
+            rows = rows.min(win.limit() / (h * lk));
         }
         let rows = rows.clamp(1, lq.max(1));
         let base = AttnParams {
@@ -281,13 +270,14 @@ impl Op for Attention {
         };
         let scratch = if flash { None } else { Some(ctx.scratch(h * rows * lk)?) };
         for bi in 0..b {
-            let (kv, k_base) = span(k, bi * lk * qw, lk * qw, max, align);
-            let (vv, v_base) = span(v, bi * lk * vw, lk * vw, max, align);
-            let mut r0 = 0;
-            while r0 < lq {
-                let n = rows.min(lq - r0);
-                let (qv, q_base) = span(q, (bi * lq + r0) * qw, n * qw, max, align);
-                let (ov, o_base) = span(o, (bi * lq + r0) * vw, n * vw, max, align);
+            let kv = win.span(k, bi * lk * qw, lk * qw);
+            let vv = win.span(v, bi * lk * vw, lk * vw);
+            for r in win.runs(lq, rows) {
+                let (r0, n) = (r.start, r.len());
+                let qv = win.span(q, (bi * lq + r0) * qw, n * qw);
+                let ov = win.span(o, (bi * lq + r0) * vw, n * vw);
+                let (q_base, k_base, v_base, o_base) = (qv.base as u32, kv.base as u32, vv.base as u32, ov.base as u32);
+                let (qv, kv, vv, ov) = (qv.view, kv.view.clone(), vv.view.clone(), ov.view);
                 let mut p = AttnParams { rows: n as u32, q_base, k_base, v_base, o_base, ..base };
                 if let Some(s) = &scratch {
                     let s = s.window(0, h * n * lk);
@@ -317,7 +307,6 @@ impl Op for Attention {
                         h as u32 * p.blocks,
                     )?;
                 }
-                r0 += n;
             }
         }
         Ok(())
@@ -426,6 +415,32 @@ mod tests {
     fn mesorch_stage1_shape() {
         let seed = Rng::fresh_seed();
         run_case(seed, (1, 16384, 256, 1, 64, 64, 0.125));
+    }
+
+    /// q, k, v and out over the binding limit: windows of query rows per batch item (k and v bound
+    /// per item), one dispatch each for the flash kernel and three for the three passes.
+    #[test]
+    fn windows_of_query_rows() {
+        use crate::ops::testing::{check_op_windowed, device};
+        use crate::ops::window::Windows;
+        let seed = Rng::fresh_seed();
+        let (b, lq, lk, h, d) = (2, 37, 16, 2, 8);
+        let q = Tensor::random(&[b, lq, h * d], seed, -1.0, 1.0);
+        let k = Tensor::random(&[b, lk, h * d], seed + 1, -1.0, 1.0);
+        let v = Tensor::random(&[b, lk, h * d], seed + 2, -1.0, 1.0);
+        let limit = 400;
+        let room = Windows::new(limit, Windows::of(device()).aligned_to(4).align()).room();
+        // Rows per window: q and out rows of h * d = 16; the three passes' scores need h * lk = 32 per row.
+        for (variant, rows, per_window) in
+            [(AttnVariant::Flash, room / 16, 1), (AttnVariant::ThreePass, (room / 16).min(limit / 32), 3)]
+        {
+            let op = Attention { heads: h, scale: 0.3, variant: Some(variant) };
+            let want = b * lq.div_ceil(rows) * per_window;
+            let inputs = [q.clone(), k.clone(), v.clone()];
+            let n = check_op_windowed(&format!("attention {variant:?} seed {seed}"), &op, &inputs, TOL, limit);
+            assert_eq!(n, want, "{variant:?}: dispatches");
+            assert!(lq.div_ceil(rows) > 1);
+        }
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::device::DeviceClass;
-use crate::ops::softmax::device_windows;
 use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, PlanCtx, TensorView};
 use crate::tensor::split_at_axis;
@@ -104,7 +103,9 @@ pub(crate) fn dispatch_axis_windows(
 ) -> Result<()> {
     let (outer, len, inner) = split_at_axis(&x.shape, axis);
     let aligned16 = x.offset % 16 == 0 && y.offset % 16 == 0 && whole.iter().all(|t| t.offset % 16 == 0);
-    for w in device_windows(ctx, outer, len, inner)? {
+    let windows =
+        ctx.windows().axis(outer, len, inner).map_err(|m| Error::graph(format!("node '{}': {m}", ctx.node_name)))?;
+    for w in windows {
         let mut params = AxisParams {
             count: (w.outer * w.inner) as u32,
             inner: w.inner as u32,

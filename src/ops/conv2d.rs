@@ -400,12 +400,11 @@ impl Op for Conv2d {
         let is_1x1 = variant == ConvVariant::Pointwise;
 
         // Split into windows (batch item x whole groups of output channels) when a tensor is larger
-        // than one binding.
-        let max = ctx.max_binding_elems();
+        // than one binding. The kernels take no base offset: windows must start aligned.
+        let win = ctx.windows();
         let plane = ho * wo;
         let in_item = c * h * w;
-        let whole = y.numel() <= max && x.numel() <= max;
-        if whole {
+        if win.fits(y.numel()) && win.fits(x.numel()) {
             let binds =
                 [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
             let grid = if is_1x1 {
@@ -415,24 +414,26 @@ impl Op for Conv2d {
             };
             return ctx.dispatch(&p, &binds, grid);
         }
-        if in_item > max {
-            return Err(Error::graph(format!(
-                "conv2d: one input item of {in_item} elements ({c}x{h}x{w}) exceeds one storage binding ({max} elements)"
+        let node = ctx.node_name.clone();
+        let err = |m: String| Error::graph(format!("node '{node}': conv2d {m}"));
+        if !win.fits(in_item) {
+            return Err(err(format!(
+                "input item of {in_item} elements ({c}x{h}x{w}) exceeds one storage binding ({} elements)",
+                win.limit()
             )));
         }
-        let groups_per = (max / (og * plane)).max(1).min(g);
-        if og * plane > max {
-            return Err(Error::graph(format!(
-                "conv2d: one group of outputs ({og} x {ho} x {wo}) exceeds one storage binding ({max} elements)"
+        if !win.fits(og * plane) {
+            return Err(err(format!(
+                "group of outputs ({og} x {ho} x {wo}) exceeds one storage binding ({} elements)",
+                win.limit()
             )));
         }
         for b in 0..n {
-            let xv = x.window(b * in_item, in_item);
-            let mut g0 = 0;
-            while g0 < g {
-                let gc = groups_per.min(g - g0);
-                let (o_off, o_cnt) = (g0 * og, gc * og);
-                let yv = y.window((b * o + o_off) * plane, o_cnt * plane);
+            let xv = win.exact(x, b * in_item, in_item).map_err(|m| err(format!("input: {m}")))?;
+            for r in win.runs(g, win.limit() / (og * plane)) {
+                let (o_off, o_cnt) = (r.start * og, r.len() * og);
+                let yv =
+                    win.exact(y, (b * o + o_off) * plane, o_cnt * plane).map_err(|m| err(format!("output: {m}")))?;
                 prm.o_off = o_off as u32;
                 prm.o_cnt = o_cnt as u32;
                 let binds = [
@@ -442,13 +443,13 @@ impl Op for Conv2d {
                     Bind::Tensor(bias),
                     Bind::Tensor(&yv),
                 ];
+                let gc = r.len();
                 let grid = if is_1x1 {
                     [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32, 1]
                 } else {
                     [wg_count(ho * nbx, 64), (gc * og.div_ceil(OCH)) as u32, 1]
                 };
                 ctx.dispatch(&p, &binds, grid)?;
-                g0 += gc;
             }
         }
         Ok(())

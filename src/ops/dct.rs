@@ -120,34 +120,6 @@ fn padded(rows: usize, cols: usize, (total_rows, ld): (usize, usize), f: impl Fn
     m
 }
 
-/// How many planes of `plane_elems` elements (in the caller's windowed tensors) one dispatch may
-/// take, when the largest per-plane binding is `max_plane` elements: every binding must fit the
-/// device's storage-binding limit and every window must start at an aligned offset.
-pub(crate) fn plane_chunk(ctx: &PlanCtx, planes: usize, plane_elems: usize, max_plane: usize) -> Result<usize> {
-    let fit = (ctx.max_binding_elems() / max_plane.max(1)).min(65535);
-    if fit >= planes {
-        return Ok(planes);
-    }
-    let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let step = align / gcd(plane_elems.max(1), align);
-    let chunk = fit / step * step;
-    if chunk == 0 {
-        return Err(Error::graph(format!(
-            "node '{}': planes of {plane_elems} elements cannot be split into aligned windows within one storage binding",
-            ctx.node_name
-        )));
-    }
-    Ok(chunk)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GemmParams {
@@ -370,7 +342,12 @@ impl Op for DctFilter {
         let dht_c = if inv { Some(ctx.constant(&padded(h, h, (h, hp), |r, c| dh[c * h + r]))?) } else { None };
         let dw_c = if inv { Some(ctx.constant(&padded(w, w, (wp, wp), |r, c| dw[r * w + c]))?) } else { None };
 
-        let chunk = plane_chunk(ctx, planes, hw, hwp.max(hw))?;
+        // Planes per window: x and y windows start aligned (no base offsets), every binding (the
+        // scratch planes of hp x wp too) fits, and the grid's z stays within 65535.
+        let chunk = ctx
+            .windows()
+            .aligned_run(planes, hw, hwp.max(hw), 65535)
+            .map_err(|m| Error::graph(format!("node '{}': dct: {m}", ctx.node_name)))?;
         let s1 = ctx.scratch(chunk * hwp)?;
         let s2 = if self.mode == DctMode::Filter { Some(ctx.scratch(chunk * hwp)?) } else { None };
 
@@ -534,6 +511,29 @@ mod tests {
             plan.run(&[("x", &t)]).unwrap();
             let wall = start.elapsed().as_secs_f64() * 1e3;
             println!("high 1x3x512x512: {wall:.1} ms wall, {:.0} ms CPU", cpu_ms() - cpu0);
+        }
+    }
+
+    /// Planes over the binding limit: windows of whole planes starting aligned, 4 dispatches each
+    /// for a filter and 2 for one transform.
+    #[test]
+    fn windows_of_planes() {
+        use crate::ops::testing::check_op_windowed;
+        let seed = Rng::fresh_seed();
+        // 6 planes of 8 x 12 = 96 (also the padded scratch planes): 2 per window of 200, 3 windows.
+        let x = Tensor::random(&[2, 3, 8, 12], seed, -1.0, 1.0);
+        assert_eq!(
+            check_op_windowed(&format!("dct filter seed {seed}"), &DctFilter::low(), &[x.clone()], TOL, 200),
+            12
+        );
+        assert_eq!(check_op_windowed(&format!("dct forward seed {seed}"), &DctFilter::forward(), &[x], TOL, 200), 6);
+        // 20 planes of 5 x 3 = 15 (scratch planes 8 x 4 = 32): 8 fit a window of 256, and 8 planes of
+        // 15 elements end on a multiple of 8 elements, the alignment (where it is 32 bytes).
+        let x = Tensor::random(&[1, 20, 5, 3], seed, -1.0, 1.0);
+        let align = crate::ops::window::Windows::of(crate::ops::testing::device()).align();
+        let n = check_op_windowed(&format!("dct filter 5x3 seed {seed}"), &DctFilter::high(), &[x], TOL, 256);
+        if align == 8 {
+            assert_eq!(n, 12);
         }
     }
 

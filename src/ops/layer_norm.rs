@@ -114,8 +114,8 @@ impl Op for LayerNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::testing::check_op;
-    use crate::ops::TEST_BINDING_LIMIT;
+    use crate::ops::testing::{check_op, check_op_windowed, device};
+    use crate::ops::window::Windows;
     use crate::tensor::Rng;
 
     /// Relative to max(|expected|, 1) (seen: about 1.3e-7).
@@ -199,26 +199,24 @@ mod tests {
     #[test]
     fn windowed_dispatches_match_reference() {
         let seed = Rng::fresh_seed();
-        let align = (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let align = Windows::of(device()).align();
         // Odd sizes take the scalar kernel, multiples of 4 the vec4 ones where a window allows.
         for (shape, op) in [[2, 9, 7, 11], [2, 8, 4, 6]]
             .into_iter()
             .flat_map(|s| [(s, LayerNorm::channels(1e-6)), (s, LayerNorm::last(1e-6))])
         {
             let axis = op.axis(shape.len()).unwrap();
-            let (_, c, inner) = split_at_axis(&shape, axis);
-            // Whole outer slices per window, then (channels) runs of about 7 pixels.
+            let (outer, c, inner) = split_at_axis(&shape, axis);
+            // Whole outer slices per window, then (channels) runs of about 7 pixels; gamma and beta
+            // are bound whole, so the limit stays above C.
             for limit in [c * inner + align + 7, (c - 1) * inner + align + 7] {
-                TEST_BINDING_LIMIT.with(|l| l.set(Some(limit)));
-                check_op(
-                    &format!("LN {:?} {shape:?} windows of {limit} seed {seed}", op.axis_mode),
-                    &op,
-                    &inputs(&shape, c, seed, -2.0, 2.0),
-                    TOL,
-                );
+                let want = Windows::new(limit, align).axis(outer, c, inner).unwrap().len();
+                let case = format!("LN {:?} {shape:?} seed {seed}", op.axis_mode);
+                let n = check_op_windowed(&case, &op, &inputs(&shape, c, seed, -2.0, 2.0), TOL, limit);
+                assert_eq!(n, want, "{case}: dispatches");
+                assert!(n > 1, "{case}: one window");
             }
         }
-        TEST_BINDING_LIMIT.with(|l| l.set(None));
     }
 
     #[test]

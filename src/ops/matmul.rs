@@ -324,8 +324,7 @@ impl Op for MatMul {
             ..Default::default()
         };
 
-        let chunk = ctx.max_binding_elems();
-        let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let win = ctx.windows();
         let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
         let gx = groups(n, bn);
         if gx as usize > max_groups {
@@ -337,14 +336,8 @@ impl Op for MatMul {
         let to32 = |v: usize, what: &str| -> Result<u32> {
             u32::try_from(v).map_err(|_| Error::graph(format!("matmul: {what} = {v} exceeds u32 indexing")))
         };
-        // A bound window [start, start + len) rounded down to the offset alignment; returns it and
-        // the element offset of `start` inside it.
-        let window = |t: &TensorView, start: usize, len: usize| -> (TensorView, usize) {
-            let ws = start / align * align;
-            (t.window(ws, start - ws + len), start - ws)
-        };
-
-        let fits = a.numel() <= chunk && b.numel() <= chunk && c.numel() <= chunk && m_eff.div_ceil(bm) <= max_groups;
+        let fits =
+            win.fits(a.numel()) && win.fits(b.numel()) && win.fits(c.numel()) && m_eff.div_ceil(bm) <= max_groups;
         if fits {
             let bias_v = bias.cloned().unwrap_or_else(|| a.clone());
             let mut z0 = 0;
@@ -375,13 +368,14 @@ impl Op for MatMul {
         }
 
         // Too large for one binding: one dispatch per batch and window of rows.
-        if k * n > chunk {
+        let room = win.room();
+        if k * n > room {
             return Err(Error::graph(format!(
-                "node '{}': matmul operand b ({k} x {n} per batch) exceeds one storage binding ({chunk} elements)",
-                ctx.node_name
+                "node '{}': matmul operand b ({k} x {n} per batch) exceeds one storage binding ({} elements)",
+                ctx.node_name,
+                win.limit()
             )));
         }
-        let room = chunk - align;
         let mut rows_max = (room / k.max(1)).min(room / n).min(max_groups * bm);
         if rows_max >= bm {
             rows_max = rows_max / bm * bm;
@@ -400,31 +394,25 @@ impl Op for MatMul {
                 oa += i * sa[d];
                 ob += i * sb[d];
             }
-            let (bw, b_off) = window(b, ob, k * n);
-            let mut r0 = 0;
-            while r0 < m_eff {
-                let rows = rows_max.min(m_eff - r0);
-                let (aw, a_off) = window(a, oa + r0 * k, rows * k);
-                let (cw, c_off) = window(c, (z * m_eff + r0) * n, rows * n);
-                let bias_v = bias.cloned().unwrap_or_else(|| aw.clone());
+            let bw = win.bind(b, ob, k * n);
+            for rows in win.runs(m_eff, rows_max) {
+                let aw = win.bind(a, oa + rows.start * k, rows.len() * k);
+                let cw = win.bind(c, (z * m_eff + rows.start) * n, rows.len() * n);
+                let bias_v = bias.unwrap_or(&aw.view);
                 let mut p = base;
-                p.m = rows as u32;
-                p.a_off = a_off as u32;
-                p.b_off = b_off as u32;
-                p.c_off = c_off as u32;
+                p.m = rows.len() as u32;
+                p.a_off = aw.base as u32;
+                p.b_off = bw.base as u32;
+                p.c_off = cw.base as u32;
                 p.e = [1; 4];
-                ctx.dispatch(
-                    &pipeline,
-                    &[
-                        Bind::Uniform(as_bytes(&p)),
-                        Bind::Tensor(&aw),
-                        Bind::Tensor(&bw),
-                        Bind::Tensor(&bias_v),
-                        Bind::Tensor(&cw),
-                    ],
-                    [gx, groups(rows, bm), 1],
-                )?;
-                r0 += rows;
+                let binds = [
+                    Bind::Uniform(as_bytes(&p)),
+                    Bind::Tensor(&aw.view),
+                    Bind::Tensor(&bw.view),
+                    Bind::Tensor(bias_v),
+                    Bind::Tensor(&cw.view),
+                ];
+                ctx.dispatch(&pipeline, &binds, [gx, groups(rows.len(), bm), 1])?;
             }
         }
         Ok(())
@@ -456,13 +444,13 @@ fn tex_fits(
     n: usize,
 ) -> bool {
     let (rows, la, lb) = tex_layout(a, b, batch, m);
-    let chunk = ctx.max_binding_elems();
+    let win = ctx.windows();
     ctx.texture_fits(k.div_ceil(4), rows, la)
         && ctx.texture_fits(n.div_ceil(4), 4 * k.div_ceil(4), lb)
         && numel(batch) <= 65535
-        && a.numel() <= chunk
-        && b.numel() <= chunk
-        && c.numel() <= chunk
+        && win.fits(a.numel())
+        && win.fits(b.numel())
+        && win.fits(c.numel())
 }
 
 impl MatMul {

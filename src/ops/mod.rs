@@ -13,8 +13,10 @@ use crate::tensor::{numel, Shape, Tensor};
 
 pub mod act;
 pub mod axis;
+pub mod planes;
 pub mod testing;
 pub mod variant;
+pub mod window;
 
 macro_rules! op_families {
     ($($m:ident),* $(,)?) => {
@@ -78,7 +80,8 @@ impl TensorView {
     pub fn bytes(&self) -> u64 {
         (self.numel() * 4) as u64
     }
-    /// A flat window of `len` elements starting at element `start` (for chunking large tensors).
+    /// A flat view of `len` elements starting at element `start` (see `ops::window` for binding
+    /// windows of tensors larger than one storage binding).
     pub fn window(&self, start: usize, len: usize) -> TensorView {
         TensorView { buffer: self.buffer.clone(), offset: self.offset + (start * 4) as u64, shape: vec![len] }
     }
@@ -244,7 +247,7 @@ impl<'a> PlanCtx<'a> {
         if workgroups.iter().any(|&w| w > max_wg) {
             return Err(ctx_err(format!("dispatch {workgroups:?} exceeds {max_wg} workgroups per dimension")));
         }
-        let max_bind = self.gpu.max_binding_bytes();
+        let max_bind = window::binding_limit_bytes(self.gpu);
         let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
         let mut uniforms = Vec::new();
         for (b, &Binding { number: num, kind, uniform_size }) in binds.iter().zip(&pipeline.bindings) {
@@ -338,24 +341,6 @@ impl<'a> PlanCtx<'a> {
         let (x, y) = if count <= max { (count.max(1), 1) } else { (max, count.div_ceil(max)) };
         self.dispatch(pipeline, binds, [x, y, 1])
     }
-
-    /// Number of elements that fit in one binding, rounded down to the offset alignment.
-    pub fn max_binding_elems(&self) -> usize {
-        let align_elems = (self.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-        #[allow(unused_mut)]
-        let mut elems = (self.gpu.max_binding_bytes() / 4) as usize;
-        #[cfg(test)]
-        if let Some(l) = TEST_BINDING_LIMIT.with(|c| c.get()) {
-            elems = elems.min(l);
-        }
-        elems / align_elems * align_elems
-    }
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Unit tests shrink the binding limit (in elements) to exercise windowed paths on small tensors.
-    pub(crate) static TEST_BINDING_LIMIT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Plain parameter structs passed as uniforms.

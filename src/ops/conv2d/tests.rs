@@ -153,3 +153,39 @@ fn variant_entry_points_exist() {
     let entries: Vec<&str> = all.iter().filter_map(|v| v.entry()).collect();
     crate::ops::testing::assert_entry_points(&KERNELS[0], &entries);
 }
+
+/// Outputs over the binding limit: one dispatch per batch item and run of whole groups of output
+/// channels (the direct kernels; the texture path needs whole tensors, depthwise convs bind whole).
+#[test]
+fn windows_of_batch_items_and_groups() {
+    use crate::ops::testing::check_op_windowed;
+    let seed = Rng::fresh_seed();
+    // (case, limit, dispatches): x [2, 4, 8, 8] (items of 256), y [2, 6, 8, 8], groups of 3 x 64 outputs:
+    // one group per window; 1x1 [2, 8, 4, 4] -> [2, 8, 4, 4]: one item per window.
+    let cases = [
+        (case(2, 4, [8, 8], 6, [3, 3], Conv2d::new(1, 1).groups(2), true), ConvVariant::General, 256, 4),
+        (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default().act(Act::Relu), true), ConvVariant::Pointwise, 128, 2),
+        (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default(), false), ConvVariant::General, 128, 2),
+    ];
+    for (i, (cs, v, limit, want)) in cases.into_iter().enumerate() {
+        let s = seed + i as u64;
+        let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], s, -1.0, 1.0);
+        let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], s + 1, -0.5, 0.5);
+        let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];
+        if cs.bias {
+            ins.push(Tensor::random(&[cs.o], s + 2, -1.0, 1.0));
+        }
+        let op = Conv2d { variant: Some(v), ..cs.p };
+        assert_eq!(check_op_windowed(&format!("windowed conv {v:?} seed {s}"), &op, &ins, TOL, limit), want);
+    }
+    // Items of 3 x 5 x 5 = 75 elements cannot start aligned, and these kernels take no base offset.
+    if crate::ops::window::Windows::of(device()).align() == 1 {
+        return;
+    }
+    let _limit = crate::ops::window::test_limit(80);
+    let ins = [Tensor::random(&[2, 3, 5, 5], seed, -1.0, 1.0), Tensor::random(&[3, 3, 3, 2], seed + 1, -1.0, 1.0)];
+    let err =
+        crate::ops::testing::run_on_gpu(&Conv2d { variant: Some(ConvVariant::General), ..Conv2d::new(1, 1) }, &ins)
+            .unwrap_err();
+    assert!(err.to_string().contains("offset alignment"), "{err}");
+}
