@@ -136,16 +136,11 @@ struct PackParams {
 @group(0) @binding(7) var DST: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(8) var XT: texture_2d_array<f32>;
 
-@compute @workgroup_size(8, 8, 1)
-fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    if (x >= PK.width || y >= PK.height) {
-        return;
-    }
+// Texel (x, y) of layer z for `pack` (zero past rows / cols).
+fn pack_texel(x: u32, y: u32, z: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (y < PK.rows) {
-        let base = PK.off + gid.z * PK.s_layer + y * PK.s_row;
+        let base = PK.off + z * PK.s_layer + y * PK.s_row;
         for (var t = 0u; t < 4u; t++) {
             let col = 4u * x + t;
             if (col < PK.cols) {
@@ -153,16 +148,11 @@ fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    textureStore(DST, vec2<u32>(x, y), PK.layer + gid.z, v);
+    return v;
 }
 
-@compute @workgroup_size(8, 8, 1)
-fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    if (x >= PK.width || y >= PK.height) {
-        return;
-    }
+// Texel (x, y) for `pack_im2col` (zero past rows / cols and in the padding).
+fn im2col_texel(x: u32, y: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (y < PK.rows) {
         let kx = y % PK.kw;
@@ -178,6 +168,19 @@ fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
             v[t] = select(0.0, tx[u32(max(ix, 0)) % 4u], inside);
         }
     }
-    textureStore(DST, vec2<u32>(x, y), PK.layer, v);
+    return v;
 }
 
+@compute @workgroup_size(8, 8, 1)
+fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < PK.width && gid.y < PK.height) {
+        textureStore(DST, gid.xy, PK.layer + gid.z, pack_texel(gid.x, gid.y, gid.z));
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < PK.width && gid.y < PK.height) {
+        textureStore(DST, gid.xy, PK.layer, im2col_texel(gid.x, gid.y));
+    }
+}

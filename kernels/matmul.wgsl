@@ -109,86 +109,81 @@ fn put4(w: u32, n0: u32, j: u32, v: vec4<f32>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// mm_scalar: 4x4 outputs per invocation, 8x8 invocations per workgroup (32x32 block).
+// mm_scalar and mm_vec_tb: 4x4 outputs per invocation, 8x8 invocations per workgroup (32x32 block).
 
-@compute @workgroup_size(8, 8, 1)
-fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// The 4x4 block of C of invocation `lid` in workgroup `wid`: the batch offsets, its first row and
+// column, and where its 4 rows of A and 4 columns of B start, clamped at the edges, in units of
+// `unit` elements (1 for scalar loads, 4 for vec4 loads).
+struct Block4 {
+    o: vec3<u32>,
+    m0: u32,
+    n0: u32,
+    ra: vec4<u32>,
+    cb: vec4<u32>,
+}
+
+fn block4(wid: vec3<u32>, lid: vec3<u32>, unit: u32) -> Block4 {
     let o = batch_offsets(wid.z);
     let m0 = (wid.y * 8u + lid.y) * 4u;
     let n0 = (wid.x * 8u + lid.x) * 4u;
-    if (m0 >= P.M || n0 >= P.N) {
-        return;
-    }
-    var ra: array<u32, 4>;
-    var cb: array<u32, 4>;
+    let i = vec4<u32>(0u, 1u, 2u, 3u);
+    let ra = (o.x + min(vec4<u32>(m0) + i, vec4<u32>(P.M - 1u)) * P.sam) / unit;
+    let cb = (o.y + min(vec4<u32>(n0) + i, vec4<u32>(P.N - 1u)) * P.sbn) / unit;
+    return Block4(o, m0, n0, ra, cb);
+}
+
+// Store a block's outputs (row i, column j in acc[i][j]) through the epilogue, skipping those past C.
+fn store4x4(bk: Block4, acc: array<vec4<f32>, 4>) {
     for (var i = 0u; i < 4u; i++) {
-        ra[i] = o.x + min(m0 + i, P.M - 1u) * P.sam;
-        cb[i] = o.y + min(n0 + i, P.N - 1u) * P.sbn;
-    }
-    var acc: array<vec4<f32>, 4>;
-    for (var k = 0u; k < P.K; k++) {
-        let ka = k * P.sak;
-        let kb = k * P.sbk;
-        let b = vec4<f32>(Bs[cb[0] + kb], Bs[cb[1] + kb], Bs[cb[2] + kb], Bs[cb[3] + kb]);
-        acc[0] += As[ra[0] + ka] * b;
-        acc[1] += As[ra[1] + ka] * b;
-        acc[2] += As[ra[2] + ka] * b;
-        acc[3] += As[ra[3] + ka] * b;
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + i;
+        let m = bk.m0 + i;
         if (m < P.M) {
             for (var j = 0u; j < 4u; j++) {
-                let n = n0 + j;
+                let n = bk.n0 + j;
                 if (n < P.N) {
-                    Cs[o.z + m * P.N + n] = epilogue(acc[i][j], n);
+                    Cs[bk.o.z + m * P.N + n] = epilogue(acc[i][j], n);
                 }
             }
         }
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// mm_vec_tb: B stored [N, K] (sbk == 1, sbn % 4 == 0); 4x4 outputs per invocation as dot products
-// of vec4 runs along K. sak == 1 and K, offsets, strides multiples of 4. C written as scalars.
+// mm_scalar: any strides and sizes; scalar loads.
+@compute @workgroup_size(8, 8, 1)
+fn mm_scalar(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let bk = block4(wid, lid, 1u);
+    if (bk.m0 >= P.M || bk.n0 >= P.N) { return; }
+    var acc: array<vec4<f32>, 4>;
+    for (var k = 0u; k < P.K; k++) {
+        let ka = k * P.sak;
+        let kb = k * P.sbk;
+        let b = vec4<f32>(Bs[bk.cb.x + kb], Bs[bk.cb.y + kb], Bs[bk.cb.z + kb], Bs[bk.cb.w + kb]);
+        acc[0] += As[bk.ra.x + ka] * b;
+        acc[1] += As[bk.ra.y + ka] * b;
+        acc[2] += As[bk.ra.z + ka] * b;
+        acc[3] += As[bk.ra.w + ka] * b;
+    }
+    store4x4(bk, acc);
+}
 
+// mm_vec_tb: B stored [N, K] (sbk == 1, sbn % 4 == 0); dot products of vec4 runs along K.
+// sak == 1 and K, offsets, strides multiples of 4. C written as scalars.
 @compute @workgroup_size(8, 8, 1)
 fn mm_vec_tb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let o = batch_offsets(wid.z);
-    let m0 = (wid.y * 8u + lid.y) * 4u;
-    let n0 = (wid.x * 8u + lid.x) * 4u;
-    if (m0 >= P.M || n0 >= P.N) {
-        return;
-    }
-    var ra: array<u32, 4>;
-    var rb: array<u32, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        ra[i] = (o.x + min(m0 + i, P.M - 1u) * P.sam) / 4u;
-        rb[i] = (o.y + min(n0 + i, P.N - 1u) * P.sbn) / 4u;
-    }
+    let bk = block4(wid, lid, 4u);
+    if (bk.m0 >= P.M || bk.n0 >= P.N) { return; }
     var acc: array<vec4<f32>, 4>;
     let kq = P.K / 4u;
     for (var q = 0u; q < kq; q++) {
-        let b0 = B4[rb[0] + q];
-        let b1 = B4[rb[1] + q];
-        let b2 = B4[rb[2] + q];
-        let b3 = B4[rb[3] + q];
+        let b0 = B4[bk.cb.x + q];
+        let b1 = B4[bk.cb.y + q];
+        let b2 = B4[bk.cb.z + q];
+        let b3 = B4[bk.cb.w + q];
         for (var i = 0u; i < 4u; i++) {
-            let a = A4[ra[i] + q];
+            let a = A4[bk.ra[i] + q];
             acc[i] += vec4<f32>(dot(a, b0), dot(a, b1), dot(a, b2), dot(a, b3));
         }
     }
-    for (var i = 0u; i < 4u; i++) {
-        let m = m0 + i;
-        if (m < P.M) {
-            for (var j = 0u; j < 4u; j++) {
-                let n = n0 + j;
-                if (n < P.N) {
-                    Cs[o.z + m * P.N + n] = epilogue(acc[i][j], n);
-                }
-            }
-        }
-    }
+    store4x4(bk, acc);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -109,22 +109,10 @@ fn mm_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
     var x63_0 = vec4<f32>(0.0); var x63_1 = vec4<f32>(0.0); var x63_2 = vec4<f32>(0.0); var x63_3 = vec4<f32>(0.0);
     var bi = 0u;
     for (var q = 0u; q < P.K / 4u; q++) {
-        let b0_0 = B4[cb0 + bi];
-        let b0_1 = B4[cb0 + bi + bstep];
-        let b0_2 = B4[cb0 + bi + 2u * bstep];
-        let b0_3 = B4[cb0 + bi + 3u * bstep];
-        let b1_0 = B4[cb1 + bi];
-        let b1_1 = B4[cb1 + bi + bstep];
-        let b1_2 = B4[cb1 + bi + 2u * bstep];
-        let b1_3 = B4[cb1 + bi + 3u * bstep];
-        let b2_0 = B4[cb2 + bi];
-        let b2_1 = B4[cb2 + bi + bstep];
-        let b2_2 = B4[cb2 + bi + 2u * bstep];
-        let b2_3 = B4[cb2 + bi + 3u * bstep];
-        let b3_0 = B4[cb3 + bi];
-        let b3_1 = B4[cb3 + bi + bstep];
-        let b3_2 = B4[cb3 + bi + 2u * bstep];
-        let b3_3 = B4[cb3 + bi + 3u * bstep];
+        let b0_0 = B4[cb0 + bi]; let b0_1 = B4[cb0 + bi + bstep]; let b0_2 = B4[cb0 + bi + 2u * bstep]; let b0_3 = B4[cb0 + bi + 3u * bstep];
+        let b1_0 = B4[cb1 + bi]; let b1_1 = B4[cb1 + bi + bstep]; let b1_2 = B4[cb1 + bi + 2u * bstep]; let b1_3 = B4[cb1 + bi + 3u * bstep];
+        let b2_0 = B4[cb2 + bi]; let b2_1 = B4[cb2 + bi + bstep]; let b2_2 = B4[cb2 + bi + 2u * bstep]; let b2_3 = B4[cb2 + bi + 3u * bstep];
+        let b3_0 = B4[cb3 + bi]; let b3_1 = B4[cb3 + bi + bstep]; let b3_2 = B4[cb3 + bi + 2u * bstep]; let b3_3 = B4[cb3 + bi + 3u * bstep];
         let al0 = A4[ra0 + q];
         let al1 = A4[ra1 + q];
         let al2 = A4[ra2 + q];

@@ -210,11 +210,9 @@ fn mm_sg(p: MmSg) -> String {
     }
     s.push_str("    var bi = 0u;\n");
     s.push_str("    for (var q = 0u; q < P.K / 4u; q++) {\n");
-    let step = ["bi".to_string(), "bi + bstep".into(), "bi + 2u * bstep".into(), "bi + 3u * bstep".into()];
+    let step = ["bi", "bi + bstep", "bi + 2u * bstep", "bi + 3u * bstep"];
     for c in 0..cg {
-        for (t, st) in step.iter().enumerate() {
-            writeln!(s, "        let b{c}_{t} = B4[cb{c} + {st}];").unwrap();
-        }
+        line(&mut s, 8, step.iter().enumerate().map(|(t, st)| format!("let b{c}_{t} = B4[cb{c} + {st}];")));
     }
     for g in 0..rg {
         writeln!(s, "        let al{g} = A4[ra{g} + q];").unwrap();
