@@ -248,7 +248,7 @@ impl<'a> PlanCtx<'a> {
             return Err(ctx_err(format!("dispatch {workgroups:?} exceeds {max_wg} workgroups per dimension")));
         }
         let max_bind = window::binding_limit_bytes(self.gpu);
-        let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
+        let align = 4 * self.windows().align() as u64;
         let mut uniforms = Vec::new();
         for (b, &Binding { number: num, kind, uniform_size }) in binds.iter().zip(&pipeline.bindings) {
             if let Bind::Uniform(bytes) = b {

@@ -67,6 +67,11 @@ impl PlanCtx<'_> {
     pub fn windows(&self) -> Windows {
         Windows::of(self.gpu)
     }
+    /// Elements one binding may cover, a multiple of the offset alignment: `windows().limit()`, for
+    /// code written before [`Windows`].
+    pub fn max_binding_elems(&self) -> usize {
+        self.windows().limit()
+    }
 }
 
 fn gcd(a: usize, b: usize) -> usize {
