@@ -48,6 +48,24 @@ fn line(out: &mut String, indent: usize, parts: impl IntoIterator<Item = String>
     writeln!(out, "{:indent$}{}", "", parts.join(" ")).unwrap();
 }
 
+/// Zeroed vec4 accumulators `x<r>_<c>`, one line per row.
+fn accumulators(out: &mut String, rows: usize, cols: usize) {
+    for r in 0..rows {
+        line(out, 4, (0..cols).map(|c| format!("var x{r}_{c} = vec4<f32>(0.0);")));
+    }
+}
+
+/// One K step of 4 with A shared by subgroupBroadcast: row r of the block is lane r % 8's row
+/// group r / 8 (`al<g>`); `b<c>_<t>` are B's rows k + t at column group c.
+fn broadcast_fmas(out: &mut String, rows: usize, cols: usize) {
+    for r in 0..rows {
+        writeln!(out, "        let a{r} = subgroupBroadcast(al{}, {}u);", r / 8, r % 8).unwrap();
+        for c in 0..cols {
+            line(out, 8, (0..4).map(|t| format!("x{r}_{c} += a{r}.{} * b{c}_{t};", XYZW[t])));
+        }
+    }
+}
+
 /// `mm_vec` (kernels/matmul.wgsl's module "matmul"): one workgroup of 8 invocations covers `rows`
 /// rows of C; each invocation owns `rows` x `4 col_groups` outputs.
 #[derive(Clone, Copy)]
@@ -112,9 +130,7 @@ fn mm_vec(p: MmVec) -> String {
         .unwrap();
     }
     s.push_str("    let bstep = P.sbk / 4u;\n");
-    for r in 0..rows {
-        line(&mut s, 4, (0..cg).map(|j| format!("var x{r}_{j} = vec4<f32>(0.0);")));
-    }
+    accumulators(&mut s, rows, cg);
     s.push_str("    var bi = 0u;\n");
     s.push_str("    for (var q = 0u; q < P.K / 4u; q++) {\n");
     s.push_str("        // Column j of the product gains B[k..k+4, cols] * A[row, k..k+4] as mat4x4 * vec4.\n");
@@ -205,9 +221,7 @@ fn mm_sg(p: MmSg) -> String {
     for g in 0..rg {
         writeln!(s, "    let ra{g} = a0 + min(m0 + lane + {}u, P.M - 1u) * sa4;", 8 * g).unwrap();
     }
-    for r in 0..rows {
-        line(&mut s, 4, (0..cg).map(|c| format!("var x{r}_{c} = vec4<f32>(0.0);")));
-    }
+    accumulators(&mut s, rows, cg);
     s.push_str("    var bi = 0u;\n");
     s.push_str("    for (var q = 0u; q < P.K / 4u; q++) {\n");
     let step = ["bi", "bi + bstep", "bi + 2u * bstep", "bi + 3u * bstep"];
@@ -217,12 +231,7 @@ fn mm_sg(p: MmSg) -> String {
     for g in 0..rg {
         writeln!(s, "        let al{g} = A4[ra{g} + q];").unwrap();
     }
-    for r in 0..rows {
-        writeln!(s, "        let a{r} = subgroupBroadcast(al{}, {}u);", r / 8, r % 8).unwrap();
-        for c in 0..cg {
-            line(&mut s, 8, (0..4).map(|t| format!("x{r}_{c} += a{r}.{} * b{c}_{t};", XYZW[t])));
-        }
-    }
+    broadcast_fmas(&mut s, rows, cg);
     s.push_str("        bi += 4u * bstep;\n    }\n");
     s.push_str("    let w0 = (o.z + n0) / 4u;\n    let rs = P.N / 4u;\n");
     for r in 0..rows {
@@ -287,9 +296,7 @@ fn mm_tex(p: MmTex) -> String {
     for c in 0..cg {
         writeln!(s, "    let cq{c} = i32(min(nq0 + {c}u, T.NQ - 1u));").unwrap();
     }
-    for r in 0..rows {
-        line(&mut s, 4, (0..cg).map(|c| format!("var x{r}_{c} = vec4<f32>(0.0);")));
-    }
+    accumulators(&mut s, rows, cg);
     s.push_str("    for (var q = 0u; q < T.KQ; q++) {\n");
     s.push_str("        let k = i32(4u * q);\n");
     for c in 0..cg {
@@ -300,12 +307,7 @@ fn mm_tex(p: MmTex) -> String {
     for g in 0..rg {
         writeln!(s, "        let al{g} = textureLoad(TA, vec2<i32>(i32(q), ra{g}), la, 0);").unwrap();
     }
-    for r in 0..rows {
-        writeln!(s, "        let a{r} = subgroupBroadcast(al{}, {}u);", r / 8, r % 8).unwrap();
-        for c in 0..cg {
-            line(&mut s, 8, (0..4).map(|t| format!("x{r}_{c} += a{r}.{} * b{c}_{t};", XYZW[t])));
-        }
-    }
+    broadcast_fmas(&mut s, rows, cg);
     s.push_str("    }\n");
     for c in 0..cg {
         writeln!(s, "    let bc{c} = col_bias(nq0 + {c}u);").unwrap();
