@@ -188,7 +188,8 @@ impl<'g> Detector<'g> {
     /// Plan the graph for an input of `hw` unless the current plan already is for it.
     fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Plan<'g>> {
         if self.plan.as_ref().map(|(s, _)| *s) != Some(hw) {
-            if self.model.input() != InputMode::Native {
+            // A fixed-input model is planned once (at configuration, or here on first use).
+            if self.plan.is_some() && self.model.input() != InputMode::Native {
                 return Err(Error::invalid(format!("model '{}' is planned for one input size only", self.name())));
             }
             self.plan = None; // free the old plan's buffers first

@@ -83,8 +83,21 @@ def prepare_one(spec, cfg, im, size):
     return im, side
 
 
-def load_split(spec, cfg, root, split, size, cache_dir):
-    """Images (N,S,S,3) u8, side inputs (N,S,S,C) u8 or None, soft masks (N,S,S) u8 0..255, rows."""
+def _prepare_row(job):
+    """One manifest row -> (image, side, mask) at `size` (a worker's share of load_split)."""
+    model, cfg, root, split, r, size = job
+    spec = spec_of(model)
+    im = read_rgb(os.path.join(root, split, r["image"]))
+    m = cv2.imread(os.path.join(root, split, r["mask"]), cv2.IMREAD_GRAYSCALE)
+    img, s = prepare_one(spec, cfg, im, size)
+    mask = m if m.shape == (size, size) else cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
+    return img, s, mask
+
+
+def load_split(model, cfg, root, split, size, cache_dir, workers=1):
+    """Images (N,S,S,3) u8, side inputs (N,S,S,C) u8 or None, soft masks (N,S,S) u8 0..255, rows.
+    The first run prepares and caches them, in `workers` processes (results do not depend on it)."""
+    spec = spec_of(model)
     os.makedirs(cache_dir, exist_ok=True)
     tag = f"{split}_{size}_{spec.side_tag(cfg)}"
     paths = {k: os.path.join(cache_dir, f"{tag}_{k}.npy") for k in ("img", "side", "mask")}
@@ -98,15 +111,23 @@ def load_split(spec, cfg, root, split, size, cache_dir):
     side = np.zeros((len(rows), size, size, spec.side_channels), np.uint8) if spec.has_side else None
     masks = np.zeros((len(rows), size, size), np.uint8)
     t = time.time()
-    for i, r in enumerate(rows):
-        im = read_rgb(os.path.join(root, split, r["image"]))
-        m = cv2.imread(os.path.join(root, split, r["mask"]), cv2.IMREAD_GRAYSCALE)
-        imgs[i], s = prepare_one(spec, cfg, im, size)
+    jobs = [(model, cfg, root, split, r, size) for r in rows]
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        pool = multiprocessing.get_context("fork").Pool(workers)
+        results = pool.imap(_prepare_row, jobs, chunksize=8)
+    else:
+        results = map(_prepare_row, jobs)
+    for i, (img, s, mask) in enumerate(results):
+        imgs[i] = img
         if side is not None:
             side[i] = s
-        masks[i] = m if m.shape == (size, size) else cv2.resize(m, (size, size), interpolation=cv2.INTER_AREA)
+        masks[i] = mask
         if i % 500 == 499:
             print(f"  {split}: {i + 1}/{len(rows)} prepared ({time.time() - t:.0f}s)", flush=True)
+    if pool is not None:
+        pool.close()
     np.save(paths["img"], imgs)
     np.save(paths["mask"], masks)
     if side is not None:
@@ -254,7 +275,7 @@ def train(a):
                             lr=a.lr, betas=(0.9, 0.999))
     t0 = time.time()
     cache = os.path.join(a.data, "cache")
-    imgs, side, masks, rows = load_split(spec, cfg, a.data, "train", a.size, cache)
+    imgs, side, masks, rows = load_split(a.model, cfg, a.data, "train", a.size, cache, a.workers)
     if a.skip_plain_copymove:
         # A copy-move with no resampling leaves no local trace: for a model that only sees local
         # traces its mask is label noise.
@@ -265,7 +286,7 @@ def train(a):
         imgs, masks = imgs[keep], masks[keep]
         side = None if side is None else side[keep]
         log(logp, f"skipping {int((~keep).sum())} plain copy-moves")
-    vimgs, vside, vmasks, _ = load_split(spec, cfg, a.data, "val", a.size, cache)
+    vimgs, vside, vmasks, _ = load_split(a.model, cfg, a.data, "val", a.size, cache, a.workers)
     if a.val_n:
         vimgs, vmasks = vimgs[:a.val_n], vmasks[:a.val_n]
         vside = None if vside is None else vside[:a.val_n]
@@ -425,7 +446,7 @@ def eval_cmd(a):
     if a.folder:
         print(json.dumps(eval_folder(spec, cfg, model, a.folder, a.size, a.ela_after_resize), indent=1))
         return
-    imgs, side, masks, _ = load_split(spec, cfg, a.data, a.split, a.size, os.path.join(a.data, "cache"))
+    imgs, side, masks, _ = load_split(a.model, cfg, a.data, a.split, a.size, os.path.join(a.data, "cache"))
     print(json.dumps(evaluate(spec, model, imgs, side, masks, torch.device("cpu")), indent=1))
 
 
@@ -468,6 +489,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="processes that prepare the data cache on a first run")
     ap.add_argument("--config", default="", help="JSON overrides of the model's default (compact) config")
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--val-every", type=int, default=500)

@@ -154,11 +154,11 @@ impl Op for ElaMap {
         };
         bands::check_u32(ctx, "map elements", n * h * w)?;
         let bins = self.bins();
-        let hist = ctx.scratch(n * bins)?;
+        let hist = ctx.fixed_scratch(n * bins)?;
         let most = bands.iter().map(|b| b.halo.len()).max().unwrap_or(0) * w;
         let sums = ctx.scratch(most)?;
         let maxima = if c > 3 { Some(ctx.scratch(most)?) } else { None };
-        let scale = ctx.scratch(n)?;
+        let scale = ctx.fixed_scratch(n)?;
         let u = MapParams {
             h: h as u32,
             w: w as u32,

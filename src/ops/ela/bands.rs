@@ -109,21 +109,16 @@ pub(crate) fn check_u32(ctx: &PlanCtx, what: &str, v: usize) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::graph::{GraphBuilder, Plan};
-    use crate::ops::{Op, TEST_BINDING_LIMIT};
+    use crate::ops::window::{test_limit, TestLimit};
+    use crate::ops::Op;
     use crate::tensor::Tensor;
 
-    pub(crate) struct BindingLimit;
+    /// The window module's test limit (planning and the bind check), in elements.
+    pub(crate) struct BindingLimit(#[allow(dead_code)] TestLimit);
 
     impl BindingLimit {
         pub(crate) fn set(elems: usize) -> BindingLimit {
-            TEST_BINDING_LIMIT.with(|c| c.set(Some(elems)));
-            BindingLimit
-        }
-    }
-
-    impl Drop for BindingLimit {
-        fn drop(&mut self) {
-            TEST_BINDING_LIMIT.with(|c| c.set(None));
+            BindingLimit(test_limit(elems))
         }
     }
 
