@@ -7,16 +7,21 @@
 #   fuzz/fuzz.sh run TARGET [FLAG...]     fuzz TARGET; corpus fuzz/corpus/TARGET (grown, git-ignored)
 #                                         plus the committed seeds fuzz/seeds/TARGET; FLAGs go to libFuzzer
 #   fuzz/fuzz.sh smoke SECONDS            build with the quicker `smoke` profile, run each target
-#                                         SECONDS on a scratch copy of its seeds; fails on any finding
+#                                         SECONDS on its seeds (new inputs to a scratch folder);
+#                                         fails on any finding
 #   fuzz/fuzz.sh list                     the target names
 #
 # CARGO_TARGET_DIR (default fuzz/target) and FUZZ_RSS_MB (default 2048) are honoured.
+# FUZZ_ASAN=1 adds AddressSanitizer (default target dir fuzz/target-asan). Sanitizers are unstable
+# rustc flags: on a stable toolchain that takes RUSTC_BOOTSTRAP=1, which this then sets. Say so when
+# quoting results of such runs.
 # docs/RELIABILITY.md, section "Fuzzing", says what was run and what was found.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 targets=(pickle torch_zip safetensors image)
 triple=$(rustc -vV | sed -n 's/^host: //p')
-target_dir=${CARGO_TARGET_DIR:-$here/target}
+asan=${FUZZ_ASAN:-0}
+if [ "$asan" = 1 ]; then target_dir=${CARGO_TARGET_DIR:-$here/target-asan}; else target_dir=${CARGO_TARGET_DIR:-$here/target}; fi
 rss_mb=${FUZZ_RSS_MB:-2048}
 
 flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
@@ -28,9 +33,13 @@ build() { # build PROFILE
     local extra=""
     # cargo-fuzz's choice for release: one codegen unit, or ThinLTO cannot inline across the sancov pass.
     [ "$1" = release ] && extra=" -Ccodegen-units=1"
+    if [ "$asan" = 1 ]; then
+        extra+=" -Zsanitizer=address"
+        export RUSTC_BOOTSTRAP=1
+    fi
     # --target keeps RUSTFLAGS away from build scripts and proc macros (they must not be instrumented).
     RUSTFLAGS="$flags$extra ${RUSTFLAGS:-}" CARGO_TARGET_DIR="$target_dir" \
-        cargo build --manifest-path "$here/Cargo.toml" --target "$triple" --profile "$1" --bins
+        cargo build --locked --manifest-path "$here/Cargo.toml" --target "$triple" --profile "$1" --bins
 }
 bin() { echo "$target_dir/$triple/$1/$2"; }
 check_target() {
@@ -83,7 +92,7 @@ smoke)
     echo "fuzz smoke: all targets clean in $(($(date +%s) - start)) s"
     ;;
 *)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac
