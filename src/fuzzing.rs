@@ -53,7 +53,10 @@ fn check_store(store: &TensorStore) {
 /// OpenCV-style resize with its three paths (equal size, exact halving, general bilinear), the
 /// ImageNet normalization, and the resize of a probability map back to the image size.
 pub fn image(data: &[u8]) -> Result<()> {
-    let img = decode_rgb8(data, &LoadOptions { max_pixels: IMAGE_MAX_PIXELS, apply_exif_orientation: true })?;
+    let img = decode_rgb8(
+        data,
+        &LoadOptions { max_pixels: IMAGE_MAX_PIXELS, apply_exif_orientation: true, ..LoadOptions::default() },
+    )?;
     let (w, h) = (img.width, img.height);
     assert!(w > 0 && h > 0 && (w * h) as u64 <= IMAGE_MAX_PIXELS, "decoded {w}x{h}");
     assert_eq!(img.data.len(), w * h * 3, "decoded {w}x{h}");

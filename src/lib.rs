@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod error;
 pub mod eval;
+pub mod fileio;
 pub mod fuzzing;
 pub mod gpu;
 pub mod graph;

@@ -41,12 +41,16 @@ enum Command {
         src: PathBuf,
         /// Destination .safetensors file (written atomically).
         dst: PathBuf,
-        /// Architecture (default: detected from the key names).
-        #[arg(long, value_parser = ["mesorch", "mesorch-p"])]
+        /// The model the weights are for (default: recognised from the key names; `wgpu-forge
+        /// info` lists the models).
+        #[arg(long)]
         arch: Option<String>,
         /// Element type to write.
         #[arg(long, default_value = "f32", value_parser = ["f32", "f16"])]
         dtype: String,
+        /// Write tensors holding NaN or infinite values (refused by default: they give NaN maps).
+        #[arg(long)]
+        allow_nonfinite: bool,
     },
 }
 
@@ -57,7 +61,9 @@ fn main() -> ExitCode {
         Command::Eval(a) => cli::eval::run(&args.device, a),
         Command::Info => cli::info::run(&args.device).map(|_| 0),
         Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps).map(|_| 0),
-        Command::Convert { src, dst, arch, dtype } => cli::convert::run(src, dst, arch.as_deref(), dtype).map(|_| 0),
+        Command::Convert { src, dst, arch, dtype, allow_nonfinite } => {
+            cli::convert::run(src, dst, arch.as_deref(), dtype, *allow_nonfinite).map(|_| 0)
+        }
     };
     match result {
         Ok(0) => ExitCode::SUCCESS,

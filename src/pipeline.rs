@@ -1,29 +1,25 @@
 //! One image's trip: decoded RGB -> model input -> planned graph -> probability map at the image's
 //! own size. The graph is planned once per [`Detector`] and run for every image.
 //!
-//! Learned models (Mesorch family) see the image the way the benchmark's test path does: an
-//! OpenCV-exact uint8 bilinear resize to the model's input size (512 x 512 for the published
-//! weights), ImageNet normalization; the map comes back with a bilinear, align_corners=False
-//! resize. Models registered as native-resolution (training-free detectors) take the RGB values
-//! 0..255 at the image's own size and are re-planned when the size changes.
+//! The pipeline knows models only through their interface ([`crate::models::Model`]). Models with
+//! a fixed input see the image the way the benchmark's test path does: an OpenCV-exact uint8
+//! bilinear resize to the model's input size (512 x 512 for the published weights), ImageNet
+//! normalization; the map comes back with a bilinear, align_corners=False resize. Native-resolution
+//! models (the training-free detectors) take the RGB values 0..255 at the image's own size and are
+//! re-planned when the size changes.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::gpu::device::Gpu;
 use crate::graph::{Graph, Plan};
 use crate::imageio::RgbImage;
-use crate::models::{self, ModelConfig, WeightStore};
-use crate::preprocess::{resize_prob_back, to_model_input_hw};
+pub use crate::models::InputMode;
+use crate::models::{self, Family, GraphModel, Model, Scale, WeightStore};
+use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_hw};
 use crate::tensor::Tensor;
-
-/// Models that need no weights.
-pub const TRAINING_FREE: &[&str] = &["ela", "noise"];
-
-/// Published Mesorch input size, used when the weights do not record theirs.
-pub const DEFAULT_INPUT: usize = 512;
 
 /// Where the weights came from, for reports.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +39,18 @@ pub struct Timings {
     pub postprocess_s: f64,
 }
 
+/// One scale's map as the model describes it ([`Scale`]), in [0, 1] (logits through a sigmoid), at
+/// the resolution the model computes it.
+#[derive(Clone, Debug)]
+pub struct ScaleMap {
+    pub name: String,
+    pub width: usize,
+    pub height: usize,
+    pub prob: Vec<f32>,
+    /// The weight the model gives this scale, per pixel, when it weighs its scales.
+    pub weight: Option<Vec<f32>>,
+}
+
 /// What a detector says about one image.
 #[derive(Clone, Debug)]
 pub struct Detection {
@@ -53,59 +61,63 @@ pub struct Detection {
     /// The map at the model's own resolution `[H, W]` (equal to the image's for native models).
     pub model_size: [usize; 2],
     pub model_prob: Vec<f32>,
+    /// The model's per-scale maps (none for single-map models and for tiled runs).
+    pub scales: Vec<ScaleMap>,
     /// Every other named graph output (per-scale logits, gate weights, raw residuals ...).
     pub extras: HashMap<String, Tensor>,
     pub timings: Timings,
 }
 
-/// How a model sees the image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputMode {
-    /// Resized to a fixed `[H, W]`, ImageNet-normalized.
-    Resized([usize; 2]),
-    /// RGB 0..255 at the image's own size.
-    Native,
-}
-
 /// A model planned on a device, ready to run image after image.
 pub struct Detector<'g> {
     gpu: &'g Gpu,
-    pub model: String,
+    model: Box<dyn Model>,
+    /// The weights, kept only for models planned per image size.
+    store: WeightStore,
     pub weights: WeightsInfo,
-    pub mode: InputMode,
-    /// Names of the per-scale maps (`scale_logits` channels, and `gate` when present).
-    pub scale_names: Vec<String>,
-    /// Builds the graph for an input size (models planned per image size); None for a model
-    /// planned once for its fixed input.
-    build: Option<Box<dyn Fn([usize; 2]) -> Result<Graph>>>,
     /// The plan and the input size it was made for.
     plan: Option<([usize; 2], Plan<'g>)>,
+    /// The model's native stage planned for an image size, and whether it has none.
+    native: Option<([usize; 2], Plan<'g>)>,
+    native_none: bool,
     /// Input bytes above which ELA runs in row bands (None: the device's storage-binding limit).
     band_limit: Option<u64>,
 }
 
 impl<'g> Detector<'g> {
-    /// A learned model from a converted weight file (`wgpu-forge convert`). `model` defaults to
-    /// the file's `arch` metadata; `input` to the file's `input_size`, else 512 x 512.
-    pub fn from_weights_file(
-        gpu: &'g Gpu,
-        path: &Path,
-        model: Option<&str>,
-        input: Option<[usize; 2]>,
-    ) -> Result<Detector<'g>> {
+    /// A learned model from a converted weight file (`wgpu-forge convert`): the model named by the
+    /// file's `arch` metadata (or `model`), configured from the weights.
+    pub fn from_weights_file(gpu: &'g Gpu, path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
+        use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read weights {}: {e}", path.display())))?;
+        let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
+        if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+            let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
+            return Err(Error::invalid(format!(
+                "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
+                 wgpu-forge convert {} {stem}.safetensors",
+                path.display(),
+                path.display()
+            )));
+        }
         let sha256 = crate::weights::sha256_hex(&bytes);
         let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes)
             .map_err(|e| e.context(format!("weights {}", path.display())))?;
         drop(bytes);
+        let bad = store.nonfinite(crate::weights::SaveDType::F32);
+        if !bad.is_empty() {
+            return Err(Error::invalid(format!(
+                "weights {}: {} tensors hold NaN or infinite values, so every map would be NaN: {}",
+                path.display(),
+                bad.len(),
+                bad.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
         let metadata = store.metadata.clone();
-        let weights = WeightStore::from_store(store);
-        let arch = metadata.get("arch").map(|a| a.replace('-', "_"));
-        let name = match (model, arch.as_deref()) {
-            (Some(m), _) => m.replace('-', "_"),
-            (None, Some(a)) => a.to_string(),
+        let in_context = |e: Error| e.context(format!("weights {}", path.display()));
+        let family = match (model, metadata.get("arch")) {
+            (Some(m), _) => models::family(m)?,
+            (None, Some(a)) => models::family(a).map_err(in_context)?,
             (None, None) => {
                 return Err(Error::invalid(format!(
                     "{}: no 'arch' in the metadata; convert the checkpoint with `wgpu-forge convert` or pass --model",
@@ -113,50 +125,22 @@ impl<'g> Detector<'g> {
                 )))
             }
         };
-        let input = input.or(weights.hints().input_size).unwrap_or([DEFAULT_INPUT; 2]);
-        if input.iter().any(|&d| d == 0 || d % 32 != 0) {
-            return Err(Error::invalid(format!("model input {}x{} must be multiples of 32", input[1], input[0])));
+        if !family.needs_weights() {
+            return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", family.name())));
         }
-        let cfg = ModelConfig::from_weights(&name, &weights, input)
-            .map_err(|e| e.context(format!("weights {}", path.display())))?;
-        let graph =
-            models::build(&name, &cfg, &weights).map_err(|e| e.context(format!("weights {}", path.display())))?;
-        drop(weights); // the graph holds its own copy of every tensor it uses
+        let weights = WeightStore::from_store(store);
+        let model = family.configure(&weights).map_err(in_context)?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
-        // Planned once, here: a fixed-input model has no builder to keep (and so keeps no second
-        // host copy of its weights inside a graph).
-        let plan = Plan::new(gpu, &graph)?;
-        drop(graph);
-        let scale_names = match &cfg {
-            ModelConfig::Mesorch(mc) => mc.scale_names().iter().map(|s| s.to_string()).collect(),
-            _ => Vec::new(),
-        };
-        Ok(Detector {
-            gpu,
-            model: name,
-            weights: info,
-            mode: InputMode::Resized(input),
-            scale_names,
-            build: None,
-            plan: Some((input, plan)),
-            band_limit: None,
-        })
+        Self::open(gpu, model, weights, info).map_err(in_context)
     }
 
-    /// A training-free detector ("ela", "noise"): no weights, run at the image's own size.
-    pub fn training_free(gpu: &'g Gpu, name: &str) -> Result<Detector<'g>> {
-        if !TRAINING_FREE.contains(&name) {
-            return Err(Error::invalid(format!(
-                "'{name}' needs weights (training-free models: {})",
-                TRAINING_FREE.join(", ")
-            )));
+    /// A model that needs no weights (`ela`, `noise`), by its family.
+    pub fn without_weights(gpu: &'g Gpu, family: &dyn Family) -> Result<Detector<'g>> {
+        if family.needs_weights() {
+            return Err(Error::invalid(format!("'{}' needs weights: pass --weights FILE", family.name())));
         }
-        let model = name.to_string();
-        let build = move |hw: [usize; 2]| {
-            let none = WeightStore::new();
-            models::build(&model, &ModelConfig::from_weights(&model, &none, hw)?, &none)
-        };
-        Ok(Detector::new(gpu, name, WeightsInfo::default(), InputMode::Native, Box::new(build)))
+        let none = WeightStore::new();
+        Self::open(gpu, family.configure(&none)?, none, WeightsInfo::default())
     }
 
     /// A detector over any graph builder (`build([H, W])` gives a graph with input "image" and
@@ -168,30 +152,100 @@ impl<'g> Detector<'g> {
         mode: InputMode,
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
+        let model = Box::new(GraphModel { name: model.to_string(), input: mode, build });
         Detector {
             gpu,
-            model: model.to_string(),
+            model,
+            store: WeightStore::new(),
             weights,
-            mode,
-            scale_names: Vec::new(),
-            build: Some(build),
             plan: None,
+            native: None,
+            native_none: false,
             band_limit: None,
         }
+    }
+
+    /// A configured model on the device. A model with a fixed input is planned here, once, and
+    /// keeps no host copy of its weights (the plan holds them on the device); a native-resolution
+    /// model keeps its weights to build a graph per image size.
+    pub fn open(gpu: &'g Gpu, model: Box<dyn Model>, weights: WeightStore, info: WeightsInfo) -> Result<Detector<'g>> {
+        let mut det = Detector {
+            gpu,
+            model,
+            store: weights,
+            weights: info,
+            plan: None,
+            native: None,
+            native_none: false,
+            band_limit: None,
+        };
+        if let InputMode::Resized(hw) = det.model.input() {
+            let graph = det.model.build(hw, &det.store)?;
+            det.store = WeightStore::new();
+            let plan = Plan::new(gpu, &graph)?;
+            det.plan = Some((hw, plan));
+        }
+        Ok(det)
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        self.model.name()
+    }
+
+    /// How the model sees the image.
+    pub fn mode(&self) -> InputMode {
+        self.model.input()
     }
 
     /// Plan the graph for an input of `hw` unless the current plan already is for it.
     fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Plan<'g>> {
         if self.plan.as_ref().map(|(s, _)| *s) != Some(hw) {
-            let Some(build) = &self.build else {
-                return Err(Error::invalid(format!("model '{}' is planned for one input size only", self.model)));
-            };
+            if self.model.input() != InputMode::Native {
+                return Err(Error::invalid(format!("model '{}' is planned for one input size only", self.name())));
+            }
             self.plan = None; // free the old plan's buffers first
-            let graph = build(hw)?;
+            let graph = self.model.build(hw, &self.store)?;
             let plan = Plan::new(self.gpu, &graph)?;
             self.plan = Some((hw, plan));
         }
         Ok(&self.plan.as_ref().expect("planned above").1)
+    }
+
+    /// The model's native-stage outputs for `img` (see [`Model::native_stage`]), each resized to
+    /// the model's input `[h, w]` as uint8 levels with OpenCV's bilinear rule, as the graph's
+    /// inputs of the same names. The stage is planned per image size and kept.
+    fn native_inputs(&mut self, img: &RgbImage, [h, w]: [usize; 2]) -> Result<Vec<(String, Tensor)>> {
+        let size = [img.height, img.width];
+        if self.native.as_ref().map(|(s, _)| *s) != Some(size) {
+            if self.native_none {
+                return Ok(Vec::new());
+            }
+            let Some(graph) = self.model.native_stage(size) else {
+                self.native_none = true;
+                return Ok(Vec::new());
+            };
+            self.native = None;
+            let plan = Plan::new(self.gpu, &graph?)?;
+            self.native = Some((size, plan));
+        }
+        let plan = &self.native.as_ref().expect("planned above").1;
+        let mut outs: Vec<(String, Tensor)> = plan.run(&[("image", &rgb_planes(img))])?.into_iter().collect();
+        outs.sort_by(|a, b| a.0.cmp(&b.0));
+        outs.into_iter()
+            .map(|(name, t)| {
+                let [1, c, sh, sw] = t.shape[..] else {
+                    return Err(Error::graph(format!("native stage output '{name}' has shape {:?}", t.shape)));
+                };
+                // Planar levels -> interleaved u8 -> OpenCV's resize -> planar f32.
+                let plane = sh * sw;
+                let hwc: Vec<u8> =
+                    (0..plane * c).map(|i| t.data[(i % c) * plane + i / c].round().clamp(0.0, 255.0) as u8).collect();
+                let small = resize_bilinear_u8_cv(&hwc, sw, sh, c, w, h);
+                let data: Vec<f32> = (0..c * h * w).map(|i| small[(i % (h * w)) * c + i / (h * w)] as f32).collect();
+                Ok((name, Tensor::new(&[1, c, h, w], data)?))
+            })
+            .collect()
     }
 
     /// Memory of the current plan (activations after sharing, weights, scratch, uniforms).
@@ -204,34 +258,50 @@ impl<'g> Detector<'g> {
         if img.width == 0 || img.height == 0 {
             return Err(Error::invalid("the image has no pixels"));
         }
-        if self.mode == InputMode::Native && self.model == "ela" {
+        if self.model.input() == InputMode::Native && self.model.name() == "ela" {
             let limit = self.band_limit.unwrap_or_else(|| self.gpu.max_binding_bytes());
             if (3 * 4 * img.width * img.height) as u64 > limit {
                 return self.detect_ela_banded(img, limit);
             }
         }
         let t0 = Instant::now();
-        let (input, hw) = match self.mode {
+        let (input, hw) = match self.model.input() {
             InputMode::Resized([h, w]) => (to_model_input_hw(img, h, w), [h, w]),
             InputMode::Native => (rgb_planes(img), [img.height, img.width]),
         };
         let preprocess_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
+        let side = match self.model.input() {
+            InputMode::Resized(hw) => self.native_inputs(img, hw)?,
+            InputMode::Native => Vec::new(),
+        };
+        let mut inputs: Vec<(&str, &Tensor)> = vec![("image", &input)];
+        inputs.extend(side.iter().map(|(n, t)| (n.as_str(), t)));
         let plan = self.plan_for(hw)?;
-        let mut out = plan.run(&[("image", &input)])?;
+        let mut out = plan.run(&inputs)?;
+        if let Some((name, bad)) = first_nonfinite_output(&out) {
+            // Find the node that first produced one: slow, but only on this error path.
+            let at = match plan.first_nonfinite(&inputs)? {
+                Some(nf) => format!("; the first is made by {nf}"),
+                None => String::new(),
+            };
+            return Err(Error::invalid(format!(
+                "model '{}' produced {bad} NaN or infinite values in its output '{name}'{at}; the map would be \
+                 meaningless (weights that overflow float32, or a bug: please report it)",
+                self.model.name()
+            )));
+        }
         let gpu_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
-        let prob =
-            out.remove("prob").ok_or_else(|| Error::graph(format!("model '{}' has no 'prob' output", self.model)))?;
+        let name = self.model.name();
+        let prob = out.remove("prob").ok_or_else(|| Error::graph(format!("model '{name}' has no 'prob' output")))?;
         let (ph, pw) = match prob.shape.as_slice() {
             [1, 1, h, w] => (*h, *w),
             s => {
-                return Err(Error::graph(format!(
-                    "model '{}' gave a 'prob' of shape {s:?}, expected [1, 1, H, W]",
-                    self.model
-                )))
+                return Err(Error::graph(format!("model '{name}' gave a 'prob' of shape {s:?}, expected [1, 1, H, W]")))
             }
         };
+        let scales = scale_maps(name, &self.model.scales(), &out)?;
         let full = if (ph, pw) == (img.height, img.width) {
             prob.data.clone()
         } else {
@@ -244,6 +314,7 @@ impl<'g> Detector<'g> {
             prob: full,
             model_size: [ph, pw],
             model_prob: prob.data,
+            scales,
             extras: out,
             timings: Timings { decode_s: 0.0, preprocess_s, gpu_s, postprocess_s },
         })
@@ -251,6 +322,17 @@ impl<'g> Detector<'g> {
 }
 
 impl<'g> Detector<'g> {
+    /// Whether tiles may overlap by `overlap` pixels: less than the model's input side (any for
+    /// native-resolution models, which are not tiled). Checked before a batch starts.
+    pub fn check_tile_overlap(&self, overlap: usize) -> Result<()> {
+        match self.model.input() {
+            InputMode::Resized([th, tw]) if overlap >= th.min(tw) => {
+                Err(Error::invalid(format!("--tile-overlap {overlap} must be smaller than the model's {tw}x{th} tile")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// [`Detector::detect_tiled`] with `Some(overlap)`, else [`Detector::detect`]: what `infer`
     /// and `eval` run for `--tile` / its absence.
     pub fn detect_with(&mut self, img: &RgbImage, tile_overlap: Option<usize>) -> Result<Detection> {
@@ -313,6 +395,7 @@ impl<'g> Detector<'g> {
             prob: prob.data.clone(),
             model_size: [h, w],
             model_prob: prob.data,
+            scales: Vec::new(),
             extras: HashMap::from([("ela".to_string(), ela)]),
             timings,
         })
@@ -323,10 +406,8 @@ impl<'g> Detector<'g> {
     /// edges, so seams fade. Images smaller than a tile are padded by repeating their edge pixels.
     /// Native-resolution models just run [`Detector::detect`].
     pub fn detect_tiled(&mut self, img: &RgbImage, overlap: usize) -> Result<Detection> {
-        let InputMode::Resized([th, tw]) = self.mode else { return self.detect(img) };
-        if overlap >= th.min(tw) {
-            return Err(Error::invalid(format!("tile overlap {overlap} must be smaller than the tile {tw}x{th}")));
-        }
+        let InputMode::Resized([th, tw]) = self.model.input() else { return self.detect(img) };
+        self.check_tile_overlap(overlap)?;
         let t0 = Instant::now();
         let (w, h) = (img.width.max(tw), img.height.max(th));
         let starts = |n: usize, t: usize| -> Vec<usize> {
@@ -379,10 +460,45 @@ impl<'g> Detector<'g> {
             model_size: [img.height, img.width],
             model_prob: prob.clone(),
             prob,
+            scales: Vec::new(),
             extras: HashMap::new(),
             timings,
         })
     }
+}
+
+/// The model's scales read out of its outputs (each a channel of a `[1, C, H, W]` output).
+fn scale_maps(model: &str, scales: &[Scale], out: &HashMap<String, Tensor>) -> Result<Vec<ScaleMap>> {
+    let channel = |r: &models::MapRef| -> Result<(usize, usize, Vec<f32>)> {
+        let t =
+            out.get(r.output).ok_or_else(|| Error::graph(format!("model '{model}' has no '{}' output", r.output)))?;
+        let [1, c, h, w] = t.shape[..] else {
+            return Err(Error::graph(format!("model '{model}': '{}' has shape {:?}", r.output, t.shape)));
+        };
+        if r.channel >= c {
+            return Err(Error::graph(format!("model '{model}': '{}' has no channel {}", r.output, r.channel)));
+        }
+        let plane = &t.data[r.channel * h * w..(r.channel + 1) * h * w];
+        Ok((h, w, plane.iter().map(|&v| r.to_unit(v)).collect()))
+    };
+    scales
+        .iter()
+        .map(|s| {
+            let (height, width, prob) = channel(&s.map)?;
+            let weight = s.weight.as_ref().map(|r| channel(r).map(|c| c.2)).transpose()?;
+            Ok(ScaleMap { name: s.name.clone(), width, height, prob, weight })
+        })
+        .collect()
+}
+
+/// The first output (by name) holding NaN or infinite values, and how many.
+fn first_nonfinite_output(out: &HashMap<String, Tensor>) -> Option<(String, usize)> {
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    names.into_iter().find_map(|n| {
+        let bad = out[n].data.iter().filter(|v| !v.is_finite()).count();
+        (bad > 0).then(|| (n.clone(), bad))
+    })
 }
 
 /// `[1, 3, H, W]` f32 planes of the RGB values 0..255.
@@ -432,7 +548,7 @@ mod tests {
         let (w, h) = (75, 150);
         let seed = Rng::fresh_seed();
         let img = picture(w, h, seed);
-        let mut det = Detector::training_free(device(), "ela").unwrap();
+        let mut det = Detector::without_weights(device(), &crate::models::ela::ELA).unwrap();
         let whole = det.detect(&img).unwrap();
         // 64 rows per band with context: cores of 32 rows, 5 bands, a short last one.
         det.set_band_limit(64 * 2 * 12 * w as u64);

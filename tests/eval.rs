@@ -8,7 +8,7 @@ use std::path::Path;
 use common::{bin, tiny_weights, tmpdir, write_png};
 
 use wgpu_forge::eval::metrics::image_metrics;
-use wgpu_forge::imageio::{load_rgb8, DEFAULT_MAX_PIXELS};
+use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
 /// A mask with a tampered rectangle (x0..x1, y0..y1); an empty rectangle gives an empty mask.
@@ -65,13 +65,13 @@ fn eval_scores_pairs_names_the_bad_one_and_writes_reports() {
 
     // The per-image metrics equal the library's on the library detector's maps.
     let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
     let rows = report["per_image"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let mut f1_sum = 0.0;
     for (name, gt) in [("authentic.png", &authentic_gt), ("spliced.png", &spliced_gt)] {
         let row = rows.iter().find(|r| r["image"].as_str().unwrap().ends_with(name)).unwrap();
-        let d = det.detect(&load_rgb8(images.join(name), DEFAULT_MAX_PIXELS).unwrap()).unwrap();
+        let d = det.detect(&load_rgb8(images.join(name), default_max_pixels()).unwrap()).unwrap();
         let m = image_metrics(&d.prob, gt, d.width, d.height, 0.5);
         for (key, want) in
             [("f1", m.f1), ("f1_permuted", m.f1_permuted), ("iou", m.iou), ("best_f1", m.best_f1), ("score", m.score)]
@@ -136,8 +136,8 @@ fn eval_tile_scores_the_tiled_map() {
     assert!(stdout.contains("in overlapping 96x64 tiles"), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(report["tile"], true);
-    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None, None).unwrap();
-    let d = det.detect_tiled(&load_rgb8(images.join("big.png"), DEFAULT_MAX_PIXELS).unwrap(), 16).unwrap();
+    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None).unwrap();
+    let d = det.detect_tiled(&load_rgb8(images.join("big.png"), default_max_pixels()).unwrap(), 16).unwrap();
     let m = image_metrics(&d.prob, &gt, d.width, d.height, 0.3);
     let row = &report["per_image"][0];
     assert!((row["f1"].as_f64().unwrap() - m.f1).abs() < 1e-9 && (row["iou"].as_f64().unwrap() - m.iou).abs() < 1e-9);

@@ -44,7 +44,7 @@ fn buffer_reuse_does_not_change_results() {
     let want = g.run_reference(&[("x", &x)]).unwrap();
     for name in ["y", "h"] {
         assert_eq!(a[name].data, b[name].data, "output '{name}' differs with buffer reuse (seed {seed})");
-        check_close(name, &a[name], &want[name], 1e-5).unwrap();
+        check_close(name, &a[name], &want[name], 1e-5).unwrap_or_else(|e| panic!("{e} (seed {seed})"));
     }
     // Running a plan again gives the same bits.
     assert_eq!(shared.run(&[("x", &x)]).unwrap()["y"].data, a["y"].data);
@@ -91,8 +91,35 @@ fn tensors_over_the_binding_limit_still_work() {
     let got = plan.run(&[("x", &x)]).unwrap().remove("y").unwrap();
     for (i, (&g, &v)) in got.data.iter().zip(&x.data).enumerate() {
         let want = v.max(0.0) + v + bias.data[0];
-        assert!((g - want).abs() <= 1e-6, "element {i}: {g} vs {want}");
+        assert!((g - want).abs() <= 1e-6, "element {i}: {g} vs {want} (seed {seed})");
     }
+}
+
+/// A node that overflows is named by `first_nonfinite`, even though later nodes turn its
+/// infinities into NaN and then into an ordinary-looking output; a finite graph gives `None`.
+#[test]
+fn the_first_node_making_nonfinite_values_is_named() {
+    let gpu = device();
+    let seed = Rng::fresh_seed();
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[3, 7]);
+    let big = b.constant("big", Tensor::new(&[1], vec![1e30]).unwrap());
+    let h = b.add("scale", Binary::mul(), &[x, big]).unwrap();
+    let h = b.add("overflow", Binary::mul(), &[h, big]).unwrap();
+    let h = b.add("nan", Binary { kind: BinaryKind::Sub, act: Act::None }, &[h, h]).unwrap();
+    let y = b.add("sig", Unary { act: Act::Sigmoid }, &[h]).unwrap();
+    b.output("y", y);
+    let plan = Plan::new(gpu, &b.finish()).unwrap();
+    // Values in [0.5, 1): 1e30 x 1e30 overflows everywhere.
+    let xt = Tensor::random(&[3, 7], seed, 0.5, 1.0);
+    let nf = plan.first_nonfinite(&[("x", &xt)]).unwrap().unwrap_or_else(|| panic!("nothing found (seed {seed})"));
+    assert_eq!((nf.node.as_str(), nf.output, nf.index), ("overflow", 0, 0), "seed {seed}");
+    assert!(nf.value.is_infinite(), "{nf} (seed {seed})");
+    assert!(nf.to_string().contains("node 'overflow'"), "{nf}");
+    // The plan still runs normally afterwards, and a finite input is clean.
+    assert!(plan.run(&[("x", &xt)]).unwrap()["y"].data.iter().all(|v| v.is_nan()));
+    let small = Tensor::random(&[3, 7], seed, -1e-35, 1e-35);
+    assert_eq!(plan.first_nonfinite(&[("x", &small)]).unwrap(), None, "seed {seed}");
 }
 
 #[test]

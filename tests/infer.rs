@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{bin, tiny_weights, tmpdir, write_png};
 
-use wgpu_forge::imageio::{load_rgb8, DEFAULT_MAX_PIXELS};
+use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
@@ -47,7 +47,8 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
 
     // The library pipeline on the same image gives the same maps.
     let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None, None).unwrap();
+    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
+    let mut regions_seen = 0;
     for (img_path, stem, (w, h)) in [(&a, "wide", (75, 41)), (&b, "tall", (33, 50))] {
         let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
         assert_eq!(mask.dimensions(), (w, h));
@@ -59,20 +60,22 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         for (m, p) in mask.as_raw().iter().zip(&prob) {
             assert_eq!(*m, if *p > 0.5 { 255 } else { 0 });
         }
-        let d = det.detect(&load_rgb8(img_path, DEFAULT_MAX_PIXELS).unwrap()).unwrap();
+        let d = det.detect(&load_rgb8(img_path, default_max_pixels()).unwrap()).unwrap();
         assert_eq!(d.model_prob, model, "{stem}: model map");
         assert_eq!(d.prob, prob, "{stem}: map at the image's size");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
-        check_report(&out, stem, w as usize, h as usize, &prob);
+        regions_seen += check_report(&out, stem, w as usize, h as usize, &prob);
     }
+    assert!(regions_seen > 0, "the pictures give the model something to mark, so the region checks ran");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The report's documented fields, their types, and agreement with the maps written beside it.
-fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
+/// The report's documented fields, their types, and agreement with the maps written beside it;
+/// returns how many regions it lists (their checks mean something only when there are some).
+fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usize {
     let text = std::fs::read_to_string(out.join(format!("{stem}.json"))).unwrap();
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(r["schema"], "wgpu-forge.report/1");
+    assert_eq!(r["schema"], "wgpu-forge.report/2");
     assert_eq!(r["width"], w);
     assert_eq!(r["height"], h);
     assert_eq!(r["model"]["name"], "mesorch");
@@ -93,7 +96,7 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
         assert!(g["max_prob"].as_f64().unwrap() >= g["mean_prob"].as_f64().unwrap());
     }
     assert_eq!(r["scales"].as_array().unwrap().len(), 8, "Mesorch has 8 scales");
-    assert!(r["scales"][0]["mean_gate"].is_number());
+    assert!(r["scales"][0]["mean_weight"].is_number());
     for k in ["decode", "preprocess", "gpu", "postprocess", "total"] {
         assert!(r["timings_s"][k].as_f64().unwrap() >= 0.0, "{k}");
     }
@@ -106,6 +109,17 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) {
     assert_eq!(p8.dimensions(), (w as u32, h as u32));
     let ov = image::open(out.join(format!("{stem}.overlay.png"))).unwrap().to_rgb8();
     assert!(ov.width() > w as u32 && ov.height() == h as u32, "overlay has a colour bar");
+    // Each listed region is a connected part of the written mask: its pixels inside its box.
+    let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
+    for g in r["regions"].as_array().unwrap() {
+        let b: Vec<u32> = g["bbox"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let inside = (b[1]..b[3])
+            .flat_map(|y| (b[0]..b[2]).map(move |x| (x, y)))
+            .filter(|&(x, y)| mask.get_pixel(x, y)[0] == 255)
+            .count();
+        assert!(inside as u64 >= g["area"].as_u64().unwrap(), "{stem}: region {b:?} holds {inside} marked pixels");
+    }
+    r["regions"].as_array().unwrap().len()
 }
 
 #[test]
@@ -149,7 +163,7 @@ fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
     for s in ["c1", "c4", "s1", "s4"] {
         let scale = image::open(out.join(format!("a.scale-{s}.png"))).unwrap();
         assert_eq!((scale.width(), scale.height()), (24, 16), "H/4 x W/4 of the model input");
-        assert!(out.join(format!("a.gate-{s}.png")).is_file());
+        assert!(out.join(format!("a.weight-{s}.png")).is_file());
     }
     let none = format!("{}/*.gif", imgs.display());
     let o = bin().args(["infer", "--weights"]).arg(&weights).arg(&none).output().unwrap();
@@ -197,7 +211,7 @@ fn without_weights_the_default_model_runs() {
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     // The shipped learned weights are not the default (weights/mesorch-compact.md): ELA runs,
     // and stderr says why.
-    assert_eq!(r["model"]["name"], wgpu_forge::cli::infer::DEFAULT_MODEL);
+    assert_eq!(r["model"]["name"], wgpu_forge::models::default_family().name());
     assert!(r["model"]["weights"].is_null(), "{r}");
     assert!(stderr.contains("training-free") && stderr.contains("mesorch-compact.md"), "{stderr}");
     assert!(dir.join("forge-out/d.mask.png").is_file(), "default output folder");

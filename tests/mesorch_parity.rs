@@ -38,6 +38,7 @@ fn fixture_config(model: &str, hw: [usize; 2]) -> MesorchConfig {
     assert!(c["out_size"].is_null(), "fixtures resize to the input size");
     MesorchConfig {
         variant,
+        in_chans: 6,
         cnx_dims: arr4(c, "cnx_dims"),
         cnx_depths: arr4(c, "cnx_depths"),
         cnx_mlp_ratio: u("cnx_mlp_ratio"),
@@ -139,7 +140,9 @@ fn mesorch_p_tiny_64x64() {
 fn config_from_weights_matches_fixture() {
     for model in ["mesorch_tiny", "mesorch_p_tiny"] {
         let want = fixture_config(model, [64, 64]);
-        let mut got = MesorchConfig::from_weights(&weights(model), [64, 64]).unwrap();
+        let w = weights(model);
+        let mut got = MesorchConfig::from_shapes(&w.shapes(), want.variant, &w.metadata);
+        got.input = [64, 64];
         // Head counts are not visible in the weights; everything else is.
         got.mit_heads = want.mit_heads;
         if want.variant == Variant::MesorchP {

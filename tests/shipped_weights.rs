@@ -20,7 +20,7 @@ fn shipped_weights_match_the_pytorch_reference() {
     let fixture = Path::new(ROOT).join("tests/fixtures/shipped");
     let want = TensorStore::read_safetensors(&fixture.join("expected.safetensors")).unwrap();
 
-    let mut det = Detector::from_weights_file(device(), &weights, None, None)
+    let mut det = Detector::from_weights_file(device(), &weights, None)
         .unwrap_or_else(|e| panic!("the shipped weights must load: {e}"));
     // A stale fixture would make a mismatch look like an engine bug: say which it is.
     let sha = det.weights.sha256.clone().unwrap();
@@ -29,7 +29,7 @@ fn shipped_weights_match_the_pytorch_reference() {
         want.metadata.get("weights_sha256"),
         "the fixture was made for other weights; rerun tools/make_shipped_fixture.py"
     );
-    assert_eq!(det.mode, InputMode::Resized([256, 256]), "input size recorded in the shipped file");
+    assert_eq!(det.mode(), InputMode::Resized([256, 256]), "input size recorded in the shipped file");
 
     let img = load_rgb8(fixture.join("input.png"), u64::MAX).unwrap();
     let d = det.detect(&img).unwrap();

@@ -19,9 +19,9 @@ use crate::eval::metrics::{image_level, image_metrics, ImageLevel, ImageMetrics,
 use crate::eval::pairs::{check_same_size, load_mask, pair_folders, BinaryMask, Pair, Pairing};
 use crate::eval::perturb::{parse_spec, Perturbation};
 use crate::eval::plot::{robustness_png, Series};
+use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_rgb8_with, LoadOptions};
 use crate::pipeline::{Detection, Detector};
-use crate::report::write_atomic;
 
 /// Options of `eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -56,9 +56,10 @@ pub struct EvalArgs {
     /// Evaluate images without a mask as authentic (empty ground truth) instead of skipping them.
     #[arg(long)]
     pub authentic_without_mask: bool,
-    /// Refuse images with more pixels than this (decompression-bomb guard).
-    #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
-    pub max_pixels: u64,
+    /// Refuse images with more pixels than this (decompression-bomb guard); default: what this
+    /// machine's memory allows, at most 100000000.
+    #[arg(long, value_name = "PIXELS")]
+    pub max_pixels: Option<u64>,
     /// Run the model on overlapping tiles at the image's own resolution (as `infer --tile`).
     #[arg(long)]
     pub tile: bool,
@@ -99,11 +100,14 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     }
     let gpu = dev.open()?;
     let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
+    if args.tile {
+        det.check_tile_overlap(args.tile_overlap)?;
+    }
     let at_model = args.resolution == "model";
     if at_model && args.tile {
         return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
     }
-    let resolution = match (at_model, det.mode) {
+    let resolution = match (at_model, det.mode()) {
         (false, crate::pipeline::InputMode::Resized([h, w])) if args.tile => {
             format!("each image's own resolution, in overlapping {w}x{h} tiles")
         }
@@ -115,12 +119,17 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     };
     println!(
         "{} on {}; evaluated at {resolution}; a pixel is marked when p > {}",
-        det.model, gpu.info.name, args.threshold
+        det.name(),
+        gpu.info.name,
+        args.threshold
     );
     println!("{}", header_line());
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
     conditions.extend(perturbations.iter().copied().map(Some));
-    let load = LoadOptions { max_pixels: args.max_pixels, ..LoadOptions::default() };
+    let load = LoadOptions {
+        max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
+        ..LoadOptions::default()
+    };
     let mut rows: Vec<ImageRow> = Vec::new();
     let mut per_condition: Vec<Vec<ImageMetrics>> = vec![Vec::new(); conditions.len()];
     let mut failures: Vec<(Pair, String)> = Vec::new();
@@ -155,7 +164,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     }
     if let Some(out) = &args.out {
         let report = json!({
-            "model": det.model,
+            "model": det.name(),
             "weights": det.weights.path.as_ref().map(|p| p.display().to_string()),
             "weights_sha256": det.weights.sha256,
             "resolution": args.resolution,
@@ -178,11 +187,14 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             "unpaired_masks": pairing.unpaired_masks.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         let text = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(format!("metrics.json: {e}")))?;
-        write_atomic(&out.join("metrics.json"), text.as_bytes())?;
-        write_atomic(&out.join("per_image.csv"), per_image_csv(&rows).as_bytes())?;
+        // One set, metrics.json last: its presence marks a complete run.
+        let mut files = vec![(out.join("per_image.csv"), per_image_csv(&rows).into_bytes())];
         if !robustness.is_empty() {
-            write_atomic(&out.join("robustness.png"), &robustness_png(&series(&robustness), Some(clean.f1))?)?;
+            files.push((out.join("robustness.png"), robustness_png(&series(&robustness), Some(clean.f1))?));
         }
+        files.push((out.join("metrics.json"), text.into_bytes()));
+        remove_stale_temps(out);
+        write_set(&files)?;
         eprintln!("wrote {}", out.join("metrics.json").display());
     }
     Ok(failures.len())
@@ -429,6 +441,7 @@ mod tests {
             prob: vec![0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1],
             model_size: [1, 2],
             model_prob: vec![0.1, 0.9],
+            scales: Vec::new(),
             extras: Default::default(),
             timings: Default::default(),
         };

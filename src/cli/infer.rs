@@ -5,22 +5,26 @@
 //! (8-bit probability), `S.overlay.png` (heat map over the photo with a colour bar), `S.json`
 //! (the report, docs/report.md); with `--save-raw` `S.prob.npy` (float32 H x W at the image's size)
 //! and `S.model.npy` (float32 at the model's resolution); with `--scales` the model's per-scale
-//! maps. One bad input never stops the batch: it is named on stderr with its reason and the run
-//! ends with exit code 1. Every file is written atomically; an image's files are all encoded
-//! before the first is written.
+//! maps. One bad input (a file, or a folder or pattern with no images) never stops the batch: it
+//! is named on stderr with its reason and the run ends with exit code 1. An image's files are all
+//! encoded, then written as a set ([`crate::fileio::write_set`]): all of them or none. Stems are
+//! unique in a batch; `--out` may not be the folder of an input (outputs would overwrite files
+//! there and be read back as inputs by the next run).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
-use crate::imageio::{load_rgb8_with, LoadOptions, RgbImage};
+use crate::fileio::{remove_stale_temps, write_set};
+use crate::imageio::{load_image, LoadOptions, RgbImage, IMAGE_EXTENSIONS};
+use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::overlay;
-use crate::report::{image_score, npy_f32, png_gray8, png_rgb8, regions, write_atomic, Mask};
+use crate::report::{image_score, npy_f32, png_gray8, png_rgb8, regions, Mask};
 
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
@@ -29,12 +33,12 @@ pub struct InferArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Converted weights (.safetensors from `wgpu-forge convert`, e.g. the shipped
-    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the training-free
-    /// "ela" detector.
+    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the registry's
+    /// default training-free detector (error level analysis).
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Model: "ela" or "noise" (training-free, no weights), or a learned model's name to override
-    /// the weights' `arch` metadata (mesorch, mesorch_p).
+    /// Model by name: one that needs no weights (the training-free detectors), or a learned
+    /// model's name to override the weights' `arch` metadata; `wgpu-forge info` lists them.
     #[arg(long)]
     pub model: Option<String>,
     /// Output folder.
@@ -43,7 +47,8 @@ pub struct InferArgs {
     /// Also write S.prob.npy and S.model.npy.
     #[arg(long)]
     pub save_raw: bool,
-    /// Also write the model's per-scale maps (and gate weights), S.scale-NAME.png / S.gate-NAME.png.
+    /// Also write the model's per-scale maps (and the weight it gives each scale, where it weighs
+    /// them), S.scale-NAME.png / S.weight-NAME.png.
     #[arg(long)]
     pub scales: bool,
     /// Mask threshold: a pixel is marked when p > threshold; also the verdict's threshold.
@@ -68,9 +73,14 @@ pub struct InferArgs {
     /// Print each report as one JSON line on stdout (instead of the summary line).
     #[arg(long)]
     pub json: bool,
-    /// Refuse images with more pixels than this (decompression-bomb guard).
-    #[arg(long, default_value_t = crate::imageio::DEFAULT_MAX_PIXELS)]
-    pub max_pixels: u64,
+    /// Refuse images with more pixels than this (decompression-bomb guard); default: what this
+    /// machine's memory allows, at most 100000000.
+    #[arg(long, value_name = "PIXELS")]
+    pub max_pixels: Option<u64>,
+    /// Analyse a truncated JPEG (its missing rows are grey) with a note in the report, instead of
+    /// refusing it.
+    #[arg(long)]
+    pub allow_truncated: bool,
     /// Do not rotate images by their EXIF orientation (the benchmark's loader does not).
     #[arg(long)]
     pub no_exif_orientation: bool,
@@ -78,81 +88,108 @@ pub struct InferArgs {
 
 /// The learned weights shipped in the repository. They are not the default: on real forgeries they
 /// do worse than the training-free ELA detector (weights/mesorch-compact.md), so `infer` without
-/// `--weights` or FORGE_WEIGHTS runs [`DEFAULT_MODEL`] and says so.
+/// `--weights` or FORGE_WEIGHTS runs the registry's default detector and says so.
 pub const SHIPPED_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
-
-/// The model used when neither weights nor a model are given.
-pub const DEFAULT_MODEL: &str = "ela";
 
 /// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
     std::env::var_os("FORGE_WEIGHTS").map(PathBuf::from)
 }
 
-/// Extensions taken from folders.
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp", "webp"];
-
 /// Files, folders (their image files, sorted, not recursive) and glob patterns, in order. A
-/// pattern or folder that matches nothing is an error naming it.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// folder or pattern that gives no image is one failed input (the path as given and why), and
+/// the batch goes on; a missing or unreadable file fails when it is read.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<std::result::Result<PathBuf, (PathBuf, Error)>> {
     let mut out = Vec::new();
     for p in inputs {
         let text = p.to_string_lossy();
-        if p.is_dir() {
-            let rd = std::fs::read_dir(p)
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list {}: {e}", p.display())))?;
-            let mut files: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.is_file()
-                        && f.extension()
-                            .and_then(|x| x.to_str())
-                            .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+        let listed = if p.is_dir() {
+            let is_image = |f: &Path| {
+                f.is_file()
+                    && f.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+            };
+            std::fs::read_dir(p)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list the folder: {e}")))
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| is_image(f)).collect::<Vec<_>>())
+                .and_then(|files| {
+                    let what = IMAGE_EXTENSIONS.join(" ");
+                    (!files.is_empty())
+                        .then_some(files)
+                        .ok_or_else(|| Error::invalid(format!("no image files ({what}) in this folder")))
                 })
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(Error::invalid(format!("{}: no image files in this folder", p.display())));
-            }
-            out.extend(files);
         } else if !p.exists() && text.contains(['*', '?', '[']) {
-            let paths = glob::glob(&text).map_err(|e| Error::invalid(format!("bad pattern '{text}': {e}")))?;
-            let mut files: Vec<PathBuf> = paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(Error::invalid(format!("'{text}' matches no file")));
-            }
-            out.extend(files);
+            glob::glob(&text)
+                .map_err(|e| Error::invalid(format!("bad pattern: {e}")))
+                .map(|paths| paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect::<Vec<_>>())
+                .and_then(|files| {
+                    (!files.is_empty()).then_some(files).ok_or_else(|| Error::invalid("the pattern matches no file"))
+                })
         } else {
-            out.push(p.clone()); // a missing file is reported per input, in the batch
+            out.push(Ok(p.clone()));
+            continue;
+        };
+        match listed {
+            Ok(mut files) => {
+                files.sort();
+                out.extend(files.into_iter().map(Ok));
+            }
+            Err(e) => out.push(Err((p.clone(), e))),
         }
     }
-    Ok(out)
+    out
 }
 
-/// Open the detector: a training-free model by name (`--model ela|noise`), else a learned model
-/// through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when set,
-/// else [`DEFAULT_MODEL`].
+/// Refuse an output folder that is the folder of an input: the outputs would overwrite files
+/// there (a ground-truth `x.mask.png`) and the next run over that folder would read them back
+/// as inputs. `out` need not exist.
+pub fn check_out_folder(out: &Path, inputs: &[&Path], input_args: &[PathBuf]) -> Result<()> {
+    let Ok(out_c) = out.canonicalize() else { return Ok(()) }; // a new folder holds no input
+    let folders = input_args.iter().filter(|p| p.is_dir()).map(|p| (p.as_path(), p.to_path_buf()));
+    let parents = inputs
+        .iter()
+        .map(|f| (*f, f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()));
+    for (input, folder) in folders.chain(parents) {
+        if folder.canonicalize().is_ok_and(|c| c == out_c) {
+            return Err(Error::invalid(format!(
+                "--out {} is the folder of the input {}: the outputs would overwrite files there (such as a \
+                 ground-truth S.mask.png) and later runs would read them as inputs; choose another folder \
+                 (the default is forge-out)",
+                out.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Open the detector: a model that needs no weights by name (`--model NAME`), else a learned
+/// model through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when
+/// set, else the registry's default detector.
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
     model: Option<&str>,
 ) -> Result<Detector<'g>> {
-    if let Some(m) = model.filter(|m| crate::pipeline::TRAINING_FREE.contains(m)) {
+    let family = model.map(models::family).transpose()?;
+    if let Some(f) = family.filter(|f| !f.needs_weights()) {
         if weights.is_some() {
-            return Err(Error::invalid(format!("--model {m} is training-free and takes no --weights")));
+            return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", f.name())));
         }
-        return Detector::training_free(gpu, m);
+        return Detector::without_weights(gpu, f);
     }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
         (None, None) if model.is_none() => {
+            let f = models::default_family();
             eprintln!(
-                "wgpu-forge: note: no --weights; using the training-free 'ela' detector (the learned \
-                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)"
+                "wgpu-forge: note: no --weights; using the training-free '{}' detector (the learned \
+                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)",
+                f.name()
             );
-            return Detector::training_free(gpu, DEFAULT_MODEL);
+            return Detector::without_weights(gpu, f);
         }
         (None, None) => {
             return Err(Error::invalid(format!(
@@ -161,7 +198,7 @@ pub fn open_detector<'g>(
             )))
         }
     };
-    Detector::from_weights_file(gpu, &weights, model, None)
+    Detector::from_weights_file(gpu, &weights, model)
 }
 
 /// Run the command; returns how many inputs failed.
@@ -169,16 +206,25 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     if !(0.0..1.0).contains(&args.threshold) {
         return Err(Error::invalid(format!("--threshold {} must be in [0, 1)", args.threshold)));
     }
-    let inputs = expand_inputs(&args.inputs)?;
+    let expanded = expand_inputs(&args.inputs);
+    let inputs: Vec<&Path> = expanded.iter().filter_map(|r| r.as_ref().ok().map(PathBuf::as_path)).collect();
+    check_out_folder(&args.out, &inputs, &args.inputs)?;
     if args.tile && args.scales {
         eprintln!("wgpu-forge: note: --scales is ignored with --tile (per-scale maps are not stitched across tiles)");
     }
     std::fs::create_dir_all(&args.out).map_err(|e| {
         Error::new(ErrorKind::Io, format!("cannot create the output folder {}: {e}", args.out.display()))
     })?;
+    let stale = remove_stale_temps(&args.out);
+    if stale > 0 {
+        eprintln!("wgpu-forge: note: removed {stale} temporary files left in {} by runs that died", args.out.display());
+    }
     let gpu = dev.open()?;
     let t = Instant::now();
     let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
+    if args.tile {
+        det.check_tile_overlap(args.tile_overlap)?;
+    }
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let mem = det.plan_stats().map_or(String::new(), |s| {
         format!(
@@ -190,27 +236,42 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         )
     });
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
-    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.model, gpu.info.name, t.elapsed().as_secs_f64());
+    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
     let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
-    let load = LoadOptions { max_pixels: args.max_pixels, apply_exif_orientation: !args.no_exif_orientation };
-    let stems = unique_stems(&inputs);
-    let bar = progress_bar(inputs.len());
+    let load = LoadOptions {
+        max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
+        apply_exif_orientation: !args.no_exif_orientation,
+        allow_truncated: args.allow_truncated,
+    };
+    let owned: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
+    let mut stems = unique_stems(&owned).into_iter();
+    let bar = progress_bar(expanded.len());
     let mut failed = 0;
-    for (input, stem) in inputs.iter().zip(&stems) {
-        bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        match one(&mut det, input, stem, &ctx, &load) {
+    for item in &expanded {
+        let result = match item {
+            Ok(input) => {
+                let stem = stems.next().expect("one stem per file");
+                bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                one(&mut det, input, &stem, &ctx, &load).map_err(|e| (input.as_path(), e))
+            }
+            Err((arg, e)) => Err((arg.as_path(), e.clone())),
+        };
+        match result {
             Ok(line) => bar.suspend(|| println!("{line}")),
-            Err(e) => {
+            Err((input, e)) => {
                 failed += 1;
-                bar.suspend(|| eprintln!("wgpu-forge: {}: {e}", input.display()));
+                // Name the input once: most errors already carry it.
+                let shown = input.display().to_string();
+                let line = if e.message.contains(&shown) { e.to_string() } else { format!("{shown}: {e}") };
+                bar.suspend(|| eprintln!("wgpu-forge: {line}"));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
     if failed > 0 {
-        eprintln!("wgpu-forge: {failed} of {} inputs failed", inputs.len());
+        eprintln!("wgpu-forge: {failed} of {} inputs failed", expanded.len());
     }
     Ok(failed)
 }
@@ -236,14 +297,15 @@ struct Context<'a> {
 fn one(det: &mut Detector, input: &Path, stem: &str, ctx: &Context, load: &LoadOptions) -> Result<String> {
     let args = ctx.args;
     let t = Instant::now();
-    let img = load_rgb8_with(input, load)?;
+    let decoded = load_image(input, load)?;
+    let img = &decoded.image;
     let decode_s = t.elapsed().as_secs_f64();
-    let mut d = det.detect_with(&img, args.tile.then_some(args.tile_overlap))?;
+    let mut d = det.detect_with(img, args.tile.then_some(args.tile_overlap))?;
     d.timings.decode_s = decode_s;
-    let (files, summary) = render(det, &img, &d, input, stem, ctx)?;
-    for (name, bytes) in &files {
-        write_atomic(&args.out.join(name), bytes)?;
-    }
+    let (files, summary) = render(det, img, &d, input, stem, ctx, &decoded.notes)?;
+    // The report comes last in `files`: its presence marks a complete set.
+    let files: Vec<(PathBuf, Vec<u8>)> = files.into_iter().map(|(n, b)| (args.out.join(n), b)).collect();
+    write_set(&files)?;
     Ok(summary)
 }
 
@@ -255,6 +317,7 @@ fn render(
     input: &Path,
     stem: &str,
     ctx: &Context,
+    notes: &[String],
 ) -> Result<(Vec<(String, Vec<u8>)>, String)> {
     let args = ctx.args;
     let t = Instant::now();
@@ -275,14 +338,15 @@ fn render(
         add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
         add("model_npy", format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?);
     }
-    let scales = scale_maps(det, d)?;
     let mut scale_summary = Vec::new();
-    for s in &scales {
-        scale_summary.push((s.name.clone(), s.mean, s.max, s.gate_mean));
+    for s in &d.scales {
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let max = s.prob.iter().cloned().fold(0.0, f32::max);
+        scale_summary.push((s.name.clone(), mean(&s.prob), max, s.weight.as_deref().map(mean)));
         if args.scales {
-            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.w, s.h, to_u8(&s.prob))?);
-            if let Some(g) = &s.gate {
-                add("gate", format!("{stem}.gate-{}.png", s.name), png_gray8(s.w, s.h, to_u8(g))?);
+            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.width, s.height, to_u8(&s.prob))?);
+            if let Some(g) = &s.weight {
+                add("weight", format!("{stem}.weight-{}.png", s.name), png_gray8(s.width, s.height, to_u8(g))?);
             }
         }
     }
@@ -290,12 +354,12 @@ fn render(
     timings.postprocess_s += t.elapsed().as_secs_f64();
     let file = input.display().to_string();
     let weights = det.weights.path.as_ref().map(|p| p.display().to_string());
-    let mode = match (det.mode, args.tile) {
+    let mode = match (det.mode(), args.tile) {
         (InputMode::Native, _) => "native",
         (_, true) => "tile",
         _ => "resize",
     };
-    let model_input = match det.mode {
+    let model_input = match det.mode() {
         InputMode::Resized(hw) => Some(hw),
         InputMode::Native => None,
     };
@@ -305,7 +369,7 @@ fn render(
         file: &file,
         width: d.width,
         height: d.height,
-        model: &det.model,
+        model: det.name(),
         weights: weights.as_deref(),
         weights_sha256: det.weights.sha256.as_deref(),
         mode,
@@ -322,6 +386,7 @@ fn render(
         adapter: &ctx.adapter,
         backend: &ctx.backend,
         outputs: &outputs,
+        notes,
     });
     files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
     let line = if args.json {
@@ -347,53 +412,42 @@ fn to_u8(p: &[f32]) -> Vec<u8> {
     p.iter().map(|&v| crate::imageio::unit_to_u8(v)).collect()
 }
 
-/// One scale's map (sigmoid of its logit) and gate weight, at the model's H/4 resolution.
-struct ScaleMap {
-    name: String,
-    w: usize,
-    h: usize,
-    prob: Vec<f32>,
-    gate: Option<Vec<f32>>,
-    mean: f32,
-    max: f32,
-    gate_mean: Option<f32>,
-}
-
-fn scale_maps(det: &Detector, d: &Detection) -> Result<Vec<ScaleMap>> {
-    let Some(logits) = d.extras.get("scale_logits") else { return Ok(Vec::new()) };
-    let [1, n, h, w] = logits.shape[..] else {
-        return Err(Error::graph(format!("scale_logits has shape {:?}", logits.shape)));
-    };
-    let gate = d.extras.get("gate").filter(|g| g.shape == logits.shape);
-    let plane = h * w;
-    Ok((0..n)
-        .map(|i| {
-            let prob: Vec<f32> =
-                logits.data[i * plane..(i + 1) * plane].iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
-            let g = gate.map(|g| g.data[i * plane..(i + 1) * plane].to_vec());
-            let mean = prob.iter().sum::<f32>() / plane as f32;
-            let max = prob.iter().cloned().fold(0.0, f32::max);
-            let gate_mean = g.as_ref().map(|g| g.iter().sum::<f32>() / plane as f32);
-            let name = det.scale_names.get(i).cloned().unwrap_or_else(|| format!("{i}"));
-            ScaleMap { name, w, h, prob, gate: g, mean, max, gate_mean }
-        })
-        .collect())
-}
-
-/// File stems, made unique within the batch (`a/x.jpg`, `b/x.png` -> `x`, `x-2`).
+/// File stems, unique within the batch: the first input with a stem keeps it, later ones get the
+/// first free `-2`, `-3`, ... that is neither taken nor any input's own stem (`a/x.png`,
+/// `b/x.jpg`, `x-2.png` -> `x`, `x-3`, `x-2`). Compared without case, for case-insensitive
+/// file systems.
 pub fn unique_stems(inputs: &[PathBuf]) -> Vec<String> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let natural: HashSet<String> = inputs.iter().map(|p| stem(p).to_lowercase()).collect();
+    let mut used: HashSet<String> = HashSet::new();
     inputs
         .iter()
         .map(|p| {
-            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-            let n = seen.entry(stem.clone()).or_insert(0);
-            *n += 1;
-            if *n == 1 {
-                stem
-            } else {
-                format!("{stem}-{n}")
+            let s = stem(p);
+            if used.insert(s.to_lowercase()) {
+                return s;
             }
+            (2..)
+                .map(|n| format!("{s}-{n}"))
+                .find(|c| !natural.contains(&c.to_lowercase()) && used.insert(c.to_lowercase()))
+                .expect("some suffix is free")
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_never_collide() {
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(unique_stems(&p(&["a/x.png", "b/x.jpg", "x-2.png"])), ["x", "x-3", "x-2"]);
+        assert_eq!(unique_stems(&p(&["x.png", "X.jpg", "x-2.png", "c/x.tif"])), ["x", "X-3", "x-2", "x-4"]);
+        // Whatever the names, the stems are unique without case.
+        let names = ["a/p.png", "b/p.png", "p-2.jpg", "c/P-2.png", "p-3.png", "d/p.png", "e/p-2.png"];
+        let stems = unique_stems(&p(&names));
+        let lower: HashSet<String> = stems.iter().map(|s| s.to_lowercase()).collect();
+        assert_eq!(lower.len(), names.len(), "{stems:?}");
+    }
 }

@@ -9,7 +9,23 @@ use crate::Result;
 pub fn run(dev: &DeviceArgs) -> Result<()> {
     let gpu = dev.open()?;
     print!("{}", describe(&gpu));
+    print!("{}", models());
     Ok(())
+}
+
+/// The models the registry holds (`--model`, `convert --arch`), the default marked.
+pub fn models() -> String {
+    let mut s = String::from("\nModels (--model NAME, convert --arch NAME):\n");
+    let default = crate::models::default_family().name();
+    for f in crate::models::REGISTRY {
+        let mark = if f.name() == default { "*" } else { " " };
+        let weights = if f.needs_weights() { "needs weights" } else { "no weights" };
+        let aliases =
+            if f.aliases().is_empty() { String::new() } else { format!(" (also {})", f.aliases().join(", ")) };
+        let _ = writeln!(s, " {mark} {}{aliases}: {}; {weights}", f.name(), f.about());
+    }
+    let _ = writeln!(s, "   * = the default when neither --weights nor --model is given");
+    s
 }
 
 fn mib(b: u64) -> String {

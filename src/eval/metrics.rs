@@ -13,6 +13,11 @@
 //!   ground truth has only one class.
 //! - Best-threshold F1 and MCC (TruFor's extras): exact, over every distinct value of the map
 //!   as a cut (from one sort per image, shared with the AUC), not over a histogram of bins.
+//!   A cut marking nothing or everything has MCC 0 (as scikit-learn), so the best MCC is >= 0.
+//!
+//! Checked against `tests/fixtures/eval` (tools/make_eval_fixtures.py): brute force of these
+//! definitions within 1e-12; scikit-learn's roc_auc_score and matthews_corrcoef within 1e-12, its
+//! f1_score and jaccard_score within 1e-7 (the 1e-8 guards; measured 1.5e-8). See docs/eval.md.
 
 /// Pixel counts of a binarized map against a binary ground truth.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -307,5 +312,112 @@ mod tests {
         assert_eq!((il.tampered, il.authentic), (1, 1));
         assert!(close(il.auc, 1.0) && close(il.balanced_accuracy, 1.0));
         assert_eq!(image_level(&[hit], 0.5), None);
+    }
+
+    /// The golden metric cases of `tests/fixtures/eval` (tools/make_eval_fixtures.py): float32
+    /// maps, many with ties, and masks of awkward sizes, including all-tie maps, empty and full
+    /// masks, one pixel, and values at and next to the threshold. Expected values computed by
+    /// brute force (pairwise AUC, every threshold for best F1 / MCC) and by scikit-learn.
+    #[test]
+    fn metrics_match_brute_force_and_sklearn_fixtures() {
+        use crate::eval::fixtures;
+        // Ours against the brute force of the same definitions: only f64 rounding.
+        const SAME_DEFINITION: f64 = 1e-12;
+        // Against scikit-learn: AUC (roc_auc_score is tie-aware too) and MCC are the same numbers;
+        // F1 and IoU carry the benchmark's 1e-8 guards in P, R, F1 and IoU, which move a value by
+        // at most 3e-8 (sklearn's 2TP / (2TP + FP + FN) has none).
+        const SKLEARN_SAME: f64 = 1e-12;
+        const SKLEARN_GUARDED: f64 = 1e-7;
+        let m = fixtures::manifest();
+        println!("{}", fixtures::made_with(&m));
+        let threshold = m["metrics"]["threshold"].as_f64().unwrap() as f32;
+        let cases = m["metrics"]["cases"].as_array().expect("metric cases");
+        let mut failures = Vec::new();
+        let mut all = Vec::new();
+        for c in cases {
+            let (w, h) = (c["width"].as_u64().unwrap() as usize, c["height"].as_u64().unwrap() as usize);
+            let bytes = fixtures::read(c["file"].as_str().unwrap());
+            assert_eq!(bytes.len(), w * h * 5, "{}", c["name"]);
+            let prob: Vec<f32> =
+                bytes[..w * h * 4].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            let gt: Vec<bool> = bytes[w * h * 4..].iter().map(|&b| b != 0).collect();
+            let got = image_metrics(&prob, &gt, w, h, threshold);
+            let (brute, sk) = (&c["brute"], &c["sklearn"]);
+            let mut bad = Vec::new();
+            let mut check = |what: &str, ours: Option<f64>, want: &serde_json::Value, tol: f64| {
+                let ok = match (ours, want.as_f64()) {
+                    (Some(a), Some(b)) => (a - b).abs() <= tol,
+                    (None, None) => want.is_null(),
+                    _ => false,
+                };
+                if !ok {
+                    bad.push(format!("{what}: ours {ours:?}, expected {want} (tolerance {tol:e})"));
+                }
+            };
+            check("auc vs brute-force pairs", got.auc, &brute["auc"], SAME_DEFINITION);
+            check("f1 vs brute", Some(got.f1), &brute["f1"], SAME_DEFINITION);
+            check("f1_permuted vs brute", Some(got.f1_permuted), &brute["f1_permuted"], SAME_DEFINITION);
+            check("iou vs brute", Some(got.iou), &brute["iou"], SAME_DEFINITION);
+            check("best_f1 vs brute (every threshold)", Some(got.best_f1), &brute["best_f1"], SAME_DEFINITION);
+            check("best_mcc vs brute (every threshold)", Some(got.best_mcc), &brute["best_mcc"], SAME_DEFINITION);
+            check("auc vs sklearn roc_auc_score", got.auc, &sk["roc_auc"], SKLEARN_SAME);
+            check("f1 vs sklearn f1_score", Some(got.f1), &sk["f1"], SKLEARN_GUARDED);
+            check("f1_permuted vs sklearn", Some(got.f1_permuted), &sk["f1_permuted"], SKLEARN_GUARDED);
+            check("iou vs sklearn jaccard_score", Some(got.iou), &sk["jaccard"], SKLEARN_GUARDED);
+            check("best_f1 vs sklearn f1_score", Some(got.best_f1), &sk["best_f1"], SKLEARN_GUARDED);
+            check("best_mcc vs sklearn matthews_corrcoef", Some(got.best_mcc), &sk["best_mcc"], SKLEARN_SAME);
+            let at = Confusion::at_threshold(&prob, &gt, threshold, false);
+            check("mcc at the threshold vs sklearn", Some(at.mcc()), &sk["mcc"], SKLEARN_SAME);
+            for (what, conf, key) in [
+                ("p > t", at, "confusion"),
+                ("1 - p > t", Confusion::at_threshold(&prob, &gt, threshold, true), "confusion_inverted"),
+            ] {
+                let want: Vec<u64> = brute[key].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+                if [conf.tp, conf.fp, conf.fn_, conf.tn] != want[..] {
+                    bad.push(format!("counts of {what}: ours {conf:?}, expected [tp, fp, fn, tn] = {want:?}"));
+                }
+            }
+            if got.gt_empty != (c["positives"].as_u64() == Some(0)) {
+                bad.push(format!("gt_empty {} with {} positives", got.gt_empty, c["positives"]));
+            }
+            if !bad.is_empty() {
+                let inputs = if w * h <= 64 {
+                    format!("p = {prob:?}\n    gt = {:?}", gt.iter().map(|&g| g as u8).collect::<Vec<_>>())
+                } else {
+                    format!("inputs in tests/fixtures/eval/{}", c["file"].as_str().unwrap())
+                };
+                failures.push(format!(
+                    "{} ({w}x{h}, seed {}, {}):\n  {}\n    {inputs}",
+                    c["name"],
+                    c["seed"],
+                    c["description"],
+                    bad.join("\n  ")
+                ));
+            }
+            all.push(got);
+        }
+        // Means over images as the benchmark: every image counts, AUC over those where it is defined.
+        let mean = MeanMetrics::of(&all);
+        let want = &m["metrics"]["mean"];
+        for (what, ours, key) in [
+            ("mean f1", Some(mean.f1), "f1"),
+            ("mean f1_permuted", Some(mean.f1_permuted), "f1_permuted"),
+            ("mean iou", Some(mean.iou), "iou"),
+            ("mean best_f1", Some(mean.best_f1), "best_f1"),
+            ("mean best_mcc", Some(mean.best_mcc), "best_mcc"),
+            ("mean auc", mean.auc, "auc"),
+        ] {
+            if !matches!((ours, want[key].as_f64()), (Some(a), Some(b)) if (a - b).abs() <= SAME_DEFINITION) {
+                failures.push(format!("{what}: ours {ours:?}, expected {}", want[key]));
+            }
+        }
+        if (mean.images, mean.auc_images)
+            != (want["images"].as_u64().unwrap() as usize, want["auc_images"].as_u64().unwrap() as usize)
+        {
+            failures.push(format!("images / auc_images: ours {} / {}, expected {want}", mean.images, mean.auc_images));
+        }
+        println!("metric fixtures: {} cases, {} failing", cases.len(), failures.len());
+        assert!(cases.len() >= 18, "only {} metric cases", cases.len());
+        assert!(failures.is_empty(), "metrics differ from the fixtures:\n{}", failures.join("\n"));
     }
 }

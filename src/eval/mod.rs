@@ -5,3 +5,6 @@ pub mod metrics;
 pub mod pairs;
 pub mod perturb;
 pub mod plot;
+
+#[cfg(test)]
+mod fixtures;

@@ -9,19 +9,20 @@
 //! uses; 16-bit masks by their high byte) and binarized at `> 127`. A mask with values other than
 //! 0 and 255 (anti-aliased edges, JPEG-saved masks) is still used, with a warning that counts
 //! those pixels. A mask whose size differs from its image's is an error for that pair naming
-//! both sizes: silently resizing would hide a mismatched data set.
+//! both sizes: silently resizing would hide a mismatched data set. At the model's resolution
+//! (`eval --resolution model`) the mask is resized to the model's input size exactly as
+//! `cv2.resize(mask, (W, H), interpolation=cv2.INTER_NEAREST)` ([`BinaryMask::resized_nearest`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::imageio::{load_rgb8_with, LoadOptions};
+use crate::imageio::{load_rgb8_with, LoadOptions, IMAGE_EXTENSIONS};
 
 /// Stem suffixes that mark a mask file (lower case; matched case-insensitively).
 pub const MASK_SUFFIXES: [&str; 6] = ["_gt", "-gt", "_mask", "-mask", ".mask", "_groundtruth"];
 
 /// File extensions read as images or masks.
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "tif", "tiff", "bmp"];
 
 /// One image to evaluate; `mask` is None for an authentic image without a mask file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,19 +152,31 @@ impl BinaryMask {
         !self.tampered.iter().any(|&t| t)
     }
 
-    /// Resized to `width x height` by OpenCV's INTER_NEAREST rule (`src = floor(dst * scale)`),
-    /// what the benchmark's mask resize does.
+    /// Resized to `width x height` as `cv2.resize(mask, (width, height), interpolation=INTER_NEAREST)`,
+    /// what the benchmark's mask resize does: each output pixel takes the source pixel that
+    /// [`opencv_nearest_index`] gives on each axis.
     pub fn resized_nearest(&self, width: usize, height: usize) -> BinaryMask {
+        let xs = opencv_nearest_index(self.width, width);
+        let ys = opencv_nearest_index(self.height, height);
         let mut tampered = Vec::with_capacity(width * height);
-        for y in 0..height {
-            let sy = (y * self.height / height.max(1)).min(self.height.saturating_sub(1));
-            for x in 0..width {
-                let sx = (x * self.width / width.max(1)).min(self.width.saturating_sub(1));
+        for &sy in &ys {
+            for &sx in &xs {
                 tampered.push(self.tampered.get(sy * self.width + sx).copied().unwrap_or(false));
             }
         }
         BinaryMask { width, height, tampered, non_binary: self.non_binary }
     }
+}
+
+/// OpenCV's INTER_NEAREST source index for each of `dst` output indices along an axis of `src`
+/// pixels (`resizeNN` in `imgproc/src/resize.cpp`): `min(floor(i * (1 / (dst / src))), src - 1)`
+/// in f64. The scale is a rounded reciprocal, so where `i * src / dst` is a whole number the
+/// product can land just below it and the floor one lower: for 6 -> 34 output 17 reads source 2,
+/// where the exact `floor(17 * 6 / 34)` = 3. The fixtures (`tests/fixtures/eval/nearest`, from
+/// cv2.resize) hold 101 such (src, dst) pairs among 124, e.g. 186, 372, 744 or 1488 -> 512.
+pub fn opencv_nearest_index(src: usize, dst: usize) -> Vec<usize> {
+    let inv_scale = 1.0 / (dst as f64 / src as f64);
+    (0..dst).map(|i| ((i as f64 * inv_scale).floor() as usize).min(src.saturating_sub(1))).collect()
 }
 
 /// Read a mask file as grayscale and binarize it (see the module documentation).
@@ -248,6 +261,58 @@ mod tests {
         assert_eq!(m.resized_nearest(2, 1).tampered, vec![true, false]);
         let m = BinaryMask::from_gray(2, 1, &[255, 0]);
         assert_eq!(m.resized_nearest(4, 2).tampered, vec![true, true, false, false, true, true, false, false]);
+        // Where OpenCV's f64 reciprocal scale is not the exact ratio: 6 -> 34, output 17 reads 2.
+        assert_eq!(opencv_nearest_index(6, 34)[17], 2);
+        assert_eq!(opencv_nearest_index(0, 3), vec![0, 0, 0]);
+        assert!(opencv_nearest_index(5, 0).is_empty());
+    }
+
+    /// cv2.resize(..., INTER_NEAREST) read off OpenCV itself: its source index per output index
+    /// for 124 (src, dst) lengths, and whole 0/255 masks resized up and down at non-integer
+    /// ratios. Tolerance 0: every index and every pixel.
+    #[test]
+    fn nearest_resize_matches_opencv_fixtures() {
+        use crate::eval::fixtures;
+        let m = fixtures::manifest();
+        println!("{}", fixtures::made_with(&m));
+        let index = String::from_utf8(fixtures::read(m["nearest"]["index"]["file"].as_str().unwrap())).unwrap();
+        let mut failures = Vec::new();
+        let mut pairs = 0;
+        for line in index.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Vec<usize> = line.split_whitespace().map(|t| t.parse().unwrap()).collect();
+            let (src, dst, want) = (v[0], v[1], &v[2..]);
+            assert_eq!(want.len(), dst, "bad index line for {src} -> {dst}");
+            let got = opencv_nearest_index(src, dst);
+            if let Some(i) = (0..dst).find(|&i| got[i] != want[i]) {
+                let n = (0..dst).filter(|&i| got[i] != want[i]).count();
+                failures.push(format!(
+                    "{src} -> {dst}: {n} indices differ, first output {i}: ours {}, cv2 {}",
+                    got[i], want[i]
+                ));
+            }
+            pairs += 1;
+        }
+        let masks = m["nearest"]["masks"].as_array().unwrap();
+        for c in masks {
+            let n = |key: &str, i: usize| c[key][i].as_u64().unwrap() as usize;
+            let ((sw, sh), (dw, dh), seed) =
+                ((n("src", 0), n("src", 1)), (n("dst", 0), n("dst", 1)), c["seed"].as_u64().unwrap());
+            let gray: Vec<u8> =
+                fixtures::gen_bytes(seed, sw * sh).iter().map(|&b| if b > 127 { 255 } else { 0 }).collect();
+            let r = BinaryMask::from_gray(sw, sh, &gray).resized_nearest(dw, dh);
+            assert_eq!((r.width, r.height), (dw, dh));
+            let got: Vec<u8> = r.tampered.iter().map(|&t| if t { 255 } else { 0 }).collect();
+            let want = fixtures::read(c["file"].as_str().unwrap());
+            if let Some(why) = fixtures::compare(c["kind"].as_str().unwrap(), &got, &want, dw) {
+                failures.push(format!(
+                    "mask {} ({sw}x{sh} -> {dw}x{dh}, input gen_bytes(seed {seed}) > 127): {why}",
+                    c["name"]
+                ));
+            }
+        }
+        println!("nearest fixtures: {pairs} index pairs, {} masks, {} mismatching", masks.len(), failures.len());
+        assert!(pairs >= 100 && masks.len() >= 9, "{pairs} index pairs, {} masks", masks.len());
+        assert!(failures.is_empty(), "not cv2's INTER_NEAREST:\n{}", failures.join("\n"));
     }
 
     #[test]

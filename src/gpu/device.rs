@@ -109,12 +109,28 @@ vendor's Vulkan driver; on macOS Metal is built in; on Windows update the GPU dr
 exists but was filtered out, check --backend / --adapter (or FORGE_BACKEND / FORGE_ADAPTER), and run \
 `wgpu-forge info` to list what was found.";
 
+/// Mesa's device-select Vulkan layer prints `error: XDG_RUNTIME_DIR is invalid or not set` on
+/// machines without a login session (servers, containers, CI), which reads as our failure. It
+/// only reorders devices, and we choose the adapter ourselves, so where that variable is missing
+/// or not a folder we set `NODEVICE_SELECT=1` (which turns the layer off) before the first
+/// instance, unless the user set it.
+fn quiet_device_select_layer() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let runtime_dir_ok = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+        if !runtime_dir_ok && std::env::var_os("NODEVICE_SELECT").is_none() {
+            std::env::set_var("NODEVICE_SELECT", "1");
+        }
+    });
+}
+
 impl Gpu {
     pub fn new(opts: &DeviceOptions) -> Result<Gpu> {
         pollster::block_on(Self::new_async(opts))
     }
 
     async fn new_async(opts: &DeviceOptions) -> Result<Gpu> {
+        quiet_device_select_layer();
         let backends = parse_backends(opts.backend.as_deref())?;
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = backends;

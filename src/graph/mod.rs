@@ -8,4 +8,4 @@ pub mod run;
 pub use build::GraphBuilder;
 pub use ir::{Graph, Node, Source, Value, ValueId};
 pub use plan::{Plan, PlanOptions, PlanStats};
-pub use run::NodeTiming;
+pub use run::{NodeTiming, NonFinite};

@@ -55,6 +55,8 @@ pub struct Plan<'g> {
     pub(crate) outputs: Vec<OutputSlot>,
     /// (name, op kind) per node, for profiles.
     pub(crate) nodes: Vec<(String, &'static str)>,
+    /// Where each node's outputs live (empty for views), for [`Plan::first_nonfinite`].
+    pub(crate) node_outputs: Vec<Vec<TensorView>>,
     pub stats: PlanStats,
 }
 
@@ -190,11 +192,14 @@ impl<'g> Plan<'g> {
         // Pipelines and bind groups, once.
         let mut ctx = PlanCtx::new(gpu, &gpu.kernels);
         let mut nodes = Vec::new();
+        let mut node_outputs = Vec::new();
         for (n, node) in graph.nodes.iter().enumerate() {
             nodes.push((node.name.clone(), node.op.kind()));
             if node.op.view_of().is_some() {
+                node_outputs.push(Vec::new());
                 continue;
             }
+            node_outputs.push(node.outputs.iter().map(|v| views[v.0].clone().unwrap()).collect());
             ctx.node_name = node.name.clone();
             ctx.node_index = n;
             let ins: Vec<TensorView> = node.inputs.iter().map(|v| views[v.0].clone().unwrap()).collect();
@@ -220,6 +225,6 @@ impl<'g> Plan<'g> {
             outputs.push(OutputSlot { name: name.clone(), view, staging });
         }
         gpu.check("planning")?;
-        Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, stats })
+        Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, node_outputs, stats })
     }
 }

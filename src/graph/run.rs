@@ -6,6 +6,27 @@ use crate::error::{Error, Result};
 use crate::graph::plan::Plan;
 use crate::tensor::Tensor;
 
+/// The first node whose output holds a NaN or an infinity ([`Plan::first_nonfinite`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    pub node: String,
+    pub kind: &'static str,
+    /// Which of the node's outputs, and the flat index and value of its first bad element.
+    pub output: usize,
+    pub index: usize,
+    pub value: f32,
+}
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node '{}' ({}) output {} holds {} at element {}",
+            self.node, self.kind, self.output, self.value, self.index
+        )
+    }
+}
+
 /// GPU time of one node, from timestamp queries.
 #[derive(Clone, Debug)]
 pub struct NodeTiming {
@@ -29,6 +50,63 @@ impl<'g> Plan<'g> {
             )));
         }
         self.run_inner(inputs, true)
+    }
+
+    /// Run the graph node by node, reading each node's outputs back before the next node may
+    /// reuse their buffers, and return the first node whose output holds a NaN or an infinity
+    /// (`None` when all are finite). One submission and read-back per node: for finding where a
+    /// bad map came from, not for serving.
+    pub fn first_nonfinite(&self, inputs: &[(&str, &Tensor)]) -> Result<Option<NonFinite>> {
+        let gpu = self.gpu;
+        self.write_inputs(inputs)?;
+        let most = self.node_outputs.iter().flatten().map(|v| v.bytes()).max().unwrap_or(4).max(4);
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("finite check"),
+            size: most.next_multiple_of(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut i = 0;
+        for (n, outs) in self.node_outputs.iter().enumerate() {
+            let start = i;
+            while i < self.dispatches.len() && self.dispatches[i].node == n {
+                i += 1;
+            }
+            for (k, view) in outs.iter().enumerate() {
+                gpu.scoped("checking a node's output", || {
+                    let mut enc = gpu.device.create_command_encoder(&Default::default());
+                    if k == 0 {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        for d in &self.dispatches[start..i] {
+                            pass.set_pipeline(&d.pipeline.pipeline);
+                            pass.set_bind_group(0, &d.bind_group, &[]);
+                            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                        }
+                    }
+                    enc.copy_buffer_to_buffer(&view.buffer, view.offset, &staging, 0, view.bytes());
+                    gpu.queue.submit([enc.finish()]);
+                    Ok(())
+                })?;
+                let slice = staging.slice(..view.bytes());
+                slice.map_async(wgpu::MapMode::Read, |_| {});
+                gpu.wait("checking a node's output")?;
+                let bad = {
+                    let data =
+                        slice.get_mapped_range().map_err(|e| Error::gpu(format!("mapping a node's output: {e}")))?;
+                    bytemuck::cast_slice::<u8, f32>(&data)
+                        .iter()
+                        .enumerate()
+                        .find(|(_, v)| !v.is_finite())
+                        .map(|(j, &v)| (j, v))
+                };
+                staging.unmap();
+                if let Some((index, value)) = bad {
+                    let (node, kind) = self.nodes[n].clone();
+                    return Ok(Some(NonFinite { node, kind, output: k, index, value }));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn write_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<()> {

@@ -8,11 +8,49 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphBuilder};
+use crate::models::model::{Family, InputMode, Model};
+use crate::models::weights::WeightStore;
 use crate::ops::ela::Ela;
 use crate::ops::ela_map::ElaMap;
 
 /// The PMSP paper's re-save quality (Krawetz uses 95).
 pub const DEFAULT_QUALITY: u32 = 90;
+
+/// The registry entry.
+pub struct ElaFamily;
+pub static ELA: ElaFamily = ElaFamily;
+
+impl Family for ElaFamily {
+    fn name(&self) -> &'static str {
+        "ela"
+    }
+    fn about(&self) -> &'static str {
+        "error level analysis (training-free): JPEG re-save at quality 90, normalized difference"
+    }
+    fn needs_weights(&self) -> bool {
+        false
+    }
+    fn configure(&self, _weights: &WeightStore) -> Result<Box<dyn Model>> {
+        Ok(Box::new(ElaModel { quality: DEFAULT_QUALITY }))
+    }
+}
+
+/// ELA at one re-save quality.
+pub struct ElaModel {
+    pub quality: u32,
+}
+
+impl Model for ElaModel {
+    fn name(&self) -> &str {
+        ELA.name()
+    }
+    fn input(&self) -> InputMode {
+        InputMode::Native
+    }
+    fn build(&self, [h, w]: [usize; 2], _weights: &WeightStore) -> Result<Graph> {
+        build_ela(h, w, self.quality)
+    }
+}
 
 /// The ELA detector for an `h x w` image: input "image", outputs "prob" and "ela".
 pub fn build_ela(h: usize, w: usize, quality: u32) -> Result<Graph> {

@@ -1,91 +1,62 @@
-//! Graph builders for the forgery models, and a registry by name.
+//! The models: one file each, each implementing [`Family`] and [`Model`] ([`model`]), and the
+//! registry that is the only list of them.
 //!
-//! Builders take official checkpoint key names through a [`WeightStore`] and return a static
-//! [`Graph`]; ops and the planner know nothing about models.
-//!
-//! Learned: "mesorch", "mesorch_p". Training-free detectors (no weights; any weight store is
-//! ignored; native resolution): "ela" (Error Level Analysis, JPEG re-save at quality 90) and
-//! "noise" (noise-inconsistency map, 16-pixel blocks); see `docs/detectors.md`. All take input
-//! "image" [1, 3, H, W] and give "prob" [1, 1, H, W] in [0, 1]; "ela" also gives "ela" [1, 3, H, W].
+//! Builders take official checkpoint key names through a scoped view of a [`WeightStore`] and
+//! return a static [`Graph`](crate::graph::Graph); ops and the planner know nothing about models,
+//! and the pipeline and the command-line tool know models only through this registry.
+//! docs/models-guide.md shows how to add one.
 
 pub mod blocks;
 pub mod ela;
 pub mod mesorch;
+pub mod model;
 pub mod noise;
+pub mod pmsp;
 pub mod weights;
 
 pub use ela::build_ela;
 pub use mesorch::{build_mesorch, MesorchConfig, MesorchOutputs, Variant};
+pub use model::{Family, GraphModel, InputMode, MapKind, MapRef, Model, Scale};
 pub use noise::build_noise;
-pub use weights::WeightStore;
+pub use weights::{WeightStore, Weights};
 
 use crate::error::{Error, Result};
-use crate::graph::Graph;
 
-/// Names `build` accepts.
-pub const MODELS: &[&str] = &["mesorch", "mesorch_p", "ela", "noise"];
+/// Every model, by name. The first training-free one is the default detector.
+pub static REGISTRY: &[&dyn Family] = &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE];
 
-/// A model's architecture, by family.
-#[derive(Clone, Debug, PartialEq)]
-// Configs are built once per model; the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum ModelConfig {
-    Mesorch(MesorchConfig),
-    /// Error Level Analysis: input `[H, W]` and the JPEG re-save quality.
-    Ela {
-        input: [usize; 2],
-        quality: u32,
-    },
-    /// Noise inconsistency: input `[H, W]` and the block side in pixels.
-    Noise {
-        input: [usize; 2],
-        block: usize,
-    },
+/// The model run when neither weights nor a model are given: the training-free
+/// error-level analysis (the shipped learned weights are weaker on real forgeries; see
+/// weights/mesorch-compact.md).
+pub fn default_family() -> &'static dyn Family {
+    &ela::ELA
 }
 
-impl ModelConfig {
-    /// The official architecture of model `name` at its default input size.
-    pub fn official(name: &str) -> Result<Self> {
-        match name {
-            "mesorch" => Ok(ModelConfig::Mesorch(MesorchConfig::full(Variant::Mesorch))),
-            "mesorch_p" => Ok(ModelConfig::Mesorch(MesorchConfig::full(Variant::MesorchP))),
-            "ela" => Ok(ModelConfig::Ela { input: [512, 512], quality: ela::DEFAULT_QUALITY }),
-            "noise" => Ok(ModelConfig::Noise { input: [512, 512], block: noise::DEFAULT_BLOCK }),
-            _ => Err(unknown(name)),
+/// The family called `name` (or one of its aliases).
+pub fn family(name: &str) -> Result<&'static dyn Family> {
+    REGISTRY.iter().copied().find(|f| f.name() == name || f.aliases().contains(&name)).ok_or_else(|| {
+        let known: Vec<&str> = REGISTRY.iter().map(|f| f.name()).collect();
+        Error::invalid(format!("unknown model '{name}'; known: {}", known.join(", ")))
+    })
+}
+
+/// The family whose checkpoints have these keys (for `convert` without `--arch`).
+pub fn recognise<'k>(keys: impl Iterator<Item = &'k str> + Clone) -> Result<&'static dyn Family> {
+    let has_prefix = |p: &str| keys.clone().any(|k| k.starts_with(p));
+    let found: Vec<&'static dyn Family> = REGISTRY.iter().copied().filter(|f| f.recognises(&has_prefix)).collect();
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let sample: Vec<&str> = keys.take(5).collect();
+            Err(Error::invalid(format!(
+                "cannot tell which model these weights are for (first keys: {}); name the model with --arch",
+                sample.join(", ")
+            )))
         }
-    }
-
-    /// The architecture of model `name` as the weights show it, for an input of `input` = [H, W].
-    pub fn from_weights(name: &str, weights: &WeightStore, input: [usize; 2]) -> Result<Self> {
-        match name {
-            "mesorch" | "mesorch_p" => {
-                let cfg = MesorchConfig::from_weights(weights, input)?;
-                let want = if name == "mesorch" { Variant::Mesorch } else { Variant::MesorchP };
-                if cfg.variant != want {
-                    return Err(Error::invalid(format!("the weights are {:?}, not '{name}'", cfg.variant)));
-                }
-                Ok(ModelConfig::Mesorch(cfg))
-            }
-            "ela" => Ok(ModelConfig::Ela { input, quality: ela::DEFAULT_QUALITY }),
-            "noise" => Ok(ModelConfig::Noise { input, block: noise::DEFAULT_BLOCK }),
-            _ => Err(unknown(name)),
-        }
-    }
-}
-
-fn unknown(name: &str) -> Error {
-    Error::invalid(format!("unknown model '{name}'; known: {}", MODELS.join(", ")))
-}
-
-/// Build model `name` with `cfg` and `weights`. The graph takes input "image" and gives "prob"
-/// (plus the model's named intermediates).
-pub fn build(name: &str, cfg: &ModelConfig, weights: &WeightStore) -> Result<Graph> {
-    match (name, cfg) {
-        ("mesorch" | "mesorch_p", ModelConfig::Mesorch(c)) => Ok(build_mesorch(c, weights)?.0),
-        ("ela", &ModelConfig::Ela { input: [h, w], quality }) => build_ela(h, w, quality),
-        ("noise", &ModelConfig::Noise { input: [h, w], block }) => build_noise(h, w, block),
-        _ if !MODELS.contains(&name) => Err(unknown(name)),
-        _ => Err(Error::invalid(format!("config {cfg:?} does not fit model '{name}'"))),
+        many => Err(Error::invalid(format!(
+            "the keys fit several models ({}); name the model with --arch",
+            many.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+        ))),
     }
 }
 
@@ -94,16 +65,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_registry_finds_models_by_name_and_alias_only() {
+        for f in REGISTRY {
+            assert_eq!(family(f.name()).unwrap().name(), f.name());
+            for a in f.aliases() {
+                assert_eq!(family(a).unwrap().name(), f.name());
+            }
+        }
+        let names: std::collections::HashSet<&str> =
+            REGISTRY.iter().flat_map(|f| std::iter::once(f.name()).chain(f.aliases().iter().copied())).collect();
+        assert_eq!(names.len(), REGISTRY.iter().map(|f| 1 + f.aliases().len()).sum::<usize>(), "names are unique");
+        let e = family("nope").unwrap_err().message;
+        assert!(e.contains("'nope'") && e.contains("mesorch") && e.contains("noise"), "{e}");
+        assert!(!default_family().needs_weights());
+    }
+
+    /// Training-free detectors build at any size without weights; their graphs give "prob".
+    #[test]
     fn detectors_build_by_name_without_weights() {
         let none = WeightStore::new();
-        for name in ["ela", "noise"] {
-            let cfg = ModelConfig::from_weights(name, &none, [37, 29]).unwrap();
-            let g = build(name, &cfg, &none).unwrap();
-            assert!(g.outputs.iter().any(|(n, _)| n == "prob"), "{name}");
-            assert!(build(name, &ModelConfig::official(name).unwrap(), &none).is_ok());
+        for f in REGISTRY.iter().filter(|f| !f.needs_weights()) {
+            let m = f.configure(&none).unwrap();
+            assert_eq!(m.input(), InputMode::Native, "{}", f.name());
+            for hw in [[37, 29], [1, 1]] {
+                let g = m.build(hw, &none).unwrap();
+                assert!(g.outputs.iter().any(|(n, _)| n == "prob"), "{}", f.name());
+            }
+            assert!(m.build([0, 5], &none).is_err(), "{}", f.name());
         }
-        let mismatch = ModelConfig::official("noise").unwrap();
-        assert!(build("ela", &mismatch, &none).is_err());
     }
 
     /// Wall time of the detectors at 512 x 512 and 1024 x 768 (median of 5 runs after a warm-up):

@@ -7,10 +7,48 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphBuilder};
+use crate::models::model::{Family, InputMode, Model};
+use crate::models::weights::WeightStore;
 use crate::ops::noise::NoiseMap;
 
 /// Block side in pixels (64 HH coefficients per block).
 pub const DEFAULT_BLOCK: usize = 16;
+
+/// The registry entry.
+pub struct NoiseFamily;
+pub static NOISE: NoiseFamily = NoiseFamily;
+
+impl Family for NoiseFamily {
+    fn name(&self) -> &'static str {
+        "noise"
+    }
+    fn about(&self) -> &'static str {
+        "noise inconsistency (training-free): local noise level of 16-pixel blocks against the image's median"
+    }
+    fn needs_weights(&self) -> bool {
+        false
+    }
+    fn configure(&self, _weights: &WeightStore) -> Result<Box<dyn Model>> {
+        Ok(Box::new(NoiseModel { block: DEFAULT_BLOCK }))
+    }
+}
+
+/// The noise map with one block size.
+pub struct NoiseModel {
+    pub block: usize,
+}
+
+impl Model for NoiseModel {
+    fn name(&self) -> &str {
+        NOISE.name()
+    }
+    fn input(&self) -> InputMode {
+        InputMode::Native
+    }
+    fn build(&self, [h, w]: [usize; 2], _weights: &WeightStore) -> Result<Graph> {
+        build_noise(h, w, self.block)
+    }
+}
 
 /// The noise detector for an `h x w` image with `block`-pixel blocks: input "image", output "prob".
 pub fn build_noise(h: usize, w: usize, block: usize) -> Result<Graph> {

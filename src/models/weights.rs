@@ -2,12 +2,14 @@
 //!
 //! Read from a safetensors file (f32; f16, bf16, f64 and integer tensors are converted to f32), or
 //! synthesized on demand (random weights of whatever shape a builder asks for, for smoke tests and
-//! benches). Builders call [`WeightStore::take`] with the shape they expect; a missing key or a
-//! shape mismatch is an error that names the key. Keys no builder asked for are listed by
-//! [`WeightStore::unused_keys`] (extra keys in official checkpoints are ignored, never an error).
+//! benches). Builders walk the key tree through a scoped view, [`Weights`]: `w.pp("stages").pp(2)`
+//! is `stages.2.`, and `.take("weight", shape)` reads `stages.2.weight`, which must have that
+//! shape; a missing key or a shape mismatch is an error that names the key. Keys no builder asked
+//! for are listed by [`WeightStore::unused_keys`] (extra keys in official checkpoints are ignored,
+//! never an error), and every key taken, with its shape, by [`WeightStore::taken`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -21,7 +23,8 @@ pub struct WeightStore {
     pub metadata: BTreeMap<String, String>,
     /// Some(seed): fabricate any tensor that is asked for and absent.
     synthetic: Option<u64>,
-    used: RefCell<BTreeSet<String>>,
+    /// Every key taken, with the shape asked for.
+    used: RefCell<BTreeMap<String, Vec<usize>>>,
 }
 
 impl WeightStore {
@@ -66,11 +69,6 @@ impl WeightStore {
         self.tensors.iter().map(|(k, t)| (k.as_str(), t.shape.as_slice())).collect()
     }
 
-    /// What the shapes cannot tell (MiT heads, training input size), from the metadata.
-    pub fn hints(&self) -> crate::weights::ConfigHints {
-        crate::weights::ConfigHints::from_metadata(&self.metadata)
-    }
-
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.tensors.keys().map(String::as_str)
     }
@@ -83,9 +81,19 @@ impl WeightStore {
         self.tensors.is_empty()
     }
 
+    /// The root of the key tree, for builders.
+    pub fn root(&self) -> Weights<'_> {
+        Weights { store: self, prefix: String::new() }
+    }
+
+    /// Split into the tensors and the metadata (for `convert`, which checks and keeps them).
+    pub fn into_store(self) -> TensorStore {
+        TensorStore { tensors: self.tensors, metadata: self.metadata }
+    }
+
     /// A copy of weight `name`, which must have shape `shape`.
     pub fn take(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.used.borrow_mut().insert(name.to_string());
+        self.used.borrow_mut().insert(name.to_string(), shape.to_vec());
         match self.tensors.get(name) {
             Some(t) if t.shape == shape => Ok(t.clone()),
             Some(t) => Err(Error::invalid(format!("weight '{name}' has shape {:?}, expected {shape:?}", t.shape))),
@@ -99,7 +107,61 @@ impl WeightStore {
     /// Keys present in the store that no `take` asked for (sorted).
     pub fn unused_keys(&self) -> Vec<String> {
         let used = self.used.borrow();
-        self.tensors.keys().filter(|k| !used.contains(*k)).cloned().collect()
+        self.tensors.keys().filter(|k| !used.contains_key(*k)).cloned().collect()
+    }
+
+    /// Every key taken so far with the shape it was asked for (sorted by key).
+    pub fn taken(&self) -> Vec<(String, Vec<usize>)> {
+        self.used.borrow().iter().map(|(k, s)| (k.clone(), s.clone())).collect()
+    }
+}
+
+/// A view of a [`WeightStore`] under a key prefix. Its [`Weights::path`] is also the name builders
+/// give the graph nodes that use these weights, so node names and checkpoint keys agree.
+#[derive(Clone)]
+pub struct Weights<'a> {
+    store: &'a WeightStore,
+    prefix: String,
+}
+
+impl<'a> Weights<'a> {
+    /// The view one level down: `pp("blocks").pp(3)` is `<prefix>.blocks.3`.
+    pub fn pp(&self, part: impl std::fmt::Display) -> Weights<'a> {
+        let prefix = if self.prefix.is_empty() { part.to_string() } else { format!("{}.{part}", self.prefix) };
+        Weights { store: self.store, prefix }
+    }
+
+    /// The prefix, without a trailing dot (`convnext.stages.2`).
+    pub fn path(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The full key of `name` under this view.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// A copy of `<prefix>.<name>`, which must have shape `shape`.
+    pub fn take(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.store.take(&self.key(name), shape)
+    }
+
+    /// `<prefix>.weight`.
+    pub fn weight(&self, shape: &[usize]) -> Result<Tensor> {
+        self.take("weight", shape)
+    }
+
+    /// `<prefix>.bias`.
+    pub fn bias(&self, shape: &[usize]) -> Result<Tensor> {
+        self.take("bias", shape)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.store.contains(&self.key(name))
     }
 }
 

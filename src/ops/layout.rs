@@ -267,7 +267,7 @@ mod tests {
             check_op(&format!("permute {perm:?} seed {seed}"), &Permute { perm }, &[a.clone()], 0.0);
         }
         let x6 = Tensor::random(&[2, 3, 1, 4, 5, 3], seed + 4, -1.0, 1.0);
-        check_op("permute rank 6", &Permute { perm: vec![5, 0, 3, 1, 4, 2] }, &[x6], 0.0);
+        check_op(&format!("permute rank 6 seed {seed}"), &Permute { perm: vec![5, 0, 3, 1, 4, 2] }, &[x6], 0.0);
     }
 
     #[test]

@@ -1,31 +1,6 @@
-//! File encodings and atomic writes.
-//!
-//! Every output goes to a temporary file in the destination folder and is renamed into place, so a
-//! crash or a full disk never leaves a half-written file under the final name.
+//! File encodings of the outputs (written atomically by [`crate::fileio`]).
 
-use std::io::Write;
-use std::path::Path;
-
-use crate::error::{Error, ErrorKind, Result};
-
-/// Write `bytes` to `path` through a temporary sibling and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io =
-        |what: &str, e: std::io::Error| Error::new(ErrorKind::Io, format!("cannot {what} {}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create a temporary file for", e))?;
-        f.write_all(bytes).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("flush", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+use crate::error::{Error, Result};
 
 /// A NumPy `.npy` (format 1.0) file of little-endian float32 with shape `shape` (C order).
 pub fn npy_f32(shape: &[usize], data: &[f32]) -> Result<Vec<u8>> {
@@ -93,21 +68,6 @@ mod tests {
             assert_eq!(f32::from_le_bytes(b[10 + hl + 4..10 + hl + 8].try_into().unwrap()), 0.5);
         }
         assert!(npy_f32(&[2, 2], &[0.0; 3]).is_err());
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_and_leaves_no_temporary() {
-        let dir = std::env::temp_dir().join(format!("forge-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("a.bin");
-        write_atomic(&p, b"first").unwrap();
-        write_atomic(&p, b"second").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"second");
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
-        // An unwritable destination is an error naming it, and leaves nothing behind.
-        let e = write_atomic(&dir.join("no/such/dir/x.bin"), b"x").unwrap_err();
-        assert!(e.message.contains("no/such/dir"), "{}", e.message);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::mask::Region;
 use crate::pipeline::Timings;
 
-pub const SCHEMA: &str = "wgpu-forge.report/1";
+pub const SCHEMA: &str = "wgpu-forge.report/2";
 
 /// Everything a report says, gathered by the caller.
 pub struct ReportInput<'a> {
@@ -26,13 +26,16 @@ pub struct ReportInput<'a> {
     pub min_area: usize,
     pub marked_pixels: usize,
     pub regions: &'a [Region],
-    /// (scale name, mean probability, max probability, mean gate weight if the model has a gate).
+    /// (scale name, mean probability, max probability, mean weight if the model weighs its scales).
     pub scales: &'a [(String, f32, f32, Option<f32>)],
     pub timings: Timings,
     pub adapter: &'a str,
     pub backend: &'a str,
     /// (kind, file name) of every file written for this image.
     pub outputs: &'a [(&'a str, String)],
+    /// What the reader should know about how the image was read (a truncated file analysed on
+    /// request, the first page of several).
+    pub notes: &'a [String],
 }
 
 fn r4(v: f32) -> f64 {
@@ -57,8 +60,8 @@ pub fn report(r: &ReportInput) -> Value {
     let scales: Vec<Value> = r
         .scales
         .iter()
-        .map(|(name, mean, max, gate)| {
-            json!({"name": name, "mean_prob": r4(*mean), "max_prob": r4(*max), "mean_gate": gate.map(r4)})
+        .map(|(name, mean, max, weight)| {
+            json!({"name": name, "mean_prob": r4(*mean), "max_prob": r4(*max), "mean_weight": weight.map(r4)})
         })
         .collect();
     let t = r.timings;
@@ -76,6 +79,7 @@ pub fn report(r: &ReportInput) -> Value {
             "mode": r.mode,
             "input": r.model_input,
         },
+        "notes": r.notes,
         "threshold": r.threshold,
         "score": r4(r.score),
         "verdict": if r.score > r.threshold { "tampered" } else { "clean" },

@@ -188,13 +188,14 @@ mod tests {
 
     #[test]
     fn morphology_matches_the_naive_square_on_random_masks() {
-        let mut rng = crate::tensor::Rng::new(crate::tensor::Rng::fresh_seed());
+        let seed = crate::tensor::Rng::fresh_seed();
+        let mut rng = crate::tensor::Rng::new(seed);
         for _ in 0..30 {
             let (w, h) = (rng.range(1, 23), rng.range(1, 19));
             let m = Mask { width: w, height: h, data: (0..w * h).map(|_| rng.next_f32() < 0.45).collect() };
             for r in 0..4 {
-                assert_eq!(m.morph(r, true), naive(&m, r, true), "erode r={r} {w}x{h}");
-                assert_eq!(m.morph(r, false), naive(&m, r, false), "dilate r={r} {w}x{h}");
+                assert_eq!(m.morph(r, true), naive(&m, r, true), "erode r={r} {w}x{h} (FORGE_SEED={seed})");
+                assert_eq!(m.morph(r, false), naive(&m, r, false), "dilate r={r} {w}x{h} (FORGE_SEED={seed})");
             }
         }
     }

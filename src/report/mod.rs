@@ -8,6 +8,7 @@ pub mod mask;
 pub mod overlay;
 pub mod score;
 
-pub use files::{npy_f32, png_gray8, png_rgb8, write_atomic};
+pub use crate::fileio::write_atomic;
+pub use files::{npy_f32, png_gray8, png_rgb8};
 pub use mask::{regions, Mask, Region};
 pub use score::image_score;

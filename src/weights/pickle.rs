@@ -13,9 +13,12 @@
 //!
 //! Memo entries are snapshots: a container mutated after `PUT` is seen by a later `GET` as it was
 //! when memoized (torch checkpoints never rely on that sharing). Every length is checked against the
-//! bytes left; the stack, the mark stack, the memo, the nesting depth and the total amount of data
-//! created (counting memo copies) are bounded, so hostile input gives an error naming the byte
-//! offset and the opcode, never a panic, a hang or a huge allocation.
+//! bytes left; the stack, the mark stack, the memo and the nesting depth are bounded, and so is the
+//! memory the reader allocates: every value carries its size in bytes (its slot, its strings, its
+//! children), every allocation and every copy (DUP, memo PUT and GET) is charged by that size, and
+//! the total may not pass [`Limits::max_bytes`], by default proportional to the file the pickle came
+//! from. Hostile input gives an error naming the byte offset and the opcode, never a panic, a hang
+//! or an allocation beyond that budget.
 
 use std::collections::HashMap;
 
@@ -125,8 +128,9 @@ pub enum Value {
         args: Box<Value>,
         state: Option<Box<Value>>,
     },
-    Storage(StorageRef),
-    Tensor(TensorRef),
+    /// Boxed, as [`Value::Tensor`]: they are rare, and every other value's slot stays small.
+    Storage(Box<StorageRef>),
+    Tensor(Box<TensorRef>),
 }
 
 impl Value {
@@ -175,32 +179,68 @@ pub struct Limits {
     pub max_memo: usize,
     /// Nesting depth of containers.
     pub max_depth: u32,
-    /// Total work units created, counting copies out of and into the memo (one unit per value plus
-    /// one per 16 bytes of string data).
-    pub max_units: u64,
+    /// Bytes the reader may allocate over the whole run, counted cumulatively (memory freed is not
+    /// given back), so it bounds the peak too: every value's slot, string and container storage,
+    /// stack and memo slots, and every deep copy DUP, PUT and GET make.
+    pub max_bytes: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { max_stack: 1 << 20, max_marks: 1 << 16, max_memo: 1 << 22, max_depth: 64, max_units: 1 << 23 }
+/// Bytes every pickle may use whatever its size: enough for any real checkpoint's pickle of up to
+/// a few MB (a full-size Mesorch pickle with AdamW state, 0.5 MB, charges 33 MB).
+pub const BASE_BUDGET: u64 = 128 << 20;
+/// Further bytes allowed per byte of the file the pickle came from.
+pub const BYTES_PER_FILE_BYTE: u64 = 24;
+
+impl Limits {
+    /// The bounds for a pickle read out of a file of `file_len` bytes: a budget of
+    /// [`BASE_BUDGET`] + [`BYTES_PER_FILE_BYTE`] x `file_len` bytes.
+    pub fn for_file(file_len: u64) -> Limits {
+        Limits {
+            max_stack: 1 << 20,
+            max_marks: 1 << 16,
+            max_memo: 1 << 22,
+            max_depth: 64,
+            max_bytes: BASE_BUDGET.saturating_add(BYTES_PER_FILE_BYTE.saturating_mul(file_len)),
+        }
     }
 }
 
-/// Stack entry: the value with its nesting depth and cost (so copies can be charged in O(1)).
+/// Bytes of one value's slot (in a Vec, a Box or on the stack).
+const SLOT: u64 = std::mem::size_of::<Value>() as u64;
+/// Growing storage (the stack, the memo, a list being appended to) doubles its block, and the old
+/// and the new block live at once while it moves: up to three slots per element at that moment.
+const GROWTH: u64 = 3;
+/// Bytes charged per stack entry.
+const STACK_SLOT: u64 = GROWTH * std::mem::size_of::<Entry>() as u64;
+/// Bytes charged per memo entry beyond its value: the key, the entry and the table's control
+/// bytes, with the table's growth.
+const MEMO_SLOT: u64 = GROWTH * (std::mem::size_of::<(u32, Entry)>() as u64 + 8);
+
+/// Stack entry: the value with its nesting depth and its size in bytes (slot, strings and
+/// children), so copies can be charged in O(1).
 #[derive(Clone)]
 struct Entry {
     v: Value,
     depth: u32,
-    units: u64,
+    bytes: u64,
+}
+
+/// Heap bytes a value holds outside its children.
+fn own_heap(v: &Value) -> u64 {
+    let refs = |s: &StorageRef| (s.key.len() + s.location.len()) as u64;
+    match v {
+        Value::Str(s) => s.len() as u64,
+        Value::Bytes(b) | Value::BigInt(b) => b.len() as u64,
+        Value::Global { module, name } => (module.len() + name.len()) as u64,
+        Value::Storage(s) => SLOT + refs(s),
+        Value::Tensor(t) => SLOT + refs(&t.storage) + 16 * t.size.len() as u64,
+        _ => 0,
+    }
 }
 
 fn leaf(v: Value) -> Entry {
-    let units = match &v {
-        Value::Str(s) => 1 + s.len() as u64 / 16,
-        Value::Bytes(b) | Value::BigInt(b) => 1 + b.len() as u64 / 16,
-        _ => 1,
-    };
-    Entry { v, depth: 0, units }
+    let bytes = SLOT + own_heap(&v);
+    Entry { v, depth: 0, bytes }
 }
 
 fn op_name(op: u8) -> &'static str {
@@ -272,17 +312,27 @@ struct Vm<'a> {
     stack: Vec<Entry>,
     marks: Vec<usize>,
     memo: HashMap<u32, Entry>,
-    units: u64,
+    /// Bytes charged so far.
+    charged: u64,
 }
 
-/// Run the pickle in `data` and return the value STOP leaves on the stack.
+/// Run the pickle in `data` (a file of its own) and return the value STOP leaves on the stack.
 pub fn load(data: &[u8]) -> Result<Value> {
-    load_with(data, Limits::default())
+    load_with(data, Limits::for_file(data.len() as u64))
 }
 
 pub fn load_with(data: &[u8], lim: Limits) -> Result<Value> {
-    let mut vm =
-        Vm { data, pos: 0, op_at: 0, op: 0, lim, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), units: 0 };
+    let mut vm = Vm {
+        data,
+        pos: 0,
+        op_at: 0,
+        op: 0,
+        lim,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        charged: 0,
+    };
     vm.run()
 }
 
@@ -339,10 +389,13 @@ impl<'a> Vm<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| self.err("string is not valid UTF-8"))
     }
 
-    fn charge(&mut self, units: u64) -> Result<()> {
-        self.units = self.units.saturating_add(units);
-        if self.units > self.lim.max_units {
-            return Err(self.err(format!("pickle creates more than {} values (limit)", self.lim.max_units)));
+    fn charge(&mut self, bytes: u64) -> Result<()> {
+        self.charged = self.charged.saturating_add(bytes);
+        if self.charged > self.lim.max_bytes {
+            return Err(self.err(format!(
+                "pickle needs more than {} MiB of memory (limit for this file; values and their copies are counted)",
+                self.lim.max_bytes >> 20
+            )));
         }
         Ok(())
     }
@@ -353,14 +406,25 @@ impl<'a> Vm<'a> {
         if e.depth > self.lim.max_depth {
             return Err(self.err(format!("values nested deeper than {} (limit)", self.lim.max_depth)));
         }
-        self.charge(1)?;
+        self.charge(STACK_SLOT)?;
         self.stack.push(e);
         Ok(())
     }
+    /// Charge a new leaf, then push it.
     fn push_leaf(&mut self, v: Value) -> Result<()> {
         let e = leaf(v);
-        self.charge(e.units)?;
+        self.charge(e.bytes)?;
         self.push(e)
+    }
+    /// Check that `n` bytes of string data may still be allocated, before copying them.
+    fn afford(&self, n: usize) -> Result<()> {
+        if self.charged.saturating_add(n as u64) > self.lim.max_bytes {
+            return Err(self.err(format!(
+                "pickle needs more than {} MiB of memory (limit for this file; values and their copies are counted)",
+                self.lim.max_bytes >> 20
+            )));
+        }
+        Ok(())
     }
     fn pop(&mut self) -> Result<Entry> {
         let floor = self.marks.last().copied().unwrap_or(0);
@@ -383,26 +447,29 @@ impl<'a> Vm<'a> {
         };
         Ok(self.stack.split_off(m))
     }
-    fn container(items: Vec<Entry>, make: impl FnOnce(Vec<Value>) -> Value) -> Entry {
+    /// A new container holding `items` (moved, not copied): charged for its slot and its
+    /// storage of item slots.
+    fn container(&mut self, items: Vec<Entry>, make: impl FnOnce(Vec<Value>) -> Value) -> Result<Entry> {
+        self.charge(SLOT * (items.len() as u64 + 1))?;
         let depth = items.iter().map(|e| e.depth + 1).max().unwrap_or(0);
-        let units = items.iter().map(|e| e.units).sum::<u64>() + 1;
-        Entry { v: make(items.into_iter().map(|e| e.v).collect()), depth, units }
+        let bytes = items.iter().map(|e| e.bytes).sum::<u64>() + SLOT;
+        Ok(Entry { v: make(items.into_iter().map(|e| e.v).collect()), depth, bytes })
     }
     fn memo_put(&mut self, idx: u32) -> Result<()> {
         if !self.memo.contains_key(&idx) && self.memo.len() >= self.lim.max_memo {
             return Err(self.err(format!("more than {} memo entries (limit)", self.lim.max_memo)));
         }
-        let units = self.top_mut()?.units;
-        self.charge(units)?;
+        let bytes = self.top_mut()?.bytes;
+        self.charge(bytes + MEMO_SLOT)?;
         let e = self.top_mut()?.clone();
         self.memo.insert(idx, e);
         Ok(())
     }
     fn memo_get(&mut self, idx: u32) -> Result<()> {
-        let Some(units) = self.memo.get(&idx).map(|e| e.units) else {
+        let Some(bytes) = self.memo.get(&idx).map(|e| e.bytes) else {
             return Err(self.err(format!("memo index {idx} was never stored")));
         };
-        self.charge(units)?;
+        self.charge(bytes)?;
         let e = self.memo[&idx].clone();
         self.push(e)
     }
@@ -410,11 +477,13 @@ impl<'a> Vm<'a> {
     /// Add `items` (already popped) into the list/set/dict entry on top of the stack.
     fn extend_top(&mut self, items: Vec<Entry>, pairs: bool) -> Result<()> {
         let add_depth = items.iter().map(|e| e.depth + 1).max().unwrap_or(0);
-        let add_units: u64 = items.iter().map(|e| e.units).sum();
+        let add_bytes: u64 = items.iter().map(|e| e.bytes).sum();
         let max_depth = self.lim.max_depth;
         if pairs && items.len() % 2 != 0 {
             return Err(self.err("odd number of items for a dict"));
         }
+        // The target's storage grows by one slot per item (a new state container: one more).
+        self.charge(GROWTH * SLOT * (items.len() as u64 + 1))?;
         let op_err = |vm: &Self, kind: String| vm.err(format!("cannot add items to a {kind}"));
         let top = self.top_mut()?;
         let kind = top.v.kind();
@@ -447,7 +516,7 @@ impl<'a> Vm<'a> {
             }
         }
         top.depth = top.depth.max(add_depth + 1);
-        top.units += add_units;
+        top.bytes += add_bytes + SLOT;
         if top.depth > max_depth {
             return Err(self.err(format!("values nested deeper than {max_depth} (limit)")));
         }
@@ -494,8 +563,8 @@ impl<'a> Vm<'a> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let units = self.top_mut()?.units;
-                    self.charge(units)?;
+                    let bytes = self.top_mut()?.bytes;
+                    self.charge(bytes)?;
                     let e = self.top_mut()?.clone();
                     self.push(e)?;
                 }
@@ -517,6 +586,7 @@ impl<'a> Vm<'a> {
                 0x8a | 0x8b => {
                     let n = if self.op == 0x8a { self.u8()? as usize } else { self.u32()? as usize };
                     let b = self.take(n)?;
+                    self.afford(n)?;
                     let v = if n == 0 {
                         Value::Int(0)
                     } else if n <= 8 {
@@ -543,14 +613,16 @@ impl<'a> Vm<'a> {
                     };
                     let n = self.len_u64(n)?;
                     let b = self.take(n)?;
+                    self.afford(n)?;
                     let s = self.utf8(b)?;
                     self.push_leaf(Value::Str(s))?
                 }
                 b'T' | b'U' => {
                     // Python 2 str: kept as bytes.
                     let n = if self.op == b'T' { self.u32()? as usize } else { self.u8()? as usize };
-                    let b = self.take(n)?.to_vec();
-                    self.push_leaf(Value::Bytes(b))?
+                    let b = self.take(n)?;
+                    self.afford(n)?;
+                    self.push_leaf(Value::Bytes(b.to_vec()))?
                 }
                 b'B' | b'C' | 0x8e | 0x96 => {
                     let n = match self.op {
@@ -559,8 +631,9 @@ impl<'a> Vm<'a> {
                         _ => self.u64()?,
                     };
                     let n = self.len_u64(n)?;
-                    let b = self.take(n)?.to_vec();
-                    self.push_leaf(Value::Bytes(b))?
+                    let b = self.take(n)?;
+                    self.afford(n)?;
+                    self.push_leaf(Value::Bytes(b.to_vec()))?
                 }
                 b'}' => self.push_leaf(Value::Dict(Vec::new()))?,
                 b']' => self.push_leaf(Value::List(Vec::new()))?,
@@ -571,27 +644,30 @@ impl<'a> Vm<'a> {
                     if items.len() % 2 != 0 {
                         return Err(self.err("odd number of items for a dict"));
                     }
-                    let e = Self::container(items, |vs| {
+                    let e = self.container(items, |vs| {
                         let mut it = vs.into_iter();
                         let mut d = Vec::new();
                         while let (Some(k), Some(v)) = (it.next(), it.next()) {
                             d.push((k, v));
                         }
                         Value::Dict(d)
-                    });
+                    })?;
                     self.push(e)?
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    self.push(Self::container(items, Value::List))?
+                    let e = self.container(items, Value::List)?;
+                    self.push(e)?
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push(Self::container(items, Value::Tuple))?
+                    let e = self.container(items, Value::Tuple)?;
+                    self.push(e)?
                 }
                 0x91 => {
                     let items = self.pop_mark()?;
-                    self.push(Self::container(items, Value::Set))?
+                    let e = self.container(items, Value::Set)?;
+                    self.push(e)?
                 }
                 0x85..=0x87 => {
                     let n = (self.op - 0x84) as usize;
@@ -600,7 +676,8 @@ impl<'a> Vm<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    self.push(Self::container(items, Value::Tuple))?
+                    let e = self.container(items, Value::Tuple)?;
+                    self.push(e)?
                 }
                 b'a' => {
                     let v = self.pop()?;
@@ -642,18 +719,19 @@ impl<'a> Vm<'a> {
                     let kwargs = self.pop()?;
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    let args = Self::container(vec![args, kwargs], Value::Tuple);
+                    let args = self.container(vec![args, kwargs], Value::Tuple)?;
                     let e = self.call(callable, args)?;
                     self.push(e)?
                 }
                 b'b' => {
                     let state = self.pop()?;
+                    self.charge(SLOT)?; // the box the state moves into
                     let max_depth = self.lim.max_depth;
                     let top = self.top_mut()?;
                     match &mut top.v {
                         Value::Object { state: s, .. } => {
                             top.depth = top.depth.max(state.depth + 2);
-                            top.units += state.units;
+                            top.bytes += state.bytes;
                             *s = Some(Box::new(state.v));
                             if top.depth > max_depth {
                                 return Err(self.err(format!("values nested deeper than {max_depth} (limit)")));
@@ -670,7 +748,7 @@ impl<'a> Vm<'a> {
                 b'Q' => {
                     let pid = self.pop()?;
                     let s = self.storage(pid.v)?;
-                    self.push_leaf(Value::Storage(s))?
+                    self.push_leaf(Value::Storage(Box::new(s)))?
                 }
                 b'q' => {
                     let i = self.u8()? as u32;
@@ -724,12 +802,16 @@ impl<'a> Vm<'a> {
             match (module.as_str(), name.as_str()) {
                 ("torch._utils", "_rebuild_tensor_v2") => {
                     let t = self.rebuild_tensor(&args.v)?;
-                    return Ok(leaf(Value::Tensor(t)));
+                    let e = leaf(Value::Tensor(Box::new(t)));
+                    self.charge(e.bytes)?;
+                    return Ok(e);
                 }
                 ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
                     if let Value::Tuple(a) = &args.v {
                         if let Some(Value::Tensor(t)) = a.first() {
-                            return Ok(leaf(Value::Tensor(t.clone())));
+                            let e = leaf(Value::Tensor(t.clone()));
+                            self.charge(e.bytes)?;
+                            return Ok(e);
                         }
                     }
                     return Err(self.err(format!("{name} expects (tensor, ...), got {}", args.v.kind())));
@@ -738,19 +820,23 @@ impl<'a> Vm<'a> {
                     // Items, if any, arrive through SETITEMS afterwards.
                     if let Value::Tuple(a) = &args.v {
                         if a.is_empty() {
-                            return Ok(leaf(Value::Dict(Vec::new())));
+                            let e = leaf(Value::Dict(Vec::new()));
+                            self.charge(e.bytes)?;
+                            return Ok(e);
                         }
                     }
                 }
                 _ => {}
             }
         }
+        // The object's slot and the two boxes its callable and arguments move into.
+        self.charge(3 * SLOT)?;
         let depth = callable.depth.max(args.depth) + 1;
-        let units = callable.units + args.units + 1;
+        let bytes = callable.bytes + args.bytes + SLOT;
         Ok(Entry {
             v: Value::Object { callable: Box::new(callable.v), args: Box::new(args.v), state: None },
             depth,
-            units,
+            bytes,
         })
     }
 
@@ -777,7 +863,7 @@ impl<'a> Vm<'a> {
                 if size.len() != stride.len() {
                     return Err(self.err(format!("size {size:?} and stride {stride:?} differ in rank")));
                 }
-                Ok(TensorRef { storage: s.clone(), offset: *off as u64, size, stride })
+                Ok(TensorRef { storage: (**s).clone(), offset: *off as u64, size, stride })
             }
             _ => Err(self.err("_rebuild_tensor_v2 expects (storage, offset, size, stride, ...)")),
         }

@@ -10,6 +10,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::tensor::Tensor;
 use crate::weights::pickle::StorageDType;
 
+/// Largest safetensors file read (it is read whole): 8 GiB, 20 times the largest model we run.
+pub const MAX_SAFETENSORS_BYTES: u64 = 8 << 30;
+/// Why there is no option to raise [`MAX_SAFETENSORS_BYTES`], for its error.
+pub const MAX_SAFETENSORS_NOTE: &str = "no model this engine runs needs more";
+
 /// Element type written to a safetensors file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveDType {
@@ -44,6 +49,49 @@ impl TensorStore {
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.get(name)
     }
+    /// Tensors holding NaN or infinite values, one line each (name, counts, first bad index); with
+    /// `dtype` F16 also finite values beyond float16's range (+-65504), which would be written as
+    /// infinities. Empty when every value is fine.
+    pub fn nonfinite(&self, dtype: SaveDType) -> Vec<String> {
+        const F16_MAX: f32 = 65504.0;
+        let mut out = Vec::new();
+        for (name, t) in &self.tensors {
+            let (mut nan, mut inf, mut over, mut first, mut largest) = (0usize, 0usize, 0usize, None, 0.0f32);
+            for (i, &v) in t.data.iter().enumerate() {
+                let bad = if v.is_nan() {
+                    nan += 1;
+                    true
+                } else if v.is_infinite() {
+                    inf += 1;
+                    true
+                } else if dtype == SaveDType::F16 && v.abs() > F16_MAX {
+                    over += 1;
+                    largest = largest.max(v.abs());
+                    true
+                } else {
+                    false
+                };
+                if bad && first.is_none() {
+                    first = Some(i);
+                }
+            }
+            if let Some(first) = first {
+                let mut what = Vec::new();
+                if nan > 0 {
+                    what.push(format!("{nan} NaN"));
+                }
+                if inf > 0 {
+                    what.push(format!("{inf} infinite"));
+                }
+                if over > 0 {
+                    what.push(format!("{over} beyond float16's range (largest {largest:e})"));
+                }
+                out.push(format!("'{name}': {} of {} values (first at index {first})", what.join(", "), t.numel()));
+            }
+        }
+        out
+    }
+
     /// Total number of values over all tensors.
     pub fn params(&self) -> usize {
         self.tensors.values().map(|t| t.numel()).sum()
@@ -86,7 +134,7 @@ impl TensorStore {
     }
 
     pub fn read_safetensors(path: &Path) -> Result<TensorStore> {
-        let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+        let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
         Self::from_safetensors_bytes(&bytes).map_err(|e| e.context(path.display()))
     }
 
@@ -97,20 +145,18 @@ impl TensorStore {
         safetensors::serialize(views, Some(self.meta_map())).map_err(|e| Error::invalid(format!("safetensors: {e}")))
     }
 
-    /// Write atomically: a temporary file next to `path`, then a rename over it.
+    /// Write atomically ([`crate::fileio::write_atomic_with`]): a temporary file next to `path`,
+    /// flushed, then renamed over it; stale temporary files of dead processes there are removed.
     pub fn write_safetensors(&self, path: &Path, dtype: SaveDType) -> Result<()> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let fname = path.file_name().ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
-        let tmp = dir.join(format!(".{}.tmp-{}", fname.to_string_lossy(), std::process::id()));
         let bufs = self.encoded(dtype);
         let views = self.views(&bufs, dtype)?;
-        let res = safetensors::serialize_to_file(views, Some(self.meta_map()), &tmp)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("{}: writing safetensors: {e}", tmp.display())))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io_err(path, e)));
-        if res.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        res
+        crate::fileio::remove_stale_temps(
+            path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")),
+        );
+        crate::fileio::write_atomic_with(path, |tmp| {
+            safetensors::serialize_to_file(views, Some(self.meta_map()), tmp)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("{}: writing safetensors: {e}", path.display())))
+        })
     }
 
     fn meta_map(&self) -> HashMap<String, String> {
@@ -215,8 +261,16 @@ mod tests {
         s.write_safetensors(&path, SaveDType::F32).unwrap();
         let back = TensorStore::read_safetensors(&path).unwrap();
         assert_eq!(back.get("x").unwrap().data, vec![1.0, 2.0]);
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names.len(), 1, "{names:?}");
+        let names = || -> Vec<_> { std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect() };
+        assert_eq!(names().len(), 1, "{:?}", names());
+        // The target is a folder: an error naming it, the folder intact, no temporary file left;
+        // and a second write over the good file that fails keeps the old one.
+        let folder = dir.join("f.safetensors");
+        std::fs::create_dir(&folder).unwrap();
+        let e = s.write_safetensors(&folder, SaveDType::F16).unwrap_err();
+        assert!(e.message.contains("f.safetensors"), "{e}");
+        assert!(folder.is_dir());
+        assert_eq!(names().len(), 2, "{:?}", names());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

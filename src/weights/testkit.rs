@@ -106,13 +106,14 @@ impl PickleBuf {
     }
 }
 
-/// A zip of STORED entries (CRC left 0: our reader does not check it). With `zip64`, sizes and
+/// A zip of STORED entries with their CRC-32. With `zip64`, sizes and
 /// offsets go through ZIP64 extra fields and a ZIP64 end record, as for files over 4 GiB.
 pub fn write_zip(entries: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut central = Vec::new();
     for (name, data) in entries {
         let off = out.len() as u64;
+        let crc = crc32fast::hash(data);
         let (small_size, small_off) =
             if zip64 { (0xffff_ffffu32, 0xffff_ffffu32) } else { (data.len() as u32, off as u32) };
         let extra: Vec<u8> = if zip64 {
@@ -127,7 +128,7 @@ pub fn write_zip(entries: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
         // Local header (torch pads its extra field for alignment; we add 3 bytes of padding here).
         out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
         out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&small_size.to_le_bytes());
         out.extend_from_slice(&small_size.to_le_bytes());
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -138,7 +139,7 @@ pub fn write_zip(entries: &[(&str, &[u8])], zip64: bool) -> Vec<u8> {
         // Central directory record.
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         central.extend_from_slice(&[45, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&crc.to_le_bytes());
         central.extend_from_slice(&small_size.to_le_bytes());
         central.extend_from_slice(&small_size.to_le_bytes());
         central.extend_from_slice(&(name.len() as u16).to_le_bytes());
@@ -263,8 +264,17 @@ pub fn storage_value(k: usize) -> f32 {
 /// shared storage of class `class` (FloatStorage or HalfStorage); every other 2-D tensor is a
 /// column-major (strided) view. Keeps even full-size key lists small on disk.
 pub fn shared_storage_checkpoint(keys: &[(String, Vec<usize>)], class: &str) -> Vec<u8> {
+    shared_storage_checkpoint_with(keys, class, storage_value)
+}
+
+/// [`shared_storage_checkpoint`] with storage element `k` = `value(k)`.
+pub fn shared_storage_checkpoint_with(
+    keys: &[(String, Vec<usize>)],
+    class: &str,
+    value: impl Fn(usize) -> f32,
+) -> Vec<u8> {
     let numel = keys.iter().map(|(_, s)| s.iter().product::<usize>()).max().unwrap_or(1).max(1);
-    let vals: Vec<f32> = (0..numel).map(storage_value).collect();
+    let vals: Vec<f32> = (0..numel).map(value).collect();
     let specs: Vec<(String, Vec<u64>, Vec<u64>)> = keys
         .iter()
         .enumerate()
@@ -297,4 +307,84 @@ pub fn shared_storage_expected(i: usize, shape: &[usize], flat: usize) -> f32 {
     } else {
         storage_value(flat)
     }
+}
+
+/// Pickles built to make an unbounded reader allocate far more than their size: copies of large
+/// strings and globals (DUP, memo GET), memo doubling, floods of small values, memo entries and
+/// dict items. Each is a few bytes to a few MB; none may make the reader pass its byte budget.
+pub fn hostile_pickles() -> Vec<(&'static str, Vec<u8>)> {
+    let big = |n: usize| {
+        let mut v = vec![b'X'];
+        v.extend_from_slice(&(n as u32).to_le_bytes());
+        v.extend(std::iter::repeat_n(b'A', n));
+        v
+    };
+    let mut out = Vec::new();
+    // The report's case: a 1 MB module and name joined by STACK_GLOBAL, then DUP 100000 times.
+    let mut p = vec![0x80, 4, b'('];
+    p.extend(big(1 << 20));
+    p.extend(big(1 << 20));
+    p.push(0x93);
+    p.extend(std::iter::repeat_n(b'2', 100_000));
+    p.extend_from_slice(b"l.");
+    out.push(("dup-global", p));
+    // A 64 KB string fetched from the memo 200000 times.
+    let mut p = vec![0x80, 2, b'('];
+    p.extend(big(64 << 10));
+    p.extend_from_slice(b"q\x00");
+    for _ in 0..200_000 {
+        p.extend_from_slice(b"h\x00");
+    }
+    p.extend_from_slice(b"l.");
+    out.push(("get-string", p));
+    // A 1 MB long integer duplicated.
+    let mut p = vec![0x80, 2, b'(', 0x8b];
+    p.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    p.extend(std::iter::repeat_n(7u8, 1 << 20));
+    p.extend(std::iter::repeat_n(b'2', 10_000));
+    p.extend_from_slice(b"l.");
+    out.push(("dup-bigint", p));
+    // Memo doubling: each round makes a pair of the previous value (2^60 leaves unbounded).
+    let mut p = vec![0x80, 2, b']', b'q', 0];
+    for _ in 0..60 {
+        p.extend_from_slice(b"h\x00h\x00\x86q\x00");
+    }
+    p.push(b'.');
+    out.push(("memo-doubling", p));
+    // Small values: a 900-byte pickle nesting a pair of the whole value in itself through DUP.
+    let mut p = vec![0x80, 2, b']'];
+    for _ in 0..300 {
+        p.extend_from_slice(b"2\x86");
+    }
+    p.push(b'.');
+    out.push(("dup-doubling", p));
+    // A flood of empty lists (one byte each, a slot of several dozen bytes each).
+    let mut p = vec![0x80, 2, b'('];
+    p.extend(std::iter::repeat_n(b']', 1_000_000));
+    p.extend_from_slice(b"l.");
+    out.push(("flood", p));
+    // Two million memo entries.
+    let mut p = vec![0x80, 2, b'N'];
+    for i in 0..2_000_000u32 {
+        p.push(b'r');
+        p.extend_from_slice(&i.to_le_bytes());
+    }
+    p.push(b'.');
+    out.push(("memo-flood", p));
+    // A dict of 500000 items set at once.
+    let mut p = vec![0x80, 2, b'}', b'('];
+    for _ in 0..500_000 {
+        p.extend_from_slice(b"K\x01K\x02");
+    }
+    p.extend_from_slice(b"u.");
+    out.push(("wide-dict", p));
+    // Objects: REDUCE of a global on its own copies, memoized and fetched again.
+    let mut p = vec![0x80, 2];
+    p.extend_from_slice(b"cmod\nname\nq\x00");
+    for _ in 0..40 {
+        p.extend_from_slice(b"h\x00h\x00\x85Rq\x00");
+    }
+    p.push(b'.');
+    out.push(("object-doubling", p));
+    out
 }

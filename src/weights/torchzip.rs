@@ -4,8 +4,9 @@
 //!
 //! Our own reader (central directory, ZIP64 extra fields, stored entries only) is about a hundred
 //! lines, reads entries on demand from any `Read + Seek` (so a 1 GB checkpoint is never held in
-//! memory, and the optimizer's storages are never read), and checks every offset and size against
-//! the file length.
+//! memory, and the optimizer's storages are never read), checks every offset and size against
+//! the file length, and checks the CRC-32 of every entry it reads against the central directory
+//! (a flipped byte in a weight is an error, as in Python's zipfile).
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -19,6 +20,8 @@ pub struct ZipEntry {
     pub size: u64,
     pub method: u16,
     pub flags: u16,
+    /// CRC-32 of the entry's data, from the central directory.
+    pub crc32: u32,
 }
 
 pub struct ZipReader<R: Read + Seek> {
@@ -98,6 +101,7 @@ impl<R: Read + Seek> ZipReader<R> {
             }
             let flags = le16(&cd, p + 8);
             let method = le16(&cd, p + 10);
+            let crc32 = le32(&cd, p + 16);
             let mut csize = le32(&cd, p + 20) as u64;
             let mut size = le32(&cd, p + 24) as u64;
             let nlen = le16(&cd, p + 28) as usize;
@@ -129,7 +133,7 @@ impl<R: Read + Seek> ZipReader<R> {
             if method == 0 && csize != size {
                 return Err(bad(format!("entry '{name}': stored sizes differ ({csize} vs {size})")));
             }
-            entries.push(ZipEntry { name, header_offset, size: csize, method, flags });
+            entries.push(ZipEntry { name, header_offset, size: csize, method, flags, crc32 });
             p = end;
         }
         Ok(ZipReader { inner, len, entries })
@@ -167,14 +171,28 @@ impl<R: Read + Seek> ZipReader<R> {
         Ok((start, e.size))
     }
 
-    /// Read a whole entry, refusing entries larger than `max` bytes.
+    /// Read a whole entry, refusing entries larger than `max` bytes and entries whose CRC-32
+    /// differs from the directory's.
     pub fn read(&mut self, name: &str, max: u64) -> Result<Vec<u8>> {
         let e = self.find(name).cloned().ok_or_else(|| bad(format!("no entry '{name}'")))?;
         let (start, size) = self.data_range(&e)?;
         if size > max {
             return Err(bad(format!("entry '{name}' is {size} bytes, more than the {max} allowed")));
         }
-        read_at(&mut self.inner, start, size as usize)
+        let data = read_at(&mut self.inner, start, size as usize)?;
+        let crc = crc32fast::hash(&data);
+        if crc != e.crc32 {
+            return Err(bad(format!(
+                "entry '{name}' is corrupt: its CRC-32 is {crc:08x}, the directory says {:08x}",
+                e.crc32
+            )));
+        }
+        Ok(data)
+    }
+
+    /// Length of the whole file.
+    pub fn file_len(&self) -> u64 {
+        self.len
     }
 }
 

@@ -9,7 +9,7 @@
 use crate::error::Result;
 use crate::graph::{GraphBuilder, ValueId};
 use crate::models::blocks::{nchw_to_tokens, tokens_to_nchw};
-use crate::models::weights::WeightStore;
+use crate::models::weights::Weights;
 use crate::ops::act::Act;
 use crate::ops::attention::Attention;
 use crate::ops::conv2d::{conv2d, Conv2d};
@@ -31,100 +31,83 @@ pub struct MitSpec {
     pub mlp_ratio: usize,
 }
 
-fn token_ln(b: &mut GraphBuilder, w: &WeightStore, key: &str, x: ValueId, c: usize, eps: f32) -> Result<ValueId> {
-    let g = w.take(&format!("{key}.weight"), &[c])?;
-    let be = w.take(&format!("{key}.bias"), &[c])?;
-    layer_norm(b, key, x, g, be, NormAxis::Last, eps)
+/// LayerNorm over the last (channel) dim of tokens, weights at `w`.
+fn token_ln(b: &mut GraphBuilder, w: &Weights, x: ValueId, c: usize, eps: f32) -> Result<ValueId> {
+    layer_norm(b, w.path(), x, w.weight(&[c])?, w.bias(&[c])?, NormAxis::Last, eps)
 }
 
-fn lin(b: &mut GraphBuilder, w: &WeightStore, key: &str, x: ValueId, n: usize, k: usize, act: Act) -> Result<ValueId> {
-    let wt = w.take(&format!("{key}.weight"), &[n, k])?;
-    let bt = w.take(&format!("{key}.bias"), &[n])?;
-    linear(b, key, x, wt, Some(bt), act)
+/// A Linear `k -> n` with bias, weights at `w`.
+fn lin(b: &mut GraphBuilder, w: &Weights, x: ValueId, n: usize, k: usize, act: Act) -> Result<ValueId> {
+    linear(b, w.path(), x, w.weight(&[n, k])?, Some(w.bias(&[n])?), act)
 }
 
 #[allow(clippy::too_many_arguments)]
-/// Efficient self-attention on tokens `x [N, H*W, C]` (already normalised by LN1).
+/// Efficient self-attention on tokens `x [N, H*W, C]` (already normalised by LN1), weights at `w`.
 fn attention(
     b: &mut GraphBuilder,
-    w: &WeightStore,
-    p: &str,
+    w: &Weights,
     x: ValueId,
     c: usize,
     heads: usize,
     sr: usize,
     hw: [usize; 2],
 ) -> Result<ValueId> {
-    let q = lin(b, w, &format!("{p}.q"), x, c, c, Act::None)?;
+    let q = lin(b, &w.pp("q"), x, c, c, Act::None)?;
     let src = if sr > 1 {
-        let m = tokens_to_nchw(b, &format!("{p}.sr.in"), x, hw)?;
-        let sw = w.take(&format!("{p}.sr.weight"), &[c, c, sr, sr])?;
-        let sb = w.take(&format!("{p}.sr.bias"), &[c])?;
-        let m = conv2d(b, &format!("{p}.sr"), m, sw, Some(sb), Conv2d::new(sr, 0))?;
-        let m = nchw_to_tokens(b, &format!("{p}.sr.out"), m)?;
-        token_ln(b, w, &format!("{p}.norm"), m, c, EMBED_LN_EPS)?
+        let r = w.pp("sr");
+        let m = tokens_to_nchw(b, &r.key("in"), x, hw)?;
+        let m = conv2d(b, r.path(), m, r.weight(&[c, c, sr, sr])?, Some(r.bias(&[c])?), Conv2d::new(sr, 0))?;
+        let m = nchw_to_tokens(b, &r.key("out"), m)?;
+        token_ln(b, &w.pp("norm"), m, c, EMBED_LN_EPS)?
     } else {
         x
     };
-    let kv = lin(b, w, &format!("{p}.kv"), src, 2 * c, c, Act::None)?;
-    let k = b.add(&format!("{p}.k"), Slice { axis: 2, start: 0, end: c }, &[kv])?;
-    let v = b.add(&format!("{p}.v"), Slice { axis: 2, start: c, end: 2 * c }, &[kv])?;
-    let a = b.add(&format!("{p}.sdpa"), Attention::new(heads, c / heads), &[q, k, v])?;
-    lin(b, w, &format!("{p}.proj"), a, c, c, Act::None)
+    let kv = lin(b, &w.pp("kv"), src, 2 * c, c, Act::None)?;
+    let k = b.add(&w.key("k"), Slice { axis: 2, start: 0, end: c }, &[kv])?;
+    let v = b.add(&w.key("v"), Slice { axis: 2, start: c, end: 2 * c }, &[kv])?;
+    let a = b.add(&w.key("sdpa"), Attention::new(heads, c / heads), &[q, k, v])?;
+    lin(b, &w.pp("proj"), a, c, c, Act::None)
 }
 
-/// Mix-FFN on tokens `x [N, H*W, C]` (already normalised by LN2).
-fn mlp(
-    b: &mut GraphBuilder,
-    w: &WeightStore,
-    p: &str,
-    x: ValueId,
-    c: usize,
-    hid: usize,
-    hw: [usize; 2],
-) -> Result<ValueId> {
-    let h = lin(b, w, &format!("{p}.fc1"), x, hid, c, Act::None)?;
-    let m = tokens_to_nchw(b, &format!("{p}.dwconv.in"), h, hw)?;
-    let dw = w.take(&format!("{p}.dwconv.dwconv.weight"), &[hid, 1, 3, 3])?;
-    let db = w.take(&format!("{p}.dwconv.dwconv.bias"), &[hid])?;
-    let m = conv2d(b, &format!("{p}.dwconv.dwconv"), m, dw, Some(db), Conv2d::new(1, 1).groups(hid).act(Act::Gelu))?;
-    let h = nchw_to_tokens(b, &format!("{p}.dwconv.out"), m)?;
-    lin(b, w, &format!("{p}.fc2"), h, c, hid, Act::None)
+/// Mix-FFN on tokens `x [N, H*W, C]` (already normalised by LN2), weights at `w`.
+fn mlp(b: &mut GraphBuilder, w: &Weights, x: ValueId, c: usize, hid: usize, hw: [usize; 2]) -> Result<ValueId> {
+    let h = lin(b, &w.pp("fc1"), x, hid, c, Act::None)?;
+    let dw = w.pp("dwconv");
+    let m = tokens_to_nchw(b, &dw.key("in"), h, hw)?;
+    let conv = dw.pp("dwconv");
+    let (cw, cb) = (conv.weight(&[hid, 1, 3, 3])?, conv.bias(&[hid])?);
+    let m = conv2d(b, conv.path(), m, cw, Some(cb), Conv2d::new(1, 1).groups(hid).act(Act::Gelu))?;
+    let h = nchw_to_tokens(b, &dw.key("out"), m)?;
+    lin(b, &w.pp("fc2"), h, c, hid, Act::None)
 }
 
-/// Run the encoder on `x [N, in_chans, H, W]`; returns every stage's output as NCHW
-/// (strides 4, 8, 16, 32).
-pub fn encoder(
-    b: &mut GraphBuilder,
-    w: &WeightStore,
-    prefix: &str,
-    spec: &MitSpec,
-    x: ValueId,
-) -> Result<Vec<ValueId>> {
+/// Run the encoder (weights at `w`, e.g. `segformer`) on `x [N, in_chans, H, W]`; returns every
+/// stage's output as NCHW (strides 4, 8, 16, 32).
+pub fn encoder(b: &mut GraphBuilder, w: &Weights, spec: &MitSpec, x: ValueId) -> Result<Vec<ValueId>> {
     let mut x = x;
     let mut outs = Vec::new();
     for (i, &c) in spec.dims.iter().enumerate() {
         let s = i + 1;
-        let pe = format!("{prefix}.patch_embed{s}");
+        let pe = w.pp(format!("patch_embed{s}"));
+        let proj = pe.pp("proj");
         let cin = if i == 0 { spec.in_chans } else { spec.dims[i - 1] };
         let (k, stride, pad, bias) = if i == 0 { (7, 4, 3, false) } else { (3, 2, 1, true) };
-        let pw = w.take(&format!("{pe}.proj.weight"), &[c, cin, k, k])?;
-        let pb = if bias { Some(w.take(&format!("{pe}.proj.bias"), &[c])?) } else { None };
-        let m = conv2d(b, &format!("{pe}.proj"), x, pw, pb, Conv2d::new(stride, pad))?;
+        let pb = if bias { Some(proj.bias(&[c])?) } else { None };
+        let m = conv2d(b, proj.path(), x, proj.weight(&[c, cin, k, k])?, pb, Conv2d::new(stride, pad))?;
         let hw = [b.shape(m)[2], b.shape(m)[3]];
-        let t = nchw_to_tokens(b, &format!("{pe}.tokens"), m)?;
-        let mut t = token_ln(b, w, &format!("{pe}.norm"), t, c, EMBED_LN_EPS)?;
+        let t = nchw_to_tokens(b, &pe.key("tokens"), m)?;
+        let mut t = token_ln(b, &pe.pp("norm"), t, c, EMBED_LN_EPS)?;
         for j in 0..spec.depths[i] {
-            let p = format!("{prefix}.block{s}.{j}");
-            let n1 = token_ln(b, w, &format!("{p}.norm1"), t, c, BLOCK_LN_EPS)?;
-            let a = attention(b, w, &format!("{p}.attn"), n1, c, spec.heads[i], spec.sr[i], hw)?;
-            t = b.add(&format!("{p}.attn.residual"), Binary::add(), &[t, a])?;
-            let n2 = token_ln(b, w, &format!("{p}.norm2"), t, c, BLOCK_LN_EPS)?;
-            let f = mlp(b, w, &format!("{p}.mlp"), n2, c, c * spec.mlp_ratio, hw)?;
-            t = b.add(&format!("{p}.mlp.residual"), Binary::add(), &[t, f])?;
+            let blk = w.pp(format!("block{s}")).pp(j);
+            let n1 = token_ln(b, &blk.pp("norm1"), t, c, BLOCK_LN_EPS)?;
+            let a = attention(b, &blk.pp("attn"), n1, c, spec.heads[i], spec.sr[i], hw)?;
+            t = b.add(&blk.key("attn.residual"), Binary::add(), &[t, a])?;
+            let n2 = token_ln(b, &blk.pp("norm2"), t, c, BLOCK_LN_EPS)?;
+            let f = mlp(b, &blk.pp("mlp"), n2, c, c * spec.mlp_ratio, hw)?;
+            t = b.add(&blk.key("mlp.residual"), Binary::add(), &[t, f])?;
         }
-        let t = token_ln(b, w, &format!("{prefix}.norm{s}"), t, c, BLOCK_LN_EPS)?;
-        x = tokens_to_nchw(b, &format!("{prefix}.stage{s}.out"), t, hw)?;
+        let t = token_ln(b, &w.pp(format!("norm{s}")), t, c, BLOCK_LN_EPS)?;
+        x = tokens_to_nchw(b, &w.key(&format!("stage{s}.out")), t, hw)?;
         outs.push(x);
     }
     Ok(outs)

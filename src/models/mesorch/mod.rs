@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphBuilder, ValueId};
 use crate::models::blocks::convnext::{self, ConvNextSpec};
 use crate::models::blocks::mit::{self, MitSpec};
-use crate::models::weights::WeightStore;
+use crate::models::model::{Family, InputMode, MapKind, MapRef, Model, Scale};
+use crate::models::weights::{WeightStore, Weights};
 use crate::ops::act::Act;
 use crate::ops::conv2d::{conv2d, Conv2d};
 use crate::ops::conv_transpose2d::{conv_transpose2d, ConvTranspose2d};
@@ -26,114 +27,90 @@ use crate::ops::minmax::MinMaxNorm;
 use crate::ops::resize::Resize;
 use crate::ops::softmax::Softmax;
 use crate::tensor::Tensor;
-use crate::weights::{Arch, ArchConfig};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// 8 scales (c1..c4, s1..s4) weighted by the gate network.
-    Mesorch,
-    /// 5 scales (c1, c3, s2, s3, s4), plain sum, no gate, ConvNeXt stage 3 dropped.
-    MesorchP,
-}
+pub mod config;
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct MesorchConfig {
-    pub variant: Variant,
-    /// ConvNeXt widths and depths (Mesorch-P runs the first three stages only).
-    pub cnx_dims: [usize; 4],
-    pub cnx_depths: [usize; 4],
-    pub cnx_mlp_ratio: usize,
-    /// MiT widths, heads, depths and spatial-reduction ratios.
-    pub mit_dims: [usize; 4],
-    pub mit_heads: [usize; 4],
-    pub mit_depths: [usize; 4],
-    pub mit_sr: [usize; 4],
-    pub mit_mlp_ratio: usize,
-    /// Gate (ScoreNetwork) width and the hidden width of its 1x1 pair.
-    pub gate_dim: usize,
-    pub gate_hidden: usize,
-    /// Input (and output) size `[H, W]`, multiples of 32 (official: 512 x 512).
-    pub input: [usize; 2],
-    pub dct_high_frac: f64,
-    pub dct_low_frac: f64,
-}
+pub use config::{expected_keys, MesorchConfig, Variant};
 
-impl MesorchConfig {
-    /// The official models: ConvNeXt-Tiny + MiT-B3 at 512 x 512.
-    pub fn full(variant: Variant) -> Self {
-        MesorchConfig {
-            variant,
-            cnx_dims: [96, 192, 384, 768],
-            cnx_depths: [3, 3, 9, 3],
-            cnx_mlp_ratio: 4,
-            mit_dims: [64, 128, 320, 512],
-            mit_heads: [1, 2, 5, 8],
-            mit_depths: [3, 4, 18, 3],
-            mit_sr: [8, 4, 2, 1],
-            mit_mlp_ratio: 4,
-            gate_dim: 192,
-            gate_hidden: 768,
-            input: [512, 512],
-            dct_high_frac: 0.05,
-            dct_low_frac: 0.95,
+/// The registry entries: Mesorch and Mesorch-P.
+pub struct MesorchFamily(pub Variant);
+
+pub static MESORCH: MesorchFamily = MesorchFamily(Variant::Mesorch);
+pub static MESORCH_P: MesorchFamily = MesorchFamily(Variant::MesorchP);
+
+impl Family for MesorchFamily {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        match self.0 {
+            Variant::Mesorch => &[],
+            Variant::MesorchP => &["mesorch-p"],
         }
     }
-
-    pub fn is_p(&self) -> bool {
-        self.variant == Variant::MesorchP
-    }
-
-    /// ConvNeXt stages that run (4, or 3 for Mesorch-P).
-    pub fn cnx_stages(&self) -> usize {
-        if self.is_p() {
-            3
-        } else {
-            4
+    fn about(&self) -> &'static str {
+        match self.0 {
+            Variant::Mesorch => "Mesorch: ConvNeXt and MiT on DCT bands, 8 scales weighed by a gate",
+            Variant::MesorchP => "Mesorch-P: the pruned Mesorch, 5 scales summed, no gate",
         }
     }
-
-    /// Names of the scales in `scale_logits` order.
-    pub fn scale_names(&self) -> &'static [&'static str] {
-        if self.is_p() {
-            &["c1", "c3", "s2", "s3", "s4"]
-        } else {
-            &["c1", "c2", "c3", "c4", "s1", "s2", "s3", "s4"]
-        }
+    fn needs_weights(&self) -> bool {
+        true
     }
-
-    /// The config of the weights in `w` (sizes read off their shapes; MiT heads from the file's
-    /// metadata, else `dim / 64`), for an `input` of [H, W].
-    pub fn from_weights(w: &WeightStore, input: [usize; 2]) -> Result<Self> {
-        let arch = if w.contains("gate.conv1.weight") { Arch::Mesorch } else { Arch::MesorchP };
+    /// Both have `convnext.*` and `segformer.*` keys; only Mesorch has `gate.*`.
+    fn recognises(&self, has_prefix: &dyn Fn(&str) -> bool) -> bool {
+        has_prefix("convnext.") && has_prefix("segformer.") && has_prefix("gate.") == (self.0 == Variant::Mesorch)
+    }
+    fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>> {
         for k in ["convnext.stem.0.weight", "segformer.patch_embed1.proj.weight"] {
-            if !w.contains(k) {
-                return Err(Error::invalid(format!("cannot infer config: missing '{k}'")));
+            if !weights.contains(k) {
+                return Err(Error::invalid(format!("cannot read the {} configuration: no '{k}'", self.name())));
             }
         }
-        Ok(Self::from_arch(&ArchConfig::infer_from_shapes(&w.shapes(), arch, &w.hints()), arch, input))
+        let cfg = MesorchConfig::from_shapes(&weights.shapes(), self.0, &weights.metadata);
+        MesorchConfig::check_input(cfg.input)?;
+        Ok(Box::new(MesorchModel { cfg, opts: MesorchOptions::default() }))
     }
+}
 
-    /// The graph config of an architecture config (the one `convert` reads and writes).
-    pub fn from_arch(a: &ArchConfig, arch: Arch, input: [usize; 2]) -> Self {
-        let variant = match arch {
-            Arch::Mesorch => Variant::Mesorch,
-            Arch::MesorchP => Variant::MesorchP,
-        };
-        let mut cfg = MesorchConfig::full(variant);
-        cfg.input = input;
-        cfg.cnx_dims = a.convnext_dims;
-        cfg.cnx_depths = a.convnext_depths;
-        cfg.cnx_mlp_ratio = a.mlp_ratio;
-        cfg.mit_dims = a.mit_dims;
-        cfg.mit_heads = a.mit_heads;
-        cfg.mit_depths = a.mit_depths;
-        cfg.mit_sr = a.mit_sr_ratios;
-        cfg.mit_mlp_ratio = a.mlp_ratio;
-        if let Some((g, h)) = a.gate {
-            cfg.gate_dim = g;
-            cfg.gate_hidden = h;
-        }
-        cfg
+/// A configured Mesorch-family model.
+#[derive(Clone, Debug)]
+pub struct MesorchModel {
+    pub cfg: MesorchConfig,
+    pub opts: MesorchOptions,
+}
+
+impl Model for MesorchModel {
+    fn name(&self) -> &str {
+        self.cfg.variant.name()
+    }
+    fn input(&self) -> InputMode {
+        InputMode::Resized(self.cfg.input)
+    }
+    fn build(&self, hw: [usize; 2], weights: &WeightStore) -> Result<Graph> {
+        let cfg = MesorchConfig { input: hw, ..self.cfg.clone() };
+        Ok(build_mesorch_with(&cfg, weights, &self.opts)?.0)
+    }
+    fn expected_keys(&self) -> Vec<(String, Vec<usize>)> {
+        expected_keys(&self.cfg)
+    }
+    fn unused_prefixes(&self) -> Vec<&'static str> {
+        config::unused_prefixes(self.cfg.variant)
+    }
+    fn config_json(&self) -> String {
+        self.cfg.to_json()
+    }
+    /// Each scale's logit (a channel of `scale_logits`, at H/4 x W/4) and, for Mesorch, its
+    /// share of the gate.
+    fn scales(&self) -> Vec<Scale> {
+        let gate = self.cfg.has_gate();
+        (self.cfg.scale_names().iter().enumerate())
+            .map(|(i, name)| Scale {
+                name: name.to_string(),
+                map: MapRef { output: "scale_logits", channel: i, kind: MapKind::Logit },
+                weight: gate.then_some(MapRef { output: "gate", channel: i, kind: MapKind::Weight }),
+            })
+            .collect()
     }
 }
 
@@ -178,9 +155,8 @@ pub fn build_mesorch_with(
     opts: &MesorchOptions,
 ) -> Result<(Graph, MesorchOutputs)> {
     let [h, wd] = cfg.input;
-    if h == 0 || wd == 0 || h % 32 != 0 || wd % 32 != 0 {
-        return Err(Error::invalid(format!("Mesorch input must be a multiple of 32 on both sides, got {h}x{wd}")));
-    }
+    MesorchConfig::check_input(cfg.input)?;
+    let w = w.root();
     let mut b = GraphBuilder::new();
     let x = b.input("image", &[1, 3, h, wd]);
 
@@ -199,7 +175,7 @@ pub fn build_mesorch_with(
         depths: cfg.cnx_depths[..ns].to_vec(),
         mlp_ratio: cfg.cnx_mlp_ratio,
     };
-    let cs = convnext::encoder(&mut b, w, "convnext", &cspec, cnx_in)?;
+    let cs = convnext::encoder(&mut b, &w.pp("convnext"), &cspec, cnx_in)?;
     let mspec = MitSpec {
         in_chans: 6,
         dims: cfg.mit_dims.to_vec(),
@@ -208,32 +184,29 @@ pub fn build_mesorch_with(
         sr: cfg.mit_sr.to_vec(),
         mlp_ratio: cfg.mit_mlp_ratio,
     };
-    let ss = mit::encoder(&mut b, w, "segformer", &mspec, mit_in)?;
+    let ss = mit::encoder(&mut b, &w.pp("segformer"), &mspec, mit_in)?;
 
     // Decoder: ConvTranspose2d(k4, s2, p1) chains bring every scale to H/4, then one 1x1 conv each.
     let mut logits = Vec::new();
     for (j, name) in cfg.scale_names().iter().enumerate() {
-        let idx = (name.as_bytes()[1] - b'0') as usize;
-        let (feats, dims) = if name.starts_with('c') { (&cs, &cfg.cnx_dims) } else { (&ss, &cfg.mit_dims) };
-        let mut t = feats[idx - 1];
+        let (enc, stage) = cfg.scale(j);
+        let (feats, dims) = if enc == 'c' { (&cs, &cfg.cnx_dims) } else { (&ss, &cfg.mit_dims) };
+        let mut t = feats[stage - 1];
         if opts.debug_outputs {
             b.output(name, t);
         }
-        for step in 0..idx - 1 {
-            let key =
-                if idx == 2 { format!("upsample.upsample{name}") } else { format!("upsample.upsample{name}.{step}") };
-            let (ci, co) = (dims[idx - 1 - step], dims[idx - 2 - step]);
-            let tw = w.take(&format!("{key}.weight"), &[ci, co, 4, 4])?;
-            let tb = w.take(&format!("{key}.bias"), &[co])?;
-            t = conv_transpose2d(&mut b, &key, t, tw, Some(tb), ConvTranspose2d::new(2, 1))?;
+        for step in 0..stage - 1 {
+            let up = w.pp(config::upsample_key(name, stage, step));
+            let (ci, co) = (dims[stage - 1 - step], dims[stage - 2 - step]);
+            let (tw, tb) = (up.weight(&[ci, co, 4, 4])?, up.bias(&[co])?);
+            t = conv_transpose2d(&mut b, up.path(), t, tw, Some(tb), ConvTranspose2d::new(2, 1))?;
         }
-        if opts.debug_outputs && idx > 1 {
+        if opts.debug_outputs && stage > 1 {
             b.output(&format!("up_{name}"), t);
         }
-        let c0 = dims[0];
-        let iw = w.take(&format!("inverse.{j}.weight"), &[1, c0, 1, 1])?;
-        let ib = w.take(&format!("inverse.{j}.bias"), &[1])?;
-        logits.push(conv2d(&mut b, &format!("inverse.{j}"), t, iw, Some(ib), Conv2d::new(1, 0))?);
+        let inv = w.pp("inverse").pp(j);
+        let (iw, ib) = (inv.weight(&[1, dims[0], 1, 1])?, inv.bias(&[1])?);
+        logits.push(conv2d(&mut b, inv.path(), t, iw, Some(ib), Conv2d::new(1, 0))?);
     }
     let scale_logits = b.add("scale_logits", Concat { axis: 1 }, &logits)?;
     let s = logits.len();
@@ -242,7 +215,7 @@ pub fn build_mesorch_with(
         (None, scale_logits)
     } else {
         let gin = b.add("gate.input", Concat { axis: 1 }, &[x, high, low])?;
-        let g = gate(&mut b, w, cfg, gin, opts.fold_gate)?;
+        let g = gate(&mut b, &w.pp("gate"), cfg, gin, opts.fold_gate)?;
         let m = b.add("gate.weighted", Binary::mul(), &[g, scale_logits])?;
         (Some(g), m)
     };
@@ -265,37 +238,30 @@ pub fn build_mesorch_with(
 
 /// ScoreNetwork on `cat[x, high, low]`: conv1 k7 s2 -> y; y += GELU(1x1(1x1(3x3(LN2d(y)))));
 /// conv2 k7 s2 -> softmax over the scales.
-fn gate(b: &mut GraphBuilder, w: &WeightStore, cfg: &MesorchConfig, x: ValueId, fold: bool) -> Result<ValueId> {
+fn gate(b: &mut GraphBuilder, w: &Weights, cfg: &MesorchConfig, x: ValueId, fold: bool) -> Result<ValueId> {
     let (g, gh, cin) = (cfg.gate_dim, cfg.gate_hidden, b.shape(x)[1]);
-    let c1w = w.take("gate.conv1.weight", &[g, cin, 7, 7])?;
-    let c1b = w.take("gate.conv1.bias", &[g])?;
-    let y = conv2d(b, "gate.conv1", x, c1w, Some(c1b), Conv2d::new(2, 3))?;
-    let n = layer_norm(
-        b,
-        "gate.invert.0",
-        y,
-        w.take("gate.invert.0.weight", &[g])?,
-        w.take("gate.invert.0.bias", &[g])?,
-        NormAxis::Channels,
-        1e-6,
-    )?;
-    let (w1, b1) = (w.take("gate.invert.1.weight", &[g, g, 3, 3])?, w.take("gate.invert.1.bias", &[g])?);
-    let (w2, b2) = (w.take("gate.invert.2.weight", &[gh, g, 1, 1])?, w.take("gate.invert.2.bias", &[gh])?);
-    let (w3, b3) = (w.take("gate.invert.3.weight", &[g, gh, 1, 1])?, w.take("gate.invert.3.bias", &[g])?);
+    let c1 = w.pp("conv1");
+    let y = conv2d(b, c1.path(), x, c1.weight(&[g, cin, 7, 7])?, Some(c1.bias(&[g])?), Conv2d::new(2, 3))?;
+    let inv = w.pp("invert");
+    let ln = inv.pp(0);
+    let n = layer_norm(b, ln.path(), y, ln.weight(&[g])?, ln.bias(&[g])?, NormAxis::Channels, 1e-6)?;
+    let (l1, l2, l3) = (inv.pp(1), inv.pp(2), inv.pp(3));
+    let (w1, b1) = (l1.weight(&[g, g, 3, 3])?, l1.bias(&[g])?);
+    let (w2, b2) = (l2.weight(&[gh, g, 1, 1])?, l2.bias(&[gh])?);
+    let (w3, b3) = (l3.weight(&[g, gh, 1, 1])?, l3.bias(&[g])?);
     let r = if fold {
         let (wf, bf) = fold_gate_convs(&w1, &b1, &w2, &b2, &w3, &b3);
-        conv2d(b, "gate.invert.1-3", n, wf, Some(bf), Conv2d::new(1, 1).act(Act::Gelu))?
+        conv2d(b, &inv.key("1-3"), n, wf, Some(bf), Conv2d::new(1, 1).act(Act::Gelu))?
     } else {
-        let r = conv2d(b, "gate.invert.1", n, w1, Some(b1), Conv2d::new(1, 1))?;
-        let r = conv2d(b, "gate.invert.2", r, w2, Some(b2), Conv2d::new(1, 0))?;
-        conv2d(b, "gate.invert.3", r, w3, Some(b3), Conv2d::new(1, 0).act(Act::Gelu))?
+        let r = conv2d(b, l1.path(), n, w1, Some(b1), Conv2d::new(1, 1))?;
+        let r = conv2d(b, l2.path(), r, w2, Some(b2), Conv2d::new(1, 0))?;
+        conv2d(b, l3.path(), r, w3, Some(b3), Conv2d::new(1, 0).act(Act::Gelu))?
     };
-    let y = b.add("gate.residual", Binary::add(), &[y, r])?;
+    let y = b.add(&w.key("residual"), Binary::add(), &[y, r])?;
     let n_out = cfg.scale_names().len();
-    let c2w = w.take("gate.conv2.weight", &[n_out, g, 7, 7])?;
-    let c2b = w.take("gate.conv2.bias", &[n_out])?;
-    let s = conv2d(b, "gate.conv2", y, c2w, Some(c2b), Conv2d::new(2, 3))?;
-    b.add("gate", Softmax { axis: 1 }, &[s])
+    let c2 = w.pp("conv2");
+    let s = conv2d(b, c2.path(), y, c2.weight(&[n_out, g, 7, 7])?, Some(c2.bias(&[n_out])?), Conv2d::new(2, 3))?;
+    b.add(w.path(), Softmax { axis: 1 }, &[s])
 }
 
 /// Compose `W3 (W2 (W1 * x + b1) + b2) + b3` (3x3 conv, then two 1x1 convs) into one 3x3 conv:
@@ -334,3 +300,6 @@ fn fold_gate_convs(w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor, w3: &Tens
     let bt = Tensor { shape: vec![g], data: bf.into_iter().map(|v| v as f32).collect() };
     (wt, bt)
 }
+
+#[cfg(test)]
+mod tests;
