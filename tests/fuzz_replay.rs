@@ -325,6 +325,47 @@ fn write_fuzz_seeds() {
     put("image", "input_12x8_gray16.tiff", &encode(&DynamicImage::ImageLuma16(small.to_luma16()), ImageFormat::Tiff));
     put("image", "input_12x8_rgba.bmp", &encode(&DynamicImage::ImageRgba8(small.to_rgba8()), ImageFormat::Bmp));
     put("image", "input_12x8_rgb32f.tiff", &encode(&DynamicImage::ImageRgb32F(small.to_rgb32f()), ImageFormat::Tiff));
+    put("image", "input_12x8.webp", &encode(&small, ImageFormat::WebP));
+    // A JPEG cut inside its scan (decoded with grey fill and a note: the target allows truncation).
+    let jpg = encode(&crop, ImageFormat::Jpeg);
+    put("image", "input_crop48x32_truncated.jpg", &jpg[..jpg.len() * 2 / 3]);
+    // A TIFF of two pages (the first is decoded, the second noted).
+    {
+        use tiff::encoder::{colortype, TiffEncoder};
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut enc = TiffEncoder::new(&mut buf).unwrap();
+        enc.write_image::<colortype::RGB8>(12, 8, small.to_rgb8().as_raw()).unwrap();
+        enc.write_image::<colortype::Gray8>(4, 2, &[7u8; 8]).unwrap();
+        put("image", "two_pages.tiff", buf.get_ref());
+    }
+}
+
+/// The torch_zip target's CRC repair: a checkpoint whose CRCs were zeroed is refused as corrupt;
+/// repaired, it loads; a correct one is left alone, and garbage never panics.
+#[test]
+fn fuzz_zip_crc_repair() {
+    use wgpu_forge::weights::load_torch_zip;
+    for zip64 in [false, true] {
+        let good = tiny_checkpoint(zip64);
+        let mut z = good.clone();
+        assert!(!fuzzing::fix_zip_crcs(&mut z), "a correct zip is left alone");
+        // Zero every CRC field: central records (offset 16) and local headers (offset 14).
+        for i in 0..z.len() - 4 {
+            match &z[i..i + 4] {
+                b"PK\x01\x02" => z[i + 16..i + 20].fill(0),
+                b"PK\x03\x04" => z[i + 14..i + 18].fill(0),
+                _ => {}
+            }
+        }
+        let e = load_torch_zip(std::io::Cursor::new(&z)).unwrap_err();
+        assert!(e.message.contains("CRC"), "{e}");
+        assert!(fuzzing::fix_zip_crcs(&mut z));
+        assert_eq!(z, good, "repaired byte for byte (zip64: {zip64})");
+        for cut in (0..good.len()).step_by(7) {
+            let mut t = good[..cut].to_vec();
+            fuzzing::fix_zip_crcs(&mut t);
+        }
+    }
 }
 
 #[test]
