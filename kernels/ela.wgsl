@@ -1,21 +1,34 @@
 // Error Level Analysis: a baseline JPEG round trip (libjpeg/IJG path, 4:2:0) and |orig - decoded|.
 // See src/ops/ela.rs for the definition; the CPU reference there does the same f32 operations in
-// the same order. Three passes over per-sample scratch planes (f32 holding u8 values):
+// the same order. Three passes per band of MCU rows (16 image rows each) over a scratch holding
+// that band's planes (f32 holding u8 values):
 //   to_ycc: RGB -> YCbCr (libjpeg's fixed-point jccolor), edge replication to a 16 x 16 MCU grid,
 //           h2v2 chroma downsampling with the alternating bias 1, 2;
 //   blocks: per 8 x 8 block, level shift, float DCT, quantize, dequantize, float IDCT, +128, round;
-//   to_rgb: h2v2 fancy (triangle) chroma upsampling, libjpeg's jdcolor YCbCr -> RGB, |orig - rt|.
-// Scratch layout per sample: Y (hp x wp), then Cb and Cr (hp/2 x wp/2 each); `plane` elements.
+//   to_rgb: h2v2 fancy (triangle) chroma upsampling, libjpeg's jdcolor YCbCr -> RGB, |orig - rt|,
+//           for the band's core rows (the planes also hold one MCU row of context above and below
+//           when the image is split; a core row's upsampling reads at most one chroma row of it).
+// Scratch layout: Y (bh x wp), then Cb and Cr (bh/2 x wp/2 each). Each colour
+// channel of the input and output is bound as its own window over the rows a pass touches; `xb`
+// and `ob` are the offsets of those rows' first element inside the windows. Rows are image rows.
 
 struct ElaParams {
     h: u32,       // image height and width
     w: u32,
-    hp: u32,      // padded to multiples of 16
-    wp: u32,
-    n: u32,       // work items of this dispatch (all samples)
-    plane: u32,   // scratch elements per sample
-    blocks: u32,  // 8 x 8 blocks per sample (Y, then Cb, then Cr)
+    bh: u32,      // rows of the band's planes (a multiple of 16)
+    wp: u32,      // width padded to a multiple of 16
+    n: u32,       // work items of this dispatch
+    row0: u32,    // image row of the planes' first row (a multiple of 16)
+    y0: u32,      // to_rgb: first image row written
+    xb0: u32,     // offsets of the first bound row inside the input windows (R, G, B)
+    xb1: u32,
+    xb2: u32,
+    ob0: u32,     // ... and inside the output windows
+    ob1: u32,
+    ob2: u32,
     _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 // u8 value of an input sample: round half up, clamp to 0..255.
@@ -24,13 +37,15 @@ fn to_u8(v: f32) -> i32 {
 }
 
 @group(0) @binding(0) var<uniform> yp: ElaParams;
-@group(0) @binding(1) var<storage, read> yx: array<f32>;
-@group(0) @binding(2) var<storage, read_write> yplanes: array<f32>;
+@group(0) @binding(1) var<storage, read> yr: array<f32>;
+@group(0) @binding(2) var<storage, read> yg: array<f32>;
+@group(0) @binding(3) var<storage, read> yb: array<f32>;
+@group(0) @binding(4) var<storage, read_write> yplanes: array<f32>;
 
-fn rgb_at(s: u32, y: u32, x: u32) -> vec3<i32> {
-    let hw = yp.h * yp.w;
-    let i = s * 3u * hw + min(y, yp.h - 1u) * yp.w + min(x, yp.w - 1u);
-    return vec3<i32>(to_u8(yx[i]), to_u8(yx[i + hw]), to_u8(yx[i + 2u * hw]));
+// The u8 RGB of image pixel (y, x), edges replicated; the windows start at image row `row0`.
+fn rgb_at(y: u32, x: u32) -> vec3<i32> {
+    let i = (min(y, yp.h - 1u) - yp.row0) * yp.w + min(x, yp.w - 1u);
+    return vec3<i32>(to_u8(yr[yp.xb0 + i]), to_u8(yg[yp.xb1 + i]), to_u8(yb[yp.xb2 + i]));
 }
 
 // libjpeg jccolor.c rgb_ycc_convert, SCALEBITS 16 (all terms non-negative before the shift).
@@ -41,27 +56,25 @@ fn ycc(c: vec3<i32>) -> vec3<i32> {
     return vec3<i32>(yv, cb, cr);
 }
 
-// One invocation per 2 x 2 cell of the padded grid: 4 luma samples, 1 Cb, 1 Cr.
+// One invocation per 2 x 2 cell of the band's padded rows: 4 luma samples, 1 Cb, 1 Cr.
 @compute @workgroup_size(64)
 fn to_ycc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = linear_workgroup(wid, nwg) * 64u + lid;
     if (t >= yp.n) {
         return;
     }
-    let hc = yp.hp / 2u;
     let wc = yp.wp / 2u;
-    let s = t / (hc * wc);
-    let r = t % (hc * wc);
-    let ci = r / wc;
-    let cj = r % wc;
-    // Rows below the last chroma row group repeat it (libjpeg pads the downsampled rows).
+    let li = t / wc;              // chroma row in the band
+    let cj = t % wc;
+    let ci = yp.row0 / 2u + li;   // chroma row in the image
+    // Rows below the last chroma row group repeat it (libjpeg pads the downsampled rows); that
+    // row is in the image's last MCU row, so in the band whenever `ci` is.
     let ri = min(ci, (yp.h + 1u) / 2u - 1u);
-    let base = s * yp.plane;
     var csum = vec2<i32>(0, 0);
     for (var dy = 0u; dy < 2u; dy++) {
         for (var dx = 0u; dx < 2u; dx++) {
-            let l = ycc(rgb_at(s, 2u * ci + dy, 2u * cj + dx));
-            yplanes[base + (2u * ci + dy) * yp.wp + 2u * cj + dx] = f32(l.x);
+            let l = ycc(rgb_at(2u * ci + dy, 2u * cj + dx));
+            yplanes[(2u * li + dy) * yp.wp + 2u * cj + dx] = f32(l.x);
             csum += l.yz;
         }
     }
@@ -69,14 +82,14 @@ fn to_ycc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         csum = vec2<i32>(0, 0);
         for (var dy = 0u; dy < 2u; dy++) {
             for (var dx = 0u; dx < 2u; dx++) {
-                csum += ycc(rgb_at(s, 2u * ri + dy, 2u * cj + dx)).yz;
+                csum += ycc(rgb_at(2u * ri + dy, 2u * cj + dx)).yz;
             }
         }
     }
     let bias = 1 + i32(cj & 1u);
-    let co = base + yp.hp * yp.wp + ci * wc + cj;
+    let co = yp.bh * yp.wp + li * wc + cj;
     yplanes[co] = f32((csum.x + bias) >> 2u);
-    yplanes[co + hc * wc] = f32((csum.y + bias) >> 2u);
+    yplanes[co + (yp.bh / 2u) * wc] = f32((csum.y + bias) >> 2u);
 }
 
 // One separable pass of the 8-point DCT over every row of `src`, stored transposed:
@@ -107,19 +120,18 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     if (t >= bp.n) {
         return;
     }
-    let s = t / bp.blocks;
-    var b = t % bp.blocks;
+    var b = t;
     let nbx = bp.wp / 8u;
-    let ny = (bp.hp / 8u) * nbx;
-    var base = s * bp.plane;
+    let ny = (bp.bh / 8u) * nbx;
+    var base = 0u;
     var stride = bp.wp;
     var bx = nbx;
     var q0 = 64u;
     if (b >= ny) {
         b -= ny;
         bx = nbx / 2u;
-        let nc = (bp.hp / 16u) * bx;
-        base += bp.hp * bp.wp + (b / nc) * nc * 64u;
+        let nc = (bp.bh / 16u) * bx;
+        base = bp.bh * bp.wp + (b / nc) * nc * 64u;
         b = b % nc;
         stride = bp.wp / 2u;
         q0 = 128u;
@@ -152,17 +164,23 @@ fn blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 }
 
 @group(0) @binding(0) var<uniform> rp: ElaParams;
-@group(0) @binding(1) var<storage, read> rx: array<f32>;
-@group(0) @binding(2) var<storage, read> rplanes: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rout: array<f32>;
+@group(0) @binding(1) var<storage, read> rr: array<f32>;
+@group(0) @binding(2) var<storage, read> rg: array<f32>;
+@group(0) @binding(3) var<storage, read> rb: array<f32>;
+@group(0) @binding(4) var<storage, read> rplanes: array<f32>;
+@group(0) @binding(5) var<storage, read_write> outr: array<f32>;
+@group(0) @binding(6) var<storage, read_write> outg: array<f32>;
+@group(0) @binding(7) var<storage, read_write> outb: array<f32>;
 
+// Decoded chroma at image chroma row i, column j of the plane at `base` in the band's planes.
 fn chroma(base: u32, i: u32, j: u32) -> i32 {
-    return i32(rplanes[base + i * (rp.wp / 2u) + j]);
+    return i32(rplanes[base + (i - rp.row0 / 2u) * (rp.wp / 2u) + j]);
 }
 
-// libjpeg h2v2_fancy_upsample at output (y, x) of the plane at `base`: 3/4 nearer row + 1/4 other
-// row, then 3/4 nearer column + 1/4 other column, edges replicated; plain replication when the
-// downsampled width is <= 2 (libjpeg-turbo's h2v2_upsample).
+// libjpeg h2v2_fancy_upsample at image pixel (y, x) of the plane at `base`: 3/4 nearer row + 1/4
+// other row, then 3/4 nearer column + 1/4 other column, edges replicated (at the image's edges,
+// not the band's); plain replication when the downsampled width is <= 2 (libjpeg-turbo's
+// h2v2_upsample).
 fn upsample(base: u32, y: u32, x: u32) -> i32 {
     let dh = (rp.h + 1u) / 2u;
     let dw = (rp.w + 1u) / 2u;
@@ -181,29 +199,25 @@ fn upsample(base: u32, y: u32, x: u32) -> i32 {
     return (3 * this_sum + 3 * chroma(base, i, jr) + chroma(base, inb, jr) + 7) >> 4u;
 }
 
-// One invocation per output pixel: decode to RGB (jdcolor.c ycc_rgb_convert tables) and write
-// |orig - decoded| for each channel.
+// One invocation per output pixel of the core rows y0 .. y0 + n / w: decode to RGB (jdcolor.c
+// ycc_rgb_convert tables) and write |orig - decoded| for each channel.
 @compute @workgroup_size(64)
 fn to_rgb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = linear_workgroup(wid, nwg) * 64u + lid;
     if (t >= rp.n) {
         return;
     }
-    let hw = rp.h * rp.w;
-    let s = t / hw;
-    let y = (t % hw) / rp.w;
+    let y = rp.y0 + t / rp.w;
     let x = t % rp.w;
-    let base = s * rp.plane;
-    let lum = i32(rplanes[base + y * rp.wp + x]);
-    let cbase = base + rp.hp * rp.wp;
+    let lum = i32(rplanes[(y - rp.row0) * rp.wp + x]);
+    let cbase = rp.bh * rp.wp;
     let cb = upsample(cbase, y, x) - 128;
-    let cr = upsample(cbase + (rp.hp / 2u) * (rp.wp / 2u), y, x) - 128;
+    let cr = upsample(cbase + (rp.bh / 2u) * (rp.wp / 2u), y, x) - 128;
     let r = lum + ((91881 * cr + 32768) >> 16u);
     let g = lum + ((-22554 * cb + 32768 - 46802 * cr) >> 16u);
     let bl = lum + ((116130 * cb + 32768) >> 16u);
     let rt = clamp(vec3<i32>(r, g, bl), vec3<i32>(0), vec3<i32>(255));
-    let i = s * 3u * hw + y * rp.w + x;
-    rout[i] = f32(abs(to_u8(rx[i]) - rt.x));
-    rout[i + hw] = f32(abs(to_u8(rx[i + hw]) - rt.y));
-    rout[i + 2u * hw] = f32(abs(to_u8(rx[i + 2u * hw]) - rt.z));
+    outr[rp.ob0 + t] = f32(abs(to_u8(rr[rp.xb0 + t]) - rt.x));
+    outg[rp.ob1 + t] = f32(abs(to_u8(rg[rp.xb1 + t]) - rt.y));
+    outb[rp.ob2 + t] = f32(abs(to_u8(rb[rp.xb2 + t]) - rt.z));
 }

@@ -14,7 +14,8 @@
 // bias_mode: 0 none, 1 BIAS[bias_off + n] (linear), 2 BIAS[bias_off + m] (conv output channels).
 //
 // Everything here needs Features::SUBGROUP with subgroups of exactly 8 (one workgroup = one
-// subgroup): the host uses this file only where that holds (matmul::sg_ok).
+// subgroup): the host uses this module only where that holds (matmul::sg_ok). The GEMM entry points
+// mm_tex_* are generated: kernels/gemm_tex_mm.wgsl (module "gemm_tex" = this file + that one).
 
 struct TexParams {
     M: u32,
@@ -96,218 +97,6 @@ fn put_tex4(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     }
 }
 
-// mm_tex_16x32: one workgroup = one subgroup of 8 lanes covers 16 rows x 32 columns; lane l owns all
-// 16 rows x its own 4 columns (1 vec4 accumulators per row). Per K step of 4, lane l fetches
-// rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own 1 x 4 texels
-// of B: 6 texture loads for 256 multiply-adds (8 lanes wide).
-@compute @workgroup_size(8, 1, 1)
-fn mm_tex_16x32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let lane = lid.x % 8u;
-    let la = i32(T.a_layer + wid.z * T.a_lstep);
-    let lb = i32(T.b_layer + wid.z * T.b_lstep);
-    let m0 = wid.y * 16u;
-    let nq0 = (wid.x * 8u + lane) * 1u;
-    let ra0 = i32(min(m0 + lane + 0u, T.M - 1u));
-    let ra1 = i32(min(m0 + lane + 8u, T.M - 1u));
-    let cq0 = i32(min(nq0 + 0u, T.NQ - 1u));
-    var x0_0 = vec4<f32>(0.0);
-    var x1_0 = vec4<f32>(0.0);
-    var x2_0 = vec4<f32>(0.0);
-    var x3_0 = vec4<f32>(0.0);
-    var x4_0 = vec4<f32>(0.0);
-    var x5_0 = vec4<f32>(0.0);
-    var x6_0 = vec4<f32>(0.0);
-    var x7_0 = vec4<f32>(0.0);
-    var x8_0 = vec4<f32>(0.0);
-    var x9_0 = vec4<f32>(0.0);
-    var x10_0 = vec4<f32>(0.0);
-    var x11_0 = vec4<f32>(0.0);
-    var x12_0 = vec4<f32>(0.0);
-    var x13_0 = vec4<f32>(0.0);
-    var x14_0 = vec4<f32>(0.0);
-    var x15_0 = vec4<f32>(0.0);
-    for (var q = 0u; q < T.KQ; q++) {
-        let k = i32(4u * q);
-        let b0_0 = textureLoad(TB, vec2<i32>(cq0, k + 0), lb, 0);
-        let b0_1 = textureLoad(TB, vec2<i32>(cq0, k + 1), lb, 0);
-        let b0_2 = textureLoad(TB, vec2<i32>(cq0, k + 2), lb, 0);
-        let b0_3 = textureLoad(TB, vec2<i32>(cq0, k + 3), lb, 0);
-        let al0 = textureLoad(TA, vec2<i32>(i32(q), ra0), la, 0);
-        let al1 = textureLoad(TA, vec2<i32>(i32(q), ra1), la, 0);
-        let a0 = subgroupBroadcast(al0, 0u);
-        x0_0 += a0.x * b0_0; x0_0 += a0.y * b0_1; x0_0 += a0.z * b0_2; x0_0 += a0.w * b0_3;
-        let a1 = subgroupBroadcast(al0, 1u);
-        x1_0 += a1.x * b0_0; x1_0 += a1.y * b0_1; x1_0 += a1.z * b0_2; x1_0 += a1.w * b0_3;
-        let a2 = subgroupBroadcast(al0, 2u);
-        x2_0 += a2.x * b0_0; x2_0 += a2.y * b0_1; x2_0 += a2.z * b0_2; x2_0 += a2.w * b0_3;
-        let a3 = subgroupBroadcast(al0, 3u);
-        x3_0 += a3.x * b0_0; x3_0 += a3.y * b0_1; x3_0 += a3.z * b0_2; x3_0 += a3.w * b0_3;
-        let a4 = subgroupBroadcast(al0, 4u);
-        x4_0 += a4.x * b0_0; x4_0 += a4.y * b0_1; x4_0 += a4.z * b0_2; x4_0 += a4.w * b0_3;
-        let a5 = subgroupBroadcast(al0, 5u);
-        x5_0 += a5.x * b0_0; x5_0 += a5.y * b0_1; x5_0 += a5.z * b0_2; x5_0 += a5.w * b0_3;
-        let a6 = subgroupBroadcast(al0, 6u);
-        x6_0 += a6.x * b0_0; x6_0 += a6.y * b0_1; x6_0 += a6.z * b0_2; x6_0 += a6.w * b0_3;
-        let a7 = subgroupBroadcast(al0, 7u);
-        x7_0 += a7.x * b0_0; x7_0 += a7.y * b0_1; x7_0 += a7.z * b0_2; x7_0 += a7.w * b0_3;
-        let a8 = subgroupBroadcast(al1, 0u);
-        x8_0 += a8.x * b0_0; x8_0 += a8.y * b0_1; x8_0 += a8.z * b0_2; x8_0 += a8.w * b0_3;
-        let a9 = subgroupBroadcast(al1, 1u);
-        x9_0 += a9.x * b0_0; x9_0 += a9.y * b0_1; x9_0 += a9.z * b0_2; x9_0 += a9.w * b0_3;
-        let a10 = subgroupBroadcast(al1, 2u);
-        x10_0 += a10.x * b0_0; x10_0 += a10.y * b0_1; x10_0 += a10.z * b0_2; x10_0 += a10.w * b0_3;
-        let a11 = subgroupBroadcast(al1, 3u);
-        x11_0 += a11.x * b0_0; x11_0 += a11.y * b0_1; x11_0 += a11.z * b0_2; x11_0 += a11.w * b0_3;
-        let a12 = subgroupBroadcast(al1, 4u);
-        x12_0 += a12.x * b0_0; x12_0 += a12.y * b0_1; x12_0 += a12.z * b0_2; x12_0 += a12.w * b0_3;
-        let a13 = subgroupBroadcast(al1, 5u);
-        x13_0 += a13.x * b0_0; x13_0 += a13.y * b0_1; x13_0 += a13.z * b0_2; x13_0 += a13.w * b0_3;
-        let a14 = subgroupBroadcast(al1, 6u);
-        x14_0 += a14.x * b0_0; x14_0 += a14.y * b0_1; x14_0 += a14.z * b0_2; x14_0 += a14.w * b0_3;
-        let a15 = subgroupBroadcast(al1, 7u);
-        x15_0 += a15.x * b0_0; x15_0 += a15.y * b0_1; x15_0 += a15.z * b0_2; x15_0 += a15.w * b0_3;
-    }
-    let zo = T.c_off + wid.z * T.c_zstride;
-    let bc0 = col_bias(nq0 + 0u);
-    let br0 = row_bias(m0 + 0u);
-    put_tex(zo, m0 + 0u, nq0 + 0u, epi_tex(x0_0, bc0, br0));
-    let br1 = row_bias(m0 + 1u);
-    put_tex(zo, m0 + 1u, nq0 + 0u, epi_tex(x1_0, bc0, br1));
-    let br2 = row_bias(m0 + 2u);
-    put_tex(zo, m0 + 2u, nq0 + 0u, epi_tex(x2_0, bc0, br2));
-    let br3 = row_bias(m0 + 3u);
-    put_tex(zo, m0 + 3u, nq0 + 0u, epi_tex(x3_0, bc0, br3));
-    let br4 = row_bias(m0 + 4u);
-    put_tex(zo, m0 + 4u, nq0 + 0u, epi_tex(x4_0, bc0, br4));
-    let br5 = row_bias(m0 + 5u);
-    put_tex(zo, m0 + 5u, nq0 + 0u, epi_tex(x5_0, bc0, br5));
-    let br6 = row_bias(m0 + 6u);
-    put_tex(zo, m0 + 6u, nq0 + 0u, epi_tex(x6_0, bc0, br6));
-    let br7 = row_bias(m0 + 7u);
-    put_tex(zo, m0 + 7u, nq0 + 0u, epi_tex(x7_0, bc0, br7));
-    let br8 = row_bias(m0 + 8u);
-    put_tex(zo, m0 + 8u, nq0 + 0u, epi_tex(x8_0, bc0, br8));
-    let br9 = row_bias(m0 + 9u);
-    put_tex(zo, m0 + 9u, nq0 + 0u, epi_tex(x9_0, bc0, br9));
-    let br10 = row_bias(m0 + 10u);
-    put_tex(zo, m0 + 10u, nq0 + 0u, epi_tex(x10_0, bc0, br10));
-    let br11 = row_bias(m0 + 11u);
-    put_tex(zo, m0 + 11u, nq0 + 0u, epi_tex(x11_0, bc0, br11));
-    let br12 = row_bias(m0 + 12u);
-    put_tex(zo, m0 + 12u, nq0 + 0u, epi_tex(x12_0, bc0, br12));
-    let br13 = row_bias(m0 + 13u);
-    put_tex(zo, m0 + 13u, nq0 + 0u, epi_tex(x13_0, bc0, br13));
-    let br14 = row_bias(m0 + 14u);
-    put_tex(zo, m0 + 14u, nq0 + 0u, epi_tex(x14_0, bc0, br14));
-    let br15 = row_bias(m0 + 15u);
-    put_tex(zo, m0 + 15u, nq0 + 0u, epi_tex(x15_0, bc0, br15));
-}
-// mm_tex_16x32v (vec4 stores): one workgroup = one subgroup of 8 lanes covers 16 rows x 32 columns; lane l owns all
-// 16 rows x its own 4 columns (1 vec4 accumulators per row). Per K step of 4, lane l fetches
-// rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own 1 x 4 texels
-// of B: 6 texture loads for 256 multiply-adds (8 lanes wide).
-@compute @workgroup_size(8, 1, 1)
-fn mm_tex_16x32v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let lane = lid.x % 8u;
-    let la = i32(T.a_layer + wid.z * T.a_lstep);
-    let lb = i32(T.b_layer + wid.z * T.b_lstep);
-    let m0 = wid.y * 16u;
-    let nq0 = (wid.x * 8u + lane) * 1u;
-    let ra0 = i32(min(m0 + lane + 0u, T.M - 1u));
-    let ra1 = i32(min(m0 + lane + 8u, T.M - 1u));
-    let cq0 = i32(min(nq0 + 0u, T.NQ - 1u));
-    var x0_0 = vec4<f32>(0.0);
-    var x1_0 = vec4<f32>(0.0);
-    var x2_0 = vec4<f32>(0.0);
-    var x3_0 = vec4<f32>(0.0);
-    var x4_0 = vec4<f32>(0.0);
-    var x5_0 = vec4<f32>(0.0);
-    var x6_0 = vec4<f32>(0.0);
-    var x7_0 = vec4<f32>(0.0);
-    var x8_0 = vec4<f32>(0.0);
-    var x9_0 = vec4<f32>(0.0);
-    var x10_0 = vec4<f32>(0.0);
-    var x11_0 = vec4<f32>(0.0);
-    var x12_0 = vec4<f32>(0.0);
-    var x13_0 = vec4<f32>(0.0);
-    var x14_0 = vec4<f32>(0.0);
-    var x15_0 = vec4<f32>(0.0);
-    for (var q = 0u; q < T.KQ; q++) {
-        let k = i32(4u * q);
-        let b0_0 = textureLoad(TB, vec2<i32>(cq0, k + 0), lb, 0);
-        let b0_1 = textureLoad(TB, vec2<i32>(cq0, k + 1), lb, 0);
-        let b0_2 = textureLoad(TB, vec2<i32>(cq0, k + 2), lb, 0);
-        let b0_3 = textureLoad(TB, vec2<i32>(cq0, k + 3), lb, 0);
-        let al0 = textureLoad(TA, vec2<i32>(i32(q), ra0), la, 0);
-        let al1 = textureLoad(TA, vec2<i32>(i32(q), ra1), la, 0);
-        let a0 = subgroupBroadcast(al0, 0u);
-        x0_0 += a0.x * b0_0; x0_0 += a0.y * b0_1; x0_0 += a0.z * b0_2; x0_0 += a0.w * b0_3;
-        let a1 = subgroupBroadcast(al0, 1u);
-        x1_0 += a1.x * b0_0; x1_0 += a1.y * b0_1; x1_0 += a1.z * b0_2; x1_0 += a1.w * b0_3;
-        let a2 = subgroupBroadcast(al0, 2u);
-        x2_0 += a2.x * b0_0; x2_0 += a2.y * b0_1; x2_0 += a2.z * b0_2; x2_0 += a2.w * b0_3;
-        let a3 = subgroupBroadcast(al0, 3u);
-        x3_0 += a3.x * b0_0; x3_0 += a3.y * b0_1; x3_0 += a3.z * b0_2; x3_0 += a3.w * b0_3;
-        let a4 = subgroupBroadcast(al0, 4u);
-        x4_0 += a4.x * b0_0; x4_0 += a4.y * b0_1; x4_0 += a4.z * b0_2; x4_0 += a4.w * b0_3;
-        let a5 = subgroupBroadcast(al0, 5u);
-        x5_0 += a5.x * b0_0; x5_0 += a5.y * b0_1; x5_0 += a5.z * b0_2; x5_0 += a5.w * b0_3;
-        let a6 = subgroupBroadcast(al0, 6u);
-        x6_0 += a6.x * b0_0; x6_0 += a6.y * b0_1; x6_0 += a6.z * b0_2; x6_0 += a6.w * b0_3;
-        let a7 = subgroupBroadcast(al0, 7u);
-        x7_0 += a7.x * b0_0; x7_0 += a7.y * b0_1; x7_0 += a7.z * b0_2; x7_0 += a7.w * b0_3;
-        let a8 = subgroupBroadcast(al1, 0u);
-        x8_0 += a8.x * b0_0; x8_0 += a8.y * b0_1; x8_0 += a8.z * b0_2; x8_0 += a8.w * b0_3;
-        let a9 = subgroupBroadcast(al1, 1u);
-        x9_0 += a9.x * b0_0; x9_0 += a9.y * b0_1; x9_0 += a9.z * b0_2; x9_0 += a9.w * b0_3;
-        let a10 = subgroupBroadcast(al1, 2u);
-        x10_0 += a10.x * b0_0; x10_0 += a10.y * b0_1; x10_0 += a10.z * b0_2; x10_0 += a10.w * b0_3;
-        let a11 = subgroupBroadcast(al1, 3u);
-        x11_0 += a11.x * b0_0; x11_0 += a11.y * b0_1; x11_0 += a11.z * b0_2; x11_0 += a11.w * b0_3;
-        let a12 = subgroupBroadcast(al1, 4u);
-        x12_0 += a12.x * b0_0; x12_0 += a12.y * b0_1; x12_0 += a12.z * b0_2; x12_0 += a12.w * b0_3;
-        let a13 = subgroupBroadcast(al1, 5u);
-        x13_0 += a13.x * b0_0; x13_0 += a13.y * b0_1; x13_0 += a13.z * b0_2; x13_0 += a13.w * b0_3;
-        let a14 = subgroupBroadcast(al1, 6u);
-        x14_0 += a14.x * b0_0; x14_0 += a14.y * b0_1; x14_0 += a14.z * b0_2; x14_0 += a14.w * b0_3;
-        let a15 = subgroupBroadcast(al1, 7u);
-        x15_0 += a15.x * b0_0; x15_0 += a15.y * b0_1; x15_0 += a15.z * b0_2; x15_0 += a15.w * b0_3;
-    }
-    let zo = T.c_off + wid.z * T.c_zstride;
-    let bc0 = col_bias(nq0 + 0u);
-    let br0 = row_bias(m0 + 0u);
-    put_tex4(zo, m0 + 0u, nq0 + 0u, epi_tex(x0_0, bc0, br0));
-    let br1 = row_bias(m0 + 1u);
-    put_tex4(zo, m0 + 1u, nq0 + 0u, epi_tex(x1_0, bc0, br1));
-    let br2 = row_bias(m0 + 2u);
-    put_tex4(zo, m0 + 2u, nq0 + 0u, epi_tex(x2_0, bc0, br2));
-    let br3 = row_bias(m0 + 3u);
-    put_tex4(zo, m0 + 3u, nq0 + 0u, epi_tex(x3_0, bc0, br3));
-    let br4 = row_bias(m0 + 4u);
-    put_tex4(zo, m0 + 4u, nq0 + 0u, epi_tex(x4_0, bc0, br4));
-    let br5 = row_bias(m0 + 5u);
-    put_tex4(zo, m0 + 5u, nq0 + 0u, epi_tex(x5_0, bc0, br5));
-    let br6 = row_bias(m0 + 6u);
-    put_tex4(zo, m0 + 6u, nq0 + 0u, epi_tex(x6_0, bc0, br6));
-    let br7 = row_bias(m0 + 7u);
-    put_tex4(zo, m0 + 7u, nq0 + 0u, epi_tex(x7_0, bc0, br7));
-    let br8 = row_bias(m0 + 8u);
-    put_tex4(zo, m0 + 8u, nq0 + 0u, epi_tex(x8_0, bc0, br8));
-    let br9 = row_bias(m0 + 9u);
-    put_tex4(zo, m0 + 9u, nq0 + 0u, epi_tex(x9_0, bc0, br9));
-    let br10 = row_bias(m0 + 10u);
-    put_tex4(zo, m0 + 10u, nq0 + 0u, epi_tex(x10_0, bc0, br10));
-    let br11 = row_bias(m0 + 11u);
-    put_tex4(zo, m0 + 11u, nq0 + 0u, epi_tex(x11_0, bc0, br11));
-    let br12 = row_bias(m0 + 12u);
-    put_tex4(zo, m0 + 12u, nq0 + 0u, epi_tex(x12_0, bc0, br12));
-    let br13 = row_bias(m0 + 13u);
-    put_tex4(zo, m0 + 13u, nq0 + 0u, epi_tex(x13_0, bc0, br13));
-    let br14 = row_bias(m0 + 14u);
-    put_tex4(zo, m0 + 14u, nq0 + 0u, epi_tex(x14_0, bc0, br14));
-    let br15 = row_bias(m0 + 15u);
-    put_tex4(zo, m0 + 15u, nq0 + 0u, epi_tex(x15_0, bc0, br15));
-}
 // ---------------------------------------------------------------------------------------------
 // Packing into the textures above; one invocation per texel (x, y) of layer PK.layer + gid.z.
 // Elements past rows / cols are zero.
@@ -347,16 +136,11 @@ struct PackParams {
 @group(0) @binding(7) var DST: texture_storage_2d_array<rgba32float, write>;
 @group(0) @binding(8) var XT: texture_2d_array<f32>;
 
-@compute @workgroup_size(8, 8, 1)
-fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    if (x >= PK.width || y >= PK.height) {
-        return;
-    }
+// Texel (x, y) of layer z for `pack` (zero past rows / cols).
+fn pack_texel(x: u32, y: u32, z: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (y < PK.rows) {
-        let base = PK.off + gid.z * PK.s_layer + y * PK.s_row;
+        let base = PK.off + z * PK.s_layer + y * PK.s_row;
         for (var t = 0u; t < 4u; t++) {
             let col = 4u * x + t;
             if (col < PK.cols) {
@@ -364,16 +148,11 @@ fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    textureStore(DST, vec2<u32>(x, y), PK.layer + gid.z, v);
+    return v;
 }
 
-@compute @workgroup_size(8, 8, 1)
-fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = gid.x;
-    let y = gid.y;
-    if (x >= PK.width || y >= PK.height) {
-        return;
-    }
+// Texel (x, y) for `pack_im2col` (zero past rows / cols and in the padding).
+fn im2col_texel(x: u32, y: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (y < PK.rows) {
         let kx = y % PK.kw;
@@ -389,6 +168,19 @@ fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
             v[t] = select(0.0, tx[u32(max(ix, 0)) % 4u], inside);
         }
     }
-    textureStore(DST, vec2<u32>(x, y), PK.layer, v);
+    return v;
 }
 
+@compute @workgroup_size(8, 8, 1)
+fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < PK.width && gid.y < PK.height) {
+        textureStore(DST, gid.xy, PK.layer + gid.z, pack_texel(gid.x, gid.y, gid.z));
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn pack_im2col(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < PK.width && gid.y < PK.height) {
+        textureStore(DST, gid.xy, PK.layer, im2col_texel(gid.x, gid.y));
+    }
+}

@@ -1,9 +1,11 @@
 // Noise-inconsistency map (see src/ops/noise.rs): luminance, the HH subband of a one-level Haar
 // transform, per block sigma = median(|HH|) / 0.6745, the image's median sigma, then per pixel
 // p = |sigma_block - M| / (|sigma_block - M| + M + 1e-3) from the pixel's block (nearest).
-// Passes: sigma (one invocation per block: gathers its |HH| into a private array and sorts it),
-// median (one 256-invocation workgroup per sample: exact radix select on the f32 bit patterns,
-// which order like the values since sigmas are >= 0), map (element-wise).
+// Passes: sigma (per band of block rows of a sample, one invocation per block: gathers its |HH|
+// into a private array and sorts it; each input channel's rows bound as their own window),
+// median (one 256-invocation workgroup per sample over all its blocks: exact radix select on the
+// f32 bit patterns, which order like the values since sigmas are >= 0), map (element-wise, in
+// binding-sized runs of the output).
 
 struct NoiseParams {
     h: u32,
@@ -14,16 +16,26 @@ struct NoiseParams {
     nbx: u32,      // blocks across and in all, per sample
     nblocks: u32,
     n: u32,        // work items of this dispatch
+    row0: u32,     // sigma: image row of the first bound row
+    first: u32,    // sigma: first block of the band; map: first output element of the run
+    s: u32,        // sigma: sample
+    _p0: u32,
+    xb0: u32,      // sigma: offsets of the first bound row inside the channel windows
+    xb1: u32,
+    xb2: u32,
+    ob: u32,       // map: offset of the run inside the output window
 }
 
 @group(0) @binding(0) var<uniform> sp: NoiseParams;
-@group(0) @binding(1) var<storage, read> sx: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ssig: array<f32>;
+@group(0) @binding(1) var<storage, read> sr: array<f32>;
+@group(0) @binding(2) var<storage, read> sg: array<f32>;
+@group(0) @binding(3) var<storage, read> sb: array<f32>;
+@group(0) @binding(4) var<storage, read_write> ssig: array<f32>;
 
-fn luma(s: u32, y: u32, x: u32) -> f32 {
-    let hw = sp.h * sp.w;
-    let i = s * 3u * hw + y * sp.w + x;
-    return 0.299 * sx[i] + 0.587 * sx[i + hw] + 0.114 * sx[i + 2u * hw];
+// Luminance of image pixel (y, x) of the band.
+fn luma(y: u32, x: u32) -> f32 {
+    let i = (y - sp.row0) * sp.w + x;
+    return 0.299 * sr[sp.xb0 + i] + 0.587 * sg[sp.xb1 + i] + 0.114 * sb[sp.xb2 + i];
 }
 
 @compute @workgroup_size(64)
@@ -32,8 +44,7 @@ fn sigma(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (t >= sp.n) {
         return;
     }
-    let s = t / sp.nblocks;
-    let bi = t % sp.nblocks;
+    let bi = sp.first + t;
     let i0 = (bi / sp.nbx) * sp.b;
     let j0 = (bi % sp.nbx) * sp.b;
     let i1 = min(i0 + sp.b, sp.hh);
@@ -42,10 +53,10 @@ fn sigma(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var cnt = 0u;
     for (var i = i0; i < i1; i++) {
         for (var j = j0; j < j1; j++) {
-            let a = luma(s, 2u * i, 2u * j);
-            let b = luma(s, 2u * i, 2u * j + 1u);
-            let c = luma(s, 2u * i + 1u, 2u * j);
-            let d = luma(s, 2u * i + 1u, 2u * j + 1u);
+            let a = luma(2u * i, 2u * j);
+            let b = luma(2u * i, 2u * j + 1u);
+            let c = luma(2u * i + 1u, 2u * j);
+            let d = luma(2u * i + 1u, 2u * j + 1u);
             v[cnt] = abs((a - b - c + d) * 0.5);
             cnt++;
         }
@@ -59,7 +70,7 @@ fn sigma(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         }
         v[j] = key;
     }
-    ssig[t] = (v[(cnt - 1u) / 2u] + v[cnt / 2u]) * 0.5 / 0.6745;
+    ssig[sp.s * sp.nblocks + bi] = (v[(cnt - 1u) / 2u] + v[cnt / 2u]) * 0.5 / 0.6745;
 }
 
 @group(0) @binding(0) var<uniform> mp: NoiseParams;
@@ -123,6 +134,7 @@ fn median(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 @group(0) @binding(2) var<storage, read> omed: array<f32>;
 @group(0) @binding(3) var<storage, read_write> oout: array<f32>;
 
+// One invocation per output element of the run.
 @compute @workgroup_size(64)
 fn map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t = linear_workgroup(wid, nwg) * 64u + lid;
@@ -130,14 +142,15 @@ fn map(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     if (op.nblocks == 0u) {
-        oout[t] = 0.0;
+        oout[op.ob + t] = 0.0;
         return;
     }
+    let e = op.first + t;
     let hw = op.h * op.w;
-    let s = t / hw;
-    let i = min(((t % hw) / op.w) / 2u, op.hh - 1u);
-    let j = min((t % op.w) / 2u, op.wh - 1u);
+    let s = e / hw;
+    let i = min(((e % hw) / op.w) / 2u, op.hh - 1u);
+    let j = min((e % op.w) / 2u, op.wh - 1u);
     let m = omed[s];
     let d = abs(osig[s * op.nblocks + (i / op.b) * op.nbx + j / op.b] - m);
-    oout[t] = d / (d + m + 1e-3);
+    oout[op.ob + t] = d / (d + m + 1e-3);
 }

@@ -42,7 +42,7 @@ pub const MAX_PIXELS_CAP: u64 = 100_000_000;
 /// Memory one pixel costs on `infer`'s trip at most: the decoded layout, the RGB copy, the model's
 /// f32 planes and intermediates (on a software GPU they live in host memory), the map, the mask,
 /// the overlay and their PNG encodings. Measured in docs/RELIABILITY.md.
-pub const TRIP_BYTES_PER_PIXEL: u64 = 56;
+pub const TRIP_BYTES_PER_PIXEL: u64 = 64;
 
 /// The default decompression-bomb guard: images whose trip needs at most half of the memory
 /// available now (MemAvailable, and a cgroup's limit where one is set), capped at

@@ -80,8 +80,6 @@ pub struct Detector<'g> {
     /// The model's native stage planned for an image size, and whether it has none.
     native: Option<([usize; 2], Plan<'g>)>,
     native_none: bool,
-    /// Input bytes above which ELA runs in row bands (None: the device's storage-binding limit).
-    band_limit: Option<u64>,
 }
 
 impl<'g> Detector<'g> {
@@ -91,18 +89,24 @@ impl<'g> Detector<'g> {
         use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
         let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
-        if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
-            let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
-            return Err(Error::invalid(format!(
-                "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
-                 wgpu-forge convert {} {stem}.safetensors",
-                path.display(),
-                path.display()
-            )));
-        }
         let sha256 = crate::weights::sha256_hex(&bytes);
-        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes)
-            .map_err(|e| e.context(format!("weights {}", path.display())))?;
+        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes).map_err(|e| {
+            // Not safetensors: say so plainly when it is a PyTorch checkpoint (a zip, or a legacy
+            // pickle: PROTO 2..5). Checked only after the parse failed, since a safetensors
+            // header's length may well start with the byte 0x80 too.
+            let pickle = bytes.first() == Some(&0x80) && bytes.get(1).is_some_and(|p| (2..=5).contains(p));
+            if bytes.starts_with(b"PK\x03\x04") || pickle {
+                let stem = path.file_stem().map_or("weights".into(), |s| s.to_string_lossy().into_owned());
+                Error::invalid(format!(
+                    "weights {}: a PyTorch checkpoint, not a converted .safetensors file; convert it first: \
+                     wgpu-forge convert {} {stem}.safetensors",
+                    path.display(),
+                    path.display()
+                ))
+            } else {
+                e.context(format!("weights {}", path.display()))
+            }
+        })?;
         drop(bytes);
         let bad = store.nonfinite(crate::weights::SaveDType::F32);
         if !bad.is_empty() {
@@ -153,32 +157,15 @@ impl<'g> Detector<'g> {
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
         let model = Box::new(GraphModel { name: model.to_string(), input: mode, build });
-        Detector {
-            gpu,
-            model,
-            store: WeightStore::new(),
-            weights,
-            plan: None,
-            native: None,
-            native_none: false,
-            band_limit: None,
-        }
+        Detector { gpu, model, store: WeightStore::new(), weights, plan: None, native: None, native_none: false }
     }
 
     /// A configured model on the device. A model with a fixed input is planned here, once, and
     /// keeps no host copy of its weights (the plan holds them on the device); a native-resolution
     /// model keeps its weights to build a graph per image size.
     pub fn open(gpu: &'g Gpu, model: Box<dyn Model>, weights: WeightStore, info: WeightsInfo) -> Result<Detector<'g>> {
-        let mut det = Detector {
-            gpu,
-            model,
-            store: weights,
-            weights: info,
-            plan: None,
-            native: None,
-            native_none: false,
-            band_limit: None,
-        };
+        let mut det =
+            Detector { gpu, model, store: weights, weights: info, plan: None, native: None, native_none: false };
         if let InputMode::Resized(hw) = det.model.input() {
             let graph = det.model.build(hw, &det.store)?;
             det.store = WeightStore::new();
@@ -258,12 +245,6 @@ impl<'g> Detector<'g> {
         if img.width == 0 || img.height == 0 {
             return Err(Error::invalid("the image has no pixels"));
         }
-        if self.model.input() == InputMode::Native && self.model.name() == "ela" {
-            let limit = self.band_limit.unwrap_or_else(|| self.gpu.max_binding_bytes());
-            if (3 * 4 * img.width * img.height) as u64 > limit {
-                return self.detect_ela_banded(img, limit);
-            }
-        }
         let t0 = Instant::now();
         let (input, hw) = match self.model.input() {
             InputMode::Resized([h, w]) => (to_model_input_hw(img, h, w), [h, w]),
@@ -340,65 +321,6 @@ impl<'g> Detector<'g> {
             Some(overlap) => self.detect_tiled(img, overlap),
             None => self.detect(img),
         }
-    }
-
-    /// Run ELA on images whose input is over `bytes` (default: one storage binding, 128 MiB on
-    /// lavapipe, about 11 MP) in row bands; for tests.
-    pub fn set_band_limit(&mut self, bytes: u64) {
-        self.band_limit = Some(bytes);
-    }
-
-    /// ELA of an image too large for one binding: the JPEG round trip runs on the GPU in bands
-    /// of rows, each with one 16-row MCU of context above and below (bands start on the MCU grid,
-    /// so blocks, chroma subsampling and fancy upsampling see what they see in the whole image and
-    /// the kept rows are the same), and the map's global normalization (P99) runs on the CPU over
-    /// the assembled error image.
-    fn detect_ela_banded(&mut self, img: &RgbImage, limit: u64) -> Result<Detection> {
-        const MCU: usize = 16;
-        let (w, h) = (img.width, img.height);
-        let t0 = Instant::now();
-        // Half the limit per band: the round trip keeps intermediates of the input's size too.
-        let rows = (limit / 2 / (3 * 4 * w as u64)) as usize;
-        let core = rows.saturating_sub(2 * MCU) / MCU * MCU;
-        if core == 0 {
-            return Err(Error::invalid(format!(
-                "image {w}x{h} is too wide for ELA on this device ({} MiB per binding)",
-                limit >> 20
-            )));
-        }
-        let mut ela = vec![0.0f32; 3 * h * w];
-        let mut timings = Timings::default();
-        let mut y0 = 0;
-        while y0 < h {
-            let y1 = (y0 + core).min(h);
-            let (a, b) = (y0.saturating_sub(MCU), (y1 + MCU).min(h));
-            let band = rgb_planes_of_rows(img, a, b);
-            let t1 = Instant::now();
-            let mut out = self.plan_for([b - a, w])?.run(&[("image", &band)])?;
-            timings.gpu_s += t1.elapsed().as_secs_f64();
-            let e = out.remove("ela").ok_or_else(|| Error::graph("the ELA graph has no 'ela' output"))?;
-            let bh = b - a;
-            for c in 0..3 {
-                let (dst, src) = (&mut ela[c * h * w..(c + 1) * h * w], &e.data[c * bh * w..(c + 1) * bh * w]);
-                dst[y0 * w..y1 * w].copy_from_slice(&src[(y0 - a) * w..(y1 - a) * w]);
-            }
-            y0 = y1;
-        }
-        let t2 = Instant::now();
-        let ela = Tensor { shape: vec![1, 3, h, w], data: ela };
-        let prob = crate::ops::Op::reference(&crate::ops::ela_map::ElaMap::default(), &[&ela]).remove(0);
-        timings.postprocess_s = t2.elapsed().as_secs_f64();
-        timings.preprocess_s = (t0.elapsed().as_secs_f64() - timings.gpu_s - timings.postprocess_s).max(0.0);
-        Ok(Detection {
-            width: w,
-            height: h,
-            prob: prob.data.clone(),
-            model_size: [h, w],
-            model_prob: prob.data,
-            scales: Vec::new(),
-            extras: HashMap::from([("ela".to_string(), ela)]),
-            timings,
-        })
     }
 
     /// Run a fixed-input model over overlapping tiles of the image at its own resolution, and
@@ -503,66 +425,12 @@ fn first_nonfinite_output(out: &HashMap<String, Tensor>) -> Option<(String, usiz
 
 /// `[1, 3, H, W]` f32 planes of the RGB values 0..255.
 pub fn rgb_planes(img: &RgbImage) -> Tensor {
-    rgb_planes_of_rows(img, 0, img.height)
-}
-
-/// [`rgb_planes`] of rows `y0..y1` only, `[1, 3, y1 - y0, W]`.
-fn rgb_planes_of_rows(img: &RgbImage, y0: usize, y1: usize) -> Tensor {
-    let plane = img.width * (y1 - y0);
+    let plane = img.width * img.height;
     let mut data = vec![0.0f32; 3 * plane];
-    for (i, p) in img.data[y0 * img.width * 3..y1 * img.width * 3].chunks_exact(3).enumerate() {
+    for (i, p) in img.data.chunks_exact(3).enumerate() {
         for c in 0..3 {
             data[c * plane + i] = p[c] as f32;
         }
     }
-    Tensor { shape: vec![1, 3, y1 - y0, img.width], data }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ops::testing::device;
-    use crate::tensor::Rng;
-
-    /// Smooth gradients, a noisier rectangle and per-pixel noise: ELA has structure to find.
-    fn picture(w: usize, h: usize, seed: u64) -> RgbImage {
-        let mut rng = Rng::new(seed);
-        let mut data = Vec::with_capacity(w * h * 3);
-        for y in 0..h {
-            for x in 0..w {
-                let inside = (20..55).contains(&x) && (40..110).contains(&y);
-                for c in 0..3 {
-                    let base = 60.0 + 1.1 * x as f32 + 0.7 * y as f32 + 25.0 * c as f32;
-                    let n = (2.0 * rng.next_f32() - 1.0) * if inside { 20.0 } else { 3.0 };
-                    data.push((base + n).clamp(0.0, 255.0).round() as u8);
-                }
-            }
-        }
-        RgbImage { width: w, height: h, data }
-    }
-
-    /// ELA in row bands gives the whole-image error image exactly (bands start on the MCU grid
-    /// with one MCU of context) and the same map (CPU normalization against the GPU's, 1e-5).
-    #[test]
-    fn banded_ela_matches_the_whole_image() {
-        let (w, h) = (75, 150);
-        let seed = Rng::fresh_seed();
-        let img = picture(w, h, seed);
-        let mut det = Detector::without_weights(device(), &crate::models::ela::ELA).unwrap();
-        let whole = det.detect(&img).unwrap();
-        // 64 rows per band with context: cores of 32 rows, 5 bands, a short last one.
-        det.set_band_limit(64 * 2 * 12 * w as u64);
-        let banded = det.detect(&img).unwrap();
-        let (a, b) = (&whole.extras["ela"], &banded.extras["ela"]);
-        assert_eq!(a.shape, b.shape);
-        assert_eq!(a.max_abs_diff(b), 0.0, "error image (seed {seed})");
-        let map = |d: &Detection| Tensor::new(&[h, w], d.prob.clone()).unwrap();
-        let err = map(&whole).max_abs_diff(&map(&banded));
-        assert!(err <= 1e-5, "map differs by {err} (seed {seed})");
-        assert!(whole.prob.iter().any(|&p| p > 0.5), "the test picture gives ELA something to show");
-        // A band of context alone does not fit: a clear error, not a panic.
-        det.set_band_limit(16 * 12 * w as u64);
-        let e = det.detect(&img).unwrap_err().to_string();
-        assert!(e.contains("too wide for ELA"), "{e}");
-    }
+    Tensor { shape: vec![1, 3, img.height, img.width], data }
 }

@@ -221,6 +221,28 @@ fn bad_options_and_unconverted_weights_are_refused_up_front() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A converted file whose safetensors header length starts with the byte 0x80 (as a pickle's
+/// PROTO opcode does) loads as the weights it is, not as an unconverted checkpoint.
+#[test]
+fn safetensors_whose_header_length_starts_with_0x80_load() {
+    let dir = tmpdir("hostile-0x80");
+    let mut s = TensorStore::read_safetensors(&tiny_weights(&dir)).unwrap();
+    let p = dir.join("w.safetensors");
+    for pad in 0..600 {
+        s.metadata.insert("padding".into(), "x".repeat(pad));
+        s.write_safetensors(&p, SaveDType::F32).unwrap();
+        if std::fs::read(&p).unwrap()[0] == 0x80 {
+            break;
+        }
+    }
+    assert_eq!(std::fs::read(&p).unwrap()[0], 0x80, "no padding gave a header length ending in 0x80");
+    let img = dir.join("a.png");
+    write_png(&img, 20, 16, 8);
+    let o = bin().args(["infer", "--weights"]).arg(&p).arg("--out").arg(dir.join("o")).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn scaled_weights(dir: &Path, name: &str, f: impl Fn(&str, f32) -> f32) -> PathBuf {
     let mut s = TensorStore::read_safetensors(&tiny_weights(dir)).unwrap();
     for (k, t) in s.tensors.iter_mut() {

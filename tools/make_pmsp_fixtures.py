@@ -16,6 +16,8 @@ What it writes:
   pmsp_tiny_photo.safetensors
                            the reference's prob at 64 x 96 for that picture through the whole
                            input path (ELA at 150 x 110 by tools/ela_ref.py, cv2 resizes)
+  pmsp_eff_tiny.*          the same (checkpoint, config, stages) for EfficientNet streams with a
+                           short block table
 """
 import argparse
 import json
@@ -32,6 +34,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pmsp_ref import Pmsp, PmspConfig, prepare, randomize_bn  # noqa: E402
 
 TINY = PmspConfig(width=0.125, input=(64, 96), ppm_dim=16, head_dim=32)
+# EfficientNet streams with a short block table (the engine reads it from the metadata): stride 32
+# after the stem and four stride-2 blocks, every kind of block (no expansion, 3x3 and 5x5, skips).
+TINY_EFF = PmspConfig(backbone="efficientnet_lite0", input=(64, 96), ppm_dim=8, head_dim=16,
+                      effnet_blocks=((1, 3, 1, 8), (2, 3, 2, 8), (2, 5, 1, 8), (2, 5, 2, 16), (2, 3, 2, 16),
+                                     (2, 5, 1, 16), (2, 5, 2, 24)),
+                      effnet_ca_after=(3, 5, 6))
 STAGES = ["rgb_f5", "ela_f5", "fused", "ppm", "head", "logits", "prob", "ela_view", "ela_share"]
 
 
@@ -63,16 +71,11 @@ def photo(seed):
     return img  # BGR == RGB here: the content is synthetic; we treat the array as RGB throughout
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures", "pmsp"))
-    a = ap.parse_args()
-    os.makedirs(a.out, exist_ok=True)
+def make(out_dir, name, cfg, seed, with_photo):
     torch.manual_seed(0)
-    model = Pmsp(TINY).eval()
-    init_weights(model, 20261129)
-    h, w = TINY.input
+    model = Pmsp(cfg).eval()
+    init_weights(model, seed)
+    h, w = cfg.input
     g = torch.Generator().manual_seed(7)
     image = torch.randn(1, 3, h, w, generator=g)
     ela = torch.randint(0, 40, (1, 3, h, w), generator=g).float()
@@ -80,25 +83,34 @@ def main():
         out = model(image, ela)
     tensors = {"image": image, "ela": ela}
     tensors.update({k: out[k] for k in STAGES})
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(a.out, "pmsp_tiny_stages.safetensors"))
-
-    img = photo(11)
-    cv2.imwrite(os.path.join(a.out, "pmsp_tiny_photo.png"), img[:, :, ::-1])  # stored as RGB
-    rgb, e = prepare(img, TINY)
-    with torch.no_grad():
-        p = model(rgb, e)
-    save_file({"prob": p["prob"].contiguous(), "ela": e.contiguous(), "image": rgb.contiguous()},
-              os.path.join(a.out, "pmsp_tiny_photo.safetensors"))
-
-    forge = {"input_size": list(TINY.input), "config": TINY.to_json()}
-    torch.save({"model": model.state_dict(), "forge": forge}, os.path.join(a.out, "pmsp_tiny.pth"))
-    meta = {"config": TINY.to_json(), "stages": STAGES, "photo": [110, 150],
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out_dir, f"{name}_stages.safetensors"))
+    if with_photo:
+        img = photo(11)
+        cv2.imwrite(os.path.join(out_dir, f"{name}_photo.png"), img[:, :, ::-1])  # stored as RGB
+        rgb, e = prepare(img, cfg)
+        with torch.no_grad():
+            p = model(rgb, e)
+        save_file({"prob": p["prob"].contiguous(), "ela": e.contiguous(), "image": rgb.contiguous()},
+                  os.path.join(out_dir, f"{name}_photo.safetensors"))
+    forge = {"input_size": list(cfg.input), "config": cfg.to_json()}
+    torch.save({"model": model.state_dict(), "forge": forge}, os.path.join(out_dir, f"{name}.pth"))
+    meta = {"config": cfg.to_json(), "stages": STAGES, "photo": [110, 150] if with_photo else None,
             "torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
             "made_by": "tools/make_pmsp_fixtures.py"}
-    with open(os.path.join(a.out, "pmsp_tiny.json"), "w") as f:
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
         json.dump(meta, f, indent=1)
-    print({k: tuple(v.shape) for k, v in tensors.items()}, "prob range", float(out["prob"].min()), float(out["prob"].max()))
-    print("photo prob mean inside/outside", float(p["prob"][0, 0, 17:46, 25:70].mean()), float(p["prob"].mean()))
+    print(name, {k: tuple(v.shape) for k, v in tensors.items()},
+          "prob range", float(out["prob"].min()), float(out["prob"].max()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--out", default=os.path.join(root, "tests", "fixtures", "pmsp"))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    make(a.out, "pmsp_tiny", TINY, 20261129, True)
+    make(a.out, "pmsp_eff_tiny", TINY_EFF, 20261130, False)
 
 
 if __name__ == "__main__":

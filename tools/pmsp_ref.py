@@ -36,6 +36,13 @@ MOBILENET_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512,
                 (512, 1), (512, 1), (1024, 2), (1024, 1)]
 # Feature taps: F3, F4, F5 end after these block indices (F1 after 0, F2 after 2); CA follows each.
 CA_AFTER = {4: 3, 10: 4, 12: 5}
+# EfficientNet-Lite0's 16 MBConv blocks: (expansion, kernel, stride, out channels); no squeeze-
+# excitation, ReLU6, BatchNorm eps 1e-3 (TF's), lukemelas/EfficientNet-PyTorch key names.
+EFFNET_LITE0 = ([(1, 3, 1, 16)] + [(6, 3, 2, 24), (6, 3, 1, 24)] + [(6, 5, 2, 40), (6, 5, 1, 40)]
+                + [(6, 3, 2, 80)] + [(6, 3, 1, 80)] * 2 + [(6, 5, 1, 112)] * 3
+                + [(6, 5, 2, 192)] + [(6, 5, 1, 192)] * 3 + [(6, 3, 1, 320)])
+EFFNET_CA_AFTER = {4: 3, 10: 4, 15: 5}
+EFFNET_BN_EPS = 1e-3
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BN_EPS = 1e-5
@@ -51,6 +58,7 @@ def make_divisible(v, divisor=8):
 
 @dataclasses.dataclass(frozen=True)
 class PmspConfig:
+    backbone: str = "mobilenet_v1"  # or "efficientnet_lite0" (ImageNet-pretrained weights exist)
     width: float = 1.0          # MobileNetV1 width multiplier (channels via make_divisible(c * width, 8))
     input: tuple = (576, 576)   # [H, W], multiples of 32 (paper: 576)
     ca_reduction: int = 32      # CA hidden width mip = max(ca_min, C // ca_reduction)
@@ -60,12 +68,27 @@ class PmspConfig:
     head_dim: int = 0           # the head's conv3x3 width; 0 = C5 // 2 (PSPNet: 512 for 1024)
     ela_quality: int = 90       # paper: 90
     ela_scale: float = 1 / 16   # ELA levels -> the ELA stream's input
+    # EfficientNet backbone only: its blocks (expansion, kernel, stride, out) and the blocks CA
+    # follows; () = EfficientNet-Lite0's (small tables make small test fixtures)
+    effnet_blocks: tuple = ()
+    effnet_ca_after: tuple = ()
+
+    def blocks(self):
+        return [tuple(b) for b in (self.effnet_blocks or EFFNET_LITE0)]
 
     def channels(self):
+        if self.backbone == "efficientnet_lite0":
+            return [o for _, _, _, o in self.blocks()]
         return [make_divisible(c * self.width) for c, _ in MOBILENET_V1]
 
     def stem(self):
-        return make_divisible(32 * self.width)
+        return 32 if self.backbone == "efficientnet_lite0" else make_divisible(32 * self.width)
+
+    def ca_after(self):
+        if self.backbone == "efficientnet_lite0":
+            after = self.effnet_ca_after or tuple(EFFNET_CA_AFTER)
+            return {i: f for i, f in zip(after, (3, 4, 5))}
+        return CA_AFTER
 
     def c5(self):
         return self.channels()[-1]
@@ -81,21 +104,24 @@ class PmspConfig:
 
     def to_json(self):
         d = dataclasses.asdict(self)
-        d["input"] = list(self.input)
-        d["ppm_bins"] = list(self.ppm_bins)
+        for k in ("input", "ppm_bins", "effnet_ca_after"):
+            d[k] = list(d[k])
+        d["effnet_blocks"] = [list(b) for b in self.effnet_blocks]
         return d
 
     @staticmethod
     def from_json(d):
         kw = {f.name: d[f.name] for f in dataclasses.fields(PmspConfig) if f.name in d}
-        for k in ("input", "ppm_bins"):
+        for k in ("input", "ppm_bins", "effnet_ca_after"):
             if k in kw:
                 kw[k] = tuple(kw[k])
+        if "effnet_blocks" in kw:
+            kw["effnet_blocks"] = tuple(tuple(b) for b in kw["effnet_blocks"])
         return PmspConfig(**kw)
 
 
-def conv_bn(cin, cout, k, stride=1, groups=1):
-    return nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=BN_EPS)
+def conv_bn(cin, cout, k, stride=1, groups=1, eps=BN_EPS):
+    return nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout, eps=eps)
 
 
 class CoordAtt(nn.Module):
@@ -131,6 +157,65 @@ class Block(nn.Module):
     def forward(self, x):
         x = F.relu6(self.bn1(self.conv_dw(x)))
         return F.relu6(self.bn2(self.conv_pw(x)))
+
+
+class MBConv(nn.Module):
+    """EfficientNet-Lite's inverted residual: 1x1 expand + BN + ReLU6 (when expanding), kxk depthwise
+    + BN + ReLU6, 1x1 project + BN; identity skip when the stride is 1 and the width stays.
+    Symmetric padding k // 2 (lukemelas pads like TF's SAME; fine-tuning absorbs the one-pixel
+    shift of stride-2 layers, and the engine pads symmetrically too)."""
+
+    def __init__(self, cin, e, k, s, cout):
+        super().__init__()
+        mid = cin * e
+        self.expand = e != 1
+        if self.expand:
+            self._expand_conv, self._bn0 = conv_bn(cin, mid, 1, eps=EFFNET_BN_EPS)
+        self._depthwise_conv, self._bn1 = conv_bn(mid, mid, k, s, groups=mid, eps=EFFNET_BN_EPS)
+        self._project_conv, self._bn2 = conv_bn(mid, cout, 1, eps=EFFNET_BN_EPS)
+        self.skip = s == 1 and cin == cout
+
+    def forward(self, x):
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+class EffNetStream(nn.Module):
+    """EfficientNet-Lite0 (to 1/32, 320 channels, before its 1x1 head) with Coordinate Attention
+    after its 1/8, 1/16 and 1/32 stages; keys `_conv_stem`, `_bn0`, `_blocks.{i}.*` as the
+    ImageNet-pretrained file has them."""
+
+    def __init__(self, cfg: PmspConfig):
+        super().__init__()
+        self._conv_stem, self._bn0 = conv_bn(3, 32, 3, 2, eps=EFFNET_BN_EPS)
+        cin, blocks = 32, []
+        for e, k, s, o in cfg.blocks():
+            blocks.append(MBConv(cin, e, k, s, o))
+            cin = o
+        self._blocks = nn.ModuleList(blocks)
+        self.ca_after = cfg.ca_after()
+        for i, f in self.ca_after.items():
+            c = cfg.blocks()[i][3]
+            setattr(self, f"ca{f}", CoordAtt(c, cfg.mip(c)))
+
+    def forward(self, x):
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for i, b in enumerate(self._blocks):
+            x = b(x)
+            if i in self.ca_after:
+                x = getattr(self, f"ca{self.ca_after[i]}")(x)
+        return x
+
+
+def load_pretrained_effnet(stream: EffNetStream, state_dict):
+    """ImageNet EfficientNet-Lite0 weights (lukemelas names) into a stream; returns the keys
+    that had no place (the 1x1 head and the classifier)."""
+    own = stream.state_dict()
+    take = {k: v for k, v in state_dict.items() if k in own and own[k].shape == v.shape}
+    stream.load_state_dict(take, strict=False)
+    return sorted(set(state_dict) - set(take))
 
 
 class Stream(nn.Module):
@@ -177,8 +262,9 @@ class Pmsp(nn.Module):
     def __init__(self, cfg: PmspConfig):
         super().__init__()
         self.cfg = cfg
-        self.rgb = Stream(cfg)
-        self.ela = Stream(cfg)
+        make = EffNetStream if cfg.backbone == "efficientnet_lite0" else Stream
+        self.rgb = make(cfg)
+        self.ela = make(cfg)
         c5, pd = cfg.c5(), cfg.ppm_width()
         self.ppm = nn.ModuleList([PpmBranch(c5, pd) for _ in cfg.ppm_bins])
         self.head = Head(c5 + pd * len(cfg.ppm_bins), cfg.head_width())
@@ -242,6 +328,9 @@ def selftest():
     full = PmspConfig()
     n, p = expected_counts(full)
     print(f"PMSP width 1.0: {n} keys, {p:,} parameters (BN running stats included)")
+    eff = PmspConfig(backbone="efficientnet_lite0")
+    n, p = expected_counts(eff)
+    print(f"PMSP on EfficientNet-Lite0: {n} keys, {p:,} parameters (BN running stats included)")
     small = PmspConfig(width=0.25, input=(64, 96))
     m = Pmsp(small).eval()
     randomize_bn(m, 1)

@@ -1,6 +1,7 @@
 //! WGSL kernels: sources, reflection of their bindings, and a pipeline cache keyed by a small hint.
 //!
-//! Every kernel file is compiled with `kernels/common.wgsl` in front of it (WGSL has no include).
+//! A kernel module is `kernels/common.wgsl` followed by one or more files of `kernels/` (WGSL has no
+//! include); errors name the file and line they come from.
 //! Shapes never go into shader text: they travel in a uniform; only small variant hints (tile sizes,
 //! activation codes known at plan time) become pipeline-overridable constants and the cache key.
 
@@ -10,56 +11,101 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use crate::gpu::device::Gpu;
 
-/// A kernel file under `kernels/`.
+/// One WGSL file under `kernels/`.
 #[derive(Clone, Copy, Debug)]
-pub struct Kernel {
-    /// File stem: `kernels/<name>.wgsl`.
-    pub name: &'static str,
-    pub source: &'static str,
+pub struct KernelFile {
+    /// Path from the repository root, e.g. `kernels/matmul.wgsl` (what error messages name).
+    pub path: &'static str,
+    pub text: &'static str,
 }
 
-/// `kernel!("conv2d")` embeds `kernels/conv2d.wgsl`.
+/// A shader module: `kernels/common.wgsl`, then `files` in order. WGSL declarations may come in any
+/// order, so a module can join a file of shared declarations with files of entry points (e.g.
+/// `matmul_sg` = `matmul.wgsl` + the generated `matmul_sg.wgsl`).
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    /// The module's name: its pipeline-cache key and the first word of its pipelines' labels.
+    pub name: &'static str,
+    pub files: &'static [KernelFile],
+}
+
+/// `kernel!("conv2d")` embeds `kernels/conv2d.wgsl` as module "conv2d";
+/// `kernel!("matmul_sg" = "matmul", "matmul_sg")` joins `kernels/matmul.wgsl` and
+/// `kernels/matmul_sg.wgsl` into module "matmul_sg".
 #[macro_export]
 macro_rules! kernel {
     ($name:literal) => {
+        $crate::kernel!($name = $name)
+    };
+    ($name:literal = $($file:literal),+ $(,)?) => {
         $crate::gpu::kernel::Kernel {
             name: $name,
-            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/", $name, ".wgsl")),
+            files: &[$($crate::gpu::kernel::KernelFile {
+                path: concat!("kernels/", $file, ".wgsl"),
+                text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/", $file, ".wgsl")),
+            }),+],
         }
     };
 }
 
-pub const COMMON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/common.wgsl"));
+/// The shared prelude compiled in front of every module.
+pub const COMMON: KernelFile = KernelFile {
+    path: "kernels/common.wgsl",
+    text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/common.wgsl")),
+};
 
 impl Kernel {
-    /// The text handed to the compiler: the shared prelude, then the kernel file.
-    pub fn full_source(&self) -> String {
-        format!("{COMMON}\n{}", self.source)
+    /// Every file of the module, the prelude first.
+    fn parts(&self) -> impl Iterator<Item = &KernelFile> {
+        std::iter::once(&COMMON).chain(self.files.iter())
     }
-    /// Map a line of `full_source` back to (file, line) for error messages.
+    /// The text handed to the compiler: the prelude, then each file, separated by a newline.
+    pub fn full_source(&self) -> String {
+        self.parts().map(|f| f.text).collect::<Vec<_>>().join("\n")
+    }
+    /// Map a line of `full_source` (1-based) back to (file, line) for error messages.
     pub fn locate(&self, line: usize) -> (String, usize) {
-        let prelude = COMMON.lines().count() + 1;
-        if line > prelude {
-            (format!("kernels/{}.wgsl", self.name), line - prelude)
-        } else {
-            ("kernels/common.wgsl".to_string(), line)
+        let mut first = 1;
+        let mut at = (COMMON.path, 1);
+        for f in self.parts() {
+            if line < first {
+                break;
+            }
+            at = (f.path, first);
+            first += f.text.matches('\n').count() + 1;
         }
+        (at.0.to_string(), line - at.1 + 1)
+    }
+    /// "file:line" of the first defined span of `full_source` among `spans` (the module's first
+    /// file when there is none: naga labels some errors with an undefined span).
+    fn place(&self, src: &str, spans: impl IntoIterator<Item = naga::Span>) -> String {
+        let (file, line) = match spans.into_iter().find(|s| s.is_defined()) {
+            Some(span) => self.locate(span.location(src).line_number as usize),
+            None => (self.files.first().map_or(COMMON.path, |f| f.path).to_string(), 0),
+        };
+        format!("{file}:{line}")
     }
     /// Parse and validate with naga, without any device. Errors name the file and line.
     pub fn validate(&self) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
         let src = self.full_source();
         let module = naga::front::wgsl::parse_str(&src).map_err(|e| {
-            let loc = e.location(&src).map(|l| self.locate(l.line_number as usize));
-            let (file, line) = loc.unwrap_or((format!("kernels/{}.wgsl", self.name), 0));
-            Error::invalid(format!("{file}:{line}: WGSL parse error: {}", e.emit_to_string(&src)))
+            let at = self.place(&src, e.labels().map(|l| l.0));
+            Error::invalid(format!("{at}: WGSL parse error: {}", e.emit_to_string(&src)))
         })?;
         let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
         let info = v.validate(&module).map_err(|e| {
-            let loc = e.location(&src).map(|l| self.locate(l.line_number as usize));
-            let (file, line) = loc.unwrap_or((format!("kernels/{}.wgsl", self.name), 0));
-            Error::invalid(format!("{file}:{line}: WGSL validation error: {}", e.emit_to_string(&src)))
+            let at = self.place(&src, e.spans().map(|s| s.0));
+            Error::invalid(format!("{at}: WGSL validation error: {}", e.emit_to_string(&src)))
         })?;
         Ok((module, info))
+    }
+    /// Validate the module, then reflect every entry point's bindings as a pipeline would (group 0
+    /// only, supported kinds, no binding number used twice): (entry name, its bindings).
+    pub fn entry_points(&self) -> Result<Vec<(String, Vec<Binding>)>> {
+        let (module, info) = self.validate()?;
+        (0..module.entry_points.len())
+            .map(|ep| Ok((module.entry_points[ep].name.clone(), reflect_bindings(&module, &info, ep, self)?)))
+            .collect()
     }
 }
 
@@ -75,13 +121,27 @@ pub enum BindingKind {
     StorageTextureArray,
 }
 
+/// One binding of group 0 that an entry point uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub number: u32,
+    pub kind: BindingKind,
+    /// Bytes of a uniform's declared type (its WGSL struct), which the bound data must match;
+    /// `None` for other kinds.
+    pub uniform_size: Option<u64>,
+}
+
 /// A compiled entry point with its bind-group layout.
 pub struct Pipeline {
+    /// `<module>::<entry>` and the override constants, e.g. `attention::flash:NQ=4:NV=4`.
     pub label: String,
+    /// The module ([`Kernel::name`]) and entry point it was made from.
+    pub kernel: &'static str,
+    pub entry: String,
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
-    /// Declared bindings of group 0, sorted by binding number.
-    pub bindings: Vec<(u32, BindingKind)>,
+    /// Declared bindings of group 0 that the entry point uses, sorted by binding number.
+    pub bindings: Vec<Binding>,
     pub workgroup_size: [u32; 3],
 }
 
@@ -99,28 +159,32 @@ pub struct KernelCache {
 }
 
 /// Bindings of group 0 that entry point `ep` uses (files may hold several entry points whose
-/// bindings reuse the same numbers).
+/// bindings reuse the same numbers, but one entry point may use each number once).
 fn reflect_bindings(
     module: &naga::Module,
     info: &naga::valid::ModuleInfo,
     ep: usize,
     kernel: &Kernel,
-) -> Result<Vec<(u32, BindingKind)>> {
-    let mut out = Vec::new();
+) -> Result<Vec<Binding>> {
+    let src = kernel.full_source();
+    let entry = &module.entry_points[ep].name;
+    let mut out: Vec<Binding> = Vec::new();
     let uses = info.get_entry_point(ep);
     for (h, var) in module.global_variables.iter() {
         let Some(b) = &var.binding else { continue };
         if uses[h].is_empty() {
             continue;
         }
+        let at = || format!("{}: entry point '{entry}'", kernel.place(&src, [module.global_variables.get_span(h)]));
         if b.group != 0 {
-            return Err(Error::invalid(format!("kernels/{}.wgsl: only bind group 0 is supported", kernel.name)));
+            return Err(Error::invalid(format!("{}: only bind group 0 is supported", at())));
         }
         let kind = match var.space {
             naga::AddressSpace::Handle => image_kind(&module.types[var.ty].inner).ok_or_else(|| {
                 Error::invalid(format!(
-                    "kernels/{}.wgsl: binding {} must be texture_2d_array<f32> or texture_storage_2d_array<rgba32float, write>",
-                    kernel.name, b.binding
+                    "{}: binding {} must be texture_2d_array<f32> or texture_storage_2d_array<rgba32float, write>",
+                    at(),
+                    b.binding
                 ))
             })?,
             naga::AddressSpace::Uniform => BindingKind::Uniform,
@@ -131,16 +195,16 @@ fn reflect_bindings(
                     BindingKind::StorageRead
                 }
             }
-            other => {
-                return Err(Error::invalid(format!(
-                    "kernels/{}.wgsl: unsupported binding space {other:?}",
-                    kernel.name
-                )))
-            }
+            other => return Err(Error::invalid(format!("{}: unsupported binding space {other:?}", at()))),
         };
-        out.push((b.binding, kind));
+        if out.iter().any(|o| o.number == b.binding) {
+            return Err(Error::invalid(format!("{}: uses binding {} through two variables", at(), b.binding)));
+        }
+        let uniform_size =
+            (kind == BindingKind::Uniform).then(|| module.types[var.ty].inner.size(module.to_ctx()) as u64);
+        out.push(Binding { number: b.binding, kind, uniform_size });
     }
-    out.sort_by_key(|b| b.0);
+    out.sort_by_key(|b| b.number);
     Ok(out)
 }
 
@@ -183,13 +247,15 @@ impl KernelCache {
             return Ok(m.clone());
         }
         let (naga_module, info) = kernel.validate()?;
-        let entry = gpu.scoped(&format!("compiling kernels/{}.wgsl", kernel.name), || {
-            let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.full_source().into()),
-            });
-            Ok(ModuleEntry { module, naga: naga_module, info })
-        })?;
+        let files: Vec<&str> = kernel.files.iter().map(|f| f.path).collect();
+        let entry =
+            gpu.scoped(&format!("compiling kernel module '{}' ({})", kernel.name, files.join(" + ")), || {
+                let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.full_source().into()),
+                });
+                Ok(ModuleEntry { module, naga: naga_module, info })
+            })?;
         let entry = Arc::new(entry);
         self.modules.lock().unwrap().insert(kernel.name, entry.clone());
         Ok(entry)
@@ -211,21 +277,19 @@ impl KernelCache {
             return Ok(p.clone());
         }
         let m = self.module(gpu, kernel)?;
-        let ep_index = m
-            .naga
-            .entry_points
-            .iter()
-            .position(|e| e.name == entry)
-            .ok_or_else(|| Error::invalid(format!("kernels/{}.wgsl has no entry point '{entry}'", kernel.name)))?;
+        let ep_index =
+            m.naga.entry_points.iter().position(|e| e.name == entry).ok_or_else(|| {
+                Error::invalid(format!("kernel module '{}' has no entry point '{entry}'", kernel.name))
+            })?;
         let workgroup_size = m.naga.entry_points[ep_index].workgroup_size;
         let bindings = reflect_bindings(&m.naga, &m.info, ep_index, kernel)?;
         let (pipeline, layout) = gpu.scoped(&format!("creating pipeline {key}"), || {
             let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
                 .iter()
-                .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
-                    binding,
+                .map(|b| wgpu::BindGroupLayoutEntry {
+                    binding: b.number,
                     visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: binding_type(kind),
+                    ty: binding_type(b.kind),
                     count: None,
                 })
                 .collect();
@@ -250,7 +314,15 @@ impl KernelCache {
             });
             Ok((pipeline, layout))
         })?;
-        let p = Arc::new(Pipeline { label: key.clone(), pipeline, layout, bindings, workgroup_size });
+        let p = Arc::new(Pipeline {
+            label: key.clone(),
+            kernel: kernel.name,
+            entry: entry.to_string(),
+            pipeline,
+            layout,
+            bindings,
+            workgroup_size,
+        });
         self.pipelines.lock().unwrap().insert(key, p.clone());
         Ok(p)
     }

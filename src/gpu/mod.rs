@@ -2,6 +2,7 @@
 
 pub mod device;
 pub mod kernel;
+pub mod kernelgen;
 
 pub use device::{DeviceClass, DeviceOptions, Gpu};
 pub use kernel::{Kernel, KernelCache};

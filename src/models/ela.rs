@@ -47,8 +47,12 @@ impl Model for ElaModel {
     fn input(&self) -> InputMode {
         InputMode::Native
     }
+    /// The graph without its "ela" output: nothing downstream reads the error image, and on a
+    /// 24 MP photo reading it back costs 288 MB of staging and host memory.
     fn build(&self, [h, w]: [usize; 2], _weights: &WeightStore) -> Result<Graph> {
-        build_ela(h, w, self.quality)
+        let mut g = build_ela(h, w, self.quality)?;
+        g.outputs.retain(|(name, _)| name == "prob");
+        Ok(g)
     }
 }
 
@@ -138,6 +142,98 @@ mod tests {
         println!("seed {seed}: region {fg:.3}, background {bg:.3}");
         // Measured over 7 seeds: region 0.26..0.28, background 0.042..0.047.
         assert!(fg > 3.0 * bg && fg > bg + 0.15, "seed {seed}: region {fg:.3} vs background {bg:.3}");
+    }
+
+    /// Wall time of `build_ela` and `build_noise` graphs at 512 x 512 and 6000 x 4000 (24 MP, over
+    /// one storage binding on lavapipe), random 0..255 images: `Plan::run` with upload and readback,
+    /// median of 5 (512) or 3 (24 MP) runs after a warm-up, the CPU time of all the process's
+    /// threads per run (on lavapipe the GPU work is CPU work, and CPU time is less sensitive than
+    /// wall time to other load on a shared machine), and the per-node GPU times:
+    /// `cargo test --release --lib models::ela::tests::time_large_detectors -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_large_detectors() {
+        // CPU time of every thread of the process (lavapipe's workers included), from schedstat (ns).
+        let cpu_ms = || -> f64 {
+            let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten();
+            let ns = |t: std::fs::DirEntry| -> Option<f64> {
+                std::fs::read_to_string(t.path().join("schedstat")).ok()?.split_whitespace().next()?.parse().ok()
+            };
+            tasks.filter_map(ns).sum::<f64>() / 1e6
+        };
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let gpu = device();
+        for (h, w, reps) in [(512, 512, 5), (4000, 6000, 3)] {
+            let x = Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
+            let graphs = [
+                ("ela", build_ela(h, w, 90).unwrap()),
+                ("noise", crate::models::noise::build_noise(h, w, 16).unwrap()),
+            ];
+            for (name, g) in graphs {
+                let t = std::time::Instant::now();
+                let plan = match Plan::new(gpu, &g) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        println!("{name} {w}x{h}: cannot plan: {e}");
+                        continue;
+                    }
+                };
+                let plan_ms = t.elapsed().as_secs_f64() * 1e3;
+                plan.run(&[("image", &x)]).unwrap();
+                let (wall, cpu): (Vec<f64>, Vec<f64>) = (0..reps)
+                    .map(|_| {
+                        let (t, c) = (std::time::Instant::now(), cpu_ms());
+                        plan.run(&[("image", &x)]).unwrap();
+                        (t.elapsed().as_secs_f64() * 1e3, cpu_ms() - c)
+                    })
+                    .unzip();
+                let (_, prof) = plan.run_profiled(&[("image", &x)]).unwrap();
+                let nodes: Vec<String> = prof.iter().map(|t| format!("{} {:.1} ms", t.node, t.micros / 1e3)).collect();
+                println!(
+                    "{name} {w}x{h}: median {:.1} ms wall, {:.0} ms CPU (planned in {plan_ms:.0} ms, {} dispatches, \
+                     scratch {} MiB); {}",
+                    median(wall),
+                    median(cpu),
+                    plan.stats.dispatches,
+                    plan.stats.scratch_bytes >> 20,
+                    nodes.join("; ")
+                );
+            }
+        }
+    }
+
+    /// The graph on an image over the (shrunk) binding limit: `Ela` runs in 5 bands of 2 MCU
+    /// rows (a short last one) and `ElaMap` in 2 bands, and both outputs equal the whole-image
+    /// run's exactly. Replaces the pipeline's own banding (`Detector::detect_ela_banded`).
+    #[test]
+    fn banded_graph_matches_the_whole_image() {
+        use crate::ops::ela::bands::testing::BindingLimit;
+        let (h, w) = (150, 75);
+        let seed = Rng::fresh_seed();
+        let x = test_image(1, h, w, seed, 12.0, false);
+        let plan = |g: &Graph| Plan::new(device(), g);
+        let g = build_ela(h, w, 90).unwrap();
+        let whole = plan(&g).unwrap().run(&[("image", &x)]).unwrap();
+        // Planes of 4 MCU rows (24 x 80 elements each): 2 core MCU rows per band, 5 bands.
+        let limit = 4 * 24 * 80;
+        let _limit = BindingLimit::set(limit);
+        let p = plan(&g).unwrap();
+        // Ela: 3 per band. ElaMap: clear, hbox + vbox per band (rows of 7672 / 75 = 102 with
+        // context: cores of 98 and 52), pct, norm in 2 runs of at most 7672 of 11250 elements.
+        assert_eq!(p.stats.dispatches, 5 * 3 + 1 + 2 * 2 + 1 + 2, "dispatches");
+        let banded = p.run(&[("image", &x)]).unwrap();
+        for out in ["ela", "prob"] {
+            assert_eq!(banded[out].shape, whole[out].shape);
+            assert_eq!(banded[out].data, whole[out].data, "{out} differs (seed {seed})");
+        }
+        assert!(whole["prob"].data.iter().any(|&p| p > 0.5), "the test picture gives ELA something to show");
+        // One band of context alone does not fit: a clear error, not a panic.
+        let _limit = BindingLimit::set(2 * 24 * 80);
+        let e = plan(&g).err().expect("planning fails").to_string();
+        assert!(e.contains("ELA of a 75-pixel-wide image") && e.contains("storage binding"), "{e}");
     }
 
     #[test]

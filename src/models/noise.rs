@@ -124,6 +124,27 @@ mod tests {
         assert!(fg > 0.5 && fg > bg + 0.4, "seed {seed}: region {fg:.3} vs background {bg:.3}");
     }
 
+    /// The graph on an image over the (shrunk) binding limit: the sigmas in 3 bands of 3 block
+    /// rows (a short last one), the output in 3 runs; the map equals the whole-image run's.
+    #[test]
+    fn banded_graph_matches_the_whole_image() {
+        use crate::ops::ela::bands::testing::BindingLimit;
+        let seed = Rng::fresh_seed();
+        let (h, w) = (130, 90);
+        let x = spliced(h, w, seed);
+        let g = build_noise(h, w, DEFAULT_BLOCK).unwrap();
+        let whole = Plan::new(device(), &g).unwrap().run(&[("image", &x)]).unwrap().remove("prob").unwrap();
+        // 3 block rows of 16 x 90 pixels per window (plus the alignment): 9 block rows in 3 bands.
+        let limit = crate::ops::ela::bands::testing::limit_for_room(3 * 16 * 90);
+        let _limit = BindingLimit::set(limit);
+        let p = Plan::new(device(), &g).unwrap();
+        let room = limit - crate::ops::ela::bands::testing::align();
+        assert_eq!(p.stats.dispatches, 3 + 1 + (h * w).div_ceil(room), "dispatches");
+        let banded = p.run(&[("image", &x)]).unwrap().remove("prob").unwrap();
+        assert_eq!(banded.data, whole.data, "seed {seed}");
+        assert!(whole.data.iter().any(|&p| p > 0.5), "seed {seed}: the noisier region shows");
+    }
+
     #[test]
     fn bad_sizes_are_refused() {
         assert!(build_noise(0, 5, 16).is_err());

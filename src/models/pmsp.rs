@@ -15,6 +15,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphBuilder, ValueId};
+use crate::models::blocks::efficientnet::{self, Block, EFFNET_LITE0};
 use crate::models::blocks::mobilenet::{self, make_divisible, MobileNetSpec, MOBILENET_V1};
 use crate::models::blocks::{conv_bn, coord_att, ppm};
 use crate::models::model::{Family, InputMode, MapKind, MapRef, Model, Scale};
@@ -28,18 +29,44 @@ use crate::ops::resize::Resize;
 use crate::ops::softmax::Softmax;
 use crate::tensor::Tensor;
 
-/// Blocks after which Coordinate Attention runs, and the feature layer each ends (F3, F4, F5).
+/// MobileNetV1 blocks after which Coordinate Attention runs, and the feature layer each ends
+/// (F3, F4, F5).
 pub const CA_AFTER: [(usize, usize); 3] = [(4, 3), (10, 4), (12, 5)];
+/// The same for EfficientNet-Lite0: the ends of its 1/8, 1/16 and 1/32 stages.
+pub const EFFNET_CA_AFTER: [(usize, usize); 3] = [(4, 3), (10, 4), (15, 5)];
 /// The two streams, by key prefix.
 pub const STREAMS: [&str; 2] = ["rgb", "ela"];
 
+/// The streams' network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backbone {
+    /// The paper's MobileNetV1 (any width multiplier).
+    MobileNetV1,
+    /// EfficientNet-Lite0 (for its ImageNet-pretrained weights).
+    EfficientNetLite0,
+}
+
+impl Backbone {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backbone::MobileNetV1 => "mobilenet_v1",
+            Backbone::EfficientNetLite0 => "efficientnet_lite0",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct PmspConfig {
+    pub backbone: Backbone,
     /// MobileNetV1 width multiplier (recorded; the widths below are what the graph uses).
     pub width: f64,
     pub stem: usize,
-    /// Output channels of the 13 blocks.
+    /// Output channels of the backbone's blocks (13 for MobileNetV1, 16 for EfficientNet-Lite0).
     pub channels: Vec<usize>,
+    /// EfficientNet only: its blocks (EfficientNet-Lite0's, or a short table from the metadata).
+    pub effnet_blocks: Vec<Block>,
+    /// The blocks Coordinate Attention follows (F3, F4, F5).
+    pub ca_blocks: [usize; 3],
     /// Coordinate Attention hidden widths after F3, F4, F5.
     pub mips: [usize; 3],
     pub ppm_bins: Vec<usize>,
@@ -59,9 +86,12 @@ impl PmspConfig {
         let c5 = channels[12];
         let mips = CA_AFTER.map(|(i, _)| coord_att::mip(channels[i], 32, 8));
         PmspConfig {
+            backbone: Backbone::MobileNetV1,
             width,
             stem: make_divisible(32.0 * width),
             channels,
+            effnet_blocks: Vec::new(),
+            ca_blocks: CA_AFTER.map(|(i, _)| i),
             mips,
             ppm_bins: vec![1, 2, 3, 6],
             ppm_dim: c5 / 4,
@@ -72,13 +102,40 @@ impl PmspConfig {
         }
     }
 
+    /// The paper's network on EfficientNet-Lite0 streams (F5: 320 channels), 576 x 576.
+    pub fn efficientnet_lite0() -> Self {
+        Self::efficientnet(EFFNET_LITE0.to_vec(), EFFNET_CA_AFTER.map(|(i, _)| i))
+    }
+
+    /// EfficientNet streams with any block table (tests use short ones).
+    pub fn efficientnet(blocks: Vec<Block>, ca_blocks: [usize; 3]) -> Self {
+        let channels: Vec<usize> = blocks.iter().map(|b| b.3).collect();
+        let mips = ca_blocks.map(|i| coord_att::mip(channels[i], 32, 8));
+        let c5 = channels[channels.len() - 1];
+        PmspConfig {
+            backbone: Backbone::EfficientNetLite0,
+            stem: efficientnet::STEM,
+            channels,
+            effnet_blocks: blocks,
+            ca_blocks,
+            mips,
+            ppm_dim: c5 / 4,
+            head_dim: c5 / 2,
+            ..PmspConfig::with_width(1.0)
+        }
+    }
+
     pub fn c5(&self) -> usize {
-        self.channels[12]
+        *self.channels.last().expect("a backbone has blocks")
+    }
+
+    /// (block, tag, hidden width) of each Coordinate Attention; tags 3, 4, 5 for F3, F4, F5.
+    fn attention(&self) -> Vec<(usize, usize, usize)> {
+        self.ca_blocks.iter().zip([3, 4, 5]).zip(self.mips).map(|((&i, tag), m)| (i, tag, m)).collect()
     }
 
     fn stream_spec(&self) -> MobileNetSpec {
-        let attention = CA_AFTER.iter().zip(self.mips).map(|(&(i, tag), m)| (i, tag, m)).collect();
-        MobileNetSpec { stem: self.stem, channels: self.channels.clone(), attention }
+        MobileNetSpec { stem: self.stem, channels: self.channels.clone(), attention: self.attention() }
     }
 
     /// Widths read off the weights' shapes; bins, input, ELA settings and the width multiplier from
@@ -89,8 +146,22 @@ impl PmspConfig {
                 .map(|t| t.shape[0])
                 .ok_or_else(|| Error::invalid(format!("cannot read the pmsp configuration: no '{k}'")))
         };
-        let mut cfg = PmspConfig::with_width(1.0);
         let meta = |k: &str| w.metadata.get(k).and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+        let mut cfg = if w.contains("rgb._conv_stem.weight") {
+            let c = meta("config").unwrap_or_default();
+            let blocks: Vec<Block> = serde_json::from_value::<Vec<[usize; 4]>>(c["effnet_blocks"].clone())
+                .ok()
+                .filter(|b| !b.is_empty())
+                .map_or(EFFNET_LITE0.to_vec(), |b| b.into_iter().map(|[e, k, s, o]| (e, k, s, o)).collect());
+            let ca = serde_json::from_value::<[usize; 3]>(c["effnet_ca_after"].clone())
+                .unwrap_or(EFFNET_CA_AFTER.map(|(i, _)| i));
+            if ca.iter().any(|&i| i >= blocks.len()) {
+                return Err(Error::invalid(format!("pmsp: attention after blocks {ca:?} of {}", blocks.len())));
+            }
+            PmspConfig::efficientnet(blocks, ca)
+        } else {
+            PmspConfig::with_width(1.0)
+        };
         if let Some(c) = meta("config") {
             if let Some(x) = c["width"].as_f64() {
                 cfg.width = x;
@@ -108,11 +179,13 @@ impl PmspConfig {
         if let Some(hw) = meta("input_size").and_then(|v| serde_json::from_value::<[usize; 2]>(v).ok()) {
             cfg.input = hw;
         }
-        cfg.stem = dim0("rgb.conv_stem.weight")?;
-        for i in 0..13 {
-            cfg.channels[i] = dim0(&format!("rgb.blocks.{i}.conv_pw.weight"))?;
+        if cfg.backbone == Backbone::MobileNetV1 {
+            cfg.stem = dim0("rgb.conv_stem.weight")?;
+            for i in 0..13 {
+                cfg.channels[i] = dim0(&format!("rgb.blocks.{i}.conv_pw.weight"))?;
+            }
         }
-        for (m, (_, tag)) in cfg.mips.iter_mut().zip(CA_AFTER) {
+        for (m, tag) in cfg.mips.iter_mut().zip([3, 4, 5]) {
             *m = dim0(&format!("rgb.ca{tag}.conv1.weight"))?;
         }
         cfg.ppm_dim = dim0("ppm.0.conv.weight")?;
@@ -122,7 +195,10 @@ impl PmspConfig {
 
     pub fn to_json(&self) -> String {
         serde_json::json!({
+            "backbone": self.backbone.name(),
             "width": self.width,
+            "effnet_blocks": self.effnet_blocks.iter().map(|&(e, k, s, o)| [e, k, s, o]).collect::<Vec<_>>(),
+            "effnet_ca_after": if self.effnet_blocks.is_empty() { vec![] } else { self.ca_blocks.to_vec() },
             "stem": self.stem,
             "channels": self.channels,
             "mips": self.mips,
@@ -142,8 +218,12 @@ impl PmspConfig {
                 self.input[1], self.input[0]
             )));
         }
-        if self.ppm_bins.is_empty() || self.channels.len() != 13 {
-            return Err(Error::invalid("pmsp needs 13 block widths and at least one pyramid bin"));
+        let blocks = match self.backbone {
+            Backbone::MobileNetV1 => 13,
+            Backbone::EfficientNetLite0 => self.effnet_blocks.len(),
+        };
+        if self.ppm_bins.is_empty() || self.channels.len() != blocks {
+            return Err(Error::invalid(format!("pmsp needs {blocks} block widths and at least one pyramid bin")));
         }
         Ok(())
     }
@@ -152,13 +232,19 @@ impl PmspConfig {
 /// Every key the model reads, with its shape (BatchNorm: weight, bias, running_mean, running_var).
 pub fn expected_keys(cfg: &PmspConfig) -> Vec<(String, Vec<usize>)> {
     let mut k: Vec<(String, Vec<usize>)> = Vec::new();
+    if cfg.backbone == Backbone::EfficientNetLite0 {
+        for s in STREAMS {
+            efficientnet::keys(s, &cfg.effnet_blocks, &cfg.attention(), &mut k);
+        }
+    }
     let mut add = |name: String, shape: &[usize]| k.push((name, shape.to_vec()));
     let bn = |add: &mut dyn FnMut(String, &[usize]), p: &str, c: usize| {
         for s in ["weight", "bias", "running_mean", "running_var"] {
             add(format!("{p}.{s}"), &[c]);
         }
     };
-    for s in STREAMS {
+    let mobilenet_streams = if cfg.backbone == Backbone::MobileNetV1 { &STREAMS[..] } else { &[] };
+    for s in mobilenet_streams {
         add(format!("{s}.conv_stem.weight"), &[cfg.stem, 3, 3, 3]);
         bn(&mut add, &format!("{s}.bn1"), cfg.stem);
         let mut cin = cfg.stem;
@@ -211,9 +297,20 @@ pub fn build_pmsp(cfg: &PmspConfig, weights: &WeightStore) -> Result<Graph> {
     let sixth = b.constant("one_sixth", Tensor::full(&[1], 1.0 / 6.0));
     let ela_view = b.add("ela_view", Binary::mul(), &[view6, sixth])?;
 
-    let spec = cfg.stream_spec();
-    let (f_rgb, _) = mobilenet::stream(&mut b, &w.pp("rgb"), &spec, image)?;
-    let (f_ela, _) = mobilenet::stream(&mut b, &w.pp("ela"), &spec, ela_in)?;
+    let (f_rgb, f_ela) = match cfg.backbone {
+        Backbone::MobileNetV1 => {
+            let spec = cfg.stream_spec();
+            (
+                mobilenet::stream(&mut b, &w.pp("rgb"), &spec, image)?.0,
+                mobilenet::stream(&mut b, &w.pp("ela"), &spec, ela_in)?.0,
+            )
+        }
+        Backbone::EfficientNetLite0 => {
+            let (blocks, att) = (&cfg.effnet_blocks, cfg.attention());
+            let rgb = efficientnet::stream(&mut b, &w.pp("rgb"), blocks, &att, image)?;
+            (rgb, efficientnet::stream(&mut b, &w.pp("ela"), blocks, &att, ela_in)?)
+        }
+    };
     let fused = b.add("fused", Binary::add(), &[f_rgb, f_ela])?;
     let share = ela_share(&mut b, f_rgb, f_ela, cfg.c5())?;
 
@@ -273,8 +370,11 @@ impl Family for PmspFamily {
     fn needs_weights(&self) -> bool {
         true
     }
+    /// Two streams (`rgb.`, `ela.`, MobileNetV1's `conv_stem` or EfficientNet's `_conv_stem`) and
+    /// the pyramid pooling.
     fn recognises(&self, has_prefix: &dyn Fn(&str) -> bool) -> bool {
-        has_prefix("rgb.conv_stem.") && has_prefix("ela.conv_stem.") && has_prefix("ppm.")
+        let stem = |s: &str| has_prefix(&format!("{s}.conv_stem.")) || has_prefix(&format!("{s}._conv_stem."));
+        stem("rgb") && stem("ela") && has_prefix("ppm.")
     }
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>> {
         let cfg = PmspConfig::from_weights(weights)?;
@@ -332,16 +432,35 @@ mod tests {
         assert_eq!((full.stem, full.c5(), full.mips, full.ppm_dim, full.head_dim), (32, 1024, [8, 16, 32], 256, 512));
         let quarter = PmspConfig::with_width(0.25);
         assert_eq!((quarter.stem, &quarter.channels[..4], quarter.c5()), (8, &[16, 32, 32, 64][..], 256));
-        // The reference's count (tools/pmsp_ref.py --selftest): 357 keys, 17,216,434 values.
-        let keys = expected_keys(&full);
-        let values: usize = keys.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
-        assert_eq!((keys.len(), values), (357, 17_216_434));
+        // The reference's counts (tools/pmsp_ref.py --selftest): 357 keys, 17,216,434 values; on
+        // EfficientNet-Lite0 567 keys, 7,051,494 values.
+        let count = |c: &PmspConfig| {
+            let keys = expected_keys(c);
+            (keys.len(), keys.iter().map(|(_, s)| s.iter().product::<usize>()).sum::<usize>())
+        };
+        assert_eq!(count(&full), (357, 17_216_434));
+        let eff = PmspConfig::efficientnet_lite0();
+        assert_eq!(count(&eff), (567, 7_051_494));
+        assert_eq!((eff.c5(), eff.mips, eff.ppm_dim, eff.head_dim), (320, [8, 8, 10], 80, 160));
     }
 
-    /// The builder takes exactly the expected keys, and the configuration comes back from them.
+    /// The builder takes exactly the expected keys, and the configuration comes back from them,
+    /// for both backbones.
     #[test]
     fn builder_keys_and_config_round_trip() {
-        let cfg = tiny();
+        let eff = PmspConfig {
+            input: [64, 96],
+            ..PmspConfig::efficientnet(
+                vec![(1, 3, 1, 8), (2, 3, 2, 8), (2, 5, 2, 16), (2, 3, 2, 16), (2, 5, 2, 24)],
+                [2, 3, 4],
+            )
+        };
+        for cfg in [tiny(), eff] {
+            keys_round_trip(cfg);
+        }
+    }
+
+    fn keys_round_trip(cfg: PmspConfig) {
         let w = WeightStore::synthetic(3);
         build_pmsp(&cfg, &w).unwrap();
         let mut want = expected_keys(&cfg);

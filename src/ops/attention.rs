@@ -2,17 +2,19 @@
 //! q [B, Lq, H*D], k [B, Lk, H*D], v [B, Lk, H*Dv] -> out [B, Lq, H*Dv], where head h reads channels
 //! h*D..(h+1)*D and out = concat_h softmax(q_h k_h^T * scale) v_h, softmax in f32 over the keys.
 //!
-//! Head dims that are multiples of 4 and at most 128 run the fused online-softmax kernel (`flash`),
-//! which never writes the score matrix; other head dims (odd, or large as in windowed multi-scale
-//! attention) run a three-pass fallback through a scratch score buffer sized for a window of query
-//! rows. Tensors over one storage binding are split over batches and query rows.
+//! Variants ([`AttnVariant`]): head dims that are multiples of 4 and at most 128 run the fused
+//! online-softmax kernel (`flash`), which never writes the score matrix; other head dims (odd, or
+//! large as in windowed multi-scale attention) run a three-pass fallback through a scratch score
+//! buffer sized for a window of query rows; software devices compose GEMM, softmax and permute ops.
+//! Tensors over one storage binding are split over batches and query rows.
 
 use crate::error::{Error, Result};
-use crate::kernel;
 use crate::gpu::device::DeviceClass;
+use crate::kernel;
 use crate::ops::layout::Permute;
 use crate::ops::matmul::MatMul;
 use crate::ops::softmax::Softmax;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -28,40 +30,71 @@ const FLASH_ROWS: usize = 256;
 pub struct Attention {
     pub heads: usize,
     pub scale: f32,
-    /// Force a kernel path; `None` picks one for the device (see `AttnPath`).
-    pub path: Option<AttnPath>,
+    /// Force a kernel variant (tests, benchmarks); `None` lets [`choose`] pick for the device.
+    pub variant: Option<AttnVariant>,
 }
 
-/// How attention runs.
+/// Kernel variants of [`Attention`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttnPath {
-    /// One fused kernel: the flash kernel for head dims <= 128 (multiples of 4), else three passes.
-    Fused,
+pub enum AttnVariant {
+    /// One fused kernel with an online softmax (`flash`): head dims multiples of 4, at most 128.
+    Flash,
+    /// Three kernels through a scratch score buffer (`scores`, `softmax_rows`, `weighted_sum`): any
+    /// head dims.
+    ThreePass,
     /// Composed of the GEMM, softmax and permute ops, transposed so the long query axis is the
-    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T. Chosen on software devices, where
-    /// the register-blocked GEMM beats a fused kernel that is bound by per-lane loads.
+    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T. Software devices, where the
+    /// register-blocked GEMM beats a fused kernel bound by per-lane loads; Lq, D and Dv multiples of 4.
     Composed,
+}
+
+/// What the choice of an [`AttnVariant`] depends on: queries and the q/k and v head dims.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnProblem {
+    pub lq: usize,
+    pub d: usize,
+    pub dv: usize,
+}
+
+impl Variant for AttnVariant {
+    type Problem = AttnProblem;
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        use AttnVariant::*;
+        match class {
+            DeviceClass::Software => &[Composed, Flash, ThreePass],
+            DeviceClass::Hardware => &[Flash, ThreePass],
+        }
+    }
+    fn unfit(self, p: &AttnProblem) -> Option<String> {
+        let (lq, d, dv) = (p.lq, p.d, p.dv);
+        match self {
+            AttnVariant::Flash if d % 4 != 0 || dv % 4 != 0 || d > FLASH_MAX_DIM || dv > FLASH_MAX_DIM => Some(
+                format!("needs head dims that are multiples of 4 and at most {FLASH_MAX_DIM} (D = {d}, Dv = {dv})"),
+            ),
+            // The composed path's GEMMs want N = Lq and K = D or Lk in multiples of 4.
+            AttnVariant::Composed if lq % 4 != 0 || d % 4 != 0 || dv % 4 != 0 => {
+                Some(format!("needs Lq, D and Dv to be multiples of 4 (Lq = {lq}, D = {d}, Dv = {dv})"))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Attention {
     /// The usual scale 1/sqrt(head dim).
     pub fn new(heads: usize, head_dim: usize) -> Self {
-        Attention { heads, scale: 1.0 / (head_dim as f32).sqrt(), path: None }
-    }
-
-    fn choose_path(&self, ctx: &PlanCtx, lq: usize, d: usize, dv: usize) -> AttnPath {
-        self.path.unwrap_or(
-            // The composed path's GEMMs want N = Lq and K = D or Lk in multiples of 4.
-            if ctx.class() == DeviceClass::Software && lq % 4 == 0 && d % 4 == 0 && dv % 4 == 0 {
-                AttnPath::Composed
-            } else {
-                AttnPath::Fused
-            },
-        )
+        Attention { heads, scale: 1.0 / (head_dim as f32).sqrt(), variant: None }
     }
 
     /// The composed path; intermediates live in node-private scratch buffers.
-    fn plan_composed(&self, ctx: &mut PlanCtx, q: &TensorView, k: &TensorView, v: &TensorView, o: &TensorView) -> Result<()> {
+    fn plan_composed(
+        &self,
+        ctx: &mut PlanCtx,
+        q: &TensorView,
+        k: &TensorView,
+        v: &TensorView,
+        o: &TensorView,
+    ) -> Result<()> {
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
         let h = self.heads;
         let scratch = |ctx: &mut PlanCtx, shape: Vec<usize>| -> Result<TensorView> {
@@ -91,10 +124,6 @@ impl Attention {
     fn dims(&self, q: &[usize], k: &[usize], v: &[usize]) -> (usize, usize, usize, usize, usize) {
         (q[0], q[1], k[1], q[2] / self.heads, v[2] / self.heads)
     }
-
-    fn uses_flash(d: usize, dv: usize) -> bool {
-        d % 4 == 0 && dv % 4 == 0 && d <= FLASH_MAX_DIM && dv <= FLASH_MAX_DIM
-    }
 }
 
 #[repr(C)]
@@ -112,18 +141,6 @@ struct AttnParams {
     scale: f32,
     blocks: u32,
     _pad: u32,
-}
-
-/// Bind `len` elements of `t` from element `start`: the whole tensor when it fits one binding,
-/// else a window starting at the aligned element at or below `start`. Returns the view and the
-/// element offset of `start` inside it.
-fn span(t: &TensorView, start: usize, len: usize, max: usize, align: usize) -> (TensorView, u32) {
-    if t.numel() <= max {
-        (t.clone(), start as u32)
-    } else {
-        let s0 = start / align * align;
-        (t.window(s0, start + len - s0), (start - s0) as u32)
-    }
 }
 
 impl Op for Attention {
@@ -202,26 +219,29 @@ impl Op for Attention {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (q, k, v, o) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
-        if self.choose_path(ctx, lq, d, dv) == AttnPath::Composed {
+        let variant = choose(ctx.class(), self.variant, &AttnProblem { lq, d, dv })
+            .map_err(|m| Error::graph(format!("node '{}': attention {m}", ctx.node_name)))?;
+        if variant == AttnVariant::Composed {
             return self.plan_composed(ctx, q, k, v, o);
         }
         let h = self.heads;
-        let max = ctx.max_binding_elems();
-        let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(4);
-        let room = max.saturating_sub(align);
+        // The kernels read q/k/v from their window's base as vec4s (flash): bases stay multiples of 4.
+        let win = ctx.windows().aligned_to(4);
+        let room = win.room();
         let (qw, vw) = (h * d, h * dv);
         if lk * qw.max(vw) > room {
             return Err(Error::graph(format!(
-                "node '{}': keys/values of one batch ({lk} x {} channels) exceed one storage binding of {max} elements",
+                "node '{}': keys/values of one batch ({lk} x {} channels) exceed one storage binding of {} elements",
                 ctx.node_name,
-                qw.max(vw)
+                qw.max(vw),
+                win.limit()
             )));
         }
-        let flash = Self::uses_flash(d, dv);
+        let flash = variant == AttnVariant::Flash;
         // Query rows per dispatch: q and out windows must fit a binding; the fallback's scores too.
         let mut rows = room / qw.max(vw);
         if !flash {
-            rows = rows.min(max / (h * lk));
+            rows = rows.min(win.limit() / (h * lk));
         }
         let rows = rows.clamp(1, lq.max(1));
         let base = AttnParams {
@@ -250,13 +270,14 @@ impl Op for Attention {
         };
         let scratch = if flash { None } else { Some(ctx.scratch(h * rows * lk)?) };
         for bi in 0..b {
-            let (kv, k_base) = span(k, bi * lk * qw, lk * qw, max, align);
-            let (vv, v_base) = span(v, bi * lk * vw, lk * vw, max, align);
-            let mut r0 = 0;
-            while r0 < lq {
-                let n = rows.min(lq - r0);
-                let (qv, q_base) = span(q, (bi * lq + r0) * qw, n * qw, max, align);
-                let (ov, o_base) = span(o, (bi * lq + r0) * vw, n * vw, max, align);
+            let kv = win.span(k, bi * lk * qw, lk * qw);
+            let vv = win.span(v, bi * lk * vw, lk * vw);
+            for r in win.runs(lq, rows) {
+                let (r0, n) = (r.start, r.len());
+                let qv = win.span(q, (bi * lq + r0) * qw, n * qw);
+                let ov = win.span(o, (bi * lq + r0) * vw, n * vw);
+                let (q_base, k_base, v_base, o_base) = (qv.base as u32, kv.base as u32, vv.base as u32, ov.base as u32);
+                let (qv, kv, vv, ov) = (qv.view, kv.view.clone(), vv.view.clone(), ov.view);
                 let mut p = AttnParams { rows: n as u32, q_base, k_base, v_base, o_base, ..base };
                 if let Some(s) = &scratch {
                     let s = s.window(0, h * n * lk);
@@ -286,7 +307,6 @@ impl Op for Attention {
                         h as u32 * p.blocks,
                     )?;
                 }
-                r0 += n;
             }
         }
         Ok(())
@@ -307,13 +327,18 @@ mod tests {
         let q = Tensor::random(&[b, lq, h * d], seed, -1.0, 1.0);
         let k = Tensor::random(&[b, lk, h * d], seed + 1, -1.0, 1.0);
         let v = Tensor::random(&[b, lk, h * dv], seed + 2, -1.0, 1.0);
-        let fused = if Attention::uses_flash(d, dv) { "flash" } else { "fallback" };
-        let case = format!("attention b{b} lq{lq} lk{lk} h{h} d{d} dv{dv} scale {scale} ({fused}) seed {seed}");
+        let p = AttnProblem { lq, d, dv };
+        let fits = |v: AttnVariant| v.unfit(&p).is_none();
+        let fused = if fits(AttnVariant::Flash) { AttnVariant::Flash } else { AttnVariant::ThreePass };
+        let case = format!("attention b{b} lq{lq} lk{lk} h{h} d{d} dv{dv} scale {scale} seed {seed}");
         let inputs = [q, k, v];
-        check_op(&case, &Attention { heads: h, scale, path: Some(AttnPath::Fused) }, &inputs, TOL);
-        if lq % 4 == 0 && d % 4 == 0 && dv % 4 == 0 {
-            let op = Attention { heads: h, scale, path: Some(AttnPath::Composed) };
-            check_op(&format!("{case} (composed)"), &op, &inputs, TOL);
+        for v in [fused, AttnVariant::Composed].into_iter().filter(|&v| fits(v)) {
+            check_op(&format!("{case} ({v:?})"), &Attention { heads: h, scale, variant: Some(v) }, &inputs, TOL);
+        }
+        // The three passes on small shapes that the flash kernel also takes.
+        if fused == AttnVariant::Flash && lq * lk <= 4096 {
+            let op = Attention { heads: h, scale, variant: Some(AttnVariant::ThreePass) };
+            check_op(&format!("{case} (ThreePass)"), &op, &inputs, TOL);
         }
     }
 
@@ -363,21 +388,25 @@ mod tests {
     fn large_logits_are_stable() {
         let seed = Rng::fresh_seed();
         for (n, (d, scale)) in [(64, 7.0), (16, 14.0), (17, 14.0)].into_iter().enumerate() {
-            let (b, lq, lk, h) = (1, 21, 40, 2);
+            let (b, lq, lk, h) = (1, 20, 40, 2);
             let q = Tensor::random(&[b, lq, h * d], seed + n as u64, 0.5, 1.0);
             let k = Tensor::random(&[b, lk, h * d], seed + 100 + n as u64, -1.0, 1.0);
             let v = Tensor::random(&[b, lk, h * d], seed + 200 + n as u64, -1.0, 1.0);
-            let op = Attention { heads: h, scale, path: Some(AttnPath::Fused) };
+            let fused = if d % 4 == 0 { AttnVariant::Flash } else { AttnVariant::ThreePass };
+            let op = Attention { heads: h, scale, variant: Some(fused) };
             let max_logit = {
                 let w = op.reference(&[&q, &k, &v]);
                 assert!(w[0].data.iter().all(|x| x.is_finite()));
-                (0..lk).map(|j| (0..d).map(|c| q.data[c] * k.data[j * h * d + c]).sum::<f32>().abs() * scale).fold(0.0, f32::max)
+                (0..lk)
+                    .map(|j| (0..d).map(|c| q.data[c] * k.data[j * h * d + c]).sum::<f32>().abs() * scale)
+                    .fold(0.0, f32::max)
             };
             assert!(max_logit > 20.0, "case does not reach large logits ({max_logit})");
             let case = format!("attention large logits d{d} scale {scale} (max |logit| {max_logit:.1}) seed {seed}");
             check_op(&case, &op, &[q.clone(), k.clone(), v.clone()], TOL);
             if d % 4 == 0 {
-                check_op(&format!("{case} (composed)"), &Attention { path: Some(AttnPath::Composed), ..op }, &[q, k, v], TOL);
+                let composed = Attention { variant: Some(AttnVariant::Composed), ..op };
+                check_op(&format!("{case} (composed)"), &composed, &[q, k, v], TOL);
             }
         }
     }
@@ -388,9 +417,35 @@ mod tests {
         run_case(seed, (1, 16384, 256, 1, 64, 64, 0.125));
     }
 
+    /// q, k, v and out over the binding limit: windows of query rows per batch item (k and v bound
+    /// per item), one dispatch each for the flash kernel and three for the three passes.
+    #[test]
+    fn windows_of_query_rows() {
+        use crate::ops::testing::{check_op_windowed, device};
+        use crate::ops::window::Windows;
+        let seed = Rng::fresh_seed();
+        let (b, lq, lk, h, d) = (2, 37, 16, 2, 8);
+        let q = Tensor::random(&[b, lq, h * d], seed, -1.0, 1.0);
+        let k = Tensor::random(&[b, lk, h * d], seed + 1, -1.0, 1.0);
+        let v = Tensor::random(&[b, lk, h * d], seed + 2, -1.0, 1.0);
+        let limit = 400;
+        let room = Windows::new(limit, Windows::of(device()).aligned_to(4).align()).room();
+        // Rows per window: q and out rows of h * d = 16; the three passes' scores need h * lk = 32 per row.
+        for (variant, rows, per_window) in
+            [(AttnVariant::Flash, room / 16, 1), (AttnVariant::ThreePass, (room / 16).min(limit / 32), 3)]
+        {
+            let op = Attention { heads: h, scale: 0.3, variant: Some(variant) };
+            let want = b * lq.div_ceil(rows) * per_window;
+            let inputs = [q.clone(), k.clone(), v.clone()];
+            let n = check_op_windowed(&format!("attention {variant:?} seed {seed}"), &op, &inputs, TOL, limit);
+            assert_eq!(n, want, "{variant:?}: dispatches");
+            assert!(lq.div_ceil(rows) > 1);
+        }
+    }
+
     #[test]
     fn shape_errors_are_reported() {
-        let a = Attention { heads: 2, scale: 1.0, path: None };
+        let a = Attention { heads: 2, scale: 1.0, variant: None };
         assert!(a.infer(&[&[1, 4, 6], &[1, 5, 6], &[1, 5, 7]]).unwrap_err().contains("v channels 7"));
         assert!(a.infer(&[&[1, 4, 5], &[1, 5, 5], &[1, 5, 4]]).unwrap_err().contains("multiple of heads"));
         assert!(a.infer(&[&[1, 4, 6], &[1, 5, 6], &[1, 6, 6]]).unwrap_err().contains("k has 5 tokens but v has 6"));

@@ -15,16 +15,19 @@
 //!
 //! On software devices with subgroups of 8 (lavapipe), every non-depthwise conv that fits the
 //! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
-//! image packed into textures, im2col from the image texture, `mm_tex`), several times faster there
-//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] forces either path.
+//! image packed into textures, im2col from the image texture, `mm_tex_*`), several times faster there
+//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the four
+//! paths, their preference per device class, and what each needs; `Conv2d::variant` forces one.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
 
 use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -43,14 +46,76 @@ pub struct Conv2d {
     pub variant: Option<ConvVariant>,
 }
 
-/// Kernel paths of [`Conv2d`] (depthwise convs always take `conv_dw`).
+/// Kernel variants of [`Conv2d`]; `Conv2d::variant` forces one (tests, benchmarks), `None` lets
+/// [`choose`] take the first that fits in the device class's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
-    /// `conv_1x1` / `conv_general` on storage buffers (any device).
-    Direct,
+    /// `conv_dw`: depthwise (groups == C == O), direct.
+    Depthwise,
+    /// `conv_1x1`: 1x1, stride 1, no padding, one group, H*W a multiple of 4; GEMM-shaped.
+    Pointwise,
+    /// `conv_general`: any conv (implicit GEMM).
+    General,
     /// im2col into a texture, then the texture GEMM (`ops::gemm_tex`; software devices with
-    /// subgroups of 8).
+    /// subgroups of 8, operands within texture limits).
     Tex,
+}
+
+/// What the choice of a [`ConvVariant`] depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvProblem {
+    pub depthwise: bool,
+    pub pointwise: bool,
+    /// The texture path can run here (subgroups of 8, textures within limits).
+    pub tex: bool,
+}
+
+impl Variant for ConvVariant {
+    type Problem = ConvProblem;
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        use ConvVariant::*;
+        match class {
+            DeviceClass::Software => &[Depthwise, Tex, Pointwise, General],
+            DeviceClass::Hardware => &[Depthwise, Pointwise, General],
+        }
+    }
+    fn unfit(self, p: &ConvProblem) -> Option<String> {
+        match self {
+            ConvVariant::Depthwise if !p.depthwise => Some("needs groups == input channels == output channels".into()),
+            ConvVariant::Pointwise if !p.pointwise => {
+                Some("needs a 1x1 kernel, stride 1, no padding, one group and H*W a multiple of 4".into())
+            }
+            ConvVariant::Tex if !p.tex => {
+                Some("needs subgroups of 8 and operands within the device's texture limits".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ConvVariant {
+    /// Entry point in `kernels/conv2d.wgsl`; `None` for `Tex` (`ops::gemm_tex::plan_conv`).
+    fn entry(self) -> Option<&'static str> {
+        match self {
+            ConvVariant::Depthwise => Some("conv_dw"),
+            ConvVariant::Pointwise => Some("conv_1x1"),
+            ConvVariant::General => Some("conv_general"),
+            ConvVariant::Tex => None,
+        }
+    }
+}
+
+impl Conv2d {
+    /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]` and packed weight
+    /// `[c/g, kh, kw, o]`; `tex` says whether the texture path fits this device.
+    pub fn problem(&self, x: &[usize], wp: &[usize], tex: bool) -> ConvProblem {
+        let (c, hw, [_, kh, kw, o], g) = (x[1], x[2] * x[3], dims4(wp).expect("4-D weight"), self.groups);
+        ConvProblem {
+            depthwise: g == c && g == o,
+            pointwise: kh == 1 && kw == 1 && self.stride == [1, 1] && self.padding == [0, 0] && g == 1 && hw % 4 == 0,
+            tex,
+        }
+    }
 }
 
 impl Default for Conv2d {
@@ -93,9 +158,8 @@ fn out_size(axis: &str, input: usize, k: usize, s: usize, p: usize, d: usize) ->
 
 /// `[O, C/g, kh, kw]` (PyTorch) to `[C/g, kh, kw, O]`.
 pub fn pack_conv2d_weight(w: &Tensor) -> Result<Tensor> {
-    let [o, cg, kh, kw] = dims4(&w.shape).ok_or_else(|| {
-        Error::invalid(format!("conv2d weight must be [O, C/groups, kh, kw], got {:?}", w.shape))
-    })?;
+    let [o, cg, kh, kw] = dims4(&w.shape)
+        .ok_or_else(|| Error::invalid(format!("conv2d weight must be [O, C/groups, kh, kw], got {:?}", w.shape)))?;
     let mut data = vec![0.0; w.data.len()];
     for oi in 0..o {
         for c in 0..cg {
@@ -127,7 +191,12 @@ pub(crate) fn dims4(s: &[usize]) -> Option<[usize; 4]> {
 
 /// Checks shared by conv2d and conv_transpose2d: positive groups, stride and dilation, and input
 /// channels divisible by groups.
-pub(crate) fn check_conv_attrs(c: usize, groups: usize, stride: [usize; 2], dilation: [usize; 2]) -> std::result::Result<(), String> {
+pub(crate) fn check_conv_attrs(
+    c: usize,
+    groups: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+) -> std::result::Result<(), String> {
     if groups == 0 {
         return Err("groups must be at least 1".into());
     }
@@ -302,12 +371,6 @@ impl Op for Conv2d {
             _p1: 0,
         };
 
-        if g == c && g == o {
-            let p = ctx.pipeline(&KERNELS[0], "conv_dw", &[])?;
-            let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
-            return ctx.dispatch(&p, &binds, [wg_count(ho * nbx, 64), o as u32, n as u32]);
-        }
-
         let geo = crate::ops::gemm_tex::ConvGeom {
             n,
             c,
@@ -322,37 +385,28 @@ impl Op for Conv2d {
             padding: self.padding,
             dilation: self.dilation,
         };
-        let tex_ok = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
-        let use_tex = match self.variant {
-            Some(ConvVariant::Tex) if !tex_ok => {
-                return Err(Error::graph(format!(
-                    "node '{}': conv2d variant Tex needs subgroups of 8 and operands within texture limits",
-                    ctx.node_name
-                )))
-            }
-            Some(v) => v == ConvVariant::Tex,
-            None => tex_ok && ctx.class() == crate::gpu::device::DeviceClass::Software,
-        };
-        if use_tex {
+        let tex = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
+        let variant = choose(ctx.class(), self.variant, &self.problem(&x.shape, &wp.shape, tex))
+            .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
+        let Some(entry) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
-        }
-        let is_1x1 = kh == 1
-            && kw == 1
-            && self.stride == [1, 1]
-            && self.padding == [0, 0]
-            && g == 1
-            && (h * w) % 4 == 0;
-        let entry = if is_1x1 { "conv_1x1" } else { "conv_general" };
+        };
         let p = ctx.pipeline(&KERNELS[0], entry, &[])?;
+        if variant == ConvVariant::Depthwise {
+            let binds =
+                [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
+            return ctx.dispatch(&p, &binds, [wg_count(ho * nbx, 64), o as u32, n as u32]);
+        }
+        let is_1x1 = variant == ConvVariant::Pointwise;
 
         // Split into windows (batch item x whole groups of output channels) when a tensor is larger
-        // than one binding.
-        let max = ctx.max_binding_elems();
+        // than one binding. The kernels take no base offset: windows must start aligned.
+        let win = ctx.windows();
         let plane = ho * wo;
         let in_item = c * h * w;
-        let whole = y.numel() <= max && x.numel() <= max;
-        if whole {
-            let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
+        if win.fits(y.numel()) && win.fits(x.numel()) {
+            let binds =
+                [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
             let grid = if is_1x1 {
                 [wg_count((h * w / 4).div_ceil(2), 64), o.div_ceil(OCH_1X1) as u32, n as u32]
             } else {
@@ -360,34 +414,42 @@ impl Op for Conv2d {
             };
             return ctx.dispatch(&p, &binds, grid);
         }
-        if in_item > max {
-            return Err(Error::graph(format!(
-                "conv2d: one input item of {in_item} elements ({c}x{h}x{w}) exceeds one storage binding ({max} elements)"
+        let node = ctx.node_name.clone();
+        let err = |m: String| Error::graph(format!("node '{node}': conv2d {m}"));
+        if !win.fits(in_item) {
+            return Err(err(format!(
+                "input item of {in_item} elements ({c}x{h}x{w}) exceeds one storage binding ({} elements)",
+                win.limit()
             )));
         }
-        let groups_per = (max / (og * plane)).max(1).min(g);
-        if og * plane > max {
-            return Err(Error::graph(format!(
-                "conv2d: one group of outputs ({og} x {ho} x {wo}) exceeds one storage binding ({max} elements)"
+        if !win.fits(og * plane) {
+            return Err(err(format!(
+                "group of outputs ({og} x {ho} x {wo}) exceeds one storage binding ({} elements)",
+                win.limit()
             )));
         }
         for b in 0..n {
-            let xv = x.window(b * in_item, in_item);
-            let mut g0 = 0;
-            while g0 < g {
-                let gc = groups_per.min(g - g0);
-                let (o_off, o_cnt) = (g0 * og, gc * og);
-                let yv = y.window((b * o + o_off) * plane, o_cnt * plane);
+            let xv = win.exact(x, b * in_item, in_item).map_err(|m| err(format!("input: {m}")))?;
+            for r in win.runs(g, win.limit() / (og * plane)) {
+                let (o_off, o_cnt) = (r.start * og, r.len() * og);
+                let yv =
+                    win.exact(y, (b * o + o_off) * plane, o_cnt * plane).map_err(|m| err(format!("output: {m}")))?;
                 prm.o_off = o_off as u32;
                 prm.o_cnt = o_cnt as u32;
-                let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(&xv), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(&yv)];
+                let binds = [
+                    Bind::Uniform(as_bytes(&prm)),
+                    Bind::Tensor(&xv),
+                    Bind::Tensor(wp),
+                    Bind::Tensor(bias),
+                    Bind::Tensor(&yv),
+                ];
+                let gc = r.len();
                 let grid = if is_1x1 {
                     [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32, 1]
                 } else {
                     [wg_count(ho * nbx, 64), (gc * og.div_ceil(OCH)) as u32, 1]
                 };
                 ctx.dispatch(&p, &binds, grid)?;
-                g0 += gc;
             }
         }
         Ok(())

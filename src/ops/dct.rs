@@ -9,7 +9,9 @@
 //! 1 x 3 x 512 x 512 (`tests::time_high_512`).
 
 use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
 use crate::kernel;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{numel, Shape, Tensor};
 
@@ -118,34 +120,6 @@ fn padded(rows: usize, cols: usize, (total_rows, ld): (usize, usize), f: impl Fn
     m
 }
 
-/// How many planes of `plane_elems` elements (in the caller's windowed tensors) one dispatch may
-/// take, when the largest per-plane binding is `max_plane` elements: every binding must fit the
-/// device's storage-binding limit and every window must start at an aligned offset.
-pub(crate) fn plane_chunk(ctx: &PlanCtx, planes: usize, plane_elems: usize, max_plane: usize) -> Result<usize> {
-    let fit = (ctx.max_binding_elems() / max_plane.max(1)).min(65535);
-    if fit >= planes {
-        return Ok(planes);
-    }
-    let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let step = align / gcd(plane_elems.max(1), align);
-    let chunk = fit / step * step;
-    if chunk == 0 {
-        return Err(Error::graph(format!(
-            "node '{}': planes of {plane_elems} elements cannot be split into aligned windows within one storage binding",
-            ctx.node_name
-        )));
-    }
-    Ok(chunk)
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GemmParams {
@@ -170,9 +144,52 @@ struct GemmParams {
 /// A matrix operand: buffer, row stride and batch stride (0 = shared by all planes), in elements.
 struct Operand<'a>(&'a TensorView, usize, usize);
 
+/// Kernel variants of one DCT pass (a batched matrix product).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DctGemm {
+    /// `gemm_v4`: A read as vec4; 16 x 16 of C per invocation.
+    Vec4A,
+    /// `gemm`: A read as scalars; 4 x 4 of C per invocation.
+    Scalar,
+}
+
+/// A's row stride, A's batch stride and K, in elements.
+pub struct DctGemmProblem {
+    pub lda: usize,
+    pub a_batch_stride: usize,
+    pub k: usize,
+}
+
+impl Variant for DctGemm {
+    type Problem = DctGemmProblem;
+    fn preference(_: DeviceClass) -> &'static [Self] {
+        &[DctGemm::Vec4A, DctGemm::Scalar]
+    }
+    fn unfit(self, p: &DctGemmProblem) -> Option<String> {
+        let aligned = p.lda % 4 == 0 && p.a_batch_stride % 4 == 0 && p.k % 4 == 0;
+        (self == DctGemm::Vec4A && !aligned).then(|| "needs A's strides and K to be multiples of 4".into())
+    }
+}
+
+impl DctGemm {
+    fn entry(self) -> &'static str {
+        match self {
+            DctGemm::Vec4A => "gemm_v4",
+            DctGemm::Scalar => "gemm",
+        }
+    }
+    /// (rows, columns) of C per invocation.
+    fn per_invocation(self) -> (usize, usize) {
+        match self {
+            DctGemm::Vec4A => (16, 16),
+            DctGemm::Scalar => (4, 4),
+        }
+    }
+}
+
 /// Record `C[z] = A[z] * B[z]` (`m x k` times `k x n`) for `planes` planes, zeroing the `mask`
 /// block of C. B's strides must be multiples of 4. When A's strides and `k` are too, A is read as
-/// vec4 (`gemm_v4`); otherwise as scalars (`gemm`).
+/// vec4 ([`DctGemm`]).
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     ctx: &mut PlanCtx,
@@ -184,8 +201,9 @@ fn gemm(
     mask: &(std::ops::Range<usize>, std::ops::Range<usize>),
 ) -> Result<()> {
     debug_assert!(b.1 % 4 == 0 && b.2 % 4 == 0);
-    let vec_a = a.1 % 4 == 0 && a.2 % 4 == 0 && k % 4 == 0;
-    let p = ctx.pipeline(&KERNELS[0], if vec_a { "gemm_v4" } else { "gemm" }, &[])?;
+    let v: DctGemm =
+        choose(ctx.class(), None, &DctGemmProblem { lda: a.1, a_batch_stride: a.2, k }).map_err(Error::graph)?;
+    let p = ctx.pipeline(&KERNELS[0], v.entry(), &[])?;
     let params = GemmParams {
         m: m as u32,
         n: n as u32,
@@ -204,9 +222,8 @@ fn gemm(
         c0: mask.1.start as u32,
         c1: mask.1.end as u32,
     };
-    // Per invocation: 4 x 4 of C (`gemm`) or 16 x 16 (`gemm_v4`); 8 x 8 invocations per workgroup.
-    let rows = if vec_a { 16 } else { 4 };
-    let cols = if vec_a { 16 } else { 4 };
+    // 8 x 8 invocations per workgroup.
+    let (rows, cols) = v.per_invocation();
     let grid = [groups(n.div_ceil(cols), 8), groups(m.div_ceil(rows), 8), planes as u32];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&params)), Bind::Tensor(a.0), Bind::Tensor(b.0), Bind::Tensor(c.0)], grid)
 }
@@ -325,37 +342,48 @@ impl Op for DctFilter {
         let dht_c = if inv { Some(ctx.constant(&padded(h, h, (h, hp), |r, c| dh[c * h + r]))?) } else { None };
         let dw_c = if inv { Some(ctx.constant(&padded(w, w, (wp, wp), |r, c| dw[r * w + c]))?) } else { None };
 
-        let chunk = plane_chunk(ctx, planes, hw, hwp.max(hw))?;
+        // Planes per window: x and y windows start aligned (no base offsets), every binding (the
+        // scratch planes of hp x wp too) fits, and the grid's z stays within 65535.
+        let chunk = ctx
+            .windows()
+            .aligned_run(planes, hw, hwp.max(hw), 65535)
+            .map_err(|m| Error::graph(format!("node '{}': dct: {m}", ctx.node_name)))?;
         let s1 = ctx.scratch(chunk * hwp)?;
         let s2 = if self.mode == DctMode::Filter { Some(ctx.scratch(chunk * hwp)?) } else { None };
 
+        fn c(t: &Option<TensorView>) -> &TensorView {
+            t.as_ref().expect("made for this mode")
+        }
         let mut p0 = 0;
         while p0 < planes {
             let cp = chunk.min(planes - p0);
             let xin = x.window(p0 * hw, cp * hw);
             let yout = y.window(p0 * hw, cp * hw);
-            match self.mode {
-                DctMode::Forward => {
-                    let (dh_c, dwt_c) = (dh_c.as_ref().unwrap(), dwt_c.as_ref().unwrap());
-                    // T = x D_W^T, then X = D_H T (masked) straight into the output.
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dwt_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dh_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &mask)?;
-                }
-                DctMode::Inverse => {
-                    let (dht_c, dw_c) = (dht_c.as_ref().unwrap(), dw_c.as_ref().unwrap());
-                    // U = X D_W, then x = D_H^T U.
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dw_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dht_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &none)?;
-                }
+            // Passes (A, B, C, (m, n, k), mask) of C = A B per plane.
+            let passes = match self.mode {
+                // T = x D_W^T, then X = D_H T (masked) straight into the output.
+                DctMode::Forward => vec![
+                    (Operand(&xin, w, hw), Operand(c(&dwt_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                    (Operand(c(&dh_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &mask),
+                ],
+                // U = X D_W, then x = D_H^T U.
+                DctMode::Inverse => vec![
+                    (Operand(&xin, w, hw), Operand(c(&dw_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                    (Operand(c(&dht_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &none),
+                ],
+                // Forward (masked) into s2, then inverse.
                 DctMode::Filter => {
-                    let (dh_c, dwt_c) = (dh_c.as_ref().unwrap(), dwt_c.as_ref().unwrap());
-                    let (dht_c, dw_c) = (dht_c.as_ref().unwrap(), dw_c.as_ref().unwrap());
-                    let s2 = s2.as_ref().unwrap();
-                    gemm(ctx, Operand(&xin, w, hw), Operand(dwt_c, wp, 0), Operand(&s1, wp, hwp), (h, w, w), cp, &none)?;
-                    gemm(ctx, Operand(dh_c, hp, 0), Operand(&s1, wp, hwp), Operand(s2, wp, hwp), (h, w, hp), cp, &mask)?;
-                    gemm(ctx, Operand(s2, wp, hwp), Operand(dw_c, wp, 0), Operand(&s1, wp, hwp), (h, w, wp), cp, &none)?;
-                    gemm(ctx, Operand(dht_c, hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), cp, &none)?;
+                    let s2 = s2.as_ref().expect("made for filters");
+                    vec![
+                        (Operand(&xin, w, hw), Operand(c(&dwt_c), wp, 0), Operand(&s1, wp, hwp), (h, w, w), &none),
+                        (Operand(c(&dh_c), hp, 0), Operand(&s1, wp, hwp), Operand(s2, wp, hwp), (h, w, hp), &mask),
+                        (Operand(s2, wp, hwp), Operand(c(&dw_c), wp, 0), Operand(&s1, wp, hwp), (h, w, wp), &none),
+                        (Operand(c(&dht_c), hp, 0), Operand(&s1, wp, hwp), Operand(&yout, w, hw), (h, w, hp), &none),
+                    ]
                 }
+            };
+            for (a, b, out, dims, m) in passes {
+                gemm(ctx, a, b, out, dims, cp, m)?;
             }
             p0 += cp;
         }
@@ -370,6 +398,11 @@ mod tests {
     use crate::tensor::Rng;
 
     const TOL: f32 = 1e-4;
+
+    #[test]
+    fn variant_entry_points_exist() {
+        crate::ops::testing::assert_entry_points(&KERNELS[0], &[DctGemm::Vec4A.entry(), DctGemm::Scalar.entry()]);
+    }
 
     #[test]
     fn matrix_is_close_to_the_exact_dct() {
@@ -395,14 +428,18 @@ mod tests {
     #[test]
     fn filters_match_reference() {
         let seed = Rng::fresh_seed();
-        let shapes: &[&[usize]] = &[&[2, 3, 16, 24], &[1, 3, 13, 17], &[2, 1, 40, 20], &[1, 2, 5, 3], &[3, 1, 1], &[1, 3, 64, 96]];
-        let masks = [DctMask::None, DctMask::HIGH, DctMask::LOW, DctMask::High { ratio: 0.25 }, DctMask::Low { ratio: 0.5 }];
+        let shapes: &[&[usize]] =
+            &[&[2, 3, 16, 24], &[1, 3, 13, 17], &[2, 1, 40, 20], &[1, 2, 5, 3], &[3, 1, 1], &[1, 3, 64, 96]];
+        let masks =
+            [DctMask::None, DctMask::HIGH, DctMask::LOW, DctMask::High { ratio: 0.25 }, DctMask::Low { ratio: 0.5 }];
         for (i, s) in shapes.iter().enumerate() {
             let x = Tensor::random(s, seed + i as u64, -1.0, 1.0);
             for mask in masks {
                 check_op(&format!("filter {mask:?} {s:?} seed {seed}"), &DctFilter::filter(mask), &[x.clone()], TOL);
             }
-            for op in [DctFilter::forward(), DctFilter { mask: DctMask::LOW, mode: DctMode::Forward }, DctFilter::inverse()] {
+            for op in
+                [DctFilter::forward(), DctFilter { mask: DctMask::LOW, mode: DctMode::Forward }, DctFilter::inverse()]
+            {
                 check_op(&format!("{op:?} {s:?} seed {seed}"), &op, &[x.clone()], TOL);
             }
         }
@@ -474,6 +511,29 @@ mod tests {
             plan.run(&[("x", &t)]).unwrap();
             let wall = start.elapsed().as_secs_f64() * 1e3;
             println!("high 1x3x512x512: {wall:.1} ms wall, {:.0} ms CPU", cpu_ms() - cpu0);
+        }
+    }
+
+    /// Planes over the binding limit: windows of whole planes starting aligned, 4 dispatches each
+    /// for a filter and 2 for one transform.
+    #[test]
+    fn windows_of_planes() {
+        use crate::ops::testing::check_op_windowed;
+        let seed = Rng::fresh_seed();
+        // 6 planes of 8 x 12 = 96 (also the padded scratch planes): 2 per window of 200, 3 windows.
+        let x = Tensor::random(&[2, 3, 8, 12], seed, -1.0, 1.0);
+        assert_eq!(
+            check_op_windowed(&format!("dct filter seed {seed}"), &DctFilter::low(), &[x.clone()], TOL, 200),
+            12
+        );
+        assert_eq!(check_op_windowed(&format!("dct forward seed {seed}"), &DctFilter::forward(), &[x], TOL, 200), 6);
+        // 20 planes of 5 x 3 = 15 (scratch planes 8 x 4 = 32): 8 fit a window of 256, and 8 planes of
+        // 15 elements end on a multiple of 8 elements, the alignment (where it is 32 bytes).
+        let x = Tensor::random(&[1, 20, 5, 3], seed, -1.0, 1.0);
+        let align = crate::ops::window::Windows::of(crate::ops::testing::device()).align();
+        let n = check_op_windowed(&format!("dct filter 5x3 seed {seed}"), &DctFilter::high(), &[x], TOL, 256);
+        if align == 8 {
+            assert_eq!(n, 12);
         }
     }
 

@@ -20,8 +20,13 @@
 //! The kernels (`kernels/ela.wgsl`) do the same f32 operations in the same order as
 //! [`jpeg_roundtrip`]; a driver that fuses multiply-adds can still move a value across a `.5`
 //! rounding boundary, so GPU and CPU agree on almost every pixel, not all (see the tests).
+//!
+//! Images over one storage binding (or whose planes would be over 64 MiB) run in bands of MCU
+//! rows with one MCU row of context above and below (`mcu_bands`, `bands`); the result is the
+//! whole image's, bit for bit, since every block, chroma sample and upsampled pixel of a band's
+//! core rows sees the same values as in one pass. `docs/detectors.md` has the details.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernel;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
@@ -43,16 +48,16 @@ impl Default for Ela {
 
 /// JPEG Annex K luminance table, natural order (row = vertical frequency).
 pub const LUMA_BASE: [u32; 64] = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87,
-    80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72,
-    92, 95, 98, 112, 100, 103, 99,
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51,
+    87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
 ];
 
 /// JPEG Annex K chrominance table, natural order.
 pub const CHROMA_BASE: [u32; 64] = [
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99,
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99,
 ];
 
 /// IJG quality scaling (`jpeg_quality_scaling` + `jpeg_add_quant_table` with force_baseline):
@@ -201,12 +206,32 @@ pub fn to_u8(v: f32) -> u8 {
 struct ElaParams {
     h: u32,
     w: u32,
-    hp: u32,
+    bh: u32,
     wp: u32,
     n: u32,
-    plane: u32,
-    blocks: u32,
-    _p0: u32,
+    row0: u32,
+    y0: u32,
+    xb: [u32; 3],
+    ob: [u32; 3],
+    _p: [u32; 3],
+}
+
+/// The MCU rows (16 image rows each) of an `h x w` image in bands whose planes (luma and both
+/// chroma planes: 24 x `wp` elements per MCU row) fit `limit` elements and
+/// [`bands::PLANES_CAP`] (raised to 3 MCU rows for very wide images), and whose channel
+/// windows fit `room` (a binding less the alignment):
+/// one band when the whole image fits, else bands with one MCU row of context above and below.
+/// `None` when not even one core MCU row with its context fits.
+pub(crate) fn mcu_bands(h: usize, w: usize, limit: usize, room: usize) -> Option<Vec<bands::Band>> {
+    let (mcus, wp) = (h.div_ceil(16), w.next_multiple_of(16));
+    let per_mcu = 24 * wp;
+    let limit = limit.min(bands::PLANES_CAP.max(3 * per_mcu));
+    if mcus * per_mcu <= limit && h * w <= room {
+        return Some(bands::split(mcus, mcus, 0));
+    }
+    let with_halo = (limit / per_mcu).min(room / (16 * w));
+    let core = with_halo.checked_sub(2).filter(|&k| k > 0)?;
+    Some(bands::split(mcus, core, 1))
 }
 
 impl Op for Ela {
@@ -234,44 +259,79 @@ impl Op for Ela {
         }
         vec![Tensor { shape: x.shape.clone(), data }]
     }
+    /// The round trip in bands of MCU rows (see `mcu_bands`), one sample at a time: per band,
+    /// `to_ycc` fills the band's planes (core and context MCU rows), `blocks` round trips every
+    /// 8 x 8 block of them, `to_rgb` decodes the core rows. Blocks, 4:2:0 subsampling and fancy
+    /// upsampling of the core rows then see exactly what they see in the whole image (a core row
+    /// reads chroma at most one chroma row into the MCU rows above and below), so the result is
+    /// the whole-image one, bit for bit. Each channel's rows are bound as their own window.
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (x, y) = (&inputs[0], &outputs[0]);
         let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
-        let (hp, wp) = (h.next_multiple_of(16), w.next_multiple_of(16));
-        let plane = hp * wp * 3 / 2;
-        let blocks = plane / 64;
-        if [n * plane, n * blocks, n * h * w].iter().any(|&v| v > u32::MAX as usize / 4) {
-            return Err(Error::graph(format!("node '{}': image {n} x {h} x {w} is too large for ELA", ctx.node_name)));
-        }
+        let wp = w.next_multiple_of(16);
+        let (limit, room, align) = bands::budget(ctx);
+        let Some(bands) = mcu_bands(h, w, limit, room) else {
+            return Err(bands::too_large(
+                ctx,
+                &format!("ELA of a {w}-pixel-wide image (3 MCU rows)"),
+                3 * 24 * wp,
+                limit,
+            ));
+        };
+        bands::check_u32(ctx, "image rows x padded width", h.next_multiple_of(16) * wp)?;
         let mut tab: Vec<f32> = dct8().to_vec();
         let (ql, qc) = (quant_table(&LUMA_BASE, self.quality), quant_table(&CHROMA_BASE, self.quality));
         tab.extend(ql.iter().chain(&qc).map(|&q| q as f32));
         tab.extend(ql.iter().chain(&qc).map(|&q| (1.0 / q as f64) as f32));
         let tab = ctx.constant(&tab)?;
-        let planes = ctx.scratch(n * plane)?;
-        let params = |items: usize| ElaParams {
-            h: h as u32,
-            w: w as u32,
-            hp: hp as u32,
-            wp: wp as u32,
-            n: items as u32,
-            plane: plane as u32,
-            blocks: blocks as u32,
-            _p0: 0,
-        };
-        let p = ctx.pipeline(&KERNELS[0], "to_ycc", &[])?;
-        let items = n * hp * wp / 4;
-        let u = params(items);
-        ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&u)), Bind::Tensor(x), Bind::Tensor(&planes)], groups(items, 64))?;
-        let p = ctx.pipeline(&KERNELS[0], "blocks", &[])?;
-        let u = params(n * blocks);
-        ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&u)), Bind::Tensor(&tab), Bind::Tensor(&planes)], groups(n * blocks, 64))?;
-        let p = ctx.pipeline(&KERNELS[0], "to_rgb", &[])?;
-        let u = params(n * h * w);
-        let binds = [Bind::Uniform(as_bytes(&u)), Bind::Tensor(x), Bind::Tensor(&planes), Bind::Tensor(y)];
-        ctx.dispatch_linear(&p, &binds, groups(n * h * w, 64))
+        let most = bands.iter().map(|b| b.halo.len()).max().unwrap_or(0);
+        let planes = ctx.scratch(most * 24 * wp)?;
+        let (ycc, blk, rgb) = (
+            ctx.pipeline(&KERNELS[0], "to_ycc", &[])?,
+            ctx.pipeline(&KERNELS[0], "blocks", &[])?,
+            ctx.pipeline(&KERNELS[0], "to_rgb", &[])?,
+        );
+        for s in 0..n {
+            for band in &bands {
+                let bh = 16 * band.halo.len();
+                let row0 = 16 * band.halo.start;
+                let core = 16 * band.core.start..(16 * band.core.end).min(h);
+                let plane = bh * wp * 3 / 2;
+                let u = ElaParams {
+                    h: h as u32,
+                    w: w as u32,
+                    bh: bh as u32,
+                    wp: wp as u32,
+                    n: 0,
+                    row0: row0 as u32,
+                    y0: core.start as u32,
+                    xb: [0; 3],
+                    ob: [0; 3],
+                    _p: [0; 3],
+                };
+                // The band's planes: its image rows (the last padded by repetition).
+                let (xs, xb) = bands::channel_rows(x, s, [0, 1, 2], &(row0..(row0 + bh).min(h)), align);
+                let items = bh * wp / 4;
+                let p = ElaParams { n: items as u32, xb, ..u };
+                let binds = [&xs[0], &xs[1], &xs[2], &planes].map(Bind::Tensor);
+                ctx.dispatch_linear(&ycc, &bands::with_uniform(&p, binds), groups(items, 64))?;
+                let p = ElaParams { n: (plane / 64) as u32, ..u };
+                let binds = [Bind::Uniform(as_bytes(&p)), Bind::Tensor(&tab), Bind::Tensor(&planes)];
+                ctx.dispatch_linear(&blk, &binds, groups(plane / 64, 64))?;
+                let (xs, xb) = bands::channel_rows(x, s, [0, 1, 2], &core, align);
+                let (ys, ob) = bands::channel_rows(y, s, [0, 1, 2], &core, align);
+                let items = core.len() * w;
+                let p = ElaParams { n: items as u32, xb, ob, ..u };
+                let binds = [&xs[0], &xs[1], &xs[2], &planes, &ys[0], &ys[1], &ys[2]].map(Bind::Tensor);
+                ctx.dispatch_linear(&rgb, &bands::with_uniform(&p, binds), groups(items, 64))?;
+            }
+        }
+        Ok(())
     }
 }
+
+/// Bands of rows for the detectors' ops (shared with `ela_map` and `noise`).
+pub(crate) mod bands;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -40,16 +40,12 @@ impl Op for Unary {
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let p = ctx.pipeline(&KERNELS[0], "unary", &[])?;
-        let n = inputs[0].numel();
-        let chunk = ctx.max_binding_elems();
         let (act, alpha) = self.act.code();
-        let mut start = 0;
-        while start < n {
-            let len = chunk.min(n - start);
-            let params = UnaryParams { n: len as u32, act, alpha, _pad: 0 };
-            let (x, y) = (inputs[0].window(start, len), outputs[0].window(start, len));
-            ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&params)), Bind::Tensor(&x), Bind::Tensor(&y)], groups(len, 256))?;
-            start += len;
+        for r in ctx.windows().chunks(inputs[0].numel()) {
+            let params = UnaryParams { n: r.len() as u32, act, alpha, _pad: 0 };
+            let (x, y) = (inputs[0].window(r.start, r.len()), outputs[0].window(r.start, r.len()));
+            let binds = [Bind::Uniform(as_bytes(&params)), Bind::Tensor(&x), Bind::Tensor(&y)];
+            ctx.dispatch_linear(&p, &binds, groups(r.len(), 256))?;
         }
         Ok(())
     }
@@ -180,7 +176,8 @@ impl Op for Binary {
         let p = ctx.pipeline(&KERNELS[0], "binary", &[])?;
         let out = &outputs[0];
         let n = out.numel();
-        let (sa, sb) = (broadcast_strides(&inputs[0].shape, &out.shape), broadcast_strides(&inputs[1].shape, &out.shape));
+        let (sa, sb) =
+            (broadcast_strides(&inputs[0].shape, &out.shape), broadcast_strides(&inputs[1].shape, &out.shape));
         let mut d = [1u32; 8];
         for (i, &v) in out.shape.iter().enumerate() {
             d[MAX_RANK - out.shape.len() + i] = v as u32;
@@ -191,26 +188,27 @@ impl Op for Binary {
             o
         };
         let (act, alpha) = self.act.code();
-        let chunk = ctx.max_binding_elems();
-        let mut start = 0;
-        while start < n {
-            let len = chunk.min(n - start);
+        let win = ctx.windows();
+        for r in win.chunks(n) {
             // An input is windowed alongside the output when it has the output's shape; otherwise it
             // must fit one binding whole (a broadcast operand is small in practice).
             let pick = |t: &TensorView| -> Result<(TensorView, u32)> {
                 if t.numel() == n {
-                    Ok((t.window(start, len), start as u32))
-                } else if t.numel() <= chunk {
+                    Ok((t.window(r.start, r.len()), r.start as u32))
+                } else if win.fits(t.numel()) {
                     Ok((t.clone(), 0))
                 } else {
-                    Err(Error::graph(format!("broadcast operand of shape {:?} is larger than one storage binding", t.shape)))
+                    Err(Error::graph(format!(
+                        "broadcast operand of shape {:?} is larger than one storage binding",
+                        t.shape
+                    )))
                 }
             };
             let (a, a_base) = pick(&inputs[0])?;
             let (b, b_base) = pick(&inputs[1])?;
             let params = BinaryParams {
-                n: len as u32,
-                base: start as u32,
+                n: r.len() as u32,
+                base: r.start as u32,
                 op: self.kind as u32,
                 act,
                 alpha,
@@ -221,9 +219,9 @@ impl Op for Binary {
                 sa: pad8(sa),
                 sb: pad8(sb),
             };
-            let y = out.window(start, len);
-            ctx.dispatch_linear(&p, &[Bind::Uniform(as_bytes(&params)), Bind::Tensor(&a), Bind::Tensor(&b), Bind::Tensor(&y)], groups(len, 256))?;
-            start += len;
+            let y = out.window(r.start, r.len());
+            let binds = [Bind::Uniform(as_bytes(&params)), Bind::Tensor(&a), Bind::Tensor(&b), Bind::Tensor(&y)];
+            ctx.dispatch_linear(&p, &binds, groups(r.len(), 256))?;
         }
         Ok(())
     }
@@ -240,7 +238,10 @@ mod tests {
     #[test]
     fn activations_match_reference() {
         let seed = Rng::fresh_seed();
-        for (i, act) in [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.01)].into_iter().enumerate() {
+        for (i, act) in [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.01)]
+            .into_iter()
+            .enumerate()
+        {
             let x = Tensor::random(&[2, 3, 17, 29], seed + i as u64, -8.0, 8.0);
             check_op(&format!("unary {act:?} seed {seed}"), &Unary { act }, &[x], TOL);
         }
@@ -260,9 +261,44 @@ mod tests {
             for kind in [BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul, BinaryKind::Div] {
                 let ta = Tensor::random(a, seed + k as u64, -2.0, 2.0);
                 let tb = Tensor::random(b, seed + 100 + k as u64, 0.5, 2.0);
-                check_op(&format!("{kind:?} {a:?} {b:?} seed {seed}"), &Binary { kind, act: Act::Relu }, &[ta, tb], TOL);
+                check_op(
+                    &format!("{kind:?} {a:?} {b:?} seed {seed}"),
+                    &Binary { kind, act: Act::Relu },
+                    &[ta, tb],
+                    TOL,
+                );
             }
         }
+    }
+
+    /// Outputs over the binding limit: flat windows of at most the limit, one dispatch each; inputs
+    /// of the output's shape are windowed alongside, broadcast ones bound whole.
+    #[test]
+    fn windows_with_broadcasting() {
+        use crate::ops::testing::{check_op_windowed, run_on_gpu};
+        let seed = Rng::fresh_seed();
+        let x = Tensor::random(&[3, 5, 7], seed, -8.0, 8.0);
+        assert_eq!(
+            check_op_windowed(&format!("unary windows seed {seed}"), &Unary { act: Act::Gelu }, &[x], TOL, 40),
+            3
+        );
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[2, 3, 7, 5], &[2, 3, 7, 5]),
+            (&[2, 3, 7, 5], &[3, 1, 5]),
+            (&[1, 3, 1, 5], &[2, 1, 7, 1]),
+            (&[5], &[2, 3, 7, 5]),
+        ];
+        for (k, (a, b)) in cases.iter().enumerate() {
+            let ta = Tensor::random(a, seed + k as u64, -2.0, 2.0);
+            let tb = Tensor::random(b, seed + 100 + k as u64, 0.5, 2.0);
+            let op = Binary { kind: BinaryKind::Div, act: Act::None };
+            // 210 outputs in windows of 48.
+            assert_eq!(check_op_windowed(&format!("div {a:?} {b:?} seed {seed}"), &op, &[ta, tb], TOL, 48), 5);
+        }
+        // A broadcast operand larger than a binding is refused.
+        let _limit = crate::ops::window::test_limit(16);
+        let err = run_on_gpu(&Binary::add(), &[Tensor::zeros(&[2, 24]), Tensor::zeros(&[24])]).unwrap_err();
+        assert!(err.to_string().contains("larger than one storage binding"), "{err}");
     }
 
     #[test]

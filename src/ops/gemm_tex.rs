@@ -3,16 +3,52 @@
 //! `kernels/gemm_tex.wgsl` for why textures). Not an op of its own: the op families call the
 //! functions here from their `plan`, and test them through their own CPU references.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
 use crate::kernel;
 use crate::ops::act::Act;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, PlanCtx, TensorView, Texture};
 
-pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex")];
+/// The packing entry points and shared declarations, plus the generated `mm_tex_*` GEMMs.
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex" = "gemm_tex", "gemm_tex_mm")];
 
-/// GEMM entry point and its block: rows, columns of C per workgroup. The same name with a `v` is the
-/// vec4-store form, used when every row of C starts on a vec4.
-const ENTRY: (&str, usize, usize) = ("mm_tex_16x32", 16, 32);
+/// The texture GEMM's entry points (generated, `gpu::kernelgen::MM_TEX`): the same block of C per
+/// workgroup, stored as scalars or as vec4s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TexGemm {
+    /// Any N, ldc and offsets.
+    Scalar,
+    /// vec4 stores: N, ldc, c_off and c_zstride multiples of 4 and C's binding 16-byte aligned.
+    Vec4Store,
+}
+
+impl Variant for TexGemm {
+    /// The GEMM's parameters and the byte offset of C's binding.
+    type Problem = (TexParams, u64);
+    fn preference(_: DeviceClass) -> &'static [Self] {
+        &[TexGemm::Vec4Store, TexGemm::Scalar]
+    }
+    fn unfit(self, (p, c_offset): &(TexParams, u64)) -> Option<String> {
+        let aligned = p.n % 4 == 0 && p.ldc % 4 == 0 && p.c_off % 4 == 0 && p.c_zstride % 4 == 0 && c_offset % 16 == 0;
+        (self == TexGemm::Vec4Store && !aligned)
+            .then(|| "needs N, ldc, c_off and c_zstride multiples of 4 and C 16-byte aligned".into())
+    }
+}
+
+impl TexGemm {
+    /// Entry point in `kernels/gemm_tex_mm.wgsl`.
+    pub fn entry(self) -> &'static str {
+        match self {
+            TexGemm::Scalar => "mm_tex_16x32",
+            TexGemm::Vec4Store => "mm_tex_16x32v",
+        }
+    }
+    /// (rows, columns) of C per workgroup.
+    pub fn block(self) -> (usize, usize) {
+        crate::gpu::kernelgen::MM_TEX.block()
+    }
+}
 
 /// Whether this device can run the texture GEMM: subgroups of exactly 8, as `mm_sg` needs.
 pub fn usable(ctx: &PlanCtx) -> bool {
@@ -162,9 +198,9 @@ pub fn gemm(
     c: &TensorView,
     batches: usize,
 ) -> Result<()> {
-    let (entry, bm, bn) = ENTRY;
-    let vec = prm.n % 4 == 0 && prm.ldc % 4 == 0 && prm.c_off % 4 == 0 && prm.c_zstride % 4 == 0 && c.offset % 16 == 0;
-    let p = ctx.pipeline(&KERNELS[0], &if vec { format!("{entry}v") } else { entry.to_string() }, &[])?;
+    let v: TexGemm = choose(ctx.class(), None, &(*prm, c.offset)).map_err(Error::graph)?;
+    let (bm, bn) = v.block();
+    let p = ctx.pipeline(&KERNELS[0], v.entry(), &[])?;
     let wg = [groups(prm.n as usize, bn), groups(prm.m as usize, bm), batches as u32];
     ctx.dispatch(
         &p,
@@ -209,19 +245,20 @@ impl ConvGeom {
         if let Some(b) = tests::IM2COL_BUDGET.with(|c| c.get()) {
             budget = b;
         }
-        let cap = (4 * maxd).min(budget / (4 * kpad)) / ENTRY.2 * ENTRY.2;
-        p.min(cap.max(ENTRY.2))
+        let bn = TexGemm::Scalar.block().1;
+        let cap = (4 * maxd).min(budget / (4 * kpad)) / bn * bn;
+        p.min(cap.max(bn))
     }
     /// Whether the texture path can take it: textures within limits, x and y in one binding each.
     pub fn fits(&self, ctx: &PlanCtx) -> bool {
         let (kd, og) = (self.kdim(), self.o / self.groups);
-        let max = ctx.max_binding_elems();
+        let win = ctx.windows();
         let pc = self.chunk(ctx);
         ctx.texture_fits(kd.div_ceil(4), og, self.groups)
             && ctx.texture_fits(self.w.div_ceil(4), self.h, self.c / self.groups)
             && ctx.texture_fits(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)
-            && self.n * self.c * self.h * self.w <= max
-            && self.n * self.o * self.ho * self.wo <= max
+            && win.fits(self.n * self.c * self.h * self.w)
+            && win.fits(self.n * self.o * self.ho * self.wo)
     }
 }
 
@@ -298,6 +335,19 @@ pub(crate) mod tests {
     use crate::ops::testing::{check_op, device};
     use crate::tensor::{Rng, Tensor};
 
+    /// The enum's entry names are the generator's.
+    #[test]
+    fn entry_points_are_the_generated_ones() {
+        use crate::gpu::kernelgen::MM_TEX;
+        use crate::ops::gemm_tex::{TexGemm, KERNELS};
+        assert_eq!(TexGemm::Scalar.entry(), MM_TEX.entry(false));
+        assert_eq!(TexGemm::Vec4Store.entry(), MM_TEX.entry(true));
+        crate::ops::testing::assert_entry_points(
+            &KERNELS[0],
+            &[TexGemm::Scalar.entry(), TexGemm::Vec4Store.entry(), "pack", "pack_im2col"],
+        );
+    }
+
     thread_local! {
         /// Shrinks the im2col texture budget (bytes) so small convs run in several pixel chunks.
         pub(crate) static IM2COL_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
@@ -311,9 +361,13 @@ pub(crate) mod tests {
         }
         let seed = Rng::fresh_seed();
         IM2COL_BUDGET.with(|c| c.set(Some(4 * 48 * 64)));
-        for (i, (hw, k, p)) in [([13usize, 17usize], 3usize, Conv2d::new(1, 1)), ([16, 16], 3, Conv2d::new(1, 1).act(Act::Relu)), ([16, 16], 1, Conv2d::default())]
-            .into_iter()
-            .enumerate()
+        for (i, (hw, k, p)) in [
+            ([13usize, 17usize], 3usize, Conv2d::new(1, 1)),
+            ([16, 16], 3, Conv2d::new(1, 1).act(Act::Relu)),
+            ([16, 16], 1, Conv2d::default()),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let s = seed + 10 * i as u64;
             let (c, o) = (5, 7);

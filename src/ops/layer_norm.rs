@@ -4,9 +4,9 @@
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
-use crate::ops::softmax::dispatch_axis_windows;
-use crate::tensor::split_at_axis;
+use crate::ops::axis::{dispatch_axis_windows, AxisOp};
 use crate::ops::{Op, PlanCtx, TensorView};
+use crate::tensor::split_at_axis;
 use crate::tensor::{Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("layer_norm")];
@@ -46,7 +46,15 @@ impl LayerNorm {
 }
 
 /// Add a LayerNorm node whose gamma and beta are graph constants named `<name>.weight` / `<name>.bias`.
-pub fn layer_norm(b: &mut GraphBuilder, name: &str, x: ValueId, gamma: Tensor, beta: Tensor, axis_mode: NormAxis, eps: f32) -> Result<ValueId> {
+pub fn layer_norm(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: ValueId,
+    gamma: Tensor,
+    beta: Tensor,
+    axis_mode: NormAxis,
+    eps: f32,
+) -> Result<ValueId> {
     let g = b.constant(&format!("{name}.weight"), gamma);
     let be = b.constant(&format!("{name}.bias"), beta);
     b.add(name, LayerNorm { axis_mode, eps }, &[x, g, be])
@@ -91,15 +99,23 @@ impl Op for LayerNorm {
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let axis = self.axis(inputs[0].shape.len()).map_err(Error::graph)?;
-        dispatch_axis_windows(ctx, &KERNELS[0], "layer_norm", &inputs[0], &[&inputs[1], &inputs[2]], &outputs[0], axis, self.eps)
+        dispatch_axis_windows(
+            ctx,
+            AxisOp::LayerNorm,
+            &inputs[0],
+            &[&inputs[1], &inputs[2]],
+            &outputs[0],
+            axis,
+            self.eps,
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::TEST_BINDING_LIMIT;
-    use crate::ops::testing::check_op;
+    use crate::ops::testing::{check_op, check_op_windowed, device};
+    use crate::ops::window::Windows;
     use crate::tensor::Rng;
 
     /// Relative to max(|expected|, 1) (seen: about 1.3e-7).
@@ -121,7 +137,12 @@ mod tests {
             let c = *shape.last().unwrap();
             for eps in [1e-6, 1e-5] {
                 let op = LayerNorm::last(eps);
-                check_op(&format!("LN last {shape:?} eps {eps} seed {seed}"), &op, &inputs(shape, c, seed + 10 * k as u64, -3.0, 3.0), TOL);
+                check_op(
+                    &format!("LN last {shape:?} eps {eps} seed {seed}"),
+                    &op,
+                    &inputs(shape, c, seed + 10 * k as u64, -3.0, 3.0),
+                    TOL,
+                );
             }
         }
     }
@@ -129,10 +150,25 @@ mod tests {
     #[test]
     fn channels_match_reference() {
         let seed = Rng::fresh_seed();
-        let shapes: &[&[usize]] = &[&[2, 1, 13, 17], &[2, 3, 13, 17], &[1, 97, 5, 7], &[2, 96, 13, 17], &[1, 513, 3, 5], &[4, 7], &[2, 3, 11], &[2, 5, 4, 6], &[1, 96, 8, 8]];
+        let shapes: &[&[usize]] = &[
+            &[2, 1, 13, 17],
+            &[2, 3, 13, 17],
+            &[1, 97, 5, 7],
+            &[2, 96, 13, 17],
+            &[1, 513, 3, 5],
+            &[4, 7],
+            &[2, 3, 11],
+            &[2, 5, 4, 6],
+            &[1, 96, 8, 8],
+        ];
         for (k, shape) in shapes.iter().enumerate() {
             let op = LayerNorm::channels(1e-6);
-            check_op(&format!("LN channels {shape:?} seed {seed}"), &op, &inputs(shape, shape[1], seed + 10 * k as u64, -3.0, 3.0), TOL);
+            check_op(
+                &format!("LN channels {shape:?} seed {seed}"),
+                &op,
+                &inputs(shape, shape[1], seed + 10 * k as u64, -3.0, 3.0),
+                TOL,
+            );
         }
     }
 
@@ -151,25 +187,36 @@ mod tests {
         {
             let op = LayerNorm { axis_mode: mode, eps: 1e-5 };
             let c = op.axis(shape.len()).map(|a| shape[a]).unwrap();
-            check_op(&format!("LN {mode:?} {shape:?} around 1000 seed {seed}"), &op, &inputs(shape, c, seed + 10 * k as u64, 999.0, 1001.0), TOL);
+            check_op(
+                &format!("LN {mode:?} {shape:?} around 1000 seed {seed}"),
+                &op,
+                &inputs(shape, c, seed + 10 * k as u64, 999.0, 1001.0),
+                TOL,
+            );
         }
     }
 
     #[test]
     fn windowed_dispatches_match_reference() {
         let seed = Rng::fresh_seed();
-        let align = (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let align = Windows::of(device()).align();
         // Odd sizes take the scalar kernel, multiples of 4 the vec4 ones where a window allows.
-        for (shape, op) in [[2, 9, 7, 11], [2, 8, 4, 6]].into_iter().flat_map(|s| [(s, LayerNorm::channels(1e-6)), (s, LayerNorm::last(1e-6))]) {
+        for (shape, op) in [[2, 9, 7, 11], [2, 8, 4, 6]]
+            .into_iter()
+            .flat_map(|s| [(s, LayerNorm::channels(1e-6)), (s, LayerNorm::last(1e-6))])
+        {
             let axis = op.axis(shape.len()).unwrap();
-            let (_, c, inner) = split_at_axis(&shape, axis);
-            // Whole outer slices per window, then (channels) runs of about 7 pixels.
+            let (outer, c, inner) = split_at_axis(&shape, axis);
+            // Whole outer slices per window, then (channels) runs of about 7 pixels; gamma and beta
+            // are bound whole, so the limit stays above C.
             for limit in [c * inner + align + 7, (c - 1) * inner + align + 7] {
-                TEST_BINDING_LIMIT.with(|l| l.set(Some(limit)));
-                check_op(&format!("LN {:?} {shape:?} windows of {limit} seed {seed}", op.axis_mode), &op, &inputs(&shape, c, seed, -2.0, 2.0), TOL);
+                let want = Windows::new(limit, align).axis(outer, c, inner).unwrap().len();
+                let case = format!("LN {:?} {shape:?} seed {seed}", op.axis_mode);
+                let n = check_op_windowed(&case, &op, &inputs(&shape, c, seed, -2.0, 2.0), TOL, limit);
+                assert_eq!(n, want, "{case}: dispatches");
+                assert!(n > 1, "{case}: one window");
             }
         }
-        TEST_BINDING_LIMIT.with(|l| l.set(None));
     }
 
     #[test]

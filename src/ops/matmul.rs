@@ -2,49 +2,36 @@
 //! an optional transposed `b`, and kernel variants per device class (see `kernels/matmul.wgsl`).
 
 use crate::error::{Error, Result};
+use crate::gpu::device::DeviceClass;
+use crate::gpu::kernelgen;
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
 use crate::ops::elementwise::broadcast_shapes;
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
-use crate::gpu::device::DeviceClass;
 use crate::tensor::{numel, Shape, Tensor};
 
-const SOURCE: &str = kernel!("matmul").source;
-/// Start of the part of `kernels/matmul.wgsl` that needs subgroups (mm_sg).
-const SG_MARK: &str = "// ==== subgroup kernels";
-
-const fn find(hay: &str, needle: &str) -> usize {
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    let mut i = 0;
-    while i + n.len() <= h.len() {
-        let mut j = 0;
-        while j < n.len() && h[i + j] == n[j] {
-            j += 1;
-        }
-        if j == n.len() {
-            return i;
-        }
-        i += 1;
-    }
-    panic!("subgroup marker missing in kernels/matmul.wgsl");
-}
-
-/// The kernels every device compiles: the file up to the subgroup marker.
+/// Module "matmul": the shared declarations and hand-written entry points, plus the generated
+/// `mm_vec`; module "matmul_sg": the same declarations plus the generated `mm_sg`, which needs
+/// subgroups and is compiled only where [`sg_ok`] holds.
 pub const KERNELS: &[crate::gpu::Kernel] =
-    &[crate::gpu::Kernel { name: "matmul", source: SOURCE.split_at(find(SOURCE, SG_MARK)).0 }];
-/// The whole file, subgroup kernels included; compiled only where [`sg_ok`] holds.
-pub const KERNEL_SG: crate::gpu::Kernel = crate::gpu::Kernel { name: "matmul_sg", source: SOURCE };
+    &[kernel!("matmul" = "matmul", "matmul_vec"), kernel!("matmul_sg" = "matmul", "matmul_sg")];
+/// The subgroup module (`mm_sg`).
+pub const KERNEL_SG: crate::gpu::Kernel = KERNELS[1];
 
 /// mm_sg needs subgroup operations with subgroups of exactly 8 invocations (one per workgroup).
 pub fn sg_ok(gpu: &crate::gpu::device::Gpu) -> bool {
-    gpu.features.contains(wgpu::Features::SUBGROUP) && gpu.info.subgroup_min_size == 8 && gpu.info.subgroup_max_size == 8
+    gpu.features.contains(wgpu::Features::SUBGROUP)
+        && gpu.info.subgroup_min_size == 8
+        && gpu.info.subgroup_max_size == 8
 }
 
 /// Batch dimensions the kernel can index (more are rejected by the shape rule).
 pub const MAX_BATCH_RANK: usize = 4;
 
-/// Kernel variants. `None` in [`MatMul::variant`] picks one by device class and alignment.
+/// Kernel variants of [`MatMul`]. `MatMul::variant` forces one (tests, benchmarks); `None` lets
+/// [`choose`] take the first that fits in the device class's order ([`Variant::preference`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatMulVariant {
     /// Any strides and sizes; scalar loads, 4x4 outputs per invocation.
@@ -59,42 +46,61 @@ pub enum MatMulVariant {
     /// subgroupBroadcast (64x128 block per 8-lane workgroup); same alignment needs, plus [`sg_ok`].
     VecSg,
     /// Software devices with subgroups of 8 (lavapipe): operands packed into textures, then
-    /// `mm_tex` (see `ops::gemm_tex`); any strides and sizes, within the device's texture limits.
+    /// the texture GEMM (see `ops::gemm_tex`); any strides and sizes, within the device's texture limits.
     Tex,
 }
 
-impl MatMulVariant {
-    fn entry(self) -> &'static str {
-        match self {
-            MatMulVariant::Scalar => "mm_scalar",
-            MatMulVariant::Vec => "mm_vec",
-            MatMulVariant::VecTransB => "mm_vec_tb",
-            MatMulVariant::Tiled => "mm_tiled",
-            MatMulVariant::VecSg => "mm_sg",
-            MatMulVariant::Tex => "mm_tex",
+/// What the choice of a [`MatMulVariant`] depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct MatMulProblem {
+    pub trans_b: bool,
+    pub k: usize,
+    pub n: usize,
+    /// The device has subgroups of exactly 8 ([`sg_ok`]).
+    pub sg: bool,
+    /// The texture path's operands fit the device's texture and binding limits.
+    pub tex_fits: bool,
+}
+
+impl Variant for MatMulVariant {
+    type Problem = MatMulProblem;
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        use MatMulVariant::*;
+        match class {
+            // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
+            // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
+            DeviceClass::Software => &[Tex, VecSg, Vec, VecTransB, Scalar],
+            DeviceClass::Hardware => &[Tiled],
         }
     }
-    /// (rows, columns) of C one workgroup covers.
-    fn block(self) -> (usize, usize) {
+    fn unfit(self, p: &MatMulProblem) -> Option<String> {
+        use MatMulVariant::*;
         match self {
-            MatMulVariant::Scalar => (32, 32),
-            MatMulVariant::Vec => (32, 256),
-            MatMulVariant::VecTransB => (32, 32),
-            MatMulVariant::Tiled => (64, 64),
-            MatMulVariant::VecSg => (64, 128),
-            MatMulVariant::Tex => (64, 128),
-        }
-    }
-    /// Why this variant cannot run the given problem, if it cannot.
-    fn unfit(self, trans_b: bool, k: usize, n: usize) -> Option<String> {
-        match self {
-            MatMulVariant::Vec | MatMulVariant::VecSg if trans_b => Some("needs b as [K, N] (trans_b = false)".into()),
-            MatMulVariant::Vec | MatMulVariant::VecSg if k % 4 != 0 || n % 4 != 0 => {
-                Some(format!("needs K and N to be multiples of 4 (K = {k}, N = {n})"))
+            Vec | VecSg if p.trans_b => Some("needs b as [K, N] (trans_b = false)".into()),
+            Vec | VecSg if p.k % 4 != 0 || p.n % 4 != 0 => {
+                Some(format!("needs K and N to be multiples of 4 (K = {}, N = {})", p.k, p.n))
             }
-            MatMulVariant::VecTransB if !trans_b => Some("needs b as [N, K] (trans_b = true)".into()),
-            MatMulVariant::VecTransB if k % 4 != 0 => Some(format!("needs K to be a multiple of 4 (K = {k})")),
+            VecTransB if !p.trans_b => Some("needs b as [N, K] (trans_b = true)".into()),
+            VecTransB if p.k % 4 != 0 => Some(format!("needs K to be a multiple of 4 (K = {})", p.k)),
+            VecSg | Tex if !p.sg => Some("needs subgroups of exactly 8 invocations".into()),
+            Tex if !p.tex_fits => Some("needs operands within the device's texture and binding limits".into()),
             _ => None,
+        }
+    }
+}
+
+impl MatMulVariant {
+    /// The storage-buffer kernel module, entry point and (rows, columns) of C one workgroup covers
+    /// (the generated ones' blocks come from `gpu::kernelgen`); `None` for `Tex`, which packs
+    /// textures and runs `gemm_tex`'s entry points.
+    fn kernel(self) -> Option<(&'static crate::gpu::Kernel, &'static str, (usize, usize))> {
+        match self {
+            MatMulVariant::Scalar => Some((&KERNELS[0], "mm_scalar", (32, 32))),
+            MatMulVariant::Vec => Some((&KERNELS[0], "mm_vec", kernelgen::MM_VEC.block())),
+            MatMulVariant::VecTransB => Some((&KERNELS[0], "mm_vec_tb", (32, 32))),
+            MatMulVariant::Tiled => Some((&KERNELS[0], "mm_tiled", (64, 64))),
+            MatMulVariant::VecSg => Some((&KERNEL_SG, "mm_sg", kernelgen::MM_SG.block())),
+            MatMulVariant::Tex => None,
         }
     }
 }
@@ -145,7 +151,10 @@ impl MatMul {
             return Err(format!("a must have rank >= 2 ([..., M, K]), got {a:?}"));
         }
         if b.len() < 2 {
-            return Err(format!("b must have rank >= 2 ({}), got {b:?}", if self.trans_b { "[..., N, K]" } else { "[..., K, N]" }));
+            return Err(format!(
+                "b must have rank >= 2 ({}), got {b:?}",
+                if self.trans_b { "[..., N, K]" } else { "[..., K, N]" }
+            ));
         }
         let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
         let (bk, n) = if self.trans_b { (b[b.len() - 1], b[b.len() - 2]) } else { (b[b.len() - 2], b[b.len() - 1]) };
@@ -155,7 +164,8 @@ impl MatMul {
                 if self.trans_b { "trans_b: b is [..., N, K]" } else { "b is [..., K, N]" }
             ));
         }
-        let batch = broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).map_err(|e| format!("batch dimensions: {e}"))?;
+        let batch =
+            broadcast_shapes(&a[..a.len() - 2], &b[..b.len() - 2]).map_err(|e| format!("batch dimensions: {e}"))?;
         if batch.len() > MAX_BATCH_RANK {
             return Err(format!("at most {MAX_BATCH_RANK} batch dimensions are supported, got {batch:?}"));
         }
@@ -271,50 +281,19 @@ impl Op for MatMul {
             return Ok(());
         }
 
-        let variant = match self.variant {
-            Some(v) => {
-                if let Some(why) = v.unfit(self.trans_b, k, n) {
-                    return Err(Error::graph(format!("node '{}': matmul variant {v:?} {why}", ctx.node_name)));
-                }
-                if matches!(v, MatMulVariant::VecSg | MatMulVariant::Tex) && !sg_ok(ctx.gpu) {
-                    return Err(Error::graph(format!(
-                        "node '{}': matmul variant {v:?} needs subgroups of exactly 8 invocations",
-                        ctx.node_name
-                    )));
-                }
-                v
-            }
-            None => match ctx.class() {
-                DeviceClass::Hardware => MatMulVariant::Tiled,
-                DeviceClass::Software => {
-                    // Fastest first on lavapipe. Same-load comparison at 1024^3 (load 7-11, GFLOP/s):
-                    // Tex 3.1-3.8 vs VecSg 2.0-2.9; idle: VecSg 12.5, Vec ~7 (docs/BENCHMARKS.md).
-                    if sg_ok(ctx.gpu) && tex_fits(ctx, a, b, c, &batch, m, k, n) {
-                        MatMulVariant::Tex
-                    } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 && sg_ok(ctx.gpu) {
-                        MatMulVariant::VecSg
-                    } else if !self.trans_b && k % 4 == 0 && n % 4 == 0 {
-                        MatMulVariant::Vec
-                    } else if self.trans_b && k % 4 == 0 {
-                        MatMulVariant::VecTransB
-                    } else {
-                        MatMulVariant::Scalar
-                    }
-                }
-            },
+        let problem = MatMulProblem {
+            trans_b: self.trans_b,
+            k,
+            n,
+            sg: sg_ok(ctx.gpu),
+            tex_fits: tex_fits(ctx, a, b, c, &batch, m, k, n),
         };
-        if variant == MatMulVariant::Tex {
-            if !tex_fits(ctx, a, b, c, &batch, m, k, n) {
-                return Err(Error::graph(format!(
-                    "node '{}': matmul variant Tex: operands exceed the device's texture or binding limits",
-                    ctx.node_name
-                )));
-            }
+        let variant = choose(ctx.class(), self.variant, &problem)
+            .map_err(|m| Error::graph(format!("node '{}': matmul {m}", ctx.node_name)))?;
+        let Some((kernel, entry, (bm, bn))) = variant.kernel() else {
             return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n);
-        }
-        let kernel = if variant == MatMulVariant::VecSg { &KERNEL_SG } else { &KERNELS[0] };
-        let pipeline = ctx.pipeline(kernel, variant.entry(), &[])?;
-        let (bm, bn) = variant.block();
+        };
+        let pipeline = ctx.pipeline(kernel, entry, &[])?;
 
         // Shared weights with an unbroadcast a: fold the batch into M (one big GEMM).
         let mut m_eff = m;
@@ -345,24 +324,20 @@ impl Op for MatMul {
             ..Default::default()
         };
 
-        let chunk = ctx.max_binding_elems();
-        let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let win = ctx.windows();
         let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
         let gx = groups(n, bn);
         if gx as usize > max_groups {
-            return Err(Error::graph(format!("node '{}': N = {n} needs {gx} workgroups along x, over {max_groups}", ctx.node_name)));
+            return Err(Error::graph(format!(
+                "node '{}': N = {n} needs {gx} workgroups along x, over {max_groups}",
+                ctx.node_name
+            )));
         }
         let to32 = |v: usize, what: &str| -> Result<u32> {
             u32::try_from(v).map_err(|_| Error::graph(format!("matmul: {what} = {v} exceeds u32 indexing")))
         };
-        // A bound window [start, start + len) rounded down to the offset alignment; returns it and
-        // the element offset of `start` inside it.
-        let window = |t: &TensorView, start: usize, len: usize| -> (TensorView, usize) {
-            let ws = start / align * align;
-            (t.window(ws, start - ws + len), start - ws)
-        };
-
-        let fits = a.numel() <= chunk && b.numel() <= chunk && c.numel() <= chunk && m_eff.div_ceil(bm) <= max_groups;
+        let fits =
+            win.fits(a.numel()) && win.fits(b.numel()) && win.fits(c.numel()) && m_eff.div_ceil(bm) <= max_groups;
         if fits {
             let bias_v = bias.cloned().unwrap_or_else(|| a.clone());
             let mut z0 = 0;
@@ -378,7 +353,13 @@ impl Op for MatMul {
                 }
                 ctx.dispatch(
                     &pipeline,
-                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(a), Bind::Tensor(b), Bind::Tensor(&bias_v), Bind::Tensor(c)],
+                    &[
+                        Bind::Uniform(as_bytes(&p)),
+                        Bind::Tensor(a),
+                        Bind::Tensor(b),
+                        Bind::Tensor(&bias_v),
+                        Bind::Tensor(c),
+                    ],
                     [gx, groups(m_eff, bm), nz as u32],
                 )?;
                 z0 += nz;
@@ -387,19 +368,23 @@ impl Op for MatMul {
         }
 
         // Too large for one binding: one dispatch per batch and window of rows.
-        if k * n > chunk {
+        let room = win.room();
+        if k * n > room {
             return Err(Error::graph(format!(
-                "node '{}': matmul operand b ({k} x {n} per batch) exceeds one storage binding ({chunk} elements)",
-                ctx.node_name
+                "node '{}': matmul operand b ({k} x {n} per batch) exceeds one storage binding ({} elements)",
+                ctx.node_name,
+                win.limit()
             )));
         }
-        let room = chunk - align;
         let mut rows_max = (room / k.max(1)).min(room / n).min(max_groups * bm);
         if rows_max >= bm {
             rows_max = rows_max / bm * bm;
         }
         if rows_max == 0 {
-            return Err(Error::graph(format!("node '{}': matmul row of K = {k} or N = {n} exceeds one storage binding", ctx.node_name)));
+            return Err(Error::graph(format!(
+                "node '{}': matmul row of K = {k} or N = {n} exceeds one storage binding",
+                ctx.node_name
+            )));
         }
         for z in 0..nbatch {
             let (mut r, mut oa, mut ob) = (z, 0, 0);
@@ -409,25 +394,25 @@ impl Op for MatMul {
                 oa += i * sa[d];
                 ob += i * sb[d];
             }
-            let (bw, b_off) = window(b, ob, k * n);
-            let mut r0 = 0;
-            while r0 < m_eff {
-                let rows = rows_max.min(m_eff - r0);
-                let (aw, a_off) = window(a, oa + r0 * k, rows * k);
-                let (cw, c_off) = window(c, (z * m_eff + r0) * n, rows * n);
-                let bias_v = bias.cloned().unwrap_or_else(|| aw.clone());
+            let bw = win.bind(b, ob, k * n);
+            for rows in win.runs(m_eff, rows_max) {
+                let aw = win.bind(a, oa + rows.start * k, rows.len() * k);
+                let cw = win.bind(c, (z * m_eff + rows.start) * n, rows.len() * n);
+                let bias_v = bias.unwrap_or(&aw.view);
                 let mut p = base;
-                p.m = rows as u32;
-                p.a_off = a_off as u32;
-                p.b_off = b_off as u32;
-                p.c_off = c_off as u32;
+                p.m = rows.len() as u32;
+                p.a_off = aw.base as u32;
+                p.b_off = bw.base as u32;
+                p.c_off = cw.base as u32;
                 p.e = [1; 4];
-                ctx.dispatch(
-                    &pipeline,
-                    &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&aw), Bind::Tensor(&bw), Bind::Tensor(&bias_v), Bind::Tensor(&cw)],
-                    [gx, groups(rows, bm), 1],
-                )?;
-                r0 += rows;
+                let binds = [
+                    Bind::Uniform(as_bytes(&p)),
+                    Bind::Tensor(&aw.view),
+                    Bind::Tensor(&bw.view),
+                    Bind::Tensor(bias_v),
+                    Bind::Tensor(&cw.view),
+                ];
+                ctx.dispatch(&pipeline, &binds, [gx, groups(rows.len(), bm), 1])?;
             }
         }
         Ok(())
@@ -448,15 +433,24 @@ fn tex_layout(a: &TensorView, b: &TensorView, batch: &[usize], m: usize) -> (usi
 /// Whether the texture path can take this problem: textures within limits, every operand in one
 /// storage binding, offsets in u32.
 #[allow(clippy::too_many_arguments)]
-fn tex_fits(ctx: &PlanCtx, a: &TensorView, b: &TensorView, c: &TensorView, batch: &[usize], m: usize, k: usize, n: usize) -> bool {
+fn tex_fits(
+    ctx: &PlanCtx,
+    a: &TensorView,
+    b: &TensorView,
+    c: &TensorView,
+    batch: &[usize],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> bool {
     let (rows, la, lb) = tex_layout(a, b, batch, m);
-    let chunk = ctx.max_binding_elems();
+    let win = ctx.windows();
     ctx.texture_fits(k.div_ceil(4), rows, la)
         && ctx.texture_fits(n.div_ceil(4), 4 * k.div_ceil(4), lb)
         && numel(batch) <= 65535
-        && a.numel() <= chunk
-        && b.numel() <= chunk
-        && c.numel() <= chunk
+        && win.fits(a.numel())
+        && win.fits(b.numel())
+        && win.fits(c.numel())
 }
 
 impl MatMul {

@@ -3,9 +3,8 @@
 //! and pixels. No epsilon, as in the reference model: where a sample is constant (max == min)
 //! every output of that sample is 0/0 = NaN, as PyTorch gives. NaN inputs give unspecified stats.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernel;
-use crate::ops::dct::plane_chunk;
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -65,7 +64,12 @@ impl Op for MinMaxNorm {
         // Enough partial pairs to keep both pools of lanes busy, few enough for one serial fold.
         let wgs = len.div_ceil(PARTIAL_WG * 64).clamp(1, 32);
         let threads = wgs * PARTIAL_WG;
-        let chunk = plane_chunk(ctx, samples, len, len.max(2 * threads))?;
+        // Samples per window: windows start aligned (no base offsets), x, y and the partial pairs
+        // of every sample fit one binding, and the grid's y stays within 65535.
+        let chunk = ctx
+            .windows()
+            .aligned_run(samples, len, len.max(2 * threads), 65535)
+            .map_err(|m| Error::graph(format!("node '{}': minmax_norm: {m}", ctx.node_name)))?;
         let partials = ctx.scratch(chunk * threads * 2)?;
         let stats = ctx.scratch(chunk * 2)?;
         let p_partial = ctx.pipeline(&KERNELS[0], "partial", &[])?;
@@ -77,8 +81,16 @@ impl Op for MinMaxNorm {
             let (xin, yout) = (x.window(s0 * len, cs * len), y.window(s0 * len, cs * len));
             let sp = StatParams { len: len as u32, threads: threads as u32, samples: cs as u32, _p0: 0 };
             let b = as_bytes(&sp);
-            ctx.dispatch(&p_partial, &[Bind::Uniform(b), Bind::Tensor(&xin), Bind::Tensor(&partials)], [wgs as u32, cs as u32, 1])?;
-            ctx.dispatch(&p_combine, &[Bind::Uniform(b), Bind::Tensor(&partials), Bind::Tensor(&stats)], [groups(cs, 64), 1, 1])?;
+            ctx.dispatch(
+                &p_partial,
+                &[Bind::Uniform(b), Bind::Tensor(&xin), Bind::Tensor(&partials)],
+                [wgs as u32, cs as u32, 1],
+            )?;
+            ctx.dispatch(
+                &p_combine,
+                &[Bind::Uniform(b), Bind::Tensor(&partials), Bind::Tensor(&stats)],
+                [groups(cs, 64), 1, 1],
+            )?;
             let np = NormParams { n: (cs * len) as u32, len: len as u32, _p0: 0, _p1: 0 };
             ctx.dispatch_linear(
                 &p_norm,
@@ -122,6 +134,17 @@ mod tests {
             let hi = sample.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
             assert!(lo == 0.0 && (hi - 1.0).abs() <= 1e-6, "seed {seed}: sample spans {lo}..{hi}");
         }
+    }
+
+    /// Samples over the binding limit: windows of whole samples, three dispatches each. Samples of
+    /// 64 elements with 64 partial pairs (128 elements) each: 2 per window of 300, 6 in 3 windows.
+    #[test]
+    fn windows_of_samples() {
+        let seed = Rng::fresh_seed();
+        let x = Tensor::random(&[6, 2, 4, 8], seed, -3.0, 5.0);
+        let n =
+            crate::ops::testing::check_op_windowed(&format!("minmax windows seed {seed}"), &MinMaxNorm, &[x], TOL, 300);
+        assert_eq!(n, 9);
     }
 
     #[test]

@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::device::{DeviceClass, Gpu};
-use crate::gpu::kernel::{BindingKind, Kernel, KernelCache, Pipeline};
+use crate::gpu::kernel::{Binding, BindingKind, Kernel, KernelCache, Pipeline};
 use crate::tensor::{numel, Shape, Tensor};
 
 pub mod act;
+pub mod axis;
+pub mod planes;
 pub mod testing;
+pub mod variant;
+pub mod window;
 
 macro_rules! op_families {
     ($($m:ident),* $(,)?) => {
@@ -76,7 +80,8 @@ impl TensorView {
     pub fn bytes(&self) -> u64 {
         (self.numel() * 4) as u64
     }
-    /// A flat window of `len` elements starting at element `start` (for chunking large tensors).
+    /// A flat view of `len` elements starting at element `start` (see `ops::window` for binding
+    /// windows of tensors larger than one storage binding).
     pub fn window(&self, start: usize, len: usize) -> TensorView {
         TensorView { buffer: self.buffer.clone(), offset: self.offset + (start * 4) as u64, shape: vec![len] }
     }
@@ -242,13 +247,24 @@ impl<'a> PlanCtx<'a> {
         if workgroups.iter().any(|&w| w > max_wg) {
             return Err(ctx_err(format!("dispatch {workgroups:?} exceeds {max_wg} workgroups per dimension")));
         }
-        let max_bind = self.gpu.max_binding_bytes();
-        let align = self.gpu.limits.min_storage_buffer_offset_alignment as u64;
+        let max_bind = window::binding_limit_bytes(self.gpu);
+        let align = 4 * self.windows().align() as u64;
         let mut uniforms = Vec::new();
-        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+        for (b, &Binding { number: num, kind, uniform_size }) in binds.iter().zip(&pipeline.bindings) {
             if let Bind::Uniform(bytes) = b {
                 if kind != BindingKind::Uniform {
-                    return Err(ctx_err(format!("binding {num} is storage, got uniform data")));
+                    return Err(ctx_err(format!("binding {num} is {kind:?}, got uniform data")));
+                }
+                // The Rust struct must mirror the WGSL struct field for field: equal sizes at least.
+                if Some(bytes.len() as u64) != uniform_size {
+                    return Err(ctx_err(format!(
+                        "binding {num}: {} bytes of uniform data bound, but kernel '{}' entry point '{}' declares {} bytes \
+                         (the Rust params struct does not mirror the WGSL struct)",
+                        bytes.len(),
+                        pipeline.kernel,
+                        pipeline.entry,
+                        uniform_size.unwrap_or(0)
+                    )));
                 }
                 let size = (bytes.len() as u64).next_multiple_of(16).max(16);
                 let mut padded = bytes.to_vec();
@@ -266,7 +282,7 @@ impl<'a> PlanCtx<'a> {
         }
         let mut entries = Vec::new();
         let mut u = uniforms.iter();
-        for (b, &(num, kind)) in binds.iter().zip(&pipeline.bindings) {
+        for (b, &Binding { number: num, kind, .. }) in binds.iter().zip(&pipeline.bindings) {
             let resource = match b {
                 Bind::Uniform(_) => u.next().unwrap().as_entire_binding(),
                 Bind::Texture(t) | Bind::StorageTexture(t) => {
@@ -325,24 +341,6 @@ impl<'a> PlanCtx<'a> {
         let (x, y) = if count <= max { (count.max(1), 1) } else { (max, count.div_ceil(max)) };
         self.dispatch(pipeline, binds, [x, y, 1])
     }
-
-    /// Number of elements that fit in one binding, rounded down to the offset alignment.
-    pub fn max_binding_elems(&self) -> usize {
-        let align_elems = (self.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-        #[allow(unused_mut)]
-        let mut elems = (self.gpu.max_binding_bytes() / 4) as usize;
-        #[cfg(test)]
-        if let Some(l) = TEST_BINDING_LIMIT.with(|c| c.get()) {
-            elems = elems.min(l);
-        }
-        elems / align_elems * align_elems
-    }
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Unit tests shrink the binding limit (in elements) to exercise windowed paths on small tensors.
-    pub(crate) static TEST_BINDING_LIMIT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// Plain parameter structs passed as uniforms.
@@ -353,4 +351,52 @@ pub fn as_bytes<T: bytemuck::Pod>(p: &T) -> &[u8] {
 /// Workgroup count for `n` items at `per` items per workgroup.
 pub fn groups(n: usize, per: usize) -> u32 {
     n.div_ceil(per) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::run_on_gpu;
+
+    /// Binds `bytes` of uniform data to elementwise.wgsl's `unary` (whose `UnaryParams` is 16 bytes).
+    #[derive(Clone, Debug)]
+    struct UnaryWithUniformOf(usize);
+
+    impl Op for UnaryWithUniformOf {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+            Ok(vec![inputs[0].to_vec()])
+        }
+        fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+            vec![inputs[0].clone()]
+        }
+        fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+            let p = ctx.pipeline(&crate::ops::elementwise::KERNELS[0], "unary", &[])?;
+            // n = 4, act = none: a correct 16-byte uniform copies the input.
+            let mut params = vec![0u8; self.0];
+            params[..4].copy_from_slice(&4u32.to_le_bytes());
+            ctx.dispatch(&p, &[Bind::Uniform(&params), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])], [1, 1, 1])
+        }
+    }
+
+    /// A uniform whose size differs from the WGSL struct is refused with the node, kernel and entry
+    /// point named, also when the 16-byte padding would hide it (12 bytes for a 16-byte struct).
+    #[test]
+    fn uniform_size_mismatch_is_reported() {
+        let x = Tensor::new(&[4], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(run_on_gpu(&UnaryWithUniformOf(16), &[x.clone()]).unwrap()[0].data, x.data);
+        for bytes in [12, 20, 32] {
+            let err = run_on_gpu(&UnaryWithUniformOf(bytes), &[x.clone()]).unwrap_err().to_string();
+            for want in [
+                "node 'op'",
+                "kernel 'elementwise' entry point 'unary'",
+                &format!("{bytes} bytes"),
+                "declares 16 bytes",
+            ] {
+                assert!(err.contains(want), "{bytes} bytes: '{want}' missing from: {err}");
+            }
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! 2-D pooling on NCHW f32 with PyTorch's semantics: `MaxPool2d` (padding, dilation, ceil mode),
 //! `AvgPool2d` (ceil mode, `count_include_pad`) and `AdaptiveAvgPool2d` (PyTorch's bins).
-//! Batches larger than one storage binding are split into windows of whole planes
-//! ([`plane_chunks`], shared with `resize`).
+//! Dispatch and windows of whole planes: `ops::planes`, shared with `resize`.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernel;
-use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::ops::planes::{dispatch_planes, nchw_input, sized_output};
+use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("pool")];
@@ -80,117 +80,7 @@ pub fn pool_out_len(
     Ok(out as usize)
 }
 
-/// The one 4-D input of a pooling or resize op, as `[n, c, h, w]`.
-pub(crate) fn nchw_input<'a>(inputs: &[&'a [usize]]) -> std::result::Result<&'a [usize], String> {
-    match inputs {
-        [x] if x.len() == 4 => Ok(x),
-        [x] => Err(format!("takes a 4-D NCHW input, got shape {x:?}")),
-        _ => Err(format!("takes 1 input, got {}", inputs.len())),
-    }
-}
-
-/// Shape rule of an op with a fixed output size `[oh, ow]` (adaptive pooling, resize).
-pub(crate) fn sized_output(inputs: &[&[usize]], out: [usize; 2]) -> std::result::Result<Vec<Shape>, String> {
-    let x = nchw_input(inputs)?;
-    if out.contains(&0) || x[2] == 0 || x[3] == 0 {
-        return Err(format!("output size {out:?} and input size {:?} must be positive", &x[2..]));
-    }
-    Ok(vec![vec![x[0], x[1], out[0], out[1]]])
-}
-
-/// One dispatch's share of a plane-wise op: `planes` whole planes, with the input and output windows
-/// bound at aligned offsets and `*_base` the element offset of the first plane inside each window.
-struct PlaneChunk {
-    planes: usize,
-    x: TensorView,
-    x_base: u32,
-    y: TensorView,
-    y_base: u32,
-}
-
-/// Split `planes` planes of `in_plane` input and `out_plane` output elements into dispatches whose
-/// windows each fit one storage binding.
-fn plane_chunks(
-    ctx: &PlanCtx,
-    x: &TensorView,
-    y: &TensorView,
-    planes: usize,
-    in_plane: usize,
-    out_plane: usize,
-) -> Result<Vec<PlaneChunk>> {
-    let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let limit = ctx.max_binding_elems();
-    let per = limit.saturating_sub(align - 1) / in_plane.max(out_plane).max(1);
-    if per == 0 {
-        return Err(Error::graph(format!(
-            "one plane of {} elements does not fit a storage binding of {limit} elements",
-            in_plane.max(out_plane)
-        )));
-    }
-    // A window from the aligned offset at or below the first plane's start.
-    let window = |t: &TensorView, p0: usize, n: usize, plane: usize| {
-        let start = p0 * plane;
-        let aligned = start / align * align;
-        (t.window(aligned, start - aligned + n * plane), (start - aligned) as u32)
-    };
-    let mut chunks = Vec::new();
-    let mut p0 = 0;
-    while p0 < planes {
-        let n = per.min(planes - p0);
-        let (xw, x_base) = window(x, p0, n, in_plane);
-        let (yw, y_base) = window(y, p0, n, out_plane);
-        chunks.push(PlaneChunk { planes: n, x: xw, x_base, y: yw, y_base });
-        p0 += n;
-    }
-    Ok(chunks)
-}
-
-/// The leading uniform fields of every plane-wise kernel (pool.wgsl, resize.wgsl), in this order.
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct PlaneHead {
-    planes: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    x_base: u32,
-    y_base: u32,
-    _pad: u32,
-}
-
-/// Dispatch `entry` of `kernel` over the planes of NCHW `x` -> `y`, one thread per output element,
-/// in binding-sized windows. The uniform is a [`PlaneHead`] followed by the op's own `tail` fields.
-pub(crate) fn dispatch_planes(
-    ctx: &mut PlanCtx,
-    kernel: &crate::gpu::Kernel,
-    entry: &str,
-    x: &TensorView,
-    y: &TensorView,
-    tail: &[u8],
-) -> Result<()> {
-    let p = ctx.pipeline(kernel, entry, &[])?;
-    let (xs, ys) = (&x.shape, &y.shape);
-    let (in_plane, out_plane) = (xs[2] * xs[3], ys[2] * ys[3]);
-    for c in plane_chunks(ctx, x, y, xs[0] * xs[1], in_plane, out_plane)? {
-        let head = PlaneHead {
-            planes: c.planes as u32,
-            in_h: xs[2] as u32,
-            in_w: xs[3] as u32,
-            out_h: ys[2] as u32,
-            out_w: ys[3] as u32,
-            x_base: c.x_base,
-            y_base: c.y_base,
-            _pad: 0,
-        };
-        let params = [as_bytes(&head), tail].concat();
-        let binds = [Bind::Uniform(&params), Bind::Tensor(&c.x), Bind::Tensor(&c.y)];
-        ctx.dispatch_linear(&p, &binds, groups(c.planes * out_plane, 256))?;
-    }
-    Ok(())
-}
-
-/// Pooling fields after the [`PlaneHead`].
+/// Pooling fields after the plane header (`ops::planes`).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct PoolParams {
@@ -235,8 +125,10 @@ fn plan_pool(ctx: &mut PlanCtx, entry: &str, win: Window, x: &TensorView, y: &Te
 /// Output shape of a windowed pooling op.
 fn pooled_shape(inputs: &[&[usize]], win: Window, ceil_mode: bool) -> std::result::Result<Vec<Shape>, String> {
     let x = nchw_input(inputs)?;
-    let oh = pool_out_len(x[2], win.k[0], win.s[0], win.p[0], win.d[0], ceil_mode).map_err(|m| format!("height: {m}"))?;
-    let ow = pool_out_len(x[3], win.k[1], win.s[1], win.p[1], win.d[1], ceil_mode).map_err(|m| format!("width: {m}"))?;
+    let oh =
+        pool_out_len(x[2], win.k[0], win.s[0], win.p[0], win.d[0], ceil_mode).map_err(|m| format!("height: {m}"))?;
+    let ow =
+        pool_out_len(x[3], win.k[1], win.s[1], win.p[1], win.d[1], ceil_mode).map_err(|m| format!("width: {m}"))?;
     Ok(vec![vec![x[0], x[1], oh, ow]])
 }
 
@@ -370,8 +262,8 @@ impl Op for AdaptiveAvgPool2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::testing::{check_op, run_on_gpu};
-    use crate::ops::TEST_BINDING_LIMIT;
+    use crate::ops::testing::{check_op, check_op_windowed, device, run_on_gpu};
+    use crate::ops::window::{test_limit, Windows};
     use crate::tensor::Rng;
 
     const TOL: f32 = 1e-5;
@@ -383,7 +275,11 @@ mod tests {
     fn assert_values(case: &str, got: &Tensor, shape: &[usize], want: &[f32]) {
         assert_eq!(got.shape, shape, "{case}: shape");
         for (k, (g, w)) in got.data.iter().zip(want).enumerate() {
-            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{case}: element {k}: got {g}, want {w} (all: {:?})", got.data);
+            assert!(
+                (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{case}: element {k}: got {g}, want {w} (all: {:?})",
+                got.data
+            );
         }
     }
 
@@ -401,8 +297,18 @@ mod tests {
         ] {
             assert_values(&format!("{case} reference"), &op.reference(&[&x])[0], &[1, 1, 2, 2], &want);
         }
-        assert_values("max 2x2 s2 ceil gpu", &run_on_gpu(&mp, &[x.clone()]).unwrap()[0], &[1, 1, 2, 2], &[5.0, 6.0, 8.0, 9.0]);
-        assert_values("avg 2x2 s2 ceil gpu", &run_on_gpu(&ap, &[x.clone()]).unwrap()[0], &[1, 1, 2, 2], &[3.0, 4.5, 7.5, 9.0]);
+        assert_values(
+            "max 2x2 s2 ceil gpu",
+            &run_on_gpu(&mp, &[x.clone()]).unwrap()[0],
+            &[1, 1, 2, 2],
+            &[5.0, 6.0, 8.0, 9.0],
+        );
+        assert_values(
+            "avg 2x2 s2 ceil gpu",
+            &run_on_gpu(&ap, &[x.clone()]).unwrap()[0],
+            &[1, 1, 2, 2],
+            &[3.0, 4.5, 7.5, 9.0],
+        );
         assert_eq!(MaxPool2d::new(2, 2, 0, false).infer(&[&[1, 1, 3, 3]]).unwrap()[0], vec![1, 1, 1, 1]);
 
         // 3x3 stride 2 padding 1 on 3x3: windows rows/cols [-1,2) and [1,4) -> inside [0,2) and [1,3).
@@ -411,7 +317,12 @@ mod tests {
         for (incl, want) in [(true, &inc), (false, &exc)] {
             let op = AvgPool2d::new(3, 2, 1, false, incl);
             assert_values(&format!("avg 3x3 s2 p1 incl {incl}"), &op.reference(&[&x])[0], &[1, 1, 2, 2], want);
-            assert_values(&format!("avg 3x3 s2 p1 incl {incl} gpu"), &run_on_gpu(&op, &[x.clone()]).unwrap()[0], &[1, 1, 2, 2], want);
+            assert_values(
+                &format!("avg 3x3 s2 p1 incl {incl} gpu"),
+                &run_on_gpu(&op, &[x.clone()]).unwrap()[0],
+                &[1, 1, 2, 2],
+                want,
+            );
         }
 
         // 1x4 = [1,2,3,4], 3x3 stride 2 padding 1 ceil: widths 2 -> 3 outputs, windows [-1,2) [1,4) [3,5)
@@ -466,9 +377,15 @@ mod tests {
             (&[2, 3, 7, 9], MaxPool2d::new(2, 2, 0, false)),
             (&[1, 3, 13, 17], MaxPool2d::new(3, 2, 1, true)),
             (&[2, 3, 13, 17], MaxPool2d::new(3, 2, 1, false)),
-            (&[2, 3, 7, 1], MaxPool2d { kernel: [3, 1], stride: [2, 1], padding: [1, 0], dilation: [1, 1], ceil_mode: true }),
+            (
+                &[2, 3, 7, 1],
+                MaxPool2d { kernel: [3, 1], stride: [2, 1], padding: [1, 0], dilation: [1, 1], ceil_mode: true },
+            ),
             (&[1, 3, 1, 1], MaxPool2d::new(2, 2, 0, true)),
-            (&[2, 3, 13, 17], MaxPool2d { kernel: [3, 2], stride: [1, 3], padding: [1, 1], dilation: [2, 3], ceil_mode: true }),
+            (
+                &[2, 3, 13, 17],
+                MaxPool2d { kernel: [3, 2], stride: [1, 3], padding: [1, 1], dilation: [2, 3], ceil_mode: true },
+            ),
         ];
         for (k, (shape, op)) in cases.iter().enumerate() {
             let x = rand(shape, seed + k as u64);
@@ -503,7 +420,12 @@ mod tests {
         let seed = Rng::fresh_seed();
         let x = rand(&[2, 3, 17, 23], seed);
         for o in [1, 2, 3, 6] {
-            check_op(&format!("adaptive 17x23 -> {o} seed {seed}"), &AdaptiveAvgPool2d { out: [o, o] }, &[x.clone()], TOL);
+            check_op(
+                &format!("adaptive 17x23 -> {o} seed {seed}"),
+                &AdaptiveAvgPool2d { out: [o, o] },
+                &[x.clone()],
+                TOL,
+            );
         }
         // Output larger than the input: bins overlap and repeat.
         let small = rand(&[2, 3, 4, 5], seed + 1);
@@ -513,17 +435,32 @@ mod tests {
         check_op(&format!("adaptive 17x23 -> 3x7 seed {seed}"), &AdaptiveAvgPool2d { out: [3, 7] }, &[x], TOL);
     }
 
-    /// Windows of whole planes at unaligned plane sizes, by shrinking the binding limit.
+    /// Windows of whole planes at unaligned plane sizes, by shrinking the binding limit: planes of
+    /// 13 x 17 = 221 input elements, two per window of 512, so 6 planes take 3 dispatches.
     #[test]
     fn split_into_plane_windows() {
         let seed = Rng::fresh_seed();
         let x = rand(&[2, 3, 13, 17], seed);
-        TEST_BINDING_LIMIT.with(|c| c.set(Some(2 * 13 * 17 + 70)));
-        check_op(&format!("max_pool split seed {seed}"), &MaxPool2d::new(3, 2, 1, true), &[x.clone()], 0.0);
-        check_op(&format!("adaptive split seed {seed}"), &AdaptiveAvgPool2d { out: [3, 3] }, &[x], TOL);
-        TEST_BINDING_LIMIT.with(|c| c.set(Some(100)));
+        let limit = 2 * 13 * 17 + 70;
+        assert!(Windows::of(device()).align() <= 64, "the limit below assumes a small alignment");
+        let n = check_op_windowed(
+            &format!("max_pool split seed {seed}"),
+            &MaxPool2d::new(3, 2, 1, true),
+            &[x.clone()],
+            0.0,
+            limit,
+        );
+        assert_eq!(n, 3, "dispatches");
+        let n = check_op_windowed(
+            &format!("adaptive split seed {seed}"),
+            &AdaptiveAvgPool2d { out: [3, 3] },
+            &[x],
+            TOL,
+            limit,
+        );
+        assert_eq!(n, 3, "dispatches");
+        let _limit = test_limit(100);
         let err = run_on_gpu(&MaxPool2d::new(2, 2, 0, false), &[rand(&[1, 1, 13, 17], seed)]).unwrap_err();
-        TEST_BINDING_LIMIT.with(|c| c.set(None));
         assert!(err.to_string().contains("does not fit"), "{err}");
     }
 }

@@ -1,10 +1,10 @@
 //! Bilinear resize of NCHW f32 with `F.interpolate(x, size=out, mode='bilinear', align_corners=..)`
-//! semantics (no antialias): up- and downsampling, any ratio. Planes are split into binding-sized
-//! windows as in `pool`.
+//! semantics (no antialias): up- and downsampling, any ratio. Dispatch and windows of whole planes:
+//! `ops::planes`, shared with `pool`.
 
 use crate::error::Result;
 use crate::kernel;
-use crate::ops::pool::{dispatch_planes, sized_output};
+use crate::ops::planes::{dispatch_planes, sized_output};
 use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -20,7 +20,7 @@ pub struct Resize {
     pub align_corners: bool,
 }
 
-/// Resize fields after `pool`'s plane header.
+/// Resize fields after the plane header (`ops::planes`).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ResizeParams {
@@ -76,7 +76,8 @@ impl Op for Resize {
                 let (r0, r1, a) = axis(i, h, oh);
                 for j in 0..ow {
                     let (q0, q1, b) = axis(j, w, ow);
-                    let v = (1.0 - a) * ((1.0 - b) * at(r0, q0) + b * at(r0, q1)) + a * ((1.0 - b) * at(r1, q0) + b * at(r1, q1));
+                    let v = (1.0 - a) * ((1.0 - b) * at(r0, q0) + b * at(r0, q1))
+                        + a * ((1.0 - b) * at(r1, q0) + b * at(r1, q1));
                     data.push(v as f32);
                 }
             }
@@ -98,8 +99,7 @@ impl Op for Resize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::TEST_BINDING_LIMIT;
-    use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::ops::testing::{check_op, check_op_windowed, run_on_gpu};
     use crate::tensor::Rng;
 
     const TOL: f32 = 1e-5;
@@ -111,10 +111,16 @@ mod tests {
     /// Reference and GPU against values derived by hand.
     fn check_hand(case: &str, op: &Resize, x: &Tensor, want: &[f32]) {
         let shape = [x.shape[0], x.shape[1], op.out[0], op.out[1]];
-        for (who, got) in [("reference", op.reference(&[x]).remove(0)), ("gpu", run_on_gpu(op, &[x.clone()]).unwrap().remove(0))] {
+        for (who, got) in
+            [("reference", op.reference(&[x]).remove(0)), ("gpu", run_on_gpu(op, &[x.clone()]).unwrap().remove(0))]
+        {
             assert_eq!(got.shape, shape, "{case} {who}: shape");
             for (k, (g, w)) in got.data.iter().zip(want).enumerate() {
-                assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "{case} {who}: element {k}: got {g}, want {w} (all: {:?})", got.data);
+                assert!(
+                    (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                    "{case} {who}: element {k}: got {g}, want {w} (all: {:?})",
+                    got.data
+                );
             }
         }
     }
@@ -164,10 +170,15 @@ mod tests {
     fn split_into_plane_windows() {
         let seed = Rng::fresh_seed();
         let x = Tensor::random(&[2, 3, 9, 7], seed, -4.0, 4.0);
-        // Two 13x11 output planes per window, at unaligned offsets.
-        TEST_BINDING_LIMIT.with(|c| c.set(Some(2 * 13 * 11 + 70)));
-        check_op(&format!("resize split seed {seed}"), &resize([13, 11], false), &[x], TOL);
-        TEST_BINDING_LIMIT.with(|c| c.set(None));
+        // Two 13x11 output planes per window, at unaligned offsets: 6 planes in 3 dispatches.
+        let n = check_op_windowed(
+            &format!("resize split seed {seed}"),
+            &resize([13, 11], false),
+            &[x],
+            TOL,
+            2 * 13 * 11 + 70,
+        );
+        assert_eq!(n, 3, "dispatches");
     }
 
     #[test]

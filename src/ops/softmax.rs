@@ -1,9 +1,9 @@
-//! Softmax over any axis of any rank, max-subtracted in f32. Also home of `axis_windows`, the split of
-//! an [outer, len, inner] tensor into storage-binding windows that `layer_norm` shares.
+//! Softmax over any axis of any rank, max-subtracted in f32 (kernels and windows: `ops::axis`).
 
 use crate::error::{Error, Result};
 use crate::kernel;
-use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
+use crate::ops::axis::{dispatch_axis_windows, AxisOp};
+use crate::ops::{Op, PlanCtx, TensorView};
 use crate::tensor::{split_at_axis, Shape, Tensor};
 
 pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax")];
@@ -14,75 +14,6 @@ pub struct Softmax {
     pub axis: isize,
 }
 
-/// One dispatch's share of an [outer, len, inner] tensor: `outer` slices starting at slice `outer0`,
-/// inner positions `inner0 .. inner0 + inner` of each. The binding covers elements `start .. start + len`
-/// (`start` a multiple of the offset alignment); the window's first element is `base` into it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AxisWindow {
-    pub start: usize,
-    pub len: usize,
-    pub base: usize,
-    pub outer0: usize,
-    pub outer: usize,
-    pub inner0: usize,
-    pub inner: usize,
-}
-
-/// Split an [outer, len, inner] tensor into windows of at most `limit` elements whose bound start is
-/// a multiple of `align` elements: whole outer slices when one fits, otherwise runs of inner positions
-/// (each window then spans `(len - 1) * inner + count` elements). Errors when not even one inner
-/// position's axis fits.
-pub fn axis_windows(outer: usize, len: usize, inner: usize, limit: usize, align: usize) -> std::result::Result<Vec<AxisWindow>, String> {
-    let align = align.max(1);
-    let slice = len * inner;
-    if outer * slice == 0 {
-        return Ok(Vec::new());
-    }
-    if outer * slice <= limit {
-        return Ok(vec![AxisWindow { start: 0, len: outer * slice, base: 0, outer0: 0, outer, inner0: 0, inner }]);
-    }
-    // Room for the data once a misaligned start has been rounded down.
-    let cap = (limit + 1).saturating_sub(align);
-    let place = |first: usize, span: usize, outer0, outer, inner0, inner| {
-        let start = first / align * align;
-        AxisWindow { start, len: first - start + span, base: first - start, outer0, outer, inner0, inner }
-    };
-    let mut out = Vec::new();
-    if slice <= cap {
-        let per = cap / slice;
-        let mut o = 0;
-        while o < outer {
-            let n = per.min(outer - o);
-            out.push(place(o * slice, n * slice, o, n, 0, inner));
-            o += n;
-        }
-    } else {
-        let fixed = (len - 1) * inner;
-        if fixed >= cap {
-            return Err(format!(
-                "an axis of {len} elements at stride {inner} spans more than one storage binding ({limit} elements)"
-            ));
-        }
-        let per = cap - fixed;
-        for o in 0..outer {
-            let mut i = 0;
-            while i < inner {
-                let n = per.min(inner - i);
-                out.push(place(o * slice + i, fixed + n, o, 1, i, n));
-                i += n;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Windows of an [outer, len, inner] tensor for this device (see `axis_windows`).
-pub(crate) fn device_windows(ctx: &PlanCtx, outer: usize, len: usize, inner: usize) -> Result<Vec<AxisWindow>> {
-    let limit = ctx.max_binding_elems();
-    let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    axis_windows(outer, len, inner, limit, align).map_err(|m| Error::graph(format!("node '{}': {m}", ctx.node_name)))
-}
-
 /// Resolve a possibly negative axis against `rank`.
 pub fn resolve_axis(axis: isize, rank: usize) -> std::result::Result<usize, String> {
     let a = if axis < 0 { axis + rank as isize } else { axis };
@@ -90,73 +21,6 @@ pub fn resolve_axis(axis: isize, rank: usize) -> std::result::Result<usize, Stri
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }
     Ok(a as usize)
-}
-
-/// Uniform of the kernels that walk one axis of an [outer, len, inner] window (softmax, layer_norm).
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct AxisParams {
-    count: u32,
-    inner: u32,
-    len: u32,
-    stride: u32,
-    outer_stride: u32,
-    base: u32,
-    eps: f32,
-    _pad: u32,
-}
-
-/// One dispatch (64 invocations per workgroup) per window of `x` split around `axis`, binding the
-/// uniform, x's window, `whole` (e.g. gamma, beta), y's window. `entry` walks the axis per (outer,
-/// inner) position in f32s; where the window allows, `<entry>_rows4` (inner == 1, len % 4 == 0: the
-/// axis in vec4s) or `<entry>_pixels4` (inner % 4 == 0: 4 inner positions per invocation) run instead.
-pub(crate) fn dispatch_axis_windows(
-    ctx: &mut PlanCtx,
-    kernel: &crate::gpu::Kernel,
-    entry: &str,
-    x: &TensorView,
-    whole: &[&TensorView],
-    y: &TensorView,
-    axis: usize,
-    eps: f32,
-) -> Result<()> {
-    let (outer, len, inner) = split_at_axis(&x.shape, axis);
-    let aligned16 = x.offset % 16 == 0 && y.offset % 16 == 0 && whole.iter().all(|t| t.offset % 16 == 0);
-    for w in device_windows(ctx, outer, len, inner)? {
-        let mut params = AxisParams {
-            count: (w.outer * w.inner) as u32,
-            inner: w.inner as u32,
-            len: len as u32,
-            stride: inner as u32,
-            outer_stride: (len * inner) as u32,
-            base: w.base as u32,
-            eps,
-            _pad: 0,
-        };
-        let vec4_ok = aligned16 && w.start % 4 == 0 && w.base % 4 == 0 && w.inner == inner;
-        let name = if vec4_ok && inner == 1 && len % 4 == 0 {
-            params.len /= 4;
-            params.outer_stride /= 4;
-            params.base /= 4;
-            format!("{entry}_rows4")
-        } else if vec4_ok && inner % 4 == 0 {
-            params.count /= 4;
-            params.inner /= 4;
-            params.stride /= 4;
-            params.outer_stride /= 4;
-            params.base /= 4;
-            format!("{entry}_pixels4")
-        } else {
-            entry.to_string()
-        };
-        let pipeline = ctx.pipeline(kernel, &name, &[])?;
-        let (xw, yw) = (x.window(w.start, w.len), y.window(w.start, w.len));
-        let mut binds = vec![Bind::Uniform(as_bytes(&params)), Bind::Tensor(&xw)];
-        binds.extend(whole.iter().map(|t| Bind::Tensor(t)));
-        binds.push(Bind::Tensor(&yw));
-        ctx.dispatch_linear(&pipeline, &binds, groups(params.count as usize, 64))?;
-    }
-    Ok(())
 }
 
 impl Op for Softmax {
@@ -191,15 +55,15 @@ impl Op for Softmax {
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let axis = resolve_axis(self.axis, inputs[0].shape.len()).map_err(Error::graph)?;
-        dispatch_axis_windows(ctx, &KERNELS[0], "softmax", &inputs[0], &[], &outputs[0], axis, 0.0)
+        dispatch_axis_windows(ctx, AxisOp::Softmax, &inputs[0], &[], &outputs[0], axis, 0.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::testing::check_op;
-    use crate::ops::TEST_BINDING_LIMIT;
+    use crate::ops::testing::{check_op, check_op_windowed, device};
+    use crate::ops::window::Windows;
     use crate::tensor::Rng;
 
     /// Outputs lie in [0, 1], so this is an absolute error bound of 2e-6 (seen: about 1.2e-7).
@@ -235,56 +99,32 @@ mod tests {
         }
     }
 
+    /// Windows of whole outer slices, then runs of inner positions: one dispatch per window, and
+    /// more than one window.
     #[test]
     fn windowed_dispatches_match_reference() {
         let seed = Rng::fresh_seed();
-        let align = (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let align = Windows::of(device()).align();
         for (shape, axis) in [[3, 5, 7, 11], [3, 4, 8, 12]].into_iter().flat_map(|s| (0..4).map(move |a| (s, a))) {
             let x = Tensor::random(&shape, seed, -10.0, 10.0);
-            let (_, len, inner) = split_at_axis(&shape, axis);
-            // Whole outer slices per window, then runs of about 7 inner positions.
+            let (outer, len, inner) = split_at_axis(&shape, axis);
+            // Whole outer slices per window (when there are several), then runs of about 7 inner positions.
             for limit in [len * inner + align + 7, (len - 1) * inner + align + 7] {
-                TEST_BINDING_LIMIT.with(|c| c.set(Some(limit)));
-                check_op(&format!("softmax {shape:?} windows of {limit} axis {axis} seed {seed}"), &Softmax { axis: axis as isize }, &[x.clone()], TOL);
+                let want = Windows::new(limit, align).axis(outer, len, inner).unwrap().len();
+                let op = Softmax { axis: axis as isize };
+                let case = format!("softmax {shape:?} axis {axis} seed {seed}");
+                assert_eq!(check_op_windowed(&case, &op, &[x.clone()], TOL, limit), want, "{case}: dispatches");
+                assert!(want > 1 || outer == 1, "{case}: limit {limit} gives one window");
             }
         }
-        TEST_BINDING_LIMIT.with(|c| c.set(None));
-    }
-
-    /// Every (outer, inner) position is covered exactly once, every element it touches lies inside its
-    /// window's binding, bindings start aligned and fit the limit.
-    #[test]
-    fn axis_windows_cover_exactly() {
-        let cases = [(1, 7, 1), (3, 5, 77), (10, 13, 1), (4, 3, 50), (2, 40, 3), (6, 1, 9)];
-        for (outer, len, inner) in cases {
-            for limit in [64, 100, 150, 1000, 100_000] {
-                for align in [1, 4, 16] {
-                    let Ok(ws) = axis_windows(outer, len, inner, limit, align) else {
-                        assert!((len - 1) * inner + align > limit, "{outer} {len} {inner} limit {limit}: refused needlessly");
-                        continue;
-                    };
-                    let mut seen = vec![0u8; outer * inner];
-                    for w in &ws {
-                        assert_eq!(w.start % align, 0);
-                        assert!(w.len <= limit, "{w:?} over {limit}");
-                        for o in w.outer0..w.outer0 + w.outer {
-                            for i in w.inner0..w.inner0 + w.inner {
-                                seen[o * inner + i] += 1;
-                                for c in [0, len - 1] {
-                                    let flat = o * len * inner + c * inner + i;
-                                    // The kernel's index inside the binding:
-                                    let local = w.base + (o - w.outer0) * len * inner + c * inner + (i - w.inner0);
-                                    assert_eq!(w.start + local, flat, "{w:?}");
-                                    assert!(local < w.len, "{w:?}");
-                                }
-                            }
-                        }
-                    }
-                    assert!(seen.iter().all(|&s| s == 1), "({outer}, {len}, {inner}) limit {limit} align {align}: {ws:?}");
-                }
-            }
-        }
-        assert!(axis_windows(2, 100, 10, 500, 4).unwrap_err().contains("spans more than one storage binding"));
+        // Outer 3, slices of 385: two slices per window, then inner runs of 21 (align 8) per slice.
+        let x = Tensor::random(&[3, 5, 7, 11], seed, -10.0, 10.0);
+        let two = (2 * 385 + align).next_multiple_of(align);
+        assert_eq!(check_op_windowed("softmax two slices a window", &Softmax { axis: 1 }, &[x.clone()], TOL, two), 2);
+        let runs = (4 * 77 + 20 + align).next_multiple_of(align);
+        let per = runs + 1 - align - 4 * 77;
+        let n = check_op_windowed("softmax runs of inner positions", &Softmax { axis: 1 }, &[x], TOL, runs);
+        assert_eq!(n, 3 * 77usize.div_ceil(per));
     }
 
     /// Kernel times for the Mesorch shapes (`cargo test --lib mesorch_timings -- --ignored --nocapture`).

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::device::{shared, Gpu};
-use crate::graph::{GraphBuilder, Plan};
+use crate::graph::{GraphBuilder, Plan, PlanStats};
 use crate::ops::Op;
 use crate::tensor::{check_close, Tensor};
 
@@ -16,6 +16,11 @@ pub fn device() -> &'static Gpu {
 
 /// Run `op` alone as a graph on the device; returns its outputs in order.
 pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    run_with_stats(op, inputs).map(|r| r.0)
+}
+
+/// [`run_on_gpu`], with the plan's statistics (dispatch count, memory).
+pub fn run_with_stats<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<(Vec<Tensor>, PlanStats)> {
     let gpu = device();
     let mut b = GraphBuilder::new();
     let ids: Vec<_> = inputs.iter().enumerate().map(|(i, t)| b.input(&format!("in{i}"), &t.shape)).collect();
@@ -28,21 +33,42 @@ pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<
     let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
     let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
     let mut res = plan.run(&feed)?;
-    Ok((0..outs.len()).map(|k| res.remove(&format!("out{k}")).unwrap()).collect())
+    let outputs = (0..outs.len()).map(|k| res.remove(&format!("out{k}")).unwrap()).collect();
+    Ok((outputs, plan.stats.clone()))
 }
 
 /// Check `op` on the device against its CPU reference, with a tolerance relative to the output's
 /// scale (max(|want|, 1)). Panics with the op, the case and the worst element on failure.
 pub fn check_op<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) {
+    check_op_stats(case, op, inputs, rel_tol);
+}
+
+/// [`check_op`] with the storage-binding limit shrunk to `limit` elements (planning and the bind
+/// check, see `ops::window`); returns the number of dispatches the op recorded, from which tests
+/// tell how many windows ran.
+#[cfg(test)]
+pub fn check_op_windowed<O: Op + Clone + 'static>(
+    case: &str,
+    op: &O,
+    inputs: &[Tensor],
+    rel_tol: f32,
+    limit: usize,
+) -> usize {
+    let _limit = crate::ops::window::test_limit(limit);
+    check_op_stats(&format!("{case} (binding limit {limit} elements)"), op, inputs, rel_tol).dispatches
+}
+
+fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) -> PlanStats {
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let want = op.reference(&refs);
-    let got = run_on_gpu(op, inputs).unwrap_or_else(|e| panic!("{case}: {op:?} failed on the GPU: {e}"));
+    let (got, stats) = run_with_stats(op, inputs).unwrap_or_else(|e| panic!("{case}: {op:?} failed on the GPU: {e}"));
     assert_eq!(got.len(), want.len(), "{case}: output count");
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         if let Err(m) = check_close(&format!("{case} output {k}"), g, w, rel_tol) {
             panic!("{m}\nop: {op:?}");
         }
     }
+    stats
 }
 
 /// Mean of a `[1, 1, H, W]` map over the pixels inside the rectangle `inner` (rows, columns) and
@@ -63,4 +89,13 @@ pub fn region_means(
         }
     }
     (fg.0 / fg.1.max(1) as f64, bg.0 / bg.1.max(1) as f64)
+}
+
+/// Panics unless every name in `entries` is an entry point of `kernel` (variant enums name entry
+/// points as string literals; this keeps them honest without a device).
+pub fn assert_entry_points(kernel: &crate::gpu::Kernel, entries: &[&str]) {
+    let eps = kernel.entry_points().unwrap_or_else(|e| panic!("kernel module '{}': {e}", kernel.name));
+    for e in entries {
+        assert!(eps.iter().any(|(name, _)| name == e), "kernel module '{}' has no entry point '{e}'", kernel.name);
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod convnext;
 pub mod coord_att;
+pub mod efficientnet;
 pub mod mit;
 pub mod mobilenet;
 pub mod ppm;
@@ -19,8 +20,13 @@ pub const BN_EPS: f32 = 1e-5;
 
 /// Fold an inference-time BatchNorm (weights at `bn`: weight, bias, running_mean, running_var)
 /// into the conv before it: `W' = W s`, `b' = (b - mean) s + beta` with `s = gamma / sqrt(var +
-/// eps)` per output channel, in f64.
+/// eps)` per output channel, in f64; `eps` [`BN_EPS`].
 pub fn fold_bn(w: Tensor, b: Option<Tensor>, bn: &Weights) -> Result<(Tensor, Tensor)> {
+    fold_bn_eps(w, b, bn, BN_EPS)
+}
+
+/// [`fold_bn`] with another epsilon (TensorFlow-trained networks use 1e-3).
+pub fn fold_bn_eps(w: Tensor, b: Option<Tensor>, bn: &Weights, eps: f32) -> Result<(Tensor, Tensor)> {
     let co = w.shape[0];
     let (gamma, beta) = (bn.weight(&[co])?, bn.bias(&[co])?);
     let (mean, var) = (bn.take("running_mean", &[co])?, bn.take("running_var", &[co])?);
@@ -28,7 +34,7 @@ pub fn fold_bn(w: Tensor, b: Option<Tensor>, bn: &Weights) -> Result<(Tensor, Te
     let mut wf = w;
     let mut bf = vec![0f32; co];
     for o in 0..co {
-        let s = gamma.data[o] as f64 / (var.data[o] as f64 + BN_EPS as f64).sqrt();
+        let s = gamma.data[o] as f64 / (var.data[o] as f64 + eps as f64).sqrt();
         for v in &mut wf.data[o * per..(o + 1) * per] {
             *v = (*v as f64 * s) as f32;
         }

@@ -14,13 +14,14 @@ struct Case {
     bias: bool,
 }
 
+/// Every variant that can take the case (the texture path where the device has subgroups of 8).
 fn run(label: &str, cs: &Case, seed: u64) {
-    let mut variants = vec![Some(ConvVariant::Direct)];
-    if crate::ops::matmul::sg_ok(device()) {
-        variants.push(Some(ConvVariant::Tex));
-    }
-    for v in variants {
-        let p = Conv2d { variant: v, ..cs.p.clone() };
+    let x = [cs.n, cs.c, cs.hw[0], cs.hw[1]];
+    let wp = [cs.c / cs.p.groups, cs.k[0], cs.k[1], cs.o];
+    let problem = cs.p.problem(&x, &wp, crate::ops::matmul::sg_ok(device()));
+    let all = [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tex];
+    for v in all.into_iter().filter(|v| v.unfit(&problem).is_none()) {
+        let p = Conv2d { variant: Some(v), ..cs.p.clone() };
         run_one(&format!("{label} {v:?}"), &Case { p, ..*cs }, seed);
     }
 }
@@ -45,14 +46,20 @@ fn general_convs_match_reference() {
     let cases = [
         ("3x3 p1 odd 13x17 batch 2 C5 O7", case(2, 5, [13, 17], 7, [3, 3], Conv2d::new(1, 1), true)),
         ("3x3 s2 p1 relu", case(1, 6, [13, 17], 9, [3, 3], Conv2d::new(2, 1).act(Act::Relu), true)),
-        ("3x3 dilation 2 p2 gelu", case(2, 4, [15, 11], 8, [3, 3], Conv2d::new(1, 2).dilation(2).act(Act::Gelu), false)),
+        (
+            "3x3 dilation 2 p2 gelu",
+            case(2, 4, [15, 11], 8, [3, 3], Conv2d::new(1, 2).dilation(2).act(Act::Gelu), false),
+        ),
         ("groups 2", case(1, 6, [9, 13], 10, [3, 3], Conv2d::new(1, 1).groups(2), true)),
         ("groups 3 s2 no pad", case(2, 9, [12, 11], 6, [3, 3], Conv2d::new(2, 0).groups(3), true)),
         ("k4 s4 patchify", case(1, 6, [32, 36], 16, [4, 4], Conv2d::new(4, 0), false)),
         ("k2 s2", case(2, 5, [14, 18], 12, [2, 2], Conv2d::new(2, 0), true)),
         ("k7 s4 p3", case(1, 6, [29, 33], 8, [7, 7], Conv2d::new(4, 3), false)),
         ("k7 s2 p3 sigmoid", case(1, 9, [21, 19], 5, [7, 7], Conv2d::new(2, 3).act(Act::Sigmoid), true)),
-        ("rect k3x5 s(1,2) p(1,2)", case(1, 3, [10, 21], 5, [3, 5], Conv2d { stride: [1, 2], padding: [1, 2], ..Default::default() }, true)),
+        (
+            "rect k3x5 s(1,2) p(1,2)",
+            case(1, 3, [10, 21], 5, [3, 5], Conv2d { stride: [1, 2], padding: [1, 2], ..Default::default() }, true),
+        ),
         ("1x1 s2 (general)", case(1, 7, [9, 9], 5, [1, 1], Conv2d::new(2, 0), true)),
         ("1x1 hw odd (general)", case(2, 5, [7, 9], 7, [1, 1], Conv2d::new(1, 0), false)),
         ("1x1 groups 2 (general)", case(1, 8, [8, 8], 6, [1, 1], Conv2d::new(1, 0).groups(2), true)),
@@ -112,8 +119,7 @@ fn builder_and_batch_norm_folding() {
     let plane = h * w;
     for (i, v) in want.data.iter_mut().enumerate() {
         let oc = (i / plane) % o;
-        let bn = (*v as f64 - mean.data[oc] as f64) / (var.data[oc] as f64 + eps as f64).sqrt()
-            * gamma.data[oc] as f64
+        let bn = (*v as f64 - mean.data[oc] as f64) / (var.data[oc] as f64 + eps as f64).sqrt() * gamma.data[oc] as f64
             + beta.data[oc] as f64;
         *v = (bn as f32).max(0.0);
     }
@@ -133,7 +139,53 @@ fn shape_errors_are_clear() {
     let p = Conv2d::new(1, 0).groups(2);
     assert!(p.infer(&[&[1, 5, 8, 8], &[2, 3, 3, 4]]).unwrap_err().contains("not divisible by groups"));
     assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[3, 3, 3, 4]]).unwrap_err().contains("input channels per group"));
-    assert!(Conv2d::new(1, 1).infer(&[&[1, 4, 3, 3], &[4, 7, 7, 4]]).unwrap_err().contains("bigger than the padded input"));
+    assert!(Conv2d::new(1, 1)
+        .infer(&[&[1, 4, 3, 3], &[4, 7, 7, 4]])
+        .unwrap_err()
+        .contains("bigger than the padded input"));
     assert!(Conv2d::new(1, 0).infer(&[&[1, 4, 8, 8], &[4, 3, 3, 4], &[5]]).unwrap_err().contains("bias"));
     assert_eq!(Conv2d::new(2, 3).infer(&[&[1, 6, 13, 17], &[6, 7, 7, 8]]).unwrap(), vec![vec![1, 8, 7, 9]]);
+}
+
+#[test]
+fn variant_entry_points_exist() {
+    let all = [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tex];
+    let entries: Vec<&str> = all.iter().filter_map(|v| v.entry()).collect();
+    crate::ops::testing::assert_entry_points(&KERNELS[0], &entries);
+}
+
+/// Outputs over the binding limit: one dispatch per batch item and run of whole groups of output
+/// channels (the direct kernels; the texture path needs whole tensors, depthwise convs bind whole).
+#[test]
+fn windows_of_batch_items_and_groups() {
+    use crate::ops::testing::check_op_windowed;
+    let seed = Rng::fresh_seed();
+    // (case, limit, dispatches): x [2, 4, 8, 8] (items of 256), y [2, 6, 8, 8], groups of 3 x 64 outputs:
+    // one group per window; 1x1 [2, 8, 4, 4] -> [2, 8, 4, 4]: one item per window.
+    let cases = [
+        (case(2, 4, [8, 8], 6, [3, 3], Conv2d::new(1, 1).groups(2), true), ConvVariant::General, 256, 4),
+        (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default().act(Act::Relu), true), ConvVariant::Pointwise, 128, 2),
+        (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default(), false), ConvVariant::General, 128, 2),
+    ];
+    for (i, (cs, v, limit, want)) in cases.into_iter().enumerate() {
+        let s = seed + i as u64;
+        let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], s, -1.0, 1.0);
+        let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], s + 1, -0.5, 0.5);
+        let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];
+        if cs.bias {
+            ins.push(Tensor::random(&[cs.o], s + 2, -1.0, 1.0));
+        }
+        let op = Conv2d { variant: Some(v), ..cs.p };
+        assert_eq!(check_op_windowed(&format!("windowed conv {v:?} seed {s}"), &op, &ins, TOL, limit), want);
+    }
+    // Items of 3 x 5 x 5 = 75 elements cannot start aligned, and these kernels take no base offset.
+    if crate::ops::window::Windows::of(device()).align() == 1 {
+        return;
+    }
+    let _limit = crate::ops::window::test_limit(80);
+    let ins = [Tensor::random(&[2, 3, 5, 5], seed, -1.0, 1.0), Tensor::random(&[3, 3, 3, 2], seed + 1, -1.0, 1.0)];
+    let err =
+        crate::ops::testing::run_on_gpu(&Conv2d { variant: Some(ConvVariant::General), ..Conv2d::new(1, 1) }, &ins)
+            .unwrap_err();
+    assert!(err.to_string().contains("offset alignment"), "{err}");
 }

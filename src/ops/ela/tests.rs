@@ -1,3 +1,4 @@
+use super::bands::testing::{align, run_counted, BindingLimit};
 use super::*;
 use crate::ops::testing::run_on_gpu;
 use crate::tensor::Rng;
@@ -173,3 +174,68 @@ fn second_save_at_the_same_quality_changes_little() {
     }
 }
 
+/// Over one binding the round trip runs in bands of MCU rows with one MCU row of context above
+/// and below; the result is the whole image's, bit for bit. The binding limit is shrunk so that
+/// small images split: `k` core MCU rows per band (the last band shorter), awkward widths (window
+/// offsets off the alignment), an image height off the MCU grid, two samples.
+#[test]
+fn banded_round_trip_is_the_whole_image_one() {
+    let seed = Rng::fresh_seed();
+    // (n, h, w, quality, core MCU rows per band, bands)
+    let cases: &[(usize, usize, usize, u32, usize, usize)] = &[
+        (1, 150, 75, 90, 2, 5),
+        (1, 83, 37, 75, 1, 6),
+        (2, 100, 45, 90, 3, 3),
+        (1, 77, 3, 95, 1, 5),
+        (1, 66, 130, 50, 2, 3),
+    ];
+    for (i, &(n, h, w, q, k, nb)) in cases.iter().enumerate() {
+        let x = test_image(n, h, w, seed + i as u64, 10.0, i % 2 == 1);
+        let op = Ela { quality: q };
+        let case = format!("ela q{q} [{n}, 3, {h}, {w}], {k} MCU rows per band, seed {seed}");
+        let (whole, d1) = run_counted(&op, &x).unwrap();
+        assert_eq!(d1, 3 * n, "{case}: one band per sample unbanded");
+        // Planes of k + 2 MCU rows: 24 x wp elements per MCU row (a multiple of 384 elements, so
+        // of any alignment up to 256 bytes).
+        let limit = (k + 2) * 24 * w.next_multiple_of(16);
+        let bands = mcu_bands(h, w, limit, limit - align()).unwrap();
+        assert_eq!(bands.len(), nb, "{case}: {bands:?}");
+        let _limit = BindingLimit::set(limit);
+        let (banded, d) = run_counted(&op, &x).unwrap();
+        assert_eq!(d, 3 * n * nb, "{case}: 3 dispatches per band and sample");
+        assert_eq!(banded.data, whole.data, "{case}: banded differs from the whole image");
+        let want = op.reference(&[&x]).remove(0);
+        check_levels(&case, &banded, &want, 0.999, 16.0);
+    }
+}
+
+/// When not even one MCU row with its context fits a binding: a clear error when planning.
+#[test]
+fn too_wide_for_one_band_is_a_clear_error() {
+    let x = test_image(1, 64, 40, 1, 4.0, false);
+    let _limit = BindingLimit::set(2 * 24 * 48);
+    let e = run_counted(&Ela::default(), &x).unwrap_err().to_string();
+    assert!(e.contains("storage binding") && e.contains("ELA of a 40-pixel-wide image"), "{e}");
+}
+
+/// How a 24 MP photo (6000 x 4000) splits on a 128 MiB binding (lavapipe): the round trip's
+/// planes in 3 bands (64 MiB cap, 114 core MCU rows), the map's sums in 6 (16 MiB cap), the
+/// noise sigmas in one (its input windows only need 96 MB per channel); a 512 x 512 image in one
+/// band everywhere. A very wide image raises the caps rather than failing.
+#[test]
+fn band_sizes_on_a_128_mib_binding() {
+    let (limit, room) = (32 << 20, (32 << 20) - 8);
+    let ela = mcu_bands(4000, 6000, limit, room).unwrap();
+    let cores: Vec<usize> = ela.iter().map(|b| b.core.len()).collect();
+    assert_eq!(cores, [114, 114, 22]);
+    assert_eq!((ela[1].halo.start, ela[1].halo.end), (113, 229));
+    let map = crate::ops::ela_map::row_bands(4000, 6000, 2, room).unwrap();
+    assert_eq!((map.len(), map[0].core.len(), map[0].halo.len()), (6, 695, 697));
+    assert_eq!(crate::ops::noise::block_bands(250, 16, 6000, room).unwrap().len(), 1);
+    assert_eq!(mcu_bands(512, 512, limit, room).unwrap().len(), 1);
+    assert_eq!(crate::ops::ela_map::row_bands(512, 512, 2, room).unwrap().len(), 1);
+    // 300 000 pixels wide: 3 MCU rows of planes are 21.6 M elements, over the cap, under a binding.
+    let wide = mcu_bands(100, 300_000, limit, room).unwrap();
+    assert_eq!(wide.iter().map(|b| b.core.len()).collect::<Vec<_>>(), [1; 7]);
+    assert_eq!(crate::ops::ela_map::row_bands(100, 3_000_000, 2, room).unwrap()[0].core.len(), 2);
+}

@@ -45,7 +45,7 @@ fn every_variant_matches_reference() {
         for trans_b in [false, true] {
             for (i, (a, b)) in SHAPES.iter().enumerate() {
                 let (k, n) = (b[b.len() - 2], b[b.len() - 1]);
-                if v.unfit(trans_b, k, n).is_some() {
+                if v.unfit(&MatMulProblem { trans_b, k, n, sg: true, tex_fits: true }).is_some() {
                     continue;
                 }
                 let bs = if trans_b { tb_shape(b) } else { b.to_vec() };
@@ -61,10 +61,13 @@ fn fused_bias_alpha_and_activations() {
     let seed = Rng::fresh_seed();
     let acts = [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.1)];
     for (i, act) in acts.into_iter().enumerate() {
-        for (j, (a, b, trans_b)) in
-            [(&[2usize, 19, 24][..], &[24usize, 40][..], false), (&[19, 24], &[13, 24], true), (&[11, 7], &[7, 9], false)]
-                .into_iter()
-                .enumerate()
+        for (j, (a, b, trans_b)) in [
+            (&[2usize, 19, 24][..], &[24usize, 40][..], false),
+            (&[19, 24], &[13, 24], true),
+            (&[11, 7], &[7, 9], false),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let op = MatMul { trans_b, alpha: 0.75, act, variant: None };
             run_case(&format!("{act:?}"), &op, a, b, true, seed + (10 * i + j) as u64);
@@ -112,5 +115,59 @@ fn linear_matches_graph_reference() {
         let plan = Plan::new(device(), &g).unwrap();
         let got = plan.run(&[("x", &x)]).unwrap();
         check_close(&format!("linear x {xs:?} n {n} seed {seed}"), &got["y"], &want["y"], TOL).unwrap();
+    }
+}
+
+#[test]
+fn variant_entry_points_exist() {
+    use MatMulVariant::*;
+    for v in [Scalar, Vec, VecTransB, Tiled, VecSg, Tex] {
+        if let Some((kernel, entry, _)) = v.kernel() {
+            crate::ops::testing::assert_entry_points(kernel, &[entry]);
+        }
+    }
+}
+
+/// Operands over the binding limit: one dispatch per batch item and run of rows, for every
+/// storage-buffer variant (the texture path needs whole operands).
+#[test]
+fn windows_of_rows_per_batch_item() {
+    use crate::ops::testing::check_op_windowed;
+    use crate::ops::window::Windows;
+    let seed = Rng::fresh_seed();
+    let room = |limit: usize| Windows::new(limit, Windows::of(device()).align()).room();
+    // (a, b, limit, dispatches): shared weights fold the batch into M = 74 rows; with b per batch.
+    let cases: [(&[usize], &[usize], usize, Box<dyn Fn(usize) -> usize>); 2] = [
+        (&[2, 37, 24], &[24, 20], 600, Box::new(|room| 74usize.div_ceil((room / 24).min(room / 20)))),
+        (&[3, 10, 16], &[3, 16, 12], 400, Box::new(|_| 3)),
+    ];
+    let sg = sg_ok(device());
+    for (i, (a, b, limit, want)) in cases.iter().enumerate() {
+        let want = want(room(*limit));
+        assert!(want > 1);
+        for v in [
+            MatMulVariant::Scalar,
+            MatMulVariant::Vec,
+            MatMulVariant::VecTransB,
+            MatMulVariant::Tiled,
+            MatMulVariant::VecSg,
+        ] {
+            for trans_b in [false, true] {
+                let (k, n) = (b[b.len() - 2], b[b.len() - 1]);
+                if v.unfit(&MatMulProblem { trans_b, k, n, sg, tex_fits: false }).is_some() {
+                    continue;
+                }
+                let bs = if trans_b { tb_shape(b) } else { b.to_vec() };
+                let s = seed + i as u64;
+                let ins = vec![
+                    Tensor::random(a, s, -1.0, 1.0),
+                    Tensor::random(&bs, s + 1, -1.0, 1.0),
+                    Tensor::random(&[n], s + 2, -1.0, 1.0),
+                ];
+                let op = MatMul { trans_b, alpha: 0.5, act: Act::Relu, variant: Some(v) };
+                let case = format!("{v:?} trans_b {trans_b} a {a:?} b {bs:?} seed {s}");
+                assert_eq!(check_op_windowed(&case, &op, &ins, TOL, *limit), want, "{case}: dispatches");
+            }
+        }
     }
 }
