@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod eval;
 pub mod fileio;
+pub mod fuzzing;
 pub mod gpu;
 pub mod graph;
 pub mod imageio;
