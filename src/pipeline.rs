@@ -89,8 +89,14 @@ impl<'g> Detector<'g> {
         use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
         let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
-        let sha256 = crate::weights::sha256_hex(&bytes);
-        let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes).map_err(|e| {
+        Self::from_weights_bytes(gpu, &bytes, path, model)
+    }
+
+    /// As [`Detector::from_weights_file`], from the file's bytes (`path` names them in messages
+    /// and in the report; the shipped default is built into the binary).
+    pub fn from_weights_bytes(gpu: &'g Gpu, bytes: &[u8], path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
+        let sha256 = crate::weights::sha256_hex(bytes);
+        let store = crate::weights::TensorStore::from_safetensors_bytes(bytes).map_err(|e| {
             // Not safetensors: say so plainly when it is a PyTorch checkpoint (a zip, or a legacy
             // pickle: PROTO 2..5). Checked only after the parse failed, since a safetensors
             // header's length may well start with the byte 0x80 too.
@@ -107,7 +113,6 @@ impl<'g> Detector<'g> {
                 e.context(format!("weights {}", path.display()))
             }
         })?;
-        drop(bytes);
         let bad = store.nonfinite(crate::weights::SaveDType::F32);
         if !bad.is_empty() {
             return Err(Error::invalid(format!(

@@ -80,7 +80,7 @@ fn fuzz_seeds_and_fixtures_are_accepted() {
         cases.push(("torch_zip", p.display().to_string(), std::fs::read(&p).unwrap()));
     }
     let mut sts = ext_files("tests/fixtures/mesorch", "safetensors");
-    sts.push(root().join("tests/fixtures/shipped/expected.safetensors"));
+    sts.push(root().join("tests/fixtures/shipped/mesorch-compact.safetensors"));
     for p in sts {
         cases.push(("safetensors", p.display().to_string(), std::fs::read(&p).unwrap()));
     }

@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""Golden fixture for the shipped default weights (`weights/mesorch-compact.safetensors`):
-the PyTorch reference (`tools/mesorch_ref.py`) run on the weights exactly as shipped (f16 values,
-computed in fp32) on one small non-square PNG, through the benchmark's test path (PIL RGB,
-cv2 INTER_LINEAR resize to the model's input size, ImageNet normalization, model, sigmoid,
-bilinear align_corners=False back to the image's size).
+"""Golden fixtures for the shipped weights (`weights/*.safetensors`): our PyTorch reference of the
+file's `arch` (`tools/mesorch_ref.py`, `tools/pmsp_ref.py`) run on the weights exactly as shipped
+(f16 values, computed in fp32) on one small non-square PNG, through the engine's input path (PIL
+RGB; for PMSP the ELA at the image's own size by `tools/ela_ref.py`; cv2 INTER_LINEAR resize to the
+model's input size, ImageNet normalization, model, probability, bilinear align_corners=False back
+to the image's size).
 
-Writes tests/fixtures/shipped/{input.png, expected.safetensors}; `tests/shipped_weights.rs`
-runs the engine on the same files without Python. Rerun after replacing the weights:
+Writes tests/fixtures/shipped/{input.png, <weights stem>.safetensors}; `tests/shipped_weights.rs`
+runs the engine on the same files without Python. Rerun after replacing a file:
 
-    python3 tools/make_shipped_fixture.py [--weights weights/mesorch-compact.safetensors]
+    python3 tools/make_shipped_fixture.py --weights weights/NAME.safetensors
 
 The input is a 320x240 crop of examples/spliced.jpg (CC0, made by tools/make_example.py) around
 its spliced region, stored as PNG so that both sides decode the same pixels.
 """
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,11 +27,32 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 from mesorch_ref import Mesorch, MesorchConfig  # noqa: E402
 from parity_full import reference  # noqa: E402
+from pmsp_ref import Pmsp, PmspConfig, prepare  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROP = (180, 100, 500, 340)  # left, top, right, bottom in examples/spliced.jpg (600x400)
+
+
+def pmsp_reference(path: str, png: str):
+    """(map at the model's size, map at the image's size) of a converted PMSP file on `png`."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        sd = {k: f.get_tensor(k).float() for k in f.keys()}
+    cfg = dataclasses.replace(PmspConfig.from_json(json.loads(meta["config"])),
+                              input=tuple(json.loads(meta["input_size"])))
+    model = Pmsp(cfg).eval()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    img = np.array(Image.open(png).convert("RGB"))
+    rgb, ela = prepare(img, cfg)
+    with torch.no_grad():
+        p = model(rgb, ela)["prob"]
+    full = F.interpolate(p, size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    return p[0, 0].numpy(), full, cfg.input
 
 
 def load_shipped(path: str):
@@ -54,18 +77,24 @@ def load_shipped(path: str):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", default=os.path.join(ROOT, "weights", "mesorch-compact.safetensors"))
+    ap.add_argument("--weights", required=True, help="a weights/*.safetensors file")
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "shipped"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    model, (mh, mw) = load_shipped(a.weights)
     png = os.path.join(a.out, "input.png")
     Image.open(os.path.join(ROOT, "examples", "spliced.jpg")).convert("RGB").crop(CROP).save(png)
-    p, full = reference(model, png, (mh, mw))  # from the PNG as written, as the test reads it
+    with safe_open(a.weights, "pt") as f:
+        arch = f.metadata()["arch"]
+    # From the PNG as written, as the test reads it.
+    if arch == "pmsp":
+        p, full, (mh, mw) = pmsp_reference(a.weights, png)
+    else:
+        model, (mh, mw) = load_shipped(a.weights)
+        p, full = reference(model, png, (mh, mw))
     h, w = full.shape
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
     save_file({"model_prob": torch.from_numpy(p), "prob": torch.from_numpy(full)},
-              os.path.join(a.out, "expected.safetensors"),
+              os.path.join(a.out, os.path.splitext(os.path.basename(a.weights))[0] + ".safetensors"),
               metadata={"weights_sha256": sha, "weights": os.path.relpath(a.weights, ROOT),
                         "made_by": "tools/make_shipped_fixture.py", "torch": torch.__version__})
     print(f"wrote {a.out}: input {w}x{h}, model {mw}x{mh}, p in [{p.min():.4f}, {p.max():.4f}], "
