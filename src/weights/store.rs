@@ -155,7 +155,16 @@ impl TensorStore {
         );
         crate::fileio::write_atomic_with(path, |tmp| {
             safetensors::serialize_to_file(views, Some(self.meta_map()), tmp)
-                .map_err(|e| Error::new(ErrorKind::Io, format!("{}: writing safetensors: {e}", path.display())))
+                .map_err(|e| Error::new(ErrorKind::Io, format!("{}: writing safetensors: {e}", path.display())))?;
+            // The crate creates its file owner-only (0600); a converted checkpoint is an ordinary
+            // file that others on the machine may read, as `cp` or a download would leave it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o644))
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("{}: setting permissions: {e}", path.display())))?;
+            }
+            Ok(())
         })
     }
 
@@ -263,6 +272,12 @@ mod tests {
         assert_eq!(back.get("x").unwrap().data, vec![1.0, 2.0]);
         let names = || -> Vec<_> { std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect() };
         assert_eq!(names().len(), 1, "{:?}", names());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o644, "a converted file is readable by others, as any ordinary file: {mode:o}");
+        }
         // The target is a folder: an error naming it, the folder intact, no temporary file left;
         // and a second write over the good file that fails keeps the old one.
         let folder = dir.join("f.safetensors");
