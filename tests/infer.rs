@@ -160,10 +160,14 @@ fn infer_folders_globs_json_lines_cleaning_tiles_and_scales() {
         bin().args(["infer", "--scales", "--weights"]).arg(&weights).arg("--out").arg(&out).arg(&pat).output().unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("a.json")).unwrap()).unwrap();
     for s in ["c1", "c4", "s1", "s4"] {
         let scale = image::open(out.join(format!("a.scale-{s}.png"))).unwrap();
         assert_eq!((scale.width(), scale.height()), (24, 16), "H/4 x W/4 of the model input");
         assert!(out.join(format!("a.weight-{s}.png")).is_file());
+        // The report names every file written, each scale under its own key.
+        assert_eq!(report["outputs"][format!("scale-{s}")], format!("a.scale-{s}.png"), "{}", report["outputs"]);
+        assert_eq!(report["outputs"][format!("weight-{s}")], format!("a.weight-{s}.png"), "{}", report["outputs"]);
     }
     let none = format!("{}/*.gif", imgs.display());
     let o = bin().args(["infer", "--weights"]).arg(&weights).arg(&none).output().unwrap();
@@ -209,11 +213,11 @@ fn without_weights_the_default_model_runs() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
-    // The shipped learned weights are not the default (weights/mesorch-compact.md): ELA runs,
-    // and stderr says why.
+    // The shipped learned weights are not the default (weights/pmsp.md): ELA runs, and stderr
+    // says why.
     assert_eq!(r["model"]["name"], wgpu_forge::models::default_family().name());
     assert!(r["model"]["weights"].is_null(), "{r}");
-    assert!(stderr.contains("training-free") && stderr.contains("mesorch-compact.md"), "{stderr}");
+    assert!(stderr.contains("training-free") && stderr.contains("weights/pmsp.md"), "{stderr}");
     assert!(dir.join("forge-out/d.mask.png").is_file(), "default output folder");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -87,9 +87,9 @@ pub struct InferArgs {
 }
 
 /// The learned weights shipped in the repository. They are not the default: on real forgeries they
-/// do worse than the training-free ELA detector (weights/mesorch-compact.md), so `infer` without
+/// do worse than the training-free ELA detector by pixel F1 (weights/pmsp.md), so `infer` without
 /// `--weights` or FORGE_WEIGHTS runs the registry's default detector and says so.
-pub const SHIPPED_WEIGHTS: &str = "weights/mesorch-compact.safetensors";
+pub const SHIPPED_WEIGHTS: &str = "weights/pmsp-mobilenet.safetensors";
 
 /// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
@@ -186,7 +186,7 @@ pub fn open_detector<'g>(
             let f = models::default_family();
             eprintln!(
                 "wgpu-forge: note: no --weights; using the training-free '{}' detector (the learned \
-                 {SHIPPED_WEIGHTS} is weaker on real forgeries, see weights/mesorch-compact.md)",
+                 {SHIPPED_WEIGHTS} is weaker on real forgeries by pixel F1, see weights/pmsp.md)",
                 f.name()
             );
             return Detector::without_weights(gpu, f);
@@ -325,9 +325,9 @@ fn render(
     let regs = regions(&mut mask, &d.prob, args.min_area.max(1));
     let score = image_score(&d.prob, d.width, d.height);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut outputs: Vec<(&str, String)> = Vec::new();
-    let mut add = |kind: &'static str, name: String, bytes: Vec<u8>| {
-        outputs.push((kind, name.clone()));
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut add = |kind: &str, name: String, bytes: Vec<u8>| {
+        outputs.push((kind.to_string(), name.clone()));
         files.push((name, bytes));
     };
     add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
@@ -344,9 +344,11 @@ fn render(
         let max = s.prob.iter().cloned().fold(0.0, f32::max);
         scale_summary.push((s.name.clone(), mean(&s.prob), max, s.weight.as_deref().map(mean)));
         if args.scales {
-            add("scale", format!("{stem}.scale-{}.png", s.name), png_gray8(s.width, s.height, to_u8(&s.prob))?);
+            // One kind per scale (`scale-NAME`), as the file name: several scales must not share a key.
+            let (scale, weight) = (format!("scale-{}", s.name), format!("weight-{}", s.name));
+            add(&scale, format!("{stem}.{scale}.png"), png_gray8(s.width, s.height, to_u8(&s.prob))?);
             if let Some(g) = &s.weight {
-                add("weight", format!("{stem}.weight-{}.png", s.name), png_gray8(s.width, s.height, to_u8(g))?);
+                add(&weight, format!("{stem}.{weight}.png"), png_gray8(s.width, s.height, to_u8(g))?);
             }
         }
     }
@@ -364,7 +366,7 @@ fn render(
         InputMode::Native => None,
     };
     let json_name = format!("{stem}.json");
-    outputs.push(("report", json_name.clone()));
+    outputs.push(("report".to_string(), json_name.clone()));
     let rep = report(&ReportInput {
         file: &file,
         width: d.width,

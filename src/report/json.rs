@@ -32,7 +32,7 @@ pub struct ReportInput<'a> {
     pub adapter: &'a str,
     pub backend: &'a str,
     /// (kind, file name) of every file written for this image.
-    pub outputs: &'a [(&'a str, String)],
+    pub outputs: &'a [(String, String)],
     /// What the reader should know about how the image was read (a truncated file analysed on
     /// request, the first page of several).
     pub notes: &'a [String],
