@@ -32,8 +32,9 @@ fn check_shipped(weights: &Path) {
     let stem = weights.file_stem().unwrap().to_string_lossy();
     println!("{stem}:");
     let fixture = Path::new(ROOT).join("tests/fixtures/shipped");
-    let want = TensorStore::read_safetensors(&fixture.join(format!("{stem}.safetensors")))
-        .unwrap_or_else(|e| panic!("no fixture for {stem} ({e}); run tools/make_shipped_fixture.py --weights weights/{stem}.safetensors"));
+    let want = TensorStore::read_safetensors(&fixture.join(format!("{stem}.safetensors"))).unwrap_or_else(|e| {
+        panic!("no fixture for {stem} ({e}); run tools/make_shipped_fixture.py --weights weights/{stem}.safetensors")
+    });
 
     let mut det = Detector::from_weights_file(device(), weights, None)
         .unwrap_or_else(|e| panic!("the shipped weights must load: {e}"));
