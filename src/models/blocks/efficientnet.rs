@@ -6,10 +6,10 @@
 
 use crate::error::Result;
 use crate::graph::{GraphBuilder, ValueId};
-use crate::models::blocks::{coord_att, fold_bn_eps};
+use crate::models::blocks::{conv_bn_eps, coord_att};
 use crate::models::weights::Weights;
 use crate::ops::act::Act;
-use crate::ops::conv2d::{conv2d, Conv2d};
+use crate::ops::conv2d::Conv2d;
 use crate::ops::elementwise::Binary;
 
 /// TensorFlow's BatchNorm epsilon, which EfficientNet's weights were trained with.
@@ -41,7 +41,7 @@ pub const EFFNET_LITE0: [Block; 16] = [
 /// Stem width.
 pub const STEM: usize = 32;
 
-/// conv (no bias) + BatchNorm (eps 1e-3) + `act`, the BN folded.
+/// conv (no bias) + BatchNorm with EfficientNet's epsilon, the BN folded; activation in `params`.
 fn conv_bn(
     b: &mut GraphBuilder,
     conv: &Weights,
@@ -50,8 +50,7 @@ fn conv_bn(
     shape: [usize; 4],
     params: Conv2d,
 ) -> Result<ValueId> {
-    let (w, bias) = fold_bn_eps(conv.weight(&shape)?, None, bn, EFFNET_BN_EPS)?;
-    conv2d(b, conv.path(), x, w, Some(bias), params)
+    conv_bn_eps(b, conv, bn, x, shape, params, EFFNET_BN_EPS)
 }
 
 /// Run the stream (weights at `w`, blocks `blocks`, EfficientNet-Lite0's in the models) on

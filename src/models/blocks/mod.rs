@@ -55,8 +55,21 @@ pub fn conv_bn(
     params: Conv2d,
     act: Act,
 ) -> Result<ValueId> {
-    let (w, bias) = fold_bn(conv.weight(&shape)?, None, bn)?;
-    conv2d(b, conv.path(), x, w, Some(bias), params.act(act))
+    conv_bn_eps(b, conv, bn, x, shape, params.act(act), BN_EPS)
+}
+
+/// [`conv_bn`] with another BatchNorm epsilon and the activation (if any) in `params`.
+pub fn conv_bn_eps(
+    b: &mut GraphBuilder,
+    conv: &Weights,
+    bn: &Weights,
+    x: ValueId,
+    shape: [usize; 4],
+    params: Conv2d,
+    eps: f32,
+) -> Result<ValueId> {
+    let (w, bias) = fold_bn_eps(conv.weight(&shape)?, None, bn, eps)?;
+    conv2d(b, conv.path(), x, w, Some(bias), params)
 }
 
 /// `[N, C, H, W]` -> tokens `[N, H*W, C]` (one permute, then a free reshape).
