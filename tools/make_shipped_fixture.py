@@ -28,16 +28,16 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from mesorch_ref import Mesorch, MesorchConfig  # noqa: E402
 from parity_full import reference  # noqa: E402
-from pmsp_ref import Pmsp, PmspConfig, prepare  # noqa: E402
+from pmsp_ref import Pmsp, PmspConfig  # noqa: E402
+from pmsp_ref import reference as pmsp_reference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROP = (180, 100, 500, 340)  # left, top, right, bottom in examples/spliced.jpg (600x400)
 
 
-def pmsp_reference(path: str, png: str):
+def pmsp_maps(path: str, png: str):
     """(map at the model's size, map at the image's size) of a converted PMSP file on `png`."""
     with safe_open(path, "pt") as f:
         meta = f.metadata()
@@ -47,12 +47,8 @@ def pmsp_reference(path: str, png: str):
     model = Pmsp(cfg).eval()
     missing, unexpected = model.load_state_dict(sd, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
-    img = np.array(Image.open(png).convert("RGB"))
-    rgb, ela = prepare(img, cfg)
-    with torch.no_grad():
-        p = model(rgb, ela)["prob"]
-    full = F.interpolate(p, size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
-    return p[0, 0].numpy(), full, cfg.input
+    p, full = pmsp_reference(model, cfg, np.array(Image.open(png).convert("RGB")))
+    return p, full, cfg.input
 
 
 def load_shipped(path: str):
@@ -87,7 +83,7 @@ def main() -> int:
         arch = f.metadata()["arch"]
     # From the PNG as written, as the test reads it.
     if arch == "pmsp":
-        p, full, (mh, mw) = pmsp_reference(a.weights, png)
+        p, full, (mh, mw) = pmsp_maps(a.weights, png)
     else:
         model, (mh, mw) = load_shipped(a.weights)
         p, full = reference(model, png, (mh, mw))

@@ -25,12 +25,11 @@ import time
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_pmsp_fixtures import init_weights  # noqa: E402
-from pmsp_ref import Pmsp, PmspConfig, prepare  # noqa: E402
+from pmsp_ref import Pmsp, PmspConfig, reference  # noqa: E402
 
 SIZES = {"square": (576, 576), "nonsquare": (383, 517)}  # (H, W)
 
@@ -83,15 +82,12 @@ def main() -> int:
     results, ok = [], True
     for tag, (path, img) in images.items():
         t = time.time()
-        rgb, ela = prepare(img, cfg)
-        with torch.no_grad():
-            p = model(rgb, ela)["prob"]
+        p, full = reference(model, cfg, img)
         h, w = img.shape[:2]
-        full = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
         ref_s = time.time() - t
         got_m = np.load(os.path.join(out, f"{tag}.model.npy"))
         got_f = np.load(os.path.join(out, f"{tag}.prob.npy"))
-        em, ef = float(np.abs(got_m - p[0, 0].numpy()).max()), float(np.abs(got_f - full).max())
+        em, ef = float(np.abs(got_m - p).max()), float(np.abs(got_f - full).max())
         ok &= em <= a.tol and ef <= a.tol
         r = {"backbone": a.backbone, "width": a.width, "image": f"{w}x{h}", "max_err_model": em, "max_err_image": ef,
              "prob_range": [float(full.min()), float(full.max())], "reference_s": round(ref_s, 2)}

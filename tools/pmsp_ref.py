@@ -324,6 +324,17 @@ def prepare(img_u8, cfg: PmspConfig, ela_u8=None):
     return to_t(rgb), to_t(e)
 
 
+
+def reference(model, cfg: PmspConfig, img_u8, ela_u8=None):
+    """The engine's trip for one RGB uint8 image: inputs by `prepare`, the network, and the map
+    resized back to the image (bilinear, align_corners=False). Returns (p at the model's size,
+    p at the image's size), both H x W numpy float32."""
+    rgb, e = prepare(img_u8, cfg, ela_u8)
+    with torch.no_grad():
+        p = model(rgb, e)["prob"]
+        full = F.interpolate(p, size=img_u8.shape[:2], mode="bilinear", align_corners=False)
+    return p[0, 0].numpy(), full[0, 0].numpy()
+
 def selftest():
     full = PmspConfig()
     n, p = expected_counts(full)

@@ -30,13 +30,12 @@ import time
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ela_ref import ela  # noqa: E402
 from make_pmsp_fixtures import init_weights  # noqa: E402
 from parity_pmsp import picture  # noqa: E402
-from pmsp_ref import Pmsp, PmspConfig, prepare, randomize_bn  # noqa: E402
+from pmsp_ref import Pmsp, PmspConfig, prepare, randomize_bn, reference  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -83,18 +82,14 @@ def main() -> int:
         params = sum(p.numel() for p in model.parameters())
 
         def whole_path():
-            im = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            rgb, e = prepare(im, cfg, ela(im, cfg.ela_quality))
-            p = model(rgb, e)["prob"]
-            return F.interpolate(p, size=im.shape[:2], mode="bilinear", align_corners=False)
+            return reference(model, cfg, cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
 
         im = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         rgb, e = prepare(im, cfg)
         with torch.no_grad():
             t_model = median_time(lambda: model(rgb, e), a.reps)
-            t_path = median_time(whole_path, a.reps)
-            im_ = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            t_ela = median_time(lambda: ela(im_, cfg.ela_quality), a.reps)
+        t_path = median_time(whole_path, a.reps)
+        t_ela = median_time(lambda: ela(im, cfg.ela_quality), a.reps)
         t_ort, ort_diff = None, None
         if not a.no_ort:
             import onnxruntime as ort
