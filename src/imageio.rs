@@ -330,6 +330,31 @@ fn expand<T: Copy, const C: usize>(src: &[T], conv: impl Fn(T) -> u8, gray: bool
     out
 }
 
+/// Test inputs that other test suites build too (tests/fuzz_replay.rs writes fuzz seeds with it).
+pub mod testkit {
+    /// `jpg` with an EXIF APP1 segment after its SOI carrying `orientation` (1..8): a little-endian
+    /// TIFF header and one IFD entry, tag 0x0112 SHORT count 1, no next IFD.
+    pub fn with_exif_orientation(jpg: &[u8], orientation: u8) -> Vec<u8> {
+        let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0];
+        tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0]);
+        tiff.extend_from_slice(&[0, 0, 0, 0]);
+        with_exif_app1(jpg, &tiff)
+    }
+
+    /// `jpg` with an APP1 segment `Exif\0\0` + `body` right after its SOI marker.
+    pub fn with_exif_app1(jpg: &[u8], body: &[u8]) -> Vec<u8> {
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(body);
+        let len = (app1.len() + 2) as u16;
+        let mut out = jpg[..2].to_vec(); // SOI
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpg[2..]);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,23 +452,10 @@ mod tests {
         assert!(worst_all <= JPEG_TOLERANCE, "JPEG decode drifts from libjpeg-turbo:\n{}", report.join("\n"));
     }
 
-    /// A JPEG with an EXIF APP1 segment carrying orientation 6 (rotate 90 degrees clockwise).
+    /// A JPEG of `data` with an EXIF APP1 segment carrying `orientation`.
     fn jpeg_with_orientation(w: u32, h: u32, data: Vec<u8>, orientation: u8) -> Vec<u8> {
         let buf = ImageBuffer::<Rgb<u8>, _>::from_raw(w, h, data).unwrap();
-        let jpg = encode(&DynamicImage::ImageRgb8(buf), ImageFormat::Jpeg);
-        // TIFF header (little endian), one IFD entry: tag 0x0112 SHORT count 1 value, no next IFD.
-        let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0];
-        tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0]);
-        tiff.extend_from_slice(&[0, 0, 0, 0]);
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(&tiff);
-        let len = (app1.len() + 2) as u16;
-        let mut out = jpg[..2].to_vec(); // SOI
-        out.extend_from_slice(&[0xFF, 0xE1]);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&app1);
-        out.extend_from_slice(&jpg[2..]);
-        out
+        super::testkit::with_exif_orientation(&encode(&DynamicImage::ImageRgb8(buf), ImageFormat::Jpeg), orientation)
     }
 
     /// Every EXIF orientation, 1 to 8, gives the picture a viewer shows: quadrants of four grey
@@ -582,13 +594,7 @@ mod tests {
         // An EXIF thumbnail (a whole JPEG with its own end marker inside APP1) does not make a cut
         // main image look complete.
         let thumb = encode(&busy(8, 8), ImageFormat::Jpeg);
-        let mut app1 = b"Exif\0\0".to_vec();
-        app1.extend_from_slice(&thumb);
-        let mut with_thumb = jpg[..2].to_vec();
-        with_thumb.extend_from_slice(&[0xFF, 0xE1]);
-        with_thumb.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-        with_thumb.extend_from_slice(&app1);
-        with_thumb.extend_from_slice(&jpg[2..]);
+        let with_thumb = super::testkit::with_exif_app1(&jpg, &thumb);
         assert!(jpeg_is_complete(&with_thumb));
         assert!(!jpeg_is_complete(&with_thumb[..with_thumb.len() - 300]));
     }

@@ -162,22 +162,6 @@ fn fuzz_regressions_replay() {
 
 // ---- Seed generation (run by hand; the output is committed). ----
 
-/// A JPEG with an EXIF APP1 segment carrying `orientation` (as in src/imageio.rs's tests).
-fn jpeg_with_orientation(jpg: &[u8], orientation: u8) -> Vec<u8> {
-    let mut tiff = vec![b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0];
-    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0]);
-    tiff.extend_from_slice(&[0, 0, 0, 0]);
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend_from_slice(&tiff);
-    let len = (app1.len() + 2) as u16;
-    let mut out = jpg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&app1);
-    out.extend_from_slice(&jpg[2..]);
-    out
-}
-
 fn encode(img: &image::DynamicImage, fmt: image::ImageFormat) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, fmt).unwrap();
@@ -318,7 +302,11 @@ fn write_fuzz_seeds() {
     put("image", "input_12x8.bmp", &encode(&small, ImageFormat::Bmp));
     put("image", "input_12x8.tiff", &encode(&small, ImageFormat::Tiff));
     put("image", "input_12x8.jpg", &encode(&small, ImageFormat::Jpeg));
-    put("image", "input_12x8_exif6.jpg", &jpeg_with_orientation(&encode(&small, ImageFormat::Jpeg), 6));
+    put(
+        "image",
+        "input_12x8_exif6.jpg",
+        &wgpu_forge::imageio::testkit::with_exif_orientation(&encode(&small, ImageFormat::Jpeg), 6),
+    );
     put("image", "input_12x8_gray.png", &encode(&DynamicImage::ImageLuma8(small.to_luma8()), ImageFormat::Png));
     put("image", "input_12x8_rgba.png", &encode(&DynamicImage::ImageRgba8(small.to_rgba8()), ImageFormat::Png));
     put("image", "input_12x8_rgb16.png", &encode(&DynamicImage::ImageRgb16(small.to_rgb16()), ImageFormat::Png));
