@@ -210,7 +210,7 @@ mod tests {
     /// run's exactly. Replaces the pipeline's own banding (`Detector::detect_ela_banded`).
     #[test]
     fn banded_graph_matches_the_whole_image() {
-        use crate::ops::ela::bands::testing::BindingLimit;
+        use crate::ops::window::test_limit;
         let (h, w) = (150, 75);
         let seed = Rng::fresh_seed();
         let x = test_image(1, h, w, seed, 12.0, false);
@@ -219,7 +219,7 @@ mod tests {
         let whole = plan(&g).unwrap().run(&[("image", &x)]).unwrap();
         // Planes of 4 MCU rows (24 x 80 elements each): 2 core MCU rows per band, 5 bands.
         let limit = 4 * 24 * 80;
-        let _limit = BindingLimit::set(limit);
+        let _limit = test_limit(limit);
         let p = plan(&g).unwrap();
         // Ela: 3 per band. ElaMap: clear, hbox + vbox per band (rows of 7672 / 75 = 102 with
         // context: cores of 98 and 52), pct, norm in 2 runs of at most 7672 of 11250 elements.
@@ -231,7 +231,7 @@ mod tests {
         }
         assert!(whole["prob"].data.iter().any(|&p| p > 0.5), "the test picture gives ELA something to show");
         // One band of context alone does not fit: a clear error, not a panic.
-        let _limit = BindingLimit::set(2 * 24 * 80);
+        let _limit = test_limit(2 * 24 * 80);
         let e = plan(&g).err().expect("planning fails").to_string();
         assert!(e.contains("ELA of a 75-pixel-wide image") && e.contains("storage binding"), "{e}");
     }

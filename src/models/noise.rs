@@ -128,7 +128,7 @@ mod tests {
     /// rows (a short last one), the output in 3 runs; the map equals the whole-image run's.
     #[test]
     fn banded_graph_matches_the_whole_image() {
-        use crate::ops::ela::bands::testing::BindingLimit;
+        use crate::ops::window::test_limit;
         let seed = Rng::fresh_seed();
         let (h, w) = (130, 90);
         let x = spliced(h, w, seed);
@@ -136,7 +136,7 @@ mod tests {
         let whole = Plan::new(device(), &g).unwrap().run(&[("image", &x)]).unwrap().remove("prob").unwrap();
         // 3 block rows of 16 x 90 pixels per window (plus the alignment): 9 block rows in 3 bands.
         let limit = crate::ops::ela::bands::testing::limit_for_room(3 * 16 * 90);
-        let _limit = BindingLimit::set(limit);
+        let _limit = test_limit(limit);
         let p = Plan::new(device(), &g).unwrap();
         let room = limit - crate::ops::ela::bands::testing::align();
         assert_eq!(p.stats.dispatches, 3 + 1 + (h * w).div_ceil(room), "dispatches");

@@ -239,8 +239,9 @@ impl Op for ElaMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::ela::bands::testing::{limit_for_room, run_counted, BindingLimit};
+    use crate::ops::ela::bands::testing::{limit_for_room, run_counted};
     use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::ops::window::test_limit;
     use crate::tensor::{check_close, Rng};
 
     /// Integer levels 0..`hi`, mostly small, as ELA differences are.
@@ -335,14 +336,14 @@ mod tests {
             let room = limit - crate::ops::ela::bands::testing::align();
             let bands = row_bands(h, w, op.radius as usize, room).unwrap();
             assert_eq!((bands.len(), bands[0].core.len()), (*nb, *k), "{case}: {bands:?}");
-            let _limit = BindingLimit::set(limit);
+            let _limit = test_limit(limit);
             let (banded, d) = run_counted(op, &x).unwrap();
             let runs = (n * h * w).div_ceil(room);
             assert_eq!(d, 1 + n * nb * per_band + 1 + runs, "{case}: dispatches");
             assert_eq!(banded.data, whole.data, "{case}: banded differs from the whole image");
             check_close(&case, &banded, &op.reference(&[&x]).remove(0), 1e-5).unwrap();
         }
-        let _limit = BindingLimit::set(4 * 37);
+        let _limit = test_limit(4 * 37);
         let e = run_counted(&ElaMap::default(), &levels(&[1, 3, 29, 37], seed, 9.0)).unwrap_err().to_string();
         assert!(e.contains("storage binding") && e.contains("37-pixel-wide"), "{e}");
     }

@@ -223,8 +223,9 @@ impl Op for NoiseMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::ela::bands::testing::{align, limit_for_room, run_counted, BindingLimit};
+    use crate::ops::ela::bands::testing::{align, limit_for_room, run_counted};
     use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::ops::window::test_limit;
     use crate::tensor::{check_close, Rng};
 
     /// Gray gradient plus Gaussian noise of `sigma` levels (the same in R, G and B, so the
@@ -311,14 +312,14 @@ mod tests {
             let (_, _, _, _, nby) = grid(h, w, block);
             let bands = block_bands(nby, block, w, limit - align()).unwrap();
             assert_eq!(bands.len(), nb, "{case}: {bands:?}");
-            let _limit = BindingLimit::set(limit);
+            let _limit = test_limit(limit);
             let (banded, d) = run_counted(&op, &x).unwrap();
             let runs = (n * h * w).div_ceil(limit - align());
             assert_eq!(d, n * nb + median + runs, "{case}: dispatches");
             assert_eq!(banded.data, whole.data, "{case}: banded differs from the whole image");
             check_close(&case, &banded, &op.reference(&[&x]).remove(0), 1e-4).unwrap();
         }
-        let _limit = BindingLimit::set(16 * 40);
+        let _limit = test_limit(16 * 40);
         let e = run_counted(&NoiseMap::default(), &Tensor::random(&[1, 3, 64, 40], seed, 0.0, 255.0))
             .unwrap_err()
             .to_string();

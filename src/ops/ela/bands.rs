@@ -43,12 +43,11 @@ pub(crate) fn split(rows: usize, per: usize, halo: usize) -> Vec<Band> {
 }
 
 /// What one binding may hold, in elements: `(limit, room)` where `limit` is the binding size
-/// ([`PlanCtx::max_binding_elems`], a multiple of the offset alignment) and `room` what a window
+/// ([`PlanCtx::windows`], a multiple of the offset alignment) and `room` what a window
 /// that starts up to one alignment unit early may still hold, and the alignment in elements.
 pub(crate) fn budget(ctx: &PlanCtx) -> (usize, usize, usize) {
-    let align = (ctx.gpu.limits.min_storage_buffer_offset_alignment as usize / 4).max(1);
-    let limit = ctx.max_binding_elems();
-    (limit, limit.saturating_sub(align), align)
+    let w = ctx.windows();
+    (w.limit(), w.limit().saturating_sub(w.align()), w.align())
 }
 
 /// `len` elements of `t` from element `start`, bound from the aligned element at or below
@@ -109,22 +108,12 @@ pub(crate) fn check_u32(ctx: &PlanCtx, what: &str, v: usize) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::graph::{GraphBuilder, Plan};
-    use crate::ops::window::{test_limit, TestLimit};
     use crate::ops::Op;
     use crate::tensor::Tensor;
 
-    /// The window module's test limit (planning and the bind check), in elements.
-    pub(crate) struct BindingLimit(#[allow(dead_code)] TestLimit);
-
-    impl BindingLimit {
-        pub(crate) fn set(elems: usize) -> BindingLimit {
-            BindingLimit(test_limit(elems))
-        }
-    }
-
     /// The test device's storage offset alignment in elements (8 on lavapipe, often 64 on GPUs).
     pub(crate) fn align() -> usize {
-        (crate::ops::testing::device().limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+        crate::ops::window::Windows::of(crate::ops::testing::device()).align()
     }
 
     /// A binding limit whose windows hold `room` elements after the alignment slack: what

@@ -1,6 +1,7 @@
-use super::bands::testing::{align, run_counted, BindingLimit};
+use super::bands::testing::{align, run_counted};
 use super::*;
 use crate::ops::testing::run_on_gpu;
+use crate::ops::window::test_limit;
 use crate::tensor::Rng;
 
 /// A photo-like test image: gradients, a sharp block, and noise of `noise` levels (0 = none);
@@ -200,7 +201,7 @@ fn banded_round_trip_is_the_whole_image_one() {
         let limit = (k + 2) * 24 * w.next_multiple_of(16);
         let bands = mcu_bands(h, w, limit, limit - align()).unwrap();
         assert_eq!(bands.len(), nb, "{case}: {bands:?}");
-        let _limit = BindingLimit::set(limit);
+        let _limit = test_limit(limit);
         let (banded, d) = run_counted(&op, &x).unwrap();
         assert_eq!(d, 3 * n * nb, "{case}: 3 dispatches per band and sample");
         assert_eq!(banded.data, whole.data, "{case}: banded differs from the whole image");
@@ -213,7 +214,7 @@ fn banded_round_trip_is_the_whole_image_one() {
 #[test]
 fn too_wide_for_one_band_is_a_clear_error() {
     let x = test_image(1, 64, 40, 1, 4.0, false);
-    let _limit = BindingLimit::set(2 * 24 * 48);
+    let _limit = test_limit(2 * 24 * 48);
     let e = run_counted(&Ela::default(), &x).unwrap_err().to_string();
     assert!(e.contains("storage binding") && e.contains("ELA of a 40-pixel-wide image"), "{e}");
 }
