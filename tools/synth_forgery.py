@@ -23,6 +23,7 @@ pipeline does with any image that is not at the model's input size.
 Output (a folder any tool can read):
     OUT/<split>/images/<split>_<i:06d>.{jpg,png}   RGB image, OUT_SIZE x OUT_SIZE
     OUT/<split>/masks/<split>_<i:06d>.png          8-bit mask, 0 = authentic, 255 = tampered
+    OUT/<split>/masks-both/<split>_<i:06d>.png     the same plus a copy-move's source region
     OUT/<split>/manifest.csv                       id, image, mask, kind, host, donor, mask_shape,
                                                    tampered_fraction, final (png|jpeg), params (JSON)
 
@@ -216,10 +217,13 @@ def composite(rng, host, region, m, params):
 # ------------------------------------------------------------------------------------------------
 
 
-def make_sample(seed: int, split: str, i: int, size: int):
+def make_sample(seed: int, split: str, i: int, size: int, only=None):
     photos = _PHOTOS[split]
     rng = np.random.default_rng([seed, SPLITS[split], i])
     kind = KINDS[int(rng.choice(len(KINDS), p=[w for _, w in KINDS]))][0]
+    if only:
+        # The draw above still happens, so the rest of the sample's stream is the same as without --kinds.
+        kind = only[i % len(only)]
     params = {}
     # working size: mostly the output size; sometimes larger, resized to size at the very end
     work = size if rng.random() < 0.7 else int(rng.integers(size + 32, 2 * size + 1))
@@ -241,6 +245,7 @@ def make_sample(seed: int, split: str, i: int, size: int):
 
     donor_id, shape = "", ""
     gt = np.zeros((work, work), np.uint8)
+    src = gt  # a copy-move's source region (left untouched in the image), for masks-both/
     img = host
     if kind != "pristine":
         m, shape = make_mask(rng, work, photos)
@@ -278,6 +283,7 @@ def make_sample(seed: int, split: str, i: int, size: int):
             region = degrade_region(rng, region.astype(np.float32), params)
             params.update(scale=round(sc, 3), rot=round(rot, 1), to=[round(float(tx)), round(float(ty))])
             img, gt = composite(rng, host, region, m2, params)
+            src = ((m > 0) & (gt == 0)).astype(np.uint8)
         else:  # inpaint
             flag = cv2.INPAINT_TELEA if rng.random() < 0.5 else cv2.INPAINT_NS
             r = int(rng.integers(3, 8))
@@ -299,6 +305,7 @@ def make_sample(seed: int, split: str, i: int, size: int):
     if work != size:
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
         gt = (cv2.resize(gt.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
+        src = (cv2.resize(src.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
         params["resize_from"] = work
     final = "png"
     if rng.random() < 0.7:
@@ -309,12 +316,12 @@ def make_sample(seed: int, split: str, i: int, size: int):
             q2 = int(rng.integers(50, 96))
         final = "jpeg"
         params["q2"] = q2
-    return kind, img, gt, final, params, host_id, donor_id, shape
+    return kind, img, gt, src, final, params, host_id, donor_id, shape
 
 
 def worker(args):
-    seed, split, i, size, out = args
-    kind, img, gt, final, params, host_id, donor_id, shape = make_sample(seed, split, i, size)
+    seed, split, i, size, out, only = args
+    kind, img, gt, src, final, params, host_id, donor_id, shape = make_sample(seed, split, i, size, only)
     stem = f"{split}_{i:06d}"
     d = os.path.join(out, split)
     if final == "jpeg":
@@ -325,6 +332,8 @@ def worker(args):
         fn = f"images/{stem}.png"
         cv2.imwrite(os.path.join(d, fn), img[:, :, ::-1])
     cv2.imwrite(os.path.join(d, f"masks/{stem}.png"), gt * 255)
+    # Copy-move detectors mark the source too (it is one half of the evidence): this mask adds it.
+    cv2.imwrite(os.path.join(d, f"masks-both/{stem}.png"), (gt | src) * 255)
     return {"id": stem, "image": fn, "mask": f"masks/{stem}.png", "kind": kind, "host": host_id,
             "donor": donor_id, "mask_shape": shape, "tampered_fraction": round(float(gt.mean()), 5),
             "final": final, "params": json.dumps(params, sort_keys=True)}
@@ -344,12 +353,21 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--kinds", default="", help="comma-separated kinds to make in turn (e.g. copymove,pristine); "
+                    "default: drawn with the weights of KINDS")
     a = ap.parse_args(argv)
+    only = [k for k in a.kinds.split(",") if k]
+    bad = [k for k in only if k not in dict(KINDS)]
+    if bad:
+        ap.error(f"unknown kinds {bad}; known: {[k for k, _ in KINDS]}")
     cv2.setNumThreads(1)
     for split, n in (("val", a.val), ("train", a.train)):
         os.makedirs(os.path.join(a.out, split, "images"), exist_ok=True)
         os.makedirs(os.path.join(a.out, split, "masks"), exist_ok=True)
-        jobs = [(a.seed, split, i, a.size, a.out) for i in range(n)]
+        os.makedirs(os.path.join(a.out, split, "masks-both"), exist_ok=True)
+        jobs = [(a.seed, split, i, a.size, a.out, only) for i in range(n)]
+        if n == 0:
+            continue
         with Pool(a.workers, initializer=init_worker, initargs=(a.pool,)) as p:
             rows = p.map(worker, jobs, chunksize=16)
         with open(os.path.join(a.out, split, "manifest.csv"), "w", newline="", encoding="utf-8") as f:
