@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::metrics::{image_level, image_metrics, ImageLevel, ImageMetrics, MeanMetrics};
 use crate::eval::pairs::{check_same_size, load_mask, pair_folders, BinaryMask, Pair, Pairing};
 use crate::eval::perturb::{parse_spec, Perturbation};
-use crate::eval::plot::{robustness_png, Series};
+use crate::eval::plot::{robustness_png, Line, Series};
 use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_rgb8_with, LoadOptions};
 use crate::pipeline::{Detection, Detector};
@@ -190,7 +190,10 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         // One set, metrics.json last: its presence marks a complete run.
         let mut files = vec![(out.join("per_image.csv"), per_image_csv(&rows).into_bytes())];
         if !robustness.is_empty() {
-            files.push((out.join("robustness.png"), robustness_png(&series(&robustness), Some(clean.f1))?));
+            files.push((
+                out.join("robustness.png"),
+                robustness_png(&series(&[(det.name().to_string(), robustness.clone())]), &[Some(clean.f1)])?,
+            ));
         }
         files.push((out.join("metrics.json"), text.into_bytes()));
         remove_stale_temps(out);
@@ -401,18 +404,30 @@ fn per_image_csv(rows: &[ImageRow]) -> String {
     s
 }
 
-/// Plot panels, one per perturbation kind in the order first given.
-fn series(robustness: &[(Perturbation, MeanMetrics)]) -> Vec<Series> {
+/// Plot panels, one per perturbation kind in the order first given, each with one line per model
+/// (`(model name, its robustness means)`, every model over the same perturbations).
+fn series(models: &[(String, Vec<(Perturbation, MeanMetrics)>)]) -> Vec<Series> {
     let mut out: Vec<(&str, Series)> = Vec::new();
-    for (p, m) in robustness {
-        let title = match p {
-            Perturbation::Noise { .. } => "MEAN F1 - NOISE VAR",
-            Perturbation::Blur { .. } => "MEAN F1 - BLUR K",
-            Perturbation::Jpeg { .. } => "MEAN F1 - JPEG Q",
+    let Some((_, first)) = models.first() else { return Vec::new() };
+    for (k, (p, _)) in first.iter().enumerate() {
+        let (title, x_title) = match p {
+            Perturbation::Noise { .. } => ("Gaussian noise", "variance"),
+            Perturbation::Blur { .. } => ("Gaussian blur", "kernel size"),
+            Perturbation::Jpeg { .. } => ("JPEG compression", "quality"),
         };
-        match out.iter_mut().find(|(k, _)| *k == p.kind()) {
-            Some((_, s)) => s.points.push((p.strength(), m.f1)),
-            None => out.push((p.kind(), Series { title: title.into(), points: vec![(p.strength(), m.f1)] })),
+        let idx = match out.iter().position(|(kind, _)| *kind == p.kind()) {
+            Some(i) => i,
+            None => {
+                let lines = models.iter().map(|(m, _)| Line { model: m.clone(), f1: Vec::new() }).collect();
+                let s = Series { title: title.into(), x_title: x_title.into(), strengths: Vec::new(), lines };
+                out.push((p.kind(), s));
+                out.len() - 1
+            }
+        };
+        let s = &mut out[idx].1;
+        s.strengths.push(p.strength());
+        for (line, (_, r)) in s.lines.iter_mut().zip(models) {
+            line.f1.push(r.get(k).map(|(_, m)| m.f1));
         }
     }
     out.into_iter().map(|(_, s)| s).collect()
@@ -460,9 +475,11 @@ mod tests {
             (Perturbation::Noise { variance: 3.0 }, m),
             (Perturbation::Jpeg { quality: 50 }, m),
         ];
-        let s = series(&r);
+        let s = series(&[("a".into(), r.to_vec()), ("b".into(), r.to_vec())]);
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].title.as_str(), s[0].points.clone()), ("MEAN F1 - JPEG Q", vec![(90.0, 0.5), (50.0, 0.5)]));
+        assert_eq!((s[0].title.as_str(), s[0].strengths.clone()), ("JPEG compression", vec![90.0, 50.0]));
+        assert_eq!(s[0].lines.len(), 2);
+        assert_eq!((s[0].lines[1].model.as_str(), s[0].lines[1].f1.clone()), ("b", vec![Some(0.5), Some(0.5)]));
         assert_eq!(noise_seed(Path::new("a/x.png")), noise_seed(Path::new("b/x.png")));
     }
 }
