@@ -5,6 +5,7 @@ pub mod files;
 pub mod json;
 pub mod mask;
 pub mod overlay;
+pub mod panel;
 pub mod score;
 pub mod text;
 

@@ -87,7 +87,7 @@ impl ColourBar {
     }
     /// Width the bar and its labels take, padding included.
     pub fn width(&self) -> usize {
-        3 * self.pad() + self.bar_w() + super::text::text_width("0.5", self.font_px)
+        3 * self.pad() + self.pad() / 2 + self.bar_w() + super::text::text_width("0.5", self.font_px)
     }
     /// Draw the bar (p = 1 at the top) with ticks 0, 0.5, 1 and the threshold as a white line, in
     /// the column starting at `x`, between rows `top` and `bottom`.
@@ -108,7 +108,7 @@ impl ColourBar {
         }
         let tick_y = |p: f32| (top + ((1.0 - p) * (span - 1) as f32).round() as usize) as i64;
         let black = [0, 0, 0];
-        let lx = (bx + bar_w + pad) as i64;
+        let lx = (bx + bar_w + pad + pad / 2) as i64;
         let line = (self.font_px / 12.0).round().max(1.0) as i64;
         for (p, label) in [(1.0, "1"), (0.5, "0.5"), (0.0, "0")] {
             let y = tick_y(p);
