@@ -130,7 +130,7 @@ fn draw_panel<DB: DrawingBackend>(
         .y_desc("mean F1")
         .axis_desc_style((FONT, 15).into_font())
         .label_style((FONT, 13).into_font())
-        .light_line_style(RGBColor(240, 240, 240))
+        .light_line_style(WHITE)
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(plot_err)?;
