@@ -212,7 +212,7 @@ pub fn open_detector<'g>(
 /// A detector of the panel: the command's own (its detection is reused) or another one.
 enum Slot<'g> {
     Main,
-    Other(Detector<'g>),
+    Other(Box<Detector<'g>>),
 }
 
 /// The panel's detectors, planned once for the batch: every training-free detector in the
@@ -224,14 +224,14 @@ fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: 
         if main.weights.path.is_none() && main.name() == f.name() {
             slots.push(Slot::Main);
         } else {
-            slots.push(Slot::Other(Detector::without_weights(gpu, *f)?));
+            slots.push(Slot::Other(Box::new(Detector::without_weights(gpu, *f)?)));
         }
     }
     let learned = args.weights.clone().or_else(default_weights).unwrap_or_else(|| PathBuf::from(SHIPPED_WEIGHTS));
     if main.weights.path.as_deref() == Some(learned.as_path()) {
         slots.push(Slot::Main);
     } else if learned.is_file() {
-        slots.push(Slot::Other(Detector::from_weights_file(gpu, &learned, None)?));
+        slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &learned, None)?)));
     } else {
         eprintln!(
             "wgpu-forge: note: the panel has no learned model: {} is not there (name one with --weights)",
@@ -369,7 +369,7 @@ fn one(
         .iter()
         .zip(&others)
         .map(|(slot, other)| match (slot, other) {
-            (Slot::Other(o), Some(od)) => (o, od),
+            (Slot::Other(o), Some(od)) => (&**o, od),
             _ => (&*det, &d),
         })
         .collect();

@@ -72,9 +72,8 @@ pub fn draw_text(img: &mut RgbImage, x: i64, y: i64, s: &str, px: f32, color: [u
             }
             let a = coverage.clamp(0.0, 1.0);
             let i = (px_y as usize * img.width + px_x as usize) * 3;
-            for k in 0..3 {
-                let under = img.data[i + k] as f32;
-                img.data[i + k] = (under + (color[k] as f32 - under) * a).round() as u8;
+            for (v, &c) in img.data[i..i + 3].iter_mut().zip(&color) {
+                *v = (*v as f32 + (c as f32 - *v as f32) * a).round() as u8;
             }
         });
     }
@@ -95,6 +94,7 @@ pub fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, color: [u8;
 
 /// Draw `s` on a filled box `pad` pixels larger than the text on each side, its top-left at
 /// `(x, y)`; returns the box's (width, height).
+#[allow(clippy::too_many_arguments)]
 pub fn draw_label(
     img: &mut RgbImage,
     x: i64,
