@@ -67,9 +67,10 @@ pub fn panel_size(w: usize, h: usize, tiles: usize) -> (usize, usize) {
     (cols * tw, rows * th)
 }
 
-/// Resample `ch`-channel rows by averaging each target pixel's footprint (at least one source
-/// pixel): area averaging going down, nearest going up.
-fn resample(src: &[f32], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<f32> {
+/// Resample `ch`-channel rows (`src(i)` is value `i`, row-major, channels interleaved) by averaging
+/// each target pixel's footprint (at least one source pixel): area averaging going down, nearest
+/// going up. Read through a function so a large photo or mask is not copied to floats first.
+fn resample(src: impl Fn(usize) -> f32, sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) -> Vec<f32> {
     let mut out = vec![0.0f32; dw * dh * ch];
     let span = |d: usize, dn: usize, sn: usize| {
         let a = d * sn / dn;
@@ -85,7 +86,7 @@ fn resample(src: &[f32], sw: usize, sh: usize, ch: usize, dw: usize, dh: usize) 
                 let mut acc = 0.0;
                 for yy in y0..y1 {
                     for xx in x0..x1 {
-                        acc += src[(yy * sw + xx) * ch + c];
+                        acc += src((yy * sw + xx) * ch + c);
                     }
                 }
                 out[(y * dw + x) * ch + c] = acc / n;
@@ -137,8 +138,8 @@ pub fn panel(img: &RgbImage, photo_title: &str, photo_note: &str, entries: &[Ent
     let (cols, _) = grid(entries.len() + 1);
     let (width, height) = panel_size(w, h, entries.len() + 1);
     let mut out = RgbImage { width, height, data: BACKGROUND.repeat(width * height) };
-    let photo_f: Vec<f32> = img.data.iter().map(|&v| v as f32).collect();
-    let photo_data: Vec<u8> = resample(&photo_f, w, h, 3, pw, ph).iter().map(|v| v.round() as u8).collect();
+    let photo_data: Vec<u8> =
+        resample(|i| img.data[i] as f32, w, h, 3, pw, ph).iter().map(|v| v.round() as u8).collect();
     let photo = RgbImage { width: pw, height: ph, data: photo_data };
     let text_w = tw - 2 * PAD;
     for k in 0..=entries.len() {
@@ -153,10 +154,9 @@ pub fn panel(img: &RgbImage, photo_title: &str, photo_note: &str, entries: &[Ent
             continue;
         }
         let e = &entries[k - 1];
-        let prob = resample(e.prob, w, h, 1, pw, ph);
-        let marks: Vec<f32> = e.mask.data.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
-        let mask =
-            Mask { width: pw, height: ph, data: resample(&marks, w, h, 1, pw, ph).iter().map(|&v| v >= 0.5).collect() };
+        let prob = resample(|i| e.prob[i], w, h, 1, pw, ph);
+        let marks = resample(|i| if e.mask.data[i] { 1.0 } else { 0.0 }, w, h, 1, pw, ph);
+        let mask = Mask { width: pw, height: ph, data: marks.iter().map(|&v| v >= 0.5).collect() };
         blit(&mut out, &blend(&photo, &prob, &mask), px, py);
         ColourBar { font_px: BAR_PX }.draw(&mut out, px + pw, py, py + ph, threshold);
         // Title: number, model; under it score, verdict and regions.
@@ -204,9 +204,9 @@ mod tests {
     #[test]
     fn resample_averages_down_and_repeats_up() {
         let src = [0.0, 1.0, 1.0, 1.0];
-        assert_eq!(resample(&src, 2, 2, 1, 1, 1), vec![0.75]);
-        assert_eq!(resample(&[0.0, 1.0], 2, 1, 1, 4, 1), vec![0.0, 0.0, 1.0, 1.0]);
-        let odd = resample(&(0..35).map(|v| v as f32).collect::<Vec<_>>(), 7, 5, 1, 3, 2);
+        assert_eq!(resample(|i| src[i], 2, 2, 1, 1, 1), vec![0.75]);
+        assert_eq!(resample(|i| i as f32, 2, 1, 1, 4, 1), vec![0.0, 0.0, 1.0, 1.0]);
+        let odd = resample(|i| i as f32, 7, 5, 1, 3, 2);
         assert_eq!(odd.len(), 6);
     }
 
