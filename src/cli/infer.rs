@@ -513,6 +513,8 @@ fn render_panel(
     let mut entries = Vec::new();
     let mut summary = Vec::new();
     for (pdet, pd, mask, regs, score) in &maps {
+        // The same rule as the report's own verdict.
+        let verdict = if *score > args.threshold { "tampered" } else { "clean" };
         let weights = pdet.weights.path.as_ref().map(|p| p.display().to_string());
         let title = match pdet.weights.path.as_ref().and_then(|p| p.file_name()) {
             Some(f) => format!("{} ({})", pdet.name(), f.to_string_lossy()),
@@ -521,20 +523,19 @@ fn render_panel(
         json.push(crate::report::json::panel_entry(&crate::report::json::PanelEntryInput {
             model: pdet.name(),
             weights: weights.as_deref(),
-            threshold: args.threshold,
             score: *score,
+            verdict,
             width: pd.width,
             height: pd.height,
             marked_pixels: mask.count(),
             regions: regs,
             numbered: crate::report::panel::NUMBERED,
         }));
-        let tampered = *score > args.threshold;
-        summary.push(format!("{} {score:.3} {}", pdet.name(), if tampered { "tampered" } else { "clean" }));
+        summary.push(format!("{} {score:.3} {verdict}", pdet.name()));
         entries.push(crate::report::panel::Entry {
             title,
             score: *score,
-            tampered,
+            verdict,
             prob: &pd.prob,
             mask,
             regions: regs,

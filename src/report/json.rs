@@ -63,8 +63,9 @@ pub fn regions_json(regions: &[Region], width: usize, height: usize) -> Vec<Valu
 pub struct PanelEntryInput<'a> {
     pub model: &'a str,
     pub weights: Option<&'a str>,
-    pub threshold: f32,
     pub score: f32,
+    /// The verdict's word (`tampered`, `clean`).
+    pub verdict: &'a str,
     pub width: usize,
     pub height: usize,
     pub marked_pixels: usize,
@@ -79,7 +80,7 @@ pub fn panel_entry(e: &PanelEntryInput) -> Value {
         "model": e.model,
         "weights": e.weights,
         "score": r4(e.score),
-        "verdict": if e.score > e.threshold { "tampered" } else { "clean" },
+        "verdict": e.verdict,
         "tampered_fraction": (e.marked_pixels as f64 / total * 1e6).round() / 1e6,
         "numbered": e.numbered.min(e.regions.len()),
         "regions": regions_json(e.regions, e.width, e.height),

@@ -19,6 +19,7 @@ const BAR_PX: f32 = 13.0;
 const BOX: [u8; 3] = [0, 220, 255];
 const TAMPERED: [u8; 3] = [200, 30, 30];
 const CLEAN: [u8; 3] = [20, 130, 50];
+const OTHER: [u8; 3] = [190, 120, 0];
 const BLACK: [u8; 3] = [0, 0, 0];
 const GRAY: [u8; 3] = [90, 90, 90];
 const BACKGROUND: [u8; 3] = [255, 255, 255];
@@ -28,7 +29,9 @@ pub struct Entry<'a> {
     /// What the title calls it (the model's name, and its weight file for learned models).
     pub title: String,
     pub score: f32,
-    pub tampered: bool,
+    /// The verdict's word: `tampered` is drawn red, `clean` green, any other (such as a
+    /// calibrated `inconclusive`) amber.
+    pub verdict: &'a str,
     /// The map at the image's size, its cleaned mask and its regions (largest first).
     pub prob: &'a [f32],
     pub mask: &'a Mask,
@@ -162,8 +165,12 @@ pub fn panel(img: &RgbImage, photo_title: &str, photo_note: &str, entries: &[Ent
         // Title: number, model; under it score, verdict and regions.
         draw_text(&mut out, tx, ty, &fit(&format!("{k}. {}", e.title), TITLE_PX, text_w), TITLE_PX, BLACK);
         let mut cx = tx + draw_text(&mut out, tx, sub_y, &format!("score {:.3}  ", e.score), SUB_PX, BLACK) as i64;
-        let (verdict, colour) = if e.tampered { ("tampered", TAMPERED) } else { ("clean", CLEAN) };
-        cx += draw_text(&mut out, cx, sub_y, verdict, SUB_PX, colour) as i64;
+        let colour = match e.verdict {
+            "tampered" => TAMPERED,
+            "clean" => CLEAN,
+            _ => OTHER,
+        };
+        cx += draw_text(&mut out, cx, sub_y, e.verdict, SUB_PX, colour) as i64;
         let n = e.regions.len();
         let regions = match n {
             0 => "  ·  no region".to_string(),
@@ -225,7 +232,7 @@ mod tests {
         let entry = |t: &str| Entry {
             title: t.into(),
             score: 0.9,
-            tampered: true,
+            verdict: "tampered",
             prob: &prob,
             mask: &mask,
             regions: &regions,
@@ -244,7 +251,7 @@ mod tests {
         let e1 = Entry {
             title: String::new(),
             score: 1.0,
-            tampered: true,
+            verdict: "inconclusive",
             prob: &[1.0],
             mask: &m1,
             regions: &[],
