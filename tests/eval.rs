@@ -155,3 +155,51 @@ fn eval_tile_scores_the_tiled_map() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--tile"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn eval_compares_several_models_in_one_run() {
+    let dir = tmpdir("eval-models");
+    let (images, out) = (dir.join("images"), dir.join("out"));
+    std::fs::create_dir_all(&images).unwrap();
+    write_png(&images.join("a.png"), 48, 32, 1);
+    write_mask(&images.join("a_gt.png"), 48, 32, (10, 30, 8, 20));
+    write_png(&images.join("b.png"), 40, 30, 2);
+    write_mask(&images.join("b_gt.png"), 40, 30, (0, 12, 0, 12));
+    let o = bin()
+        .args(["eval", "--model", "ela,noise", "--images"])
+        .arg(&images)
+        .arg("--masks")
+        .arg(&images)
+        .arg("--out")
+        .arg(&out)
+        .args(["--perturb", "jpeg:90,70"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The comparison table: a header and one row per model, in the order given.
+    let table: Vec<&str> = stdout.lines().skip_while(|l| !l.starts_with("models (")).skip(2).collect();
+    assert_eq!(table.len(), 2, "{stdout}");
+    assert!(table[0].starts_with("ela ") && table[1].starts_with("noise "), "{stdout}");
+    assert!(stdout.contains("a.png / ela") && stdout.contains("b.png / noise"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("models.json")).unwrap()).unwrap();
+    let models = summary["models"].as_array().unwrap();
+    assert_eq!(models.iter().map(|m| m["model"].as_str().unwrap()).collect::<Vec<_>>(), ["ela", "noise"]);
+    for m in ["ela", "noise"] {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(m).join("metrics.json")).unwrap()).unwrap();
+        assert_eq!((r["model"].as_str(), r["images"].as_u64()), (Some(m), Some(2)));
+        assert_eq!(r["robustness"].as_array().unwrap().len(), 2);
+        assert_eq!(std::fs::read_to_string(out.join(m).join("per_image.csv")).unwrap().lines().count(), 3);
+        let row = models.iter().find(|x| x["model"] == m).unwrap();
+        assert_eq!(row["mean"], r["mean"]);
+    }
+    let plot = image::open(out.join("robustness.png")).unwrap().to_rgb8();
+    // One panel (jpeg), the legend strip under it with both models' colours.
+    use wgpu_forge::eval::plot::{COLORS, LEGEND_H, PANEL_H, PANEL_W};
+    assert_eq!(plot.dimensions(), (PANEL_W, PANEL_H + LEGEND_H));
+    for (r, g, b) in &COLORS[..2] {
+        assert!(plot.enumerate_pixels().any(|(_, y, p)| y >= PANEL_H && p.0 == [*r, *g, *b]), "legend colour");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -254,3 +254,54 @@ fn infer_usage_and_weight_errors_have_clear_messages() {
     assert!(stderr.contains("blocker") && stderr.contains("output folder"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn panel_shows_every_detector_beside_the_photo_in_one_set() {
+    use wgpu_forge::cli::infer::SHIPPED_WEIGHTS;
+    use wgpu_forge::models::REGISTRY;
+    use wgpu_forge::report::panel::panel_size;
+    let dir = tmpdir("infer-panel");
+    let img = dir.join("p.png");
+    write_png(&img, 45, 31, 6);
+    let training_free: Vec<&str> = REGISTRY.iter().filter(|f| !f.needs_weights()).map(|f| f.name()).collect();
+    // From the repository (the shipped weights are there) and from elsewhere (they are not).
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_WEIGHTS).is_file();
+    for (cwd, learned) in [(Path::new(env!("CARGO_MANIFEST_DIR")), shipped), (dir.as_path(), false)] {
+        let out = dir.join(format!("out-{learned}"));
+        let o = bin()
+            .env_remove("FORGE_WEIGHTS")
+            .current_dir(cwd)
+            .args(["infer", "--panel", "--out"])
+            .arg(&out)
+            .arg(&img)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{stderr}");
+        assert_eq!(stderr.contains("the panel has no learned model"), !learned, "{stderr}");
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("p.json")).unwrap()).unwrap();
+        let panel = r["panel"].as_array().unwrap();
+        assert_eq!(panel.len(), training_free.len() + learned as usize, "{r}");
+        let names: Vec<&str> = panel.iter().map(|e| e["model"].as_str().unwrap()).collect();
+        assert_eq!(names[..training_free.len()], training_free[..]);
+        for e in panel {
+            let score = e["score"].as_f64().unwrap();
+            assert_eq!(e["verdict"], if score > 0.5 { "tampered" } else { "clean" }, "{e}");
+            assert!(e["regions"].is_array() && e["numbered"].as_u64().unwrap() <= 5, "{e}");
+        }
+        if learned {
+            assert_eq!(panel.last().unwrap()["weights"], SHIPPED_WEIGHTS);
+        }
+        // The command's own model (the default) is one of the panel's, with the same score.
+        let own = panel.iter().find(|e| e["model"] == r["model"]["name"]).expect("the default is in the panel");
+        assert_eq!(own["score"], r["score"]);
+        assert_eq!(r["outputs"]["panel"], "p.panel.png");
+        for f in ["p.mask.png", "p.prob.png", "p.overlay.png"] {
+            assert!(out.join(f).is_file(), "{f}: the usual files come with the panel");
+        }
+        let png = image::open(out.join("p.panel.png")).unwrap().to_rgb8();
+        let (w, h) = panel_size(45, 31, panel.len() + 1);
+        assert_eq!(png.dimensions(), (w as u32, h as u32), "one tile per detector plus the photo");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,10 +1,13 @@
-//! `wgpu-forge eval --images DIR --masks DIR [--weights FILE | --model NAME] [--out DIR]
+//! `wgpu-forge eval --images DIR --masks DIR [--weights FILE] [--model NAME[,NAME...]] [--out DIR]
 //! [--perturb SPEC] [--threshold 0.5] [--resolution image|model] [--authentic-without-mask]`:
 //! run a detector over images paired with ground-truth masks and print the benchmark's metrics
 //! per image and averaged over images (see `docs/eval.md` and `eval::metrics`).
 //!
 //! With `--out DIR` it writes `metrics.json` and `per_image.csv`, and with `--perturb` also
-//! `robustness.png`, each atomically. One bad pair (unreadable file, mask of another size) never
+//! `robustness.png`, each atomically. With several models (`--model a,b` and/or `--weights`) each
+//! image is decoded once and run by every model, the table has a row per model, and `--out` gets
+//! a folder per model (its metrics.json, per_image.csv), one robustness.png with a line per model
+//! and models.json (the table). One bad pair (unreadable file, mask of another size) never
 //! stops the run: it is named on stderr and the run ends with exit code 1.
 
 use std::fmt::Write as _;
@@ -18,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::metrics::{image_level, image_metrics, ImageLevel, ImageMetrics, MeanMetrics};
 use crate::eval::pairs::{check_same_size, load_mask, pair_folders, BinaryMask, Pair, Pairing};
 use crate::eval::perturb::{parse_spec, Perturbation};
-use crate::eval::plot::{robustness_png, Series};
+use crate::eval::plot::{robustness_png, Line, Series};
 use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_rgb8_with, LoadOptions};
 use crate::pipeline::{Detection, Detector};
@@ -36,7 +39,9 @@ pub struct EvalArgs {
     /// Converted weights (.safetensors from `wgpu-forge convert`); default as for `infer`.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Model name (default: the weights' `arch` metadata).
+    /// Model name (default: the weights' `arch` metadata), or several, comma-separated, to
+    /// compare them in one run: training-free detectors by name, and at most one learned model,
+    /// whose weights are `--weights` (without a learned name in the list, `--weights` adds it last).
     #[arg(long)]
     pub model: Option<String>,
     /// Write metrics.json, per_image.csv (and robustness.png with --perturb) here.
@@ -76,6 +81,55 @@ struct ImageRow {
     metrics: ImageMetrics,
 }
 
+/// The detectors to evaluate, as `(weights, model)` for [`open_detector`]: each training-free
+/// name of `--model` (comma-separated, in order), and the learned model of `--weights` (or
+/// FORGE_WEIGHTS) where a learned name stands in the list or, without one, last; with no
+/// `--model`, the one detector `infer` would run.
+fn model_specs(args: &EvalArgs) -> Result<Vec<(Option<PathBuf>, Option<String>)>> {
+    let names: Vec<&str> = args
+        .model
+        .as_deref()
+        .map(|m| m.split(',').map(str::trim).filter(|n| !n.is_empty()).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        return Ok(vec![(args.weights.clone(), None)]);
+    }
+    let mut specs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut learned = false;
+    for name in &names {
+        let family = crate::models::family(name)?;
+        if !seen.insert(family.name()) {
+            return Err(Error::invalid(format!("--model names {} twice", family.name())));
+        }
+        if family.needs_weights() {
+            if learned {
+                return Err(Error::invalid(
+                    "--model names two learned models; one run evaluates one weight file (--weights)",
+                ));
+            }
+            learned = true;
+            specs.push((args.weights.clone(), Some(name.to_string())));
+        } else {
+            specs.push((None, Some(name.to_string())));
+        }
+    }
+    if !learned {
+        if let Some(w) = &args.weights {
+            specs.push((Some(w.clone()), None));
+        }
+    }
+    Ok(specs)
+}
+
+/// One model's results over the run.
+struct ModelRun<'g> {
+    det: Detector<'g>,
+    resolution: String,
+    rows: Vec<ImageRow>,
+    per_condition: Vec<Vec<ImageMetrics>>,
+}
+
 /// Run the command; returns how many pairs failed (each named on stderr).
 pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     if !(0.0..1.0).contains(&args.threshold) {
@@ -85,6 +139,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     for spec in &args.perturb {
         perturbations.extend(parse_spec(spec)?);
     }
+    let specs = model_specs(args)?;
     let pairing = pair_folders(&args.images, &args.masks, args.authentic_without_mask)?;
     report_pairing(&pairing, args.authentic_without_mask);
     if pairing.pairs.is_empty() {
@@ -98,49 +153,61 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         std::fs::create_dir_all(out)
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot create {}: {e}", out.display())))?;
     }
-    let gpu = dev.open()?;
-    let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
-    if args.tile {
-        det.check_tile_overlap(args.tile_overlap)?;
-    }
     let at_model = args.resolution == "model";
     if at_model && args.tile {
         return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
     }
-    let resolution = match (at_model, det.mode()) {
-        (false, crate::pipeline::InputMode::Resized([h, w])) if args.tile => {
-            format!("each image's own resolution, in overlapping {w}x{h} tiles")
-        }
-        (true, crate::pipeline::InputMode::Resized([h, w])) => {
-            format!("the model's resolution {w}x{h} (masks resized nearest, as the benchmark)")
-        }
-        (true, _) => "the model's resolution (the image's own, for this model)".to_string(),
-        (false, _) => "each image's own resolution".to_string(),
-    };
-    println!(
-        "{} on {}; evaluated at {resolution}; a pixel is marked when p > {}",
-        det.name(),
-        gpu.info.name,
-        args.threshold
-    );
-    println!("{}", header_line());
+    let gpu = dev.open()?;
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
     conditions.extend(perturbations.iter().copied().map(Some));
+    let mut runs = Vec::new();
+    for (weights, model) in &specs {
+        let det = open_detector(&gpu, weights.as_deref(), model.as_deref())?;
+        if args.tile {
+            det.check_tile_overlap(args.tile_overlap)?;
+        }
+        let resolution = match (at_model, det.mode()) {
+            (false, crate::pipeline::InputMode::Resized([h, w])) if args.tile => {
+                format!("each image's own resolution, in overlapping {w}x{h} tiles")
+            }
+            (true, crate::pipeline::InputMode::Resized([h, w])) => {
+                format!("the model's resolution {w}x{h} (masks resized nearest, as the benchmark)")
+            }
+            (true, _) => "the model's resolution (the image's own, for this model)".to_string(),
+            (false, _) => "each image's own resolution".to_string(),
+        };
+        println!(
+            "{} on {}; evaluated at {resolution}; a pixel is marked when p > {}",
+            det.name(),
+            gpu.info.name,
+            args.threshold
+        );
+        runs.push(ModelRun { det, resolution, rows: Vec::new(), per_condition: vec![Vec::new(); conditions.len()] });
+    }
+    let several = runs.len() > 1;
+    println!("{}", header_line(if several { "image / model" } else { "image" }));
     let load = LoadOptions {
         max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
         ..LoadOptions::default()
     };
-    let mut rows: Vec<ImageRow> = Vec::new();
-    let mut per_condition: Vec<Vec<ImageMetrics>> = vec![Vec::new(); conditions.len()];
     let mut failures: Vec<(Pair, String)> = Vec::new();
     for pair in &pairing.pairs {
-        match evaluate_pair(&mut det, pair, &conditions, args, &load) {
-            Ok((width, height, metrics)) => {
-                println!("{}", row_line(&display_name(&pair.image), &metrics[0]));
-                for (all, m) in per_condition.iter_mut().zip(&metrics) {
-                    all.push(m.clone());
+        let mut dets: Vec<&mut Detector> = runs.iter_mut().map(|r| &mut r.det).collect();
+        match evaluate_pair(&mut dets, pair, &conditions, args, &load) {
+            Ok((width, height, per_model)) => {
+                for (run, metrics) in runs.iter_mut().zip(per_model) {
+                    let name = if several {
+                        let file = pair.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        fit_name(&format!("{file} / {}", run.det.name()))
+                    } else {
+                        display_name(&pair.image)
+                    };
+                    println!("{}", row_line(&name, &metrics[0]));
+                    for (all, m) in run.per_condition.iter_mut().zip(&metrics) {
+                        all.push(m.clone());
+                    }
+                    run.rows.push(ImageRow { pair: pair.clone(), width, height, metrics: metrics[0].clone() });
                 }
-                rows.push(ImageRow { pair: pair.clone(), width, height, metrics: metrics[0].clone() });
             }
             Err(e) => {
                 let mask = pair.mask.as_ref().map_or("none".to_string(), |m| m.display().to_string());
@@ -149,36 +216,46 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             }
         }
     }
-    let clean = MeanMetrics::of(&per_condition[0]);
-    let empty = rows.iter().filter(|r| r.metrics.gt_empty).count();
-    let tampered_only = MeanMetrics::of(rows.iter().map(|r| &r.metrics).filter(|m| !m.gt_empty));
-    let level = image_level(&per_condition[0], args.threshold);
-    print_summary(&clean, &tampered_only, empty, level.as_ref(), args.threshold);
-    let robustness: Vec<(Perturbation, MeanMetrics)> =
-        perturbations.iter().zip(&per_condition[1..]).map(|(p, all)| (*p, MeanMetrics::of(all))).collect();
-    if !robustness.is_empty() {
-        println!("\nrobustness (means over the {} above)", images(clean.images));
-        for (p, m) in &robustness {
-            println!("{}", row_text(&p.to_string(), m.f1, m.f1_permuted, m.iou, m.auc, m.best_f1, m.best_mcc, None));
+    let mut reports = Vec::new();
+    let mut table = Vec::new();
+    let mut lines = Vec::new();
+    let mut clean_f1 = Vec::new();
+    for run in &runs {
+        let clean = MeanMetrics::of(&run.per_condition[0]);
+        let empty = run.rows.iter().filter(|r| r.metrics.gt_empty).count();
+        let tampered_only = MeanMetrics::of(run.rows.iter().map(|r| &r.metrics).filter(|m| !m.gt_empty));
+        let level = image_level(&run.per_condition[0], args.threshold);
+        let robustness: Vec<(Perturbation, MeanMetrics)> =
+            perturbations.iter().zip(&run.per_condition[1..]).map(|(p, all)| (*p, MeanMetrics::of(all))).collect();
+        if several {
+            println!("\n{}", run.det.name());
         }
-    }
-    if let Some(out) = &args.out {
+        print_summary(&clean, &tampered_only, empty, level.as_ref(), args.threshold);
+        if !robustness.is_empty() {
+            println!("\nrobustness (means over the {} above)", images(clean.images));
+            for (p, m) in &robustness {
+                println!(
+                    "{}",
+                    row_text(&p.to_string(), m.f1, m.f1_permuted, m.iou, m.auc, m.best_f1, m.best_mcc, None)
+                );
+            }
+        }
         let report = json!({
-            "model": det.name(),
-            "weights": det.weights.path.as_ref().map(|p| p.display().to_string()),
-            "weights_sha256": det.weights.sha256,
+            "model": run.det.name(),
+            "weights": run.det.weights.path.as_ref().map(|p| p.display().to_string()),
+            "weights_sha256": run.det.weights.sha256,
             "resolution": args.resolution,
             "tile": args.tile,
-            "resolution_note": resolution,
+            "resolution_note": run.resolution,
             "threshold": args.threshold,
             "image_score": "max of the probability map after a box blur 1% of the short side wide, at least 3 px (report::score::image_score)",
-            "images": rows.len(),
+            "images": run.rows.len(),
             "empty_mask_images": empty,
             "mean": mean_json(&clean),
             "mean_tampered_only": mean_json(&tampered_only),
             "image_level": level.map(|l| json!({"tampered": l.tampered, "authentic": l.authentic,
                 "auc": l.auc, "balanced_accuracy": l.balanced_accuracy})),
-            "per_image": rows.iter().map(row_json).collect::<Vec<_>>(),
+            "per_image": run.rows.iter().map(row_json).collect::<Vec<_>>(),
             "robustness": robustness.iter().map(|(p, m)| json!({"kind": p.kind(), "strength": p.strength(),
                 "mean": mean_json(m)})).collect::<Vec<_>>(),
             "failed": failures.iter().map(|(p, e)| json!({"image": p.image.display().to_string(),
@@ -186,28 +263,74 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             "unpaired_images": pairing.unpaired_images.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "unpaired_masks": pairing.unpaired_masks.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::invalid(format!("metrics.json: {e}")))?;
-        // One set, metrics.json last: its presence marks a complete run.
-        let mut files = vec![(out.join("per_image.csv"), per_image_csv(&rows).into_bytes())];
-        if !robustness.is_empty() {
-            files.push((out.join("robustness.png"), robustness_png(&series(&robustness), Some(clean.f1))?));
+        table.push((run.det.name().to_string(), clean, level.map(|l| l.auc)));
+        clean_f1.push(Some(clean.f1));
+        lines.push((run.det.name().to_string(), robustness));
+        reports.push((run.det.name().to_string(), report, per_image_csv(&run.rows)));
+    }
+    if several {
+        println!(
+            "\nmodels (means over the {}; imgAUC: image-level AUC of the image score)",
+            images(runs[0].rows.len())
+        );
+        println!("{}", table_header("model", "imgAUC"));
+        for (name, m, auc) in &table {
+            println!("{}", row_text(&fit_name(name), m.f1, m.f1_permuted, m.iou, m.auc, m.best_f1, m.best_mcc, *auc));
         }
-        files.push((out.join("metrics.json"), text.into_bytes()));
+    }
+    if let Some(out) = &args.out {
+        let to_text =
+            |v: &Value| serde_json::to_string_pretty(v).map_err(|e| Error::invalid(format!("metrics.json: {e}")));
+        let mut files = Vec::new();
+        let plot = if perturbations.is_empty() { None } else { Some(robustness_png(&series(&lines), &clean_f1)?) };
+        if several {
+            // One folder per model as a single run writes, the plot with every model's line, and
+            // models.json (the table) last: its presence marks a complete run.
+            for (name, report, csv) in &reports {
+                let dir = out.join(name);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::new(ErrorKind::Io, format!("cannot create {}: {e}", dir.display())))?;
+                remove_stale_temps(&dir);
+                files.push((dir.join("per_image.csv"), csv.clone().into_bytes()));
+                files.push((dir.join("metrics.json"), to_text(report)?.into_bytes()));
+            }
+            if let Some(png) = plot {
+                files.push((out.join("robustness.png"), png));
+            }
+            let summary = json!({
+                "models": reports.iter().map(|(name, r, _)| json!({"model": name, "weights": r["weights"],
+                    "metrics": format!("{name}/metrics.json"), "images": r["images"], "mean": r["mean"],
+                    "image_level": r["image_level"], "robustness": r["robustness"]})).collect::<Vec<_>>(),
+                "resolution": args.resolution,
+                "threshold": args.threshold,
+                "failed": failures.len(),
+            });
+            files.push((out.join("models.json"), to_text(&summary)?.into_bytes()));
+        } else {
+            // One set, metrics.json last: its presence marks a complete run.
+            let (_, report, csv) = &reports[0];
+            files.push((out.join("per_image.csv"), csv.clone().into_bytes()));
+            if let Some(png) = plot {
+                files.push((out.join("robustness.png"), png));
+            }
+            files.push((out.join("metrics.json"), to_text(report)?.into_bytes()));
+        }
         remove_stale_temps(out);
         write_set(&files)?;
-        eprintln!("wrote {}", out.join("metrics.json").display());
+        eprintln!("wrote {}", files.last().map(|(p, _)| p.display().to_string()).unwrap_or_default());
     }
     Ok(failures.len())
 }
 
-/// Load one pair, run every condition; returns the image's size and the metrics per condition.
+/// Load one pair, run every condition with every detector; returns the image's size and, per
+/// detector, the metrics per condition.
 fn evaluate_pair(
-    det: &mut Detector,
+    dets: &mut [&mut Detector],
     pair: &Pair,
     conditions: &[Option<Perturbation>],
     args: &EvalArgs,
     load: &LoadOptions,
-) -> Result<(usize, usize, Vec<ImageMetrics>)> {
+) -> Result<(usize, usize, Vec<Vec<ImageMetrics>>)> {
     let img = load_rgb8_with(&pair.image, load)?;
     let mask = match &pair.mask {
         Some(path) => {
@@ -225,14 +348,20 @@ fn evaluate_pair(
         None => BinaryMask::empty(img.width, img.height),
     };
     let seed = noise_seed(&pair.image);
-    let mut out = Vec::with_capacity(conditions.len());
     let tile = args.tile.then_some(args.tile_overlap);
+    let mut out: Vec<Vec<ImageMetrics>> = dets.iter().map(|_| Vec::with_capacity(conditions.len())).collect();
     for condition in conditions {
-        let d = match condition {
-            None => det.detect_with(&img, tile)?,
-            Some(p) => det.detect_with(&p.apply(&img, seed)?, tile).map_err(|e| e.context(p))?,
+        let perturbed = match condition {
+            None => None,
+            Some(p) => Some(p.apply(&img, seed).map_err(|e| e.context(p))?),
         };
-        out.push(score_detection(&d, &mask, args.resolution == "model", args.threshold));
+        for (det, metrics) in dets.iter_mut().zip(out.iter_mut()) {
+            let d = match (condition, &perturbed) {
+                (Some(p), Some(x)) => det.detect_with(x, tile).map_err(|e| e.context(p))?,
+                _ => det.detect_with(&img, tile)?,
+            };
+            metrics.push(score_detection(&d, &mask, args.resolution == "model", args.threshold));
+        }
     }
     Ok((img.width, img.height, out))
 }
@@ -292,19 +421,27 @@ fn images(n: usize) -> String {
 const NAME_WIDTH: usize = 40;
 
 fn display_name(path: &Path) -> String {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    fit_name(&path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// `name` shortened from the front to the table's first column.
+fn fit_name(name: &str) -> String {
     let n = name.chars().count();
     if n <= NAME_WIDTH {
-        name
+        name.to_string()
     } else {
         format!("…{}", name.chars().skip(n - NAME_WIDTH + 1).collect::<String>())
     }
 }
 
-fn header_line() -> String {
+fn header_line(first: &str) -> String {
+    table_header(first, "score")
+}
+
+fn table_header(first: &str, last: &str) -> String {
     format!(
         "{:<NAME_WIDTH$} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
-        "image", "F1", "F1perm", "IoU", "AUC", "bestF1", "MCC", "score"
+        first, "F1", "F1perm", "IoU", "AUC", "bestF1", "MCC", last
     )
 }
 
@@ -401,18 +538,30 @@ fn per_image_csv(rows: &[ImageRow]) -> String {
     s
 }
 
-/// Plot panels, one per perturbation kind in the order first given.
-fn series(robustness: &[(Perturbation, MeanMetrics)]) -> Vec<Series> {
+/// Plot panels, one per perturbation kind in the order first given, each with one line per model
+/// (`(model name, its robustness means)`, every model over the same perturbations).
+fn series(models: &[(String, Vec<(Perturbation, MeanMetrics)>)]) -> Vec<Series> {
     let mut out: Vec<(&str, Series)> = Vec::new();
-    for (p, m) in robustness {
-        let title = match p {
-            Perturbation::Noise { .. } => "MEAN F1 - NOISE VAR",
-            Perturbation::Blur { .. } => "MEAN F1 - BLUR K",
-            Perturbation::Jpeg { .. } => "MEAN F1 - JPEG Q",
+    let Some((_, first)) = models.first() else { return Vec::new() };
+    for (k, (p, _)) in first.iter().enumerate() {
+        let (title, x_title) = match p {
+            Perturbation::Noise { .. } => ("Gaussian noise", "variance"),
+            Perturbation::Blur { .. } => ("Gaussian blur", "kernel size"),
+            Perturbation::Jpeg { .. } => ("JPEG compression", "quality"),
         };
-        match out.iter_mut().find(|(k, _)| *k == p.kind()) {
-            Some((_, s)) => s.points.push((p.strength(), m.f1)),
-            None => out.push((p.kind(), Series { title: title.into(), points: vec![(p.strength(), m.f1)] })),
+        let idx = match out.iter().position(|(kind, _)| *kind == p.kind()) {
+            Some(i) => i,
+            None => {
+                let lines = models.iter().map(|(m, _)| Line { model: m.clone(), f1: Vec::new() }).collect();
+                let s = Series { title: title.into(), x_title: x_title.into(), strengths: Vec::new(), lines };
+                out.push((p.kind(), s));
+                out.len() - 1
+            }
+        };
+        let s = &mut out[idx].1;
+        s.strengths.push(p.strength());
+        for (line, (_, r)) in s.lines.iter_mut().zip(models) {
+            line.f1.push(r.get(k).map(|(_, m)| m.f1));
         }
     }
     out.into_iter().map(|(_, s)| s).collect()
@@ -453,6 +602,39 @@ mod tests {
     }
 
     #[test]
+    fn model_lists_keep_their_order_and_take_one_learned_model() {
+        let args = |model: Option<&str>, weights: Option<&str>| EvalArgs {
+            images: PathBuf::new(),
+            masks: PathBuf::new(),
+            weights: weights.map(PathBuf::from),
+            model: model.map(String::from),
+            out: None,
+            perturb: Vec::new(),
+            threshold: 0.5,
+            resolution: "image".into(),
+            authentic_without_mask: false,
+            max_pixels: None,
+            tile: false,
+            tile_overlap: 64,
+        };
+        let names = |a: &EvalArgs| {
+            model_specs(a)
+                .unwrap()
+                .into_iter()
+                .map(|(w, m)| (w.map(|w| w.display().to_string()), m))
+                .collect::<Vec<_>>()
+        };
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(names(&args(None, Some("w.st"))), [(s("w.st"), None)]);
+        assert_eq!(names(&args(Some("noise, ela"), None)), [(None, s("noise")), (None, s("ela"))]);
+        assert_eq!(names(&args(Some("ela"), Some("w.st"))), [(None, s("ela")), (s("w.st"), None)]);
+        assert_eq!(names(&args(Some("pmsp,ela"), Some("w.st"))), [(s("w.st"), s("pmsp")), (None, s("ela"))]);
+        assert!(model_specs(&args(Some("ela,ela"), None)).unwrap_err().message.contains("twice"));
+        assert!(model_specs(&args(Some("pmsp,mesorch"), None)).unwrap_err().message.contains("two learned"));
+        assert!(model_specs(&args(Some("ela,nope"), None)).is_err());
+    }
+
+    #[test]
     fn series_group_by_kind_in_order() {
         let m = MeanMetrics { f1: 0.5, ..MeanMetrics::default() };
         let r = [
@@ -460,9 +642,11 @@ mod tests {
             (Perturbation::Noise { variance: 3.0 }, m),
             (Perturbation::Jpeg { quality: 50 }, m),
         ];
-        let s = series(&r);
+        let s = series(&[("a".into(), r.to_vec()), ("b".into(), r.to_vec())]);
         assert_eq!(s.len(), 2);
-        assert_eq!((s[0].title.as_str(), s[0].points.clone()), ("MEAN F1 - JPEG Q", vec![(90.0, 0.5), (50.0, 0.5)]));
+        assert_eq!((s[0].title.as_str(), s[0].strengths.clone()), ("JPEG compression", vec![90.0, 50.0]));
+        assert_eq!(s[0].lines.len(), 2);
+        assert_eq!((s[0].lines[1].model.as_str(), s[0].lines[1].f1.clone()), ("b", vec![Some(0.5), Some(0.5)]));
         assert_eq!(noise_seed(Path::new("a/x.png")), noise_seed(Path::new("b/x.png")));
     }
 }

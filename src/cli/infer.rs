@@ -9,7 +9,9 @@
 //! is named on stderr with its reason and the run ends with exit code 1. An image's files are all
 //! encoded, then written as a set ([`crate::fileio::write_set`]): all of them or none. Stems are
 //! unique in a batch; `--out` may not be the folder of an input (outputs would overwrite files
-//! there and be read back as inputs by the next run).
+//! there and be read back as inputs by the next run). With `--panel` also `S.panel.png` and a
+//! `panel` array in `S.json`: every training-free detector of the registry and the learned model,
+//! side by side (docs/report.md).
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -84,6 +86,12 @@ pub struct InferArgs {
     /// Do not rotate images by their EXIF orientation (the benchmark's loader does not).
     #[arg(long)]
     pub no_exif_orientation: bool,
+    /// Also run every training-free detector and the learned model (--weights, else
+    /// FORGE_WEIGHTS, else the shipped weights when present) and write S.panel.png, the photo and
+    /// each detector's map side by side, and their scores, verdicts and regions in S.json's
+    /// `panel` array.
+    #[arg(long)]
+    pub panel: bool,
 }
 
 /// The learned weights shipped in the repository. They are not the default: on real forgeries they
@@ -201,6 +209,45 @@ pub fn open_detector<'g>(
     Detector::from_weights_file(gpu, &weights, model)
 }
 
+/// A detector of the panel: the command's own (its detection is reused) or another one.
+enum Slot<'g> {
+    Main,
+    Other(Box<Detector<'g>>),
+}
+
+/// The panel's detectors, planned once for the batch: every training-free detector in the
+/// registry's order, then the learned model (`--weights`, else FORGE_WEIGHTS, else the shipped
+/// weights; skipped with a note when that file is missing). `main` is the command's own detector.
+fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: &InferArgs) -> Result<Vec<Slot<'g>>> {
+    let mut slots = Vec::new();
+    for f in models::REGISTRY.iter().filter(|f| !f.needs_weights()) {
+        if main.weights.path.is_none() && main.name() == f.name() {
+            slots.push(Slot::Main);
+        } else {
+            slots.push(Slot::Other(Box::new(Detector::without_weights(gpu, *f)?)));
+        }
+    }
+    let learned = args.weights.clone().or_else(default_weights).unwrap_or_else(|| PathBuf::from(SHIPPED_WEIGHTS));
+    if main.weights.path.as_deref() == Some(learned.as_path()) {
+        slots.push(Slot::Main);
+    } else if learned.is_file() {
+        slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &learned, None)?)));
+    } else {
+        eprintln!(
+            "wgpu-forge: note: the panel has no learned model: {} is not there (name one with --weights)",
+            learned.display()
+        );
+    }
+    if args.tile {
+        for slot in &slots {
+            if let Slot::Other(d) = slot {
+                d.check_tile_overlap(args.tile_overlap)?;
+            }
+        }
+    }
+    Ok(slots)
+}
+
 /// Run the command; returns how many inputs failed.
 pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     if !(0.0..1.0).contains(&args.threshold) {
@@ -237,6 +284,7 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     });
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
     eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
+    let mut panel = if args.panel { panel_detectors(&gpu, &det, args)? } else { Vec::new() };
     let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {
@@ -253,7 +301,7 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
             Ok(input) => {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                one(&mut det, input, &stem, &ctx, &load).map_err(|e| (input.as_path(), e))
+                one(&mut det, &mut panel, input, &stem, &ctx, &load).map_err(|e| (input.as_path(), e))
             }
             Err((arg, e)) => Err((arg.as_path(), e.clone())),
         };
@@ -294,7 +342,14 @@ struct Context<'a> {
     backend: String,
 }
 
-fn one(det: &mut Detector, input: &Path, stem: &str, ctx: &Context, load: &LoadOptions) -> Result<String> {
+fn one(
+    det: &mut Detector,
+    panel: &mut [Slot],
+    input: &Path,
+    stem: &str,
+    ctx: &Context,
+    load: &LoadOptions,
+) -> Result<String> {
     let args = ctx.args;
     let t = Instant::now();
     let decoded = load_image(input, load)?;
@@ -302,18 +357,37 @@ fn one(det: &mut Detector, input: &Path, stem: &str, ctx: &Context, load: &LoadO
     let decode_s = t.elapsed().as_secs_f64();
     let mut d = det.detect_with(img, args.tile.then_some(args.tile_overlap))?;
     d.timings.decode_s = decode_s;
-    let (files, summary) = render(det, img, &d, input, stem, ctx, &decoded.notes)?;
+    let tile = args.tile.then_some(args.tile_overlap);
+    let others = panel
+        .iter_mut()
+        .map(|slot| match slot {
+            Slot::Main => Ok(None),
+            Slot::Other(o) => o.detect_with(img, tile).map(Some).map_err(|e| e.context(format!("panel, {}", o.name()))),
+        })
+        .collect::<Result<Vec<Option<Detection>>>>()?;
+    let views: Vec<(&Detector, &Detection)> = panel
+        .iter()
+        .zip(&others)
+        .map(|(slot, other)| match (slot, other) {
+            (Slot::Other(o), Some(od)) => (&**o, od),
+            _ => (&*det, &d),
+        })
+        .collect();
+    let (files, summary) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes)?;
     // The report comes last in `files`: its presence marks a complete set.
     let files: Vec<(PathBuf, Vec<u8>)> = files.into_iter().map(|(n, b)| (args.out.join(n), b)).collect();
     write_set(&files)?;
     Ok(summary)
 }
 
-/// Everything written for one image, encoded, and the line printed for it.
+/// Everything written for one image, encoded, and the line printed for it; `panel` holds the
+/// panel's detectors and their detections (empty without `--panel`).
+#[allow(clippy::too_many_arguments)]
 fn render(
     det: &Detector,
     img: &RgbImage,
     d: &Detection,
+    panel: &[(&Detector, &Detection)],
     input: &Path,
     stem: &str,
     ctx: &Context,
@@ -352,9 +426,16 @@ fn render(
             }
         }
     }
+    let file = input.display().to_string();
+    let (panel_json, panel_summary) = if panel.is_empty() {
+        (None, String::new())
+    } else {
+        let (json, png, summary) = render_panel(img, panel, &file, ctx)?;
+        add("panel", format!("{stem}.panel.png"), png);
+        (Some(json), summary)
+    };
     let mut timings = d.timings;
     timings.postprocess_s += t.elapsed().as_secs_f64();
-    let file = input.display().to_string();
     let weights = det.weights.path.as_ref().map(|p| p.display().to_string());
     let mode = match (det.mode(), args.tile) {
         (InputMode::Native, _) => "native",
@@ -390,6 +471,10 @@ fn render(
         outputs: &outputs,
         notes,
     });
+    let mut rep = rep;
+    if let (Some(p), Some(obj)) = (panel_json, rep.as_object_mut()) {
+        obj.insert("panel".to_string(), p);
+    }
     files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
     let line = if args.json {
         rep.to_string()
@@ -404,9 +489,64 @@ fn render(
             100.0 * mask.count() as f64 / (d.width * d.height) as f64,
             timings.decode_s + timings.preprocess_s + timings.gpu_s + timings.postprocess_s,
             timings.gpu_s
-        )
+        ) + &panel_summary
     };
     Ok((files, line))
+}
+
+/// The panel's JSON array, its PNG, and a summary for the printed line.
+fn render_panel(
+    img: &RgbImage,
+    panel: &[(&Detector, &Detection)],
+    file: &str,
+    ctx: &Context,
+) -> Result<(serde_json::Value, Vec<u8>, String)> {
+    let args = ctx.args;
+    let mut maps = Vec::new();
+    for (pdet, pd) in panel {
+        let mut mask = Mask::threshold(&pd.prob, pd.width, pd.height, args.threshold).open(args.open).close(args.close);
+        let regs = regions(&mut mask, &pd.prob, args.min_area.max(1));
+        let score = image_score(&pd.prob, pd.width, pd.height);
+        maps.push((pdet, pd, mask, regs, score));
+    }
+    let mut json = Vec::new();
+    let mut entries = Vec::new();
+    let mut summary = Vec::new();
+    for (pdet, pd, mask, regs, score) in &maps {
+        // The same rule as the report's own verdict.
+        let verdict = if *score > args.threshold { "tampered" } else { "clean" };
+        let weights = pdet.weights.path.as_ref().map(|p| p.display().to_string());
+        let title = match pdet.weights.path.as_ref().and_then(|p| p.file_name()) {
+            Some(f) => format!("{} ({})", pdet.name(), f.to_string_lossy()),
+            None => pdet.name().to_string(),
+        };
+        json.push(crate::report::json::panel_entry(&crate::report::json::PanelEntryInput {
+            model: pdet.name(),
+            weights: weights.as_deref(),
+            score: *score,
+            verdict,
+            width: pd.width,
+            height: pd.height,
+            marked_pixels: mask.count(),
+            regions: regs,
+            numbered: crate::report::panel::NUMBERED,
+        }));
+        summary.push(format!("{} {score:.3} {verdict}", pdet.name()));
+        entries.push(crate::report::panel::Entry {
+            title,
+            score: *score,
+            verdict,
+            prob: &pd.prob,
+            mask,
+            regions: regs,
+            links: &[],
+        });
+    }
+    let name = Path::new(file).file_name().map_or(file.to_string(), |n| n.to_string_lossy().into_owned());
+    let note = format!("{} × {} px  ·  threshold {}", img.width, img.height, args.threshold);
+    let picture = crate::report::panel::panel(img, &name, &note, &entries, args.threshold);
+    let png = png_rgb8(picture.width, picture.height, picture.data)?;
+    Ok((serde_json::Value::Array(json), png, format!("; panel: {}", summary.join(", "))))
 }
 
 /// Probabilities as 8-bit gray, `round(255 p)`, by the decoder's own unit-to-byte rule.

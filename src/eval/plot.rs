@@ -1,80 +1,52 @@
-//! `robustness.png`: mean F1 against perturbation strength, one panel per kind, drawn with the
-//! image crate and a 3 x 5 pixel font. Points are spaced evenly in the order the strengths were
-//! given (JPEG 100, 90, ... reads left to right as growing damage) and labelled with their
-//! values; the y axis runs from 0 to 1; a gray line marks the unperturbed mean F1.
+//! `robustness.png`: mean F1 against perturbation strength, one panel per kind, one line per model,
+//! drawn with plotters into our own RGB buffer with the bundled font (no system fonts). Points are
+//! spaced evenly in the order the strengths were given (JPEG 100, 90, ... reads left to right as
+//! growing damage) and labelled with their values; the y axis runs from 0 to 1; a dashed line in
+//! the model's colour marks its unperturbed mean F1; the legend names the models below the panels.
 
-use crate::error::Result;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{Error, Result};
 use crate::report::files::png_rgb8;
 
-/// One panel: a perturbation kind, the axis title, and `(strength, mean F1)` in order.
+/// One model's mean F1 at each strength of a panel, in the panel's order (`None` where it has none).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Line {
+    pub model: String,
+    pub f1: Vec<Option<f64>>,
+}
+
+/// One panel: a perturbation kind's title, its x axis title, its strengths, and a line per model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub title: String,
-    pub points: Vec<(f64, f64)>,
+    pub x_title: String,
+    pub strengths: Vec<f64>,
+    pub lines: Vec<Line>,
 }
 
-const PANEL_W: usize = 240;
-const PANEL_H: usize = 170;
-const LEFT: usize = 34;
-const RIGHT: usize = 12;
-const TOP: usize = 26;
-const BOTTOM: usize = 30;
-const SCALE: usize = 2;
-const WHITE: [u8; 3] = [255, 255, 255];
-const BLACK: [u8; 3] = [0, 0, 0];
-const GRAY: [u8; 3] = [170, 170, 170];
-const COLORS: [[u8; 3]; 3] = [[200, 40, 40], [40, 90, 200], [30, 150, 60]];
+pub const PANEL_W: u32 = 440;
+pub const PANEL_H: u32 = 320;
+/// Height of the legend strip under the panels.
+pub const LEGEND_H: u32 = 44;
+/// Line colours, one per model in order (colour-blind-safe Okabe-Ito hues).
+pub const COLORS: [(u8, u8, u8); 6] =
+    [(213, 94, 0), (0, 114, 178), (0, 158, 115), (204, 121, 167), (230, 159, 0), (86, 180, 233)];
+const FONT: &str = "sans-serif";
 
-struct Canvas {
-    width: usize,
-    height: usize,
-    pixels: Vec<u8>,
+fn color(i: usize) -> RGBColor {
+    let (r, g, b) = COLORS[i % COLORS.len()];
+    RGBColor(r, g, b)
 }
 
-impl Canvas {
-    fn set(&mut self, x: isize, y: isize, color: [u8; 3]) {
-        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
-            let i = (y as usize * self.width + x as usize) * 3;
-            self.pixels[i..i + 3].copy_from_slice(&color);
-        }
-    }
-
-    fn line(&mut self, (x0, y0): (isize, isize), (x1, y1): (isize, isize), color: [u8; 3]) {
-        let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-        for s in 0..=steps {
-            self.set(x0 + (x1 - x0) * s / steps, y0 + (y1 - y0) * s / steps, color);
-        }
-    }
-
-    fn square(&mut self, (x, y): (isize, isize), r: isize, color: [u8; 3]) {
-        for dy in -r..=r {
-            for dx in -r..=r {
-                self.set(x + dx, y + dy, color);
-            }
-        }
-    }
-
-    /// Text with its top-left corner at `(x, y)`; characters without a glyph are left blank.
-    fn text(&mut self, x: isize, y: isize, s: &str) {
-        for (n, ch) in s.chars().enumerate() {
-            let Some(rows) = crate::report::font::glyph(ch.to_ascii_uppercase()) else { continue };
-            for (gy, row) in rows.iter().enumerate() {
-                for gx in 0..3 {
-                    if row & (4 >> gx) != 0 {
-                        let (px, py) = (x + ((n * 4 + gx) * SCALE) as isize, y + (gy * SCALE) as isize);
-                        for (dx, dy) in (0..SCALE * SCALE).map(|k| ((k % SCALE) as isize, (k / SCALE) as isize)) {
-                            self.set(px + dx, py + dy, BLACK);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Width in pixels of `s` drawn by [`Canvas::text`].
-fn text_width(s: &str) -> usize {
-    (s.chars().count() * 4).saturating_sub(1) * SCALE
+/// Register the bundled font with plotters (once; plotters draws no text without it).
+fn register_font() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        // The bytes are the bundled font, which parses (report::text's tests).
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, crate::report::text::FONT_TTF);
+    });
 }
 
 /// A short label for a strength: integers without decimals.
@@ -86,75 +58,144 @@ fn label(v: f64) -> String {
     }
 }
 
-/// The PNG bytes of the plot; `clean` is the unperturbed mean F1.
-pub fn robustness_png(series: &[Series], clean: Option<f64>) -> Result<Vec<u8>> {
-    let panels = series.len().max(1);
-    let mut c = Canvas { width: PANEL_W * panels, height: PANEL_H, pixels: WHITE.repeat(PANEL_W * panels * PANEL_H) };
-    let (plot_w, plot_h) = (PANEL_W - LEFT - RIGHT, PANEL_H - TOP - BOTTOM);
-    for (i, s) in series.iter().enumerate() {
-        let (x0, y_bottom) = ((i * PANEL_W + LEFT) as isize, (TOP + plot_h) as isize);
-        let y_of = |f1: f64| y_bottom - (f1.clamp(0.0, 1.0) * plot_h as f64).round() as isize;
-        c.text(x0, 6, &s.title);
-        if let Some(f1) = clean {
-            for x in (0..plot_w as isize).step_by(4) {
-                c.line((x0 + x, y_of(f1)), (x0 + x + 1, y_of(f1)), GRAY);
-            }
+fn plot_err<E: std::fmt::Display>(e: E) -> Error {
+    Error::invalid(format!("robustness plot: {e}"))
+}
+
+/// The PNG bytes of the plot; `clean[i]` is model i's unperturbed mean F1 (the lines' order).
+pub fn robustness_png(series: &[Series], clean: &[Option<f64>]) -> Result<Vec<u8>> {
+    register_font();
+    let panels = series.len().max(1) as u32;
+    let (w, h) = (PANEL_W * panels, PANEL_H + LEGEND_H);
+    let mut buf = vec![255u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (top, legend) = root.split_vertically(PANEL_H);
+        let areas = top.split_evenly((1, panels as usize));
+        for (s, area) in series.iter().zip(&areas) {
+            draw_panel(area, s, clean)?;
         }
-        // Axes and y ticks at 0, 0.5, 1.
-        c.line((x0, TOP as isize), (x0, y_bottom), BLACK);
-        c.line((x0, y_bottom), (x0 + plot_w as isize, y_bottom), BLACK);
-        for (v, t) in [(0.0, "0"), (0.5, ".5"), (1.0, "1")] {
-            c.line((x0 - 4, y_of(v)), (x0, y_of(v)), BLACK);
-            c.text(x0 - 6 - text_width(t) as isize, y_of(v) - 4, t);
+        if series.is_empty() {
+            top.draw(&Text::new("no perturbation results", (20, 20), (FONT, 18).into_font())).map_err(plot_err)?;
         }
-        let n = s.points.len();
-        let x_of = |k: usize| x0 + 8 + ((plot_w - 16) * k / (n.max(2) - 1)) as isize;
-        let mut last_label_end = isize::MIN;
-        let color = COLORS[i % COLORS.len()];
-        for (k, &(strength, f1)) in s.points.iter().enumerate() {
-            let (x, y) = (x_of(k), y_of(f1));
-            if k > 0 {
-                c.line((x_of(k - 1), y_of(s.points[k - 1].1)), (x, y), color);
-            }
-            c.square((x, y), 2, color);
-            c.line((x, y_bottom), (x, y_bottom + 3), BLACK);
-            let t = label(strength);
-            let left = x - text_width(&t) as isize / 2;
-            if left > last_label_end + 2 {
-                c.text(left, y_bottom + 7, &t);
-                last_label_end = left + text_width(&t) as isize;
-            }
+        // The legend: one entry per model (the first panel's lines; every panel has the same).
+        let models: Vec<&str> =
+            series.first().map(|s| s.lines.iter().map(|l| l.model.as_str()).collect()).unwrap_or_default();
+        let font = (FONT, 16).into_font();
+        let mut x = 16i32;
+        let y = (LEGEND_H / 2) as i32;
+        for (i, m) in models.iter().enumerate() {
+            let c = color(i);
+            legend.draw(&PathElement::new(vec![(x, y), (x + 28, y)], c.stroke_width(3))).map_err(plot_err)?;
+            legend.draw(&Circle::new((x + 14, y), 4, c.filled())).map_err(plot_err)?;
+            let text = Text::new(m.to_string(), (x + 36, y - 9), font.clone());
+            legend.draw(&text).map_err(plot_err)?;
+            let tw = crate::report::text::text_width(m, 16.0) as i32;
+            x += 36 + tw + 28;
         }
+        if !models.is_empty() {
+            let note = "dashed: unperturbed mean F1";
+            legend
+                .draw(&Text::new(note, (x + 8, y - 8), (FONT, 14).into_font().color(&RGBColor(90, 90, 90))))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
     }
-    if series.is_empty() {
-        c.text(10, 10, "NO DATA");
+    png_rgb8(w as usize, h as usize, buf)
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    s: &Series,
+    clean: &[Option<f64>],
+) -> Result<()> {
+    let n = s.strengths.len() as i32;
+    let labels: Vec<String> = s.strengths.iter().map(|&v| label(v)).collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption(&s.title, (FONT, 18).into_font())
+        .margin(10)
+        .x_label_area_size(44)
+        .y_label_area_size(48)
+        .build_cartesian_2d(-1..n.max(1), 0.0f64..1.0f64)
+        .map_err(plot_err)?;
+    let fmt_x = |v: &i32| usize::try_from(*v).ok().and_then(|i| labels.get(i)).cloned().unwrap_or_default();
+    chart
+        .configure_mesh()
+        .x_labels((n + 2) as usize)
+        .x_label_formatter(&fmt_x)
+        .y_labels(6)
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .x_desc(s.x_title.as_str())
+        .y_desc("mean F1")
+        .axis_desc_style((FONT, 15).into_font())
+        .label_style((FONT, 13).into_font())
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(plot_err)?;
+    for (i, line) in s.lines.iter().enumerate() {
+        let c = color(i);
+        if let Some(Some(f1)) = clean.get(i) {
+            let dashed = DashedLineSeries::new([(-1, *f1), (n.max(1), *f1)], 6, 4, c.stroke_width(1));
+            chart.draw_series(dashed).map_err(plot_err)?;
+        }
+        let pts: Vec<(i32, f64)> =
+            line.f1.iter().enumerate().filter_map(|(k, v)| v.map(|f| (k as i32, f.clamp(0.0, 1.0)))).collect();
+        chart.draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2))).map_err(plot_err)?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled()))).map_err(plot_err)?;
     }
-    png_rgb8(c.width, c.height, c.pixels)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn draws_one_panel_per_series_with_coloured_points() {
-        let series = vec![
-            Series { title: "NOISE VAR".into(), points: vec![(3.0, 0.8), (7.0, 0.6), (11.0, 0.2)] },
-            Series { title: "JPEG Q".into(), points: vec![(100.0, 0.9)] },
-        ];
-        let png = robustness_png(&series, Some(0.85)).unwrap();
-        let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        assert_eq!(img.dimensions(), ((2 * PANEL_W) as u32, PANEL_H as u32));
-        let has = |color: [u8; 3]| img.pixels().any(|p| p.0 == color);
-        assert!(has(COLORS[0]) && has(COLORS[1]) && has(BLACK) && has(GRAY) && has(WHITE));
-        assert!(robustness_png(&[], None).is_ok());
+    fn decode(png: &[u8]) -> image::RgbImage {
+        image::load_from_memory(png).unwrap().to_rgb8()
     }
 
     #[test]
-    fn every_character_of_the_titles_has_a_glyph() {
-        for s in ["NOISE VAR", "BLUR K", "JPEG Q", "MEAN F1", "0123456789.-"] {
-            assert!(s.chars().all(|c| c == ' ' || crate::report::font::glyph(c).is_some()), "{s}");
+    fn draws_one_panel_per_kind_one_line_per_model_and_a_legend() {
+        let lines = |a: f64, b: f64| {
+            vec![
+                Line { model: "ela".into(), f1: vec![Some(a), Some(a / 2.0), Some(0.1)] },
+                Line { model: "noise".into(), f1: vec![Some(b), None, Some(b / 3.0)] },
+            ]
+        };
+        let series = vec![
+            Series {
+                title: "Gaussian noise".into(),
+                x_title: "variance".into(),
+                strengths: vec![3.0, 7.0, 11.0],
+                lines: lines(0.8, 0.6),
+            },
+            Series {
+                title: "JPEG".into(),
+                x_title: "quality".into(),
+                strengths: vec![100.0, 90.0, 50.0],
+                lines: lines(0.9, 0.4),
+            },
+        ];
+        let png = robustness_png(&series, &[Some(0.85), Some(0.5)]).unwrap();
+        let img = decode(&png);
+        assert_eq!(img.dimensions(), (2 * PANEL_W, PANEL_H + LEGEND_H));
+        let has = |(r, g, b): (u8, u8, u8), y0: u32, y1: u32| {
+            img.enumerate_pixels().any(|(_, y, p)| (y0..y1).contains(&y) && p.0 == [r, g, b])
+        };
+        for c in &COLORS[..2] {
+            assert!(has(*c, 0, PANEL_H), "a line in {c:?}");
+            assert!(has(*c, PANEL_H, PANEL_H + LEGEND_H), "a legend entry in {c:?}");
         }
+        // The legend's names are text: dark pixels in the strip.
+        let dark = img.enumerate_pixels().filter(|(_, y, p)| *y >= PANEL_H && p.0.iter().all(|&v| v < 100)).count();
+        assert!(dark > 40, "{dark}");
+        assert!(robustness_png(&[], &[]).is_ok());
+    }
+
+    #[test]
+    fn labels() {
         assert_eq!(label(90.0), "90");
         assert_eq!(label(2.5), "2.5");
     }

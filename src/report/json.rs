@@ -42,10 +42,10 @@ fn r4(v: f32) -> f64 {
     (v as f64 * 1e4).round() / 1e4
 }
 
-pub fn report(r: &ReportInput) -> Value {
-    let total = (r.width * r.height).max(1) as f64;
-    let regions: Vec<Value> = r
-        .regions
+/// The `regions` array of a report for a `width x height` image.
+pub fn regions_json(regions: &[Region], width: usize, height: usize) -> Vec<Value> {
+    let total = (width * height).max(1) as f64;
+    regions
         .iter()
         .map(|g| {
             json!({
@@ -56,7 +56,40 @@ pub fn report(r: &ReportInput) -> Value {
                 "max_prob": r4(g.max_prob),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// One detector's entry of the report's `panel` array (`infer --panel`, docs/report.md).
+pub struct PanelEntryInput<'a> {
+    pub model: &'a str,
+    pub weights: Option<&'a str>,
+    pub score: f32,
+    /// The verdict's word (`tampered`, `clean`).
+    pub verdict: &'a str,
+    pub width: usize,
+    pub height: usize,
+    pub marked_pixels: usize,
+    pub regions: &'a [Region],
+    /// How many of the regions (the first) the panel numbers.
+    pub numbered: usize,
+}
+
+pub fn panel_entry(e: &PanelEntryInput) -> Value {
+    let total = (e.width * e.height).max(1) as f64;
+    json!({
+        "model": e.model,
+        "weights": e.weights,
+        "score": r4(e.score),
+        "verdict": e.verdict,
+        "tampered_fraction": (e.marked_pixels as f64 / total * 1e6).round() / 1e6,
+        "numbered": e.numbered.min(e.regions.len()),
+        "regions": regions_json(e.regions, e.width, e.height),
+    })
+}
+
+pub fn report(r: &ReportInput) -> Value {
+    let total = (r.width * r.height).max(1) as f64;
+    let regions = regions_json(r.regions, r.width, r.height);
     let scales: Vec<Value> = r
         .scales
         .iter()

@@ -2,11 +2,12 @@
 //! (probability image, heat-map overlay) and the JSON report; every file written whole or not at all.
 
 pub mod files;
-pub mod font;
 pub mod json;
 pub mod mask;
 pub mod overlay;
+pub mod panel;
 pub mod score;
+pub mod text;
 
 pub use crate::fileio::write_atomic;
 pub use files::{npy_f32, png_gray8, png_rgb8};

@@ -4,7 +4,8 @@
 //! colour-blind readers), as a piecewise-linear curve through nine of its samples. The heat map is
 //! blended over the photo with an opacity that grows with the probability (0.15 at p = 0 up to
 //! 0.75 at p = 1), so unsuspicious areas stay legible; the cleaned mask's outline is drawn in
-//! white; a colour bar with ticks 0, 0.5, 1 and the threshold is added on the right.
+//! white; a colour bar with ticks 0, 0.5, 1 and the threshold is added on the right, its labels in
+//! the bundled font ([`super::text`]).
 
 use crate::imageio::RgbImage;
 
@@ -32,49 +33,10 @@ pub fn colormap(p: f32) -> [u8; 3] {
     [0, 1, 2].map(|c| (a[c] as f32 + (b[c] as f32 - a[c] as f32) * f).round() as u8)
 }
 
-struct Canvas {
-    w: usize,
-    h: usize,
-    px: Vec<u8>,
-}
-
-impl Canvas {
-    fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
-        if x < self.w && y < self.h {
-            self.px[(y * self.w + x) * 3..][..3].copy_from_slice(&c);
-        }
-    }
-    fn rect(&mut self, x: usize, y: usize, w: usize, h: usize, c: [u8; 3]) {
-        for yy in y..y + h {
-            for xx in x..x + w {
-                self.set(xx, yy, c);
-            }
-        }
-    }
-    fn text(&mut self, x: usize, y: usize, s: &str, scale: usize, c: [u8; 3]) {
-        for (k, ch) in s.chars().enumerate() {
-            let Some(g) = super::font::glyph(ch) else { continue };
-            for (row, bits) in g.iter().enumerate() {
-                for col in 0..3 {
-                    if bits >> (2 - col) & 1 == 1 {
-                        self.rect(x + (k * 4 + col) * scale, y + row * scale, scale, scale, c);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The photo with the heat map blended in, the mask's outline, and a colour bar on the right.
-pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> RgbImage {
+/// The photo with the heat map blended in and the mask's outline in white, at the photo's size.
+pub fn blend(img: &RgbImage, prob: &[f32], mask: &Mask) -> RgbImage {
     let (w, h) = (img.width, img.height);
-    // Colour bar geometry scales with the image so it stays readable on large photos.
-    let scale = (h / 200).clamp(1, 6);
-    let bar_w = 12 * scale;
-    let pad = 4 * scale;
-    let label_w = 4 * 4 * scale;
-    let total_w = w + pad * 3 + bar_w + label_w;
-    let mut cv = Canvas { w: total_w, h, px: vec![255; total_w * h * 3] };
+    let mut data = vec![0u8; w * h * 3];
     for y in 0..h {
         for x in 0..w {
             let i = y * w + x;
@@ -100,27 +62,78 @@ pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> Rgb
             {
                 px = [255, 255, 255];
             }
-            cv.set(x, y, px);
+            data[i * 3..i * 3 + 3].copy_from_slice(&px);
         }
     }
-    // Colour bar: p = 1 at the top.
-    let (bx, top, bottom) = (w + pad, pad.min(h / 4), h.saturating_sub(pad.min(h / 4)));
-    let span = bottom.saturating_sub(top).max(1);
-    for y in top..bottom {
-        let p = 1.0 - (y - top) as f32 / (span - 1).max(1) as f32;
-        cv.rect(bx, y, bar_w, 1, colormap(p));
+    RgbImage { width: w, height: h, data }
+}
+
+/// Geometry of a colour bar drawn with text of `font_px` pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct ColourBar {
+    pub font_px: f32,
+}
+
+impl ColourBar {
+    /// A bar whose text suits a picture `height` pixels tall.
+    pub fn for_height(height: usize) -> ColourBar {
+        ColourBar { font_px: (height as f32 / 26.0).clamp(11.0, 44.0) }
     }
-    let tick_y = |p: f32| top + ((1.0 - p) * (span - 1) as f32).round() as usize;
-    let lx = bx + bar_w + pad;
-    let black = [0, 0, 0];
-    for (p, label) in [(1.0, "1"), (0.5, ".5"), (0.0, "0")] {
-        let y = tick_y(p);
-        cv.rect(bx + bar_w, y, pad / 2 + 1, scale, black);
-        cv.text(lx, y.saturating_sub(2 * scale).min(h.saturating_sub(5 * scale)), label, scale, black);
+    fn pad(&self) -> usize {
+        (self.font_px / 3.0).round().max(2.0) as usize
     }
-    // The threshold as a white line across the bar.
-    cv.rect(bx, tick_y(threshold), bar_w, scale, [255, 255, 255]);
-    RgbImage { width: total_w, height: h, data: cv.px }
+    fn bar_w(&self) -> usize {
+        self.font_px.round() as usize
+    }
+    /// Width the bar and its labels take, padding included.
+    pub fn width(&self) -> usize {
+        3 * self.pad() + self.pad() / 2 + self.bar_w() + super::text::text_width("0.5", self.font_px)
+    }
+    /// Draw the bar (p = 1 at the top) with ticks 0, 0.5, 1 and the threshold as a white line, in
+    /// the column starting at `x`, between rows `top` and `bottom`.
+    pub fn draw(&self, cv: &mut RgbImage, x: usize, top: usize, bottom: usize, threshold: f32) {
+        use super::text::{draw_text, fill_rect, line_height};
+        let (pad, bar_w) = (self.pad(), self.bar_w());
+        let half = line_height(self.font_px) / 2;
+        // Room above and below for the end labels.
+        let (top, bottom) = (top + half, bottom.saturating_sub(half));
+        if bottom <= top + 1 {
+            return;
+        }
+        let bx = x + pad;
+        let span = bottom - top;
+        for y in top..bottom {
+            let p = 1.0 - (y - top) as f32 / (span - 1).max(1) as f32;
+            fill_rect(cv, bx as i64, y as i64, bar_w as i64, 1, colormap(p));
+        }
+        let tick_y = |p: f32| (top + ((1.0 - p) * (span - 1) as f32).round() as usize) as i64;
+        let black = [0, 0, 0];
+        let lx = (bx + bar_w + pad + pad / 2) as i64;
+        let line = (self.font_px / 12.0).round().max(1.0) as i64;
+        for (p, label) in [(1.0, "1"), (0.5, "0.5"), (0.0, "0")] {
+            let y = tick_y(p);
+            fill_rect(cv, (bx + bar_w) as i64, y - line / 2, (pad / 2 + 1) as i64, line, black);
+            draw_text(cv, lx, y - half as i64, label, self.font_px, black);
+        }
+        // The threshold as a white line across the bar, edged in black so it shows on light colours.
+        let ty = tick_y(threshold.clamp(0.0, 1.0));
+        fill_rect(cv, bx as i64 - 1, ty - line / 2 - 1, bar_w as i64 + 2, line + 2, black);
+        fill_rect(cv, bx as i64, ty - line / 2, bar_w as i64, line, [255, 255, 255]);
+    }
+}
+
+/// The photo with the heat map blended in, the mask's outline, and a colour bar on the right.
+pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> RgbImage {
+    let (w, h) = (img.width, img.height);
+    let bar = ColourBar::for_height(h);
+    let total_w = w + bar.width();
+    let blended = blend(img, prob, mask);
+    let mut cv = RgbImage { width: total_w, height: h, data: vec![255; total_w * h * 3] };
+    for y in 0..h {
+        cv.data[y * total_w * 3..][..w * 3].copy_from_slice(&blended.data[y * w * 3..][..w * 3]);
+    }
+    bar.draw(&mut cv, w, 0, h, threshold);
+    cv
 }
 
 #[cfg(test)]
