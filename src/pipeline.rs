@@ -19,6 +19,7 @@ use crate::imageio::RgbImage;
 pub use crate::models::InputMode;
 use crate::models::{self, Family, GraphModel, Model, Scale, WeightStore};
 use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_hw};
+use crate::report::verdict::Calibration;
 use crate::tensor::Tensor;
 
 /// Where the weights came from, for reports.
@@ -183,6 +184,21 @@ impl<'g> Detector<'g> {
     /// The model's name.
     pub fn name(&self) -> &str {
         self.model.name()
+    }
+
+    /// The image score and verdict thresholds: the weight file's metadata `calibration` when it
+    /// has one, else the family's ([`Family::calibration`]) when it was measured without naming
+    /// weights or with these very weights (by sha256), else [`Calibration::uncalibrated`].
+    pub fn calibration(&self) -> Calibration {
+        if let Some(c) = self.weights.metadata.get("calibration").and_then(|s| Calibration::from_json(s)) {
+            return c;
+        }
+        let Ok(family) = models::family(self.name()) else { return Calibration::uncalibrated() };
+        let c = family.calibration();
+        match &c.weights_sha256 {
+            Some(want) if self.weights.sha256.as_ref() != Some(want) => Calibration::uncalibrated(),
+            _ => c,
+        }
     }
 
     /// How the model sees the image.
