@@ -98,7 +98,7 @@ def sets(a):
     pristine = sorted(glob.glob(os.path.join(a.work, "pristine", "*")))
     return {
         "pristine": pristine + synth_files(a.synth, True),
-        "forged": synth_files(a.synth, False),
+        "forged": synth_files(a.synth, False)[:: a.forged_every],
         "realdev": sorted(glob.glob(os.path.join(a.realdev, "images", "*"))),
     }
 
@@ -206,6 +206,8 @@ def main():
     ap.add_argument("--tag", help="name of the result folder (default: the model or the weights' stem)")
     ap.add_argument("--force", action="store_true", help="rerun infer even if reports are cached")
     ap.add_argument("--explore", action="store_true")
+    ap.add_argument("--forged-every", type=int, default=1,
+                    help="use every N-th synthetic forgery only (for slow models; they set the clean threshold)")
     ap.add_argument("extra", nargs="*", help="more infer options, after --")
     a = ap.parse_args()
     {"prepare": prepare, "run": run, "table": table}[a.cmd](a)
