@@ -289,6 +289,7 @@ fn default_ela_does_not_call_a_pristine_like_jpeg_tampered() {
     let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("calm.json")).unwrap()).unwrap();
     assert_eq!(r["model"]["name"], "ela");
+    println!("{line}");
     let verdict = r["verdict"].as_str().unwrap();
     assert!(verdict == "clean" || verdict == "inconclusive", "{verdict}: {line}");
     assert!(line.contains(&format!(": 320x240, {verdict} (score ")), "{line}");
