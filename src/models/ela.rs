@@ -36,7 +36,7 @@ impl Family for ElaFamily {
     }
     /// The map is scaled by its own 99th percentile, so its blurred maximum is about 1 on any photo
     /// (AUC 0.56 between pristine and forged synthetic images); the area of the largest coherent
-    /// blob of p > 0.7 separates them best of the candidates tried (AUC 0.69, docs/detectors.md).
+    /// blob of p > 0.7 separates them best of the candidates tried (AUC 0.69, docs/report.md).
     fn calibration(&self) -> Calibration {
         let rule = ScoreRule::LargestRegion { level: 0.7, open_frac: 0.005 };
         Calibration::measured(rule, 0.015, 0.0, 0.047, 128, CALIBRATION_SOURCE)

@@ -80,7 +80,7 @@ mod tests {
         assert!(!default_family().needs_weights());
     }
 
-    /// Every family's verdict is calibrated (docs/detectors.md, "Scores and verdicts"): the
+    /// Every family's verdict is calibrated (docs/report.md, "Scores and verdicts"): the
     /// training-free ones outright, a learned one for each weight file shipped in weights/ with
     /// its `arch` (and for those weights, by sha256); thresholds are ordered and set for <= 5%
     /// false alarms on a named number of pristine photos. A new family gets its entry from

@@ -117,7 +117,7 @@ pub trait Family: Sync {
     /// ignore `weights`.
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>>;
     /// How its image score is computed and where its verdict thresholds lie, measured on pristine
-    /// photographs held out from training (tools/calibrate.py; docs/detectors.md "Scores and
+    /// photographs held out from training (tools/calibrate.py; docs/report.md "Scores and
     /// verdicts"). A learned family's entry names the weights it was measured with; a weight
     /// file's metadata `calibration` overrides it ([`crate::pipeline::Detector::calibration`]).
     /// Default: [`Calibration::uncalibrated`].

@@ -33,7 +33,7 @@ impl Family for NoiseFamily {
         Ok(Box::new(NoiseModel { block: DEFAULT_BLOCK }))
     }
     /// Of the candidates tried none separates pristine from forged synthetic images (AUC 0.43 to
-    /// 0.55, docs/detectors.md); the largest region of p > 0.5 is the best of them.
+    /// 0.55, docs/report.md); the largest region of p > 0.5 is the best of them.
     fn calibration(&self) -> Calibration {
         let rule = ScoreRule::LargestRegion { level: 0.5, open_frac: 0.01 };
         Calibration::measured(rule, 0.457, 0.012, 0.047, 128, CALIBRATION_SOURCE)

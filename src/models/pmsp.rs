@@ -383,8 +383,8 @@ impl Family for PmspFamily {
         Ok(Box::new(PmspModel { cfg }))
     }
     /// Measured with the shipped weights/pmsp-mobilenet.safetensors (resized to its input). The
-    /// blurred maximum of its map separates pristine from forged synthetic images with AUC 0.71,
-    /// within 0.015 of the best candidate tried (docs/detectors.md).
+    /// blurred maximum of its map separates pristine from forged synthetic images with AUC 0.71
+    /// (the best candidate tried, the 99th percentile, 0.74; docs/report.md).
     fn calibration(&self) -> Calibration {
         Calibration::measured(ScoreRule::BlurMax { box_frac: 0.01 }, 0.988, 0.54, 0.039, 128, CALIBRATION_SOURCE)
             .for_weights("a5d78ca9da91f4e261e8df042ad2d820f8dcbd3cc63448aba719e26ebc6a736a")

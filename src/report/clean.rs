@@ -3,7 +3,7 @@
 //! - Regions are ranked by evidence, `area x mean probability` (a large faint region and a small
 //!   certain one weigh by how much probability mass they hold), most first.
 //! - Minimum region area: by default 0.1% of the image's pixels. Measured on the ELA maps
-//!   (tools/cleaning_study.py, docs/detectors.md "Scores and verdicts"): without it the pool's
+//!   (tools/cleaning_study.py, docs/report.md "Cleaning"): without it the pool's
 //!   pristine photos give a median of 465 regions (up to 7,713) and real-dev's DSC06083 8,017;
 //!   with it 11 (up to 50) and 7, and real-dev's mean pixel F1 rises from 0.281 to 0.308. The
 //!   smallest real-dev forgery covers 1.5% of its image, 15 times the minimum.

@@ -4,7 +4,7 @@
 //! Each registry family says how its score is computed and where its thresholds lie
 //! ([`crate::models::Family::calibration`]); a learned model's weight file may carry its own in the
 //! metadata key `calibration` (JSON, [`Calibration::from_json`]). The numbers come from
-//! `tools/calibrate.py` (docs/detectors.md, "Scores and verdicts"):
+//! `tools/calibrate.py` (docs/report.md, "Scores and verdicts"):
 //! - `tampered`: the smallest value that at most 5% of the pristine photos exceed;
 //! - `clean`: the 5th percentile of the score on held-out synthetic forgeries (at most 5% of them
 //!   fall at or below it), never above `tampered`.
