@@ -19,6 +19,7 @@ use crate::imageio::RgbImage;
 pub use crate::models::InputMode;
 use crate::models::{self, Family, GraphModel, Model, Scale, WeightStore};
 use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_hw};
+use crate::report::verdict::Calibration;
 use crate::tensor::Tensor;
 
 /// Where the weights came from, for reports.
@@ -37,6 +38,19 @@ pub struct Timings {
     pub preprocess_s: f64,
     pub gpu_s: f64,
     pub postprocess_s: f64,
+}
+
+/// The calibration of model `name` with these weights; see [`Detector::calibration`].
+pub fn calibration_for(name: &str, weights: &WeightsInfo) -> Calibration {
+    if let Some(c) = weights.metadata.get("calibration").and_then(|s| Calibration::from_json(s)) {
+        return c;
+    }
+    let Ok(family) = models::family(name) else { return Calibration::uncalibrated() };
+    let c = family.calibration();
+    match &c.weights_sha256 {
+        Some(want) if weights.sha256.as_ref() != Some(want) => Calibration::uncalibrated(),
+        _ => c,
+    }
 }
 
 /// One scale's map as the model describes it ([`Scale`]), in [0, 1] (logits through a sigmoid), at
@@ -183,6 +197,13 @@ impl<'g> Detector<'g> {
     /// The model's name.
     pub fn name(&self) -> &str {
         self.model.name()
+    }
+
+    /// The image score and verdict thresholds: the weight file's metadata `calibration` when it
+    /// has one, else the family's ([`Family::calibration`]) when it was measured without naming
+    /// weights or with these very weights (by sha256), else [`Calibration::uncalibrated`].
+    pub fn calibration(&self) -> Calibration {
+        calibration_for(self.name(), &self.weights)
     }
 
     /// How the model sees the image.
@@ -439,4 +460,34 @@ pub fn rgb_planes(img: &RgbImage) -> Tensor {
         }
     }
     Tensor { shape: vec![1, 3, img.height, img.width], data }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ScoreRule, Verdict};
+
+    /// A weight file's own calibration wins; a learned family's applies only to the weights it was
+    /// measured with; training-free families and unknown names need no weights.
+    #[test]
+    fn calibration_comes_from_metadata_then_family_for_its_weights() {
+        let none = WeightsInfo::default();
+        assert_eq!(calibration_for("ela", &none), models::ela::ELA.calibration());
+        assert!(calibration_for("ela", &none).is_calibrated());
+        assert!(!calibration_for("not-a-model", &none).is_calibrated());
+        let pmsp = models::pmsp::PMSP.calibration();
+        let shipped = WeightsInfo { sha256: pmsp.weights_sha256.clone(), ..Default::default() };
+        assert_eq!(calibration_for("pmsp", &shipped), pmsp);
+        let other = WeightsInfo { sha256: Some("0".repeat(64)), ..Default::default() };
+        assert_eq!(calibration_for("pmsp", &other), Calibration::uncalibrated());
+        let own = Calibration::measured(ScoreRule::BlurMax { box_frac: 0.02 }, 0.9, 0.3, 0.04, 200, "retrained");
+        let mut with_meta = other.clone();
+        with_meta.metadata.insert("calibration".into(), own.to_json().to_string());
+        let got = calibration_for("pmsp", &with_meta);
+        assert_eq!((got.score, got.tampered, got.clean, got.pristine_images), (own.score, 0.9, 0.3, 200));
+        assert_eq!(got.verdict(0.95), Verdict::Tampered);
+        // Unreadable metadata falls back as if absent.
+        with_meta.metadata.insert("calibration".into(), "{".into());
+        assert_eq!(calibration_for("pmsp", &with_meta), Calibration::uncalibrated());
+    }
 }

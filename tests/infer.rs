@@ -36,7 +36,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         .arg(&weights)
         .arg("--out")
         .arg(&out)
-        .arg("--save-raw")
+        .args(["--save-raw", "--min-area", "1"])
         .args([&a, &bad, &b])
         .output()
         .unwrap();
@@ -56,7 +56,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         assert_eq!(pshape, vec![h as usize, w as usize]);
         let (mshape, model) = read_npy(&out.join(format!("{stem}.model.npy")));
         assert_eq!(mshape, vec![64, 96], "the input size recorded in the weights");
-        // Without cleaning options the mask is exactly p > 0.5.
+        // With no opening (the default) and --min-area 1 the mask is exactly p > 0.5.
         for (m, p) in mask.as_raw().iter().zip(&prob) {
             assert_eq!(*m, if *p > 0.5 { 255 } else { 0 });
         }
@@ -75,7 +75,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
 fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usize {
     let text = std::fs::read_to_string(out.join(format!("{stem}.json"))).unwrap();
     let r: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(r["schema"], "wgpu-forge.report/2");
+    assert_eq!(r["schema"], "wgpu-forge.report/3");
     assert_eq!(r["width"], w);
     assert_eq!(r["height"], h);
     assert_eq!(r["model"]["name"], "mesorch");
@@ -85,7 +85,12 @@ fn check_report(out: &Path, stem: &str, w: usize, h: usize, prob: &[f32]) -> usi
     let score = r["score"].as_f64().unwrap() as f32;
     let want = wgpu_forge::report::image_score(prob, w, h);
     assert!((score - want).abs() < 1e-4, "score {score} vs {want}");
+    // Test weights are not the ones the family was calibrated with: the uncalibrated rule.
     assert_eq!(r["verdict"], if want > 0.5 { "tampered" } else { "clean" });
+    assert_eq!(r["calibration"]["tampered_above"], 0.5);
+    assert!(r["calibration"]["target_false_alarm_rate"].is_null(), "{}", r["calibration"]);
+    let evidence: Vec<f64> = r["regions"].as_array().unwrap().iter().map(|g| g["evidence"].as_f64().unwrap()).collect();
+    assert!(evidence.windows(2).all(|p| p[0] >= p[1]), "regions ranked by evidence: {evidence:?}");
     let marked = prob.iter().filter(|&&p| p > 0.5).count() as f64 / (w * h) as f64;
     assert!((r["tampered_fraction"].as_f64().unwrap() - marked).abs() < 1e-5);
     let area: u64 = r["regions"].as_array().unwrap().iter().map(|g| g["area"].as_u64().unwrap()).sum();
@@ -285,8 +290,7 @@ fn panel_shows_every_detector_beside_the_photo_in_one_set() {
         let names: Vec<&str> = panel.iter().map(|e| e["model"].as_str().unwrap()).collect();
         assert_eq!(names[..training_free.len()], training_free[..]);
         for e in panel {
-            let score = e["score"].as_f64().unwrap();
-            assert_eq!(e["verdict"], if score > 0.5 { "tampered" } else { "clean" }, "{e}");
+            assert!(["tampered", "inconclusive", "clean"].contains(&e["verdict"].as_str().unwrap()), "{e}");
             assert!(e["regions"].is_array() && e["numbered"].as_u64().unwrap() <= 5, "{e}");
         }
         if learned {
@@ -294,7 +298,7 @@ fn panel_shows_every_detector_beside_the_photo_in_one_set() {
         }
         // The command's own model (the default) is one of the panel's, with the same score.
         let own = panel.iter().find(|e| e["model"] == r["model"]["name"]).expect("the default is in the panel");
-        assert_eq!(own["score"], r["score"]);
+        assert_eq!((&own["score"], &own["verdict"]), (&r["score"], &r["verdict"]));
         assert_eq!(r["outputs"]["panel"], "p.panel.png");
         for f in ["p.mask.png", "p.prob.png", "p.overlay.png"] {
             assert!(out.join(f).is_file(), "{f}: the usual files come with the panel");
@@ -302,6 +306,68 @@ fn panel_shows_every_detector_beside_the_photo_in_one_set() {
         let png = image::open(out.join("p.panel.png")).unwrap().to_rgb8();
         let (w, h) = panel_size(45, 31, panel.len() + 1);
         assert_eq!(png.dimensions(), (w as u32, h as u32), "one tile per detector plus the photo");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A smooth, pristine-like picture (soft gradients and shading with a little sensor-like noise),
+/// saved as a JPEG at quality 85: no region of it has another compression history.
+fn write_pristine_jpeg(path: &Path, w: u32, h: u32) {
+    let mut rng = 12345u32;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        rng = rng.wrapping_mul(1664525).wrapping_add(1013904223);
+        let n = ((rng >> 24) as f32 / 255.0 - 0.5) * 6.0;
+        let (fx, fy) = (x as f32 / w as f32, y as f32 / h as f32);
+        let shade = 40.0 * (fx * 5.0).sin() * (fy * 3.0).cos();
+        let c = |base: f32, k: f32| (base + k * fx * 60.0 + shade + n).clamp(0.0, 255.0) as u8;
+        image::Rgb([c(120.0, 1.0), c(140.0, -0.5), c(90.0 + 50.0 * fy, 0.3)])
+    });
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 85).encode_image(&img).unwrap();
+}
+
+/// Default ELA on a pristine-like JPEG: not `tampered`; the summary line carries the verdict and
+/// the calibration and names at most three regions; the report has the verdict fields.
+#[test]
+fn default_ela_does_not_call_a_pristine_like_jpeg_tampered() {
+    let dir = tmpdir("infer-verdict");
+    let img = dir.join("calm.jpg");
+    write_pristine_jpeg(&img, 320, 240);
+    let out = dir.join("out");
+    let o = bin().env_remove("FORGE_WEIGHTS").args(["infer", "--out"]).arg(&out).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("calm.json")).unwrap()).unwrap();
+    assert_eq!(r["model"]["name"], "ela");
+    println!("{line}");
+    let verdict = r["verdict"].as_str().unwrap();
+    assert!(verdict == "clean" || verdict == "inconclusive", "{verdict}: {line}");
+    assert!(line.contains(&format!(": 320x240, {verdict} (score ")), "{line}");
+    assert!(line.contains("set for 5% false alarms (") && line.contains("on 128 pristine"), "{line}");
+    assert!(line.matches('[').count() <= 3, "{line}");
+    let c = &r["calibration"];
+    assert_eq!(c["target_false_alarm_rate"].as_f64(), Some(0.05), "{c}");
+    assert!(c["measured_false_alarm_rate"].as_f64().unwrap() <= 0.05, "{c}");
+    assert_eq!(c["pristine_images"], 128);
+    assert_eq!(c["score"]["rule"], "largest_region");
+    assert!(c["score_definition"].as_str().unwrap().contains("largest region"));
+    let (t, cl) = (c["tampered_above"].as_f64().unwrap(), c["clean_at_or_below"].as_f64().unwrap());
+    assert!(cl <= t);
+    let score = r["score"].as_f64().unwrap();
+    assert_eq!(
+        verdict,
+        if score > t {
+            "tampered"
+        } else if score <= cl {
+            "clean"
+        } else {
+            "inconclusive"
+        }
+    );
+    // Default cleaning: no opening, regions of at least 0.1% of the image (77 of 76800 pixels).
+    assert_eq!(r["cleaning"], serde_json::json!({"open": 0, "close": 0, "min_area": 77}));
+    for g in r["regions"].as_array().unwrap() {
+        assert!(g["area"].as_u64().unwrap() >= 77 && g["evidence"].is_number(), "{g}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -24,9 +24,10 @@ use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_image, LoadOptions, RgbImage, IMAGE_EXTENSIONS};
 use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
+use crate::report::clean::{rank, regions_phrase, verdict_phrase, Cleaning};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::overlay;
-use crate::report::{image_score, npy_f32, png_gray8, png_rgb8, regions, Mask};
+use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Mask};
 
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
@@ -53,18 +54,21 @@ pub struct InferArgs {
     /// them), S.scale-NAME.png / S.weight-NAME.png.
     #[arg(long)]
     pub scales: bool,
-    /// Mask threshold: a pixel is marked when p > threshold; also the verdict's threshold.
+    /// Mask threshold: a pixel is marked when p > threshold. The verdict uses the model's own
+    /// calibrated thresholds (docs/report.md, "Scores and verdicts").
     #[arg(long, default_value_t = 0.5)]
     pub threshold: f32,
-    /// Morphological opening of the mask with a (2R+1)-pixel square: removes specks.
-    #[arg(long, default_value_t = 0, value_name = "R")]
-    pub open: usize,
+    /// Morphological opening of the mask with a (2R+1)-pixel square: removes specks [default:
+    /// none (report::clean)].
+    #[arg(long, value_name = "R")]
+    pub open: Option<usize>,
     /// Morphological closing of the mask with a (2R+1)-pixel square: fills small gaps.
     #[arg(long, default_value_t = 0, value_name = "R")]
     pub close: usize,
-    /// Drop regions smaller than this many pixels (from the mask and the report).
-    #[arg(long, default_value_t = 0, value_name = "PIXELS")]
-    pub min_area: usize,
+    /// Drop regions smaller than this many pixels (from the mask and the report) [default: 0.1% of
+    /// the image's pixels (report::clean)].
+    #[arg(long, value_name = "PIXELS")]
+    pub min_area: Option<usize>,
     /// Run the model on overlapping tiles at the image's own resolution instead of resizing the
     /// whole image to the model's input (keeps fine traces in large photos).
     #[arg(long)]
@@ -395,9 +399,13 @@ fn render(
 ) -> Result<(Vec<(String, Vec<u8>)>, String)> {
     let args = ctx.args;
     let t = Instant::now();
-    let mut mask = Mask::threshold(&d.prob, d.width, d.height, args.threshold).open(args.open).close(args.close);
-    let regs = regions(&mut mask, &d.prob, args.min_area.max(1));
-    let score = image_score(&d.prob, d.width, d.height);
+    let clean = Cleaning::resolve(args.open, args.close, args.min_area, d.width, d.height);
+    let mut mask = Mask::threshold(&d.prob, d.width, d.height, args.threshold).open(clean.open).close(clean.close);
+    let mut regs = regions(&mut mask, &d.prob, clean.min_area);
+    rank(&mut regs);
+    let calibration = det.calibration();
+    let score = calibration.score.score(&d.prob, d.width, d.height);
+    let verdict = calibration.verdict(score);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut add = |kind: &str, name: String, bytes: Vec<u8>| {
@@ -459,9 +467,11 @@ fn render(
         model_input,
         threshold: args.threshold,
         score,
-        open: args.open,
-        close: args.close,
-        min_area: args.min_area,
+        verdict,
+        calibration: &calibration,
+        open: clean.open,
+        close: clean.close,
+        min_area: clean.min_area,
         marked_pixels: mask.count(),
         regions: &regs,
         scales: &scale_summary,
@@ -480,12 +490,11 @@ fn render(
         rep.to_string()
     } else {
         format!(
-            "{file}: {}x{}, score {score:.3} ({}), {} region{}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
+            "{file}: {}x{}, {}, {}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
             d.width,
             d.height,
-            if score > args.threshold { "tampered" } else { "clean" },
-            regs.len(),
-            if regs.len() == 1 { "" } else { "s" },
+            verdict_phrase(verdict, score, &calibration),
+            regions_phrase(&regs, d.width, d.height),
             100.0 * mask.count() as f64 / (d.width * d.height) as f64,
             timings.decode_s + timings.preprocess_s + timings.gpu_s + timings.postprocess_s,
             timings.gpu_s
@@ -504,17 +513,22 @@ fn render_panel(
     let args = ctx.args;
     let mut maps = Vec::new();
     for (pdet, pd) in panel {
-        let mut mask = Mask::threshold(&pd.prob, pd.width, pd.height, args.threshold).open(args.open).close(args.close);
-        let regs = regions(&mut mask, &pd.prob, args.min_area.max(1));
-        let score = image_score(&pd.prob, pd.width, pd.height);
-        maps.push((pdet, pd, mask, regs, score));
+        // The same cleaning, score and verdict as the detector's own report.
+        let clean = Cleaning::resolve(args.open, args.close, args.min_area, pd.width, pd.height);
+        let mut mask =
+            Mask::threshold(&pd.prob, pd.width, pd.height, args.threshold).open(clean.open).close(clean.close);
+        let mut regs = regions(&mut mask, &pd.prob, clean.min_area);
+        rank(&mut regs);
+        let calibration = pdet.calibration();
+        let score = calibration.score.score(&pd.prob, pd.width, pd.height);
+        let verdict = calibration.verdict(score).word();
+        maps.push((pdet, pd, mask, regs, score, verdict));
     }
     let mut json = Vec::new();
     let mut entries = Vec::new();
     let mut summary = Vec::new();
-    for (pdet, pd, mask, regs, score) in &maps {
-        // The same rule as the report's own verdict.
-        let verdict = if *score > args.threshold { "tampered" } else { "clean" };
+    for (pdet, pd, mask, regs, score, verdict) in &maps {
+        let verdict = *verdict;
         let weights = pdet.weights.path.as_ref().map(|p| p.display().to_string());
         let title = match pdet.weights.path.as_ref().and_then(|p| p.file_name()) {
             Some(f) => format!("{} ({})", pdet.name(), f.to_string_lossy()),

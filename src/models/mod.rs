@@ -80,6 +80,41 @@ mod tests {
         assert!(!default_family().needs_weights());
     }
 
+    /// Every family's verdict is calibrated (docs/report.md, "Scores and verdicts"): the
+    /// training-free ones outright, a learned one for each weight file shipped in weights/ with
+    /// its `arch` (and for those weights, by sha256); thresholds are ordered and set for <= 5%
+    /// false alarms on a named number of pristine photos. A new family gets its entry from
+    /// `tools/calibrate.py` (one `Family::calibration`, or the metadata `calibration` of its weights).
+    #[test]
+    fn every_family_is_calibrated_for_what_it_ships() {
+        let mut shipped = std::collections::HashMap::new();
+        for e in std::fs::read_dir("weights").unwrap() {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "safetensors") {
+                let bytes = std::fs::read(&path).unwrap();
+                let store = crate::weights::TensorStore::from_safetensors_bytes(&bytes).unwrap();
+                let arch = store.metadata.get("arch").cloned().unwrap();
+                shipped.insert(arch, (path, crate::weights::sha256_hex(&bytes)));
+            }
+        }
+        assert!(shipped.contains_key("pmsp"), "{shipped:?}");
+        for f in REGISTRY {
+            let c = f.calibration();
+            assert!(c.clean <= c.tampered, "{}: {c:?}", f.name());
+            let must = !f.needs_weights() || shipped.contains_key(f.name());
+            if !must {
+                assert!(!c.is_calibrated() && c.weights_sha256.is_none(), "{}: nothing to calibrate it with", f.name());
+                continue;
+            }
+            assert!(c.is_calibrated(), "{}: no calibration (run tools/calibrate.py)", f.name());
+            assert!(c.measured_false_alarm.unwrap() <= c.target_false_alarm.unwrap(), "{}: {c:?}", f.name());
+            assert!(c.pristine_images >= 100, "{}: {c:?}", f.name());
+            if let Some((path, sha)) = shipped.get(f.name()) {
+                assert_eq!(c.weights_sha256.as_ref(), Some(sha), "{}: measured with {}", f.name(), path.display());
+            }
+        }
+    }
+
     /// Training-free detectors build at any size without weights; their graphs give "prob".
     #[test]
     fn detectors_build_by_name_without_weights() {

@@ -9,6 +9,7 @@
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::models::weights::WeightStore;
+use crate::report::verdict::Calibration;
 
 /// How a model sees the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +116,14 @@ pub trait Family: Sync {
     /// (`config`, `input_size`), published values where neither says. Families without weights
     /// ignore `weights`.
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>>;
+    /// How its image score is computed and where its verdict thresholds lie, measured on pristine
+    /// photographs held out from training (tools/calibrate.py; docs/report.md "Scores and
+    /// verdicts"). A learned family's entry names the weights it was measured with; a weight
+    /// file's metadata `calibration` overrides it ([`crate::pipeline::Detector::calibration`]).
+    /// Default: [`Calibration::uncalibrated`].
+    fn calibration(&self) -> Calibration {
+        Calibration::uncalibrated()
+    }
 }
 
 /// A model made of any graph builder (for tests and tools): `build(hw)` gives the graph.

@@ -4,9 +4,10 @@
 use serde_json::{json, Value};
 
 use super::mask::Region;
+use super::verdict::{Calibration, Verdict};
 use crate::pipeline::Timings;
 
-pub const SCHEMA: &str = "wgpu-forge.report/2";
+pub const SCHEMA: &str = "wgpu-forge.report/3";
 
 /// Everything a report says, gathered by the caller.
 pub struct ReportInput<'a> {
@@ -19,8 +20,12 @@ pub struct ReportInput<'a> {
     /// "resize" (to the model's input), "tile" (native-resolution tiles) or "native".
     pub mode: &'a str,
     pub model_input: Option<[usize; 2]>,
+    /// The mask threshold (`--threshold`).
     pub threshold: f32,
+    /// The image score by the calibration's rule, and what it says.
     pub score: f32,
+    pub verdict: Verdict,
+    pub calibration: &'a Calibration,
     pub open: usize,
     pub close: usize,
     pub min_area: usize,
@@ -42,6 +47,11 @@ fn r4(v: f32) -> f64 {
     (v as f64 * 1e4).round() / 1e4
 }
 
+/// Scores keep 6 decimals: calibrated scores such as ELA's area fractions live near 0.01.
+fn score6(v: f32) -> f64 {
+    (v as f64 * 1e6).round() / 1e6
+}
+
 /// The `regions` array of a report for a `width x height` image.
 pub fn regions_json(regions: &[Region], width: usize, height: usize) -> Vec<Value> {
     let total = (width * height).max(1) as f64;
@@ -54,6 +64,7 @@ pub fn regions_json(regions: &[Region], width: usize, height: usize) -> Vec<Valu
                 "area_fraction": (g.area as f64 / total * 1e6).round() / 1e6,
                 "mean_prob": r4(g.mean_prob),
                 "max_prob": r4(g.max_prob),
+                "evidence": (super::clean::evidence(g) * 100.0).round() / 100.0,
             })
         })
         .collect()
@@ -79,7 +90,7 @@ pub fn panel_entry(e: &PanelEntryInput) -> Value {
     json!({
         "model": e.model,
         "weights": e.weights,
-        "score": r4(e.score),
+        "score": score6(e.score),
         "verdict": e.verdict,
         "tampered_fraction": (e.marked_pixels as f64 / total * 1e6).round() / 1e6,
         "numbered": e.numbered.min(e.regions.len()),
@@ -114,8 +125,9 @@ pub fn report(r: &ReportInput) -> Value {
         },
         "notes": r.notes,
         "threshold": r.threshold,
-        "score": r4(r.score),
-        "verdict": if r.score > r.threshold { "tampered" } else { "clean" },
+        "score": score6(r.score),
+        "verdict": r.verdict.word(),
+        "calibration": r.calibration.to_json(),
         "tampered_fraction": (r.marked_pixels as f64 / total * 1e6).round() / 1e6,
         "cleaning": {"open": r.open, "close": r.close, "min_area": r.min_area},
         "regions": regions,

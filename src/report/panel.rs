@@ -1,6 +1,6 @@
 //! `S.panel.png`: the analyst's panel. The photo and each detector's heat map side by side in a
 //! grid, every tile titled (model, score, verdict, regions), each map with its colour bar and its
-//! largest regions boxed and numbered (number n is `regions[n-1]` of that detector in `S.json`).
+//! first regions (by evidence) boxed and numbered (number n is `regions[n-1]` of that detector in `S.json`).
 //! Tiles show the image scaled to fit [`TILE_MAX`] pixels (area-averaged down, blocky up).
 
 use super::mask::{Mask, Region};
@@ -10,7 +10,7 @@ use crate::imageio::RgbImage;
 
 /// The longer side of each tile's picture, in pixels.
 pub const TILE_MAX: usize = 480;
-/// How many of a detector's regions are boxed and numbered (the largest).
+/// How many of a detector's regions are boxed and numbered (the first: `infer` ranks them by evidence).
 pub const NUMBERED: usize = 5;
 const PAD: usize = 10;
 const TITLE_PX: f32 = 19.0;

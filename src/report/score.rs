@@ -5,7 +5,8 @@
 //! Why: the max answers "is there *any* tampered region", which a mean would dilute for small
 //! splices; the blur first makes a few isolated hot pixels (noise, JPEG edges) count for little,
 //! while any region about 1% of the image wide keeps its full value. `eval` computes image-level
-//! AUC with this same function, and `infer` reports it with the verdict `score > threshold`.
+//! AUC with this same function. `infer`'s verdict uses each model's calibrated score
+//! ([`super::verdict`]), of which this is one rule.
 
 /// Side of the box used by [`image_score`] for a `w` x `h` image.
 pub fn score_box(w: usize, h: usize) -> usize {
@@ -16,10 +17,15 @@ pub fn score_box(w: usize, h: usize) -> usize {
 /// See the module documentation. `prob` is row-major `h` x `w`; an empty map (or one whose length
 /// is not `w * h`) scores 0.
 pub fn image_score(prob: &[f32], w: usize, h: usize) -> f32 {
+    image_score_box(prob, w, h, score_box(w, h))
+}
+
+/// The maximum of the map after a box blur of `side` pixels (odd); see [`image_score`].
+pub fn image_score_box(prob: &[f32], w: usize, h: usize, side: usize) -> f32 {
     if w == 0 || h == 0 || prob.len() != w * h {
         return 0.0;
     }
-    let r = score_box(w, h) / 2;
+    let r = side / 2;
     // Integral image in f64; the box is clipped at the borders and averaged over what is inside.
     let mut sat = vec![0.0f64; (w + 1) * (h + 1)];
     for y in 0..h {

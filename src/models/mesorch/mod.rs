@@ -26,6 +26,7 @@ use crate::ops::layout::Concat;
 use crate::ops::minmax::MinMaxNorm;
 use crate::ops::resize::Resize;
 use crate::ops::softmax::Softmax;
+use crate::report::verdict::{Calibration, ScoreRule, CALIBRATION_SOURCE};
 use crate::tensor::Tensor;
 
 pub mod config;
@@ -60,6 +61,24 @@ impl Family for MesorchFamily {
     /// Both have `convnext.*` and `segformer.*` keys; only Mesorch has `gate.*`.
     fn recognises(&self, has_prefix: &dyn Fn(&str) -> bool) -> bool {
         has_prefix("convnext.") && has_prefix("segformer.") && has_prefix("gate.") == (self.0 == Variant::Mesorch)
+    }
+    /// Mesorch as measured with the shipped weights/mesorch-compact.safetensors (resized to its
+    /// input): its blurred maximum does not separate pristine from forged synthetic images (AUC
+    /// 0.48, every candidate 0.46-0.50; docs/report.md), so most images are `inconclusive`.
+    /// Mesorch-P ships no weights: uncalibrated.
+    fn calibration(&self) -> Calibration {
+        match self.0 {
+            Variant::Mesorch => Calibration::measured(
+                ScoreRule::BlurMax { box_frac: 0.01 },
+                0.801,
+                0.701,
+                0.031,
+                128,
+                CALIBRATION_SOURCE,
+            )
+            .for_weights("c80548ef472d185db47dbabbfbfa4259b971001bbe8ef5b0ac5d4477c056cbf6"),
+            Variant::MesorchP => Calibration::uncalibrated(),
+        }
     }
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>> {
         for k in ["convnext.stem.0.weight", "segformer.patch_embed1.proj.weight"] {
