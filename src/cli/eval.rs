@@ -224,13 +224,14 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         let clean = MeanMetrics::of(&run.per_condition[0]);
         let empty = run.rows.iter().filter(|r| r.metrics.gt_empty).count();
         let tampered_only = MeanMetrics::of(run.rows.iter().map(|r| &r.metrics).filter(|m| !m.gt_empty));
-        let level = image_level(&run.per_condition[0], args.threshold);
+        let calibration = run.det.calibration();
+        let level = image_level(&run.per_condition[0], calibration.tampered);
         let robustness: Vec<(Perturbation, MeanMetrics)> =
             perturbations.iter().zip(&run.per_condition[1..]).map(|(p, all)| (*p, MeanMetrics::of(all))).collect();
         if several {
             println!("\n{}", run.det.name());
         }
-        print_summary(&clean, &tampered_only, empty, level.as_ref(), args.threshold);
+        print_summary(&clean, &tampered_only, empty, level.as_ref(), calibration.tampered);
         if !robustness.is_empty() {
             println!("\nrobustness (means over the {} above)", images(clean.images));
             for (p, m) in &robustness {
@@ -248,7 +249,8 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
             "tile": args.tile,
             "resolution_note": run.resolution,
             "threshold": args.threshold,
-            "image_score": "max of the probability map after a box blur 1% of the short side wide, at least 3 px (report::score::image_score)",
+            "image_score": calibration.score.describe(),
+            "image_tampered_above": calibration.tampered,
             "images": run.rows.len(),
             "empty_mask_images": empty,
             "mean": mean_json(&clean),
@@ -360,7 +362,10 @@ fn evaluate_pair(
                 (Some(p), Some(x)) => det.detect_with(x, tile).map_err(|e| e.context(p))?,
                 _ => det.detect_with(&img, tile)?,
             };
-            metrics.push(score_detection(&d, &mask, args.resolution == "model", args.threshold));
+            let mut m = score_detection(&d, &mask, args.resolution == "model", args.threshold);
+            // The image-level score is the model's calibrated one, as `infer` reports it.
+            m.score = det.calibration().score.score(&d.prob, d.width, d.height) as f64;
+            metrics.push(m);
         }
     }
     Ok((img.width, img.height, out))
@@ -486,8 +491,8 @@ fn print_summary(all: &MeanMetrics, tampered: &MeanMetrics, empty: usize, level:
     }
     if let Some(l) = level {
         println!(
-            "image level ({} tampered, {} authentic; score = max of the box-blurred map): AUC {:.3}, \
-             balanced accuracy {:.3} at score > {threshold}",
+            "image level ({} tampered, {} authentic; the model's calibrated score, docs/report.md): AUC {:.3}, \
+             balanced accuracy {:.3} at score > {threshold} (its tampered threshold)",
             l.tampered, l.authentic, l.auc, l.balanced_accuracy
         );
     }
