@@ -44,6 +44,8 @@ op_families!(
     matmul,
     minmax,
     noise,
+    offset_fit,
+    patchmatch,
     pool,
     resize,
     softmax
