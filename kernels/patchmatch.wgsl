@@ -1,8 +1,7 @@
 // Dense nearest-neighbour field by PatchMatch over per-pixel feature vectors (see
 // src/ops/patchmatch.rs). Feature maps are planar [K, H, W]; a field is planar [3, H, W]:
 // dx, dy (integer-valued f32) and the matching cost, the squared L2 distance of the features.
-// Entry points: `cabs` (complex magnitudes of [re..., im...] channel halves), `pm_init`
-// (hash-random offsets), `pm_step` (one iteration: propagation at a jump and at 1, then
+// Entry points: `pm_init` (hash-random offsets), `pm_step` (one iteration: propagation at a jump and at 1, then
 // random search at shrinking radii around the best offset). Every random choice is a hash of
 // the pixel, the iteration and the sample, so the CPU reference makes the same choices.
 
@@ -14,25 +13,13 @@ struct PmParams {
     jump: u32,       // propagation distance of this iteration (unit neighbours are tried too)
     iter: u32,       // iteration number, salts the hash
     samples: u32,    // random-search samples (radius max(h, w) >> (s + 1), at least 1)
-    n: u32,          // pixels (cabs: elements of one output half)
+    n: u32,          // pixels
 }
 
 @group(0) @binding(0) var<uniform> pp: PmParams;
 @group(0) @binding(1) var<storage, read> feat: array<f32>;
 @group(0) @binding(2) var<storage, read> prev: array<f32>;
 @group(0) @binding(3) var<storage, read_write> next: array<f32>;
-
-// cabs: binding 1 is the [2K, H, W] input, binding 3 the [K, H, W] output.
-@compute @workgroup_size(64)
-fn cabs(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let i = linear_workgroup(wid, nwg) * 64u + lid;
-    if (i >= pp.n) {
-        return;
-    }
-    let re = feat[i];
-    let im = feat[pp.n + i];
-    next[i] = sqrt(re * re + im * im);
-}
 
 // Cost of matching an invalid offset: larger than any real cost, still finite.
 const BIG: f32 = 3.0e38;

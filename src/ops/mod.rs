@@ -48,7 +48,8 @@ op_families!(
     patchmatch,
     pool,
     resize,
-    softmax
+    softmax,
+    zernike
 );
 
 /// An operation in a graph: a shape rule, a CPU reference and a GPU plan.

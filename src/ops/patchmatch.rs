@@ -1,8 +1,6 @@
 //! PatchMatch over dense per-pixel features (Barnes et al. 2009, as used for copy-move detection by
-//! Cozzolino, Poggi & Verdoliva, IEEE TIFS 2015), and the complex magnitude that makes the features.
+//! Cozzolino, Poggi & Verdoliva, IEEE TIFS 2015).
 //!
-//! - [`ComplexAbs`]: `[1, 2K, H, W]` (real parts, then imaginary parts) to `[1, K, H, W]`,
-//!   `sqrt(re² + im²)` (Zernike moment magnitudes, invariant to rotation of the patch).
 //! - [`PatchMatchInit`]: features `[1, K, H, W]` to a field `[1, 3, H, W]`: per pixel the offset
 //!   `(dx, dy)` (integers stored as f32) to its nearest neighbour found so far and the cost, the
 //!   squared L2 distance `sum_k (F_k(p) - F_k(p + o))²`. Four hash-random targets, the best kept.
@@ -36,10 +34,6 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("patchmatch")];
 
 /// Cost of an invalid offset (target outside the image, or shorter than the minimum).
 pub const BIG: f32 = 3.0e38;
-
-/// `sqrt(re² + im²)` of the two channel halves.
-#[derive(Clone, Debug)]
-pub struct ComplexAbs;
 
 /// Hash-random initial field.
 #[derive(Clone, Debug)]
@@ -109,7 +103,7 @@ impl Matcher<'_> {
     }
 }
 
-/// Checks shared by the three ops: one sample, non-empty, every tensor within u32 indexing.
+/// Checks shared by the two ops: one sample, non-empty, every tensor within u32 indexing.
 fn check_image(x: &[usize], what: &str) -> std::result::Result<(), String> {
     if x.len() != 4 || x[0] != 1 || x[1] == 0 || x[2] == 0 || x[3] == 0 {
         return Err(format!("needs {what} [1, C, H, W] with non-empty dimensions, got {x:?}"));
@@ -159,33 +153,6 @@ fn params(f: &[usize], min_offset: usize) -> PmParams {
         iter: 0,
         samples: 0,
         n: (f[2] * f[3]) as u32,
-    }
-}
-
-impl Op for ComplexAbs {
-    fn kind(&self) -> &'static str {
-        "complex_abs"
-    }
-    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
-        match inputs {
-            [x] if x.len() == 4 && x[0] == 1 && x[1] % 2 == 0 && x[1] > 0 => Ok(vec![vec![1, x[1] / 2, x[2], x[3]]]),
-            [x] => Err(format!("needs [1, 2K, H, W] (real parts, then imaginary parts), got {x:?}")),
-            _ => Err(format!("takes 1 input, got {}", inputs.len())),
-        }
-    }
-    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
-        let x = inputs[0];
-        let half = x.numel() / 2;
-        let data = (0..half).map(|i| (x.data[i] as f64).hypot(x.data[half + i] as f64) as f32).collect();
-        vec![Tensor { shape: vec![1, x.shape[1] / 2, x.shape[2], x.shape[3]], data }]
-    }
-    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
-        check_bindings(ctx, &[&inputs[0]])?;
-        let p = ctx.pipeline(&KERNELS[0], "cabs", &[])?;
-        let n = outputs[0].numel();
-        let u = PmParams { n: n as u32, ..params(&[1, 1, 1, 1], 0) };
-        let binds = [Bind::Uniform(as_bytes(&u)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])];
-        ctx.dispatch_linear(&p, &binds, groups(n, 64))
     }
 }
 
@@ -331,15 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn complex_abs_matches_reference() {
-        let seed = Rng::fresh_seed();
-        for s in [[1, 2, 1, 1], [1, 24, 7, 13], [1, 6, 61, 45]] {
-            let x = Tensor::random(&s, seed, -50.0, 50.0);
-            check_op(&format!("complex_abs {s:?} seed {seed}"), &ComplexAbs, &[x], 1e-5);
-        }
-    }
-
-    #[test]
     fn init_and_steps_match_reference_exactly_on_integer_features() {
         let seed = Rng::fresh_seed();
         for (i, s) in [[1, 1, 1, 1], [1, 3, 7, 13], [1, 12, 61, 45], [1, 5, 2, 40]].iter().enumerate() {
@@ -433,6 +391,5 @@ mod tests {
         let step = PatchMatchStep { min_offset: 2, jump: 1, iter: 0, samples: 4 };
         assert!(step.infer(&[&[1, 3, 4, 4], &[1, 3, 4, 5]]).is_err());
         assert!(PatchMatchStep { jump: 0, ..step.clone() }.infer(&[&[1, 3, 4, 4], &[1, 3, 4, 4]]).is_err());
-        assert!(ComplexAbs.infer(&[&[1, 3, 4, 4]]).is_err());
     }
 }
