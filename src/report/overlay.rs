@@ -5,8 +5,11 @@
 //! blended over the photo with an opacity that grows with the probability (0.15 at p = 0 up to
 //! 0.75 at p = 1), so unsuspicious areas stay legible; the cleaned mask's outline is drawn in
 //! white; a colour bar with ticks 0, 0.5, 1 and the threshold is added on the right.
+//! Matched region pairs (copy-move) are drawn on top by [`draw_pairs`]: each pair's two boxes in
+//! one colour, labelled with the pair's number, and an arrow from source to destination.
 
 use crate::imageio::RgbImage;
+use crate::models::ClonePair;
 
 use super::mask::Mask;
 
@@ -63,6 +66,69 @@ impl Canvas {
             }
         }
     }
+}
+
+/// Pair colours: saturated hues that stand out from inferno's dark purples and oranges.
+const PAIR_COLOURS: [[u8; 3]; 6] =
+    [[0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 255, 0], [0, 128, 255], [255, 255, 255]];
+
+impl Canvas {
+    /// A line of `t`-pixel squares from `a` to `b` (DDA: one step per pixel of the longer axis).
+    fn line(&mut self, a: [f64; 2], b: [f64; 2], t: usize, c: [u8; 3]) {
+        let steps = (b[0] - a[0]).abs().max((b[1] - a[1]).abs()).ceil().max(1.0) as usize;
+        for i in 0..=steps {
+            let f = i as f64 / steps as f64;
+            let (x, y) = (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f);
+            let h = (t / 2) as f64;
+            self.rect((x - h).max(0.0) as usize, (y - h).max(0.0) as usize, t, t, c);
+        }
+    }
+    fn frame(&mut self, b: [usize; 4], t: usize, c: [u8; 3]) {
+        let (w, h) = (b[2].saturating_sub(b[0]).max(1), b[3].saturating_sub(b[1]).max(1));
+        self.rect(b[0], b[1], w, t, c);
+        self.rect(b[0], (b[1] + h).saturating_sub(t), w, t, c);
+        self.rect(b[0], b[1], t, h, c);
+        self.rect((b[0] + w).saturating_sub(t), b[1], t, h, c);
+    }
+}
+
+/// Draw matched region pairs over a picture of the image (the overlay: the photo is at its top
+/// left, at the same coordinates): pair `i` in colour `i` (cycling through 6), both boxes
+/// framed and labelled `i + 1`, and an arrow from the source box's centre to the destination's.
+pub fn draw_pairs(img: &mut RgbImage, pairs: &[ClonePair]) {
+    let (w, h) = (img.width, img.height);
+    let t = (h.min(w) / 250).clamp(1, 6);
+    let mut cv = Canvas { w, h, px: std::mem::take(&mut img.data) };
+    for (i, p) in pairs.iter().enumerate() {
+        let c = PAIR_COLOURS[i % PAIR_COLOURS.len()];
+        let label = (i + 1).to_string();
+        for b in [p.source, p.destination] {
+            cv.frame(b, t, c);
+            // The number inside the top-left corner, on a dark patch so it reads on any photo.
+            let (lx, ly) = (b[0] + 2 * t, b[1] + 2 * t);
+            cv.rect(
+                lx.saturating_sub(t),
+                ly.saturating_sub(t),
+                (label.len() * 4 + 1) * 2 * t + t,
+                7 * 2 * t,
+                [0, 0, 0],
+            );
+            cv.text(lx, ly, &label, 2 * t, c);
+        }
+        let centre = |b: [usize; 4]| [(b[0] + b[2]) as f64 / 2.0, (b[1] + b[3]) as f64 / 2.0];
+        let (a, b) = (centre(p.source), centre(p.destination));
+        cv.line(a, b, t, c);
+        // Arrowhead: two strokes back from the tip at ±25°.
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let len = dx.hypot(dy).max(1.0);
+        let head = (8 * t) as f64;
+        for s in [-1.0f64, 1.0] {
+            let (sn, cs) = (s * 25f64.to_radians()).sin_cos();
+            let (ux, uy) = (-(dx * cs - dy * sn) / len, -(dx * sn + dy * cs) / len);
+            cv.line(b, [b[0] + ux * head, b[1] + uy * head], t, c);
+        }
+    }
+    img.data = cv.px;
 }
 
 /// The photo with the heat map blended in, the mask's outline, and a colour bar on the right.
@@ -126,6 +192,27 @@ pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> Rgb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_are_framed_in_their_colour_with_an_arrow() {
+        let (w, h) = (200, 120);
+        let mut img = RgbImage::new(w, h, vec![100; w * h * 3]).unwrap();
+        let pair = ClonePair {
+            source: [10, 10, 50, 50],
+            destination: [120, 60, 160, 100],
+            offset: [110.0, 50.0],
+            rotation_deg: 0.0,
+            scale: 1.0,
+            area: 1600,
+            strength: 1.0,
+        };
+        draw_pairs(&mut img, std::slice::from_ref(&pair));
+        let at = |x: usize, y: usize| &img.data[(y * w + x) * 3..][..3];
+        assert_eq!(at(30, 10), PAIR_COLOURS[0], "source frame");
+        assert_eq!(at(159, 80), PAIR_COLOURS[0], "destination frame");
+        assert_eq!(at(85, 55), PAIR_COLOURS[0], "arrow through the middle");
+        assert_eq!(at(100, 20), [100, 100, 100], "the rest untouched");
+    }
 
     #[test]
     fn colormap_is_monotone_in_lightness_and_hits_the_ends() {
