@@ -36,8 +36,11 @@ fn rnd(p: u32, iter: u32, s: u32) -> u32 {
 }
 
 // Squared feature distance between pixel p = (x, y) and p + (dx, dy); BIG when the target is
-// outside the image or the offset is shorter than the minimum.
-fn cost(x: i32, y: i32, dx: i32, dy: i32) -> f32 {
+// outside the image or the offset is shorter than the minimum. Stops as soon as the partial sum
+// reaches `bound` (the best cost so far): the sum only grows, so such a candidate would lose
+// anyway, and most do after a few channels (the patch mean and the low orders carry most of the
+// energy). The reference stops at the same channel.
+fn cost(x: i32, y: i32, dx: i32, dy: i32, bound: f32) -> f32 {
     let tx = x + dx;
     let ty = y + dy;
     if (tx < 0 || ty < 0 || tx >= i32(pp.w) || ty >= i32(pp.h) || u32(dx * dx + dy * dy) < pp.min_off2) {
@@ -50,6 +53,9 @@ fn cost(x: i32, y: i32, dx: i32, dy: i32) -> f32 {
     for (var c = 0u; c < pp.k; c++) {
         let d = feat[c * plane + a] - feat[c * plane + b];
         acc += d * d;
+        if (acc >= bound) {
+            break;
+        }
     }
     return acc;
 }
@@ -68,7 +74,7 @@ fn pm_init(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     for (var s = 0u; s < 4u; s++) {
         let dx = i32(rnd(p, 0xffffu, 2u * s) % pp.w) - x;
         let dy = i32(rnd(p, 0xffffu, 2u * s + 1u) % pp.h) - y;
-        let c = cost(x, y, dx, dy);
+        let c = cost(x, y, dx, dy, bc);
         if (c < bc) {
             bx = dx;
             by = dy;
@@ -103,7 +109,7 @@ fn pm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             let qi = u32(ny) * pp.w + u32(nx);
             let dx = i32(prev[qi]);
             let dy = i32(prev[pp.n + qi]);
-            let c = cost(x, y, dx, dy);
+            let c = cost(x, y, dx, dy, bc);
             if (c < bc) {
                 bx = dx;
                 by = dy;
@@ -118,7 +124,7 @@ fn pm_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         let span = u32(2 * rad + 1);
         let dx = bx + i32(rnd(p, pp.iter, 2u * s) % span) - rad;
         let dy = by + i32(rnd(p, pp.iter, 2u * s + 1u) % span) - rad;
-        let c = cost(x, y, dx, dy);
+        let c = cost(x, y, dx, dy, bc);
         if (c < bc) {
             bx = dx;
             by = dy;

@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, GraphBuilder};
 use crate::models::model::{Family, Findings, InputMode, Model};
 use crate::models::weights::WeightStore;
-use crate::ops::conv2d::{conv2d, Conv2d};
+use crate::ops::conv2d::{conv2d, Conv2d, ConvVariant};
 use crate::ops::offset_fit::{OffsetFit, OffsetMedian};
 use crate::ops::patchmatch::{jump, PatchMatchInit, PatchMatchStep};
 use crate::ops::resize::Resize;
@@ -184,7 +184,10 @@ pub fn build_copymove(h: usize, w: usize, cfg: &CopyMoveConfig) -> Result<Graph>
         x = b.add("analysis_size", Resize { out: [ah, aw], align_corners: false }, &[x])?;
     }
     let luma_w = Tensor::new(&[1, 3, 1, 1], vec![0.299, 0.587, 0.114])?;
-    let luma = conv2d(&mut b, "luma", x, luma_w, None, Conv2d::new(1, 0))?;
+    // The direct implicit-GEMM kernel: the texture path lavapipe would choose spends seconds on
+    // im2col and a GEMM one column wide.
+    let luma_conv = Conv2d { variant: Some(ConvVariant::General), ..Conv2d::new(1, 0) };
+    let luma = conv2d(&mut b, "luma", x, luma_w, None, luma_conv)?;
     let features = b.add("features", ZernikeMagnitudes { radius: cfg.patch_radius }, &[luma])?;
     let mut field = b.add("pm_init", PatchMatchInit { min_offset: cfg.min_offset }, &[features])?;
     let samples = (usize::BITS - ah.max(aw).leading_zeros()).clamp(1, 16) as usize;

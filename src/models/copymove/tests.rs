@@ -308,7 +308,8 @@ fn bad_settings_and_sizes_are_refused() {
     assert_eq!(cfg.analysis_size([700, 900]), [700, 900]);
 }
 
-/// Where the time goes: the graph cut after the features, after PatchMatch, and whole.
+/// Where the time goes: the graph cut after the luma, the features, PatchMatch, and whole
+/// (the planner runs every node of a graph, so each cut is built as its own graph).
 /// `cargo test --release --lib copymove::tests::time_stages -- --ignored --nocapture`
 #[test]
 #[ignore]
@@ -317,14 +318,38 @@ fn time_stages() {
     let x = Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
     let cfg = CopyMoveConfig::default();
     let full = build_copymove(h, w, &cfg).unwrap();
-    for stop in ["features", "pm_step7", "field", "cand"] {
+    for stop in ["luma", "features", "pm_step7", "cand"] {
         let mut g = full.clone();
-        let v = g.values.iter().position(|v| v.name == stop).unwrap();
-        g.outputs = vec![("out".into(), crate::graph::ir::ValueId(v))];
+        let k = g.nodes.iter().position(|n| n.name == stop).unwrap();
+        let keep = g.nodes[k].outputs[0].0 + 1;
+        g.nodes.truncate(k + 1);
+        g.values.truncate(keep);
+        g.outputs = vec![("out".into(), crate::graph::ir::ValueId(keep - 1))];
         let plan = Plan::new(device(), &g).unwrap();
         plan.run(&[("image", &x)]).unwrap();
         let t = std::time::Instant::now();
         plan.run(&[("image", &x)]).unwrap();
         println!("copymove up to {stop}: {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
+/// Wall time of the whole detector (graph, upload and readback, and `finish`) at 1024 x 768 and
+/// 4032 x 3024 (analysed at 1155 x 866): one warm-up, then each of 2 runs.
+/// `cargo test --release --lib copymove::tests::time_sizes -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn time_sizes() {
+    let cfg = CopyMoveConfig::default();
+    for (h, w) in [(768, 1024), (3024, 4032)] {
+        let x = Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
+        let plan = Plan::new(device(), &build_copymove(h, w, &cfg).unwrap()).unwrap();
+        plan.run(&[("image", &x)]).unwrap();
+        for _ in 0..2 {
+            let t = std::time::Instant::now();
+            let mut out = plan.run(&[("image", &x)]).unwrap();
+            let graph_s = t.elapsed().as_secs_f64();
+            cfg.finish([h, w], &mut out).unwrap();
+            println!("copymove {w}x{h}: graph {graph_s:.2} s, with finish {:.2} s", t.elapsed().as_secs_f64());
+        }
     }
 }
