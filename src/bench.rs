@@ -135,6 +135,22 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         DctFilter::high(),
         &[&[1, 3, 512, 512]],
     )?);
+    // The copy-move detector's whole graph: a 1024 x 768 image (analysed as it is) and a 12 MP
+    // photo (resized to about 1 MP inside the graph). Flops count the Zernike pass only (24
+    // multiply-adds per tap of the 17 x 17 patch); the PatchMatch steps are bandwidth.
+    for (h, w) in [(768, 1024), (3024, 4032)] {
+        let cfg = crate::models::copymove::CopyMoveConfig::default();
+        let [ah, aw] = cfg.analysis_size([h, w]);
+        let side = 2 * cfg.patch_radius + 1;
+        v.push(BenchCase {
+            family: "copymove",
+            name: format!("detector {w}x{h} (analysed at {aw}x{ah})"),
+            flops: 2.0 * 24.0 * (side * side * ah * aw) as f64,
+            bytes: 4.0 * (3 * h * w + 16 * ah * aw) as f64,
+            graph: crate::models::copymove::build_copymove(h, w, &cfg)?,
+            inputs: vec![("image".to_string(), Tensor::random(&[1, 3, h, w], 1, 0.0, 255.0))],
+        });
+    }
     Ok(v)
 }
 

@@ -17,7 +17,7 @@ use crate::gpu::device::Gpu;
 use crate::graph::{Graph, Plan};
 use crate::imageio::RgbImage;
 pub use crate::models::InputMode;
-use crate::models::{self, Family, GraphModel, Model, Scale, WeightStore};
+use crate::models::{self, ClonePair, Family, GraphModel, Model, Scale, WeightStore};
 use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_hw};
 use crate::report::verdict::Calibration;
 use crate::tensor::Tensor;
@@ -79,6 +79,11 @@ pub struct Detection {
     pub scales: Vec<ScaleMap>,
     /// Every other named graph output (per-scale logits, gate weights, raw residuals ...).
     pub extras: HashMap<String, Tensor>,
+    /// Matched region pairs in image coordinates, from models that look for them
+    /// ([`Model::finish`]); `None` for the others.
+    pub pairs: Option<Vec<ClonePair>>,
+    /// What the model says about how it analysed the image (for the report's notes).
+    pub notes: Vec<String>,
     pub timings: Timings,
 }
 
@@ -301,6 +306,8 @@ impl<'g> Detector<'g> {
         }
         let gpu_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
+        // The model's own CPU step at its resolution (may replace "prob"); counted as post-processing.
+        let findings = self.model.finish(hw, &mut out)?;
         let name = self.model.name();
         let prob = out.remove("prob").ok_or_else(|| Error::graph(format!("model '{name}' has no 'prob' output")))?;
         let (ph, pw) = match prob.shape.as_slice() {
@@ -315,6 +322,9 @@ impl<'g> Detector<'g> {
         } else {
             resize_prob_back(&prob.data, pw, ph, img.width, img.height)
         };
+        let (sx, sy) = (img.width as f64 / pw as f64, img.height as f64 / ph as f64);
+        let pairs =
+            findings.pairs.map(|v| v.iter().map(|p| p.scaled(sx, sy, img.width, img.height)).collect::<Vec<_>>());
         let postprocess_s = t2.elapsed().as_secs_f64();
         Ok(Detection {
             width: img.width,
@@ -324,6 +334,8 @@ impl<'g> Detector<'g> {
             model_prob: prob.data,
             scales,
             extras: out,
+            pairs,
+            notes: findings.notes,
             timings: Timings { decode_s: 0.0, preprocess_s, gpu_s, postprocess_s },
         })
     }
@@ -411,6 +423,8 @@ impl<'g> Detector<'g> {
             prob,
             scales: Vec::new(),
             extras: HashMap::new(),
+            pairs: None,
+            notes: Vec::new(),
             timings,
         })
     }

@@ -199,6 +199,7 @@ fn training_free_detectors_run_by_name_at_native_resolution() {
         assert_eq!(r["model"]["name"], model);
         assert_eq!(r["model"]["mode"], "native");
         assert!(r["model"]["weights"].is_null());
+        assert!(r.get("pairs").is_none(), "{model}: no pairs field for models that do not look for pairs");
         let (shape, prob) = read_npy(&out.join("p.model.npy"));
         assert_eq!(shape, vec![31, 45], "{model} runs at the image's size");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
@@ -206,6 +207,50 @@ fn training_free_detectors_run_by_name_at_native_resolution() {
     let o = bin().args(["infer", "--model", "ela", "--weights", "x.safetensors"]).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("takes no --weights"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `infer --model copymove` on a photo with a block copied elsewhere: the report links the two
+/// blocks as a pair, marks both, and notes the analysis size; the overlay is written.
+#[test]
+fn copymove_reports_a_linked_pair() {
+    let dir = tmpdir("infer-copymove");
+    let photo = image::load_from_memory(include_bytes!("../examples/spliced.jpg")).unwrap().to_rgb8();
+    let mut forged = photo.clone();
+    // A 100 x 100 block of the saucer and table at (120, 200) copied to (390, 60).
+    for y in 0..100 {
+        for x in 0..100 {
+            forged.put_pixel(390 + x, 60 + y, *photo.get_pixel(120 + x, 200 + y));
+        }
+    }
+    let img = dir.join("cloned.png");
+    forged.save(&img).unwrap();
+    let out = dir.join("out");
+    let o = bin().args(["infer", "--json", "--model", "copymove", "--out"]).arg(&out).arg(&img).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(r["model"]["name"], "copymove");
+    let pairs = r["pairs"].as_array().expect("a pairs array");
+    let bbox = |v: &serde_json::Value| -> Vec<i64> {
+        v["bbox"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+    };
+    let covers = |b: &[i64], x: i64, y: i64| b[0] <= x + 30 && b[1] <= y + 30 && b[2] >= x + 70 && b[3] >= y + 70;
+    let linked = pairs.iter().any(|p| {
+        let (s, d) = (bbox(&p["source"]), bbox(&p["destination"]));
+        (covers(&s, 120, 200) && covers(&d, 390, 60)) || (covers(&s, 390, 60) && covers(&d, 120, 200))
+    });
+    assert!(linked, "no pair links the blocks: {pairs:?}");
+    let p = &pairs[0];
+    assert_eq!(p["id"], 1);
+    assert!(p["strength"].as_f64().unwrap() > 0.5 && p["area"].as_u64().unwrap() > 2000, "{p}");
+    assert!((p["offset"][0].as_f64().unwrap().abs() - 270.0).abs() < 2.0, "{p}");
+    assert!(r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n.as_str().unwrap().contains("copy-move analysed at 600x400")));
+    assert!(r["regions"].as_array().unwrap().len() >= 2, "both copies are marked: {}", r["regions"]);
+    assert!(out.join("cloned.overlay.png").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

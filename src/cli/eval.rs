@@ -597,6 +597,8 @@ mod tests {
             model_prob: vec![0.1, 0.9],
             scales: Vec::new(),
             extras: Default::default(),
+            pairs: None,
+            notes: Vec::new(),
             timings: Default::default(),
         };
         let mask = BinaryMask::from_gray(4, 2, &[255, 255, 0, 0, 255, 255, 0, 0]);

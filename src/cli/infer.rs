@@ -26,7 +26,7 @@ use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::clean::{rank, regions_phrase, verdict_phrase, Cleaning};
 use crate::report::json::{report, ReportInput};
-use crate::report::overlay::overlay;
+use crate::report::overlay::{draw_pairs, overlay};
 use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Mask};
 
 /// Options of `infer`.
@@ -414,7 +414,10 @@ fn render(
     };
     add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
     add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
-    let ov = overlay(img, &d.prob, &mask, args.threshold);
+    let mut ov = overlay(img, &d.prob, &mask, args.threshold);
+    if let Some(pairs) = &d.pairs {
+        draw_pairs(&mut ov, pairs);
+    }
     add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
     if args.save_raw {
         add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
@@ -454,6 +457,8 @@ fn render(
         InputMode::Resized(hw) => Some(hw),
         InputMode::Native => None,
     };
+    // The reader's notes, then the model's (how it analysed the image).
+    let notes: Vec<String> = notes.iter().chain(&d.notes).cloned().collect();
     let json_name = format!("{stem}.json");
     outputs.push(("report".to_string(), json_name.clone()));
     let rep = report(&ReportInput {
@@ -479,7 +484,8 @@ fn render(
         adapter: &ctx.adapter,
         backend: &ctx.backend,
         outputs: &outputs,
-        notes,
+        notes: &notes,
+        pairs: d.pairs.as_deref(),
     });
     let mut rep = rep;
     if let (Some(p), Some(obj)) = (panel_json, rep.as_object_mut()) {

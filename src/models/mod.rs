@@ -7,6 +7,7 @@
 //! docs/models-guide.md shows how to add one.
 
 pub mod blocks;
+pub mod copymove;
 pub mod ela;
 pub mod mesorch;
 pub mod model;
@@ -16,14 +17,15 @@ pub mod weights;
 
 pub use ela::build_ela;
 pub use mesorch::{build_mesorch, MesorchConfig, MesorchOutputs, Variant};
-pub use model::{Family, GraphModel, InputMode, MapKind, MapRef, Model, Scale};
+pub use model::{ClonePair, Family, Findings, GraphModel, InputMode, MapKind, MapRef, Model, Scale};
 pub use noise::build_noise;
 pub use weights::{WeightStore, Weights};
 
 use crate::error::{Error, Result};
 
 /// Every model, by name. The first training-free one is the default detector.
-pub static REGISTRY: &[&dyn Family] = &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE];
+pub static REGISTRY: &[&dyn Family] =
+    &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
 
 /// The model run when neither weights nor a model are given: the best by pixel F1 on real
 /// forgeries (../shared/data/real-dev). Today that is the training-free error level analysis: the
@@ -130,16 +132,26 @@ mod tests {
         }
     }
 
-    /// Wall time of the detectors at 512 x 512 and 1024 x 768 (median of 5 runs after a warm-up):
+    /// Wall time of the detectors at 512 x 512, 1024 x 768 and 4032 x 3024 (median of 5 runs after
+    /// a warm-up; set FORGE_TIME_ONLY=copymove to time one detector):
     /// `cargo test --release --lib models::tests::time_detectors -- --ignored --nocapture`.
     #[test]
     #[ignore]
     fn time_detectors() {
         use crate::graph::Plan;
         let gpu = crate::ops::testing::device();
-        for (h, w) in [(512, 512), (768, 1024)] {
+        for (h, w) in [(512, 512), (768, 1024), (3024, 4032)] {
             let x = crate::tensor::Tensor::random(&[1, 3, h, w], 3, 0.0, 255.0);
-            for (name, g) in [("ela", build_ela(h, w, 90).unwrap()), ("noise", build_noise(h, w, 16).unwrap())] {
+            let cm = copymove::CopyMoveConfig::default();
+            let graphs = [
+                ("ela", build_ela(h, w, 90).unwrap()),
+                ("noise", build_noise(h, w, 16).unwrap()),
+                ("copymove", copymove::build_copymove(h, w, &cm).unwrap()),
+            ];
+            for (name, g) in graphs {
+                if std::env::var("FORGE_TIME_ONLY").is_ok_and(|o| o != name) {
+                    continue;
+                }
                 let plan = Plan::new(gpu, &g).unwrap();
                 plan.run(&[("image", &x)]).unwrap();
                 let mut times: Vec<f64> = (0..5)

@@ -6,10 +6,13 @@
 //! store. A [`Model`] says how it sees the image, builds its graph, lists the keys and shapes its
 //! weights must have (for `convert`), and describes its per-scale maps.
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::models::weights::WeightStore;
 use crate::report::verdict::Calibration;
+use crate::tensor::Tensor;
 
 /// How a model sees the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +95,64 @@ pub trait Model {
     /// Its per-scale maps, in order (empty for single-map models).
     fn scales(&self) -> Vec<Scale> {
         Vec::new()
+    }
+    /// The model's CPU step after its graph ran on an `hw` input (the size `build` was given):
+    /// it may rewrite the outputs (replace "prob" with a cleaned map at the same size) and
+    /// returns what it found besides the map. The default changes nothing and finds nothing.
+    fn finish(&self, _hw: [usize; 2], _outputs: &mut HashMap<String, Tensor>) -> Result<Findings> {
+        Ok(Findings::default())
+    }
+}
+
+/// What a model's [`Model::finish`] reports besides the map.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Findings {
+    /// Matched region pairs, for models that look for them (copy-move); `None` for models that
+    /// do not, so their reports carry no `pairs` field.
+    pub pairs: Option<Vec<ClonePair>>,
+    /// Lines for the report's `notes` (how the model analysed the image).
+    pub notes: Vec<String>,
+}
+
+/// Two regions of an image with the same content (a copy-move forgery): one side, the other, and
+/// the geometry that maps the first onto the second. Copy-move detection cannot tell which side
+/// was copied: `source` is the side found first (the larger candidate region).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClonePair {
+    /// Pixel boxes `[x0, y0, x1, y1]`, x1 and y1 exclusive.
+    pub source: [usize; 4],
+    pub destination: [usize; 4],
+    /// Mean displacement from source to destination, pixels `(dx, dy)`.
+    pub offset: [f32; 2],
+    /// Rotation (degrees, counter-clockwise in image coordinates with y down: positive turns x
+    /// towards y) and scale of the affine map from source to destination.
+    pub rotation_deg: f32,
+    pub scale: f32,
+    /// Matched pixels of the source side.
+    pub area: usize,
+    /// In [0, 1]: the share of matched pixels whose match lands on the other side and matches
+    /// back (1 for a clean clone).
+    pub strength: f32,
+}
+
+impl ClonePair {
+    /// The pair in a map `sx` times wider and `sy` times higher (model resolution to the image's).
+    pub fn scaled(&self, sx: f64, sy: f64, width: usize, height: usize) -> ClonePair {
+        let bbox = |b: [usize; 4]| {
+            [
+                ((b[0] as f64 * sx).floor() as usize).min(width),
+                ((b[1] as f64 * sy).floor() as usize).min(height),
+                ((b[2] as f64 * sx).ceil() as usize).min(width),
+                ((b[3] as f64 * sy).ceil() as usize).min(height),
+            ]
+        };
+        ClonePair {
+            source: bbox(self.source),
+            destination: bbox(self.destination),
+            offset: [(self.offset[0] as f64 * sx) as f32, (self.offset[1] as f64 * sy) as f32],
+            area: (self.area as f64 * sx * sy).round() as usize,
+            ..self.clone()
+        }
     }
 }
 

@@ -44,9 +44,12 @@ op_families!(
     matmul,
     minmax,
     noise,
+    offset_fit,
+    patchmatch,
     pool,
     resize,
-    softmax
+    softmax,
+    zernike
 );
 
 /// An operation in a graph: a shape rule, a CPU reference and a GPU plan.

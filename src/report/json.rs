@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::mask::Region;
 use super::verdict::{Calibration, Verdict};
+use crate::models::ClonePair;
 use crate::pipeline::Timings;
 
 pub const SCHEMA: &str = "wgpu-forge.report/3";
@@ -39,8 +40,24 @@ pub struct ReportInput<'a> {
     /// (kind, file name) of every file written for this image.
     pub outputs: &'a [(String, String)],
     /// What the reader should know about how the image was read (a truncated file analysed on
-    /// request, the first page of several).
+    /// request, the first page of several) and how the model analysed it.
     pub notes: &'a [String],
+    /// Matched region pairs from models that look for them (copy-move); `None` writes no
+    /// `pairs` field, so other models' reports stay as they were.
+    pub pairs: Option<&'a [ClonePair]>,
+}
+
+fn pair_json(i: usize, p: &ClonePair) -> Value {
+    json!({
+        "id": i + 1,
+        "source": {"bbox": p.source},
+        "destination": {"bbox": p.destination},
+        "offset": [r4(p.offset[0]), r4(p.offset[1])],
+        "rotation_deg": r4(p.rotation_deg),
+        "scale": r4(p.scale),
+        "area": p.area,
+        "strength": r4(p.strength),
+    })
 }
 
 fn r4(v: f32) -> f64 {
@@ -109,9 +126,10 @@ pub fn report(r: &ReportInput) -> Value {
         })
         .collect();
     let t = r.timings;
+    let pairs: Option<Vec<Value>> = r.pairs.map(|v| v.iter().enumerate().map(|(i, p)| pair_json(i, p)).collect());
     let outputs: serde_json::Map<String, Value> =
         r.outputs.iter().map(|(k, f)| (k.to_string(), Value::String(f.clone()))).collect();
-    json!({
+    let mut rep = json!({
         "schema": SCHEMA,
         "file": r.file,
         "width": r.width,
@@ -142,5 +160,9 @@ pub fn report(r: &ReportInput) -> Value {
         "adapter": {"name": r.adapter, "backend": r.backend},
         "outputs": outputs,
         "version": env!("CARGO_PKG_VERSION"),
-    })
+    });
+    if let (Some(pairs), Some(obj)) = (pairs, rep.as_object_mut()) {
+        obj.insert("pairs".into(), Value::Array(pairs));
+    }
+    rep
 }

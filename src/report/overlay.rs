@@ -6,10 +6,14 @@
 //! 0.75 at p = 1), so unsuspicious areas stay legible; the cleaned mask's outline is drawn in
 //! white; a colour bar with ticks 0, 0.5, 1 and the threshold is added on the right, its labels in
 //! the bundled font ([`super::text`]).
+//! Matched region pairs (copy-move) are drawn on top by [`draw_pairs`]: each pair's two boxes in
+//! one colour, labelled with the pair's number, and an arrow from source to destination.
 
 use crate::imageio::RgbImage;
+use crate::models::ClonePair;
 
 use super::mask::Mask;
+use super::text::{draw_label, fill_rect};
 
 /// inferno at t = 0, 1/8, ..., 1.
 const INFERNO: [[u8; 3]; 9] = [
@@ -31,6 +35,60 @@ pub fn colormap(p: f32) -> [u8; 3] {
     let f = t - i as f32;
     let (a, b) = (INFERNO[i], INFERNO[i + 1]);
     [0, 1, 2].map(|c| (a[c] as f32 + (b[c] as f32 - a[c] as f32) * f).round() as u8)
+}
+
+/// Pair colours: saturated hues that stand out from inferno's dark purples and oranges.
+const PAIR_COLOURS: [[u8; 3]; 6] =
+    [[0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 255, 0], [0, 128, 255], [255, 255, 255]];
+
+/// A line of `t`-pixel squares from `a` to `b` (DDA: one step per pixel of the longer axis).
+fn line(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], t: usize, c: [u8; 3]) {
+    let steps = (b[0] - a[0]).abs().max((b[1] - a[1]).abs()).ceil().max(1.0) as usize;
+    let half = (t / 2) as f64;
+    for i in 0..=steps {
+        let f = i as f64 / steps as f64;
+        let (x, y) = (a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f);
+        fill_rect(img, (x - half).round() as i64, (y - half).round() as i64, t as i64, t as i64, c);
+    }
+}
+
+/// A `t`-pixel frame around the box `[x0, y0, x1, y1]` (exclusive ends).
+fn frame(img: &mut RgbImage, b: [usize; 4], t: usize, c: [u8; 3]) {
+    let (x0, y0, t) = (b[0] as i64, b[1] as i64, t as i64);
+    let (w, h) = (b[2].saturating_sub(b[0]).max(1) as i64, b[3].saturating_sub(b[1]).max(1) as i64);
+    fill_rect(img, x0, y0, w, t, c);
+    fill_rect(img, x0, y0 + h - t, w, t, c);
+    fill_rect(img, x0, y0, t, h, c);
+    fill_rect(img, x0 + w - t, y0, t, h, c);
+}
+
+/// Draw matched region pairs over a picture of the image (the overlay: the photo is at its top
+/// left, at the same coordinates): pair `i` in colour `i` (cycling through 6), both boxes
+/// framed and labelled `i + 1`, and an arrow from the source box's centre to the destination's.
+pub fn draw_pairs(img: &mut RgbImage, pairs: &[ClonePair]) {
+    let t = (img.height.min(img.width) / 250).clamp(1, 6);
+    let px = (img.height.min(img.width) as f32 / 30.0).clamp(11.0, 48.0);
+    for (i, p) in pairs.iter().enumerate() {
+        let c = PAIR_COLOURS[i % PAIR_COLOURS.len()];
+        let label = (i + 1).to_string();
+        for b in [p.source, p.destination] {
+            frame(img, b, t, c);
+            // The number inside the top-left corner, on a dark patch so it reads on any photo.
+            draw_label(img, (b[0] + t) as i64, (b[1] + t) as i64, &label, px, c, [0, 0, 0], 2);
+        }
+        let centre = |b: [usize; 4]| [(b[0] + b[2]) as f64 / 2.0, (b[1] + b[3]) as f64 / 2.0];
+        let (a, b) = (centre(p.source), centre(p.destination));
+        line(img, a, b, t, c);
+        // Arrowhead: two strokes back from the tip at +-25 degrees.
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let len = dx.hypot(dy).max(1.0);
+        let head = (8 * t) as f64;
+        for s in [-1.0f64, 1.0] {
+            let (sn, cs) = (s * 25f64.to_radians()).sin_cos();
+            let (ux, uy) = (-(dx * cs - dy * sn) / len, -(dx * sn + dy * cs) / len);
+            line(img, b, [b[0] + ux * head, b[1] + uy * head], t, c);
+        }
+    }
 }
 
 /// The photo with the heat map blended in and the mask's outline in white, at the photo's size.
@@ -92,7 +150,7 @@ impl ColourBar {
     /// Draw the bar (p = 1 at the top) with ticks 0, 0.5, 1 and the threshold as a white line, in
     /// the column starting at `x`, between rows `top` and `bottom`.
     pub fn draw(&self, cv: &mut RgbImage, x: usize, top: usize, bottom: usize, threshold: f32) {
-        use super::text::{draw_text, fill_rect, line_height};
+        use super::text::{draw_text, line_height};
         let (pad, bar_w) = (self.pad(), self.bar_w());
         let half = line_height(self.font_px) / 2;
         // Room above and below for the end labels.
@@ -139,6 +197,27 @@ pub fn overlay(img: &RgbImage, prob: &[f32], mask: &Mask, threshold: f32) -> Rgb
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_are_framed_in_their_colour_with_an_arrow() {
+        let (w, h) = (200, 120);
+        let mut img = RgbImage::new(w, h, vec![100; w * h * 3]).unwrap();
+        let pair = ClonePair {
+            source: [10, 10, 50, 50],
+            destination: [120, 60, 160, 100],
+            offset: [110.0, 50.0],
+            rotation_deg: 0.0,
+            scale: 1.0,
+            area: 1600,
+            strength: 1.0,
+        };
+        draw_pairs(&mut img, std::slice::from_ref(&pair));
+        let at = |x: usize, y: usize| &img.data[(y * w + x) * 3..][..3];
+        assert_eq!(at(30, 10), PAIR_COLOURS[0], "source frame");
+        assert_eq!(at(159, 80), PAIR_COLOURS[0], "destination frame");
+        assert_eq!(at(85, 55), PAIR_COLOURS[0], "arrow through the middle");
+        assert_eq!(at(100, 20), [100, 100, 100], "the rest untouched");
+    }
 
     #[test]
     fn colormap_is_monotone_in_lightness_and_hits_the_ends() {
