@@ -66,10 +66,11 @@ def prepare(a):
     print(f"{n} pool val photos x {1 + len(QUALITIES)} versions in {out}")
 
 
-def synth_files(synth, pristine):
+def synth_files(synth, pristine, kinds=None):
     with open(os.path.join(synth, "manifest.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
-    return [os.path.join(synth, r["image"]) for r in rows if (r["kind"] == "pristine") == pristine]
+    return [os.path.join(synth, r["image"]) for r in rows
+            if (r["kind"] == "pristine") == pristine and (pristine or not kinds or r["kind"] in kinds)]
 
 
 def infer(a, name, files):
@@ -98,7 +99,7 @@ def sets(a):
     pristine = sorted(glob.glob(os.path.join(a.work, "pristine", "*")))
     return {
         "pristine": pristine + synth_files(a.synth, True),
-        "forged": synth_files(a.synth, False)[:: a.forged_every],
+        "forged": synth_files(a.synth, False, a.forged_kinds.split(",") if a.forged_kinds else None)[:: a.forged_every],
         "realdev": sorted(glob.glob(os.path.join(a.realdev, "images", "*"))),
     }
 
@@ -206,6 +207,8 @@ def main():
     ap.add_argument("--tag", help="name of the result folder (default: the model or the weights' stem)")
     ap.add_argument("--force", action="store_true", help="rerun infer even if reports are cached")
     ap.add_argument("--explore", action="store_true")
+    ap.add_argument("--forged-kinds", default="", help="only these synthetic kinds count as forged (copymove: "
+                    "a clone detector is not asked to find splices)")
     ap.add_argument("--forged-every", type=int, default=1,
                     help="use every N-th synthetic forgery only (for slow models; they set the clean threshold)")
     ap.add_argument("extra", nargs="*", help="more infer options, after --")

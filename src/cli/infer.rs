@@ -528,12 +528,14 @@ fn render_panel(
         let calibration = pdet.calibration();
         let score = calibration.score.score(&pd.prob, pd.width, pd.height);
         let verdict = calibration.verdict(score).word();
-        maps.push((pdet, pd, mask, regs, score, verdict));
+        let boxes: Vec<_> = pd.pairs.iter().flatten().map(|p| (p.source, p.destination)).collect();
+        let links = crate::report::panel::pair_links(&regs, &boxes);
+        maps.push((pdet, pd, mask, regs, score, verdict, links));
     }
     let mut json = Vec::new();
     let mut entries = Vec::new();
     let mut summary = Vec::new();
-    for (pdet, pd, mask, regs, score, verdict) in &maps {
+    for (pdet, pd, mask, regs, score, verdict, links) in &maps {
         let verdict = *verdict;
         let weights = pdet.weights.path.as_ref().map(|p| p.display().to_string());
         let title = match pdet.weights.path.as_ref().and_then(|p| p.file_name()) {
@@ -559,7 +561,7 @@ fn render_panel(
             prob: &pd.prob,
             mask,
             regions: regs,
-            links: &[],
+            links,
         });
     }
     let name = Path::new(file).file_name().map_or(file.to_string(), |n| n.to_string_lossy().into_owned());

@@ -41,6 +41,28 @@ pub struct Entry<'a> {
     pub links: &'a [(usize, usize)],
 }
 
+/// Links between numbered regions for matched box pairs (a copy-move's source and destination):
+/// each box goes to the region among the first [`NUMBERED`] whose box overlaps it most; a pair
+/// whose boxes land on the same region, or on none, gives no link.
+pub fn pair_links(regions: &[Region], pairs: &[([usize; 4], [usize; 4])]) -> Vec<(usize, usize)> {
+    let overlap = |r: &Region, b: [usize; 4]| {
+        let w = r.x1.min(b[2]).saturating_sub(r.x0.max(b[0]));
+        let h = r.y1.min(b[3]).saturating_sub(r.y0.max(b[1]));
+        w * h
+    };
+    let best = |b: [usize; 4]| {
+        let scored = regions.iter().take(NUMBERED).enumerate().map(|(i, r)| (overlap(r, b), i));
+        scored.filter(|&(o, _)| o > 0).max_by_key(|&(o, i)| (o, std::cmp::Reverse(i))).map(|(_, i)| i)
+    };
+    pairs
+        .iter()
+        .filter_map(|&(a, b)| match (best(a), best(b)) {
+            (Some(i), Some(j)) if i != j => Some((i, j)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The picture size inside a tile for a `w x h` image.
 fn picture_size(w: usize, h: usize) -> (usize, usize, f64) {
     let s = TILE_MAX as f64 / w.max(h).max(1) as f64;
@@ -207,6 +229,17 @@ pub fn panel(img: &RgbImage, photo_title: &str, photo_note: &str, entries: &[Ent
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_link_the_regions_their_boxes_overlap_most() {
+        let r = |x0, y0, x1, y1| Region { x0, y0, x1, y1, area: (x1 - x0) * (y1 - y0), mean_prob: 1.0, max_prob: 1.0 };
+        let regions = [r(0, 0, 10, 10), r(50, 50, 70, 70), r(100, 0, 120, 20)];
+        let pairs =
+            [([1, 1, 9, 9], [55, 52, 75, 75]), ([0, 0, 5, 5], [2, 2, 8, 8]), ([200, 200, 210, 210], [0, 0, 9, 9])];
+        // The second pair lands on one region twice and the third on none: no links from them.
+        assert_eq!(pair_links(&regions, &pairs), vec![(0, 1)]);
+        assert!(pair_links(&[], &pairs).is_empty());
+    }
 
     #[test]
     fn resample_averages_down_and_repeats_up() {
