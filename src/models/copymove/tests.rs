@@ -168,6 +168,10 @@ fn finds_a_rotated_clone() {
 #[test]
 fn finds_a_rescaled_clone() {
     check_case("scaled 1.15", 0.0, 1.15, |i| i.clone(), (0.8, 0.6));
+}
+
+#[test]
+fn finds_a_shrunk_and_rotated_clone() {
     check_case("scaled 0.85 rotated 10 deg", 10.0, 0.85, |i| i.clone(), (0.8, 0.5));
 }
 
