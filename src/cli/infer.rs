@@ -24,7 +24,7 @@ use crate::fileio::{remove_stale_temps, write_set};
 use crate::imageio::{load_image, LoadOptions, RgbImage, IMAGE_EXTENSIONS};
 use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
-use crate::report::clean::{rank, regions_phrase, verdict_phrase, Cleaning};
+use crate::report::clean::{pairs_phrase, rank, regions_phrase, verdict_phrase, Cleaning};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::{draw_pairs, overlay};
 use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Mask};
@@ -496,11 +496,12 @@ fn render(
         rep.to_string()
     } else {
         format!(
-            "{file}: {}x{}, {}, {}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
+            "{file}: {}x{}, {}, {}{}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
             d.width,
             d.height,
             verdict_phrase(verdict, score, &calibration),
             regions_phrase(&regs, d.width, d.height),
+            pairs_phrase(d.pairs.as_deref()),
             100.0 * mask.count() as f64 / (d.width * d.height) as f64,
             timings.decode_s + timings.preprocess_s + timings.gpu_s + timings.postprocess_s,
             timings.gpu_s

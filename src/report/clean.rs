@@ -77,10 +77,55 @@ pub fn regions_phrase(regions: &[Region], w: usize, h: usize) -> String {
     s
 }
 
+/// The summary line's words for matched pairs (copy-move): `, 1 pair (#1 [x0,y0,x1,y1] -> [..]
+/// rotated 12.0 deg, scale 1.05)`, the first [`SUMMARY_REGIONS`] shown; empty for models that do
+/// not look for pairs.
+pub fn pairs_phrase(pairs: Option<&[crate::models::ClonePair]>) -> String {
+    let Some(pairs) = pairs else { return String::new() };
+    let n = pairs.len();
+    let mut s = format!(", {n} pair{}", if n == 1 { "" } else { "s" });
+    if n > 0 {
+        let b = |x: [usize; 4]| format!("[{},{},{},{}]", x[0], x[1], x[2], x[3]);
+        let shown: Vec<String> = pairs
+            .iter()
+            .take(SUMMARY_REGIONS)
+            .enumerate()
+            .map(|(i, p)| {
+                let (src, dst) = (b(p.source), b(p.destination));
+                format!("#{} {src} -> {dst} rotated {:.1} deg, scale {:.2}", i + 1, p.rotation_deg, p.scale)
+            })
+            .collect();
+        let more = if n > SUMMARY_REGIONS { format!(", {} more", n - SUMMARY_REGIONS) } else { String::new() };
+        s += &format!(" ({}{more})", shown.join(", "));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::ScoreRule;
+
+    #[test]
+    fn pairs_phrase_names_each_pair_once_and_nothing_without_pairs() {
+        use crate::models::ClonePair;
+        assert_eq!(pairs_phrase(None), "");
+        assert_eq!(pairs_phrase(Some(&[])), ", 0 pairs");
+        let p = ClonePair {
+            source: [1, 2, 30, 40],
+            destination: [100, 2, 131, 42],
+            offset: [99.0, 0.5],
+            rotation_deg: 12.04,
+            scale: 1.049,
+            area: 900,
+            strength: 0.8,
+        };
+        assert_eq!(
+            pairs_phrase(Some(&[p.clone()])),
+            ", 1 pair (#1 [1,2,30,40] -> [100,2,131,42] rotated 12.0 deg, scale 1.05)"
+        );
+        assert!(pairs_phrase(Some(&vec![p; 5])).ends_with(", 2 more)"));
+    }
 
     fn reg(x0: usize, area: usize, mean_prob: f32) -> Region {
         Region { x0, y0: 0, x1: x0 + 1, y1: 1, area, mean_prob, max_prob: mean_prob }
