@@ -1,0 +1,103 @@
+use super::*;
+use crate::ops::testing::{assert_entry_points, check_op};
+use crate::tensor::Rng;
+
+/// Relative to max(|expected|, 1): outputs are convex combinations of v in [-1, 1), so this is
+/// about 1e-4 of |v|; f32 accumulation against the f64 reference.
+const TOL: f32 = 1e-4;
+
+/// Every variant against the CPU reference; q, k, v uniform in [lo, hi).
+fn run_case(seed: u64, shape: [usize; 4], patches: &[usize], (lo, hi): (f32, f32)) {
+    let q = Tensor::random(&shape, seed, lo, hi);
+    let k = Tensor::random(&shape, seed + 1, lo, hi);
+    let v = Tensor::random(&shape, seed + 2, -1.0, 1.0);
+    let inputs = [q, k, v];
+    for variant in [MsAttnVariant::Fused, MsAttnVariant::Composed] {
+        let op = MsAttn { patches: patches.to_vec(), variant: Some(variant) };
+        check_op(&format!("msattn {shape:?} patches {patches:?} seed {seed} ({variant:?})"), &op, &inputs, TOL);
+    }
+}
+
+/// Odd channel counts per group, patch sizes 1..16 (7 and 13 included), G = 1..8, batch 2,
+/// non-square maps, token dims from 1 to 4096.
+#[test]
+fn every_variant_matches_reference() {
+    let seed = Rng::fresh_seed();
+    let cases: &[([usize; 4], &[usize])] = &[
+        ([1, 8, 16, 16], &[16, 8, 4, 2]),
+        ([2, 3, 6, 10], &[1, 2, 1]),
+        ([1, 5, 12, 9], &[3]),
+        ([1, 16, 16, 16], &[1, 2, 4, 8, 16, 1, 2, 4]),
+        ([2, 6, 15, 10], &[5, 5]),
+        ([1, 2, 14, 7], &[7, 1]),
+        ([1, 1, 13, 26], &[13]),
+        ([1, 4, 16, 32], &[16, 4]),
+        ([1, 7, 4, 12], &[2, 4, 1, 2, 4, 1, 2]),
+        ([1, 1, 1, 1], &[1]),
+    ];
+    for (i, &(shape, patches)) in cases.iter().enumerate() {
+        run_case(seed + 10 * i as u64, shape, patches, (-1.0, 1.0));
+    }
+}
+
+/// Logits beyond exp's f32 range (about 160 for group 0): the running max must be subtracted in
+/// both variants.
+#[test]
+fn large_logits_are_stable() {
+    let seed = Rng::fresh_seed();
+    let (shape, patches) = ([1, 8, 8, 8], [4, 2]);
+    let q = Tensor::random(&shape, seed, 3.0, 6.0);
+    let k = Tensor::random(&shape, seed + 1, 3.0, 6.0);
+    // Group 0 (channels 0..4, 4 x 4 patches, d = 64): query token 0 against key token 0.
+    let at = |t: &Tensor, c: usize, y: usize, x: usize| t.data[(c * 8 + y) * 8 + x];
+    let logit: f32 = (0..4)
+        .flat_map(|c| (0..4).flat_map(move |y| (0..4).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| at(&q, c, y, x) * at(&k, c, y, x))
+        .sum::<f32>()
+        / 8.0;
+    assert!(logit > 100.0, "case does not reach large logits ({logit})");
+    let v = Tensor::random(&shape, seed + 2, -1.0, 1.0);
+    let op = MsAttn::new(&patches);
+    assert!(op.reference(&[&q, &k, &v])[0].data.iter().all(|x| x.is_finite()));
+    for variant in [MsAttnVariant::Fused, MsAttnVariant::Composed] {
+        let op = MsAttn { variant: Some(variant), ..op.clone() };
+        check_op(&format!("msattn large logits seed {seed} ({variant:?})"), &op, &[q.clone(), k.clone(), v.clone()], TOL);
+    }
+}
+
+/// With one token per head (patch = map), attention returns v unchanged.
+#[test]
+fn one_token_per_head_is_v() {
+    let v = Tensor::random(&[1, 2, 4, 4], 7, -1.0, 1.0);
+    let q = Tensor::random(&[1, 2, 4, 4], 8, -1.0, 1.0);
+    let out = MsAttn::new(&[4, 4]).reference(&[&q, &q, &v]);
+    assert_eq!(out[0].data, v.data);
+}
+
+#[test]
+fn shape_errors_are_reported() {
+    let a = MsAttn::new(&[4, 2]);
+    let m = [1, 4, 8, 8];
+    assert_eq!(a.infer(&[&m, &m, &m]).unwrap(), vec![m.to_vec()]);
+    let e = a.infer(&[&[1, 4, 8, 6], &[1, 4, 8, 6], &[1, 4, 8, 6]]).unwrap_err();
+    assert!(e.contains("8 x 6 is not a multiple of group 0's patch size 4"), "{e}");
+    let e = a.infer(&[&[1, 5, 8, 8], &[1, 5, 8, 8], &[1, 5, 8, 8]]).unwrap_err();
+    assert!(e.contains("5 channels do not split into 2 equal groups"), "{e}");
+    assert!(a.infer(&[&m, &m]).unwrap_err().contains("takes 3 inputs"));
+    assert!(a.infer(&[&m, &[1, 4, 8, 16], &m]).unwrap_err().contains("same shape"));
+    assert!(a.infer(&[&[4, 8, 8], &[4, 8, 8], &[4, 8, 8]]).unwrap_err().contains("[N, C, H, W]"));
+    assert!(MsAttn::new(&[]).infer(&[&m, &m, &m]).unwrap_err().contains("at least one group"));
+    assert!(MsAttn::new(&[2, 0]).infer(&[&m, &m, &m]).unwrap_err().contains("patch size 0"));
+    let z = [1, 4, 0, 8];
+    assert!(a.infer(&[&z, &z, &z]).unwrap_err().contains("empty map"));
+    // Through the graph builder: an error naming the node, no panic.
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", &[1, 4, 12, 12]);
+    let e = b.add("att", MsAttn::new(&[8, 4]), &[x, x, x]).unwrap_err().to_string();
+    assert!(e.contains("node 'att'") && e.contains("patch size 8"), "{e}");
+}
+
+#[test]
+fn entry_points_exist() {
+    assert_entry_points(&KERNELS[0], &["fused", "gather", "scatter"]);
+}
