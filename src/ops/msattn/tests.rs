@@ -101,3 +101,46 @@ fn shape_errors_are_reported() {
 fn entry_points_exist() {
     assert_entry_points(&KERNELS[0], &["fused", "gather", "scatter"]);
 }
+
+/// The block builder: x + pos, 1x1-conv q/k/v with biases, then the op; against the CPU
+/// composition of the same pieces (conv and attention references), on the device's default
+/// variants.
+#[test]
+fn block_with_projections_and_pos_embedding() {
+    use crate::graph::Plan;
+    use crate::ops::conv2d::conv2d_reference;
+    use crate::ops::testing::device;
+    use crate::tensor::check_close;
+    let seed = Rng::fresh_seed();
+    let (n, c, h, w, patches) = (2, 6, 8, 12, [4, 2, 1]);
+    let x = Tensor::random(&[n, c, h, w], seed, -1.0, 1.0);
+    let wt = |s: u64| Tensor::random(&[c, c, 1, 1], seed + s, -0.5, 0.5);
+    let bias = |s: u64| Tensor::random(&[c], seed + s, -0.5, 0.5);
+    let pos = Tensor::random(&[1, c, h, w], seed + 7, -0.5, 0.5);
+    let wts = MsAttnWeights {
+        wq: wt(1),
+        bq: Some(bias(2)),
+        wk: wt(3),
+        bk: Some(bias(4)),
+        wv: wt(5),
+        bv: None,
+        pos: Some(pos.clone()),
+    };
+    let mut b = GraphBuilder::new();
+    let xi = b.input("x", &[n, c, h, w]);
+    let o = msattn(&mut b, "mst", xi, &patches, wts.clone()).unwrap();
+    b.output("out", o);
+    let plan = Plan::new(device(), &b.finish()).unwrap();
+    let got = plan.run(&[("x", &x)]).unwrap().remove("out").unwrap();
+
+    let mut xp = x.clone();
+    for (i, v) in xp.data.iter_mut().enumerate() {
+        *v += pos.data[i % (c * h * w)];
+    }
+    let conv = Conv2d::new(1, 0);
+    let q = conv2d_reference(&xp, &wts.wq, wts.bq.as_ref(), &conv);
+    let k = conv2d_reference(&xp, &wts.wk, wts.bk.as_ref(), &conv);
+    let v = conv2d_reference(&xp, &wts.wv, None, &conv);
+    let want = MsAttn::new(&patches).reference(&[&q, &k, &v]).remove(0);
+    check_close(&format!("msattn block seed {seed}"), &got, &want, TOL).unwrap();
+}
