@@ -144,3 +144,19 @@ fn block_with_projections_and_pos_embedding() {
     let want = MsAttn::new(&patches).reference(&[&q, &k, &v]).remove(0);
     check_close(&format!("msattn block seed {seed}"), &got, &want, TOL).unwrap();
 }
+
+/// The fused kernel is one dispatch per group; the composed path is a fixed handful per
+/// (item, group) (printed: the dispatch overhead that dominates small maps on lavapipe).
+#[test]
+fn dispatch_counts() {
+    use crate::ops::testing::run_with_stats;
+    let shape = [2, 8, 8, 8];
+    let x = Tensor::random(&shape, 3, -1.0, 1.0);
+    let inputs = [x.clone(), x.clone(), x];
+    let fused = MsAttn { patches: vec![8, 4, 2, 1], variant: Some(MsAttnVariant::Fused) };
+    assert_eq!(run_with_stats(&fused, &inputs).unwrap().1.dispatches, 4);
+    let composed = MsAttn { variant: Some(MsAttnVariant::Composed), ..fused };
+    let n = run_with_stats(&composed, &inputs).unwrap().1.dispatches;
+    assert!(n >= 2 * 4 * 7, "composed: {n} dispatches");
+    println!("msattn composed, 2 items x 4 groups: {n} dispatches");
+}
