@@ -40,6 +40,20 @@ fn every_variant_matches_reference() {
     }
 }
 
+/// Every patch size 1..=16 alone (a 2 x 3 grid of patches, 3 channels), and every group count
+/// 1..=8 (2 channels per group, patches cycling 1, 2, 4, 8 on an 8 x 8 map).
+#[test]
+fn every_patch_size_and_group_count() {
+    let seed = Rng::fresh_seed();
+    for p in 1..=16 {
+        run_case(seed + p as u64, [1, 3, 2 * p, 3 * p], &[p], (-1.0, 1.0));
+    }
+    for g in 1..=8 {
+        let patches: Vec<usize> = (0..g).map(|i| [1, 2, 4, 8][i % 4]).collect();
+        run_case(seed + 100 + g as u64, [1, 2 * g, 8, 8], &patches, (-1.0, 1.0));
+    }
+}
+
 /// Logits beyond exp's f32 range (about 160 for group 0): the running max must be subtracted in
 /// both variants.
 #[test]
