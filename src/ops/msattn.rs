@@ -11,7 +11,9 @@
 //!
 //! Variants ([`MsAttnVariant`]): `Fused`, one online-softmax kernel whose loads and stores do the
 //! tokenize / untokenize (GPUs); `Composed` (software devices), which tokenizes each (item, group)
-//! into dense matrices and runs the GEMM and softmax ops, like `attention`'s composed path.
+//! into dense matrices and runs the GEMM and softmax ops, like `attention`'s composed path. Each
+//! group (head) chooses on its own: heads with fewer than [`COMPOSED_MIN_TOKENS`] tokens run the
+//! fused kernel on software devices too.
 
 use crate::error::{Error, Result};
 use crate::gpu::device::DeviceClass;
@@ -50,12 +52,18 @@ pub enum MsAttnVariant {
     Composed,
 }
 
-/// What the choice of an [`MsAttnVariant`] depends on.
+/// Fewest tokens a head needs for the composed path: below this its GEMMs are dot products over
+/// huge token dims, slower on lavapipe than the fused kernel (one head of 128 channels on 16x16,
+/// wall ms: L = 1 (p 16): composed 46, fused 2.5; L = 4 (p 8): 10.6 vs 7.8; L = 16 (p 4): 6.6 vs 33).
+pub const COMPOSED_MIN_TOKENS: usize = 8;
+
+/// What the choice of an [`MsAttnVariant`] depends on: one head (group). Each group chooses on its
+/// own (the paper's heads range from 1 to 64 tokens).
 #[derive(Clone, Copy, Debug)]
 pub struct MsAttnProblem {
-    /// Largest token-matrix size (L * d) and score-matrix size (L * L) over the groups.
-    pub max_ld: usize,
-    pub max_ll: usize,
+    /// Tokens (L) and token dim (d) of the head.
+    pub tokens: usize,
+    pub dim: usize,
     /// Elements one storage binding may cover.
     pub limit: usize,
 }
@@ -71,9 +79,15 @@ impl Variant for MsAttnVariant {
     }
     fn unfit(self, p: &MsAttnProblem) -> Option<String> {
         match self {
-            MsAttnVariant::Composed if p.max_ld > p.limit || p.max_ll > p.limit => Some(format!(
-                "needs token matrices (L x d = {}) and score matrices (L x L = {}) within one storage binding of {} elements",
-                p.max_ld, p.max_ll, p.limit
+            MsAttnVariant::Composed if p.tokens < COMPOSED_MIN_TOKENS => Some(format!(
+                "needs at least {COMPOSED_MIN_TOKENS} tokens per head (L = {}): fewer make its GEMMs slow dot products",
+                p.tokens
+            )),
+            MsAttnVariant::Composed if p.tokens * p.dim > p.limit || p.tokens * p.tokens > p.limit => Some(format!(
+                "needs the token matrix (L x d = {}) and the score matrix (L x L = {}) within one storage binding of {} elements",
+                p.tokens * p.dim,
+                p.tokens * p.tokens,
+                p.limit
             )),
             _ => None,
         }
@@ -130,8 +144,10 @@ impl MsAttn {
 
     /// The composed path; intermediates live in node-private scratch buffers reused by every
     /// (item, group) (dispatches run in order).
-    fn plan_composed(&self, ctx: &mut PlanCtx, s: &[usize], inputs: &[TensorView], o: &TensorView) -> Result<()> {
-        let gs = self.groups(s);
+    fn plan_composed(&self, ctx: &mut PlanCtx, s: &[usize], gs: &[Group], inputs: &[TensorView], o: &TensorView) -> Result<()> {
+        if gs.is_empty() {
+            return Ok(());
+        }
         let max_ld = gs.iter().map(|g| g.lt * g.d).max().unwrap_or(1);
         let max_ll = gs.iter().map(|g| g.lt * g.lt).max().unwrap_or(1);
         let gather = ctx.pipeline(&KERNELS[0], "gather", &[])?;
@@ -140,7 +156,7 @@ impl MsAttn {
         let (st, pt) = (ctx.scratch(max_ll)?, ctx.scratch(max_ll)?);
         let shaped = |t: &TensorView, shape: Vec<usize>| TensorView { shape, ..t.clone() };
         for item in 0..s[0] {
-            for g in &gs {
+            for g in gs {
                 let (lt, d) = (g.lt, g.d);
                 let n = groups(lt * d, 64);
                 // K token-major [L, d]; Q^T and V^T element-major [d, L].
@@ -290,31 +306,31 @@ impl Op for MsAttn {
             )));
         }
         let gs = self.groups(&s);
-        let problem = MsAttnProblem {
-            max_ld: gs.iter().map(|g| g.lt * g.d).max().unwrap_or(1),
-            max_ll: gs.iter().map(|g| g.lt * g.lt).max().unwrap_or(1),
-            limit: win.limit(),
-        };
-        let variant = choose(ctx.class(), self.variant, &problem)
-            .map_err(|m| Error::graph(format!("node '{}': msattn {m}", ctx.node_name)))?;
-        match variant {
-            MsAttnVariant::Composed => self.plan_composed(ctx, &s, inputs, o),
-            MsAttnVariant::Fused => {
-                let pipe = ctx.pipeline(&KERNELS[0], "fused", &[])?;
-                for g in &gs {
-                    let p = self.params(&s, g, 0, 0);
-                    let binds = [
-                        Bind::Uniform(as_bytes(&p)),
-                        Bind::Tensor(&inputs[0]),
-                        Bind::Tensor(&inputs[1]),
-                        Bind::Tensor(&inputs[2]),
-                        Bind::Tensor(o),
-                    ];
-                    ctx.dispatch_linear(&pipe, &binds, (s[0] * g.lt) as u32)?;
-                }
-                Ok(())
+        let (mut fused, mut composed) = (Vec::new(), Vec::new());
+        for (i, g) in gs.iter().enumerate() {
+            let problem = MsAttnProblem { tokens: g.lt, dim: g.d, limit: win.limit() };
+            let v = choose(ctx.class(), self.variant, &problem)
+                .map_err(|m| Error::graph(format!("node '{}': msattn group {i} (patch {}): {m}", ctx.node_name, g.p)))?;
+            match v {
+                MsAttnVariant::Fused => fused.push(*g),
+                MsAttnVariant::Composed => composed.push(*g),
             }
         }
+        if !fused.is_empty() {
+            let pipe = ctx.pipeline(&KERNELS[0], "fused", &[])?;
+            for g in &fused {
+                let p = self.params(&s, g, 0, 0);
+                let binds = [
+                    Bind::Uniform(as_bytes(&p)),
+                    Bind::Tensor(&inputs[0]),
+                    Bind::Tensor(&inputs[1]),
+                    Bind::Tensor(&inputs[2]),
+                    Bind::Tensor(o),
+                ];
+                ctx.dispatch_linear(&pipe, &binds, (s[0] * g.lt) as u32)?;
+            }
+        }
+        self.plan_composed(ctx, &s, &composed, inputs, o)
     }
 }
 
