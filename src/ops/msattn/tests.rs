@@ -191,3 +191,14 @@ fn dispatch_counts_and_per_group_choice() {
         .to_string();
     assert!(e.contains("group 1 (patch 8)") && e.contains("at least 8 tokens"), "{e}");
 }
+
+/// No windowing yet: a map over one storage binding is refused with a message, not split or
+/// truncated (binding limit shrunk to 1024 elements for the test).
+#[test]
+fn maps_over_one_binding_are_refused() {
+    use crate::ops::testing::run_on_gpu;
+    let x = Tensor::random(&[1, 4, 32, 32], 5, -1.0, 1.0);
+    let _limit = crate::ops::window::test_limit(1024);
+    let e = run_on_gpu(&MsAttn::new(&[4, 8]), &[x.clone(), x.clone(), x]).unwrap_err().to_string();
+    assert!(e.contains("msattn binds whole maps") && e.contains("4096 elements"), "{e}");
+}
