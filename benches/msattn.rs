@@ -16,7 +16,8 @@ fn bench(c: &mut Criterion) {
     println!("device: {}", gpu.info.name);
     let mut group = c.benchmark_group("msattn");
     // The fused kernel on the 64x64 map takes seconds per run on lavapipe: default choice only there.
-    let cases: [([usize; 4], &[usize], &[Option<MsAttnVariant>]); 2] =
+    type Case<'a> = ([usize; 4], &'a [usize], &'a [Option<MsAttnVariant>]);
+    let cases: [Case; 2] =
         [([1, 512, 16, 16], &[16, 8, 4, 2], &[None, Some(MsAttnVariant::Fused)]), ([1, 64, 64, 64], &[2, 4], &[None])];
     for (shape, patches, variants) in cases {
         for &variant in variants {

@@ -166,11 +166,11 @@ impl MsAttn {
                 }
                 let sv = shaped(&st, vec![lt, lt]);
                 let scale = 1.0 / (d as f32).sqrt();
-                MatMul::new().alpha(scale).plan(ctx, &[shaped(&kt, vec![lt, d]), shaped(&qt, vec![d, lt])], &[sv.clone()])?;
+                MatMul::new().alpha(scale).plan(ctx, &[shaped(&kt, vec![lt, d]), shaped(&qt, vec![d, lt])], std::slice::from_ref(&sv))?;
                 let pv = shaped(&pt, vec![lt, lt]);
-                Softmax { axis: 0 }.plan(ctx, &[sv], &[pv.clone()])?;
+                Softmax { axis: 0 }.plan(ctx, &[sv], std::slice::from_ref(&pv))?;
                 let ov = shaped(&ot, vec![d, lt]);
-                MatMul::new().plan(ctx, &[shaped(&vt, vec![d, lt]), pv], &[ov.clone()])?;
+                MatMul::new().plan(ctx, &[shaped(&vt, vec![d, lt]), pv], std::slice::from_ref(&ov))?;
                 let p = self.params(s, g, 0, item);
                 ctx.dispatch_linear(&scatter, &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&ov), Bind::Tensor(o)], n)?;
             }
