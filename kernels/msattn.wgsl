@@ -7,12 +7,12 @@
 // which is how the tokenize / untokenize are folded into loads and stores (no permuted copy).
 // One dispatch per group; the uniform carries that group's c0 and p.
 //
-// `fused` (GPUs): one 64-invocation workgroup per (batch item, query token), online softmax over
-// the keys. The score of each key is a workgroup reduction over d; each invocation owns the token
-// elements e = lid, lid + 64, ... of the query's output patch and keeps their running weighted sum
-// in the output buffer itself (no other workgroup writes that patch), rescaled when the running
-// max grows, so d may be large (16 x 16 patches of 128 channels: d = 32768) and no score matrix is
-// written.
+// `fused` (GPUs; software devices for heads of few tokens): one 64-invocation workgroup per (batch
+// item, query token), online softmax over the keys. The score of each key is a workgroup
+// reduction over d; each invocation owns the token elements e = lid, lid + 64, ... of the query's
+// output patch and keeps their running weighted sum in the output buffer itself (no other
+// workgroup writes that patch), rescaled when the running max grows, so d may be large (16 x 16
+// patches of 128 channels: d = 32768) and no score matrix is written.
 //
 // `gather` / `scatter` (the composed path on software devices): tokenize one group of one batch
 // item into a dense matrix (token-major [L, d] or element-major [d, L]) for the GEMM ops, and write
