@@ -13,6 +13,7 @@ use crate::ops::dct::DctFilter;
 use crate::ops::elementwise::Unary;
 use crate::ops::layer_norm::LayerNorm;
 use crate::ops::matmul::MatMul;
+use crate::ops::msattn::{MsAttn, MsAttnVariant};
 use crate::ops::softmax::Softmax;
 use crate::ops::Op;
 use crate::tensor::Tensor;
@@ -97,6 +98,31 @@ pub fn cases() -> Result<Vec<BenchCase>> {
             4.0 * (lq * lk * d * h) as f64,
             Attention::new(h, d),
             &[&[1, lq, h * d], &[1, lk, h * d], &[1, lk, h * d]],
+        )?);
+    }
+    // U2-Net-MST's multi-scale attention at 256x256 input: the 16x16x512 bottleneck, 4 groups of
+    // 128 channels with patches 16/8/4/2 (tokens 1/4/16/64, token dims 32768/8192/2048/512).
+    let (shape, patches) = ([1, 512, 16, 16], [16, 8, 4, 2]);
+    let flops: f64 = patches.iter().map(|&p| 4.0 * ((16 / p) as f64).powi(4) * (128 * p * p) as f64).sum();
+    for variant in [None, Some(MsAttnVariant::Fused)] {
+        v.push(BenchCase::single(
+            "msattn",
+            format!("1x512x16x16 patches 16/8/4/2 ({})", variant.map_or("default".into(), |v| format!("{v:?}"))),
+            flops,
+            MsAttn { patches: patches.to_vec(), variant },
+            &[&shape, &shape, &shape],
+        )?);
+    }
+    // A fine-patch head: 64x64 map, 64 channels in 2 groups with patches 2 and 4 (1024 / 256 tokens).
+    let (shape, patches) = ([1, 64, 64, 64], [2, 4]);
+    let flops: f64 = patches.iter().map(|&p| 4.0 * ((64 / p) as f64).powi(4) * (32 * p * p) as f64).sum();
+    for variant in [None, Some(MsAttnVariant::Fused)] {
+        v.push(BenchCase::single(
+            "msattn",
+            format!("1x64x64x64 patches 2/4 ({})", variant.map_or("default".into(), |v| format!("{v:?}"))),
+            flops,
+            MsAttn { patches: patches.to_vec(), variant },
+            &[&shape, &shape, &shape],
         )?);
     }
     v.push(BenchCase::single(

@@ -43,6 +43,7 @@ op_families!(
     layout,
     matmul,
     minmax,
+    msattn,
     noise,
     offset_fit,
     patchmatch,
