@@ -164,11 +164,15 @@ impl<'g> Detector<'g> {
 
     /// A model that needs no weights (`ela`, `noise`), by its family.
     pub fn without_weights(gpu: &'g Gpu, family: &dyn Family) -> Result<Detector<'g>> {
+        Self::with_settings(gpu, family, &[])
+    }
+
+    /// A model that needs no weights with `settings` over its defaults ([`Family::configure_with`]).
+    pub fn with_settings(gpu: &'g Gpu, family: &dyn Family, settings: &[(String, String)]) -> Result<Detector<'g>> {
         if family.needs_weights() {
             return Err(Error::invalid(format!("'{}' needs weights: pass --weights FILE", family.name())));
         }
-        let none = WeightStore::new();
-        Self::open(gpu, family.configure(&none)?, none, WeightsInfo::default())
+        Self::open(gpu, family.configure_with(settings)?, WeightStore::new(), WeightsInfo::default())
     }
 
     /// A detector over any graph builder (`build([H, W])` gives a graph with input "image" and

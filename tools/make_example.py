@@ -48,7 +48,33 @@ def main() -> int:
     cv2.imwrite(os.path.join(a.out, "spliced.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 95])
     cv2.imwrite(os.path.join(a.out, "spliced_gt.png"), gt)
     print("wrote", os.path.join(a.out, "spliced.jpg"), "and spliced_gt.png;", int((gt > 0).sum()), "tampered pixels")
+    make_cloned(a)
     return 0
+
+
+def make_cloned(a):
+    """examples/cloned.jpg: a copy-move in coffee.png (camera JPEG q80): the spoon's bowl and the
+    saucer's rim around it (a disk of radius 48 centred at (300, 270)) copied onto the table at
+    the lower left, rotated by 15 degrees, feathered, saved at quality 90. cloned_gt.png marks both
+    the source and the copy (255), as a copy-move detector marks them."""
+    host = cv2.imread(os.path.join(a.skimage_data, "coffee.png"), cv2.IMREAD_COLOR)  # 400x600
+    ok, buf = cv2.imencode(".jpg", host, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    host = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    h, w = host.shape[:2]
+    (sx, sy), (dx, dy), r, angle = (300, 270), (95, 330), 48, 15.0
+    rot = cv2.getRotationMatrix2D((float(sx), float(sy)), angle, 1.0)
+    rot[:, 2] += (dx - sx, dy - sy)
+    moved = cv2.warpAffine(host, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    disk = np.zeros((h, w), np.float32)
+    cv2.circle(disk, (dx, dy), r, 1.0, -1)
+    alpha = cv2.GaussianBlur(disk, (0, 0), 1.5)
+    out = np.clip(host * (1 - alpha[..., None]) + moved * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)
+    gt = np.zeros((h, w), np.uint8)
+    cv2.circle(gt, (sx, sy), r, 255, -1)
+    gt[alpha > 0.5] = 255
+    cv2.imwrite(os.path.join(a.out, "cloned.jpg"), out, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(os.path.join(a.out, "cloned_gt.png"), gt)
+    print("wrote", os.path.join(a.out, "cloned.jpg"), "and cloned_gt.png;", int((gt > 0).sum()), "marked pixels")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     conditions.extend(perturbations.iter().copied().map(Some));
     let mut runs = Vec::new();
     for (weights, model) in &specs {
-        let det = open_detector(&gpu, weights.as_deref(), model.as_deref())?;
+        let det = open_detector(&gpu, weights.as_deref(), model.as_deref(), &[])?;
         if args.tile {
             det.check_tile_overlap(args.tile_overlap)?;
         }

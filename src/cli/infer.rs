@@ -44,6 +44,11 @@ pub struct InferArgs {
     /// model's name to override the weights' `arch` metadata; `wgpu-forge info` lists them.
     #[arg(long)]
     pub model: Option<String>,
+    /// A setting of the training-free detector named by --model, over its default (repeatable),
+    /// e.g. `--model copymove --set min_area=400 --set iters=12`; `wgpu-forge info` lists each
+    /// detector's settings, docs/detectors.md explains them.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Output folder.
     #[arg(long, default_value = "forge-out")]
     pub out: PathBuf,
@@ -183,13 +188,19 @@ pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
     model: Option<&str>,
+    settings: &[(String, String)],
 ) -> Result<Detector<'g>> {
     let family = model.map(models::family).transpose()?;
     if let Some(f) = family.filter(|f| !f.needs_weights()) {
         if weights.is_some() {
             return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", f.name())));
         }
-        return Detector::without_weights(gpu, f);
+        return Detector::with_settings(gpu, f, settings);
+    }
+    if let Some((k, _)) = settings.first() {
+        return Err(Error::invalid(format!(
+            "--set {k}: settings are for a training-free detector named by --model (`wgpu-forge info` lists them)"
+        )));
     }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
@@ -211,6 +222,16 @@ pub fn open_detector<'g>(
         }
     };
     Detector::from_weights_file(gpu, &weights, model)
+}
+
+/// `KEY=VALUE` settings, in order.
+pub fn parse_settings(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+            _ => Err(Error::invalid(format!("--set {kv}: expected KEY=VALUE"))),
+        })
+        .collect()
 }
 
 /// A detector of the panel: the command's own (its detection is reused) or another one.
@@ -272,7 +293,8 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     }
     let gpu = dev.open()?;
     let t = Instant::now();
-    let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref())?;
+    let settings = parse_settings(&args.set)?;
+    let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref(), &settings)?;
     if args.tile {
         det.check_tile_overlap(args.tile_overlap)?;
     }

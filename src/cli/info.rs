@@ -23,6 +23,9 @@ pub fn models() -> String {
         let aliases =
             if f.aliases().is_empty() { String::new() } else { format!(" (also {})", f.aliases().join(", ")) };
         let _ = writeln!(s, " {mark} {}{aliases}: {}; {weights}", f.name(), f.about());
+        for (key, meaning) in f.settings() {
+            let _ = writeln!(s, "       --set {key}=...  {meaning}");
+        }
     }
     let _ = writeln!(s, "   * = the default when neither --weights nor --model is given");
     s

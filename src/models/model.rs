@@ -177,6 +177,22 @@ pub trait Family: Sync {
     /// (`config`, `input_size`), published values where neither says. Families without weights
     /// ignore `weights`.
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>>;
+    /// The settings a training-free detector takes (`infer --set KEY=VALUE`): name and meaning.
+    fn settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// The detector with `settings` (names from [`Family::settings`]) over its defaults; with none,
+    /// [`Family::configure`] without weights. Families without settings refuse any.
+    fn configure_with(&self, settings: &[(String, String)]) -> Result<Box<dyn Model>> {
+        if let Some((k, _)) = settings.first() {
+            return Err(crate::error::Error::invalid(format!(
+                "--set {k}: model '{}' takes no settings{}",
+                self.name(),
+                if self.needs_weights() { " (its weights configure it)" } else { "" }
+            )));
+        }
+        self.configure(&WeightStore::new())
+    }
     /// How its image score is computed and where its verdict thresholds lie, measured on pristine
     /// photographs held out from training (tools/calibrate.py; docs/report.md "Scores and
     /// verdicts"). A learned family's entry names the weights it was measured with; a weight

@@ -65,7 +65,31 @@ impl Family for CopyMoveFamily {
     fn configure(&self, _weights: &WeightStore) -> Result<Box<dyn Model>> {
         Ok(Box::new(CopyMoveConfig::default()))
     }
+    fn settings(&self) -> &'static [(&'static str, &'static str)] {
+        SETTINGS
+    }
+    fn configure_with(&self, settings: &[(String, String)]) -> Result<Box<dyn Model>> {
+        let mut c = CopyMoveConfig::default();
+        for (k, v) in settings {
+            c.set(k, v)?;
+        }
+        c.check()?;
+        Ok(Box::new(c))
+    }
 }
+
+/// `infer --set` names (the [`CopyMoveConfig`] fields).
+const SETTINGS: &[(&str, &str)] = &[
+    ("patch_radius", "feature disk radius, 1..=8 (default 8: 17 pixels across)"),
+    ("min_offset", "shortest match offset, pixels (default 32)"),
+    ("min_area", "smallest candidate region, pixels (default 900)"),
+    ("iters", "PatchMatch iterations, 1..=64 (default 8)"),
+    ("median_radius", "offset median filter radius (default 2)"),
+    ("fit_radius", "affine-fit window radius (default 4)"),
+    ("max_err", "largest mean squared fit residual, px^2 (default 1.0)"),
+    ("min_energy", "smallest feature energy, levels^2 (default 25)"),
+    ("max_pixels", "largest analysed size, pixels (default 1000000)"),
+];
 
 /// The detector's settings (all sizes in analysis pixels). [`Default`] gives the documented
 /// defaults; the fields are public so a caller can build another configuration.
@@ -117,6 +141,39 @@ impl CopyMoveConfig {
         [((h as f64 * s).round() as usize).max(1), ((w as f64 * s).round() as usize).max(1)]
     }
 
+    /// One setting by its name (see [`Family::settings`]).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let whole = |v: &str| {
+            v.trim().parse::<usize>().map_err(|_| Error::invalid(format!("--set {key}={v}: a whole number is needed")))
+        };
+        let real = |v: &str| {
+            v.trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| Error::invalid(format!("--set {key}={v}: a number is needed")))
+        };
+        match key {
+            "patch_radius" => self.patch_radius = whole(value)?,
+            "min_offset" => self.min_offset = whole(value)?,
+            "min_area" => self.min_area = whole(value)?,
+            "iters" => self.iters = whole(value)?,
+            "median_radius" => self.median_radius = whole(value)?,
+            "fit_radius" => self.fit_radius = whole(value)?,
+            "max_err" => self.max_err = real(value)?,
+            "min_energy" => self.min_energy = real(value)?,
+            "max_pixels" => self.max_pixels = whole(value)?,
+            _ => {
+                let known: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+                return Err(Error::invalid(format!(
+                    "--set {key}: copymove has no such setting; known: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::invalid(format!("copymove: {m}")));
         if !(1..=8).contains(&self.patch_radius) {
@@ -149,10 +206,12 @@ impl Model for CopyMoveConfig {
         build_copymove(h, w, self)
     }
     fn config_json(&self) -> String {
-        format!(
-            "{{\"patch_radius\":{},\"min_offset\":{},\"min_area\":{},\"iters\":{},\"max_pixels\":{}}}",
-            self.patch_radius, self.min_offset, self.min_area, self.iters, self.max_pixels
-        )
+        serde_json::json!({
+            "patch_radius": self.patch_radius, "min_offset": self.min_offset, "min_area": self.min_area,
+            "iters": self.iters, "median_radius": self.median_radius, "fit_radius": self.fit_radius,
+            "max_err": self.max_err, "min_energy": self.min_energy, "max_pixels": self.max_pixels,
+        })
+        .to_string()
     }
     fn finish(&self, hw: [usize; 2], outputs: &mut HashMap<String, Tensor>) -> Result<Findings> {
         let [ah, aw] = self.analysis_size(hw);
@@ -160,12 +219,15 @@ impl Model for CopyMoveConfig {
         let found = pairs::find(get("field")?, get("cand")?, self)?;
         outputs.insert("prob".into(), found.prob);
         let s = (ah * aw) as f64 / (hw[0] * hw[1]) as f64;
-        let notes = vec![format!(
+        let mut notes = vec![format!(
             "copy-move analysed at {aw}x{ah} (scale {:.4} of the image); {} pair{} found",
             s.sqrt(),
             found.pairs.len(),
             if found.pairs.len() == 1 { "" } else { "s" }
         )];
+        if *self != CopyMoveConfig::default() {
+            notes.push(format!("copy-move settings (not the defaults): {}", self.config_json()));
+        }
         Ok(Findings { pairs: Some(found.pairs), notes })
     }
 }

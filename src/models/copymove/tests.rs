@@ -357,3 +357,28 @@ fn time_sizes() {
         }
     }
 }
+
+/// `infer --set` settings: applied by name over the defaults, checked, unknown names and bad
+/// values refused with messages naming them; other families take none.
+#[test]
+fn settings_apply_by_name_and_bad_ones_are_refused() {
+    use crate::models::{family, Family};
+    let s = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let m = COPYMOVE.configure_with(&s(&[("min_area", "400"), ("iters", "12"), ("max_err", "0.5")])).unwrap();
+    let want = CopyMoveConfig { min_area: 400, iters: 12, max_err: 0.5, ..CopyMoveConfig::default() };
+    assert_eq!(m.config_json(), want.config_json());
+    assert_eq!(COPYMOVE.configure_with(&[]).unwrap().config_json(), CopyMoveConfig::default().config_json());
+    for (bad, says) in [
+        (("patch", "3"), "no such setting"),
+        (("iters", "many"), "a whole number"),
+        (("iters", "0"), "iterations"),
+        (("patch_radius", "9"), "1..=8"),
+        (("max_err", "nan"), "a number"),
+    ] {
+        let e = COPYMOVE.configure_with(&s(&[bad])).err().expect("refused").message;
+        assert!(e.contains(says), "{bad:?}: {e}");
+    }
+    assert!(COPYMOVE.settings().iter().any(|(k, _)| *k == "min_offset"));
+    let e = family("ela").unwrap().configure_with(&s(&[("quality", "80")])).err().unwrap().message;
+    assert!(e.contains("takes no settings"), "{e}");
+}
