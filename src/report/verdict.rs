@@ -17,6 +17,10 @@ use super::mask::{regions, Mask};
 use super::score::image_score_box;
 
 /// What the registry's calibrations were measured on (tools/calibrate.py).
+/// A clean threshold no score reaches: for detectors whose silence is no evidence of a pristine
+/// photo (copy-move finds clones only); their verdict is `tampered` or `inconclusive`.
+pub const NEVER_CLEAN: f32 = -1.0;
+
 pub const CALIBRATION_SOURCE: &str = "tools/calibrate.py, 2026-11-29: tampered threshold at <= 5% false alarms on 128 \
      pristine images (17 photo-pool val photos as PNG and JPEG q95/85/75, 60 synth384 val pristine); clean \
      threshold at the 5th percentile of 240 synth384 val forgeries";
@@ -229,9 +233,9 @@ impl Calibration {
     pub fn brief(&self) -> String {
         match self.target_false_alarm {
             Some(far) => format!(
-                "tampered > {}, clean <= {}, set for {:.0}% false alarms ({:.1}% measured) on {} pristine",
+                "tampered > {}, {}, set for {:.0}% false alarms ({:.1}% measured) on {} pristine",
                 self.tampered,
-                self.clean,
+                if self.clean < 0.0 { "never clean".to_string() } else { format!("clean <= {}", self.clean) },
                 100.0 * far,
                 100.0 * self.measured_false_alarm.unwrap_or(far),
                 self.pristine_images

@@ -46,6 +46,7 @@ use crate::ops::offset_fit::{OffsetFit, OffsetMedian};
 use crate::ops::patchmatch::{jump, PatchMatchInit, PatchMatchStep};
 use crate::ops::resize::Resize;
 use crate::ops::zernike::ZernikeMagnitudes;
+use crate::report::verdict::{Calibration, ScoreRule, NEVER_CLEAN};
 use crate::tensor::Tensor;
 
 /// The registry entry.
@@ -68,6 +69,15 @@ impl Family for CopyMoveFamily {
     fn settings(&self) -> &'static [(&'static str, &'static str)] {
         SETTINGS
     }
+    /// The map is 0 unless a clone is found (then 0.6 to 1 on both copies), so the blurred maximum
+    /// is 0 or about 0.6+: any found clone is `tampered` (0 of 107 pristine images had one). No
+    /// score is `clean`: 80% of the synthetic copy-moves were not found (score 0), and finding no
+    /// clone says nothing about splicing or inpainting; without a clone the verdict is
+    /// `inconclusive`.
+    fn calibration(&self) -> Calibration {
+        let rule = ScoreRule::BlurMax { box_frac: 0.01 };
+        Calibration::measured(rule, 0.001, NEVER_CLEAN, 0.0, 107, CALIBRATION_SOURCE)
+    }
     fn configure_with(&self, settings: &[(String, String)]) -> Result<Box<dyn Model>> {
         let mut c = CopyMoveConfig::default();
         for (k, v) in settings {
@@ -77,6 +87,12 @@ impl Family for CopyMoveFamily {
         Ok(Box::new(c))
     }
 }
+
+/// What tools/calibrate.py measured for the defaults (docs/report.md, "Scores and verdicts").
+const CALIBRATION_SOURCE: &str = "tools/calibrate.py --forged-kinds copymove --forged-every 2 --work \
+     target/calibrate-cm, 2026-11-29: tampered threshold at <= 5% false alarms on 107 pristine images (17 \
+     photo-pool val photos as PNG, 60 synth384 val and 30 synth384 train pristine samples; 0 had a clone); \
+     never clean (37 of 46 synth384 val copy-moves scored 0)";
 
 /// `infer --set` names (the [`CopyMoveConfig`] fields).
 const SETTINGS: &[(&str, &str)] = &[
