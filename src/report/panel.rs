@@ -198,7 +198,7 @@ pub fn panel(img: &RgbImage, photo_title: &str, photo_note: &str, entries: &[Ent
             0 => "  ·  no region".to_string(),
             1 => "  ·  1 region".to_string(),
             _ if n <= NUMBERED => format!("  ·  {n} regions"),
-            _ => format!("  ·  {n} regions, {NUMBERED} largest numbered"),
+            _ => format!("  ·  {n} regions, top {NUMBERED} numbered"),
         };
         draw_text(&mut out, cx, sub_y, &regions, SUB_PX, GRAY);
         // Regions: boxes scaled to the picture, numbered from the largest; links between pairs.
