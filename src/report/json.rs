@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::mask::Region;
-use super::verdict::{Calibration, Verdict};
+use super::verdict::{r6, Calibration, Verdict};
 use crate::models::ClonePair;
 use crate::pipeline::Timings;
 
@@ -64,11 +64,6 @@ fn r4(v: f32) -> f64 {
     (v as f64 * 1e4).round() / 1e4
 }
 
-/// Scores keep 6 decimals: calibrated scores such as ELA's area fractions live near 0.01.
-fn score6(v: f32) -> f64 {
-    (v as f64 * 1e6).round() / 1e6
-}
-
 /// The `regions` array of a report for a `width x height` image.
 pub fn regions_json(regions: &[Region], width: usize, height: usize) -> Vec<Value> {
     let total = (width * height).max(1) as f64;
@@ -107,7 +102,7 @@ pub fn panel_entry(e: &PanelEntryInput) -> Value {
     json!({
         "model": e.model,
         "weights": e.weights,
-        "score": score6(e.score),
+        "score": r6(e.score),
         "verdict": e.verdict,
         "tampered_fraction": (e.marked_pixels as f64 / total * 1e6).round() / 1e6,
         "numbered": e.numbered.min(e.regions.len()),
@@ -143,7 +138,7 @@ pub fn report(r: &ReportInput) -> Value {
         },
         "notes": r.notes,
         "threshold": r.threshold,
-        "score": score6(r.score),
+        "score": r6(r.score),
         "verdict": r.verdict.word(),
         "calibration": r.calibration.to_json(),
         "tampered_fraction": (r.marked_pixels as f64 / total * 1e6).round() / 1e6,

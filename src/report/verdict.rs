@@ -90,7 +90,7 @@ impl ScoreRule {
 }
 
 /// An f32 as the f64 with at most 6 decimals (0.7, not 0.699999988).
-fn r6(v: f32) -> f64 {
+pub(super) fn r6(v: f32) -> f64 {
     (v as f64 * 1e6).round() / 1e6
 }
 
