@@ -13,7 +13,7 @@ use crate::imageio::RgbImage;
 use crate::models::ClonePair;
 
 use super::mask::Mask;
-use super::text::{draw_label, fill_rect};
+use super::text::{draw_label, fill_rect, rect_outline};
 
 /// inferno at t = 0, 1/8, ..., 1.
 const INFERNO: [[u8; 3]; 9] = [
@@ -52,14 +52,11 @@ fn line(img: &mut RgbImage, a: [f64; 2], b: [f64; 2], t: usize, c: [u8; 3]) {
     }
 }
 
-/// A `t`-pixel frame around the box `[x0, y0, x1, y1]` (exclusive ends).
+/// A `t`-pixel frame around the box `[x0, y0, x1, y1]` (exclusive ends), at least 1 pixel wide.
 fn frame(img: &mut RgbImage, b: [usize; 4], t: usize, c: [u8; 3]) {
-    let (x0, y0, t) = (b[0] as i64, b[1] as i64, t as i64);
+    let (x0, y0) = (b[0] as i64, b[1] as i64);
     let (w, h) = (b[2].saturating_sub(b[0]).max(1) as i64, b[3].saturating_sub(b[1]).max(1) as i64);
-    fill_rect(img, x0, y0, w, t, c);
-    fill_rect(img, x0, y0 + h - t, w, t, c);
-    fill_rect(img, x0, y0, t, h, c);
-    fill_rect(img, x0 + w - t, y0, t, h, c);
+    rect_outline(img, x0, y0, x0 + w, y0 + h, t as i64, c);
 }
 
 /// Draw matched region pairs over a picture of the image (the overlay: the photo is at its top

@@ -5,7 +5,7 @@
 
 use super::mask::{Mask, Region};
 use super::overlay::{blend, ColourBar};
-use super::text::{draw_label, draw_text, fill_rect, line_height, text_width};
+use super::text::{draw_label, draw_text, fill_rect, line_height, rect_outline, text_width};
 use crate::imageio::RgbImage;
 
 /// The longer side of each tile's picture, in pixels.
@@ -139,13 +139,6 @@ fn blit(dst: &mut RgbImage, src: &RgbImage, x: usize, y: usize) {
         let d = ((y + row) * dst.width + x) * 3;
         dst.data[d..d + n * 3].copy_from_slice(&src.data[row * src.width * 3..][..n * 3]);
     }
-}
-
-fn rect_outline(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, t: i64, c: [u8; 3]) {
-    fill_rect(img, x0, y0, x1 - x0, t, c);
-    fill_rect(img, x0, y1 - t, x1 - x0, t, c);
-    fill_rect(img, x0, y0, t, y1 - y0, c);
-    fill_rect(img, x1 - t, y0, t, y1 - y0, c);
 }
 
 fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {

@@ -92,6 +92,14 @@ pub fn fill_rect(img: &mut RgbImage, x: i64, y: i64, w: i64, h: i64, color: [u8;
     }
 }
 
+/// A `t`-pixel frame just inside the box from `(x0, y0)` to `(x1, y1)` (exclusive), clipped.
+pub fn rect_outline(img: &mut RgbImage, x0: i64, y0: i64, x1: i64, y1: i64, t: i64, color: [u8; 3]) {
+    fill_rect(img, x0, y0, x1 - x0, t, color);
+    fill_rect(img, x0, y1 - t, x1 - x0, t, color);
+    fill_rect(img, x0, y0, t, y1 - y0, color);
+    fill_rect(img, x1 - t, y0, t, y1 - y0, color);
+}
+
 /// Draw `s` on a filled box `pad` pixels larger than the text on each side, its top-left at
 /// `(x, y)`; returns the box's (width, height).
 #[allow(clippy::too_many_arguments)]
