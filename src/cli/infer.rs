@@ -27,7 +27,7 @@ use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::clean::{pairs_phrase, rank, regions_phrase, verdict_phrase, Cleaning};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::{draw_pairs, overlay};
-use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Mask};
+use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Calibration, Mask, Region, Verdict};
 
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
@@ -406,6 +406,30 @@ fn one(
     Ok(summary)
 }
 
+/// What a detection says once cleaned and scored: the same for the report and the panel.
+struct Assessment {
+    clean: Cleaning,
+    mask: Mask,
+    /// Ranked by evidence.
+    regions: Vec<Region>,
+    calibration: Calibration,
+    score: f32,
+    verdict: Verdict,
+}
+
+/// The cleaned mask (`--threshold`, the cleaning options or their defaults), its ranked regions,
+/// and the calibrated score and verdict of `det`'s detection `d`.
+fn assess(det: &Detector, d: &Detection, args: &InferArgs) -> Assessment {
+    let clean = Cleaning::resolve(args.open, args.close, args.min_area, d.width, d.height);
+    let mut mask = Mask::threshold(&d.prob, d.width, d.height, args.threshold).open(clean.open).close(clean.close);
+    let mut regions = regions(&mut mask, &d.prob, clean.min_area);
+    rank(&mut regions);
+    let calibration = det.calibration();
+    let score = calibration.score.score(&d.prob, d.width, d.height);
+    let verdict = calibration.verdict(score);
+    Assessment { clean, mask, regions, calibration, score, verdict }
+}
+
 /// Everything written for one image, encoded, and the line printed for it; `panel` holds the
 /// panel's detectors and their detections (empty without `--panel`).
 #[allow(clippy::too_many_arguments)]
@@ -421,13 +445,7 @@ fn render(
 ) -> Result<(Vec<(String, Vec<u8>)>, String)> {
     let args = ctx.args;
     let t = Instant::now();
-    let clean = Cleaning::resolve(args.open, args.close, args.min_area, d.width, d.height);
-    let mut mask = Mask::threshold(&d.prob, d.width, d.height, args.threshold).open(clean.open).close(clean.close);
-    let mut regs = regions(&mut mask, &d.prob, clean.min_area);
-    rank(&mut regs);
-    let calibration = det.calibration();
-    let score = calibration.score.score(&d.prob, d.width, d.height);
-    let verdict = calibration.verdict(score);
+    let Assessment { clean, mask, regions: regs, calibration, score, verdict } = assess(det, d, args);
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut outputs: Vec<(String, String)> = Vec::new();
     let mut add = |kind: &str, name: String, bytes: Vec<u8>| {
@@ -543,14 +561,8 @@ fn render_panel(
     let mut maps = Vec::new();
     for (pdet, pd) in panel {
         // The same cleaning, score and verdict as the detector's own report.
-        let clean = Cleaning::resolve(args.open, args.close, args.min_area, pd.width, pd.height);
-        let mut mask =
-            Mask::threshold(&pd.prob, pd.width, pd.height, args.threshold).open(clean.open).close(clean.close);
-        let mut regs = regions(&mut mask, &pd.prob, clean.min_area);
-        rank(&mut regs);
-        let calibration = pdet.calibration();
-        let score = calibration.score.score(&pd.prob, pd.width, pd.height);
-        let verdict = calibration.verdict(score).word();
+        let Assessment { mask, regions: regs, score, verdict, .. } = assess(pdet, pd, args);
+        let verdict = verdict.word();
         let boxes: Vec<_> = pd.pairs.iter().flatten().map(|p| (p.source, p.destination)).collect();
         let links = crate::report::panel::pair_links(&regs, &boxes);
         maps.push((pdet, pd, mask, regs, score, verdict, links));
