@@ -261,6 +261,11 @@ def train(a):
     random.seed(a.seed)
     torch.set_num_threads(a.threads)
     device = torch.device("cuda" if torch.cuda.is_available() and not a.cpu else "cpu")
+    if device.type == "cuda":
+        # TF32 convolutions and matmuls, and cuDNN's autotuner: the crops have one fixed size.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     os.makedirs(a.out, exist_ok=True)
     logp = os.path.join(a.out, "log.txt")
     cfg = spec.config(json.loads(a.config) if a.config else {}, a.size)
@@ -316,7 +321,19 @@ def train(a):
     def used():
         return seg_base + (time.time() - seg_start)
 
-    while step < a.steps and not (budget and used() >= budget):
+    # --deadline: a wall-clock end (validation included) for runs on a lent machine; the cosine
+    # then runs over the time left.
+    loop_start = time.time()
+
+    def frac():
+        if a.deadline:
+            return (time.time() - loop_start) / max(1.0, a.deadline - loop_start)
+        return used() / budget if budget else 0.0
+
+    def out_of_time():
+        return bool(budget and used() >= budget) or bool(a.deadline and time.time() >= a.deadline)
+
+    while step < a.steps and not out_of_time():
         if pos + a.batch > n:
             perm, pos = gen.permutation(n), 0
         idx = np.sort(perm[pos:pos + a.batch])
@@ -338,7 +355,7 @@ def train(a):
                         bs[j] = np.flip(bs[j], ax)
         y = torch.from_numpy(bm.astype(np.float32) / 255.0)[:, None].to(device)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, time_frac=used() / budget if budget else 0.0)
+            g["lr"] = lr_at(step, a.steps, a.lr, a.warmup, time_frac=frac())
         out = spec.forward(model, bi, bs, device)
         logit = spec.logit(out)
         ys = F.adaptive_avg_pool2d(y, logit.shape[2:])[:, 0] if logit.shape[2:] != y.shape[2:] else y[:, 0]
@@ -355,7 +372,7 @@ def train(a):
             log(logp, f"step {step} loss {tl / tn:.4f} bce {tb / tn:.4f} dice {td / tn:.4f} gnorm {float(gn):.2f} "
                       f"lr {opt.param_groups[0]['lr']:.2e} {dt:.2f}s/step")
             tl, tb, td, tn, tt = 0.0, 0.0, 0.0, 0, time.time()
-        done = step == a.steps or (budget and used() >= budget)
+        done = step == a.steps or out_of_time()
         if step % a.val_every == 0 or done:
             tv = time.time()
             m = evaluate(spec, model, vimgs, vside, vmasks, device)
@@ -475,10 +492,19 @@ def bench(a):
           f"{np.median(ts[1:]):.3f} s/step ({np.median(ts[1:]) / a.batch * 1000:.0f} ms/img)", flush=True)
 
 
+def prep(a):
+    """Build the train and val caches once (e.g. before several runs start side by side)."""
+    spec = spec_of(a.model)
+    cfg = spec.config(json.loads(a.config) if a.config else {}, a.size)
+    for split in ("train", "val"):
+        imgs, _, _, _ = load_split(a.model, cfg, a.data, split, a.size, os.path.join(a.data, "cache"), a.workers)
+        print(f"{a.model}: {split} cache ready ({len(imgs)} images at {a.size})", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("cmd", choices=["train", "bench", "export", "eval"])
-    ap.add_argument("--model", required=True, help="a module of tools/trainmods/ (mesorch, pmsp)")
+    ap.add_argument("cmd", choices=["train", "bench", "export", "eval", "prep"])
+    ap.add_argument("--model", required=True, help="a module of tools/trainmods/ (mesorch, pmsp, u2net_mst, hifi)")
     ap.add_argument("--data", default="/work/data/synth")
     ap.add_argument("--out", default="/work/data/train")
     ap.add_argument("--size", type=int, default=256, help="the model's input side")
@@ -496,6 +522,8 @@ def main(argv=None) -> int:
     ap.add_argument("--val-n", type=int, default=0, help="validate on the first N val images (0 = all)")
     ap.add_argument("--time-budget-min", type=float, default=0.0,
                     help="stop after this many minutes of training (validation excluded; summed over resumes)")
+    ap.add_argument("--deadline", type=float, default=0.0,
+                    help="stop training at this Unix time (wall clock, validation included)")
     ap.add_argument("--crop", type=int, default=0, help="train on random CROPxCROP crops (multiple of 32; 0 = whole)")
     ap.add_argument("--pos-weight", type=float, default=1.0, help="BCE weight of tampered pixels")
     ap.add_argument("--focus", type=float, default=0.0, help="share of crops centred on a tampered pixel")
@@ -517,7 +545,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ela-after-resize", action="store_true",
                     help="eval --folder: compute side inputs after resizing (the alternative to measure)")
     a = ap.parse_args(argv)
-    {"train": train, "bench": bench, "export": export, "eval": eval_cmd}[a.cmd](a)
+    {"train": train, "bench": bench, "export": export, "eval": eval_cmd, "prep": prep}[a.cmd](a)
     return 0
 
 
