@@ -382,12 +382,12 @@ impl Family for PmspFamily {
         cfg.check()?;
         Ok(Box::new(PmspModel { cfg }))
     }
-    /// Measured with the shipped weights/pmsp-mobilenet.safetensors (resized to its input). The
-    /// blurred maximum of its map separates pristine from forged synthetic images with AUC 0.71
-    /// (the best candidate tried, the 99th percentile, 0.74; docs/report.md).
+    /// Measured with the shipped weights/pmsp-mobilenet.safetensors (resized to its input;
+    /// `tools/calibrate.py run --weights ...`, 2026-11-30). The blurred maximum of its map
+    /// separates pristine from forged synthetic images with AUC 0.75 (docs/report.md).
     fn calibration(&self) -> Calibration {
-        Calibration::measured(ScoreRule::BlurMax { box_frac: 0.01 }, 0.988, 0.54, 0.039, 128, CALIBRATION_SOURCE)
-            .for_weights("a5d78ca9da91f4e261e8df042ad2d820f8dcbd3cc63448aba719e26ebc6a736a")
+        Calibration::measured(ScoreRule::BlurMax { box_frac: 0.01 }, 0.99, 0.474, 0.047, 128, CALIBRATION_SOURCE)
+            .for_weights("0a9d2f38bb51aaf25a37c0d28f029fc4e6e6dbb213638b1ab7e6518c5ebc5e8a")
     }
 }
 
