@@ -329,11 +329,14 @@ fn without_weights_the_default_model_runs() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
-    // The shipped learned weights are not the default (weights/pmsp.md): ELA runs, and stderr
-    // says why.
-    assert_eq!(r["model"]["name"], wgpu_forge::models::default_family().name());
-    assert!(r["model"]["weights"].is_null(), "{r}");
-    assert!(stderr.contains("training-free") && stderr.contains("weights/pmsp.md"), "{stderr}");
+    // The shipped weights are the default (weights/pmsp.md) and come from the binary: this
+    // folder has no weights/.
+    use wgpu_forge::cli::infer::SHIPPED_WEIGHTS;
+    assert!(!dir.join(SHIPPED_WEIGHTS).exists());
+    assert_eq!(r["model"]["name"], "pmsp", "{r}");
+    assert_eq!(r["model"]["weights"], SHIPPED_WEIGHTS, "{r}");
+    let shipped = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_WEIGHTS)).unwrap();
+    assert_eq!(r["model"]["weights_sha256"], wgpu_forge::weights::sha256_hex(&shipped), "the file in weights/");
     assert!(dir.join("forge-out/d.mask.png").is_file(), "default output folder");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -380,35 +383,34 @@ fn panel_shows_every_detector_beside_the_photo_in_one_set() {
     let img = dir.join("p.png");
     write_png(&img, 45, 31, 6);
     let training_free: Vec<&str> = REGISTRY.iter().filter(|f| !f.needs_weights()).map(|f| f.name()).collect();
-    // From the repository (the shipped weights are there) and from elsewhere (they are not).
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join(SHIPPED_WEIGHTS).is_file();
-    for (cwd, learned) in [(Path::new(env!("CARGO_MANIFEST_DIR")), shipped), (dir.as_path(), false)] {
-        let out = dir.join(format!("out-{learned}"));
+    // From the repository and from elsewhere: the shipped default is built into the binary; with
+    // --model ela the learned model is the default's, beside it.
+    for (cwd, model) in [(Path::new(env!("CARGO_MANIFEST_DIR")), None), (dir.as_path(), Some("ela"))] {
+        let out = dir.join(format!("out-{}", model.unwrap_or("default")));
         let o = bin()
             .env_remove("FORGE_WEIGHTS")
             .current_dir(cwd)
             .args(["infer", "--panel", "--out"])
             .arg(&out)
+            .args(model.map(|m| ["--model", m]).iter().flatten())
             .arg(&img)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(0), "{stderr}");
-        assert_eq!(stderr.contains("the panel has no learned model"), !learned, "{stderr}");
+
         let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("p.json")).unwrap()).unwrap();
         let panel = r["panel"].as_array().unwrap();
-        assert_eq!(panel.len(), training_free.len() + learned as usize, "{r}");
+        assert_eq!(panel.len(), training_free.len() + 1, "{r}");
         let names: Vec<&str> = panel.iter().map(|e| e["model"].as_str().unwrap()).collect();
         assert_eq!(names[..training_free.len()], training_free[..]);
         for e in panel {
             assert!(["tampered", "inconclusive", "clean"].contains(&e["verdict"].as_str().unwrap()), "{e}");
             assert!(e["regions"].is_array() && e["numbered"].as_u64().unwrap() <= 5, "{e}");
         }
-        if learned {
-            assert_eq!(panel.last().unwrap()["weights"], SHIPPED_WEIGHTS);
-        }
-        // The command's own model (the default) is one of the panel's, with the same score.
-        let own = panel.iter().find(|e| e["model"] == r["model"]["name"]).expect("the default is in the panel");
+        assert_eq!(panel.last().unwrap()["weights"], SHIPPED_WEIGHTS);
+        // The command's own model is one of the panel's, with the same score.
+        let own = panel.iter().find(|e| e["model"] == r["model"]["name"]).expect("the own model is in the panel");
         assert_eq!((&own["score"], &own["verdict"]), (&r["score"], &r["verdict"]));
         assert_eq!(r["outputs"]["panel"], "p.panel.png");
         for f in ["p.mask.png", "p.prob.png", "p.overlay.png"] {
@@ -437,15 +439,15 @@ fn write_pristine_jpeg(path: &Path, w: u32, h: u32) {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut f, 85).encode_image(&img).unwrap();
 }
 
-/// Default ELA on a pristine-like JPEG: not `tampered`; the summary line carries the verdict and
-/// the calibration and names at most three regions; the report has the verdict fields.
+/// ELA on a pristine-like JPEG: not `tampered`; the summary line carries the verdict and the
+/// calibration and names at most three regions; the report has the verdict fields.
 #[test]
-fn default_ela_does_not_call_a_pristine_like_jpeg_tampered() {
+fn ela_does_not_call_a_pristine_like_jpeg_tampered() {
     let dir = tmpdir("infer-verdict");
     let img = dir.join("calm.jpg");
     write_pristine_jpeg(&img, 320, 240);
     let out = dir.join("out");
-    let o = bin().env_remove("FORGE_WEIGHTS").args(["infer", "--out"]).arg(&out).arg(&img).output().unwrap();
+    let o = bin().args(["infer", "--model", "ela", "--out"]).arg(&out).arg(&img).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let line = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("calm.json")).unwrap()).unwrap();

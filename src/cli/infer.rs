@@ -96,17 +96,26 @@ pub struct InferArgs {
     #[arg(long)]
     pub no_exif_orientation: bool,
     /// Also run every training-free detector and the learned model (--weights, else
-    /// FORGE_WEIGHTS, else the shipped weights when present) and write S.panel.png, the photo and
+    /// FORGE_WEIGHTS, else the shipped default) and write S.panel.png, the photo and
     /// each detector's map side by side, and their scores, verdicts and regions in S.json's
     /// `panel` array.
     #[arg(long)]
     pub panel: bool,
 }
 
-/// The learned weights shipped in the repository. They are not the default: on real forgeries they
-/// do worse than the training-free ELA detector by pixel F1 (weights/pmsp.md), so `infer` without
-/// `--weights` or FORGE_WEIGHTS runs the registry's default detector and says so.
+/// The default: the shipped learned weights, the best model we ship by pixel F1 on real forgeries
+/// (weights/pmsp.md). `infer` and `eval` run them when neither --weights, FORGE_WEIGHTS nor
+/// --model is given. They are built into the binary ([`SHIPPED_WEIGHTS_BYTES`]), so the binary
+/// alone is what a deployer ships; this path names them in reports and messages.
 pub const SHIPPED_WEIGHTS: &str = "weights/pmsp-mobilenet.safetensors";
+
+/// The bytes of [`SHIPPED_WEIGHTS`] (2.2 MB, f16).
+pub static SHIPPED_WEIGHTS_BYTES: &[u8] = include_bytes!("../../weights/pmsp-mobilenet.safetensors");
+
+/// The default detector: the shipped weights, from the binary.
+pub fn default_detector(gpu: &crate::gpu::device::Gpu) -> Result<Detector<'_>> {
+    Detector::from_weights_bytes(gpu, SHIPPED_WEIGHTS_BYTES, Path::new(SHIPPED_WEIGHTS), None)
+}
 
 /// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
@@ -183,7 +192,7 @@ pub fn check_out_folder(out: &Path, inputs: &[&Path], input_args: &[PathBuf]) ->
 
 /// Open the detector: a model that needs no weights by name (`--model NAME`), else a learned
 /// model through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when
-/// set, else the registry's default detector.
+/// set, else the shipped default ([`SHIPPED_WEIGHTS`], built in).
 pub fn open_detector<'g>(
     gpu: &'g crate::gpu::device::Gpu,
     weights: Option<&Path>,
@@ -205,15 +214,7 @@ pub fn open_detector<'g>(
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
-        (None, None) if model.is_none() => {
-            let f = models::default_family();
-            eprintln!(
-                "wgpu-forge: note: no --weights; using the training-free '{}' detector (the learned \
-                 {SHIPPED_WEIGHTS} is weaker on real forgeries by pixel F1, see weights/pmsp.md)",
-                f.name()
-            );
-            return Detector::without_weights(gpu, f);
-        }
+        (None, None) if model.is_none() => return default_detector(gpu),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`, e.g. \
@@ -242,7 +243,7 @@ enum Slot<'g> {
 
 /// The panel's detectors, planned once for the batch: every training-free detector in the
 /// registry's order, then the learned model (`--weights`, else FORGE_WEIGHTS, else the shipped
-/// weights; skipped with a note when that file is missing). `main` is the command's own detector.
+/// default, built into the binary). `main` is the command's own detector.
 fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: &InferArgs) -> Result<Vec<Slot<'g>>> {
     let mut slots = Vec::new();
     for f in models::REGISTRY.iter().filter(|f| !f.needs_weights()) {
@@ -252,16 +253,13 @@ fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: 
             slots.push(Slot::Other(Box::new(Detector::without_weights(gpu, *f)?)));
         }
     }
-    let learned = args.weights.clone().or_else(default_weights).unwrap_or_else(|| PathBuf::from(SHIPPED_WEIGHTS));
-    if main.weights.path.as_deref() == Some(learned.as_path()) {
-        slots.push(Slot::Main);
-    } else if learned.is_file() {
-        slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &learned, None)?)));
-    } else {
-        eprintln!(
-            "wgpu-forge: note: the panel has no learned model: {} is not there (name one with --weights)",
-            learned.display()
-        );
+    let learned = args.weights.clone().or_else(default_weights);
+    let own = main.weights.path.as_deref();
+    match learned {
+        Some(w) if own == Some(w.as_path()) => slots.push(Slot::Main),
+        Some(w) => slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &w, None)?))),
+        None if own == Some(Path::new(SHIPPED_WEIGHTS)) => slots.push(Slot::Main),
+        None => slots.push(Slot::Other(Box::new(default_detector(gpu)?))),
     }
     if args.tile {
         for slot in &slots {

@@ -16,7 +16,9 @@ pub fn run(dev: &DeviceArgs) -> Result<()> {
 /// The models the registry holds (`--model`, `convert --arch`), the default marked.
 pub fn models() -> String {
     let mut s = String::from("\nModels (--model NAME, convert --arch NAME):\n");
-    let default = crate::models::default_family().name();
+    use crate::cli::infer::{SHIPPED_WEIGHTS, SHIPPED_WEIGHTS_BYTES};
+    let store = crate::weights::TensorStore::from_safetensors_bytes(SHIPPED_WEIGHTS_BYTES).ok();
+    let default = store.and_then(|s| s.metadata.get("arch").cloned()).unwrap_or_default();
     for f in crate::models::REGISTRY {
         let mark = if f.name() == default { "*" } else { " " };
         let weights = if f.needs_weights() { "needs weights" } else { "no weights" };
@@ -27,7 +29,7 @@ pub fn models() -> String {
             let _ = writeln!(s, "       --set {key}=...  {meaning}");
         }
     }
-    let _ = writeln!(s, "   * = the default when neither --weights nor --model is given");
+    let _ = writeln!(s, "   * = the default when neither --weights nor --model is given: {SHIPPED_WEIGHTS}, built in");
     s
 }
 

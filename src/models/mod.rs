@@ -23,16 +23,10 @@ pub use weights::{WeightStore, Weights};
 
 use crate::error::{Error, Result};
 
-/// Every model, by name. The first training-free one is the default detector.
+/// Every model, by name. The default (no --weights, no --model) is not a family but the shipped
+/// weights, `cli::infer::SHIPPED_WEIGHTS`.
 pub static REGISTRY: &[&dyn Family] =
     &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
-
-/// The model run when neither weights nor a model are given: the best by pixel F1 on real
-/// forgeries (../shared/data/real-dev). Today that is the training-free error level analysis: the
-/// learned weights we ship are weaker there (weights/pmsp.md, weights/mesorch-compact.md).
-pub fn default_family() -> &'static dyn Family {
-    &ela::ELA
-}
 
 /// The family called `name` (or one of its aliases).
 pub fn family(name: &str) -> Result<&'static dyn Family> {
@@ -79,7 +73,6 @@ mod tests {
         assert_eq!(names.len(), REGISTRY.iter().map(|f| 1 + f.aliases().len()).sum::<usize>(), "names are unique");
         let e = family("nope").unwrap_err().message;
         assert!(e.contains("'nope'") && e.contains("mesorch") && e.contains("noise"), "{e}");
-        assert!(!default_family().needs_weights());
     }
 
     /// Every family's verdict is calibrated (docs/report.md, "Scores and verdicts"): the
