@@ -8,6 +8,8 @@
 #   bash tools/device_train.sh MINUTES [NTRAIN]     # on the device: MINUTES for the whole command
 #   SMOKE=1 bash tools/device_train.sh 3 48          # here, on the CPU: every step, tiny
 #
+# Then here: cat runs.tar.part* | tar xf -; wgpu-forge convert runs/NAME/NAME.pth W.safetensors.
+#
 # Each run's command line is in RUNS below; a run that fails does not stop the others.
 set -u
 T0=$(date +%s)
@@ -54,7 +56,7 @@ wait $PREP
 DEADLINE=$(( T0 + MINUTES * 60 - 45 ))
 stamp "training until $(( DEADLINE - T0 )) s"
 EXTRA=""
-[ -n "${SMOKE:-}" ] && EXTRA="--cpu --threads 1 --val-every 4 --log-every 2"
+[ -n "${SMOKE:-}" ] && EXTRA="--cpu --threads 1 --batch 4 --val-every 4 --log-every 2"
 COMMON="--data $DATA --steps 1000000 --deadline $DEADLINE --fresh --threads 2 --save-minutes 100 --log-every 100"
 PMSP="--model pmsp --size 256 --batch 32 --pos-weight 2 --focus 0.3 --skip-plain-copymove --select f1_best --val-every 400"
 RUNS=(
@@ -81,7 +83,15 @@ for r in "${RUNS[@]}"; do
 done
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv 2>/dev/null
 
-# 4. Pack: best checkpoints, logs and the data manifests, split into parts under 15 MiB.
-(cd "$WORK" && tar cf "$OUT/runs.tar" runs/*.out runs/*/log.txt runs/*/best.pt synth/*/manifest.csv 2>/dev/null)
+# 4. Export each run's best checkpoint to the layout `wgpu-forge convert` reads (it also serves as
+#    `--init` for a later run), then pack exports, logs and the data manifests in parts < 15 MiB.
+for r in "${RUNS[@]}"; do
+    name=${r%%|*}
+    model=$(echo "${r#*|}" | sed -E 's/.*--model ([a-z0-9_]+).*/\1/')
+    [ -f "$RUNS_DIR/$name/best.pt" ] || continue
+    python3 tools/train.py export --model "$model" --ckpt "$RUNS_DIR/$name/best.pt" --to "$RUNS_DIR/$name/$name.pth" \
+        > /dev/null || stamp "export of $name failed"
+done
+(cd "$WORK" && tar cf "$OUT/runs.tar" runs/*.out runs/*/log.txt runs/*/*.pth synth/*/manifest.csv 2>/dev/null)
 (cd "$OUT" && split -b 15M -d runs.tar runs.tar.part && rm runs.tar && ls -la)
 stamp "end"

@@ -346,8 +346,8 @@ def train(a):
         else:
             bi, bm = imgs[idx].copy(), masks[idx].copy()
             bs = None if side is None else side[idx].copy()
-        flips = gen.integers(0, 2, (a.batch, 2))
-        for j in range(a.batch):
+        flips = gen.integers(0, 2, (len(idx), 2))  # len(idx) < batch only when the data is smaller
+        for j in range(len(idx)):
             for ax, f in ((1, flips[j, 0]), (0, flips[j, 1])):
                 if f:
                     bi[j], bm[j] = np.flip(bi[j], ax), np.flip(bm[j], ax)
