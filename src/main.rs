@@ -26,7 +26,8 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// List adapters, the one chosen and why, its features and limits.
     Info,
-    /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s).
+    /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s), or profile a
+    /// whole model (--model / --weights): time, FLOPs and bytes per op family and per node.
     Bench {
         /// Only cases whose family or name contains this text.
         #[arg(long)]
@@ -34,6 +35,22 @@ enum Command {
         /// Timed runs per case (the median is shown).
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Profile this model (a training-free one by name, or the arch of --weights).
+        #[arg(long)]
+        model: Option<String>,
+        /// Profile the model of these converted weights.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Input size HxW (a native-resolution model needs one; default 512x512 for those).
+        #[arg(long)]
+        size: Option<String>,
+        /// The device's peak GFLOP/s and GB/s for the roofline shares, e.g. 25,60 (default: the
+        /// best rates `bench` measures on its GEMM and copy cases).
+        #[arg(long)]
+        peak: Option<String>,
+        /// How many of the slowest nodes to list.
+        #[arg(long, default_value_t = 12)]
+        top: usize,
     },
     /// Convert a PyTorch checkpoint (or safetensors file) to a checked safetensors file.
     Convert {
@@ -60,7 +77,21 @@ fn main() -> ExitCode {
         Command::Infer(a) => cli::infer::run(&args.device, a),
         Command::Eval(a) => cli::eval::run(&args.device, a),
         Command::Info => cli::info::run(&args.device).map(|_| 0),
-        Command::Bench { filter, reps } => cli::bench::run(&args.device, filter.as_deref(), *reps).map(|_| 0),
+        Command::Bench { filter, reps, model, weights, size, peak, top } => {
+            if model.is_some() || weights.is_some() {
+                let opts = cli::bench::ModelBench {
+                    model: model.as_deref(),
+                    weights: weights.as_deref(),
+                    size: size.as_deref(),
+                    peak: peak.as_deref(),
+                    reps: *reps,
+                    top: *top,
+                };
+                cli::bench::run_model(&args.device, &opts).map(|_| 0)
+            } else {
+                cli::bench::run(&args.device, filter.as_deref(), *reps).map(|_| 0)
+            }
+        }
         Command::Convert { src, dst, arch, dtype, allow_nonfinite } => {
             cli::convert::run(src, dst, arch.as_deref(), dtype, *allow_nonfinite).map(|_| 0)
         }

@@ -271,6 +271,25 @@ impl<'g> Detector<'g> {
             .collect()
     }
 
+    /// The model's graph planned for an input of `hw` (the size a fixed-input model was planned
+    /// for when `None` or equal; a native-resolution model needs one), for profiles. The model's
+    /// native stage, if any, is not part of it.
+    pub fn plan_at(&mut self, hw: Option<[usize; 2]>) -> Result<&Plan<'g>> {
+        match (self.model.input(), hw) {
+            (InputMode::Resized(fixed), Some(want)) if fixed != want => Err(Error::invalid(format!(
+                "model '{}' runs at its input size {}x{} only (images are resized to it)",
+                self.name(),
+                fixed[0],
+                fixed[1]
+            ))),
+            (InputMode::Resized(fixed), _) => self.plan_for(fixed),
+            (InputMode::Native, Some(want)) => self.plan_for(want),
+            (InputMode::Native, None) => {
+                Err(Error::invalid(format!("model '{}' runs at the image's size: give one (--size HxW)", self.name())))
+            }
+        }
+    }
+
     /// Memory of the current plan (activations after sharing, weights, scratch, uniforms).
     pub fn plan_stats(&self) -> Option<&crate::graph::PlanStats> {
         self.plan.as_ref().map(|(_, p)| &p.stats)

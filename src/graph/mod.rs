@@ -3,9 +3,11 @@
 pub mod build;
 pub mod ir;
 pub mod plan;
+pub mod profile;
 pub mod run;
 
 pub use build::GraphBuilder;
 pub use ir::{Graph, Node, Source, Value, ValueId};
 pub use plan::{Plan, PlanOptions, PlanStats};
+pub use profile::{NodeProfile, Profile};
 pub use run::{NodeTiming, NonFinite};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::device::Gpu;
 use crate::graph::ir::{Graph, Source};
-use crate::ops::{Dispatch, PlanCtx, TensorView};
+use crate::ops::{Cost, Dispatch, PlanCtx, TensorView};
 use crate::tensor::{numel, Shape};
 
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct Plan<'g> {
     pub(crate) nodes: Vec<(String, &'static str)>,
     /// Where each node's outputs live (empty for views), for [`Plan::first_nonfinite`].
     pub(crate) node_outputs: Vec<Vec<TensorView>>,
+    /// Each node's FLOPs and bytes from its op's shape rule ([`crate::ops::Op::cost`]; zero for views).
+    pub(crate) costs: Vec<Cost>,
     pub stats: PlanStats,
 }
 
@@ -193,12 +195,18 @@ impl<'g> Plan<'g> {
         let mut ctx = PlanCtx::new(gpu, &gpu.kernels);
         let mut nodes = Vec::new();
         let mut node_outputs = Vec::new();
+        let mut costs = Vec::new();
         for (n, node) in graph.nodes.iter().enumerate() {
             nodes.push((node.name.clone(), node.op.kind()));
             if node.op.view_of().is_some() {
                 node_outputs.push(Vec::new());
+                costs.push(Cost::default());
                 continue;
             }
+            let shapes = |vs: &[crate::graph::ir::ValueId]| -> Vec<&[usize]> {
+                vs.iter().map(|v| graph.values[v.0].shape.as_slice()).collect()
+            };
+            costs.push(node.op.cost(&shapes(&node.inputs), &shapes(&node.outputs)));
             node_outputs.push(node.outputs.iter().map(|v| views[v.0].clone().unwrap()).collect());
             ctx.node_name = node.name.clone();
             ctx.node_index = n;
@@ -225,6 +233,6 @@ impl<'g> Plan<'g> {
             outputs.push(OutputSlot { name: name.clone(), view, staging });
         }
         gpu.check("planning")?;
-        Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, node_outputs, stats })
+        Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, node_outputs, costs, stats })
     }
 }

@@ -182,6 +182,13 @@ impl Op for Attention {
         Ok(vec![vec![q[0], q[1], v[2]]])
     }
 
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // Q K^T and P V over all heads (2 x L x S x C each) plus the softmax (~5 per score).
+        let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
+        let (b, l, s) = (q[0] as f64, q[1] as f64, k[1] as f64);
+        let flops = b * l * s * (2.0 * q[2] as f64 + 2.0 * v[2] as f64 + 5.0 * self.heads as f64);
+        crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(flops)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);

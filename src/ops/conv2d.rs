@@ -324,6 +324,11 @@ impl Op for Conv2d {
         Ok(vec![vec![n, o, ho, wo]])
     }
 
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // Each output element is a dot product over C/groups x kh x kw taps.
+        let taps = inputs[1][..3].iter().product::<usize>() as f64;
+        crate::ops::Cost::streaming(inputs, outputs, 2.0 * taps)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let w = unpack_conv2d_weight(inputs[1]);
         vec![conv2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]

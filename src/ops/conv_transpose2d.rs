@@ -203,6 +203,12 @@ impl Op for ConvTranspose2d {
         Ok(vec![vec![n, o, ho, wo]])
     }
 
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // Each input element is scattered to kh x kw x O/groups outputs.
+        let fan = inputs[1][1..].iter().product::<usize>() as f64;
+        let ins = inputs[0].iter().product::<usize>() as f64;
+        crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(2.0 * fan * ins)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let w = unpack_conv_transpose2d_weight(inputs[1]);
         vec![conv_transpose2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]

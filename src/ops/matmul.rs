@@ -233,6 +233,10 @@ impl Op for MatMul {
         Ok(vec![out])
     }
 
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        let a = inputs[0];
+        crate::ops::Cost::streaming(inputs, outputs, 2.0 * a[a.len() - 1] as f64)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (a, b) = (inputs[0], inputs[1]);
         let (batch, m, k, n) = self.dims(&a.shape, &b.shape).expect("valid shapes");

@@ -67,6 +67,32 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn view_of(&self) -> Option<usize> {
         None
     }
+    /// The node's arithmetic and its least memory traffic, for profiles and rooflines (`wgpu-forge
+    /// bench --model`). By default one FLOP per output element and one read of every input and
+    /// one write of every output (exact for element-wise and layout ops); ops whose arithmetic
+    /// grows faster than their outputs (convolutions, products, attention) count it themselves.
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> Cost {
+        Cost::streaming(inputs, outputs, 1.0)
+    }
+}
+
+/// FLOPs (a multiply-add counts 2) and bytes moved (f32 elements, 4 bytes each) of one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cost {
+    pub flops: f64,
+    pub bytes: f64,
+}
+
+impl Cost {
+    /// Every input read once and every output written once, `flops_per_output` per output element.
+    pub fn streaming(inputs: &[&[usize]], outputs: &[&[usize]], flops_per_output: f64) -> Cost {
+        let elems = |ts: &[&[usize]]| ts.iter().map(|s| numel(s) as f64).sum::<f64>();
+        Cost { flops: flops_per_output * elems(outputs), bytes: 4.0 * (elems(inputs) + elems(outputs)) }
+    }
+    /// The same traffic with `flops` of arithmetic.
+    pub fn with_flops(self, flops: f64) -> Cost {
+        Cost { flops, ..self }
+    }
 }
 
 /// A tensor placed in a GPU buffer: `offset` in bytes, f32 elements in row-major order.

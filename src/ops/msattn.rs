@@ -246,6 +246,23 @@ impl Op for MsAttn {
     }
 
     /// Plain loops over groups, query patches and key patches; f64 accumulation.
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // Per group of patch p: T = (H/p)(W/p) tokens of d = p^2 C/G; Q K^T and P V are 2 T^2 d each,
+        // the softmax ~5 per score.
+        let q = inputs[0];
+        let (n, c, h, w) = (q[0] as f64, q[1] as f64, q[2] as f64, q[3] as f64);
+        let g = self.patches.len() as f64;
+        let flops: f64 = self
+            .patches
+            .iter()
+            .map(|&p| {
+                let p = p as f64;
+                let (t, d) = (h * w / (p * p), p * p * c / g);
+                t * t * (4.0 * d + 5.0)
+            })
+            .sum();
+        crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(n * flops)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
         let [n, c, h, w] = q.shape[..] else { unreachable!("checked by infer") };
