@@ -132,10 +132,13 @@ pub fn run_model(dev: &DeviceArgs, o: &ModelBench) -> Result<()> {
         "times below: wall clock of each node submitted alone and waited for (sum {:.1} ms; includes a submission \
          and a wait per node){}",
         p.wall_sum_ms(),
-        if p.nodes.iter().any(|n| n.gpu_us.is_some()) {
-            "; GPU = timestamps around its pass (unreliable on lavapipe: docs/BENCHMARKS.md)"
-        } else {
-            "; no timestamps on this device"
+        match p.nodes.iter().map(|n| n.gpu_us).sum::<Option<f64>>() {
+            Some(t) => format!(
+                "; GPU = timestamps around its pass in a one-submission run (sum {:.1} ms; unreliable on lavapipe: \
+                 docs/BENCHMARKS.md)",
+                t / 1e3
+            ),
+            None => "; no timestamps on this device".to_string(),
         }
     );
     let wall_sum: f64 = p.nodes.iter().map(|n| n.wall_us).sum::<f64>().max(1e-9);
