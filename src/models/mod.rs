@@ -13,6 +13,7 @@ pub mod mesorch;
 pub mod model;
 pub mod noise;
 pub mod pmsp;
+pub mod u2net_mst;
 pub mod weights;
 
 pub use ela::build_ela;
@@ -24,8 +25,15 @@ pub use weights::{WeightStore, Weights};
 use crate::error::{Error, Result};
 
 /// Every model, by name. The first training-free one is the default detector.
-pub static REGISTRY: &[&dyn Family] =
-    &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
+pub static REGISTRY: &[&dyn Family] = &[
+    &mesorch::MESORCH,
+    &mesorch::MESORCH_P,
+    &pmsp::PMSP,
+    &u2net_mst::U2NET_MST,
+    &ela::ELA,
+    &noise::NOISE,
+    &copymove::COPYMOVE,
+];
 
 /// The model run when neither weights nor a model are given: the best by pixel F1 on real
 /// forgeries (../shared/data/real-dev). Today that is the training-free error level analysis: the
