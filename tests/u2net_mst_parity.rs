@@ -66,3 +66,38 @@ fn every_stage_matches_the_reference() {
     assert_eq!(names, ["side1", "side2", "side3", "side4", "fused"]);
     assert!(scales.iter().all(|s| s.map.kind == MapKind::Logit && gpu.contains_key(s.map.output)));
 }
+
+/// Where the time goes: the shipped compact model at 256 x 256, per-node GPU timestamps, the 15
+/// slowest nodes and the total by op kind:
+/// `cargo test --release --test u2net_mst_parity -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn profile_the_shipped_model() {
+    let w =
+        WeightStore::from_safetensors(concat!(env!("CARGO_MANIFEST_DIR"), "/weights/u2net-mst-compact.safetensors"))
+            .unwrap();
+    let model = models::family("u2net_mst").unwrap().configure(&w).unwrap();
+    let graph = model.build([256, 256], &w).unwrap();
+    let plan = Plan::new(device(), &graph).unwrap();
+    let x = wgpu_forge::Tensor::full(&[1, 3, 256, 256], 0.3);
+    plan.run(&[("image", &x)]).unwrap();
+    let t0 = std::time::Instant::now();
+    plan.run(&[("image", &x)]).unwrap();
+    eprintln!("wall {:.0} ms for one run", t0.elapsed().as_secs_f64() * 1e3);
+    let (_, mut t) = plan.run_profiled(&[("image", &x)]).unwrap();
+    let total: f64 = t.iter().map(|n| n.micros).sum();
+    let mut by_kind = std::collections::BTreeMap::<&str, f64>::new();
+    for n in &t {
+        *by_kind.entry(n.kind).or_default() += n.micros;
+    }
+    t.sort_by(|a, b| b.micros.total_cmp(&a.micros));
+    eprintln!(
+        "total {:.1} ms over {} nodes; by kind (ms): {:?}",
+        total / 1e3,
+        t.len(),
+        by_kind.iter().map(|(k, v)| (k, (v / 1e3).round())).collect::<Vec<_>>()
+    );
+    for n in t.iter().take(15) {
+        eprintln!("{:>9.1} ms  {:<10} {}", n.micros / 1e3, n.kind, n.node);
+    }
+}
