@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden fixtures for the shipped weights (`weights/*.safetensors`): our PyTorch reference of the
-file's `arch` (`tools/mesorch_ref.py`, `tools/pmsp_ref.py`) run on the weights exactly as shipped
+file's `arch` (`tools/mesorch_ref.py`, `tools/pmsp_ref.py`, `tools/u2net_mst_ref.py`) run on the weights exactly as shipped
 (f16 values, computed in fp32) on one small non-square PNG, through the engine's input path (PIL
 RGB; for PMSP the ELA at the image's own size by `tools/ela_ref.py`; cv2 INTER_LINEAR resize to the
 model's input size, ImageNet normalization, model, probability, bilinear align_corners=False back
@@ -32,6 +32,7 @@ from mesorch_ref import Mesorch, MesorchConfig  # noqa: E402
 from parity_full import reference  # noqa: E402
 from pmsp_ref import Pmsp, PmspConfig  # noqa: E402
 from pmsp_ref import reference as pmsp_reference  # noqa: E402
+from u2net_mst_ref import U2netMst, U2netMstConfig  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROP = (180, 100, 500, 340)  # left, top, right, bottom in examples/spliced.jpg (600x400)
@@ -49,6 +50,18 @@ def pmsp_maps(path: str, png: str):
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
     p, full = pmsp_reference(model, cfg, np.array(Image.open(png).convert("RGB")))
     return p, full, cfg.input
+
+
+def load_u2net_mst(path: str):
+    """U^2-Net-MST and its input size from a converted file (metadata `config`, `input_size`)."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        sd = {k: f.get_tensor(k).float() for k in f.keys()}
+    model = U2netMst(U2netMstConfig.from_json(json.loads(meta["config"]))).eval()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    h, w = json.loads(meta["input_size"])
+    return model, (h, w)
 
 
 def load_shipped(path: str):
@@ -85,7 +98,7 @@ def main() -> int:
     if arch == "pmsp":
         p, full, (mh, mw) = pmsp_maps(a.weights, png)
     else:
-        model, (mh, mw) = load_shipped(a.weights)
+        model, (mh, mw) = load_u2net_mst(a.weights) if arch == "u2net_mst" else load_shipped(a.weights)
         p, full = reference(model, png, (mh, mw))
     h, w = full.shape
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()

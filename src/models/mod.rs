@@ -13,6 +13,7 @@ pub mod mesorch;
 pub mod model;
 pub mod noise;
 pub mod pmsp;
+pub mod u2net_mst;
 pub mod weights;
 
 pub use ela::build_ela;
@@ -25,8 +26,15 @@ use crate::error::{Error, Result};
 
 /// Every model, by name. The default (no --weights, no --model) is not a family but the shipped
 /// weights, `cli::infer::SHIPPED_WEIGHTS`.
-pub static REGISTRY: &[&dyn Family] =
-    &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
+pub static REGISTRY: &[&dyn Family] = &[
+    &mesorch::MESORCH,
+    &mesorch::MESORCH_P,
+    &pmsp::PMSP,
+    &u2net_mst::U2NET_MST,
+    &ela::ELA,
+    &noise::NOISE,
+    &copymove::COPYMOVE,
+];
 
 /// The family called `name` (or one of its aliases).
 pub fn family(name: &str) -> Result<&'static dyn Family> {
