@@ -44,9 +44,10 @@ pub struct InferArgs {
     /// model's name to override the weights' `arch` metadata; `wgpu-forge info` lists them.
     #[arg(long)]
     pub model: Option<String>,
-    /// A setting of the training-free detector named by --model, over its default (repeatable),
-    /// e.g. `--model copymove --set min_area=400 --set iters=12`; `wgpu-forge info` lists each
-    /// detector's settings, docs/detectors.md explains them.
+    /// A setting of the model, over its default (repeatable): of the training-free detector named
+    /// by --model, e.g. `--model copymove --set min_area=400 --set iters=12`, or of the learned
+    /// model of --weights, e.g. `--set fusion=product` for hifi; `wgpu-forge info` lists each
+    /// model's settings, docs/detectors.md explains the detectors'.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Output folder.
@@ -197,11 +198,6 @@ pub fn open_detector<'g>(
         }
         return Detector::with_settings(gpu, f, settings);
     }
-    if let Some((k, _)) = settings.first() {
-        return Err(Error::invalid(format!(
-            "--set {k}: settings are for a training-free detector named by --model (`wgpu-forge info` lists them)"
-        )));
-    }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
@@ -212,7 +208,7 @@ pub fn open_detector<'g>(
                  {SHIPPED_WEIGHTS} is weaker on real forgeries by pixel F1, see weights/pmsp.md)",
                 f.name()
             );
-            return Detector::without_weights(gpu, f);
+            return Detector::with_settings(gpu, f, settings);
         }
         (None, None) => {
             return Err(Error::invalid(format!(
@@ -221,7 +217,7 @@ pub fn open_detector<'g>(
             )))
         }
     };
-    Detector::from_weights_file(gpu, &weights, model)
+    Detector::from_weights_file_with(gpu, &weights, model, settings)
 }
 
 /// `KEY=VALUE` settings, in order.

@@ -9,6 +9,7 @@
 pub mod blocks;
 pub mod copymove;
 pub mod ela;
+pub mod hifi;
 pub mod mesorch;
 pub mod model;
 pub mod noise;
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 
 /// Every model, by name. The first training-free one is the default detector.
 pub static REGISTRY: &[&dyn Family] =
-    &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
+    &[&mesorch::MESORCH, &mesorch::MESORCH_P, &pmsp::PMSP, &hifi::HIFI, &ela::ELA, &noise::NOISE, &copymove::COPYMOVE];
 
 /// The model run when neither weights nor a model are given: the best by pixel F1 on real
 /// forgeries (../shared/data/real-dev). Today that is the training-free error level analysis: the
