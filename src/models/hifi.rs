@@ -571,3 +571,30 @@ mod tests {
         assert!(build_hifi(&bad, &WeightStore::synthetic(1), false).is_err(), "60 is not a multiple of 8");
     }
 }
+
+/// Where the time goes at the shipped file's 384 x 384, per node kind, both fusions (synthetic
+/// weights of the compact config): `cargo test --release --lib models::hifi::profile -- --ignored --nocapture`.
+#[cfg(test)]
+#[test]
+#[ignore]
+fn profile() {
+    use crate::graph::Plan;
+    let gpu = crate::ops::testing::device();
+    let x = Tensor::random(&[1, 3, 384, 384], 3, -2.0, 2.0);
+    for fusion in [Fusion::Learned, Fusion::Product] {
+        let cfg = HifiConfig { input: [384, 384], fusion, ..HifiConfig::default() };
+        let g = build_hifi(&cfg, &WeightStore::synthetic(1), false).unwrap();
+        let plan = Plan::new(gpu, &g).unwrap();
+        plan.run(&[("image", &x)]).unwrap();
+        let t = std::time::Instant::now();
+        let (_, prof) = plan.run_profiled(&[("image", &x)]).unwrap();
+        println!("{fusion:?}: {:.2} s", t.elapsed().as_secs_f64());
+        let total: f64 = prof.iter().map(|p| p.micros).sum();
+        let mut rows: Vec<_> = prof.iter().collect();
+        rows.sort_by(|a, b| b.micros.total_cmp(&a.micros));
+        for p in rows.iter().take(14) {
+            println!("  {:>8.1} ms {:>5.1}% {} ({})", p.micros / 1e3, 100.0 * p.micros / total, p.node, p.kind);
+        }
+        println!("  total {:.1} ms over {} nodes", total / 1e3, prof.len());
+    }
+}
