@@ -204,7 +204,7 @@ impl HifiConfig {
             )));
         }
         if self.coarse_pool == 0
-            || self.coarse_depth.iter().any(|&d| d == 0)
+            || self.coarse_depth.contains(&0)
             || self.mid_dilations.iter().chain(&self.fine_dilations).any(|&d| d == 0)
         {
             return Err(Error::invalid("hifi: pool, stage depths and dilations must be at least 1"));
