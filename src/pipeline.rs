@@ -105,15 +105,37 @@ impl<'g> Detector<'g> {
     /// A learned model from a converted weight file (`wgpu-forge convert`): the model named by the
     /// file's `arch` metadata (or `model`), configured from the weights.
     pub fn from_weights_file(gpu: &'g Gpu, path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
+        Self::from_weights_file_with(gpu, path, model, &[])
+    }
+
+    /// As [`Detector::from_weights_file`], with the model's `settings` (`--set KEY=VALUE`, names
+    /// from [`Family::settings`]) over what the weights say.
+    pub fn from_weights_file_with(
+        gpu: &'g Gpu,
+        path: &Path,
+        model: Option<&str>,
+        settings: &[(String, String)],
+    ) -> Result<Detector<'g>> {
         use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
         let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
-        Self::from_weights_bytes(gpu, &bytes, path, model)
+        Self::from_weights_bytes_with(gpu, &bytes, path, model, settings)
     }
 
     /// As [`Detector::from_weights_file`], from the file's bytes (`path` names them in messages
     /// and in the report; the shipped default is built into the binary).
     pub fn from_weights_bytes(gpu: &'g Gpu, bytes: &[u8], path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
+        Self::from_weights_bytes_with(gpu, bytes, path, model, &[])
+    }
+
+    /// As [`Detector::from_weights_bytes`], with the model's `settings` over what the weights say.
+    pub fn from_weights_bytes_with(
+        gpu: &'g Gpu,
+        bytes: &[u8],
+        path: &Path,
+        model: Option<&str>,
+        settings: &[(String, String)],
+    ) -> Result<Detector<'g>> {
         let sha256 = crate::weights::sha256_hex(bytes);
         let store = crate::weights::TensorStore::from_safetensors_bytes(bytes).map_err(|e| {
             // Not safetensors: say so plainly when it is a PyTorch checkpoint (a zip, or a legacy
@@ -157,7 +179,7 @@ impl<'g> Detector<'g> {
             return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", family.name())));
         }
         let weights = WeightStore::from_store(store);
-        let model = family.configure(&weights).map_err(in_context)?;
+        let model = family.configure_weights_with(&weights, settings).map_err(in_context)?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
         Self::open(gpu, model, weights, info).map_err(in_context)
     }

@@ -291,8 +291,8 @@ fn copymove_finds_the_rotated_recompressed_clone_of_the_example() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `--set` changes a training-free detector's settings (the report notes them) and is refused
-/// with a message for unknown names and for models that take none.
+/// `--set` changes a detector's settings (the report notes them; a learned model's too: hifi's
+/// fusion) and is refused with a message for unknown names and for models that take none.
 #[test]
 fn set_changes_a_detectors_settings_and_bad_ones_are_named() {
     let dir = tmpdir("infer-set");
@@ -306,11 +306,22 @@ fn set_changes_a_detectors_settings_and_bad_ones_are_named() {
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     let notes = r["notes"].to_string();
     assert!(notes.contains("not the defaults") && notes.contains(r#"\"min_area\":100"#), "{notes}");
+    // A learned model's setting: hifi's fusion, named in the notes.
+    let o = run(&["--weights", "weights/hifi-compact.safetensors", "--set", "fusion=product"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("hifi fusion: product") && notes.contains("chosen by --set fusion"), "{notes}");
     for (extra, says) in [
         (&["--model", "copymove", "--set", "nope=1"][..], "copymove has no such setting"),
         (&["--model", "copymove", "--set", "iters"][..], "expected KEY=VALUE"),
         (&["--model", "noise", "--set", "block=8"][..], "takes no settings"),
-        (&["--set", "min_area=1"][..], "training-free detector named by --model"),
+        (&["--set", "min_area=1"][..], "'pmsp' takes no settings"),
+        (&["--weights", "weights/hifi-compact.safetensors", "--set", "fusion=sum"][..], "'learned' or 'product'"),
+        (
+            &["--weights", "weights/pmsp-mobilenet.safetensors", "--set", "fusion=product"][..],
+            "'pmsp' takes no settings",
+        ),
     ] {
         let o = run(extra);
         let stderr = String::from_utf8_lossy(&o.stderr);

@@ -1,7 +1,8 @@
 //! Every shipped weights file (`weights/*.safetensors`) through the engine against our PyTorch
 //! reference on the same file, on one non-square PNG (`tests/fixtures/shipped/input.png` and
 //! `<stem>.safetensors`, made by `tools/make_shipped_fixture.py`; no Python here). Both the map at
-//! the model's resolution and the map resized back to the image's size must agree within 1e-3.
+//! the model's resolution and the map resized back to the image's size must agree within 1e-3 (for
+//! hifi also its product fusion at the model's resolution, `--set fusion=product`).
 
 use std::path::Path;
 
@@ -62,4 +63,11 @@ fn check_shipped(weights: &Path) {
     };
     check("model_prob", &d.model_prob, d.model_size);
     check("prob", &d.prob, [d.height, d.width]);
+    // hifi: the other fusion of the same file, chosen by the setting.
+    if want.get("model_prob_product").is_some() {
+        let set = [("fusion".to_string(), "product".to_string())];
+        let mut det = Detector::from_weights_file_with(device(), weights, None, &set).unwrap();
+        let d = det.detect(&img).unwrap();
+        check("model_prob_product", &d.model_prob, d.model_size);
+    }
 }

@@ -92,6 +92,18 @@ class HifiConfig:
         return HifiConfig(**kw)
 
 
+def from_engine_json(d, input_size):
+    """The HifiConfig of a file written by `wgpu-forge convert` (metadata `config`: the engine's
+    channel counts, not the reference's pre-width dims) at `input_size` [H, W]; width 1.0 gives
+    the counts back unchanged (they are multiples of 8)."""
+    return HifiConfig(width=1.0, input=tuple(input_size), coarse_pool=d["coarse_pool"],
+                      coarse_dims=tuple(d["coarse_channels"]), coarse_depth=tuple(d["coarse_depth"]),
+                      coarse_head=d["coarse_head"], mid_dim=d["mid_channels"],
+                      mid_dilations=tuple(d["mid_dilations"]), fine_dim=d["fine_channels"],
+                      fine_dilations=tuple(d["fine_dilations"]), gate_dim=d["gate_channels"],
+                      gate_fine_feats=d["gate_fine_feats"], fusion=d["fusion"])
+
+
 # The compact config (CPU-trainable, ~1 M parameters) is the default; LARGE doubles every width
 # (the source gives no sizes: "paper-size" here means a larger model of the same shape, ~4x the
 # FLOPs and parameters).

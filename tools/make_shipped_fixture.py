@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Golden fixtures for the shipped weights (`weights/*.safetensors`): our PyTorch reference of the
-file's `arch` (`tools/mesorch_ref.py`, `tools/pmsp_ref.py`, `tools/u2net_mst_ref.py`) run on the weights exactly as shipped
+file's `arch` (`tools/mesorch_ref.py`, `tools/pmsp_ref.py`, `tools/u2net_mst_ref.py`,
+`tools/hifi_ref.py`) run on the weights exactly as shipped
 (f16 values, computed in fp32) on one small non-square PNG, through the engine's input path (PIL
 RGB; for PMSP the ELA at the image's own size by `tools/ela_ref.py`; cv2 INTER_LINEAR resize to the
 model's input size, ImageNet normalization, model, probability, bilinear align_corners=False back
 to the image's size).
 
-Writes tests/fixtures/shipped/{input.png, <weights stem>.safetensors}; `tests/shipped_weights.rs`
+Writes tests/fixtures/shipped/{input.png, <weights stem>.safetensors} (for hifi also
+`model_prob_product`: the product fusion of the same file at the model's size, `--set fusion=product`); `tests/shipped_weights.rs`
 runs the engine on the same files without Python. Rerun after replacing a file:
 
     python3 tools/make_shipped_fixture.py --weights weights/NAME.safetensors
@@ -33,6 +35,7 @@ from parity_full import reference  # noqa: E402
 from pmsp_ref import Pmsp, PmspConfig  # noqa: E402
 from pmsp_ref import reference as pmsp_reference  # noqa: E402
 from u2net_mst_ref import U2netMst, U2netMstConfig  # noqa: E402
+from hifi_ref import Hifi, from_engine_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CROP = (180, 100, 500, 340)  # left, top, right, bottom in examples/spliced.jpg (600x400)
@@ -62,6 +65,24 @@ def load_u2net_mst(path: str):
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
     h, w = json.loads(meta["input_size"])
     return model, (h, w)
+
+
+def hifi_maps(path: str, png: str):
+    """{name: map} of a converted hifi file on `png`: the metadata's fusion as model_prob / prob,
+    the product fusion at the model's size as model_prob_product."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+        sd = {k: f.get_tensor(k).float() for k in f.keys()}
+    cfg = from_engine_json(json.loads(meta["config"]), json.loads(meta["input_size"]))
+    model = Hifi(cfg).eval()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    maps = {}
+    for fusion, tag in ((cfg.fusion, ""), ("product", "_product")):
+        p, full = reference(lambda x: model(x, fusion=fusion), png, cfg.input)
+        maps[f"model_prob{tag}"], maps[f"prob{tag}"] = p, full
+    del maps["prob_product"]  # the resize back is checked on the default fusion
+    return maps, cfg.input
 
 
 def load_shipped(path: str):
@@ -95,14 +116,19 @@ def main() -> int:
     with safe_open(a.weights, "pt") as f:
         arch = f.metadata()["arch"]
     # From the PNG as written, as the test reads it.
+    extra = {}
     if arch == "pmsp":
         p, full, (mh, mw) = pmsp_maps(a.weights, png)
+    elif arch == "hifi":
+        extra, (mh, mw) = hifi_maps(a.weights, png)
+        p, full = extra.pop("model_prob"), extra.pop("prob")
     else:
         model, (mh, mw) = load_u2net_mst(a.weights) if arch == "u2net_mst" else load_shipped(a.weights)
         p, full = reference(model, png, (mh, mw))
     h, w = full.shape
     sha = hashlib.sha256(open(a.weights, "rb").read()).hexdigest()
-    save_file({"model_prob": torch.from_numpy(p), "prob": torch.from_numpy(full)},
+    maps = {"model_prob": p, "prob": full, **extra}
+    save_file({k: torch.from_numpy(v) for k, v in maps.items()},
               os.path.join(a.out, os.path.splitext(os.path.basename(a.weights))[0] + ".safetensors"),
               metadata={"weights_sha256": sha, "weights": os.path.relpath(a.weights, ROOT),
                         "made_by": "tools/make_shipped_fixture.py", "torch": torch.__version__})

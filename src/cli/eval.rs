@@ -44,6 +44,11 @@ pub struct EvalArgs {
     /// whose weights are `--weights` (without a learned name in the list, `--weights` adds it last).
     #[arg(long)]
     pub model: Option<String>,
+    /// A setting of the evaluated model, over its default (repeatable; as `infer --set`), e.g.
+    /// `--set fusion=product` for hifi weights: it goes to the learned model of --weights, or,
+    /// without one, to the one detector --model names.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Write metrics.json, per_image.csv (and robustness.png with --perturb) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -140,6 +145,15 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         perturbations.extend(parse_spec(spec)?);
     }
     let specs = model_specs(args)?;
+    let settings = crate::cli::infer::parse_settings(&args.set)?;
+    // The settings' model: the learned one, else the only one.
+    let set_for = match specs.iter().position(|(w, m)| {
+        w.is_some() || m.as_deref().is_some_and(|m| crate::models::family(m).is_ok_and(|f| f.needs_weights()))
+    }) {
+        Some(i) => i,
+        None if specs.len() == 1 || settings.is_empty() => 0,
+        None => return Err(Error::invalid("--set: name one detector with --model (or give --weights) to set it")),
+    };
     let pairing = pair_folders(&args.images, &args.masks, args.authentic_without_mask)?;
     report_pairing(&pairing, args.authentic_without_mask);
     if pairing.pairs.is_empty() {
@@ -161,8 +175,9 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
     conditions.extend(perturbations.iter().copied().map(Some));
     let mut runs = Vec::new();
-    for (weights, model) in &specs {
-        let det = open_detector(&gpu, weights.as_deref(), model.as_deref(), &[])?;
+    for (i, (weights, model)) in specs.iter().enumerate() {
+        let set = if i == set_for { &settings[..] } else { &[] };
+        let det = open_detector(&gpu, weights.as_deref(), model.as_deref(), set)?;
         if args.tile {
             det.check_tile_overlap(args.tile_overlap)?;
         }
@@ -615,6 +630,7 @@ mod tests {
             masks: PathBuf::new(),
             weights: weights.map(PathBuf::from),
             model: model.map(String::from),
+            set: Vec::new(),
             out: None,
             perturb: Vec::new(),
             threshold: 0.5,

@@ -44,9 +44,10 @@ pub struct InferArgs {
     /// model's name to override the weights' `arch` metadata; `wgpu-forge info` lists them.
     #[arg(long)]
     pub model: Option<String>,
-    /// A setting of the training-free detector named by --model, over its default (repeatable),
-    /// e.g. `--model copymove --set min_area=400 --set iters=12`; `wgpu-forge info` lists each
-    /// detector's settings, docs/detectors.md explains them.
+    /// A setting of the model, over its default (repeatable): of the training-free detector named
+    /// by --model, e.g. `--model copymove --set min_area=400 --set iters=12`, or of the learned
+    /// model of --weights, e.g. `--set fusion=product` for hifi; `wgpu-forge info` lists each
+    /// model's settings, docs/detectors.md explains the detectors'.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Output folder.
@@ -112,9 +113,9 @@ pub const SHIPPED_WEIGHTS: &str = "weights/pmsp-mobilenet.safetensors";
 /// The bytes of [`SHIPPED_WEIGHTS`] (2.2 MB, f16).
 pub static SHIPPED_WEIGHTS_BYTES: &[u8] = include_bytes!("../../weights/pmsp-mobilenet.safetensors");
 
-/// The default detector: the shipped weights, from the binary.
-pub fn default_detector(gpu: &crate::gpu::device::Gpu) -> Result<Detector<'_>> {
-    Detector::from_weights_bytes(gpu, SHIPPED_WEIGHTS_BYTES, Path::new(SHIPPED_WEIGHTS), None)
+/// The default detector: the shipped weights, from the binary, with the model's `settings`.
+pub fn default_detector<'g>(gpu: &'g crate::gpu::device::Gpu, settings: &[(String, String)]) -> Result<Detector<'g>> {
+    Detector::from_weights_bytes_with(gpu, SHIPPED_WEIGHTS_BYTES, Path::new(SHIPPED_WEIGHTS), None, settings)
 }
 
 /// Weights named by FORGE_WEIGHTS, if set.
@@ -206,15 +207,10 @@ pub fn open_detector<'g>(
         }
         return Detector::with_settings(gpu, f, settings);
     }
-    if let Some((k, _)) = settings.first() {
-        return Err(Error::invalid(format!(
-            "--set {k}: settings are for a training-free detector named by --model (`wgpu-forge info` lists them)"
-        )));
-    }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
-        (None, None) if model.is_none() => return default_detector(gpu),
+        (None, None) if model.is_none() => return default_detector(gpu, settings),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`, e.g. \
@@ -222,7 +218,7 @@ pub fn open_detector<'g>(
             )))
         }
     };
-    Detector::from_weights_file(gpu, &weights, model)
+    Detector::from_weights_file_with(gpu, &weights, model, settings)
 }
 
 /// `KEY=VALUE` settings, in order.
@@ -259,7 +255,7 @@ fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: 
         Some(w) if own == Some(w.as_path()) => slots.push(Slot::Main),
         Some(w) => slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &w, None)?))),
         None if own == Some(Path::new(SHIPPED_WEIGHTS)) => slots.push(Slot::Main),
-        None => slots.push(Slot::Other(Box::new(default_detector(gpu)?))),
+        None => slots.push(Slot::Other(Box::new(default_detector(gpu, &[])?))),
     }
     if args.tile {
         for slot in &slots {

@@ -9,6 +9,7 @@
 pub mod blocks;
 pub mod copymove;
 pub mod ela;
+pub mod hifi;
 pub mod mesorch;
 pub mod model;
 pub mod noise;
@@ -31,6 +32,7 @@ pub static REGISTRY: &[&dyn Family] = &[
     &mesorch::MESORCH_P,
     &pmsp::PMSP,
     &u2net_mst::U2NET_MST,
+    &hifi::HIFI,
     &ela::ELA,
     &noise::NOISE,
     &copymove::COPYMOVE,

@@ -177,7 +177,9 @@ pub trait Family: Sync {
     /// (`config`, `input_size`), published values where neither says. Families without weights
     /// ignore `weights`.
     fn configure(&self, weights: &WeightStore) -> Result<Box<dyn Model>>;
-    /// The settings a training-free detector takes (`infer --set KEY=VALUE`): name and meaning.
+    /// The settings the model takes (`infer --set KEY=VALUE`): name and meaning. A training-free
+    /// detector gets them through [`Family::configure_with`], a learned model through
+    /// [`Family::configure_weights_with`].
     fn settings(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
@@ -192,6 +194,14 @@ pub trait Family: Sync {
             )));
         }
         self.configure(&WeightStore::new())
+    }
+    /// The model the weights describe ([`Family::configure`]) with `settings` (names from
+    /// [`Family::settings`]) over what the weights say. Families without settings refuse any.
+    fn configure_weights_with(&self, weights: &WeightStore, settings: &[(String, String)]) -> Result<Box<dyn Model>> {
+        if let Some((k, _)) = settings.first() {
+            return Err(crate::error::Error::invalid(format!("--set {k}: model '{}' takes no settings", self.name())));
+        }
+        self.configure(weights)
     }
     /// How its image score is computed and where its verdict thresholds lie, measured on pristine
     /// photographs held out from training (tools/calibrate.py; docs/report.md "Scores and
