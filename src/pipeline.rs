@@ -46,7 +46,11 @@ pub fn calibration_for(name: &str, weights: &WeightsInfo) -> Calibration {
         return c;
     }
     let Ok(family) = models::family(name) else { return Calibration::uncalibrated() };
-    let c = family.calibration();
+    for_these_weights(family.calibration(), weights)
+}
+
+/// `c` when it was measured without naming weights or with these very weights, else uncalibrated.
+fn for_these_weights(c: Calibration, weights: &WeightsInfo) -> Calibration {
     match &c.weights_sha256 {
         Some(want) if weights.sha256.as_ref() != Some(want) => Calibration::uncalibrated(),
         _ => c,
@@ -234,7 +238,11 @@ impl<'g> Detector<'g> {
     /// has one, else the family's ([`Family::calibration`]) when it was measured without naming
     /// weights or with these very weights (by sha256), else [`Calibration::uncalibrated`].
     pub fn calibration(&self) -> Calibration {
-        calibration_for(self.name(), &self.weights)
+        match self.model.calibration() {
+            // A configuration with its own calibration (hifi's product fusion) has it first.
+            Some(c) => for_these_weights(c, &self.weights),
+            None => calibration_for(self.name(), &self.weights),
+        }
     }
 
     /// How the model sees the image.

@@ -312,6 +312,8 @@ fn set_changes_a_detectors_settings_and_bad_ones_are_named() {
     let r: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     let notes = r["notes"].to_string();
     assert!(notes.contains("hifi fusion: product") && notes.contains("chosen by --set fusion"), "{notes}");
+    // The product fusion's verdict rests on its own thresholds, not the learned fusion's.
+    assert_eq!(r["calibration"]["tampered_above"].as_f64(), Some(0.136), "{}", r["calibration"]);
     for (extra, says) in [
         (&["--model", "copymove", "--set", "nope=1"][..], "copymove has no such setting"),
         (&["--model", "copymove", "--set", "iters"][..], "expected KEY=VALUE"),

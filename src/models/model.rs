@@ -102,6 +102,12 @@ pub trait Model {
     fn finish(&self, _hw: [usize; 2], _outputs: &mut HashMap<String, Tensor>) -> Result<Findings> {
         Ok(Findings::default())
     }
+    /// A calibration for this configuration when it differs from the family's (hifi's product
+    /// fusion scores on another scale than its learned one); checked against the weights' sha256
+    /// like the family's. Default: none, the family's applies.
+    fn calibration(&self) -> Option<Calibration> {
+        None
+    }
 }
 
 /// What a model's [`Model::finish`] reports besides the map.
