@@ -543,19 +543,12 @@ mod tests {
             let cfg = HifiConfig { gate_fine_feats, ..tiny() };
             let w = WeightStore::synthetic(3);
             build_hifi(&cfg, &w, true).unwrap();
-            let mut want = expected_keys(&cfg);
-            want.sort();
-            let taken = w.taken();
-            assert_eq!(taken, want);
+            let want = expected_keys(&cfg);
+            w.assert_took_exactly(&want, "hifi");
             let w = WeightStore::synthetic(3);
             build_hifi(&HifiConfig { fusion: Fusion::Product, ..cfg.clone() }, &w, false).unwrap();
             assert!(w.taken().iter().all(|(k, _)| !k.starts_with("gate.")));
-            let mut store = WeightStore::new();
-            for (k, s) in &want {
-                store.insert(k, Tensor::zeros(s));
-            }
-            store.metadata.insert("config".into(), cfg.to_json());
-            store.metadata.insert("input_size".into(), "[64,96]".into());
+            let store = WeightStore::zeros_with(&want, cfg.to_json(), "[64,96]");
             assert_eq!(HifiConfig::from_weights(&store).unwrap(), cfg);
             let keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(crate::models::recognise(keys.iter().copied()).unwrap().name(), "hifi");

@@ -471,18 +471,9 @@ mod tests {
     fn keys_round_trip(cfg: PmspConfig) {
         let w = WeightStore::synthetic(3);
         build_pmsp(&cfg, &w).unwrap();
-        let mut want = expected_keys(&cfg);
-        want.sort();
-        let taken = w.taken();
-        let extra: Vec<_> = taken.iter().filter(|k| !want.contains(k)).collect();
-        let missing: Vec<_> = want.iter().filter(|k| !taken.contains(k)).collect();
-        assert!(extra.is_empty() && missing.is_empty(), "taken, not listed: {extra:?}; listed, not taken: {missing:?}");
-        let mut store = WeightStore::new();
-        for (k, s) in &want {
-            store.insert(k, Tensor::zeros(s));
-        }
-        store.metadata.insert("config".into(), cfg.to_json());
-        store.metadata.insert("input_size".into(), "[64,96]".into());
+        let want = expected_keys(&cfg);
+        w.assert_took_exactly(&want, "pmsp");
+        let store = WeightStore::zeros_with(&want, cfg.to_json(), "[64,96]");
         assert_eq!(PmspConfig::from_weights(&store).unwrap(), cfg);
         let keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
         let has = |p: &str| keys.iter().any(|k| k.starts_with(p));

@@ -451,7 +451,6 @@ impl Model for U2netMstModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::Tensor;
 
     #[test]
     fn widths_match_the_reference() {
@@ -485,18 +484,9 @@ mod tests {
         };
         let w = WeightStore::synthetic(3);
         build_u2net_mst(&cfg, &w).unwrap();
-        let mut want = expected_keys(&cfg);
-        want.sort();
-        let taken = w.taken();
-        let extra: Vec<_> = taken.iter().filter(|k| !want.contains(k)).collect();
-        let missing: Vec<_> = want.iter().filter(|k| !taken.contains(k)).collect();
-        assert!(extra.is_empty() && missing.is_empty(), "taken, not listed: {extra:?}; listed, not taken: {missing:?}");
-        let mut store = WeightStore::new();
-        for (k, s) in &want {
-            store.insert(k, Tensor::zeros(s));
-        }
-        store.metadata.insert("config".into(), cfg.to_json());
-        store.metadata.insert("input_size".into(), "[50,84]".into());
+        let want = expected_keys(&cfg);
+        w.assert_took_exactly(&want, "u2net_mst");
+        let store = WeightStore::zeros_with(&want, cfg.to_json(), "[50,84]");
         assert_eq!(U2netMstConfig::from_weights(&store).unwrap(), cfg);
         let keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(crate::models::recognise(keys.iter().copied()).unwrap().name(), "u2net_mst");

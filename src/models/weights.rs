@@ -116,6 +116,35 @@ impl WeightStore {
     }
 }
 
+/// Test support shared by the models' key tests.
+#[cfg(test)]
+impl WeightStore {
+    /// Panics unless the keys taken so far (a builder ran on [`WeightStore::synthetic`]) are
+    /// exactly `want`, the list the model declares for `convert`, naming what differs.
+    pub fn assert_took_exactly(&self, want: &[(String, Vec<usize>)], what: &str) {
+        let mut want = want.to_vec();
+        want.sort();
+        let taken = self.taken();
+        if taken != want {
+            let extra: Vec<_> = taken.iter().filter(|k| !want.contains(k)).collect();
+            let missing: Vec<_> = want.iter().filter(|k| !taken.contains(k)).collect();
+            panic!("{what}: taken, not listed: {extra:?}; listed, not taken: {missing:?}");
+        }
+    }
+
+    /// A store holding zeros under every key of `keys`, with the metadata `config` and
+    /// `input_size` a converted file carries.
+    pub fn zeros_with(keys: &[(String, Vec<usize>)], config: String, input_size: &str) -> WeightStore {
+        let mut store = WeightStore::new();
+        for (k, s) in keys {
+            store.insert(k, Tensor::zeros(s));
+        }
+        store.metadata.insert("config".into(), config);
+        store.metadata.insert("input_size".into(), input_size.into());
+        store
+    }
+}
+
 /// A view of a [`WeightStore`] under a key prefix. Its [`Weights::path`] is also the name builders
 /// give the graph nodes that use these weights, so node names and checkpoint keys agree.
 #[derive(Clone)]

@@ -74,15 +74,7 @@ fn the_builder_takes_exactly_the_expected_keys() {
         let cfg = MesorchConfig { input: [64, 64], ..small(v) };
         let w = WeightStore::synthetic(7);
         build_mesorch(&cfg, &w).unwrap();
-        let mut want = expected_keys(&cfg);
-        want.sort();
-        let taken = w.taken();
-        let extra: Vec<_> = taken.iter().filter(|k| !want.contains(k)).collect();
-        let missing: Vec<_> = want.iter().filter(|k| !taken.contains(k)).collect();
-        assert!(
-            extra.is_empty() && missing.is_empty(),
-            "{v:?}: taken, not listed: {extra:?}; listed, not taken: {missing:?}"
-        );
+        w.assert_took_exactly(&expected_keys(&cfg), &format!("{v:?}"));
     }
 }
 
