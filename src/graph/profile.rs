@@ -83,11 +83,6 @@ impl<'g> Plan<'g> {
             .collect()
     }
 
-    /// Each node's FLOPs and bytes, in node order ((name, kind, cost); views cost nothing).
-    pub fn node_costs(&self) -> impl Iterator<Item = (&str, &'static str, Cost)> + '_ {
-        self.nodes.iter().zip(&self.costs).map(|((n, k), c)| (n.as_str(), *k, *c))
-    }
-
     /// Wall time of each node submitted alone and waited for, microseconds (0 for nodes that
     /// dispatch nothing). The inputs must have been written (`run` does it).
     fn node_walls(&self) -> Result<Vec<f64>> {
