@@ -162,3 +162,62 @@ fn conv_transpose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgr
         store4(b7 + bb, rb, o4, nvb, ox0 + 7u * s);
     }
 }
+
+// Column-to-image gather for the texture-GEMM path on software devices: the GEMM wrote
+// COLS[((ky * kw + kx) * og + j) * (h * w) + iy * w + ix] = sum_c W[c, ky, kx, j] X[c, iy, ix] for
+// one batch item and group; each invocation sums the taps that reach one output pixel of channel j.
+// Strides and dilations are pipeline constants so the modulo and division by them compile to
+// shifts and masks (lavapipe has no vector integer division).
+struct C2iParams {
+    h: u32, w: u32, ho: u32, wo: u32,
+    og: u32, kh: u32, kw: u32, has_bias: u32,
+    py: i32, px: i32, y_off: u32, bias_off: u32,
+    act: u32, alpha: f32, _p0: u32, _p1: u32,
+}
+
+override SY: u32 = 1u;
+override SX: u32 = 1u;
+override DY: u32 = 1u;
+override DX: u32 = 1u;
+
+@group(0) @binding(5) var<uniform> Q: C2iParams;
+@group(0) @binding(6) var<storage, read> COLS: array<f32>;
+@group(0) @binding(7) var<storage, read> CB: array<f32>;
+@group(0) @binding(8) var<storage, read_write> CY: array<f32>;
+
+@compute @workgroup_size(64)
+fn col2im(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let ox = gid.x;
+    let oy = gid.y;
+    let j = gid.z;
+    if (ox >= Q.wo) {
+        return;
+    }
+    let hw = Q.h * Q.w;
+    var acc = 0.0;
+    for (var ky = 0u; ky < Q.kh; ky++) {
+        let ty = i32(oy) + Q.py - i32(ky * DY);
+        if (ty < 0 || u32(ty) % SY != 0u) {
+            continue;
+        }
+        let iy = u32(ty) / SY;
+        if (iy >= Q.h) {
+            continue;
+        }
+        for (var kx = 0u; kx < Q.kw; kx++) {
+            let tx = i32(ox) + Q.px - i32(kx * DX);
+            if (tx < 0 || u32(tx) % SX != 0u) {
+                continue;
+            }
+            let ix = u32(tx) / SX;
+            if (ix >= Q.w) {
+                continue;
+            }
+            acc += COLS[((ky * Q.kw + kx) * Q.og + j) * hw + iy * Q.w + ix];
+        }
+    }
+    if (Q.has_bias != 0u) {
+        acc += CB[Q.bias_off + j];
+    }
+    CY[Q.y_off + (j * Q.ho + oy) * Q.wo + ox] = apply_act(acc, Q.act, Q.alpha);
+}

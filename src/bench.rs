@@ -8,7 +8,7 @@ use crate::graph::{Graph, GraphBuilder, Plan};
 use crate::ops::act::Act;
 use crate::ops::attention::Attention;
 use crate::ops::conv2d::Conv2d;
-use crate::ops::conv_transpose2d::ConvTranspose2d;
+use crate::ops::conv_transpose2d::{ConvTranspose2d, ConvTransposeVariant};
 use crate::ops::dct::DctFilter;
 use crate::ops::elementwise::Unary;
 use crate::ops::layer_norm::LayerNorm;
@@ -82,14 +82,19 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         let flops = 2.0 * (o * ho * wo * (x[1] / g) * k * k) as f64;
         v.push(BenchCase::single("conv2d", name.into(), flops, conv, &[&x, &[x[1] / g, k, k, o], &[o]])?);
     }
-    // Mesorch decoder: ConvTranspose2d k4 s2 p1 768->384 from 16x16; weights packed [C_in, kh, kw, O].
-    v.push(BenchCase::single(
-        "conv_transpose2d",
-        "k4 s2 p1 768->384 16->32".into(),
-        2.0 * (384 * 32 * 32 * 768 * 4) as f64,
-        ConvTranspose2d::new(2, 1),
-        &[&[1, 768, 16, 16], &[768, 4, 4, 384], &[384]],
-    )?);
+    // Mesorch decoder: ConvTranspose2d k4 s2 p1 768->384 from 16x16 and 384->192 from 32x32; weights
+    // packed [C_in, kh, kw, O]. Each by the device's choice and with the gather kernel forced.
+    for (ci, co, hw) in [(768usize, 384usize, 16usize), (384, 192, 32)] {
+        for (tag, variant) in [("", None), (", gather forced", Some(ConvTransposeVariant::Gather))] {
+            v.push(BenchCase::single(
+                "conv_transpose2d",
+                format!("k4 s2 p1 {ci}->{co} {hw}->{}{tag}", 2 * hw),
+                2.0 * (co * hw * hw * ci * 16) as f64,
+                ConvTranspose2d { variant, ..ConvTranspose2d::new(2, 1) },
+                &[&[1, ci, hw, hw], &[ci, 4, 4, co], &[co]],
+            )?);
+        }
+    }
     // MiT stages of Mesorch at 512x512: queries 16384/4096/1024/256, keys 256, head dim 64.
     for (lq, lk, h, d) in [(16384, 256, 1, 64), (4096, 256, 2, 64), (1024, 256, 5, 64), (256, 256, 8, 64)] {
         v.push(BenchCase::single(

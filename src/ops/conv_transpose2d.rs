@@ -6,15 +6,23 @@
 //! reference unpacks and scatters like PyTorch. Output size per axis:
 //! `(H - 1) s - 2 p + d (k - 1) + output_padding + 1`.
 //!
-//! Kernel (`kernels/conv_transpose2d.wgsl`): gather form (no atomics), output columns grouped by
-//! phase `ox mod stride` so an invocation computes 8 same-phase pixels x 8 output channels with only
-//! the taps that reach them (for k4 s2 p1: 2 x 2 of the 16 taps).
+//! Kernels (`kernels/conv_transpose2d.wgsl`), chosen as [`ConvTransposeVariant`]s:
+//! - `conv_transpose`: gather form (no atomics), output columns grouped by phase `ox mod stride` so
+//!   an invocation computes 8 same-phase pixels x 8 output channels with only the taps that reach
+//!   them (for k4 s2 p1: 2 x 2 of the 16 taps);
+//! - on software devices, per batch item and group, the texture GEMM (`ops::gemm_tex`) computes every
+//!   tap's contribution `cols[(ky, kx, j), pixel] = W^T X` and `col2im` gathers the taps that reach
+//!   each output pixel, adding bias and activation: lavapipe runs the gather kernel's per-lane weight
+//!   and input loads at ~1 GFLOP/s, the GEMM at its full rate.
 
 use crate::error::{Error, Result};
 use crate::graph::{GraphBuilder, ValueId};
 use crate::kernel;
 use crate::ops::act::Act;
+use crate::gpu::device::DeviceClass;
 use crate::ops::conv2d::{check_conv_attrs, dims4};
+use crate::ops::gemm_tex::{self, TexParams};
+use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -30,6 +38,33 @@ pub struct ConvTranspose2d {
     pub dilation: [usize; 2],
     pub groups: usize,
     pub act: Act,
+    /// Force a kernel path (tests, benchmarks); `None` chooses by device class and shape.
+    pub variant: Option<ConvTransposeVariant>,
+}
+
+/// Kernel paths of [`ConvTranspose2d`], in each device class's order of preference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvTransposeVariant {
+    /// `conv_transpose`: direct gather, any shape.
+    Gather,
+    /// Texture GEMM into a column buffer, then `col2im` (software devices with subgroups of 8,
+    /// operands within the texture limits, the columns within one binding).
+    Tex,
+}
+
+impl Variant for ConvTransposeVariant {
+    /// Whether the texture path fits here.
+    type Problem = bool;
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        match class {
+            DeviceClass::Software => &[ConvTransposeVariant::Tex, ConvTransposeVariant::Gather],
+            DeviceClass::Hardware => &[ConvTransposeVariant::Gather],
+        }
+    }
+    fn unfit(self, tex_fits: &bool) -> Option<String> {
+        (self == ConvTransposeVariant::Tex && !tex_fits)
+            .then(|| "needs subgroups of 8, operands within the texture limits and columns within one binding".into())
+    }
 }
 
 impl Default for ConvTranspose2d {
@@ -41,6 +76,7 @@ impl Default for ConvTranspose2d {
             dilation: [1, 1],
             groups: 1,
             act: Act::None,
+            variant: None,
         }
     }
 }
@@ -215,6 +251,109 @@ impl Op for ConvTranspose2d {
     }
 
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let v = choose(ctx.class(), self.variant, &self.tex_fits(ctx, inputs, outputs))
+            .map_err(|m| Error::graph(format!("node '{}': {m}", ctx.node_name)))?;
+        match v {
+            ConvTransposeVariant::Gather => self.plan_gather(ctx, inputs, outputs),
+            ConvTransposeVariant::Tex => self.plan_tex(ctx, inputs, outputs),
+        }
+    }
+}
+
+/// Mirrors `C2iParams` in `kernels/conv_transpose2d.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct C2iParams {
+    h: u32,
+    w: u32,
+    ho: u32,
+    wo: u32,
+    og: u32,
+    kh: u32,
+    kw: u32,
+    has_bias: u32,
+    py: i32,
+    px: i32,
+    y_off: u32,
+    bias_off: u32,
+    act: u32,
+    alpha: f32,
+    _p0: u32,
+    _p1: u32,
+}
+
+impl ConvTranspose2d {
+    /// Whether the texture path can take these operands (see [`ConvTransposeVariant::Tex`]).
+    fn tex_fits(&self, ctx: &PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> bool {
+        let [_, c, h, w] = dims4(&inputs[0].shape).unwrap();
+        let [_, kh, kw, og] = dims4(&inputs[1].shape).unwrap();
+        let (cg, m, win) = (c / self.groups, kh * kw * og, ctx.windows());
+        gemm_tex::usable(ctx)
+            && ctx.texture_fits(cg.div_ceil(4), m, self.groups)
+            && ctx.texture_fits((h * w).div_ceil(4), 4 * cg.div_ceil(4), 1)
+            && win.fits(m * h * w)
+            && win.fits(inputs[0].numel())
+            && win.fits(outputs[0].numel())
+            && ctx.gpu.limits.max_compute_workgroups_per_dimension as usize >= og.max(dims4(&outputs[0].shape).unwrap()[2])
+    }
+
+    /// Per batch item and group: `cols = W_g^T X_g` on the texture GEMM (m = kh kw O/g rows, C/g
+    /// deep, H W columns), then `col2im` into the output with bias and activation.
+    fn plan_tex(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
+        let [n, c, h, w] = dims4(&x.shape).unwrap();
+        let [_, kh, kw, og] = dims4(&wp.shape).unwrap();
+        let [_, o, ho, wo] = dims4(&y.shape).unwrap();
+        let (g, hw) = (self.groups, h * w);
+        let (cg, m) = (c / g, kh * kw * og);
+        let ta = ctx.texture(cg.div_ceil(4), m, g)?;
+        for gi in 0..g {
+            // A[(ky, kx, j), c] = wp[gi * cg + c, ky, kx, j]: rows contiguous, columns m apart.
+            gemm_tex::pack(ctx, wp, &ta, gi, m, cg, gi * cg * m, 1, m)?;
+        }
+        let tb = ctx.texture(hw.div_ceil(4), 4 * cg.div_ceil(4), 1)?;
+        let cols = ctx.pooled_scratch(m * hw)?;
+        let (act, alpha) = self.act.code();
+        let consts = [
+            ("SY", self.stride[0] as f64),
+            ("SX", self.stride[1] as f64),
+            ("DY", self.dilation[0] as f64),
+            ("DX", self.dilation[1] as f64),
+        ];
+        let c2i = ctx.pipeline(&KERNELS[0], "col2im", &consts)?;
+        let bias = inputs.get(2).unwrap_or(wp);
+        for b in 0..n {
+            for gi in 0..g {
+                gemm_tex::pack(ctx, x, &tb, 0, cg, hw, (b * c + gi * cg) * hw, hw, 1)?;
+                let mut p = TexParams::new(m, cg, hw, 1.0, Act::None);
+                p.a_layer = gi as u32;
+                gemm_tex::gemm(ctx, &p, &ta, &tb, wp, &cols, 1)?;
+                let q = C2iParams {
+                    h: h as u32,
+                    w: w as u32,
+                    ho: ho as u32,
+                    wo: wo as u32,
+                    og: og as u32,
+                    kh: kh as u32,
+                    kw: kw as u32,
+                    has_bias: (inputs.len() == 3) as u32,
+                    py: self.padding[0] as i32,
+                    px: self.padding[1] as i32,
+                    y_off: ((b * o + gi * og) * ho * wo) as u32,
+                    bias_off: (gi * og) as u32,
+                    act,
+                    alpha,
+                    _p0: 0,
+                    _p1: 0,
+                };
+                let binds = [Bind::Uniform(as_bytes(&q)), Bind::Tensor(&cols), Bind::Tensor(bias), Bind::Tensor(y)];
+                ctx.dispatch(&c2i, &binds, [wg_count(wo, 64), ho as u32, og as u32])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn plan_gather(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
         let [n, c, h, w] = dims4(&x.shape).unwrap();
         let [_, kh, kw, og] = dims4(&wp.shape).unwrap();
@@ -291,7 +430,12 @@ mod tests {
         if bias {
             ins.push(Tensor::random(&[og * p.groups], seed + 2, -1.0, 1.0));
         }
-        check_op(&format!("{label} seed {seed}"), &p, &ins, TOL);
+        // Every path that can run here, forced: the gather kernel always, the texture GEMM where
+        // the device has it (lavapipe, CI).
+        check_op(&format!("{label} gather seed {seed}"), &ConvTranspose2d { variant: Some(ConvTransposeVariant::Gather), ..p.clone() }, &ins, TOL);
+        if crate::ops::matmul::sg_ok(device()) {
+            check_op(&format!("{label} tex seed {seed}"), &ConvTranspose2d { variant: Some(ConvTransposeVariant::Tex), ..p }, &ins, TOL);
+        }
     }
 
     #[test]

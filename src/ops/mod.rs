@@ -162,6 +162,9 @@ pub struct PlanCtx<'a> {
     texture_taken: (usize, HashMap<[u32; 3], usize>),
     /// Scratch buffers sized by an op's parameters rather than its input (see [`PlanCtx::fixed_scratch`]).
     fixed: Vec<Arc<wgpu::Buffer>>,
+    /// Scratch buffers by element count, shared by nodes like the textures (see [`PlanCtx::pooled_scratch`]).
+    buffer_pool: HashMap<usize, Vec<TensorView>>,
+    buffer_taken: (usize, HashMap<usize, usize>),
 }
 
 impl<'a> PlanCtx<'a> {
@@ -177,6 +180,8 @@ impl<'a> PlanCtx<'a> {
             texture_pool: HashMap::new(),
             fixed: Vec::new(),
             texture_taken: (usize::MAX, HashMap::new()),
+            buffer_pool: HashMap::new(),
+            buffer_taken: (usize::MAX, HashMap::new()),
         }
     }
 
@@ -204,6 +209,24 @@ impl<'a> PlanCtx<'a> {
             }))
         })?;
         Ok(TensorView { buffer: Arc::new(buffer), offset: 0, shape: vec![elems] })
+    }
+
+    /// A scratch buffer of `elems` f32 for this node that other nodes may share, as with
+    /// [`PlanCtx::texture`]: the node's dispatches must write every element they read before reading
+    /// it (intermediate products such as a transposed convolution's columns). Nodes run in order, so
+    /// the buffer is free again after its node; unlike [`PlanCtx::scratch`] the memory is paid once.
+    pub fn pooled_scratch(&mut self, elems: usize) -> Result<TensorView> {
+        if self.buffer_taken.0 != self.node_index {
+            self.buffer_taken = (self.node_index, HashMap::new());
+        }
+        let nth = *self.buffer_taken.1.entry(elems).or_insert(0);
+        self.buffer_taken.1.insert(elems, nth + 1);
+        if let Some(t) = self.buffer_pool.get(&elems).and_then(|p| p.get(nth)) {
+            return Ok(t.clone());
+        }
+        let t = self.scratch(elems)?;
+        self.buffer_pool.entry(elems).or_default().push(t.clone());
+        Ok(t)
     }
 
     /// A scratch buffer whose size is set by the op's parameters, not by its input's size (a
