@@ -53,3 +53,49 @@ fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     let i0 = r;
     py[i] = px[i0 * pp.s0 + i1 * pp.s1 + i2 * pp.s2 + i3 * pp.s3 + i4 * pp.s4 + i5 * pp.s5];
 }
+
+// Batched 2-D transpose, the common permute (NCHW <-> tokens): y[b, j, i] = x[b, i, j] for x of
+// [B, X, Y]. Lanes run along i (contiguous in y), each lane writes 4 rows j. Unlike `permute` it
+// needs no integer division per element (lavapipe scalarizes vector division).
+struct TransposeParams {
+    b: u32, x: u32, y: u32, _p0: u32,
+}
+
+@group(0) @binding(3) var<uniform> tp: TransposeParams;
+@group(0) @binding(4) var<storage, read> tx: array<f32>;
+@group(0) @binding(5) var<storage, read_write> ty: array<f32>;
+
+@compute @workgroup_size(64)
+fn transpose(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= tp.x) {
+        return;
+    }
+    let j0 = gid.y * 4u;
+    let src = (gid.z * tp.x + i) * tp.y;
+    let dst = gid.z * tp.x * tp.y + i;
+    for (var k = 0u; k < 4u; k++) {
+        let j = j0 + k;
+        if (j < tp.y) {
+            ty[dst + j * tp.x] = tx[src + j];
+        }
+    }
+}
+
+// `transpose` with Y a multiple of 4 and x 16-byte aligned: one vec4 load per lane.
+@group(0) @binding(4) var<storage, read> tx4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn transpose_v4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= tp.x) {
+        return;
+    }
+    let j0 = gid.y * 4u;
+    let v = tx4[((gid.z * tp.x + i) * tp.y + j0) / 4u];
+    let dst = gid.z * tp.x * tp.y + i + j0 * tp.x;
+    ty[dst] = v.x;
+    ty[dst + tp.x] = v.y;
+    ty[dst + 2u * tp.x] = v.z;
+    ty[dst + 3u * tp.x] = v.w;
+}

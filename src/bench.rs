@@ -12,6 +12,7 @@ use crate::ops::conv_transpose2d::{ConvTranspose2d, ConvTransposeVariant};
 use crate::ops::dct::DctFilter;
 use crate::ops::elementwise::Unary;
 use crate::ops::layer_norm::LayerNorm;
+use crate::ops::layout::Permute;
 use crate::ops::matmul::MatMul;
 use crate::ops::msattn::{MsAttn, MsAttnVariant};
 use crate::ops::softmax::Softmax;
@@ -144,6 +145,15 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         LayerNorm::last(1e-6),
         &[&[1, 16384, 64], &[64], &[64]],
     )?);
+    // ConvNeXt's NCHW -> tokens at stage 1 and back (the transpose kernel), and a general
+    // permute of the same size for comparison.
+    for (name, perm) in [
+        ("1x96x128x128 to tokens", vec![0, 2, 3, 1]),
+        ("tokens 1x128x128x96 to NCHW (as 1x96x128x128 perm 0,3,1,2)", vec![0, 3, 1, 2]),
+        ("1x96x128x128 perm 0,3,2,1 (general kernel)", vec![0, 3, 2, 1]),
+    ] {
+        v.push(BenchCase::single("permute", name.into(), 0.0, Permute { perm }, &[&[1, 96, 128, 128]])?);
+    }
     v.push(BenchCase::single(
         "softmax",
         "scores 1x1x16384x256".into(),

@@ -185,7 +185,40 @@ struct PermuteParams {
     s: [u32; 8],
 }
 
+/// Mirrors `TransposeParams` in `kernels/layout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TransposeParams {
+    b: u32,
+    x: u32,
+    y: u32,
+    _p0: u32,
+}
+
 impl Permute {
+    /// `Some([B, X, Y])` when this permutation of `shape` is a batched transpose of `[B, X, Y]` to
+    /// `[B, Y, X]` once unit dimensions are dropped and dimensions that stay neighbours are merged
+    /// (NCHW to tokens and back), which the `transpose` kernel runs without per-element division.
+    pub fn batched_transpose(&self, shape: &[usize]) -> Option<[usize; 3]> {
+        let kept: Vec<usize> = self.perm.iter().copied().filter(|&p| shape[p] != 1).collect();
+        // Runs of input dims that stay consecutive in the output: (first input dim, size).
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        let mut prev: Option<usize> = None;
+        for &p in &kept {
+            let next_kept = prev.and_then(|q| (q + 1..shape.len()).find(|&k| shape[k] != 1));
+            match runs.last_mut() {
+                Some(run) if next_kept == Some(p) => run.1 *= shape[p],
+                _ => runs.push((p, shape[p])),
+            }
+            prev = Some(p);
+        }
+        match runs[..] {
+            [(a, sa), (b, sb)] if b < a => Some([1, sb, sa]),
+            [(a, sa), (b, sb), (c, sc)] if a < c && c < b => Some([sa, sc, sb]),
+            _ => None,
+        }
+    }
+
     /// Output dims and, per output dim, the input stride (both right-aligned to MAX_RANK).
     fn geometry(&self, x: &[usize]) -> ([usize; MAX_RANK], [usize; MAX_RANK]) {
         let r = x.len();
@@ -230,6 +263,17 @@ impl Op for Permute {
         vec![Tensor { shape: self.perm.iter().map(|&p| x.shape[p]).collect(), data }]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        if let Some([b, x, y]) = self.batched_transpose(&inputs[0].shape) {
+            let max = ctx.gpu.limits.max_compute_workgroups_per_dimension as usize;
+            if ctx.windows().fits(inputs[0].numel()) && b <= max && y.div_ceil(4) <= max && x.div_ceil(64) <= max {
+                let p = TransposeParams { b: b as u32, x: x as u32, y: y as u32, _p0: 0 };
+                // vec4 loads when rows are whole vec4s and the binding starts 16-byte aligned.
+                let entry = if y % 4 == 0 && inputs[0].offset % 16 == 0 { "transpose_v4" } else { "transpose" };
+                let pipe = ctx.pipeline(&KERNELS[0], entry, &[])?;
+                let binds = [Bind::Uniform(as_bytes(&p)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])];
+                return ctx.dispatch(&pipe, &binds, [groups(x, 64), groups(y, 4), b as u32]);
+            }
+        }
         let (d, s) = self.geometry(&inputs[0].shape);
         let mut p = PermuteParams { n: inputs[0].numel() as u32, _p: [0; 3], d: [1; 8], s: [0; 8] };
         for k in 0..MAX_RANK {
@@ -268,6 +312,37 @@ mod tests {
         }
         let x6 = Tensor::random(&[2, 3, 1, 4, 5, 3], seed + 4, -1.0, 1.0);
         check_op(&format!("permute rank 6 seed {seed}"), &Permute { perm: vec![5, 0, 3, 1, 4, 2] }, &[x6], 0.0);
+    }
+
+    #[test]
+    fn batched_transposes_are_recognised() {
+        let t = |shape: &[usize], perm: &[usize]| Permute { perm: perm.to_vec() }.batched_transpose(shape);
+        assert_eq!(t(&[2, 3, 5, 7], &[0, 2, 3, 1]), Some([2, 3, 35]));
+        assert_eq!(t(&[2, 3, 5, 7], &[0, 3, 1, 2]), Some([2, 15, 7]));
+        assert_eq!(t(&[1, 64, 1, 9], &[0, 2, 3, 1]), Some([1, 64, 9]));
+        assert_eq!(t(&[4, 6], &[1, 0]), Some([1, 4, 6]));
+        assert_eq!(t(&[2, 3, 5, 7], &[1, 0, 2, 3]), None);
+        assert_eq!(t(&[2, 3, 5, 7], &[3, 2, 1, 0]), None);
+        assert_eq!(t(&[2, 3, 5, 7], &[0, 1, 2, 3]), None);
+        assert_eq!(t(&[1, 1], &[1, 0]), None);
+    }
+
+    /// Transposes through the `transpose` kernel, with unit dimensions and sizes that are not
+    /// multiples of its 64 x 4 block.
+    #[test]
+    fn transposes_match_reference() {
+        let seed = Rng::fresh_seed();
+        for (shape, perm) in [
+            (vec![1, 67, 5, 13], vec![0, 2, 3, 1]),
+            (vec![2, 8, 3, 12], vec![0, 2, 3, 1]),
+            (vec![3, 5, 1, 130], vec![0, 3, 1, 2]),
+            (vec![9, 1, 70], vec![2, 1, 0]),
+            (vec![2, 4, 3, 1, 5], vec![0, 3, 4, 1, 2]),
+        ] {
+            assert!(Permute { perm: perm.clone() }.batched_transpose(&shape).is_some(), "{shape:?} {perm:?}");
+            let x = Tensor::random(&shape, seed, -1.0, 1.0);
+            check_op(&format!("transpose {shape:?} {perm:?} seed {seed}"), &Permute { perm }, &[x], 0.0);
+        }
     }
 
     #[test]
