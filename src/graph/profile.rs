@@ -227,6 +227,8 @@ mod tests {
         assert_eq!(cost(&MsAttn::new(&[2, 1]), &[&m, &m, &m]).flops, 16.0 * 69.0 + 256.0 * 21.0);
         // 18 inputs scattered to 4 x 4 taps x 3 outputs each.
         assert_eq!(cost(&ConvTranspose2d::new(2, 1), &[&[1, 2, 3, 3], &[2, 4, 4, 3]]).flops, 2.0 * 18.0 * 48.0);
+        // A DCT filter of 2 planes of 3 x 5: forward and inverse, each 3 x 5 x (3 + 5) multiply-adds.
+        assert_eq!(cost(&crate::ops::dct::DctFilter::high(), &[&[2, 3, 5]]).flops, 2.0 * 2.0 * 2.0 * 15.0 * 8.0);
         // Element-wise by default: one FLOP per output, one read and one write per element.
         let relu = cost(&Unary { act: Act::Relu }, &[&[3, 5]]);
         assert_eq!((relu.flops, relu.bytes), (15.0, 120.0));

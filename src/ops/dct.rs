@@ -295,6 +295,15 @@ impl Op for DctFilter {
         Ok(vec![x.to_vec()])
     }
 
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // Per plane, each transform is x D_W^T (h w w multiply-adds) then D_H T (h h w).
+        let x = inputs[0];
+        let (h, w) = (x[x.len() - 2] as f64, x[x.len() - 1] as f64);
+        let transforms = if self.mode == DctMode::Filter { 2.0 } else { 1.0 };
+        let planes = numel(&x[..x.len() - 2]) as f64;
+        crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(planes * transforms * 2.0 * h * w * (h + w))
+    }
+
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (h, w) = (x.shape[x.shape.len() - 2], x.shape[x.shape.len() - 1]);
