@@ -12,6 +12,8 @@
 // Elements past K or N are packed as zeros, so the GEMM needs no alignment at all.
 // C is written as scalars: element (m, n) of batch z at c_off + z * c_zstride + m * ldc + n.
 // bias_mode: 0 none, 1 BIAS[bias_off + n] (linear), 2 BIAS[bias_off + m] (conv output channels).
+// res_mode 1 adds RES at C's own index after the activation (a residual add fused into the store;
+// graph::fuse); RES is laid out like C.
 //
 // Everything here needs Features::SUBGROUP with subgroups of exactly 8 (one workgroup = one
 // subgroup): the host uses this module only where that holds (matmul::sg_ok). The GEMM entry points
@@ -34,6 +36,10 @@ struct TexParams {
     act: u32,
     act_alpha: f32,
     alpha: f32,
+    res_mode: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> T: TexParams;
@@ -43,6 +49,7 @@ struct TexParams {
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 // vec4 view of the same binding, for the mm_tex_*v entry points (each entry point uses one view).
 @group(0) @binding(4) var<storage, read_write> C4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> RES: array<f32>;
 
 // Epilogue of the 4 outputs of row m, texel column nq (columns 4nq .. 4nq+3): bias (bc: the
 // column biases of this texel, br: the row's bias), alpha, activation.
@@ -85,7 +92,8 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     for (var t = 0u; t < 4u; t++) {
         let n = 4u * nq + t;
         if (n < T.N) {
-            C[zo + m * T.ldc + n] = v[t];
+            let i = zo + m * T.ldc + n;
+            C[i] = v[t] + select(0.0, RES[i], T.res_mode != 0u);
         }
     }
 }
@@ -93,7 +101,12 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
 // vec4 stores (mm_tex_*v): needs N, ldc, c_off and c_zstride to be multiples of 4.
 fn put_tex4(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     if (m < T.M && 4u * nq < T.N) {
-        C4[(zo + m * T.ldc) / 4u + nq] = v;
+        var r = vec4<f32>(0.0);
+        if (T.res_mode != 0u) {
+            let i = zo + m * T.ldc + 4u * nq;
+            r = vec4<f32>(RES[i], RES[i + 1u], RES[i + 2u], RES[i + 3u]);
+        }
+        C4[(zo + m * T.ldc) / 4u + nq] = v + r;
     }
 }
 

@@ -36,7 +36,7 @@ fn buffer_reuse_does_not_change_results() {
     let seed = Rng::fresh_seed();
     let x = Tensor::random(&[2, 6, 9, 11], seed, -3.0, 3.0);
     let shared = Plan::new(gpu, &g).unwrap();
-    let unshared = Plan::with_options(gpu, &g, &PlanOptions { reuse_buffers: false }).unwrap();
+    let unshared = Plan::with_options(gpu, &g, &PlanOptions { reuse_buffers: false, ..Default::default() }).unwrap();
     assert!(shared.stats.intermediate_buffers < unshared.stats.intermediate_buffers);
     assert!(shared.stats.peak_activation_bytes < unshared.stats.peak_activation_bytes);
     let a = shared.run(&[("x", &x)]).unwrap();

@@ -67,9 +67,8 @@ def load_u2net_mst(path: str):
     return model, (h, w)
 
 
-def hifi_maps(path: str, png: str):
-    """{name: map} of a converted hifi file on `png`: the metadata's fusion as model_prob / prob,
-    the product fusion at the model's size as model_prob_product."""
+def load_hifi(path: str):
+    """hifi and its config (fusion, input size) from a converted file."""
     with safe_open(path, "pt") as f:
         meta = f.metadata()
         sd = {k: f.get_tensor(k).float() for k in f.keys()}
@@ -77,6 +76,13 @@ def hifi_maps(path: str, png: str):
     model = Hifi(cfg).eval()
     missing, unexpected = model.load_state_dict(sd, strict=False)
     assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    return model, cfg
+
+
+def hifi_maps(path: str, png: str):
+    """{name: map} of a converted hifi file on `png`: the metadata's fusion as model_prob / prob,
+    the product fusion at the model's size as model_prob_product."""
+    model, cfg = load_hifi(path)
     maps = {}
     for fusion, tag in ((cfg.fusion, ""), ("product", "_product")):
         p, full = reference(lambda x: model(x, fusion=fusion), png, cfg.input)

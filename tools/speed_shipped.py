@@ -26,7 +26,7 @@ import torch
 from safetensors import safe_open
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_shipped_fixture import load_shipped, load_u2net_mst  # noqa: E402
+from make_shipped_fixture import load_hifi, load_shipped, load_u2net_mst  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,12 +40,7 @@ def load(path):
         model, hw = load_u2net_mst(path)
         return model, hw, arch
     if arch == "hifi":
-        from hifi_ref import Hifi, from_engine_json
-        with safe_open(path, "pt") as f:
-            sd = {k: f.get_tensor(k).float() for k in f.keys()}
-        cfg = from_engine_json(json.loads(meta["config"]), json.loads(meta["input_size"]))
-        model = Hifi(cfg).eval()
-        model.load_state_dict(sd, strict=False)
+        model, cfg = load_hifi(path)
         return (lambda x: model(x, fusion=cfg.fusion)), tuple(cfg.input), arch
     if arch.startswith("mesorch"):
         model, hw = load_shipped(path)

@@ -1,6 +1,7 @@
 //! Static graphs: built once through [`GraphBuilder`], planned once into a [`Plan`], run many times.
 
 pub mod build;
+pub mod fuse;
 pub mod ir;
 pub mod plan;
 pub mod profile;

@@ -12,11 +12,13 @@ use crate::tensor::{numel, Shape};
 pub struct PlanOptions {
     /// Share intermediate buffers between values whose lifetimes do not overlap.
     pub reuse_buffers: bool,
+    /// Fuse by pattern first ([`crate::graph::fuse`]: residual adds into their producers).
+    pub fuse: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { reuse_buffers: true }
+        PlanOptions { reuse_buffers: true, fuse: true }
     }
 }
 
@@ -33,6 +35,8 @@ pub struct PlanStats {
     pub intermediate_buffers: usize,
     pub dispatches: usize,
     pub pipelines: usize,
+    /// Nodes folded into others by [`crate::graph::fuse`].
+    pub fused_nodes: usize,
 }
 
 pub(crate) struct InputSlot {
@@ -86,6 +90,14 @@ impl<'g> Plan<'g> {
     }
 
     pub fn with_options(gpu: &'g Gpu, graph: &Graph, opts: &PlanOptions) -> Result<Plan<'g>> {
+        let fused;
+        let (graph, fused_nodes) = if opts.fuse {
+            let (g, n) = crate::graph::fuse::residual_adds(graph);
+            fused = g;
+            (&fused, n)
+        } else {
+            (graph, 0)
+        };
         let nv = graph.values.len();
         // Each value's storage root: views share their source's buffer.
         let mut root: Vec<usize> = (0..nv).collect();
@@ -112,7 +124,7 @@ impl<'g> Plan<'g> {
 
         // Dedicated buffers for inputs and constants.
         let mut views: Vec<Option<TensorView>> = vec![None; nv];
-        let mut stats = PlanStats::default();
+        let mut stats = PlanStats { fused_nodes, ..Default::default() };
         let mut inputs = Vec::new();
         for (i, v) in graph.values.iter().enumerate() {
             match &v.source {
@@ -178,16 +190,18 @@ impl<'g> Plan<'g> {
             .collect::<Result<_>>()?;
         stats.peak_activation_bytes = slot_size.iter().sum();
         stats.intermediate_buffers = slot_size.len();
+        // Values no node makes any more (a fused producer's old output, see graph::fuse) get none.
         for (i, v) in graph.values.iter().enumerate() {
-            if views[i].is_none() && root[i] == i {
+            if views[i].is_none() && root[i] == i && slot_of[i] != usize::MAX {
                 views[i] =
                     Some(TensorView { buffer: slot_buffers[slot_of[i]].clone(), offset: 0, shape: v.shape.clone() });
             }
         }
         for i in 0..nv {
             if views[i].is_none() {
-                let base = views[root[i]].clone().expect("root placed");
-                views[i] = Some(TensorView { shape: graph.values[i].shape.clone(), ..base });
+                if let Some(base) = views[root[i]].clone() {
+                    views[i] = Some(TensorView { shape: graph.values[i].shape.clone(), ..base });
+                }
             }
         }
 

@@ -327,7 +327,7 @@ impl ConvTranspose2d {
                 gemm_tex::pack(ctx, x, &tb, 0, cg, hw, (b * c + gi * cg) * hw, hw, 1)?;
                 let mut p = TexParams::new(m, cg, hw, 1.0, Act::None);
                 p.a_layer = gi as u32;
-                gemm_tex::gemm(ctx, &p, &ta, &tb, wp, &cols, 1)?;
+                gemm_tex::gemm(ctx, &p, &ta, &tb, wp, &cols, 1, None)?;
                 let q = C2iParams {
                     h: h as u32,
                     w: w as u32,

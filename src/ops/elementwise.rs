@@ -140,6 +140,9 @@ impl Op for Binary {
     fn kind(&self) -> &'static str {
         "binary"
     }
+    fn is_plain_add(&self) -> bool {
+        self.kind == BinaryKind::Add && self.act == Act::None
+    }
     fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
         match inputs {
             [a, b] => {

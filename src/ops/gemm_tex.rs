@@ -75,6 +75,9 @@ pub struct TexParams {
     pub act: u32,
     pub act_alpha: f32,
     pub alpha: f32,
+    /// 1: add the residual bound to [`gemm`] after the activation.
+    pub res_mode: u32,
+    pub _p: [u32; 3],
 }
 
 impl TexParams {
@@ -188,7 +191,9 @@ pub fn pack_im2col(ctx: &mut PlanCtx, xt: &Texture, tex: &Texture, mut prm: Pack
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::StorageTexture(tex), Bind::Texture(xt)], wg)
 }
 
-/// Record the GEMM `C = act(alpha * TA @ TB + bias)` over `batches` layers (grid z).
+/// Record the GEMM `C = act(alpha * TA @ TB + bias) (+ residual)` over `batches` layers (grid z);
+/// `residual`, laid out like C, is added when given (`res_mode` is set here).
+#[allow(clippy::too_many_arguments)]
 pub fn gemm(
     ctx: &mut PlanCtx,
     prm: &TexParams,
@@ -197,14 +202,24 @@ pub fn gemm(
     bias: &TensorView,
     c: &TensorView,
     batches: usize,
+    residual: Option<&TensorView>,
 ) -> Result<()> {
+    let prm = &TexParams { res_mode: residual.is_some() as u32, ..*prm };
     let v: TexGemm = choose(ctx.class(), None, &(*prm, c.offset)).map_err(Error::graph)?;
     let (bm, bn) = v.block();
     let p = ctx.pipeline(&KERNELS[0], v.entry(), &[])?;
     let wg = [groups(prm.n as usize, bn), groups(prm.m as usize, bm), batches as u32];
     ctx.dispatch(
         &p,
-        &[Bind::Uniform(as_bytes(prm)), Bind::Texture(ta), Bind::Texture(tb), Bind::Tensor(bias), Bind::Tensor(c)],
+        &[
+            Bind::Uniform(as_bytes(prm)),
+            Bind::Texture(ta),
+            Bind::Texture(tb),
+            Bind::Tensor(bias),
+            Bind::Tensor(c),
+            // Unread when res_mode is 0: the bias view stands in (read-only, like the residual).
+            Bind::Tensor(residual.unwrap_or(bias)),
+        ],
         wg,
     )
 }
@@ -320,7 +335,7 @@ pub fn plan_conv(
                 p.ldc = p_all as u32;
                 p.bias_mode = if bias.is_some() { 2 } else { 0 };
                 p.bias_off = (gi * og) as u32;
-                gemm(ctx, &p, &ta, &tb, bias.unwrap_or(wp), y, 1)?;
+                gemm(ctx, &p, &ta, &tb, bias.unwrap_or(wp), y, 1, None)?;
                 p0 += cols;
             }
         }

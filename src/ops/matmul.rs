@@ -274,6 +274,25 @@ impl Op for MatMul {
         vec![Tensor { shape, data }]
     }
 
+    fn fuses_residual(&self) -> bool {
+        true
+    }
+    fn plan_residual(
+        &self,
+        ctx: &mut PlanCtx,
+        inputs: &[TensorView],
+        residual: &TensorView,
+        outputs: &[TensorView],
+    ) -> Result<bool> {
+        let (a, b, c) = (&inputs[0], &inputs[1], &outputs[0]);
+        let (batch, m, k, n) = self.dims(&a.shape, &b.shape).map_err(Error::graph)?;
+        if numel(&batch) == 0 || m == 0 || n == 0 || self.variant_for(ctx, inputs, c)? != MatMulVariant::Tex {
+            return Ok(false);
+        }
+        self.plan_tex(ctx, a, b, inputs.get(2), c, &batch, m, k, n, Some(residual))?;
+        Ok(true)
+    }
+
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (a, b, c) = (&inputs[0], &inputs[1], &outputs[0]);
         let bias = inputs.get(2);
@@ -284,18 +303,8 @@ impl Op for MatMul {
         if nbatch == 0 || m == 0 || n == 0 {
             return Ok(());
         }
-
-        let problem = MatMulProblem {
-            trans_b: self.trans_b,
-            k,
-            n,
-            sg: sg_ok(ctx.gpu),
-            tex_fits: tex_fits(ctx, a, b, c, &batch, m, k, n),
-        };
-        let variant = choose(ctx.class(), self.variant, &problem)
-            .map_err(|m| Error::graph(format!("node '{}': matmul {m}", ctx.node_name)))?;
-        let Some((kernel, entry, (bm, bn))) = variant.kernel() else {
-            return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n);
+        let Some((kernel, entry, (bm, bn))) = self.variant_for(ctx, inputs, c)?.kernel() else {
+            return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n, None);
         };
         let pipeline = ctx.pipeline(kernel, entry, &[])?;
 
@@ -458,7 +467,23 @@ fn tex_fits(
 }
 
 impl MatMul {
-    /// The texture path: pack A and B (one layer per distinct batch item), then one GEMM dispatch.
+    /// The kernel variant for these operands (forced or by device class).
+    fn variant_for(&self, ctx: &PlanCtx, inputs: &[TensorView], c: &TensorView) -> Result<MatMulVariant> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let (batch, m, k, n) = self.dims(&a.shape, &b.shape).map_err(Error::graph)?;
+        let problem = MatMulProblem {
+            trans_b: self.trans_b,
+            k,
+            n,
+            sg: sg_ok(ctx.gpu),
+            tex_fits: tex_fits(ctx, a, b, c, &batch, m, k, n),
+        };
+        choose(ctx.class(), self.variant, &problem)
+            .map_err(|m| Error::graph(format!("node '{}': matmul {m}", ctx.node_name)))
+    }
+
+    /// The texture path: pack A and B (one layer per distinct batch item), then one GEMM dispatch
+    /// (adding `residual`, laid out like C, in its store when given).
     #[allow(clippy::too_many_arguments)]
     fn plan_tex(
         &self,
@@ -471,6 +496,7 @@ impl MatMul {
         m: usize,
         k: usize,
         n: usize,
+        residual: Option<&TensorView>,
     ) -> Result<()> {
         use crate::ops::gemm_tex;
         let (rows, la, lb) = tex_layout(a, b, batch, m);
@@ -503,7 +529,7 @@ impl MatMul {
         p.b_lstep = (lb > 1) as u32;
         p.bias_mode = bias.is_some() as u32;
         let bias_v = bias.unwrap_or(a);
-        gemm_tex::gemm(ctx, &p, &ta, &tb, bias_v, c, nb)
+        gemm_tex::gemm(ctx, &p, &ta, &tb, bias_v, c, nb, residual)
     }
 }
 

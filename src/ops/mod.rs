@@ -74,6 +74,28 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> Cost {
         Cost::streaming(inputs, outputs, 1.0)
     }
+    /// Plan `outputs[0] = op(inputs) + residual` (residual of the output's shape) with the addition
+    /// in this op's own store, for the planner's fused residual adds (`graph::fuse`). `Ok(false)`,
+    /// the default, records nothing: this op, or the kernel it would choose here, cannot.
+    fn plan_residual(
+        &self,
+        _ctx: &mut PlanCtx,
+        _inputs: &[TensorView],
+        _residual: &TensorView,
+        _outputs: &[TensorView],
+    ) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether [`Op::plan_residual`] may add the residual itself (with some kernel), so that
+    /// folding an add into this op can pay.
+    fn fuses_residual(&self) -> bool {
+        false
+    }
+    /// Whether this node computes `a + b` of two same-shaped tensors and nothing else (what
+    /// `graph::fuse` folds into the producer of one of them).
+    fn is_plain_add(&self) -> bool {
+        false
+    }
 }
 
 /// FLOPs (a multiply-add counts 2) and bytes moved (f32 elements, 4 bytes each) of one node.
