@@ -41,6 +41,18 @@ struct BinaryParams {
 @group(0) @binding(2) var<storage, read> bb: array<f32>;
 @group(0) @binding(3) var<storage, read_write> by: array<f32>;
 
+// a (op) b, then the activation.
+fn combine(a: f32, b: f32) -> f32 {
+    var v: f32;
+    switch bp.op {
+        case 0u: { v = a + b; }
+        case 1u: { v = a - b; }
+        case 2u: { v = a * b; }
+        default: { v = a / b; }
+    }
+    return apply_act(v, bp.act, bp.alpha);
+}
+
 @compute @workgroup_size(256)
 fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let li = linear_workgroup(wid, nwg) * 256u + lid;
@@ -56,14 +68,16 @@ fn binary(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let i0 = r;
     let ia = i0 * bp.sa0 + i1 * bp.sa1 + i2 * bp.sa2 + i3 * bp.sa3 + i4 * bp.sa4 + i5 * bp.sa5 - bp.a_base;
     let ib = i0 * bp.sb0 + i1 * bp.sb1 + i2 * bp.sb2 + i3 * bp.sb3 + i4 * bp.sb4 + i5 * bp.sb5 - bp.b_base;
-    let a = ba[ia];
-    let b = bb[ib];
-    var v: f32;
-    switch bp.op {
-        case 0u: { v = a + b; }
-        case 1u: { v = a - b; }
-        case 2u: { v = a * b; }
-        default: { v = a / b; }
+    by[li] = combine(ba[ia], bb[ib]);
+}
+
+// `binary` when both operands have the output's shape: the flat index is every operand's, so no
+// per-element division (lavapipe runs vector integer division one lane at a time).
+@compute @workgroup_size(256)
+fn binary_flat(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let li = linear_workgroup(wid, nwg) * 256u + lid;
+    if (li >= bp.n) {
+        return;
     }
-    by[li] = apply_act(v, bp.act, bp.alpha);
+    by[li] = combine(ba[li], bb[li]);
 }

@@ -10,7 +10,7 @@ use crate::ops::attention::Attention;
 use crate::ops::conv2d::Conv2d;
 use crate::ops::conv_transpose2d::{ConvTranspose2d, ConvTransposeVariant};
 use crate::ops::dct::DctFilter;
-use crate::ops::elementwise::Unary;
+use crate::ops::elementwise::{Binary, Unary};
 use crate::ops::layer_norm::LayerNorm;
 use crate::ops::layout::Permute;
 use crate::ops::matmul::MatMul;
@@ -168,6 +168,11 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         Unary { act: Act::Gelu },
         &[&[1, 384, 128, 128]],
     )?);
+    // A residual add (same shapes: the flat kernel) and a per-channel one (broadcast: the general kernel).
+    for (name, b) in [("add 1x96x128x128 + same", vec![1, 96, 128, 128]), ("add 1x96x128x128 + 96x1x1", vec![96, 1, 1])]
+    {
+        v.push(BenchCase::single("elementwise", name.into(), 0.0, Binary::add(), &[&[1, 96, 128, 128], &b])?);
+    }
     // Full-image DCT high-pass of a 512x512 RGB image: 4 matrix products of 512^3 per channel.
     v.push(BenchCase::single(
         "dct",

@@ -176,8 +176,9 @@ impl Op for Binary {
         vec![Tensor { shape: out, data }]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
-        let p = ctx.pipeline(&KERNELS[0], "binary", &[])?;
         let out = &outputs[0];
+        let flat = inputs.iter().all(|t| t.shape == out.shape);
+        let p = ctx.pipeline(&KERNELS[0], if flat { "binary_flat" } else { "binary" }, &[])?;
         let n = out.numel();
         let (sa, sb) =
             (broadcast_strides(&inputs[0].shape, &out.shape), broadcast_strides(&inputs[1].shape, &out.shape));
