@@ -18,6 +18,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cli::batch::{self, JsonlLog, Shard};
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fileio::{remove_stale_temps, write_set};
@@ -102,6 +103,28 @@ pub struct InferArgs {
     /// `panel` array.
     #[arg(long)]
     pub panel: bool,
+    /// Also append each image's report, with the file's sha256, as one JSON line to this file,
+    /// and skip the images it already holds: a killed batch run again resumes (src/cli/batch.rs).
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub jsonl: Option<PathBuf>,
+    /// Only this process's share of the inputs: every N-th image of the sorted listing, from the
+    /// I-th (0-based, as Kubernetes' JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+impl InferArgs {
+    /// Every option at its default, with no inputs (for `serve`, whose images come over HTTP).
+    pub fn defaults() -> InferArgs {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: InferArgs,
+        }
+        let mut a = <Only as clap::Parser>::try_parse_from(["infer", "-"]).expect("infer's options all have defaults").args;
+        a.inputs.clear();
+        a
+    }
 }
 
 /// The default: the shipped learned weights, the best model we ship by pixel F1 on real forgeries
@@ -272,7 +295,8 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     if !(0.0..1.0).contains(&args.threshold) {
         return Err(Error::invalid(format!("--threshold {} must be in [0, 1)", args.threshold)));
     }
-    let expanded = expand_inputs(&args.inputs);
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let (expanded, stems) = batch::listing(expand_inputs(&args.inputs), shard);
     let inputs: Vec<&Path> = expanded.iter().filter_map(|r| r.as_ref().ok().map(PathBuf::as_path)).collect();
     check_out_folder(&args.out, &inputs, &args.inputs)?;
     if args.tile && args.scales {
@@ -305,23 +329,43 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
     eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
     let mut panel = if args.panel { panel_detectors(&gpu, &det, args)? } else { Vec::new() };
-    let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
+    let ctx = Context::new(args, &gpu);
+    let mut log = args.jsonl.as_deref().map(JsonlLog::open).transpose()?;
+    if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.cut > 0) {
+        let cut = if l.cut > 0 { format!(" (cut off an unfinished last line of {} bytes)", l.cut) } else { String::new() };
+        eprintln!("wgpu-forge: resuming: {} images already in {}{cut}", l.lines, args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string()));
+    }
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {
         max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
         apply_exif_orientation: !args.no_exif_orientation,
         allow_truncated: args.allow_truncated,
     };
-    let owned: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
-    let mut stems = unique_stems(&owned).into_iter();
+    let mut stems = stems.into_iter();
     let bar = progress_bar(expanded.len());
-    let mut failed = 0;
+    let (mut failed, mut skipped) = (0, 0);
     for item in &expanded {
         let result = match item {
             Ok(input) => {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                one(&mut det, &mut panel, input, &stem, &ctx, &load).map_err(|e| (input.as_path(), e))
+                // With --jsonl: the file's content names it with its path; one already logged is skipped.
+                let digest = log.as_ref().map(|_| batch::sha256_file(input)).transpose();
+                let file = input.display().to_string();
+                match digest {
+                    Ok(Some(sha)) if log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
+                        skipped += 1;
+                        bar.inc(1);
+                        continue;
+                    }
+                    Ok(sha) => one(&mut det, &mut panel, input, &stem, &ctx, &load)
+                        .and_then(|(line, rep)| match (log.as_mut(), sha) {
+                            (Some(l), Some(sha)) => l.append(rep, &sha).map(|_| line),
+                            _ => Ok(line),
+                        })
+                        .map_err(|e| (input.as_path(), e)),
+                    Err(e) => Err((input.as_path(), e)),
+                }
             }
             Err((arg, e)) => Err((arg.as_path(), e.clone())),
         };
@@ -338,6 +382,9 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if skipped > 0 {
+        eprintln!("wgpu-forge: skipped {skipped} images already in the --jsonl file");
+    }
     if failed > 0 {
         eprintln!("wgpu-forge: {failed} of {} inputs failed", expanded.len());
     }
@@ -356,10 +403,23 @@ fn progress_bar(n: usize) -> indicatif::ProgressBar {
     bar
 }
 
-struct Context<'a> {
+/// What every image's report shares: the options and the device.
+pub struct Context<'a> {
     args: &'a InferArgs,
     adapter: String,
     backend: String,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(args: &'a InferArgs, gpu: &crate::gpu::device::Gpu) -> Context<'a> {
+        Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) }
+    }
+}
+
+/// The report of `det`'s detection `d` of `img` (named `file` in it), as `infer` writes it in
+/// S.json, without writing or encoding any file (its `outputs` are empty): for `serve`.
+pub fn report_only(det: &Detector, img: &RgbImage, d: &Detection, file: &str, ctx: &Context, notes: &[String]) -> Result<serde_json::Value> {
+    render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
 }
 
 fn one(
@@ -369,7 +429,7 @@ fn one(
     stem: &str,
     ctx: &Context,
     load: &LoadOptions,
-) -> Result<String> {
+) -> Result<(String, serde_json::Value)> {
     let args = ctx.args;
     let t = Instant::now();
     let decoded = load_image(input, load)?;
@@ -393,11 +453,11 @@ fn one(
             _ => (&*det, &d),
         })
         .collect();
-    let (files, summary) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes)?;
+    let (files, summary, rep) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes, true)?;
     // The report comes last in `files`: its presence marks a complete set.
     let files: Vec<(PathBuf, Vec<u8>)> = files.into_iter().map(|(n, b)| (args.out.join(n), b)).collect();
     write_set(&files)?;
-    Ok(summary)
+    Ok((summary, rep))
 }
 
 /// What a detection says once cleaned and scored: the same for the report and the panel.
@@ -424,8 +484,8 @@ fn assess(det: &Detector, d: &Detection, args: &InferArgs) -> Assessment {
     Assessment { clean, mask, regions, calibration, score, verdict }
 }
 
-/// Everything written for one image, encoded, and the line printed for it; `panel` holds the
-/// panel's detectors and their detections (empty without `--panel`).
+/// Everything written for one image, encoded (none without `write`), the line printed for it, and
+/// the report; `panel` holds the panel's detectors and their detections (empty without `--panel`).
 #[allow(clippy::too_many_arguments)]
 fn render(
     det: &Detector,
@@ -436,7 +496,8 @@ fn render(
     stem: &str,
     ctx: &Context,
     notes: &[String],
-) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    write: bool,
+) -> Result<(Vec<(String, Vec<u8>)>, String, serde_json::Value)> {
     let args = ctx.args;
     let t = Instant::now();
     let Assessment { clean, mask, regions: regs, calibration, score, verdict } = assess(det, d, args);
@@ -446,14 +507,16 @@ fn render(
         outputs.push((kind.to_string(), name.clone()));
         files.push((name, bytes));
     };
-    add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
-    add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
-    let mut ov = overlay(img, &d.prob, &mask, args.threshold);
-    if let Some(pairs) = &d.pairs {
-        draw_pairs(&mut ov, pairs);
+    if write {
+        add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
+        add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
+        let mut ov = overlay(img, &d.prob, &mask, args.threshold);
+        if let Some(pairs) = &d.pairs {
+            draw_pairs(&mut ov, pairs);
+        }
+        add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
     }
-    add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
-    if args.save_raw {
+    if write && args.save_raw {
         add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
         add("model_npy", format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?);
     }
@@ -462,7 +525,7 @@ fn render(
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
         let max = s.prob.iter().cloned().fold(0.0, f32::max);
         scale_summary.push((s.name.clone(), mean(&s.prob), max, s.weight.as_deref().map(mean)));
-        if args.scales {
+        if write && args.scales {
             // One kind per scale (`scale-NAME`), as the file name: several scales must not share a key.
             let (scale, weight) = (format!("scale-{}", s.name), format!("weight-{}", s.name));
             add(&scale, format!("{stem}.{scale}.png"), png_gray8(s.width, s.height, to_u8(&s.prob))?);
@@ -494,7 +557,9 @@ fn render(
     // The reader's notes, then the model's (how it analysed the image).
     let notes: Vec<String> = notes.iter().chain(&d.notes).cloned().collect();
     let json_name = format!("{stem}.json");
-    outputs.push(("report".to_string(), json_name.clone()));
+    if write {
+        outputs.push(("report".to_string(), json_name.clone()));
+    }
     let rep = report(&ReportInput {
         file: &file,
         width: d.width,
@@ -525,7 +590,9 @@ fn render(
     if let (Some(p), Some(obj)) = (panel_json, rep.as_object_mut()) {
         obj.insert("panel".to_string(), p);
     }
-    files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
+    if write {
+        files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
+    }
     let line = if args.json {
         rep.to_string()
     } else {
@@ -541,7 +608,7 @@ fn render(
             timings.gpu_s
         ) + &panel_summary
     };
-    Ok((files, line))
+    Ok((files, line, rep))
 }
 
 /// The panel's JSON array, its PNG, and a summary for the printed line.

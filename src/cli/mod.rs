@@ -1,5 +1,6 @@
 //! The command-line tool: one file per command. main.rs only parses arguments.
 
+pub mod batch;
 pub mod bench;
 pub mod convert;
 pub mod eval;

@@ -1,0 +1,247 @@
+//! Resumable, sharded batches for `infer`: `--shard I/N` and `--jsonl OUT.jsonl`.
+//!
+//! `--shard I/N` keeps every N-th image of the sorted listing, starting at the I-th (0-based, as
+//! Kubernetes' `JOB_COMPLETION_INDEX`), so N processes given the same inputs split them without
+//! talking to each other. `--jsonl` appends one line per image that was analysed and written:
+//! the report with the file's `sha256`; a line is one `write` on a file opened for appending, so
+//! lines of processes sharing a local file do not interleave. On start the lines already there
+//! are read, and an image whose (path, sha256) has a line is skipped: a killed job, run again
+//! with the same arguments, does only what is left. A last line without its newline (the process
+//! was killed while writing it) is cut off and its image done again; any other line that is not
+//! one of ours is an error, so that we never append to someone else's file.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// `--shard I/N`: this process's share of the sorted listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || Error::invalid(format!("--shard {s}: expected I/N with 0 <= I < N, e.g. 0/4"));
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether the `k`-th image of the sorted listing is this shard's.
+    pub fn takes(&self, k: usize) -> bool {
+        k % self.count == self.index
+    }
+}
+
+/// One input of the listing: an image's path, or an argument that gave none and why.
+pub type Item = std::result::Result<PathBuf, (PathBuf, Error)>;
+
+/// The inputs to run and each image's file stem. Without a shard: the listing as given, stems
+/// unique in it ([`crate::cli::infer::unique_stems`]). With one: the images sorted and each
+/// listed once, stems made unique over that whole sorted listing (so an image has the same stem
+/// whichever shard runs it), then this shard's share; arguments that gave no image come first in
+/// every shard.
+pub fn listing(expanded: Vec<Item>, shard: Option<Shard>) -> (Vec<Item>, Vec<String>) {
+    let Some(shard) = shard else {
+        let files: Vec<PathBuf> = expanded.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+        return (expanded, crate::cli::infer::unique_stems(&files));
+    };
+    let (mut files, mut out) = (Vec::new(), Vec::new());
+    for item in expanded {
+        match item {
+            Ok(p) => files.push(p),
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    files.sort();
+    files.dedup();
+    let stems = crate::cli::infer::unique_stems(&files);
+    let mut mine = Vec::new();
+    for (k, (f, s)) in files.into_iter().zip(stems).enumerate() {
+        if shard.takes(k) {
+            out.push(Ok(f));
+            mine.push(s);
+        }
+    }
+    (out, mine)
+}
+
+/// A line longer than this is not one of ours (a report with thousands of regions is ~1 MB).
+const MAX_LINE_BYTES: u64 = 64 << 20;
+
+/// The file's sha256, read in 64 KiB pieces (any size, bounded memory).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let (mut f, _) = crate::fileio::open_regular(path, "image")?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::new(ErrorKind::Io, format!("{}: cannot read: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The JSON-lines log of a batch: which images it holds, and appending to it.
+pub struct JsonlLog {
+    path: PathBuf,
+    file: File,
+    done: HashSet<(String, String)>,
+    /// Lines read at start.
+    pub lines: usize,
+    /// Bytes of an unfinished last line that were cut off at start.
+    pub cut: u64,
+}
+
+impl JsonlLog {
+    /// Open (or create) `path`, read the (file, sha256) of each line, and cut off an unfinished
+    /// last line.
+    pub fn open(path: &Path) -> Result<JsonlLog> {
+        let io = |what: &str, e: std::io::Error| Error::new(ErrorKind::Io, format!("--jsonl {}: {what}: {e}", path.display()));
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(|e| io("cannot open", e))?;
+        let mut done = HashSet::new();
+        let (mut lines, mut good_end) = (0usize, 0u64);
+        let mut reader = BufReader::new(&mut file);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = reader.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(|e| io("cannot read", e))?;
+            if n == 0 {
+                break;
+            }
+            if buf.last() != Some(&b'\n') {
+                if n as u64 > MAX_LINE_BYTES {
+                    return Err(Error::invalid(format!(
+                        "--jsonl {}: line {} is longer than {MAX_LINE_BYTES} bytes: not a wgpu-forge JSON-lines file",
+                        path.display(),
+                        lines + 1
+                    )));
+                }
+                break; // the last line, unfinished: cut off below
+            }
+            lines += 1;
+            let key = serde_json::from_slice::<serde_json::Value>(&buf).ok().and_then(|v| {
+                Some((v.get("file")?.as_str()?.to_string(), v.get("sha256")?.as_str()?.to_string()))
+            });
+            let Some(key) = key else {
+                return Err(Error::invalid(format!(
+                    "--jsonl {}: line {lines} is not a report with \"file\" and \"sha256\": not a wgpu-forge \
+                     JSON-lines file (choose another file)",
+                    path.display()
+                )));
+            };
+            done.insert(key);
+            good_end += n as u64;
+        }
+        let len = file.metadata().map_err(|e| io("cannot stat", e))?.len();
+        let cut = len - good_end;
+        if cut > 0 {
+            file.set_len(good_end).map_err(|e| io("cannot cut off the unfinished last line", e))?;
+            file.seek(std::io::SeekFrom::End(0)).map_err(|e| io("cannot seek", e))?;
+        }
+        Ok(JsonlLog { path: path.to_path_buf(), file, done, lines, cut })
+    }
+
+    /// Whether the image at `file` (as the report names it) with this content has a line.
+    pub fn has(&self, file: &str, sha256: &str) -> bool {
+        self.done.contains(&(file.to_string(), sha256.to_string()))
+    }
+
+    /// Append `report` (an object; `sha256` is added) as one line, in one write.
+    pub fn append(&mut self, mut report: serde_json::Value, sha256: &str) -> Result<()> {
+        let file = report.get("file").and_then(|f| f.as_str()).map(str::to_string);
+        let (Some(file), Some(obj)) = (file, report.as_object_mut()) else {
+            return Err(Error::invalid("--jsonl: a report without \"file\" (internal error)"));
+        };
+        obj.insert("sha256".to_string(), serde_json::Value::String(sha256.to_string()));
+        let mut line = serde_json::to_vec(&report).map_err(|e| Error::invalid(e.to_string()))?;
+        line.push(b'\n');
+        let n = self
+            .file
+            .write(&line)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("--jsonl {}: cannot append: {e}", self.path.display())))?;
+        if n != line.len() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("--jsonl {}: the disk took {n} of {} bytes of a line (full?)", self.path.display(), line.len()),
+            ));
+        }
+        self.done.insert((file, sha256.to_string()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_listing() {
+        assert_eq!(Shard::parse("1/3").unwrap(), Shard { index: 1, count: 3 });
+        for bad in ["3/3", "1", "a/2", "0/0", "-1/2"] {
+            assert!(Shard::parse(bad).unwrap_err().message.contains("--shard"), "{bad}");
+        }
+        let shards: Vec<Shard> = (0..3).map(|i| Shard { index: i, count: 3 }).collect();
+        for k in 0..10 {
+            assert_eq!(shards.iter().filter(|s| s.takes(k)).count(), 1, "image {k} in exactly one shard");
+        }
+    }
+
+    #[test]
+    fn shard_listing_is_sorted_unique_with_stable_stems() {
+        let items: Vec<Item> = ["b/x.png", "a/x.png", "c.png", "a/x.png"].iter().map(|p| Ok(PathBuf::from(p))).collect();
+        let bad: Item = Err((PathBuf::from("empty/"), Error::invalid("no image files")));
+        let all = items.iter().cloned().chain([bad]).collect::<Vec<_>>();
+        let (l0, s0) = listing(all.clone(), Some(Shard { index: 0, count: 2 }));
+        let (l1, s1) = listing(all, Some(Shard { index: 1, count: 2 }));
+        let paths = |l: &[Item]| l.iter().filter_map(|r| r.as_ref().ok().map(|p| p.display().to_string())).collect::<Vec<_>>();
+        assert_eq!((paths(&l0), s0), (vec!["a/x.png".to_string(), "c.png".to_string()], vec!["x".to_string(), "c".to_string()]));
+        assert_eq!((paths(&l1), s1), (vec!["b/x.png".to_string()], vec!["x-2".to_string()]));
+        assert!(l0[0].is_err() && l1[0].is_err(), "a bad argument is named in every shard");
+        let (l, s) = listing(items, None);
+        assert_eq!((l.len(), s.len()), (4, 4), "without a shard, the listing as given");
+    }
+
+    #[test]
+    fn log_resumes_and_cuts_an_unfinished_line() {
+        let dir = std::env::temp_dir().join(format!("forge-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("out.jsonl");
+        let _ = std::fs::remove_file(&p);
+        let mut log = JsonlLog::open(&p).unwrap();
+        log.append(serde_json::json!({"file": "a.png", "score": 0.5}), "aa").unwrap();
+        log.append(serde_json::json!({"file": "b.png", "score": 0.1}), "bb").unwrap();
+        drop(log);
+        // A kill in the middle of the third line.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"file\": \"c.png\", \"sco").unwrap();
+        drop(f);
+        let mut log = JsonlLog::open(&p).unwrap();
+        assert_eq!((log.lines, log.cut), (2, 22));
+        assert!(log.has("a.png", "aa") && log.has("b.png", "bb"));
+        assert!(!log.has("a.png", "bb") && !log.has("c.png", "cc"), "keyed by path and content");
+        log.append(serde_json::json!({"file": "c.png"}), "cc").unwrap();
+        drop(log);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[2].contains("\"c.png\"") && lines[2].contains("\"sha256\":\"cc\""), "{text}");
+        // Someone else's file is refused, not appended to.
+        std::fs::write(&p, "hello\n").unwrap();
+        let e = JsonlLog::open(&p).err().unwrap();
+        assert!(e.message.contains("line 1") && e.message.contains("out.jsonl"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
