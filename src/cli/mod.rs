@@ -6,6 +6,7 @@ pub mod convert;
 pub mod eval;
 pub mod infer;
 pub mod info;
+pub mod serve;
 
 use crate::gpu::device::{DeviceOptions, Gpu};
 use crate::Result;
