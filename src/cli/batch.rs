@@ -1,4 +1,5 @@
-//! Resumable, sharded batches for `infer`: `--shard I/N` and `--jsonl OUT.jsonl`.
+//! The inputs of `infer`: listing files, folders and patterns, unique file stems, and resumable,
+//! sharded batches (`--shard I/N`, `--jsonl OUT.jsonl`).
 //!
 //! `--shard I/N` keeps every N-th image of the sorted listing, starting at the I-th (0-based, as
 //! Kubernetes' `JOB_COMPLETION_INDEX`), so N processes given the same inputs split them without
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::imageio::IMAGE_EXTENSIONS;
 
 /// `--shard I/N`: this process's share of the sorted listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,18 +45,109 @@ impl Shard {
     }
 }
 
+/// Files, folders (their image files, sorted, not recursive) and glob patterns, in order. A
+/// folder or pattern that gives no image is one failed input (the path as given and why), and
+/// the batch goes on; a missing or unreadable file fails when it is read.
+pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<std::result::Result<PathBuf, (PathBuf, Error)>> {
+    let mut out = Vec::new();
+    for p in inputs {
+        let text = p.to_string_lossy();
+        let listed = if p.is_dir() {
+            let is_image = |f: &Path| {
+                f.is_file()
+                    && f.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+            };
+            std::fs::read_dir(p)
+                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list the folder: {e}")))
+                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| is_image(f)).collect::<Vec<_>>())
+                .and_then(|files| {
+                    let what = IMAGE_EXTENSIONS.join(" ");
+                    (!files.is_empty())
+                        .then_some(files)
+                        .ok_or_else(|| Error::invalid(format!("no image files ({what}) in this folder")))
+                })
+        } else if !p.exists() && text.contains(['*', '?', '[']) {
+            glob::glob(&text)
+                .map_err(|e| Error::invalid(format!("bad pattern: {e}")))
+                .map(|paths| paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect::<Vec<_>>())
+                .and_then(|files| {
+                    (!files.is_empty()).then_some(files).ok_or_else(|| Error::invalid("the pattern matches no file"))
+                })
+        } else {
+            out.push(Ok(p.clone()));
+            continue;
+        };
+        match listed {
+            Ok(mut files) => {
+                files.sort();
+                out.extend(files.into_iter().map(Ok));
+            }
+            Err(e) => out.push(Err((p.clone(), e))),
+        }
+    }
+    out
+}
+
+/// Refuse an output folder that is the folder of an input: the outputs would overwrite files
+/// there (a ground-truth `x.mask.png`) and the next run over that folder would read them back
+/// as inputs. `out` need not exist.
+pub fn check_out_folder(out: &Path, inputs: &[&Path], input_args: &[PathBuf]) -> Result<()> {
+    let Ok(out_c) = out.canonicalize() else { return Ok(()) }; // a new folder holds no input
+    let folders = input_args.iter().filter(|p| p.is_dir()).map(|p| (p.as_path(), p.to_path_buf()));
+    let parents = inputs
+        .iter()
+        .map(|f| (*f, f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()));
+    for (input, folder) in folders.chain(parents) {
+        if folder.canonicalize().is_ok_and(|c| c == out_c) {
+            return Err(Error::invalid(format!(
+                "--out {} is the folder of the input {}: the outputs would overwrite files there (such as a \
+                 ground-truth S.mask.png) and later runs would read them as inputs; choose another folder \
+                 (the default is forge-out)",
+                out.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// File stems, unique within the batch: the first input with a stem keeps it, later ones get the
+/// first free `-2`, `-3`, ... that is neither taken nor any input's own stem (`a/x.png`,
+/// `b/x.jpg`, `x-2.png` -> `x`, `x-3`, `x-2`). Compared without case, for case-insensitive
+/// file systems.
+pub fn unique_stems(inputs: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let natural: HashSet<String> = inputs.iter().map(|p| stem(p).to_lowercase()).collect();
+    let mut used: HashSet<String> = HashSet::new();
+    inputs
+        .iter()
+        .map(|p| {
+            let s = stem(p);
+            if used.insert(s.to_lowercase()) {
+                return s;
+            }
+            (2..)
+                .map(|n| format!("{s}-{n}"))
+                .find(|c| !natural.contains(&c.to_lowercase()) && used.insert(c.to_lowercase()))
+                .expect("some suffix is free")
+        })
+        .collect()
+}
+
 /// One input of the listing: an image's path, or an argument that gave none and why.
 pub type Item = std::result::Result<PathBuf, (PathBuf, Error)>;
 
 /// The inputs to run and each image's file stem. Without a shard: the listing as given, stems
-/// unique in it ([`crate::cli::infer::unique_stems`]). With one: the images sorted and each
+/// unique in it ([`unique_stems`]). With one: the images sorted and each
 /// listed once, stems made unique over that whole sorted listing (so an image has the same stem
 /// whichever shard runs it), then this shard's share; arguments that gave no image come first in
 /// every shard.
 pub fn listing(expanded: Vec<Item>, shard: Option<Shard>) -> (Vec<Item>, Vec<String>) {
     let Some(shard) = shard else {
         let files: Vec<PathBuf> = expanded.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-        return (expanded, crate::cli::infer::unique_stems(&files));
+        return (expanded, unique_stems(&files));
     };
     let (mut files, mut out) = (Vec::new(), Vec::new());
     for item in expanded {
@@ -65,7 +158,7 @@ pub fn listing(expanded: Vec<Item>, shard: Option<Shard>) -> (Vec<Item>, Vec<Str
     }
     files.sort();
     files.dedup();
-    let stems = crate::cli::infer::unique_stems(&files);
+    let stems = unique_stems(&files);
     let mut mine = Vec::new();
     for (k, (f, s)) in files.into_iter().zip(stems).enumerate() {
         if shard.takes(k) {
@@ -186,6 +279,18 @@ impl JsonlLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stems_never_collide() {
+        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(unique_stems(&p(&["a/x.png", "b/x.jpg", "x-2.png"])), ["x", "x-3", "x-2"]);
+        assert_eq!(unique_stems(&p(&["x.png", "X.jpg", "x-2.png", "c/x.tif"])), ["x", "X-3", "x-2", "x-4"]);
+        // Whatever the names, the stems are unique without case.
+        let names = ["a/p.png", "b/p.png", "p-2.jpg", "c/P-2.png", "p-3.png", "d/p.png", "e/p-2.png"];
+        let stems = unique_stems(&p(&names));
+        let lower: HashSet<String> = stems.iter().map(|s| s.to_lowercase()).collect();
+        assert_eq!(lower.len(), names.len(), "{stems:?}");
+    }
 
     #[test]
     fn shards_partition_the_listing() {
