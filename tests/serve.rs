@@ -23,8 +23,18 @@ use wgpu_forge::serve::worker::{Answer, Engine, ModelInfo};
 use wgpu_forge::serve::{self, Config};
 use wgpu_forge::Error;
 
+/// A server process, killed when the test ends, passing or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start `serve` with `args` on a free port; the child and its address (read from stderr).
-fn start(args: &[&str]) -> (Child, SocketAddr) {
+fn start(args: &[&str]) -> (Killed, SocketAddr) {
     let mut child = bin()
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
@@ -41,7 +51,7 @@ fn start(args: &[&str]) -> (Child, SocketAddr) {
     };
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    (Killed(child), addr)
 }
 
 fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
@@ -70,7 +80,7 @@ const INFER: &str = "/v2/models/ela/infer";
 
 #[test]
 fn serve_answers_v2_clients_like_infer_and_every_status() {
-    let (mut child, addr) = start(&["--model", "ela", "--max-body-mb", "1"]);
+    let (_server, addr) = start(&["--model", "ela", "--max-body-mb", "1"]);
     assert_eq!(get(addr, "/v2/health/live").json(), json!({"live": true}));
     assert_eq!(get(addr, "/v2/health/ready").json(), json!({"ready": true}));
     let meta = get(addr, "/v2/models/ela").json();
@@ -152,8 +162,6 @@ fn serve_answers_v2_clients_like_infer_and_every_status() {
     assert_eq!(metric(addr, "forge_request_duration_seconds_count "), 3.0 + 18.0 + 5.0 + 1.0 + 1.0, "404 on infer counted too");
     assert!(metric(addr, "forge_gpu_seconds_total ") > 0.0);
     assert_eq!(metric(addr, "forge_queue_depth "), 0.0);
-    child.kill().unwrap();
-    child.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -172,13 +180,13 @@ fn sigterm_finishes_requests_in_flight_then_exits_zero() {
         assert!(t.elapsed() < Duration::from_secs(30), "requests never arrived");
         std::thread::sleep(Duration::from_millis(2));
     }
-    let kill = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let answered: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap().status).collect();
     // Those admitted before the signal are answered; none is cut off.
     assert!(answered.iter().filter(|&&s| s == 200).count() >= 2, "{answered:?}");
     assert!(answered.iter().all(|&s| s == 200 || s == 503), "{answered:?}");
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert!(request(addr, "GET", "/v2/health/live", &[], b"").is_err(), "no longer listening");
 }
