@@ -1,7 +1,8 @@
 //! examples/ray/forge_ray.py on a local Ray cluster: a folder run through Ray Data, the driver
 //! killed halfway (SIGKILL to its process group) and run again, ends with every image exactly
 //! once in the JSON lines; then `infer --jsonl` finds nothing left to do in the same file.
-//! Skipped, with a message, when Python's `ray[data]` is not installed.
+//! Skipped, with a message, when Python's `ray[data]` is not installed (FORGE_PYTHON names the
+//! interpreter, default python3).
 
 mod common;
 
@@ -15,12 +16,17 @@ use common::{bin, tmpdir, write_png};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ray/forge_ray.py");
 
+/// The Python with ray[data]: FORGE_PYTHON (.ci/run sets up a virtual environment), else python3.
+fn python() -> String {
+    std::env::var("FORGE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
 fn count_lines(p: &Path) -> usize {
     std::fs::read_to_string(p).map_or(0, |t| t.lines().count())
 }
 
 fn driver(dir: &Path) -> Command {
-    let mut c = Command::new("python3");
+    let mut c = Command::new(python());
     c.arg(SCRIPT)
         .arg("imgs")
         .arg("out.jsonl")
@@ -34,7 +40,7 @@ fn driver(dir: &Path) -> Command {
 
 #[test]
 fn ray_example_killed_halfway_and_restarted_has_every_image_once() {
-    let have_ray = Command::new("python3").args(["-c", "import ray.data"]).stderr(Stdio::null()).status();
+    let have_ray = Command::new(python()).args(["-c", "import ray.data"]).stderr(Stdio::null()).status();
     if !have_ray.is_ok_and(|s| s.success()) {
         eprintln!("skipped: Python's ray[data] is not installed (pip install 'ray[data]'); examples/ray untested");
         return;
