@@ -34,22 +34,25 @@ def sha256_file(path):
 
 
 def read_done(jsonl):
-    """(file, sha256) of every whole line; an unfinished last line (a kill) is cut off."""
+    """(file, sha256) of every report line, and whether the file ends inside a line. A line cut
+    short by a kill is skipped (its image is done again); the file is never rewritten, as with
+    `wgpu-forge infer --jsonl`."""
     done = set()
     if not os.path.exists(jsonl):
-        return done
-    with open(jsonl, "rb+") as f:
+        return done, False
+    with open(jsonl, "rb") as f:
         data = f.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            f.truncate(end)
-        for n, line in enumerate(data[:end].splitlines(), 1):
-            try:
-                v = json.loads(line)
-                done.add((v["file"], v["sha256"]))
-            except (ValueError, KeyError, TypeError):
+    for n, line in enumerate(data.splitlines(), 1):
+        try:
+            v = json.loads(line)
+            done.add((v["file"], v["sha256"]))
+        except json.JSONDecodeError:
+            # Cut short: an object's start without its end.
+            if line.strip() and not (line.startswith(b"{") and not line.rstrip().endswith(b"}")):
                 sys.exit(f"{jsonl}: line {n} is not a wgpu-forge report line; choose another file")
-    return done
+        except (KeyError, TypeError):
+            sys.exit(f"{jsonl}: line {n} is not a wgpu-forge report line; choose another file")
+    return done, bool(data) and not data.endswith(b"\n")
 
 
 def _die_with_parent():
@@ -132,7 +135,7 @@ def main():
         os.path.join(args.folder, f) for f in os.listdir(args.folder)
         if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
     )
-    done = read_done(args.jsonl)
+    done, unfinished = read_done(args.jsonl)
     todo = [p for p in files if (p, sha256_file(p)) not in done]
     print(f"forge_ray: {len(files)} images, {len(files) - len(todo)} already in {args.jsonl}, {len(todo)} to do",
           file=sys.stderr, flush=True)
@@ -151,6 +154,8 @@ def main():
     failed = 0
     # The driver is the only writer: one line per image, flushed as each batch arrives.
     with open(args.jsonl, "a") as out:
+        if unfinished:
+            out.write("\n")  # the torn line stays; ours starts on a line of its own
         for batch in results.iter_batches(batch_size=None):
             for line, error in zip(batch["line"], batch["error"]):
                 if error:

@@ -7,13 +7,14 @@
 //! the report with the file's `sha256`; a line is one `write` on a file opened for appending, so
 //! lines of processes sharing a local file do not interleave. On start the lines already there
 //! are read, and an image whose (path, sha256) has a line is skipped: a killed job, run again
-//! with the same arguments, does only what is left. A last line without its newline (the process
-//! was killed while writing it) is cut off and its image done again; any other line that is not
-//! one of ours is an error, so that we never append to someone else's file.
+//! with the same arguments, does only what is left. A line cut short (the process was killed while
+//! writing it) is skipped and its image done again; the file is never cut or rewritten, since
+//! another shard may be appending to it. Any other line that is not one of ours is an error, so
+//! that we never append to someone else's file.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -192,20 +193,51 @@ pub struct JsonlLog {
     path: PathBuf,
     file: File,
     done: HashSet<(String, String)>,
-    /// Lines read at start.
+    /// Report lines read at start.
     pub lines: usize,
-    /// Bytes of an unfinished last line that were cut off at start.
-    pub cut: u64,
+    /// Unfinished lines read at start (a run killed while writing one): their images are redone.
+    pub torn: usize,
+    /// The file ends inside a line: the next append starts a new one.
+    needs_newline: bool,
+}
+
+/// What one line of the log is.
+enum Line {
+    Report(String, String),
+    /// Empty, or a JSON object cut short: an unfinished line.
+    Torn,
+    Foreign,
+}
+
+fn classify(bytes: &[u8]) -> Line {
+    let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Line::Torn;
+    }
+    match serde_json::from_slice::<serde_json::Value>(text) {
+        Ok(v) => match (v.get("file").and_then(|f| f.as_str()), v.get("sha256").and_then(|s| s.as_str())) {
+            (Some(f), Some(s)) => Line::Report(f.to_string(), s.to_string()),
+            _ => Line::Foreign,
+        },
+        Err(e) if e.classify() == serde_json::error::Category::Eof && text.first() == Some(&b'{') => Line::Torn,
+        Err(_) => Line::Foreign,
+    }
 }
 
 impl JsonlLog {
-    /// Open (or create) `path`, read the (file, sha256) of each line, and cut off an unfinished
-    /// last line.
+    /// Open (or create) `path` and read the (file, sha256) of each line. The file is never cut or
+    /// rewritten (another process may be appending to it): an unfinished line stays, is skipped on
+    /// reading, and the next append starts on a line of its own.
     pub fn open(path: &Path) -> Result<JsonlLog> {
         let io = |what: &str, e: std::io::Error| Error::new(ErrorKind::Io, format!("--jsonl {}: {what}: {e}", path.display()));
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                return Err(Error::invalid(format!("--jsonl {}: not a regular file", path.display())));
+            }
+        }
         let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(|e| io("cannot open", e))?;
         let mut done = HashSet::new();
-        let (mut lines, mut good_end) = (0usize, 0u64);
+        let (mut lines, mut torn, mut needs_newline, mut number) = (0usize, 0usize, false, 0usize);
         let mut reader = BufReader::new(&mut file);
         let mut buf = Vec::new();
         loop {
@@ -214,37 +246,30 @@ impl JsonlLog {
             if n == 0 {
                 break;
             }
-            if buf.last() != Some(&b'\n') {
-                if n as u64 > MAX_LINE_BYTES {
-                    return Err(Error::invalid(format!(
-                        "--jsonl {}: line {} is longer than {MAX_LINE_BYTES} bytes: not a wgpu-forge JSON-lines file",
-                        path.display(),
-                        lines + 1
-                    )));
-                }
-                break; // the last line, unfinished: cut off below
-            }
-            lines += 1;
-            let key = serde_json::from_slice::<serde_json::Value>(&buf).ok().and_then(|v| {
-                Some((v.get("file")?.as_str()?.to_string(), v.get("sha256")?.as_str()?.to_string()))
-            });
-            let Some(key) = key else {
+            number += 1;
+            if n as u64 > MAX_LINE_BYTES {
                 return Err(Error::invalid(format!(
-                    "--jsonl {}: line {lines} is not a report with \"file\" and \"sha256\": not a wgpu-forge \
-                     JSON-lines file (choose another file)",
+                    "--jsonl {}: line {number} is longer than {MAX_LINE_BYTES} bytes: not a wgpu-forge JSON-lines file",
                     path.display()
                 )));
-            };
-            done.insert(key);
-            good_end += n as u64;
+            }
+            needs_newline = buf.last() != Some(&b'\n');
+            match classify(&buf) {
+                Line::Report(f, s) => {
+                    lines += 1;
+                    done.insert((f, s));
+                }
+                Line::Torn => torn += usize::from(buf.len() > 1),
+                Line::Foreign => {
+                    return Err(Error::invalid(format!(
+                        "--jsonl {}: line {number} is not a report with \"file\" and \"sha256\": not a wgpu-forge \
+                         JSON-lines file (choose another file)",
+                        path.display()
+                    )))
+                }
+            }
         }
-        let len = file.metadata().map_err(|e| io("cannot stat", e))?.len();
-        let cut = len - good_end;
-        if cut > 0 {
-            file.set_len(good_end).map_err(|e| io("cannot cut off the unfinished last line", e))?;
-            file.seek(std::io::SeekFrom::End(0)).map_err(|e| io("cannot seek", e))?;
-        }
-        Ok(JsonlLog { path: path.to_path_buf(), file, done, lines, cut })
+        Ok(JsonlLog { path: path.to_path_buf(), file, done, lines, torn, needs_newline })
     }
 
     /// Whether the image at `file` (as the report names it) with this content has a line.
@@ -259,7 +284,8 @@ impl JsonlLog {
             return Err(Error::invalid("--jsonl: a report without \"file\" (internal error)"));
         };
         obj.insert("sha256".to_string(), serde_json::Value::String(sha256.to_string()));
-        let mut line = serde_json::to_vec(&report).map_err(|e| Error::invalid(e.to_string()))?;
+        let mut line = if self.needs_newline { vec![b'\n'] } else { Vec::new() };
+        line.extend(serde_json::to_vec(&report).map_err(|e| Error::invalid(e.to_string()))?);
         line.push(b'\n');
         let n = self
             .file
@@ -272,6 +298,7 @@ impl JsonlLog {
             ));
         }
         self.done.insert((file, sha256.to_string()));
+        self.needs_newline = false;
         Ok(())
     }
 }
@@ -320,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn log_resumes_and_cuts_an_unfinished_line() {
+    fn log_resumes_and_skips_unfinished_lines() {
         let dir = std::env::temp_dir().join(format!("forge-jsonl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("out.jsonl");
@@ -334,15 +361,18 @@ mod tests {
         f.write_all(b"{\"file\": \"c.png\", \"sco").unwrap();
         drop(f);
         let mut log = JsonlLog::open(&p).unwrap();
-        assert_eq!((log.lines, log.cut), (2, 22));
+        assert_eq!((log.lines, log.torn), (2, 1));
         assert!(log.has("a.png", "aa") && log.has("b.png", "bb"));
         assert!(!log.has("a.png", "bb") && !log.has("c.png", "cc"), "keyed by path and content");
         log.append(serde_json::json!({"file": "c.png"}), "cc").unwrap();
+        log.append(serde_json::json!({"file": "d.png"}), "dd").unwrap();
         drop(log);
         let text = std::fs::read_to_string(&p).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[2].contains("\"c.png\"") && lines[2].contains("\"sha256\":\"cc\""), "{text}");
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[3].contains("\"c.png\"") && lines[3].contains("\"sha256\":\"cc\""), "{text}");
+        let log = JsonlLog::open(&p).unwrap();
+        assert_eq!((log.lines, log.torn), (4, 1), "the torn line stays and is skipped again");
         // Someone else's file is refused, not appended to.
         std::fs::write(&p, "hello\n").unwrap();
         let e = JsonlLog::open(&p).err().unwrap();

@@ -264,9 +264,9 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let mut panel = if args.panel { panel_detectors(&gpu, &det, args)? } else { Vec::new() };
     let ctx = Context::new(args, &gpu);
     let mut log = args.jsonl.as_deref().map(JsonlLog::open).transpose()?;
-    if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.cut > 0) {
-        let cut = if l.cut > 0 { format!(" (cut off an unfinished last line of {} bytes)", l.cut) } else { String::new() };
-        eprintln!("wgpu-forge: resuming: {} images already in {}{cut}", l.lines, args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string()));
+    if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.torn > 0) {
+        let torn = if l.torn > 0 { format!(" ({} unfinished lines skipped)", l.torn) } else { String::new() };
+        eprintln!("wgpu-forge: resuming: {} images already in {}{torn}", l.lines, args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string()));
     }
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {

@@ -141,8 +141,10 @@ impl Jobs {
                     m.image_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            let _ = job.reply.send(result);
+            // The place in the queue is free before the client hears back, so its next request
+            // finds it free.
             drop(job.permit);
+            let _ = job.reply.send(result);
         }
     }
 }
