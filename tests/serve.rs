@@ -108,6 +108,17 @@ fn serve_answers_v2_clients_like_infer_and_every_status() {
     let regions: Value = serde_json::from_str(output(&a, "regions")["data"][0].as_str().unwrap()).unwrap();
     assert_eq!(regions, cli["regions"]);
 
+    // The binary tensor extension: the JSON header, then the image's raw bytes.
+    let head = json!({"id": "bin", "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                               "parameters": {"binary_data_size": img.len()}}]})
+    .to_string();
+    let body = [head.as_bytes(), &img].concat();
+    let len = head.len().to_string();
+    let headers = [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", len.as_str())];
+    let r = request(addr, "POST", INFER, &headers, &body).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(report_of(&r.json())["score"], cli["score"]);
+
     // The map, as FP32 and as PNG (v2 outputs, and a raw image/* body with ?prob=png).
     let a = post(addr, INFER, "application/json", &v2_body("m", &img, &["prob", "score"])).json();
     let prob = output(&a, "prob");
@@ -156,10 +167,10 @@ fn serve_answers_v2_clients_like_infer_and_every_status() {
     threads.into_iter().for_each(|t| t.join().unwrap());
 
     let ok = metric(addr, "forge_requests_total{route=\"infer\",code=\"200\"} ");
-    assert_eq!(ok, 3.0 + 18.0);
+    assert_eq!(ok, 4.0 + 18.0);
     assert_eq!(metric(addr, "forge_requests_total{route=\"infer\",code=\"400\"} "), 5.0);
     assert_eq!(metric(addr, "forge_requests_total{route=\"infer\",code=\"413\"} "), 1.0);
-    assert_eq!(metric(addr, "forge_request_duration_seconds_count "), 3.0 + 18.0 + 5.0 + 1.0 + 1.0, "404 on infer counted too");
+    assert_eq!(metric(addr, "forge_request_duration_seconds_count "), 4.0 + 18.0 + 5.0 + 1.0 + 1.0, "404 on infer counted too");
     assert!(metric(addr, "forge_gpu_seconds_total ") > 0.0);
     assert_eq!(metric(addr, "forge_queue_depth "), 0.0);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -279,14 +279,11 @@ async fn infer(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, head
         Err(e) if e.to_string().contains("length limit") => return too_large(),
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
     };
+    // The binary tensor extension (JSON, then raw bytes) comes as application/octet-stream too.
+    let json_len = headers.get("inference-header-content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let raw = ctype.starts_with("image/") || ctype.starts_with("application/octet-stream");
-    let parsed = if raw {
-        raw_request(&uri, bytes.to_vec())
-    } else {
-        let json_len = headers.get("inference-header-content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
-        protocol::parse(&bytes, json_len)
-    };
+    let raw = json_len.is_none() && (ctype.starts_with("image/") || ctype.starts_with("application/octet-stream"));
+    let parsed = if raw { raw_request(&uri, bytes.to_vec()) } else { protocol::parse(&bytes, json_len) };
     let mut req = match parsed {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.message),
