@@ -209,12 +209,17 @@ fn sigterm_finishes_requests_in_flight_then_exits_zero() {
 struct Fake {
     go: Arc<Mutex<mpsc::Receiver<()>>>,
     started: mpsc::Sender<()>,
+    lost: bool,
 }
 
 impl Engine for Fake {
     fn infer(&mut self, bytes: &[u8], name: &str, _prob: bool) -> wgpu_forge::Result<Answer> {
         match bytes {
             b"fail" => return Err(Error::gpu("device lost (stand-in)")),
+            b"lose" => {
+                self.lost = true;
+                return Err(Error::gpu("the GPU device was lost (stand-in)"));
+            }
             b"panic" => panic!("stand-in panic"),
             b"bad" => return Err(Error::invalid("the decoder says no")),
             b"slow" => {
@@ -226,6 +231,10 @@ impl Engine for Fake {
         let report = json!({"file": name, "score": 0.25, "verdict": "clean", "regions": []});
         Ok(Answer { report, prob: None, prob_png: None, gpu_s: 0.001 })
     }
+
+    fn healthy(&self) -> bool {
+        !self.lost
+    }
 }
 
 /// A server over [`Fake`]; the test's go, and the news that a slow job started on the worker.
@@ -236,7 +245,7 @@ fn fake_server(queue: usize, timeout: Duration) -> (serve::Server, mpsc::Sender<
     let cfg = Config { addr: "127.0.0.1:0".into(), queue, max_body: 1 << 16, timeout, signals: false };
     let server = serve::start(cfg, move |jobs| {
         let info = ModelInfo { name: "ela".into(), version: None, adapter: "stand-in".into() };
-        jobs.serve(info, &mut Fake { go, started: started_tx });
+        jobs.serve(info, &mut Fake { go, started: started_tx, lost: false });
         Ok(())
     })
     .unwrap();
@@ -288,6 +297,10 @@ fn full_queue_timeouts_and_engine_faults_leave_the_server_serving() {
     assert_eq!(server.metrics.count("infer", 503), 1);
 
     assert_eq!(server.metrics.image_errors.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // A lost device cannot come back: 500, and the health checks fail so the server is restarted.
+    assert_eq!(get(addr, "/v2/health/live").status, 200);
+    assert_eq!(raw(addr, b"lose").status, 500);
+    assert_eq!((get(addr, "/v2/health/live").status, get(addr, "/v2/health/ready").status), (503, 503));
     server.stop();
     server.wait().unwrap();
 }

@@ -72,6 +72,10 @@ impl Engine for Forge<'_> {
         let prob = prob.then(|| ProbMap { width: d.width, height: d.height, data: d.prob });
         Ok(Answer { report, prob, prob_png: None, gpu_s })
     }
+
+    fn healthy(&self) -> bool {
+        !self.gpu.is_lost()
+    }
 }
 
 /// Run the server until SIGTERM or Ctrl-C; returns 0 after a graceful shutdown.

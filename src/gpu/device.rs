@@ -234,6 +234,11 @@ impl Gpu {
         self.check(what)
     }
 
+    /// Whether the device was lost (nothing can run on it again).
+    pub fn is_lost(&self) -> bool {
+        self.lost.lock().map_or(true, |l| l.is_some())
+    }
+
     pub fn has(&self, f: wgpu::Features) -> bool {
         self.features.contains(f)
     }

@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Images the worker analysed, and those it failed.
     pub images: AtomicU64,
     pub image_errors: AtomicU64,
+    /// The engine can no longer answer (its device was lost): the health checks fail.
+    pub broken: std::sync::atomic::AtomicBool,
 }
 
 impl Metrics {

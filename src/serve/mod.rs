@@ -4,7 +4,9 @@
 //! Statuses: 200 an answer; 400 a bad request or an image the decoder refused (its message);
 //! 404 an unknown model or endpoint; 413 a body over `max_body` bytes; 503 a full queue (with
 //! `Retry-After`) or a server shutting down; 504 a request not answered within `timeout`; 500 a
-//! model or GPU error, after which the server goes on serving. Errors are `{"error": "..."}`.
+//! model or GPU error, after which the server goes on serving; once the engine's device is lost
+//! for good, `/v2/health/live` and `/ready` answer 503 so that the orchestrator restarts it.
+//! Errors are `{"error": "..."}`.
 //! The model knows no HTTP and the HTTP side knows no model: it talks to an [`worker::Engine`].
 
 pub mod metrics;
@@ -164,7 +166,7 @@ async fn wait_for_stop(stop: oneshot::Receiver<()>, signals: bool) {
 fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v2", get(server_metadata))
-        .route("/v2/health/live", get(|| async { Json(json!({"live": true})) }))
+        .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
@@ -216,8 +218,15 @@ async fn server_metadata() -> Json {
     Json(json!({"name": "wgpu-forge", "version": env!("CARGO_PKG_VERSION"), "extensions": ["binary_tensor_data"]}))
 }
 
+async fn live(State(app): State<Arc<App>>) -> Response {
+    if app.metrics.broken.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"live": false}))).into_response();
+    }
+    Json(json!({"live": true})).into_response()
+}
+
 async fn ready(State(app): State<Arc<App>>) -> Response {
-    if app.draining.load(Ordering::SeqCst) {
+    if app.draining.load(Ordering::SeqCst) || app.metrics.broken.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"ready": false}))).into_response();
     }
     Json(json!({"ready": true})).into_response()

@@ -58,6 +58,10 @@ pub struct ModelInfo {
 pub trait Engine {
     /// Analyse the encoded image `bytes`, named `name` in the report; the map when `prob`.
     fn infer(&mut self, bytes: &[u8], name: &str, prob: bool) -> Result<Answer>;
+    /// Whether it can still answer: false once its device is lost, for good.
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// One admitted request.
@@ -139,6 +143,12 @@ impl Jobs {
                 }
                 Err(_) => {
                     m.image_errors.fetch_add(1, Ordering::Relaxed);
+                    if !engine.healthy() && !m.broken.swap(true, Ordering::SeqCst) {
+                        eprintln!(
+                            "wgpu-forge: the GPU device was lost; /v2/health/live and /ready now answer 503 so that \
+                             the orchestrator restarts this server"
+                        );
+                    }
                 }
             }
             // The place in the queue is free before the client hears back, so its next request
