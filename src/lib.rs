@@ -18,6 +18,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod preprocess;
 pub mod report;
+pub mod serve;
 pub mod tensor;
 pub mod weights;
 

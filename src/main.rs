@@ -24,6 +24,9 @@ enum Command {
     Infer(cli::infer::InferArgs),
     /// Localization metrics against ground-truth masks, and robustness to perturbations.
     Eval(cli::eval::EvalArgs),
+    /// Serve the model over HTTP, Open Inference Protocol v2 (KServe v2 REST): POST
+    /// /v2/models/NAME/infer; /v2/health/live, /v2/health/ready, /metrics (docs/deploy.md).
+    Serve(cli::serve::ServeArgs),
     /// List adapters, the one chosen and why, its features and limits.
     Info,
     /// Time the kernels at model shapes (GPU time from timestamps, GFLOP/s, GB/s), or profile a
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
     let result = match &args.command {
         Command::Infer(a) => cli::infer::run(&args.device, a),
         Command::Eval(a) => cli::eval::run(&args.device, a),
+        Command::Serve(a) => cli::serve::run(&args.device, a),
         Command::Info => cli::info::run(&args.device).map(|_| 0),
         Command::Bench { filter, reps, model, weights, size, peak, top } => {
             if model.is_some() || weights.is_some() {

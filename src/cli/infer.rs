@@ -11,17 +11,19 @@
 //! unique in a batch; `--out` may not be the folder of an input (outputs would overwrite files
 //! there and be read back as inputs by the next run). With `--panel` also `S.panel.png` and a
 //! `panel` array in `S.json`: every training-free detector of the registry and the learned model,
-//! side by side (docs/report.md).
+//! side by side (docs/report.md). Listing, `--jsonl` (resumable batches) and `--shard` (one share
+//! of the listing per process) are in [`crate::cli::batch`]; docs/deploy.md shows them at scale.
 
-use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cli::batch::{self, JsonlLog, Shard};
+pub use crate::cli::batch::{check_out_folder, expand_inputs, unique_stems};
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fileio::{remove_stale_temps, write_set};
-use crate::imageio::{load_image, LoadOptions, RgbImage, IMAGE_EXTENSIONS};
+use crate::imageio::{load_image, LoadOptions, RgbImage};
 use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::clean::{pairs_phrase, rank, regions_phrase, verdict_phrase, Cleaning};
@@ -102,6 +104,28 @@ pub struct InferArgs {
     /// `panel` array.
     #[arg(long)]
     pub panel: bool,
+    /// Also append each image's report, with the file's sha256, as one JSON line to this file,
+    /// and skip the images it already holds: a killed batch run again resumes (src/cli/batch.rs).
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub jsonl: Option<PathBuf>,
+    /// Only this process's share of the inputs: every N-th image of the sorted listing, from the
+    /// I-th (0-based, as Kubernetes' JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+impl InferArgs {
+    /// Every option at its default, with no inputs (for `serve`, whose images come over HTTP).
+    pub fn defaults() -> InferArgs {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: InferArgs,
+        }
+        let mut a = <Only as clap::Parser>::try_parse_from(["infer", "-"]).expect("infer's options all have defaults").args;
+        a.inputs.clear();
+        a
+    }
 }
 
 /// The default: the shipped learned weights, the best model we ship by pixel F1 on real forgeries
@@ -121,74 +145,6 @@ pub fn default_detector<'g>(gpu: &'g crate::gpu::device::Gpu, settings: &[(Strin
 /// Weights named by FORGE_WEIGHTS, if set.
 pub fn default_weights() -> Option<PathBuf> {
     std::env::var_os("FORGE_WEIGHTS").map(PathBuf::from)
-}
-
-/// Files, folders (their image files, sorted, not recursive) and glob patterns, in order. A
-/// folder or pattern that gives no image is one failed input (the path as given and why), and
-/// the batch goes on; a missing or unreadable file fails when it is read.
-pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<std::result::Result<PathBuf, (PathBuf, Error)>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        let text = p.to_string_lossy();
-        let listed = if p.is_dir() {
-            let is_image = |f: &Path| {
-                f.is_file()
-                    && f.extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-            };
-            std::fs::read_dir(p)
-                .map_err(|e| Error::new(ErrorKind::Io, format!("cannot list the folder: {e}")))
-                .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| is_image(f)).collect::<Vec<_>>())
-                .and_then(|files| {
-                    let what = IMAGE_EXTENSIONS.join(" ");
-                    (!files.is_empty())
-                        .then_some(files)
-                        .ok_or_else(|| Error::invalid(format!("no image files ({what}) in this folder")))
-                })
-        } else if !p.exists() && text.contains(['*', '?', '[']) {
-            glob::glob(&text)
-                .map_err(|e| Error::invalid(format!("bad pattern: {e}")))
-                .map(|paths| paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect::<Vec<_>>())
-                .and_then(|files| {
-                    (!files.is_empty()).then_some(files).ok_or_else(|| Error::invalid("the pattern matches no file"))
-                })
-        } else {
-            out.push(Ok(p.clone()));
-            continue;
-        };
-        match listed {
-            Ok(mut files) => {
-                files.sort();
-                out.extend(files.into_iter().map(Ok));
-            }
-            Err(e) => out.push(Err((p.clone(), e))),
-        }
-    }
-    out
-}
-
-/// Refuse an output folder that is the folder of an input: the outputs would overwrite files
-/// there (a ground-truth `x.mask.png`) and the next run over that folder would read them back
-/// as inputs. `out` need not exist.
-pub fn check_out_folder(out: &Path, inputs: &[&Path], input_args: &[PathBuf]) -> Result<()> {
-    let Ok(out_c) = out.canonicalize() else { return Ok(()) }; // a new folder holds no input
-    let folders = input_args.iter().filter(|p| p.is_dir()).map(|p| (p.as_path(), p.to_path_buf()));
-    let parents = inputs
-        .iter()
-        .map(|f| (*f, f.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf()));
-    for (input, folder) in folders.chain(parents) {
-        if folder.canonicalize().is_ok_and(|c| c == out_c) {
-            return Err(Error::invalid(format!(
-                "--out {} is the folder of the input {}: the outputs would overwrite files there (such as a \
-                 ground-truth S.mask.png) and later runs would read them as inputs; choose another folder \
-                 (the default is forge-out)",
-                out.display(),
-                input.display()
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Open the detector: a model that needs no weights by name (`--model NAME`), else a learned
@@ -272,7 +228,8 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     if !(0.0..1.0).contains(&args.threshold) {
         return Err(Error::invalid(format!("--threshold {} must be in [0, 1)", args.threshold)));
     }
-    let expanded = expand_inputs(&args.inputs);
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    let (expanded, stems) = batch::listing(expand_inputs(&args.inputs), shard);
     let inputs: Vec<&Path> = expanded.iter().filter_map(|r| r.as_ref().ok().map(PathBuf::as_path)).collect();
     check_out_folder(&args.out, &inputs, &args.inputs)?;
     if args.tile && args.scales {
@@ -305,23 +262,43 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
     eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
     let mut panel = if args.panel { panel_detectors(&gpu, &det, args)? } else { Vec::new() };
-    let ctx = Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) };
+    let ctx = Context::new(args, &gpu);
+    let mut log = args.jsonl.as_deref().map(JsonlLog::open).transpose()?;
+    if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.torn > 0) {
+        let torn = if l.torn > 0 { format!(" ({} unfinished lines skipped)", l.torn) } else { String::new() };
+        eprintln!("wgpu-forge: resuming: {} images already in {}{torn}", l.lines, args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string()));
+    }
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {
         max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
         apply_exif_orientation: !args.no_exif_orientation,
         allow_truncated: args.allow_truncated,
     };
-    let owned: Vec<PathBuf> = inputs.iter().map(|p| p.to_path_buf()).collect();
-    let mut stems = unique_stems(&owned).into_iter();
+    let mut stems = stems.into_iter();
     let bar = progress_bar(expanded.len());
-    let mut failed = 0;
+    let (mut failed, mut skipped) = (0, 0);
     for item in &expanded {
         let result = match item {
             Ok(input) => {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                one(&mut det, &mut panel, input, &stem, &ctx, &load).map_err(|e| (input.as_path(), e))
+                // With --jsonl: the file's content names it with its path; one already logged is skipped.
+                let digest = log.as_ref().map(|_| batch::sha256_file(input)).transpose();
+                let file = input.display().to_string();
+                match digest {
+                    Ok(Some(sha)) if log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
+                        skipped += 1;
+                        bar.inc(1);
+                        continue;
+                    }
+                    Ok(sha) => one(&mut det, &mut panel, input, &stem, &ctx, &load)
+                        .and_then(|(line, rep)| match (log.as_mut(), sha) {
+                            (Some(l), Some(sha)) => l.append(rep, &sha).map(|_| line),
+                            _ => Ok(line),
+                        })
+                        .map_err(|e| (input.as_path(), e)),
+                    Err(e) => Err((input.as_path(), e)),
+                }
             }
             Err((arg, e)) => Err((arg.as_path(), e.clone())),
         };
@@ -338,6 +315,9 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if skipped > 0 {
+        eprintln!("wgpu-forge: skipped {skipped} images already in the --jsonl file");
+    }
     if failed > 0 {
         eprintln!("wgpu-forge: {failed} of {} inputs failed", expanded.len());
     }
@@ -356,10 +336,23 @@ fn progress_bar(n: usize) -> indicatif::ProgressBar {
     bar
 }
 
-struct Context<'a> {
+/// What every image's report shares: the options and the device.
+pub struct Context<'a> {
     args: &'a InferArgs,
     adapter: String,
     backend: String,
+}
+
+impl<'a> Context<'a> {
+    pub fn new(args: &'a InferArgs, gpu: &crate::gpu::device::Gpu) -> Context<'a> {
+        Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) }
+    }
+}
+
+/// The report of `det`'s detection `d` of `img` (named `file` in it), as `infer` writes it in
+/// S.json, without writing or encoding any file (its `outputs` are empty): for `serve`.
+pub fn report_only(det: &Detector, img: &RgbImage, d: &Detection, file: &str, ctx: &Context, notes: &[String]) -> Result<serde_json::Value> {
+    render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
 }
 
 fn one(
@@ -369,7 +362,7 @@ fn one(
     stem: &str,
     ctx: &Context,
     load: &LoadOptions,
-) -> Result<String> {
+) -> Result<(String, serde_json::Value)> {
     let args = ctx.args;
     let t = Instant::now();
     let decoded = load_image(input, load)?;
@@ -393,11 +386,11 @@ fn one(
             _ => (&*det, &d),
         })
         .collect();
-    let (files, summary) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes)?;
+    let (files, summary, rep) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes, true)?;
     // The report comes last in `files`: its presence marks a complete set.
     let files: Vec<(PathBuf, Vec<u8>)> = files.into_iter().map(|(n, b)| (args.out.join(n), b)).collect();
     write_set(&files)?;
-    Ok(summary)
+    Ok((summary, rep))
 }
 
 /// What a detection says once cleaned and scored: the same for the report and the panel.
@@ -424,8 +417,8 @@ fn assess(det: &Detector, d: &Detection, args: &InferArgs) -> Assessment {
     Assessment { clean, mask, regions, calibration, score, verdict }
 }
 
-/// Everything written for one image, encoded, and the line printed for it; `panel` holds the
-/// panel's detectors and their detections (empty without `--panel`).
+/// Everything written for one image, encoded (none without `write`), the line printed for it, and
+/// the report; `panel` holds the panel's detectors and their detections (empty without `--panel`).
 #[allow(clippy::too_many_arguments)]
 fn render(
     det: &Detector,
@@ -436,7 +429,8 @@ fn render(
     stem: &str,
     ctx: &Context,
     notes: &[String],
-) -> Result<(Vec<(String, Vec<u8>)>, String)> {
+    write: bool,
+) -> Result<(Vec<(String, Vec<u8>)>, String, serde_json::Value)> {
     let args = ctx.args;
     let t = Instant::now();
     let Assessment { clean, mask, regions: regs, calibration, score, verdict } = assess(det, d, args);
@@ -446,14 +440,16 @@ fn render(
         outputs.push((kind.to_string(), name.clone()));
         files.push((name, bytes));
     };
-    add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
-    add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
-    let mut ov = overlay(img, &d.prob, &mask, args.threshold);
-    if let Some(pairs) = &d.pairs {
-        draw_pairs(&mut ov, pairs);
+    if write {
+        add("mask", format!("{stem}.mask.png"), png_gray8(d.width, d.height, mask.to_u8())?);
+        add("prob", format!("{stem}.prob.png"), png_gray8(d.width, d.height, to_u8(&d.prob))?);
+        let mut ov = overlay(img, &d.prob, &mask, args.threshold);
+        if let Some(pairs) = &d.pairs {
+            draw_pairs(&mut ov, pairs);
+        }
+        add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
     }
-    add("overlay", format!("{stem}.overlay.png"), png_rgb8(ov.width, ov.height, ov.data)?);
-    if args.save_raw {
+    if write && args.save_raw {
         add("prob_npy", format!("{stem}.prob.npy"), npy_f32(&[d.height, d.width], &d.prob)?);
         add("model_npy", format!("{stem}.model.npy"), npy_f32(&d.model_size, &d.model_prob)?);
     }
@@ -462,7 +458,7 @@ fn render(
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
         let max = s.prob.iter().cloned().fold(0.0, f32::max);
         scale_summary.push((s.name.clone(), mean(&s.prob), max, s.weight.as_deref().map(mean)));
-        if args.scales {
+        if write && args.scales {
             // One kind per scale (`scale-NAME`), as the file name: several scales must not share a key.
             let (scale, weight) = (format!("scale-{}", s.name), format!("weight-{}", s.name));
             add(&scale, format!("{stem}.{scale}.png"), png_gray8(s.width, s.height, to_u8(&s.prob))?);
@@ -494,7 +490,9 @@ fn render(
     // The reader's notes, then the model's (how it analysed the image).
     let notes: Vec<String> = notes.iter().chain(&d.notes).cloned().collect();
     let json_name = format!("{stem}.json");
-    outputs.push(("report".to_string(), json_name.clone()));
+    if write {
+        outputs.push(("report".to_string(), json_name.clone()));
+    }
     let rep = report(&ReportInput {
         file: &file,
         width: d.width,
@@ -525,7 +523,9 @@ fn render(
     if let (Some(p), Some(obj)) = (panel_json, rep.as_object_mut()) {
         obj.insert("panel".to_string(), p);
     }
-    files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
+    if write {
+        files.push((json_name, serde_json::to_vec_pretty(&rep).map_err(|e| Error::invalid(e.to_string()))?));
+    }
     let line = if args.json {
         rep.to_string()
     } else {
@@ -541,7 +541,7 @@ fn render(
             timings.gpu_s
         ) + &panel_summary
     };
-    Ok((files, line))
+    Ok((files, line, rep))
 }
 
 /// The panel's JSON array, its PNG, and a summary for the printed line.
@@ -603,44 +603,4 @@ fn render_panel(
 /// Probabilities as 8-bit gray, `round(255 p)`, by the decoder's own unit-to-byte rule.
 fn to_u8(p: &[f32]) -> Vec<u8> {
     p.iter().map(|&v| crate::imageio::unit_to_u8(v)).collect()
-}
-
-/// File stems, unique within the batch: the first input with a stem keeps it, later ones get the
-/// first free `-2`, `-3`, ... that is neither taken nor any input's own stem (`a/x.png`,
-/// `b/x.jpg`, `x-2.png` -> `x`, `x-3`, `x-2`). Compared without case, for case-insensitive
-/// file systems.
-pub fn unique_stems(inputs: &[PathBuf]) -> Vec<String> {
-    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-    let natural: HashSet<String> = inputs.iter().map(|p| stem(p).to_lowercase()).collect();
-    let mut used: HashSet<String> = HashSet::new();
-    inputs
-        .iter()
-        .map(|p| {
-            let s = stem(p);
-            if used.insert(s.to_lowercase()) {
-                return s;
-            }
-            (2..)
-                .map(|n| format!("{s}-{n}"))
-                .find(|c| !natural.contains(&c.to_lowercase()) && used.insert(c.to_lowercase()))
-                .expect("some suffix is free")
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stems_never_collide() {
-        let p = |v: &[&str]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
-        assert_eq!(unique_stems(&p(&["a/x.png", "b/x.jpg", "x-2.png"])), ["x", "x-3", "x-2"]);
-        assert_eq!(unique_stems(&p(&["x.png", "X.jpg", "x-2.png", "c/x.tif"])), ["x", "X-3", "x-2", "x-4"]);
-        // Whatever the names, the stems are unique without case.
-        let names = ["a/p.png", "b/p.png", "p-2.jpg", "c/P-2.png", "p-3.png", "d/p.png", "e/p-2.png"];
-        let stems = unique_stems(&p(&names));
-        let lower: HashSet<String> = stems.iter().map(|s| s.to_lowercase()).collect();
-        assert_eq!(lower.len(), names.len(), "{stems:?}");
-    }
 }

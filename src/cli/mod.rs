@@ -1,10 +1,12 @@
 //! The command-line tool: one file per command. main.rs only parses arguments.
 
+pub mod batch;
 pub mod bench;
 pub mod convert;
 pub mod eval;
 pub mod infer;
 pub mod info;
+pub mod serve;
 
 use crate::gpu::device::{DeviceOptions, Gpu};
 use crate::Result;

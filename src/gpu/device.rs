@@ -16,27 +16,32 @@ pub enum DeviceClass {
     Hardware,
 }
 
-/// How the user asked us to choose an adapter.
+/// How the user asked us to choose an adapter ([`crate::gpu::select::choose`]).
 #[derive(Clone, Debug, Default)]
 pub struct DeviceOptions {
     /// `vulkan`, `metal`, `dx12` or `gl`; `None` means every backend compiled in.
     pub backend: Option<String>,
     /// Pick the first adapter whose name contains this (case-insensitive).
     pub adapter: Option<String>,
+    /// The GPU a scheduler granted: (`CUDA_VISIBLE_DEVICES` or `ROCR_VISIBLE_DEVICES`, its value);
+    /// `adapter` wins over it.
+    pub visible: Option<(String, String)>,
 }
 
 impl DeviceOptions {
-    /// Options from `FORGE_BACKEND` / `FORGE_ADAPTER` (also `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`).
+    /// Options from `FORGE_BACKEND` / `FORGE_ADAPTER` (also `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`)
+    /// and the scheduler's `CUDA_VISIBLE_DEVICES` / `ROCR_VISIBLE_DEVICES`.
     pub fn from_env() -> DeviceOptions {
         let get = |a: &str, b: &str| std::env::var(a).or_else(|_| std::env::var(b)).ok().filter(|s| !s.is_empty());
         DeviceOptions {
             backend: get("FORGE_BACKEND", "WGPU_BACKEND"),
             adapter: get("FORGE_ADAPTER", "WGPU_ADAPTER_NAME"),
+            visible: crate::gpu::select::visible_from_env(),
         }
     }
     /// Command-line values win over the environment.
     pub fn merged(self, backend: Option<String>, adapter: Option<String>) -> DeviceOptions {
-        DeviceOptions { backend: backend.or(self.backend), adapter: adapter.or(self.adapter) }
+        DeviceOptions { backend: backend.or(self.backend), adapter: adapter.or(self.adapter), visible: self.visible }
     }
 }
 
@@ -62,19 +67,6 @@ pub struct AdapterReport {
     pub info: wgpu::AdapterInfo,
     pub rank: u32,
     pub chosen: bool,
-}
-
-fn rank(info: &wgpu::AdapterInfo) -> u32 {
-    // Discrete GPU first, then integrated, then virtual, then software; Vulkan/Metal/DX12 before GL.
-    let ty = match info.device_type {
-        wgpu::DeviceType::DiscreteGpu => 40,
-        wgpu::DeviceType::IntegratedGpu => 30,
-        wgpu::DeviceType::VirtualGpu => 20,
-        wgpu::DeviceType::Cpu => 10,
-        wgpu::DeviceType::Other => 5,
-    };
-    let be = if info.backend == wgpu::Backend::Gl { 0 } else { 1 };
-    ty * 2 + be
 }
 
 /// Features we use when the adapter has them.
@@ -140,46 +132,17 @@ impl Gpu {
             .into_iter()
             .map(|a| {
                 let info = a.get_info();
-                (AdapterReport { rank: rank(&info), info, chosen: false }, a)
+                (AdapterReport { rank: crate::gpu::select::rank(&info), info, chosen: false }, a)
             })
             .collect();
         if reports.is_empty() {
             return Err(Error::new(ErrorKind::NoDevice, NO_ADAPTER_HELP));
         }
-        let filter = opts.adapter.as_ref().map(|s| s.to_lowercase());
-        let mut best: Option<usize> = None;
-        for (i, (r, _)) in reports.iter().enumerate() {
-            if let Some(f) = &filter {
-                if !r.info.name.to_lowercase().contains(f.as_str()) {
-                    continue;
-                }
-            }
-            if best.map_or(true, |b| r.rank > reports[b].0.rank) {
-                best = Some(i);
-            }
-        }
-        let Some(best) = best else {
-            let names: Vec<String> =
-                reports.iter().map(|(r, _)| format!("'{}' ({:?})", r.info.name, r.info.backend)).collect();
-            return Err(Error::new(
-                ErrorKind::NoDevice,
-                format!(
-                    "no adapter name contains '{}'; found: {}",
-                    opts.adapter.as_deref().unwrap_or(""),
-                    names.join(", ")
-                ),
-            ));
-        };
+        let infos: Vec<wgpu::AdapterInfo> = reports.iter().map(|(r, _)| r.info.clone()).collect();
+        let (best, reason) = crate::gpu::select::choose(&infos, opts.adapter.as_deref(), opts.visible.as_ref())?;
         reports[best].0.chosen = true;
         let adapter = &reports[best].1;
         let info = adapter.get_info();
-        let reason = match (&filter, reports.len()) {
-            (Some(f), _) => {
-                format!("first match for --adapter '{f}' by rank (discrete > integrated > virtual > software)")
-            }
-            (None, 1) => "the only adapter found".to_string(),
-            (None, _) => "highest rank: discrete > integrated > virtual > software, native API before GL".to_string(),
-        };
         let features = adapter.features() & WANTED_FEATURES;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -207,11 +170,7 @@ impl Gpu {
                 *l = Some(format!("{reason:?}: {msg}"));
             }
         });
-        let class = match info.device_type {
-            wgpu::DeviceType::Cpu => DeviceClass::Software,
-            _ if info.name.to_lowercase().contains("llvmpipe") => DeviceClass::Software,
-            _ => DeviceClass::Hardware,
-        };
+        let class = if crate::gpu::select::is_software(&info) { DeviceClass::Software } else { DeviceClass::Hardware };
         let adapters = reports.into_iter().map(|(r, _)| r).collect();
         Ok(Gpu {
             device,
@@ -273,6 +232,11 @@ impl Gpu {
             })
             .map_err(|e| Error::gpu(format!("{what}: waiting for the GPU failed: {e}")))?;
         self.check(what)
+    }
+
+    /// Whether the device was lost (nothing can run on it again).
+    pub fn is_lost(&self) -> bool {
+        self.lost.lock().map_or(true, |l| l.is_some())
     }
 
     pub fn has(&self, f: wgpu::Features) -> bool {

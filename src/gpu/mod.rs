@@ -3,6 +3,7 @@
 pub mod device;
 pub mod kernel;
 pub mod kernelgen;
+pub mod select;
 
 pub use device::{DeviceClass, DeviceOptions, Gpu};
 pub use kernel::{Kernel, KernelCache};
