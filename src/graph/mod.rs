@@ -1,12 +1,14 @@
 //! Static graphs: built once through [`GraphBuilder`], planned once into a [`Plan`], run many times.
 
 pub mod build;
+pub mod exec;
 pub mod ir;
 pub mod plan;
 pub mod profile;
 pub mod run;
 
 pub use build::GraphBuilder;
+pub use exec::{Engine, Executor};
 pub use ir::{Graph, Node, Source, Value, ValueId};
 pub use plan::{Plan, PlanOptions, PlanStats};
 pub use profile::{NodeProfile, Profile};
