@@ -539,7 +539,8 @@ fn render(
         rep.to_string()
     } else {
         format!(
-            "{file}: {}x{}, {}, {}{}, {:.2}% marked, {:.2} s (model {:.2} s)",
+            // "GPU" names the model's share on either engine: ../shared/tools/peer_speed.py reads it.
+            "{file}: {}x{}, {}, {}{}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
             d.width,
             d.height,
             verdict_phrase(verdict, score, &calibration),
