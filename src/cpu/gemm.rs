@@ -82,6 +82,19 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32],
     unsafe { raw(m, k, n, a, b, c.as_mut_ptr(), ldc, accumulate) }
 }
 
+/// [`sgemm_serial`] into a raw output: `c` must be valid for writes of rows `0 .. m` (row stride
+/// `ldc`), columns `0 .. n`, and no other thread may touch those elements meanwhile (other
+/// elements between them may be written by others: only the block's own elements are written).
+///
+/// # Safety
+/// As above; the operands' bounds are checked.
+pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    if m > 0 && n > 0 {
+        raw(m, k, n, a, b, c, ldc, false)
+    }
+}
+
 unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize, accumulate: bool) {
     let beta = if accumulate { 1.0 } else { 0.0 };
     if k == 0 {

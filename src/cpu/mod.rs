@@ -78,3 +78,28 @@ pub fn measured_peaks() -> (f64, f64) {
     }
     (flops, 8.0 * len as f64 / best / 1e9)
 }
+
+/// Visit an output of `dims` (row-major, any rank up to 8) row by row (rows of the last
+/// dimension), on the pool: `f(out_row, offsets)` gets the row to write and, for each strided
+/// operand (`strides[j]`, one stride per dimension, 0 where broadcast), the element offset of the
+/// row's first element. The caller walks the row with the last stride of each operand.
+pub fn strided_rows<const K: usize>(
+    out: &mut [f32],
+    dims: &[usize],
+    strides: [&[usize]; K],
+    f: impl Fn(&mut [f32], [usize; K]) + Sync + Send,
+) {
+    let len = dims.last().copied().unwrap_or(1).max(1);
+    par_chunks(out, len, 1 << 14, |row, o| {
+        let mut offs = [0usize; K];
+        let mut r = row;
+        for d in (0..dims.len().saturating_sub(1)).rev() {
+            let i = r % dims[d];
+            r /= dims[d];
+            for (off, s) in offs.iter_mut().zip(&strides) {
+                *off += i * s[d];
+            }
+        }
+        f(o, offs)
+    });
+}

@@ -295,6 +295,9 @@ impl Op for DctFilter {
         Ok(vec![x.to_vec()])
     }
 
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (h, w) = (x.shape[x.shape.len() - 2], x.shape[x.shape.len() - 1]);
@@ -391,6 +394,7 @@ impl Op for DctFilter {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,10 @@ impl Op for LayerNorm {
         }
         Ok(vec![x.to_vec()])
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let axis = self.axis(inputs[0].shape.len()).ok()?;
+        Some(Box::new(LayerNormCpu { dims: split_at_axis(inputs[0].shape, axis), eps: self.eps }))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2]);
         let (outer, c, inner) = split_at_axis(&x.shape, self.axis(x.shape.len()).unwrap());
@@ -110,6 +114,64 @@ impl Op for LayerNorm {
         )
     }
 }
+
+/// LayerNorm on the CPU backend: per position, mean and variance in f64 over the axis (two
+/// passes, as the reference), walking contiguous runs of `inner` positions so loops vectorize.
+struct LayerNormCpu {
+    /// (outer, c, inner)
+    dims: (usize, usize, usize),
+    eps: f32,
+}
+
+impl crate::cpu::CpuKernel for LayerNormCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2]);
+        let (_, c, inner) = self.dims;
+        let eps = self.eps as f64;
+        // One task per slab [c, inner]; a slab of many positions splits into column blocks.
+        let block = if inner == 1 { 1 } else { inner.min(256) };
+        let nblk = inner.div_ceil(block);
+        let y = &mut *outputs[0];
+        let slab = c * inner;
+        let ptr = SendPtr(y.as_mut_ptr());
+        use rayon::prelude::*;
+        (0..y.len() / slab.max(1) * nblk).into_par_iter().with_min_len((4096 / slab.max(1)).max(1)).for_each(|t| {
+            let (o, i0) = (t / nblk, (t % nblk) * block);
+            let nb = block.min(inner - i0);
+            let xs = &x[o * slab..(o + 1) * slab];
+            let mut mean = vec![0.0f64; nb];
+            for k in 0..c {
+                mean.iter_mut().zip(&xs[k * inner + i0..][..nb]).for_each(|(m, &v)| *m += v as f64);
+            }
+            mean.iter_mut().for_each(|m| *m /= c as f64);
+            let mut var = vec![0.0f64; nb];
+            for k in 0..c {
+                for ((s, &v), m) in var.iter_mut().zip(&xs[k * inner + i0..][..nb]).zip(&mean) {
+                    *s += (v as f64 - m).powi(2);
+                }
+            }
+            let rstd: Vec<f64> = var.iter().map(|v| 1.0 / (v / c as f64 + eps).sqrt()).collect();
+            let p = ptr;
+            for k in 0..c {
+                let (g, b) = (gamma[k] as f64, beta[k] as f64);
+                let at = o * slab + k * inner + i0;
+                // SAFETY: task (o, i0) alone writes positions i0 .. i0 + nb of slab o, every k.
+                let yr = unsafe { std::slice::from_raw_parts_mut(p.0.add(at), nb) };
+                for (((yv, &v), m), r) in yr.iter_mut().zip(&xs[k * inner + i0..][..nb]).zip(&mean).zip(&rstd) {
+                    *yv = ((v as f64 - m) * r * g + b) as f32;
+                }
+            }
+        });
+    }
+    fn name(&self) -> &'static str {
+        "layer_norm"
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {
