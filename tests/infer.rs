@@ -7,8 +7,8 @@ use std::path::Path;
 
 use common::{bin, tiny_weights, tmpdir, write_png};
 
-use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::graph::Engine;
+use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
 fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
