@@ -79,7 +79,7 @@ impl crate::cpu::CpuKernel for SoftmaxCpu {
             let mut sum = vec![0.0f32; inner];
             for (yr, xr) in y.chunks_mut(inner).zip(x.chunks(inner)) {
                 for (((yv, &xv), s), &m) in yr.iter_mut().zip(xr).zip(sum.iter_mut()).zip(&max) {
-                    *yv = (xv - m).exp();
+                    *yv = crate::ops::act::exp_fast(xv - m);
                     *s += *yv;
                 }
             }

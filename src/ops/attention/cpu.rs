@@ -27,7 +27,7 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
     let mut sum = 0.0f32;
     for v in row.iter_mut() {
-        *v = (*v * scale - max).exp();
+        *v = crate::ops::act::exp_fast(*v * scale - max);
         sum += *v;
     }
     let inv = 1.0 / sum;
