@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cpu;
 pub mod error;
 pub mod eval;
 pub mod fileio;

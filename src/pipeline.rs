@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::gpu::device::Gpu;
-use crate::graph::{Graph, Plan};
+use crate::graph::{Engine, Executor, Graph};
 use crate::imageio::RgbImage;
 pub use crate::models::InputMode;
 use crate::models::{self, ClonePair, Family, GraphModel, Model, Scale, WeightStore};
@@ -91,31 +90,32 @@ pub struct Detection {
     pub timings: Timings,
 }
 
-/// A model planned on a device, ready to run image after image.
+/// A model planned on an engine (a GPU, or the CPU backend), ready to run image after image.
+/// Constructors take anything that converts into an [`Engine`]: `&Gpu` or `Engine::Cpu`.
 pub struct Detector<'g> {
-    gpu: &'g Gpu,
+    engine: Engine<'g>,
     model: Box<dyn Model>,
     /// The weights, kept only for models planned per image size.
     store: WeightStore,
     pub weights: WeightsInfo,
     /// The plan and the input size it was made for.
-    plan: Option<([usize; 2], Plan<'g>)>,
+    plan: Option<([usize; 2], Executor<'g>)>,
     /// The model's native stage planned for an image size, and whether it has none.
-    native: Option<([usize; 2], Plan<'g>)>,
+    native: Option<([usize; 2], Executor<'g>)>,
     native_none: bool,
 }
 
 impl<'g> Detector<'g> {
     /// A learned model from a converted weight file (`wgpu-forge convert`): the model named by the
     /// file's `arch` metadata (or `model`), configured from the weights.
-    pub fn from_weights_file(gpu: &'g Gpu, path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
-        Self::from_weights_file_with(gpu, path, model, &[])
+    pub fn from_weights_file(engine: impl Into<Engine<'g>>, path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
+        Self::from_weights_file_with(engine, path, model, &[])
     }
 
     /// As [`Detector::from_weights_file`], with the model's `settings` (`--set KEY=VALUE`, names
     /// from [`Family::settings`]) over what the weights say.
     pub fn from_weights_file_with(
-        gpu: &'g Gpu,
+        engine: impl Into<Engine<'g>>,
         path: &Path,
         model: Option<&str>,
         settings: &[(String, String)],
@@ -123,18 +123,23 @@ impl<'g> Detector<'g> {
         use crate::weights::store::{MAX_SAFETENSORS_BYTES, MAX_SAFETENSORS_NOTE};
         // One read serves both the hash in the report and the parse.
         let bytes = crate::fileio::read_regular(path, MAX_SAFETENSORS_BYTES, "weights", MAX_SAFETENSORS_NOTE)?;
-        Self::from_weights_bytes_with(gpu, &bytes, path, model, settings)
+        Self::from_weights_bytes_with(engine, &bytes, path, model, settings)
     }
 
     /// As [`Detector::from_weights_file`], from the file's bytes (`path` names them in messages
     /// and in the report; the shipped default is built into the binary).
-    pub fn from_weights_bytes(gpu: &'g Gpu, bytes: &[u8], path: &Path, model: Option<&str>) -> Result<Detector<'g>> {
-        Self::from_weights_bytes_with(gpu, bytes, path, model, &[])
+    pub fn from_weights_bytes(
+        engine: impl Into<Engine<'g>>,
+        bytes: &[u8],
+        path: &Path,
+        model: Option<&str>,
+    ) -> Result<Detector<'g>> {
+        Self::from_weights_bytes_with(engine, bytes, path, model, &[])
     }
 
     /// As [`Detector::from_weights_bytes`], with the model's `settings` over what the weights say.
     pub fn from_weights_bytes_with(
-        gpu: &'g Gpu,
+        engine: impl Into<Engine<'g>>,
         bytes: &[u8],
         path: &Path,
         model: Option<&str>,
@@ -185,45 +190,56 @@ impl<'g> Detector<'g> {
         let weights = WeightStore::from_store(store);
         let model = family.configure_weights_with(&weights, settings).map_err(in_context)?;
         let info = WeightsInfo { path: Some(path.to_path_buf()), sha256: Some(sha256), metadata };
-        Self::open(gpu, model, weights, info).map_err(in_context)
+        Self::open(engine, model, weights, info).map_err(in_context)
     }
 
     /// A model that needs no weights (`ela`, `noise`), by its family.
-    pub fn without_weights(gpu: &'g Gpu, family: &dyn Family) -> Result<Detector<'g>> {
-        Self::with_settings(gpu, family, &[])
+    pub fn without_weights(engine: impl Into<Engine<'g>>, family: &dyn Family) -> Result<Detector<'g>> {
+        Self::with_settings(engine, family, &[])
     }
 
     /// A model that needs no weights with `settings` over its defaults ([`Family::configure_with`]).
-    pub fn with_settings(gpu: &'g Gpu, family: &dyn Family, settings: &[(String, String)]) -> Result<Detector<'g>> {
+    pub fn with_settings(
+        engine: impl Into<Engine<'g>>,
+        family: &dyn Family,
+        settings: &[(String, String)],
+    ) -> Result<Detector<'g>> {
         if family.needs_weights() {
             return Err(Error::invalid(format!("'{}' needs weights: pass --weights FILE", family.name())));
         }
-        Self::open(gpu, family.configure_with(settings)?, WeightStore::new(), WeightsInfo::default())
+        Self::open(engine, family.configure_with(settings)?, WeightStore::new(), WeightsInfo::default())
     }
 
     /// A detector over any graph builder (`build([H, W])` gives a graph with input "image" and
     /// output "prob" of shape `[1, 1, H', W']`).
     pub fn new(
-        gpu: &'g Gpu,
+        engine: impl Into<Engine<'g>>,
         model: &str,
         weights: WeightsInfo,
         mode: InputMode,
         build: Box<dyn Fn([usize; 2]) -> Result<Graph>>,
     ) -> Detector<'g> {
         let model = Box::new(GraphModel { name: model.to_string(), input: mode, build });
-        Detector { gpu, model, store: WeightStore::new(), weights, plan: None, native: None, native_none: false }
+        let engine = engine.into();
+        Detector { engine, model, store: WeightStore::new(), weights, plan: None, native: None, native_none: false }
     }
 
     /// A configured model on the device. A model with a fixed input is planned here, once, and
     /// keeps no host copy of its weights (the plan holds them on the device); a native-resolution
     /// model keeps its weights to build a graph per image size.
-    pub fn open(gpu: &'g Gpu, model: Box<dyn Model>, weights: WeightStore, info: WeightsInfo) -> Result<Detector<'g>> {
+    pub fn open(
+        engine: impl Into<Engine<'g>>,
+        model: Box<dyn Model>,
+        weights: WeightStore,
+        info: WeightsInfo,
+    ) -> Result<Detector<'g>> {
+        let engine = engine.into();
         let mut det =
-            Detector { gpu, model, store: weights, weights: info, plan: None, native: None, native_none: false };
+            Detector { engine, model, store: weights, weights: info, plan: None, native: None, native_none: false };
         if let InputMode::Resized(hw) = det.model.input() {
             let graph = det.model.build(hw, &det.store)?;
             det.store = WeightStore::new();
-            let plan = Plan::new(gpu, &graph)?;
+            let plan = engine.plan(&graph)?;
             det.plan = Some((hw, plan));
         }
         Ok(det)
@@ -251,7 +267,7 @@ impl<'g> Detector<'g> {
     }
 
     /// Plan the graph for an input of `hw` unless the current plan already is for it.
-    fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Plan<'g>> {
+    fn plan_for(&mut self, hw: [usize; 2]) -> Result<&Executor<'g>> {
         if self.plan.as_ref().map(|(s, _)| *s) != Some(hw) {
             // A fixed-input model is planned once (at configuration, or here on first use).
             if self.plan.is_some() && self.model.input() != InputMode::Native {
@@ -259,7 +275,7 @@ impl<'g> Detector<'g> {
             }
             self.plan = None; // free the old plan's buffers first
             let graph = self.model.build(hw, &self.store)?;
-            let plan = Plan::new(self.gpu, &graph)?;
+            let plan = self.engine.plan(&graph)?;
             self.plan = Some((hw, plan));
         }
         Ok(&self.plan.as_ref().expect("planned above").1)
@@ -279,7 +295,7 @@ impl<'g> Detector<'g> {
                 return Ok(Vec::new());
             };
             self.native = None;
-            let plan = Plan::new(self.gpu, &graph?)?;
+            let plan = self.engine.plan(&graph?)?;
             self.native = Some((size, plan));
         }
         let plan = &self.native.as_ref().expect("planned above").1;
@@ -304,7 +320,7 @@ impl<'g> Detector<'g> {
     /// The model's graph planned for an input of `hw` (the size a fixed-input model was planned
     /// for when `None` or equal; a native-resolution model needs one), for profiles. The model's
     /// native stage, if any, is not part of it.
-    pub fn plan_at(&mut self, hw: Option<[usize; 2]>) -> Result<&Plan<'g>> {
+    pub fn plan_at(&mut self, hw: Option<[usize; 2]>) -> Result<&Executor<'g>> {
         match (self.model.input(), hw) {
             (InputMode::Resized(fixed), Some(want)) if fixed != want => Err(Error::invalid(format!(
                 "model '{}' runs at its input size {}x{} only (images are resized to it)",
@@ -321,8 +337,13 @@ impl<'g> Detector<'g> {
     }
 
     /// Memory of the current plan (activations after sharing, weights, scratch, uniforms).
-    pub fn plan_stats(&self) -> Option<&crate::graph::PlanStats> {
-        self.plan.as_ref().map(|(_, p)| &p.stats)
+    pub fn plan_stats(&self) -> Option<crate::graph::PlanStats> {
+        self.plan.as_ref().map(|(_, p)| p.stats())
+    }
+
+    /// The engine the detector runs on.
+    pub fn engine(&self) -> Engine<'g> {
+        self.engine
     }
 
     /// Run the model on one image.

@@ -8,6 +8,7 @@ use std::path::Path;
 use common::{bin, tiny_weights, tmpdir, write_png};
 
 use wgpu_forge::eval::metrics::image_metrics;
+use wgpu_forge::graph::Engine;
 use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
@@ -36,6 +37,7 @@ fn eval_scores_pairs_names_the_bad_one_and_writes_reports() {
     write_mask(&masks.join("orphan_gt.png"), 10, 10, (0, 5, 0, 5));
 
     let o = bin()
+        .env("FORGE_BACKEND", "cpu")
         .args(["eval", "--images"])
         .arg(&images)
         .arg("--masks")
@@ -63,9 +65,8 @@ fn eval_scores_pairs_names_the_bad_one_and_writes_reports() {
     assert_eq!(report["robustness"][0]["kind"], "jpeg");
     assert_eq!(report["image_level"]["authentic"], 1);
 
-    // The per-image metrics equal the library's on the library detector's maps.
-    let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
+    // The per-image metrics equal the library's on the library detector's maps (the same backend).
+    let mut det = Detector::from_weights_file(Engine::Cpu, &weights, None).unwrap();
     let rows = report["per_image"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let mut f1_sum = 0.0;
@@ -121,6 +122,7 @@ fn eval_tile_scores_the_tiled_map() {
     write_png(&images.join("big.png"), 150, 100, 4);
     let gt = write_mask(&images.join("big_gt.png"), 150, 100, (30, 110, 20, 70));
     let o = bin()
+        .env("FORGE_BACKEND", "cpu")
         .args(["eval", "--tile", "--tile-overlap", "16", "--threshold", "0.3", "--images"])
         .arg(&images)
         .arg("--masks")
@@ -136,7 +138,7 @@ fn eval_tile_scores_the_tiled_map() {
     assert!(stdout.contains("in overlapping 96x64 tiles"), "{stdout}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(report["tile"], true);
-    let mut det = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None).unwrap();
+    let mut det = Detector::from_weights_file(Engine::Cpu, &weights, None).unwrap();
     let d = det.detect_tiled(&load_rgb8(images.join("big.png"), default_max_pixels()).unwrap(), 16).unwrap();
     let m = image_metrics(&d.prob, &gt, d.width, d.height, 0.3);
     let row = &report["per_image"][0];

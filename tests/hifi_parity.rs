@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use wgpu_forge::cli::convert::{convert_with, Options};
+use wgpu_forge::cpu::CpuPlan;
 use wgpu_forge::graph::Plan;
 use wgpu_forge::models::hifi::{build_hifi, Fusion, HifiConfig};
 use wgpu_forge::models::{self, WeightStore};
@@ -60,6 +61,7 @@ fn every_stage_of_both_fusions_matches_the_reference() {
             let graph = build_hifi(&HifiConfig { fusion, ..cfg.clone() }, &w, true).unwrap();
             let gpu = Plan::new(device(), &graph).unwrap().run(&inputs).unwrap();
             let cpu = graph.run_reference(&inputs).unwrap();
+            let backend = CpuPlan::new(&graph).unwrap().run(&inputs).unwrap();
             let stages: Vec<&str> =
                 COMMON.iter().chain(if fusion == Fusion::Learned { &LEARNED[..] } else { &[] }).copied().collect();
             let mut worst = (0f32, "");
@@ -72,6 +74,7 @@ fn every_stage_of_both_fusions_matches_the_reference() {
                 let tag = format!("{name} {fusion:?} {stage}");
                 check_close(&format!("{tag} (device)"), &gpu[stage], w, TOL).unwrap_or_else(|e| panic!("{e}"));
                 check_close(&format!("{tag} (CPU references)"), &cpu[stage], w, TOL).unwrap_or_else(|e| panic!("{e}"));
+                check_close(&format!("{tag} (CPU backend)"), &backend[stage], w, TOL).unwrap_or_else(|e| panic!("{e}"));
             }
             println!("{name} {fusion:?}: largest |engine - pytorch| {:.2e} ({})", worst.0, worst.1);
             let key = if fusion == Fusion::Learned { "prob_learned" } else { "prob_product" };

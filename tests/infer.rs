@@ -7,6 +7,7 @@ use std::path::Path;
 
 use common::{bin, tiny_weights, tmpdir, write_png};
 
+use wgpu_forge::graph::Engine;
 use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::pipeline::Detector;
 
@@ -32,7 +33,7 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
     std::fs::write(&bad, b"\xff\xd8\xff\xe0 not really a jpeg").unwrap();
     let out = dir.join("out");
     let o = bin()
-        .args(["infer", "--weights"])
+        .args(["infer", "--backend", "cpu", "--weights"])
         .arg(&weights)
         .arg("--out")
         .arg(&out)
@@ -45,9 +46,10 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
     assert!(stderr.contains("broken.jpg"), "the bad file is named: {stderr}");
     assert!(!out.join("broken.mask.png").exists());
 
-    // The library pipeline on the same image gives the same maps.
-    let gpu = wgpu_forge::ops::testing::device();
-    let mut det = Detector::from_weights_file(gpu, &weights, None).unwrap();
+    // The library pipeline on the same image and backend gives the same maps, and the GPU path
+    // the same within the parity tolerance.
+    let mut det = Detector::from_weights_file(Engine::Cpu, &weights, None).unwrap();
+    let mut on_gpu = Detector::from_weights_file(wgpu_forge::ops::testing::device(), &weights, None).unwrap();
     let mut regions_seen = 0;
     for (img_path, stem, (w, h)) in [(&a, "wide", (75, 41)), (&b, "tall", (33, 50))] {
         let mask = image::open(out.join(format!("{stem}.mask.png"))).unwrap().to_luma8();
@@ -60,9 +62,13 @@ fn infer_writes_masks_and_raw_maps_and_survives_a_bad_file() {
         for (m, p) in mask.as_raw().iter().zip(&prob) {
             assert_eq!(*m, if *p > 0.5 { 255 } else { 0 });
         }
-        let d = det.detect(&load_rgb8(img_path, default_max_pixels()).unwrap()).unwrap();
-        assert_eq!(d.model_prob, model, "{stem}: model map");
-        assert_eq!(d.prob, prob, "{stem}: map at the image's size");
+        let img = load_rgb8(img_path, default_max_pixels()).unwrap();
+        let d = det.detect(&img).unwrap();
+        assert!(d.model_prob == model, "{stem}: model map differs from the library's on the CPU backend");
+        let g = on_gpu.detect(&img).unwrap();
+        let worst = g.model_prob.iter().zip(&model).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(worst <= 1e-4, "{stem}: the GPU's model map differs from the CPU backend's by {worst}");
+        assert!(d.prob == prob, "{stem}: map at the image's size differs");
         assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)));
         regions_seen += check_report(&out, stem, w as usize, h as usize, &prob);
     }

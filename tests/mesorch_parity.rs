@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use wgpu_forge::cpu::CpuPlan;
 use wgpu_forge::graph::{Graph, Plan};
 use wgpu_forge::models::mesorch::{build_mesorch_with, MesorchConfig, MesorchOptions, Variant};
 use wgpu_forge::models::{build_mesorch, WeightStore};
@@ -103,6 +104,14 @@ fn check_case(model: &str, hw: [usize; 2], opts: &MesorchOptions, cpu_too: bool)
     assert!(errs.iter().all(|(_, e)| *e <= TOL), "{msg} (tolerance {TOL})");
     // Running again gives the same bits.
     assert_eq!(plan.run(&[("image", input)]).unwrap()["prob"].data, got["prob"].data, "{case}: rerun differs");
+
+    // The CPU backend, every stage, same tolerance.
+    let t = Instant::now();
+    let backend = CpuPlan::new(&graph).unwrap().run(&[("image", input)]).unwrap();
+    let errs = compare(&graph, &backend, &expected);
+    let msg = report(&format!("{case} (CPU backend, {:.2} s)", t.elapsed().as_secs_f64()), &errs);
+    eprintln!("{msg}");
+    assert!(errs.iter().all(|(_, e)| *e <= TOL), "{msg} (tolerance {TOL})");
 
     if cpu_too {
         let t = Instant::now();

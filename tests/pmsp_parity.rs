@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use wgpu_forge::cli::convert::{convert_with, Options};
+use wgpu_forge::cpu::CpuPlan;
 use wgpu_forge::graph::Plan;
 use wgpu_forge::imageio::{default_max_pixels, load_rgb8};
 use wgpu_forge::models::{self, WeightStore};
@@ -47,12 +48,15 @@ fn stages_match(name: &str) {
     let inputs = [("image", image), ("ela", ela)];
     let gpu = Plan::new(device(), &graph).unwrap().run(&inputs).unwrap();
     let cpu = graph.run_reference(&inputs).unwrap();
+    let backend = CpuPlan::new(&graph).unwrap().run(&inputs).unwrap();
     let stages = ["rgb_f5", "ela_f5", "fused", "ppm", "head", "logits", "prob", "ela_view", "ela_share"];
     let model_name = name;
     for name in stages {
         let w = want.get(name).unwrap_or_else(|| panic!("fixture has no {name}"));
         check_close(&format!("{model_name} {name} (device)"), &gpu[name], w, TOL).unwrap_or_else(|e| panic!("{e}"));
         check_close(&format!("{model_name} {name} (CPU references)"), &cpu[name], w, TOL)
+            .unwrap_or_else(|e| panic!("{e}"));
+        check_close(&format!("{model_name} {name} (CPU backend)"), &backend[name], w, TOL)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let p = &gpu["prob"];

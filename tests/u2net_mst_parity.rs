@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use wgpu_forge::cli::convert::{convert_with, Options};
+use wgpu_forge::cpu::CpuPlan;
 use wgpu_forge::graph::Plan;
 use wgpu_forge::models::{self, MapKind, WeightStore};
 use wgpu_forge::ops::testing::device;
@@ -42,11 +43,13 @@ fn every_stage_matches_the_reference() {
     let inputs = [("image", want.get("image").unwrap())];
     let gpu = Plan::new(device(), &graph).unwrap().run(&inputs).unwrap();
     let cpu = graph.run_reference(&inputs).unwrap();
+    let backend = CpuPlan::new(&graph).unwrap().run(&inputs).unwrap();
     let mut worst = [0f32; 2];
     for name in STAGES {
         let w = want.get(name).unwrap_or_else(|| panic!("fixture has no {name}"));
         check_close(&format!("{name} (device)"), &gpu[name], w, TOL).unwrap_or_else(|e| panic!("{e}"));
         check_close(&format!("{name} (CPU references)"), &cpu[name], w, TOL).unwrap_or_else(|e| panic!("{e}"));
+        check_close(&format!("{name} (CPU backend)"), &backend[name], w, TOL).unwrap_or_else(|e| panic!("{e}"));
         for (k, got) in [&gpu[name], &cpu[name]].into_iter().enumerate() {
             let scale = w.max_abs().max(1.0);
             let e = got.data.iter().zip(&w.data).map(|(a, b)| (a - b).abs() / scale).fold(0f32, f32::max);

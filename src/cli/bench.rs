@@ -89,8 +89,9 @@ fn rate(amount: f64, us: f64) -> f64 {
 }
 
 pub fn run_model(dev: &DeviceArgs, o: &ModelBench) -> Result<()> {
-    let gpu = dev.open()?;
-    let mut det = crate::cli::infer::open_detector(&gpu, o.weights, o.model, &[])?;
+    let backend = dev.backend()?;
+    let engine = backend.engine();
+    let mut det = crate::cli::infer::open_detector(engine, o.weights, o.model, &[])?;
     let size = o.size.map(parse_size).transpose()?;
     let size = match (det.mode(), size) {
         (crate::pipeline::InputMode::Native, None) => Some([512, 512]),
@@ -101,10 +102,16 @@ pub fn run_model(dev: &DeviceArgs, o: &ModelBench) -> Result<()> {
             let (f, b) = parse_peak(p)?;
             (f, b, "given by --peak")
         }
-        None => {
-            let (f, b) = measured_peaks(&gpu)?;
-            (f, b, "measured by bench's GEMM and element-wise cases")
-        }
+        None => match backend.gpu() {
+            Some(gpu) => {
+                let (f, b) = measured_peaks(gpu)?;
+                (f, b, "measured by bench's GEMM and element-wise cases")
+            }
+            None => {
+                let (f, b) = crate::cpu::measured_peaks();
+                (f, b, "measured by the CPU backend's GEMM and a copy")
+            }
+        },
     };
     let name = det.name().to_string();
     let plan = det.plan_at(size)?;
@@ -114,7 +121,12 @@ pub fn run_model(dev: &DeviceArgs, o: &ModelBench) -> Result<()> {
     let p = plan.profile(&feed, o.reps)?;
     let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().ok();
     let date = date.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    println!("model {name}, inputs {}; device {} ({:?}); {date}", shapes.join(", "), gpu.info.name, gpu.info.backend);
+    println!(
+        "model {name}, inputs {}; device {} ({}); {date}",
+        shapes.join(", "),
+        engine.device_name(),
+        engine.backend_name()
+    );
     println!(
         "whole graph, one submission: {:.1} ms (median of {}); {} dispatching nodes; {:.2} GFLOP, {:.1} MB moved at least",
         p.whole_ms,

@@ -171,13 +171,14 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
     if at_model && args.tile {
         return Err(Error::invalid("--tile scores at the image's resolution; drop --resolution model"));
     }
-    let gpu = dev.open()?;
+    let backend = dev.backend()?;
+    let engine = backend.engine();
     let mut conditions: Vec<Option<Perturbation>> = vec![None];
     conditions.extend(perturbations.iter().copied().map(Some));
     let mut runs = Vec::new();
     for (i, (weights, model)) in specs.iter().enumerate() {
         let set = if i == set_for { &settings[..] } else { &[] };
-        let det = open_detector(&gpu, weights.as_deref(), model.as_deref(), set)?;
+        let det = open_detector(engine, weights.as_deref(), model.as_deref(), set)?;
         if args.tile {
             det.check_tile_overlap(args.tile_overlap)?;
         }
@@ -194,7 +195,7 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         println!(
             "{} on {}; evaluated at {resolution}; a pixel is marked when p > {}",
             det.name(),
-            gpu.info.name,
+            engine.device_name(),
             args.threshold
         );
         runs.push(ModelRun { det, resolution, rows: Vec::new(), per_condition: vec![Vec::new(); conditions.len()] });

@@ -138,8 +138,11 @@ pub const SHIPPED_WEIGHTS: &str = "weights/pmsp-mobilenet.safetensors";
 pub static SHIPPED_WEIGHTS_BYTES: &[u8] = include_bytes!("../../weights/pmsp-mobilenet.safetensors");
 
 /// The default detector: the shipped weights, from the binary, with the model's `settings`.
-pub fn default_detector<'g>(gpu: &'g crate::gpu::device::Gpu, settings: &[(String, String)]) -> Result<Detector<'g>> {
-    Detector::from_weights_bytes_with(gpu, SHIPPED_WEIGHTS_BYTES, Path::new(SHIPPED_WEIGHTS), None, settings)
+pub fn default_detector<'g>(
+    engine: impl Into<crate::graph::Engine<'g>>,
+    settings: &[(String, String)],
+) -> Result<Detector<'g>> {
+    Detector::from_weights_bytes_with(engine, SHIPPED_WEIGHTS_BYTES, Path::new(SHIPPED_WEIGHTS), None, settings)
 }
 
 /// Weights named by FORGE_WEIGHTS, if set.
@@ -151,22 +154,23 @@ pub fn default_weights() -> Option<PathBuf> {
 /// model through its weights (`model` overriding their `arch`); with neither, FORGE_WEIGHTS when
 /// set, else the shipped default ([`SHIPPED_WEIGHTS`], built in).
 pub fn open_detector<'g>(
-    gpu: &'g crate::gpu::device::Gpu,
+    engine: impl Into<crate::graph::Engine<'g>>,
     weights: Option<&Path>,
     model: Option<&str>,
     settings: &[(String, String)],
 ) -> Result<Detector<'g>> {
+    let engine = engine.into();
     let family = model.map(models::family).transpose()?;
     if let Some(f) = family.filter(|f| !f.needs_weights()) {
         if weights.is_some() {
             return Err(Error::invalid(format!("--model {} is training-free and takes no --weights", f.name())));
         }
-        return Detector::with_settings(gpu, f, settings);
+        return Detector::with_settings(engine, f, settings);
     }
     let weights = match (weights, default_weights()) {
         (Some(w), _) => w.to_path_buf(),
         (None, Some(w)) => w,
-        (None, None) if model.is_none() => return default_detector(gpu, settings),
+        (None, None) if model.is_none() => return default_detector(engine, settings),
         (None, None) => {
             return Err(Error::invalid(format!(
                 "no weights: pass --weights FILE (a .safetensors made by `wgpu-forge convert`, e.g. \
@@ -174,7 +178,7 @@ pub fn open_detector<'g>(
             )))
         }
     };
-    Detector::from_weights_file_with(gpu, &weights, model, settings)
+    Detector::from_weights_file_with(engine, &weights, model, settings)
 }
 
 /// `KEY=VALUE` settings, in order.
@@ -196,22 +200,22 @@ enum Slot<'g> {
 /// The panel's detectors, planned once for the batch: every training-free detector in the
 /// registry's order, then the learned model (`--weights`, else FORGE_WEIGHTS, else the shipped
 /// default, built into the binary). `main` is the command's own detector.
-fn panel_detectors<'g>(gpu: &'g crate::gpu::device::Gpu, main: &Detector, args: &InferArgs) -> Result<Vec<Slot<'g>>> {
+fn panel_detectors<'g>(engine: crate::graph::Engine<'g>, main: &Detector, args: &InferArgs) -> Result<Vec<Slot<'g>>> {
     let mut slots = Vec::new();
     for f in models::REGISTRY.iter().filter(|f| !f.needs_weights()) {
         if main.weights.path.is_none() && main.name() == f.name() {
             slots.push(Slot::Main);
         } else {
-            slots.push(Slot::Other(Box::new(Detector::without_weights(gpu, *f)?)));
+            slots.push(Slot::Other(Box::new(Detector::without_weights(engine, *f)?)));
         }
     }
     let learned = args.weights.clone().or_else(default_weights);
     let own = main.weights.path.as_deref();
     match learned {
         Some(w) if own == Some(w.as_path()) => slots.push(Slot::Main),
-        Some(w) => slots.push(Slot::Other(Box::new(Detector::from_weights_file(gpu, &w, None)?))),
+        Some(w) => slots.push(Slot::Other(Box::new(Detector::from_weights_file(engine, &w, None)?))),
         None if own == Some(Path::new(SHIPPED_WEIGHTS)) => slots.push(Slot::Main),
-        None => slots.push(Slot::Other(Box::new(default_detector(gpu, &[])?))),
+        None => slots.push(Slot::Other(Box::new(default_detector(engine, &[])?))),
     }
     if args.tile {
         for slot in &slots {
@@ -242,17 +246,18 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     if stale > 0 {
         eprintln!("wgpu-forge: note: removed {stale} temporary files left in {} by runs that died", args.out.display());
     }
-    let gpu = dev.open()?;
+    let backend = dev.backend()?;
+    let engine = backend.engine();
     let t = Instant::now();
     let settings = parse_settings(&args.set)?;
-    let mut det = open_detector(&gpu, args.weights.as_deref(), args.model.as_deref(), &settings)?;
+    let mut det = open_detector(engine, args.weights.as_deref(), args.model.as_deref(), &settings)?;
     if args.tile {
         det.check_tile_overlap(args.tile_overlap)?;
     }
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let mem = det.plan_stats().map_or(String::new(), |s| {
         format!(
-            "; GPU memory {:.1} MiB (weights {:.1}, activations {:.1}, scratch {:.1})",
+            "; memory {:.1} MiB (weights {:.1}, activations {:.1}, scratch {:.1})",
             mib(s.peak_activation_bytes + s.weight_bytes + s.scratch_bytes + s.uniform_bytes),
             mib(s.weight_bytes),
             mib(s.peak_activation_bytes),
@@ -260,9 +265,13 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         )
     });
     let source = det.weights.path.as_ref().map_or("built in".to_string(), |p| p.display().to_string());
-    eprintln!("{} ({source}) on {}: planned in {:.1} s{mem}", det.name(), gpu.info.name, t.elapsed().as_secs_f64());
-    let mut panel = if args.panel { panel_detectors(&gpu, &det, args)? } else { Vec::new() };
-    let ctx = Context::new(args, &gpu);
+    let (device, why) = match &backend {
+        crate::cli::Backend::Cpu { reason, .. } => (engine.device_name(), format!(" (CPU backend: {reason})")),
+        crate::cli::Backend::Gpu(_) => (engine.device_name(), String::new()),
+    };
+    eprintln!("{} ({source}) on {device}{why}: planned in {:.1} s{mem}", det.name(), t.elapsed().as_secs_f64());
+    let mut panel = if args.panel { panel_detectors(engine, &det, args)? } else { Vec::new() };
+    let ctx = Context::new(args, engine);
     let mut log = args.jsonl.as_deref().map(JsonlLog::open).transpose()?;
     if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.torn > 0) {
         let torn = if l.torn > 0 { format!(" ({} unfinished lines skipped)", l.torn) } else { String::new() };
@@ -344,8 +353,9 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(args: &'a InferArgs, gpu: &crate::gpu::device::Gpu) -> Context<'a> {
-        Context { args, adapter: gpu.info.name.clone(), backend: format!("{:?}", gpu.info.backend) }
+    /// The report's context for models run by `engine` (its device and backend names).
+    pub fn new(args: &'a InferArgs, engine: crate::graph::exec::Engine) -> Context<'a> {
+        Context { args, adapter: engine.device_name(), backend: engine.backend_name() }
     }
 }
 
@@ -530,6 +540,7 @@ fn render(
         rep.to_string()
     } else {
         format!(
+            // "GPU" names the model's share on either engine: ../shared/tools/peer_speed.py reads it.
             "{file}: {}x{}, {}, {}{}, {:.2}% marked, {:.2} s (GPU {:.2} s)",
             d.width,
             d.height,

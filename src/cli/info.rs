@@ -2,15 +2,57 @@
 
 use std::fmt::Write;
 
-use crate::cli::DeviceArgs;
+use crate::cli::{Backend, DeviceArgs};
 use crate::gpu::device::{Gpu, WANTED_FEATURES};
 use crate::Result;
 
 pub fn run(dev: &DeviceArgs) -> Result<()> {
-    let gpu = dev.open()?;
-    print!("{}", describe(&gpu));
+    let backend = dev.backend()?;
+    print!("{}", describe_backend(&backend));
     print!("{}", models());
     Ok(())
+}
+
+/// Which engine runs the models and why, then the GPU adapters (chosen or passed over).
+pub fn describe_backend(backend: &Backend) -> String {
+    match backend {
+        Backend::Gpu(gpu) => format!(
+            "Engine: GPU ({}, {:?})
+
+{}",
+            gpu.info.name,
+            gpu.info.backend,
+            describe(gpu)
+        ),
+        Backend::Cpu { reason, passed_over } => {
+            let mut s = format!(
+                "Engine: CPU backend, {} threads (RAYON_NUM_THREADS sets them)
+  why: {reason}
+",
+                crate::cpu::threads()
+            );
+            match passed_over {
+                Some(gpu) => {
+                    let _ = writeln!(
+                        s,
+                        "
+Adapters found (not used for models):"
+                    );
+                    for a in &gpu.adapters {
+                        let _ = writeln!(s, "   {} ({:?}, {:?})", a.info.name, a.info.device_type, a.info.backend);
+                    }
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "
+No GPU adapter in use."
+                    );
+                }
+            }
+            s
+        }
+    }
 }
 
 /// The models the registry holds (`--model`, `convert --arch`), the default marked.

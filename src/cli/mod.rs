@@ -8,25 +8,107 @@ pub mod infer;
 pub mod info;
 pub mod serve;
 
-use crate::gpu::device::{DeviceOptions, Gpu};
+use crate::error::{Error, ErrorKind};
+use crate::gpu::device::{DeviceClass, DeviceOptions, Gpu};
+use crate::graph::Engine;
 use crate::Result;
 
-/// Device flags shared by every command that touches the GPU.
+/// Device flags shared by every command that runs a model.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DeviceArgs {
-    /// Graphics API to use: vulkan, metal, dx12 or gl (default: all; env FORGE_BACKEND).
-    #[arg(long, global = true, value_parser = ["vulkan", "metal", "dx12", "gl"])]
+    /// Where to run: vulkan, metal, dx12 or gl (a GPU through that API), or cpu (the native CPU
+    /// backend). Default: the best hardware GPU, else the CPU backend (env FORGE_BACKEND).
+    #[arg(long, global = true, value_parser = ["vulkan", "metal", "dx12", "gl", "cpu"])]
     pub backend: Option<String>,
     /// Use the first adapter whose name contains this text (env FORGE_ADAPTER).
     #[arg(long, global = true)]
     pub adapter: Option<String>,
 }
 
+/// The engine a command runs models on, with why it was chosen.
+pub enum Backend {
+    Gpu(Gpu),
+    Cpu {
+        /// Why the CPU backend, in words (for `info` and logs).
+        reason: String,
+        /// The GPU adapters that were found and passed over (for `info`).
+        passed_over: Option<Gpu>,
+    },
+}
+
+impl Backend {
+    pub fn engine(&self) -> Engine<'_> {
+        match self {
+            Backend::Gpu(g) => Engine::Gpu(g),
+            Backend::Cpu { .. } => Engine::Cpu,
+        }
+    }
+    /// The GPU, when the engine is one.
+    pub fn gpu(&self) -> Option<&Gpu> {
+        match self {
+            Backend::Gpu(g) => Some(g),
+            Backend::Cpu { .. } => None,
+        }
+    }
+}
+
+/// The words `--backend` takes for the CPU backend.
+fn is_cpu(name: &str) -> bool {
+    name.eq_ignore_ascii_case("cpu")
+}
+
 impl DeviceArgs {
     pub fn options(&self) -> DeviceOptions {
         DeviceOptions::from_env().merged(self.backend.clone(), self.adapter.clone())
     }
+
+    /// A GPU (commands that measure the WGSL kernels themselves); `--backend cpu` is refused.
     pub fn open(&self) -> Result<Gpu> {
-        Gpu::new(&self.options())
+        let opts = self.options();
+        if opts.backend.as_deref().is_some_and(is_cpu) {
+            return Err(Error::invalid(
+                "this command measures the GPU kernels and needs a GPU adapter; --backend cpu (or FORGE_BACKEND=cpu) \
+                 has none (use `bench --model NAME --backend cpu` to time a model on the CPU backend)",
+            ));
+        }
+        Gpu::new(&opts)
+    }
+
+    /// The engine for running models: `--backend cpu` asks for the CPU backend; any other
+    /// `--backend` or `--adapter` for that GPU (an error when there is none); neither takes the
+    /// best hardware GPU, else the CPU backend (no adapter at all, or only a software one such as
+    /// lavapipe, which runs the same graph several times slower than the CPU backend).
+    pub fn backend(&self) -> Result<Backend> {
+        let opts = self.options();
+        if opts.backend.as_deref().is_some_and(is_cpu) {
+            if let Some(a) = &opts.adapter {
+                return Err(Error::invalid(format!(
+                    "--adapter '{a}' chooses a GPU adapter, but --backend cpu (or FORGE_BACKEND=cpu) asks for the CPU"
+                )));
+            }
+            return Ok(Backend::Cpu {
+                reason: "asked for (--backend cpu or FORGE_BACKEND=cpu)".into(),
+                passed_over: None,
+            });
+        }
+        if opts.backend.is_some() || opts.adapter.is_some() {
+            return Gpu::new(&opts).map(Backend::Gpu);
+        }
+        match Gpu::new(&opts) {
+            Ok(g) if g.class == DeviceClass::Hardware => Ok(Backend::Gpu(g)),
+            Ok(g) => Ok(Backend::Cpu {
+                reason: format!(
+                    "no hardware GPU: the only adapter is the software '{}', which runs the same graph slower than \
+                     the CPU backend (--backend {} runs it anyway)",
+                    g.info.name,
+                    format!("{:?}", g.info.backend).to_lowercase()
+                ),
+                passed_over: Some(g),
+            }),
+            Err(e) if e.kind == ErrorKind::NoDevice => {
+                Ok(Backend::Cpu { reason: "no GPU adapter was found".into(), passed_over: None })
+            }
+            Err(e) => Err(e),
+        }
     }
 }

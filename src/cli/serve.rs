@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use crate::cli::infer::{open_detector, parse_settings, report_only, Context, InferArgs};
 use crate::cli::DeviceArgs;
 use crate::error::{Error, Result};
-use crate::gpu::device::Gpu;
 use crate::imageio::{decode_image, LoadOptions};
 use crate::pipeline::Detector;
 use crate::serve::worker::{Answer, Engine, ModelInfo, ProbMap};
@@ -53,7 +52,7 @@ pub struct ServeArgs {
 
 /// The planned model on the device, answering one image at a time.
 struct Forge<'g> {
-    gpu: &'g Gpu,
+    engine: crate::graph::exec::Engine<'g>,
     det: Detector<'g>,
     args: InferArgs,
     load: LoadOptions,
@@ -66,7 +65,7 @@ impl Engine for Forge<'_> {
         let decode_s = t.elapsed().as_secs_f64();
         let mut d = self.det.detect_with(&decoded.image, self.args.tile.then_some(self.args.tile_overlap))?;
         d.timings.decode_s = decode_s;
-        let ctx = Context::new(&self.args, self.gpu);
+        let ctx = Context::new(&self.args, self.engine);
         let report = report_only(&self.det, &decoded.image, &d, name, &ctx, &decoded.notes)?;
         let gpu_s = d.timings.gpu_s;
         let prob = prob.then(|| ProbMap { width: d.width, height: d.height, data: d.prob });
@@ -74,7 +73,10 @@ impl Engine for Forge<'_> {
     }
 
     fn healthy(&self) -> bool {
-        !self.gpu.is_lost()
+        match self.engine {
+            crate::graph::exec::Engine::Gpu(gpu) => !gpu.is_lost(),
+            crate::graph::exec::Engine::Cpu => true,
+        }
     }
 }
 
@@ -98,19 +100,20 @@ pub fn run(dev: &DeviceArgs, args: &ServeArgs) -> Result<usize> {
     let (dev, a) = (dev.clone(), args.clone());
     let open = move |jobs: crate::serve::worker::Jobs| -> Result<()> {
         let t = Instant::now();
-        let gpu = dev.open()?;
-        let det = open_detector(&gpu, a.weights.as_deref(), a.model.as_deref(), &settings)?;
+        let backend = dev.backend()?;
+        let engine = backend.engine();
+        let det = open_detector(engine, a.weights.as_deref(), a.model.as_deref(), &settings)?;
         if a.tile {
             det.check_tile_overlap(report_args.tile_overlap)?;
         }
         let info = ModelInfo {
             name: det.name().to_string(),
             version: det.weights.sha256.clone(),
-            adapter: gpu.info.name.clone(),
+            adapter: engine.device_name(),
         };
         eprintln!("wgpu-forge: {} on {}: planned in {:.1} s", info.name, info.adapter, t.elapsed().as_secs_f64());
-        let mut engine = Forge { gpu: &gpu, det, args: report_args, load };
-        jobs.serve(info, &mut engine);
+        let mut forge = Forge { engine, det, args: report_args, load };
+        jobs.serve(info, &mut forge);
         Ok(())
     };
     let cfg = Config {

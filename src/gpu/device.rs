@@ -94,8 +94,8 @@ pub struct Gpu {
     lost: Arc<Mutex<Option<String>>>,
 }
 
-pub const NO_ADAPTER_HELP: &str = "no GPU adapter was found. wgpu-forge runs on any Vulkan, Metal or DX12 device, \
-and on a CPU through a software driver when there is no GPU. On Linux install Mesa's Vulkan drivers \
+pub const NO_ADAPTER_HELP: &str = "no GPU adapter was found. wgpu-forge runs on any Vulkan, Metal or DX12 device; \
+without --backend (or with --backend cpu) it runs models on its CPU backend when there is none. On Linux install Mesa's Vulkan drivers \
 (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers libvulkan1`), which include lavapipe, or your GPU \
 vendor's Vulkan driver; on macOS Metal is built in; on Windows update the GPU driver. If an adapter \
 exists but was filtered out, check --backend / --adapter (or FORGE_BACKEND / FORGE_ADAPTER), and run \

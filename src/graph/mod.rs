@@ -2,12 +2,14 @@
 
 pub mod build;
 pub mod fuse;
+pub mod exec;
 pub mod ir;
 pub mod plan;
 pub mod profile;
 pub mod run;
 
 pub use build::GraphBuilder;
+pub use exec::{Engine, Executor};
 pub use ir::{Graph, Node, Source, Value, ValueId};
 pub use plan::{Plan, PlanOptions, PlanStats};
 pub use profile::{NodeProfile, Profile};

@@ -84,6 +84,33 @@ fn storage_buffer(gpu: &Gpu, label: &str, bytes: u64) -> Result<Arc<wgpu::Buffer
     })
 }
 
+/// Each value's storage root (views share their source's storage) and the last node that touches
+/// each root (`usize::MAX`: a graph output, lives to the end). Shared by the GPU and CPU planners.
+pub(crate) fn liveness(graph: &Graph) -> Result<(Vec<usize>, Vec<usize>)> {
+    let nv = graph.values.len();
+    let mut root: Vec<usize> = (0..nv).collect();
+    for node in &graph.nodes {
+        if let Some(i) = node.op.view_of() {
+            let src = graph.value(node.inputs[i]);
+            let dst = graph.value(node.outputs[0]);
+            if numel(&src.shape) != numel(&dst.shape) {
+                return Err(Error::graph(format!("node '{}': a view must keep the element count", node.name)));
+            }
+            root[node.outputs[0].0] = root[node.inputs[i].0];
+        }
+    }
+    let mut last_use = vec![0usize; nv];
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for v in node.inputs.iter().chain(&node.outputs) {
+            last_use[root[v.0]] = last_use[root[v.0]].max(n);
+        }
+    }
+    for (_, v) in &graph.outputs {
+        last_use[root[v.0]] = usize::MAX;
+    }
+    Ok((root, last_use))
+}
+
 impl<'g> Plan<'g> {
     pub fn new(gpu: &'g Gpu, graph: &Graph) -> Result<Plan<'g>> {
         Self::with_options(gpu, graph, &PlanOptions::default())
@@ -99,28 +126,7 @@ impl<'g> Plan<'g> {
             (graph, 0)
         };
         let nv = graph.values.len();
-        // Each value's storage root: views share their source's buffer.
-        let mut root: Vec<usize> = (0..nv).collect();
-        for node in &graph.nodes {
-            if let Some(i) = node.op.view_of() {
-                let src = graph.value(node.inputs[i]);
-                let dst = graph.value(node.outputs[0]);
-                if numel(&src.shape) != numel(&dst.shape) {
-                    return Err(Error::graph(format!("node '{}': a view must keep the element count", node.name)));
-                }
-                root[node.outputs[0].0] = root[node.inputs[i].0];
-            }
-        }
-        // Last node that touches each root (usize::MAX: lives to the end).
-        let mut last_use = vec![0usize; nv];
-        for (n, node) in graph.nodes.iter().enumerate() {
-            for v in node.inputs.iter().chain(&node.outputs) {
-                last_use[root[v.0]] = last_use[root[v.0]].max(n);
-            }
-        }
-        for (_, v) in &graph.outputs {
-            last_use[root[v.0]] = usize::MAX;
-        }
+        let (root, mut last_use) = liveness(graph)?;
 
         // Dedicated buffers for inputs and constants.
         let mut views: Vec<Option<TensorView>> = vec![None; nv];

@@ -34,7 +34,7 @@ pub struct Profile {
     pub reps: usize,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
@@ -68,19 +68,18 @@ impl Profile {
     }
 }
 
+/// Values in [0, 1), a fixed hash of the index: for timing, where only the shapes matter.
+pub(crate) fn synthetic(shape: &[usize]) -> Tensor {
+    let data =
+        (0..numel(shape)).map(|i| ((i as u32).wrapping_mul(2654435761) >> 8) as f32 / (1u32 << 24) as f32).collect();
+    Tensor::new(shape, data).expect("the shape's own element count")
+}
+
 impl<'g> Plan<'g> {
     /// Deterministic inputs for every input of the plan (values in [0, 1), a fixed hash of the
     /// index): for timing, where only the shapes matter.
     pub fn synthetic_inputs(&self) -> Vec<(String, Tensor)> {
-        self.inputs
-            .iter()
-            .map(|s| {
-                let data = (0..numel(&s.shape))
-                    .map(|i| ((i as u32).wrapping_mul(2654435761) >> 8) as f32 / (1u32 << 24) as f32)
-                    .collect();
-                (s.name.clone(), Tensor::new(&s.shape, data).expect("the slot's own shape"))
-            })
-            .collect()
+        self.inputs.iter().map(|s| (s.name.clone(), synthetic(&s.shape))).collect()
     }
 
     /// Wall time of each node submitted alone and waited for, microseconds (0 for nodes that

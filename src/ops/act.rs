@@ -103,3 +103,110 @@ mod tests {
         }
     }
 }
+
+impl Act {
+    /// The activation in f32 for the CPU backend's kernels: GELU through an erf with absolute
+    /// error under 2e-7 (Abramowitz & Stegun 7.1.26), the rest as [`Act::apply`] in f32. Tested
+    /// against [`Act::apply`] below.
+    #[inline]
+    pub fn apply_fast(&self, x: f32) -> f32 {
+        match *self {
+            Act::None => x,
+            Act::Relu => x.max(0.0),
+            Act::Relu6 => x.clamp(0.0, 6.0),
+            Act::Gelu => 0.5 * x * (1.0 + erf_fast(x * std::f32::consts::FRAC_1_SQRT_2)),
+            Act::Sigmoid => 1.0 / (1.0 + exp_fast(-x)),
+            Act::HSwish => x * ((x + 3.0).clamp(0.0, 6.0) / 6.0),
+            Act::LeakyRelu(a) => {
+                if x >= 0.0 {
+                    x
+                } else {
+                    x * a
+                }
+            }
+        }
+    }
+
+    /// [`Act::apply_fast`] over a slice, in place (nothing to do for `None`).
+    pub fn apply_slice(&self, xs: &mut [f32]) {
+        if *self != Act::None {
+            for v in xs {
+                *v = self.apply_fast(*v);
+            }
+        }
+    }
+}
+
+/// erf in f32 (Abramowitz & Stegun 7.1.26: absolute error under 1.5e-7, plus f32 rounding).
+#[inline]
+fn erf_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let r = 1.0 - p * exp_fast(-a * a);
+    r.copysign(x)
+}
+
+/// `e^x` in f32 without a libm call, branch-free so loops over it vectorize: `2^n * e^r` with
+/// `r = x - n ln 2` in [-ln2/2, ln2/2] (ln 2 split in two for exactness) and a degree-6
+/// polynomial for `e^r` (Cephes' expf coefficients); relative error about 2e-7. Inputs beyond
+/// +-87.3 saturate to the f32 range's ends (0 below, about 1.2e38 above; `x = inf` gives inf);
+/// NaN stays NaN.
+#[inline]
+pub fn exp_fast(x: f32) -> f32 {
+    if x == f32::INFINITY {
+        return x;
+    }
+    let xc = x.clamp(-87.3, 88.0);
+    let n = (xc * std::f32::consts::LOG2_E).round();
+    let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 0.166_666_66;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let y = e * scale;
+    if x < -87.3 {
+        0.0
+    } else {
+        y
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    /// exp_fast within 5e-7 relative of f64 exp over its range, saturating beyond it.
+    #[test]
+    fn exp_fast_matches_exp() {
+        for i in -873_000..=880_000 {
+            let x = i as f32 * 1e-4;
+            let (got, want) = (exp_fast(x) as f64, (x as f64).exp());
+            assert!((got - want).abs() <= 5e-7 * want, "exp({x}): {got} vs {want}");
+        }
+        assert_eq!(exp_fast(-100.0), 0.0);
+        assert_eq!(exp_fast(f32::INFINITY), f32::INFINITY);
+        assert!(exp_fast(100.0) > 1e38 && exp_fast(100.0).is_finite());
+        assert!(exp_fast(f32::NAN).is_nan());
+    }
+
+    /// Every activation's fast form against the f64 reference over [-12, 12] and its extremes,
+    /// within 1e-6 of max(|y|, 1).
+    #[test]
+    fn fast_activations_match_the_reference() {
+        let acts = [Act::None, Act::Relu, Act::Relu6, Act::Gelu, Act::Sigmoid, Act::HSwish, Act::LeakyRelu(0.1)];
+        let mut xs: Vec<f32> = (0..=24_000).map(|i| -12.0 + i as f32 * 1e-3).collect();
+        xs.extend([f32::MAX, -f32::MAX, 1e-30, -1e-30, 0.0, -0.0, 88.0, -88.0, 104.0]);
+        for a in acts {
+            for &x in &xs {
+                let (want, got) = (a.apply(x), a.apply_fast(x));
+                let tol = 1e-6 * want.abs().max(1.0);
+                assert!((want - got).abs() <= tol || want == got, "{a:?}({x}): fast {got}, reference {want}");
+            }
+        }
+    }
+}

@@ -189,6 +189,9 @@ impl Op for Attention {
         let flops = b * l * s * (2.0 * q[2] as f64 + 2.0 * v[2] as f64 + 5.0 * self.heads as f64);
         crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(flops)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
@@ -320,6 +323,7 @@ impl Op for Attention {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -329,6 +329,9 @@ impl Op for Conv2d {
         let taps = inputs[1][..3].iter().product::<usize>() as f64;
         crate::ops::Cost::streaming(inputs, outputs, 2.0 * taps)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let w = unpack_conv2d_weight(inputs[1]);
         vec![conv2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]
@@ -507,6 +510,7 @@ pub fn fold_batch_norm(
     (wf, bf)
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests;
 

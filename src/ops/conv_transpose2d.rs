@@ -245,6 +245,11 @@ impl Op for ConvTranspose2d {
         let ins = inputs[0].iter().product::<usize>() as f64;
         crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(2.0 * fan * ins)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape).collect();
+        let y = dims4(self.infer(&shapes).ok()?.first()?)?;
+        cpu::kernel(self, inputs, y)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let w = unpack_conv_transpose2d_weight(inputs[1]);
         vec![conv_transpose2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]
@@ -414,6 +419,7 @@ pub fn conv_transpose2d(
     b.add(name, params, &ins)
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

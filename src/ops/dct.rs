@@ -304,6 +304,9 @@ impl Op for DctFilter {
         crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(planes * transforms * 2.0 * h * w * (h + w))
     }
 
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (h, w) = (x.shape[x.shape.len() - 2], x.shape[x.shape.len() - 1]);
@@ -400,6 +403,7 @@ impl Op for DctFilter {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,9 @@ impl Op for Unary {
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, _: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::unary(self)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         vec![Tensor { shape: x.shape.clone(), data: x.data.iter().map(|&v| self.act.apply(v)).collect() }]
@@ -155,6 +158,9 @@ impl Op for Binary {
             _ => Err(format!("takes 2 inputs, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::binary(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (a, b) = (inputs[0], inputs[1]);
         let out = broadcast_shapes(&a.shape, &b.shape).unwrap();
@@ -231,6 +237,7 @@ impl Op for Binary {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,10 @@ impl Op for LayerNorm {
         }
         Ok(vec![x.to_vec()])
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let axis = self.axis(inputs[0].shape.len()).ok()?;
+        Some(Box::new(LayerNormCpu { dims: split_at_axis(inputs[0].shape, axis), eps: self.eps }))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2]);
         let (outer, c, inner) = split_at_axis(&x.shape, self.axis(x.shape.len()).unwrap());
@@ -110,6 +114,79 @@ impl Op for LayerNorm {
         )
     }
 }
+
+/// LayerNorm on the CPU backend: two-pass mean and variance in f32 per position. Token rows
+/// (`inner` = 1) are a task each with no allocation; channel LayerNorm on NCHW walks blocks of 256
+/// contiguous positions so the loops vectorize.
+struct LayerNormCpu {
+    /// (outer, c, inner)
+    dims: (usize, usize, usize),
+    eps: f32,
+}
+
+impl crate::cpu::CpuKernel for LayerNormCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let (x, gamma, beta) = (inputs[0], inputs[1], inputs[2]);
+        let (_, c, inner) = self.dims;
+        let eps = self.eps;
+        let y = &mut *outputs[0];
+        if inner == 1 {
+            crate::cpu::par_chunks(y, c, 1 << 14, |r, yr| {
+                let xr = &x[r * c..(r + 1) * c];
+                let mean = xr.iter().map(|&v| v as f64).sum::<f64>() / c as f64;
+                let var = xr.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / c as f64;
+                let rstd = 1.0 / (var + eps as f64).sqrt();
+                for (((yv, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                    *yv = (((v as f64 - mean) * rstd) as f32) * g + b;
+                }
+            });
+            return;
+        }
+        // One task per (slab, block of positions); a task writes its positions of every channel.
+        let block = inner.min(256);
+        let nblk = inner.div_ceil(block);
+        let slab = c * inner;
+        let ptr = SendPtr(y.as_mut_ptr());
+        use rayon::prelude::*;
+        (0..y.len() / slab.max(1) * nblk).into_par_iter().for_each(|t| {
+            let (o, i0) = (t / nblk, (t % nblk) * block);
+            let nb = block.min(inner - i0);
+            let xs = &x[o * slab..(o + 1) * slab];
+            let mut mean = [0.0f64; 256];
+            let mut var = [0.0f64; 256];
+            let (mean, var) = (&mut mean[..nb], &mut var[..nb]);
+            for k in 0..c {
+                mean.iter_mut().zip(&xs[k * inner + i0..][..nb]).for_each(|(m, &v)| *m += v as f64);
+            }
+            mean.iter_mut().for_each(|m| *m /= c as f64);
+            for k in 0..c {
+                for ((s, &v), m) in var.iter_mut().zip(&xs[k * inner + i0..][..nb]).zip(mean.iter()) {
+                    *s += (v as f64 - m).powi(2);
+                }
+            }
+            var.iter_mut().for_each(|v| *v = 1.0 / (*v / c as f64 + eps as f64).sqrt());
+            let (mean, var) = (&*mean, &*var);
+            let p = ptr;
+            for k in 0..c {
+                let (g, b) = (gamma[k], beta[k]);
+                let at = o * slab + k * inner + i0;
+                // SAFETY: task (o, i0) alone writes positions i0 .. i0 + nb of slab o, every k.
+                let yr = unsafe { std::slice::from_raw_parts_mut(p.0.add(at), nb) };
+                for (((yv, &v), m), r) in yr.iter_mut().zip(&xs[k * inner + i0..][..nb]).zip(mean.iter()).zip(var.iter()) {
+                    *yv = (((v as f64 - m) * r) as f32) * g + b;
+                }
+            }
+        });
+    }
+    fn name(&self) -> &'static str {
+        "layer_norm"
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
 
 #[cfg(test)]
 mod tests {

@@ -247,6 +247,9 @@ impl Op for Permute {
         }
         Ok(vec![self.perm.iter().map(|&p| x[p]).collect()])
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        Some(Box::new(PermuteCpu(self.geometry(inputs[0].shape))))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (d, s) = self.geometry(&x.shape);
@@ -286,6 +289,22 @@ impl Op for Permute {
             &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])],
             groups(inputs[0].numel(), 256),
         )
+    }
+}
+
+/// Permute on the CPU backend: output rows gathered with the input stride of the last output dim.
+struct PermuteCpu(([usize; MAX_RANK], [usize; MAX_RANK]));
+
+impl crate::cpu::CpuKernel for PermuteCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let (x, (d, s)) = (inputs[0], &self.0);
+        let step = s[MAX_RANK - 1];
+        crate::cpu::strided_rows(outputs[0], d, [s], |y, [o]| {
+            y.iter_mut().enumerate().for_each(|(j, v)| *v = x[o + j * step]);
+        });
+    }
+    fn name(&self) -> &'static str {
+        "permute"
     }
 }
 

@@ -237,6 +237,9 @@ impl Op for MatMul {
         let a = inputs[0];
         crate::ops::Cost::streaming(inputs, outputs, 2.0 * a[a.len() - 1] as f64)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (a, b) = (inputs[0], inputs[1]);
         let (batch, m, k, n) = self.dims(&a.shape, &b.shape).expect("valid shapes");
@@ -582,5 +585,6 @@ pub fn linear(
     b.add(name, MatMul { trans_b, alpha: 1.0, act, variant: None }, &ins)
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests;

@@ -96,6 +96,12 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn is_plain_add(&self) -> bool {
         false
     }
+    /// The op's fast kernel for the CPU backend ([`crate::cpu::CpuPlan`]), made once at plan time
+    /// for these input shapes (constant inputs given, to prepack). `None` (the default): the CPU
+    /// backend runs [`Op::reference`], so every op works there; the heavy families override it.
+    fn cpu_kernel(&self, _inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        None
+    }
 }
 
 /// FLOPs (a multiply-add counts 2) and bytes moved (f32 elements, 4 bytes each) of one node.

@@ -36,6 +36,10 @@ impl Op for Softmax {
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let axis = resolve_axis(self.axis, inputs[0].shape.len()).ok()?;
+        Some(Box::new(SoftmaxCpu(split_at_axis(inputs[0].shape, axis))))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let axis = resolve_axis(self.axis, x.shape.len()).unwrap();
@@ -56,6 +60,37 @@ impl Op for Softmax {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let axis = resolve_axis(self.axis, inputs[0].shape.len()).map_err(Error::graph)?;
         dispatch_axis_windows(ctx, AxisOp::Softmax, &inputs[0], &[], &outputs[0], axis, 0.0)
+    }
+}
+
+/// Softmax on the CPU backend, one (outer) slab per task: max, exp and sum in f32 along the axis,
+/// walking contiguous `inner` runs so the loops vectorize.
+struct SoftmaxCpu((usize, usize, usize));
+
+impl crate::cpu::CpuKernel for SoftmaxCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let (x, (_, len, inner)) = (inputs[0], self.0);
+        crate::cpu::par_chunks(outputs[0], len * inner, 1 << 14, |o, y| {
+            let x = &x[o * len * inner..(o + 1) * len * inner];
+            let mut max = vec![f32::NEG_INFINITY; inner];
+            for row in x.chunks(inner) {
+                max.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
+            }
+            let mut sum = vec![0.0f32; inner];
+            for (yr, xr) in y.chunks_mut(inner).zip(x.chunks(inner)) {
+                for (((yv, &xv), s), &m) in yr.iter_mut().zip(xr).zip(sum.iter_mut()).zip(&max) {
+                    *yv = crate::ops::act::exp_fast(xv - m);
+                    *s += *yv;
+                }
+            }
+            sum.iter_mut().for_each(|s| *s = 1.0 / *s);
+            for yr in y.chunks_mut(inner) {
+                yr.iter_mut().zip(&sum).for_each(|(v, s)| *v *= s);
+            }
+        });
+    }
+    fn name(&self) -> &'static str {
+        "softmax"
     }
 }
 

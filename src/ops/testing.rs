@@ -14,6 +14,66 @@ pub fn device() -> &'static Gpu {
     }
 }
 
+/// `op` alone as a graph with inputs "in0", "in1" ... and outputs "out0", "out1" ...; the inputs
+/// listed in `constants` become constants of the graph (weights), so CPU kernels prepack them.
+fn single_op_graph<O: Op + Clone + 'static>(
+    op: &O,
+    inputs: &[Tensor],
+    constants: &[usize],
+) -> Result<(crate::graph::Graph, usize)> {
+    let mut b = GraphBuilder::new();
+    let ids: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let name = format!("in{i}");
+            if constants.contains(&i) {
+                b.constant(&name, t.clone())
+            } else {
+                b.input(&name, &t.shape)
+            }
+        })
+        .collect();
+    let outs = b.add_multi("op", op.clone(), &ids)?;
+    for (k, o) in outs.iter().enumerate() {
+        b.output(&format!("out{k}"), *o);
+    }
+    Ok((b.finish(), outs.len()))
+}
+
+/// Run `op` alone as a graph on the CPU backend ([`crate::cpu::CpuPlan`]), with the inputs listed
+/// in `constants` given as constants; returns its outputs in order.
+pub fn run_on_cpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor], constants: &[usize]) -> Result<Vec<Tensor>> {
+    let (g, nout) = single_op_graph(op, inputs, constants)?;
+    let plan = crate::cpu::CpuPlan::new(&g)?;
+    let names: Vec<String> = (0..inputs.len()).filter(|i| !constants.contains(i)).map(|i| format!("in{i}")).collect();
+    let feed: Vec<(&str, &Tensor)> =
+        names.iter().map(|n| (n.as_str(), &inputs[n[2..].parse::<usize>().unwrap()])).collect();
+    let mut res = plan.run(&feed)?;
+    Ok((0..nout).map(|k| res.remove(&format!("out{k}")).unwrap()).collect())
+}
+
+/// Check `op` on the CPU backend against its reference, with the same tolerance rule as
+/// [`check_op`]: once with every input fed at run time, once with all but the first as constants
+/// (the weights a fast kernel prepacks at plan time).
+pub fn check_op_cpu<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) {
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let want = op.reference(&refs);
+    let all_but_first: Vec<usize> = (1..inputs.len()).collect();
+    for constants in [&[][..], &all_but_first[..]] {
+        let got = run_on_cpu(op, inputs, constants)
+            .unwrap_or_else(|e| panic!("{case}: {op:?} failed on the CPU backend: {e}"));
+        assert_eq!(got.len(), want.len(), "{case}: output count");
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            if let Err(m) =
+                check_close(&format!("{case} output {k} (CPU backend, constants {constants:?})"), g, w, rel_tol)
+            {
+                panic!("{m}\nop: {op:?}");
+            }
+        }
+    }
+}
+
 /// Run `op` alone as a graph on the device; returns its outputs in order.
 pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     run_with_stats(op, inputs).map(|r| r.0)
@@ -22,23 +82,18 @@ pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<
 /// [`run_on_gpu`], with the plan's statistics (dispatch count, memory).
 pub fn run_with_stats<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<(Vec<Tensor>, PlanStats)> {
     let gpu = device();
-    let mut b = GraphBuilder::new();
-    let ids: Vec<_> = inputs.iter().enumerate().map(|(i, t)| b.input(&format!("in{i}"), &t.shape)).collect();
-    let outs = b.add_multi("op", op.clone(), &ids)?;
-    for (k, o) in outs.iter().enumerate() {
-        b.output(&format!("out{k}"), *o);
-    }
-    let g = b.finish();
+    let (g, nout) = single_op_graph(op, inputs, &[])?;
     let plan = Plan::new(gpu, &g)?;
     let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
     let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
     let mut res = plan.run(&feed)?;
-    let outputs = (0..outs.len()).map(|k| res.remove(&format!("out{k}")).unwrap()).collect();
+    let outputs = (0..nout).map(|k| res.remove(&format!("out{k}")).unwrap()).collect();
     Ok((outputs, plan.stats.clone()))
 }
 
 /// Check `op` on the device against its CPU reference, with a tolerance relative to the output's
-/// scale (max(|want|, 1)). Panics with the op, the case and the worst element on failure.
+/// scale (max(|want|, 1)), and the CPU backend too ([`check_op_cpu`]). Panics with the op, the
+/// case and the worst element on failure.
 pub fn check_op<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) {
     check_op_stats(case, op, inputs, rel_tol);
 }
@@ -59,6 +114,7 @@ pub fn check_op_windowed<O: Op + Clone + 'static>(
 }
 
 fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) -> PlanStats {
+    check_op_cpu(case, op, inputs, rel_tol);
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let want = op.reference(&refs);
     let (got, stats) = run_with_stats(op, inputs).unwrap_or_else(|e| panic!("{case}: {op:?} failed on the GPU: {e}"));

@@ -1,0 +1,174 @@
+//! The shared fast GEMM of the CPU backend: `matrixmultiply`'s packed f32 kernels (AVX2/FMA
+//! dispatched at run time), split over rayon's pool by rows (or columns when rows are few).
+
+use rayon::prelude::*;
+
+/// A strided matrix operand: element (i, j) is at `data[i * rs + j * cs]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// Row-major, `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Mat<'a> {
+        Mat { data, rs: cols, cs: 1 }
+    }
+    /// The transpose of a row-major matrix of `cols` columns.
+    pub fn t(data: &'a [f32], cols: usize) -> Mat<'a> {
+        Mat { data, rs: 1, cs: cols }
+    }
+    fn fits(&self, r: usize, c: usize) -> bool {
+        r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
+    }
+}
+
+/// Below this many multiply-adds a GEMM runs on the calling thread.
+const PAR_MIN: usize = 1 << 16;
+
+/// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
+/// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
+pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
+    assert!(ldc >= n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    if threads == 1 || m * n * k < PAR_MIN {
+        return sgemm_serial(m, k, n, a, b, c, ldc, accumulate);
+    }
+    if m >= 16 * threads || m >= n {
+        // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
+        let rows = m.div_ceil(threads * 2).next_multiple_of(8).max(8);
+        c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(t, cb)| {
+            let r0 = t * rows;
+            let mr = rows.min(m - r0);
+            let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
+            sgemm_serial(mr, k, n, ab, b, cb, ldc, accumulate);
+        });
+    } else {
+        // Column blocks: each task writes its own columns of every row.
+        let cols = n.div_ceil(threads * 2).next_multiple_of(8).max(8);
+        let ptr = SendPtr(c.as_mut_ptr());
+        (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
+            let c0 = t * cols;
+            let nc = cols.min(n - c0);
+            let bb = Mat { data: &b.data[c0 * b.cs..], ..b };
+            let p = ptr;
+            // SAFETY: tasks write disjoint column ranges [c0, c0 + nc) of rows < m, all inside
+            // `c` (checked above); matrixmultiply writes only the elements of its output block.
+            unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, accumulate) };
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// [`sgemm`] on the calling thread.
+pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: bounds checked above for every element the product reads or writes.
+    unsafe { raw(m, k, n, a, b, c.as_mut_ptr(), ldc, accumulate) }
+}
+
+/// [`sgemm_serial`] into a raw output: `c` must be valid for writes of rows `0 .. m` (row stride
+/// `ldc`), columns `0 .. n`, and no other thread may touch those elements meanwhile (other
+/// elements between them may be written by others: only the block's own elements are written).
+///
+/// # Safety
+/// As above; the operands' bounds are checked.
+pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    if m > 0 && n > 0 {
+        raw(m, k, n, a, b, c, ldc, false)
+    }
+}
+
+unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize, accumulate: bool) {
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    if k == 0 {
+        // matrixmultiply leaves C scaled by beta when k == 0.
+        if !accumulate {
+            for i in 0..m {
+                std::ptr::write_bytes(c.add(i * ldc), 0, n);
+            }
+        }
+        return;
+    }
+    matrixmultiply::sgemm(
+        m,
+        k,
+        n,
+        1.0,
+        a.data.as_ptr(),
+        a.rs as isize,
+        a.cs as isize,
+        b.data.as_ptr(),
+        b.rs as isize,
+        b.cs as isize,
+        beta,
+        c,
+        ldc as isize,
+        1,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::{Rng, Tensor};
+
+    fn naive(m: usize, k: usize, n: usize, a: Mat, b: Mat) -> Vec<f32> {
+        let mut c = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    s += a.data[i * a.rs + p * a.cs] as f64 * b.data[p * b.rs + j * b.cs] as f64;
+                }
+                c[i * n + j] = s as f32;
+            }
+        }
+        c
+    }
+
+    /// Random shapes (1, primes, both split directions), both layouts of each operand, with and
+    /// without accumulation, against an f64 triple loop; relative tolerance 1e-5 of the scale.
+    #[test]
+    fn sgemm_matches_naive_product() {
+        let seed = Rng::fresh_seed();
+        let mut rng = Rng::new(seed);
+        let mut shapes = vec![(1, 1, 1), (0, 3, 4), (3, 0, 5), (1, 300, 7), (300, 13, 1), (7, 64, 257), (129, 33, 65)];
+        for _ in 0..6 {
+            shapes.push((rng.range(1, 200), rng.range(1, 150), rng.range(1, 200)));
+        }
+        for (m, k, n) in shapes {
+            let at = Tensor::random(&[m * k], seed ^ 1, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 2, -1.0, 1.0).data;
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = if ta { Mat::t(&at, m) } else { Mat::rows(&at, k) };
+                let b = if tb { Mat::t(&bt, k) } else { Mat::rows(&bt, n) };
+                let want = naive(m, k, n, a, b);
+                let scale = want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+                let mut c = vec![0.5f32; m * n];
+                sgemm(m, k, n, a, b, &mut c, n, false);
+                let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - y).abs()));
+                assert!(err <= 1e-5 * scale, "{m}x{k}x{n} ta {ta} tb {tb}: error {err} (seed {seed})");
+                sgemm(m, k, n, a, b, &mut c, n, true);
+                let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - 2.0 * y).abs()));
+                assert!(err <= 2e-5 * scale, "{m}x{k}x{n} accumulate: error {err} (seed {seed})");
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! matmul on the CPU backend: the shared GEMM ([`crate::cpu::gemm`]); a weight shared by every
+//! batch item folds the batch into M (one large GEMM), other batches run one GEMM each (on the
+//! pool, one per task, when there are enough of them); alpha, bias and activation in one pass.
+
+use super::{batch_strides, MatMul, MAX_BATCH_RANK};
+use crate::cpu::gemm::{sgemm, sgemm_serial, Mat};
+use crate::cpu::{par_chunks, CpuInput, CpuKernel};
+use crate::tensor::numel;
+use rayon::prelude::*;
+
+pub(super) struct MatMulCpu {
+    p: MatMul,
+    m: usize,
+    k: usize,
+    n: usize,
+    /// Per output batch item: element offsets into a and b.
+    offsets: Vec<(usize, usize)>,
+    /// Every batch item reads the same b and consecutive a's: one GEMM of M = batch * m.
+    folded: bool,
+}
+
+pub(super) fn kernel(p: &MatMul, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
+    let (a, b) = (inputs[0].shape, inputs[1].shape);
+    let (batch, m, k, n) = p.dims(a, b).ok()?;
+    let sa = batch_strides(&a[..a.len() - 2], &batch, m * k);
+    let sb = batch_strides(&b[..b.len() - 2], &batch, k * n);
+    let mut dims = [1usize; MAX_BATCH_RANK];
+    dims[MAX_BATCH_RANK - batch.len()..].copy_from_slice(&batch);
+    let offsets: Vec<(usize, usize)> = (0..numel(&batch))
+        .map(|z| {
+            let (mut r, mut oa, mut ob) = (z, 0, 0);
+            for d in (0..MAX_BATCH_RANK).rev() {
+                let i = r % dims[d];
+                r /= dims[d];
+                oa += i * sa[d];
+                ob += i * sb[d];
+            }
+            (oa, ob)
+        })
+        .collect();
+    let folded = offsets.iter().enumerate().all(|(z, &(oa, ob))| oa == z * m * k && ob == 0);
+    Some(Box::new(MatMulCpu { p: p.clone(), m, k, n, offsets, folded }))
+}
+
+impl MatMulCpu {
+    fn b_mat<'a>(&self, b: &'a [f32], ob: usize) -> Mat<'a> {
+        if self.p.trans_b {
+            Mat::t(&b[ob..], self.k)
+        } else {
+            Mat::rows(&b[ob..], self.n)
+        }
+    }
+}
+
+impl CpuKernel for MatMulCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let (a, b) = (inputs[0], inputs[1]);
+        let y = &mut *outputs[0];
+        let (m, k, n) = (self.m, self.k, self.n);
+        if y.is_empty() {
+            return;
+        }
+        if self.folded {
+            let rows = self.offsets.len() * m;
+            sgemm(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false);
+        } else if self.offsets.len() >= 2 * crate::cpu::threads() {
+            y.par_chunks_mut(m * n).zip(&self.offsets).for_each(|(yz, &(oa, ob))| {
+                sgemm_serial(m, k, n, Mat::rows(&a[oa..], k), self.b_mat(b, ob), yz, n, false);
+            });
+        } else {
+            for (yz, &(oa, ob)) in y.chunks_mut(m * n).zip(&self.offsets) {
+                sgemm(m, k, n, Mat::rows(&a[oa..], k), self.b_mat(b, ob), yz, n, false);
+            }
+        }
+        let (alpha, act, bias) = (self.p.alpha, self.p.act, inputs.get(2).copied());
+        if alpha != 1.0 || bias.is_some() || act != crate::ops::act::Act::None {
+            par_chunks(y, n, 1 << 14, |_, row| match bias {
+                Some(bv) => row.iter_mut().zip(bv).for_each(|(v, b)| *v = act.apply_fast(alpha * *v + b)),
+                None => row.iter_mut().for_each(|v| *v = act.apply_fast(alpha * *v)),
+            });
+        }
+    }
+    fn name(&self) -> &'static str {
+        "matmul gemm"
+    }
+}
