@@ -30,7 +30,8 @@ fn main() {
     let c: usize = env("LOAD_C", 4);
     let max_s: f64 = env("LOAD_MAX_S", 300.0);
     let model: String = env("LOAD_MODEL", "ela".to_string());
-    let image_path: String = env("LOAD_IMAGE", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/spliced.jpg").to_string());
+    let image_path: String =
+        env("LOAD_IMAGE", concat!(env!("CARGO_MANIFEST_DIR"), "/examples/spliced.jpg").to_string());
     let image = Arc::new(std::fs::read(&image_path).expect("LOAD_IMAGE"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_wgpu-forge"))
         .args(["serve", "--addr", "127.0.0.1:0", "--model", &model, "--queue", &(2 * c).to_string()])
@@ -73,7 +74,8 @@ fn main() {
                         200 => {
                             let v = r.json();
                             let rep: serde_json::Value = serde_json::from_str(
-                                v["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "report").unwrap()["data"][0]
+                                v["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "report").unwrap()
+                                    ["data"][0]
                                     .as_str()
                                     .unwrap(),
                             )
@@ -116,7 +118,10 @@ fn main() {
     let retries: usize = results.iter().map(|r| r.3).sum();
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = child.wait().unwrap();
-    let uptime = Command::new("uptime").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let uptime = Command::new("uptime")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     println!(
         "serve_load: model {model}, image {image_path} ({} bytes), {c} clients: {done} of {n} requests in {wall:.2} s: \
          {:.2} req/s, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {retries} retries after 503; every id answered \

@@ -144,7 +144,14 @@ fn shards_share_one_jsonl_without_duplicates_and_bad_input_is_named() {
     // A --jsonl file that is not ours is refused, named, and left as it was.
     let other = dir.join("notes.jsonl");
     std::fs::write(&other, "my notes\n").unwrap();
-    let o = bin().args(["infer", "--model", "ela", "--jsonl"]).arg(&other).arg("--out").arg(dir.join("o2")).arg(&imgs).output().unwrap();
+    let o = bin()
+        .args(["infer", "--model", "ela", "--jsonl"])
+        .arg(&other)
+        .arg("--out")
+        .arg(dir.join("o2"))
+        .arg(&imgs)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("notes.jsonl") && stderr.contains("line 1"), "{stderr}");

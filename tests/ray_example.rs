@@ -80,8 +80,16 @@ fn ray_example_killed_halfway_and_restarted_has_every_image_once() {
     assert_eq!(files.len(), n as usize, "one line per image");
     assert_eq!(files.into_iter().collect::<BTreeSet<_>>(), want, "every image, once");
     // The CLI's --jsonl reads the same file: nothing left to do.
-    let o = bin().current_dir(&dir).args(["infer", "--model", "ela", "--jsonl", "out.jsonl", "--out", "o", "imgs"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("skipped {n} images")), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .current_dir(&dir)
+        .args(["infer", "--model", "ela", "--jsonl", "out.jsonl", "--out", "o", "imgs"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("skipped {n} images")),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(count_lines(&jsonl), n as usize);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -64,7 +64,12 @@ fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
 }
 
 fn output<'a>(answer: &'a Value, name: &str) -> &'a Value {
-    answer["outputs"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name}: {answer}"))
+    answer["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {answer}"))
 }
 
 fn report_of(answer: &Value) -> Value {
@@ -98,7 +103,12 @@ fn serve_answers_v2_clients_like_infer_and_every_status() {
     let a = r.json();
     assert_eq!((a["id"].as_str(), a["model_name"].as_str()), (Some("a.png"), Some("ela")));
     let rep = report_of(&a);
-    let o = bin().args(["infer", "--model", "ela", "--json", "--out"]).arg(dir.join("out")).arg(dir.join("a.png")).output().unwrap();
+    let o = bin()
+        .args(["infer", "--model", "ela", "--json", "--out"])
+        .arg(dir.join("out"))
+        .arg(dir.join("a.png"))
+        .output()
+        .unwrap();
     let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
     for field in ["width", "height", "model", "score", "verdict", "regions", "marked_pixels", "calibration"] {
         assert_eq!(rep[field], cli[field], "{field}");
@@ -170,7 +180,11 @@ fn serve_answers_v2_clients_like_infer_and_every_status() {
     assert_eq!(ok, 4.0 + 18.0);
     assert_eq!(metric(addr, "forge_requests_total{route=\"infer\",code=\"400\"} "), 5.0);
     assert_eq!(metric(addr, "forge_requests_total{route=\"infer\",code=\"413\"} "), 1.0);
-    assert_eq!(metric(addr, "forge_request_duration_seconds_count "), 4.0 + 18.0 + 5.0 + 1.0 + 1.0, "404 on infer counted too");
+    assert_eq!(
+        metric(addr, "forge_request_duration_seconds_count "),
+        4.0 + 18.0 + 5.0 + 1.0 + 1.0,
+        "404 on infer counted too"
+    );
     assert!(metric(addr, "forge_gpu_seconds_total ") > 0.0);
     assert_eq!(metric(addr, "forge_queue_depth "), 0.0);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -264,9 +278,17 @@ fn raw(addr: SocketAddr, body: &[u8]) -> http::Reply {
 fn full_queue_timeouts_and_engine_faults_leave_the_server_serving() {
     let (mut server, go, started) = fake_server(2, Duration::from_secs(3));
     let addr = server.addr;
-    for (body, code, says) in [(&b"fail"[..], 500, "device lost"), (b"panic", 500, "panicked"), (b"bad", 400, "decoder says no")] {
+    for (body, code, says) in
+        [(&b"fail"[..], 500, "device lost"), (b"panic", 500, "panicked"), (b"bad", 400, "decoder says no")]
+    {
         let r = raw(addr, body);
-        assert!(r.status == code && r.text().contains(says), "{}: {} {}", String::from_utf8_lossy(body), r.status, r.text());
+        assert!(
+            r.status == code && r.text().contains(says),
+            "{}: {} {}",
+            String::from_utf8_lossy(body),
+            r.status,
+            r.text()
+        );
         assert_eq!(raw(addr, b"ok").status, 200, "still serving after {}", String::from_utf8_lossy(body));
     }
     // Two slow requests fill the queue of 2 (one on the worker, one waiting): the third gets 503.

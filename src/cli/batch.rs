@@ -33,7 +33,8 @@ impl Shard {
     pub fn parse(s: &str) -> Result<Shard> {
         let bad = || Error::invalid(format!("--shard {s}: expected I/N with 0 <= I < N, e.g. 0/4"));
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -179,7 +180,8 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 << 10];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::new(ErrorKind::Io, format!("{}: cannot read: {e}", path.display())))?;
+        let n =
+            f.read(&mut buf).map_err(|e| Error::new(ErrorKind::Io, format!("{}: cannot read: {e}", path.display())))?;
         if n == 0 {
             break;
         }
@@ -229,20 +231,27 @@ impl JsonlLog {
     /// rewritten (another process may be appending to it): an unfinished line stays, is skipped on
     /// reading, and the next append starts on a line of its own.
     pub fn open(path: &Path) -> Result<JsonlLog> {
-        let io = |what: &str, e: std::io::Error| Error::new(ErrorKind::Io, format!("--jsonl {}: {what}: {e}", path.display()));
+        let io = |what: &str, e: std::io::Error| {
+            Error::new(ErrorKind::Io, format!("--jsonl {}: {what}: {e}", path.display()))
+        };
         if let Ok(meta) = std::fs::metadata(path) {
             if !meta.is_file() {
                 return Err(Error::invalid(format!("--jsonl {}: not a regular file", path.display())));
             }
         }
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(|e| io("cannot open", e))?;
+        let mut file =
+            OpenOptions::new().read(true).append(true).create(true).open(path).map_err(|e| io("cannot open", e))?;
         let mut done = HashSet::new();
         let (mut lines, mut torn, mut needs_newline, mut number) = (0usize, 0usize, false, 0usize);
         let mut reader = BufReader::new(&mut file);
         let mut buf = Vec::new();
         loop {
             buf.clear();
-            let n = reader.by_ref().take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut buf).map_err(|e| io("cannot read", e))?;
+            let n = reader
+                .by_ref()
+                .take(MAX_LINE_BYTES + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| io("cannot read", e))?;
             if n == 0 {
                 break;
             }
@@ -333,13 +342,18 @@ mod tests {
 
     #[test]
     fn shard_listing_is_sorted_unique_with_stable_stems() {
-        let items: Vec<Item> = ["b/x.png", "a/x.png", "c.png", "a/x.png"].iter().map(|p| Ok(PathBuf::from(p))).collect();
+        let items: Vec<Item> =
+            ["b/x.png", "a/x.png", "c.png", "a/x.png"].iter().map(|p| Ok(PathBuf::from(p))).collect();
         let bad: Item = Err((PathBuf::from("empty/"), Error::invalid("no image files")));
         let all = items.iter().cloned().chain([bad]).collect::<Vec<_>>();
         let (l0, s0) = listing(all.clone(), Some(Shard { index: 0, count: 2 }));
         let (l1, s1) = listing(all, Some(Shard { index: 1, count: 2 }));
-        let paths = |l: &[Item]| l.iter().filter_map(|r| r.as_ref().ok().map(|p| p.display().to_string())).collect::<Vec<_>>();
-        assert_eq!((paths(&l0), s0), (vec!["a/x.png".to_string(), "c.png".to_string()], vec!["x".to_string(), "c".to_string()]));
+        let paths =
+            |l: &[Item]| l.iter().filter_map(|r| r.as_ref().ok().map(|p| p.display().to_string())).collect::<Vec<_>>();
+        assert_eq!(
+            (paths(&l0), s0),
+            (vec!["a/x.png".to_string(), "c.png".to_string()], vec!["x".to_string(), "c".to_string()])
+        );
         assert_eq!((paths(&l1), s1), (vec!["b/x.png".to_string()], vec!["x-2".to_string()]));
         assert!(l0[0].is_err() && l1[0].is_err(), "a bad argument is named in every shard");
         let (l, s) = listing(items, None);

@@ -122,7 +122,8 @@ impl InferArgs {
             #[command(flatten)]
             args: InferArgs,
         }
-        let mut a = <Only as clap::Parser>::try_parse_from(["infer", "-"]).expect("infer's options all have defaults").args;
+        let mut a =
+            <Only as clap::Parser>::try_parse_from(["infer", "-"]).expect("infer's options all have defaults").args;
         a.inputs.clear();
         a
     }
@@ -275,7 +276,11 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
     let mut log = args.jsonl.as_deref().map(JsonlLog::open).transpose()?;
     if let Some(l) = log.as_ref().filter(|l| l.lines > 0 || l.torn > 0) {
         let torn = if l.torn > 0 { format!(" ({} unfinished lines skipped)", l.torn) } else { String::new() };
-        eprintln!("wgpu-forge: resuming: {} images already in {}{torn}", l.lines, args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string()));
+        eprintln!(
+            "wgpu-forge: resuming: {} images already in {}{torn}",
+            l.lines,
+            args.jsonl.as_ref().map_or(String::new(), |p| p.display().to_string())
+        );
     }
     // Photos are analysed the way viewers show them; --no-exif-orientation gives the benchmark's view.
     let load = LoadOptions {
@@ -361,7 +366,14 @@ impl<'a> Context<'a> {
 
 /// The report of `det`'s detection `d` of `img` (named `file` in it), as `infer` writes it in
 /// S.json, without writing or encoding any file (its `outputs` are empty): for `serve`.
-pub fn report_only(det: &Detector, img: &RgbImage, d: &Detection, file: &str, ctx: &Context, notes: &[String]) -> Result<serde_json::Value> {
+pub fn report_only(
+    det: &Detector,
+    img: &RgbImage,
+    d: &Detection,
+    file: &str,
+    ctx: &Context,
+    notes: &[String],
+) -> Result<serde_json::Value> {
     render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
 }
 

@@ -125,7 +125,10 @@ pub fn run(dev: &DeviceArgs, args: &ServeArgs) -> Result<usize> {
     };
     let server = crate::serve::start(cfg, open)?;
     // Tests and scripts read the address from this line (with port 0 it is the one chosen).
-    eprintln!("wgpu-forge: serving '{}' on http://{}/v2/models/{}/infer", server.model.name, server.addr, server.model.name);
+    eprintln!(
+        "wgpu-forge: serving '{}' on http://{}/v2/models/{}/infer",
+        server.model.name, server.addr, server.model.name
+    );
     server.wait()?;
     eprintln!("wgpu-forge: stopped");
     Ok(0)

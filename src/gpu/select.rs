@@ -51,7 +51,11 @@ pub fn visible_from_env() -> Option<(String, String)> {
 
 /// The index into `infos` of the adapter to open, and why, in words. `name` is `--adapter`'s text
 /// (case-insensitive substring; it wins over `visible`).
-pub fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>, visible: Option<&(String, String)>) -> Result<(usize, String)> {
+pub fn choose(
+    infos: &[wgpu::AdapterInfo],
+    name: Option<&str>,
+    visible: Option<&(String, String)>,
+) -> Result<(usize, String)> {
     let best_of = |keep: &dyn Fn(&wgpu::AdapterInfo) -> bool| {
         (0..infos.len()).filter(|&i| keep(&infos[i])).fold(None, |b: Option<usize>, i| match b {
             Some(b) if rank(&infos[b]) >= rank(&infos[i]) => Some(b),
@@ -64,7 +68,10 @@ pub fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>, visible: Option<&
             let msg = format!("no adapter name contains '{f}'; found: {}", found());
             return Err(Error::new(ErrorKind::NoDevice, msg));
         };
-        return Ok((i, format!("first match for --adapter '{f}' by rank (discrete > integrated > virtual > software)")));
+        return Ok((
+            i,
+            format!("first match for --adapter '{f}' by rank (discrete > integrated > virtual > software)"),
+        ));
     }
     let by_rank = |why: String| {
         let i = best_of(&|_| true).ok_or_else(|| Error::new(ErrorKind::NoDevice, "no adapter found"))?;
@@ -98,7 +105,9 @@ pub fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>, visible: Option<&
     // One entry per physical GPU, in PCI bus order (an empty bus id sorts last, by name).
     let mut gpus: Vec<usize> = (0..infos.len()).filter(|&i| is_gpu(&infos[i])).collect();
     gpus.sort_by(|&a, &b| {
-        let key = |i: usize| (infos[i].device_pci_bus_id.is_empty(), infos[i].device_pci_bus_id.clone(), infos[i].name.clone());
+        let key = |i: usize| {
+            (infos[i].device_pci_bus_id.is_empty(), infos[i].device_pci_bus_id.clone(), infos[i].name.clone())
+        };
         key(a).cmp(&key(b)).then(rank(&infos[b]).cmp(&rank(&infos[a])))
     });
     gpus.dedup_by(|b, a| {
@@ -117,7 +126,10 @@ pub fn choose(infos: &[wgpu::AdapterInfo], name: Option<&str>, visible: Option<&
                 "{var}='{value}' asks for GPU {k}, but this machine shows {} GPU(s) to Vulkan/Metal/DX12 ({}); \
                  --adapter NAME (or FORGE_ADAPTER) chooses one by name instead",
                 gpus.len(),
-                gpus.iter().map(|&i| format!("'{}' at {}", infos[i].name, infos[i].device_pci_bus_id)).collect::<Vec<_>>().join(", ")
+                gpus.iter()
+                    .map(|&i| format!("'{}' at {}", infos[i].name, infos[i].device_pci_bus_id))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )),
     }

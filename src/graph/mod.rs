@@ -1,8 +1,8 @@
 //! Static graphs: built once through [`GraphBuilder`], planned once into a [`Plan`], run many times.
 
 pub mod build;
-pub mod fuse;
 pub mod exec;
+pub mod fuse;
 pub mod ir;
 pub mod plan;
 pub mod profile;

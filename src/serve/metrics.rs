@@ -75,16 +75,32 @@ impl Metrics {
         let _ = writeln!(s, "forge_request_duration_seconds_count {count}");
         let gauges = [
             ("forge_queue_depth", "Inference jobs waiting for the GPU worker.", self.queued.load(Ordering::Relaxed)),
-            ("forge_in_flight", "Inference requests admitted and not yet answered.", self.in_flight.load(Ordering::Relaxed)),
+            (
+                "forge_in_flight",
+                "Inference requests admitted and not yet answered.",
+                self.in_flight.load(Ordering::Relaxed),
+            ),
         ];
         for (name, help, v) in gauges {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
         let counters = [
-            ("forge_gpu_seconds_total", "Seconds of GPU work (timed around the model's run).", load(&self.gpu_us) as f64 / 1e6),
-            ("forge_worker_seconds_total", "Seconds the worker spent per image: decode, GPU, report.", load(&self.worker_us) as f64 / 1e6),
+            (
+                "forge_gpu_seconds_total",
+                "Seconds of GPU work (timed around the model's run).",
+                load(&self.gpu_us) as f64 / 1e6,
+            ),
+            (
+                "forge_worker_seconds_total",
+                "Seconds the worker spent per image: decode, GPU, report.",
+                load(&self.worker_us) as f64 / 1e6,
+            ),
             ("forge_images_total", "Images the worker analysed.", load(&self.images) as f64),
-            ("forge_image_errors_total", "Images the worker failed (bad image, model or GPU error).", load(&self.image_errors) as f64),
+            (
+                "forge_image_errors_total",
+                "Images the worker failed (bad image, model or GPU error).",
+                load(&self.image_errors) as f64,
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

@@ -100,7 +100,8 @@ where
     listener.set_nonblocking(true).map_err(|e| io("cannot set up", e))?;
     let addr = listener.local_addr().map_err(|e| io("cannot read the address of", e))?;
     let (stop_tx, stop_rx) = oneshot::channel();
-    let app = Arc::new(App { queue, model: model.clone(), metrics: metrics.clone(), cfg, draining: AtomicBool::new(false) });
+    let app =
+        Arc::new(App { queue, model: model.clone(), metrics: metrics.clone(), cfg, draining: AtomicBool::new(false) });
     let http = std::thread::Builder::new()
         .name("forge-http".into())
         .spawn(move || {
@@ -171,9 +172,12 @@ fn router(app: Arc<App>) -> Router {
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
-        .route("/metrics", get(|State(app): State<Arc<App>>| async move {
-            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
-        }))
+        .route(
+            "/metrics",
+            get(|State(app): State<Arc<App>>| async move {
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
+            }),
+        )
         .fallback(|uri: Uri| async move { error(StatusCode::NOT_FOUND, format!("no endpoint {}", uri.path())) })
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
@@ -259,7 +263,13 @@ impl Drop for InFlight {
     }
 }
 
-async fn infer(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+async fn infer(
+    State(app): State<Arc<App>>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
     if name != app.model.name {
         return unknown_model(&app, &name);
     }
@@ -271,15 +281,24 @@ async fn infer(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, head
         let (us, n) = (app.metrics.worker_us.load(Ordering::Relaxed), app.metrics.images.load(Ordering::Relaxed));
         let per_image = if n > 0 { us as f64 / n as f64 / 1e6 } else { 1.0 };
         let wait = (per_image * app.queue.capacity as f64).ceil().clamp(1.0, 60.0) as u64;
-        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, format!("the queue is full ({} requests); retry later", app.queue.capacity));
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the queue is full ({} requests); retry later", app.queue.capacity),
+        );
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return r;
     };
     app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight(app.metrics.clone());
     let max = app.cfg.max_body;
-    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the limit of {max} bytes (--max-body-mb)"));
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the limit of {max} bytes (--max-body-mb)"),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return too_large();
     }
@@ -289,7 +308,10 @@ async fn infer(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, head
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
     };
     // The binary tensor extension (JSON, then raw bytes) comes as application/octet-stream too.
-    let json_len = headers.get("inference-header-content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    let json_len = headers
+        .get("inference-header-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     let raw = json_len.is_none() && (ctype.starts_with("image/") || ctype.starts_with("application/octet-stream"));
     let parsed = if raw { raw_request(&uri, bytes.to_vec()) } else { protocol::parse(&bytes, json_len) };
@@ -312,7 +334,8 @@ async fn infer(State(app): State<Arc<App>>, UrlPath(name): UrlPath<String>, head
         Ok(Ok(a)) if raw => Json(raw_answer(a)).into_response(),
         Ok(Ok(a)) => Json(protocol::answer(&app.model, &req, &a)).into_response(),
         Ok(Err(e)) => {
-            let code = if e.kind == ErrorKind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
+            let code =
+                if e.kind == ErrorKind::Invalid { StatusCode::BAD_REQUEST } else { StatusCode::INTERNAL_SERVER_ERROR };
             error(code, e.to_string())
         }
         Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the GPU worker stopped before answering"),

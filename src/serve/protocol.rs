@@ -50,7 +50,12 @@ fn bad(msg: impl Into<String>) -> Error {
 pub fn parse(body: &[u8], json_len: Option<usize>) -> Result<Request> {
     let (head, binary) = match json_len {
         Some(n) if n <= body.len() => body.split_at(n),
-        Some(n) => return Err(bad(format!("Inference-Header-Content-Length {n} is longer than the body ({} bytes)", body.len()))),
+        Some(n) => {
+            return Err(bad(format!(
+                "Inference-Header-Content-Length {n} is longer than the body ({} bytes)",
+                body.len()
+            )))
+        }
         None => (body, &[][..]),
     };
     let v: Value = serde_json::from_slice(head).map_err(|e| bad(format!("the request is not JSON: {e}")))?;
@@ -64,7 +69,10 @@ pub fn parse(body: &[u8], json_len: Option<usize>) -> Result<Request> {
     if datatype != "BYTES" {
         return Err(bad(format!("input '{name}': datatype must be BYTES (the encoded image), not '{datatype}'")));
     }
-    let shape: Vec<i64> = input.get("shape").and_then(Value::as_array).map_or(Vec::new(), |s| s.iter().filter_map(Value::as_i64).collect());
+    let shape: Vec<i64> = input
+        .get("shape")
+        .and_then(Value::as_array)
+        .map_or(Vec::new(), |s| s.iter().filter_map(Value::as_i64).collect());
     if shape.iter().product::<i64>() != 1 {
         return Err(bad(format!("input '{name}': shape {shape:?}: one image per request (shape [1])")));
     }
@@ -82,9 +90,9 @@ pub fn parse(body: &[u8], json_len: Option<usize>) -> Result<Request> {
             while let Some([inner]) = data.as_array().map(Vec::as_slice) {
                 data = inner; // [["..."]] as well as ["..."]
             }
-            let text = data
-                .as_str()
-                .ok_or_else(|| bad(format!("input '{name}': \"data\" must hold one base64 string (the encoded image)")))?;
+            let text = data.as_str().ok_or_else(|| {
+                bad(format!("input '{name}': \"data\" must hold one base64 string (the encoded image)"))
+            })?;
             base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| bad(format!("input '{name}': the image is not valid base64: {e}")))?
@@ -172,7 +180,10 @@ mod tests {
         let body = json!({"id": "r1", "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [b64]}],
                           "outputs": [{"name": "prob_png"}, {"name": "score"}]});
         let r = parse(body.to_string().as_bytes(), None).unwrap();
-        assert_eq!((r.id.as_deref(), r.image.as_slice(), r.prob()), (Some("r1"), &b"\x89PNG..."[..], Some(ProbForm::Png)));
+        assert_eq!(
+            (r.id.as_deref(), r.image.as_slice(), r.prob()),
+            (Some("r1"), &b"\x89PNG..."[..], Some(ProbForm::Png))
+        );
         let head = json!({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 3}}]}).to_string();
         let mut raw = head.clone().into_bytes();
         raw.extend_from_slice(b"abc");
@@ -183,7 +194,8 @@ mod tests {
         assert!(err(json!({"inputs": [{"datatype": "FP32", "shape": [1], "data": [1.0]}]})).contains("BYTES"));
         assert!(err(json!({"inputs": [{"datatype": "BYTES", "shape": [1], "data": ["%%"]}]})).contains("base64"));
         assert!(err(json!({"inputs": [{"datatype": "BYTES", "shape": [2], "data": ["", ""]}]})).contains("one image"));
-        let e = err(json!({"inputs": [{"datatype": "BYTES", "shape": [1], "data": [""]}], "outputs": [{"name": "mask"}]}));
+        let e =
+            err(json!({"inputs": [{"datatype": "BYTES", "shape": [1], "data": [""]}], "outputs": [{"name": "mask"}]}));
         assert!(e.contains("unknown output 'mask'"), "{e}");
         assert!(parse(b"{not json", None).unwrap_err().message.contains("not JSON"));
     }

@@ -161,7 +161,11 @@ impl Jobs {
 
 /// Start the worker thread: `open` opens the device and the model and calls [`Jobs::serve`].
 /// Returns once the model is ready (or with `open`'s error), with the queue and the thread.
-pub fn spawn<F>(capacity: usize, metrics: Arc<Metrics>, open: F) -> Result<(Queue, ModelInfo, std::thread::JoinHandle<()>)>
+pub fn spawn<F>(
+    capacity: usize,
+    metrics: Arc<Metrics>,
+    open: F,
+) -> Result<(Queue, ModelInfo, std::thread::JoinHandle<()>)>
 where
     F: FnOnce(Jobs) -> Result<()> + Send + 'static,
 {
