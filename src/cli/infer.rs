@@ -38,8 +38,8 @@ pub struct InferArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Converted weights (.safetensors from `wgpu-forge convert`, e.g. the shipped
-    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the registry's
-    /// default training-free detector (error level analysis).
+    /// weights/mesorch-compact.safetensors); default: env FORGE_WEIGHTS, else the shipped default
+    /// model (weights/pmsp-mobilenet.safetensors, built into the binary).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Model by name: one that needs no weights (the training-free detectors), or a learned
