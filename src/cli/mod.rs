@@ -94,20 +94,27 @@ impl DeviceArgs {
         if opts.backend.is_some() || opts.adapter.is_some() {
             return Gpu::new(&opts).map(Backend::Gpu);
         }
+        // A scheduler's grant: none means the CPU backend, a GPU that is not there is an error.
+        let granted_none = opts.visible.as_ref().filter(|(_, v)| crate::gpu::select::grants_no_gpu(v));
+        let named_gpu = opts.visible.is_some() && granted_none.is_none();
+        let grant = granted_none.map(|(var, value)| format!("{var}='{value}' grants no GPU"));
         match Gpu::new(&opts) {
             Ok(g) if g.class == DeviceClass::Hardware => Ok(Backend::Gpu(g)),
             Ok(g) => Ok(Backend::Cpu {
-                reason: format!(
-                    "no hardware GPU: the only adapter is the software '{}', which runs the same graph slower than \
-                     the CPU backend (--backend {} runs it anyway)",
-                    g.info.name,
-                    format!("{:?}", g.info.backend).to_lowercase()
-                ),
+                reason: grant.unwrap_or_else(|| {
+                    format!(
+                        "no hardware GPU: the only adapter is the software '{}', which runs the same graph slower \
+                         than the CPU backend (--backend {} runs it anyway)",
+                        g.info.name,
+                        format!("{:?}", g.info.backend).to_lowercase()
+                    )
+                }),
                 passed_over: Some(g),
             }),
-            Err(e) if e.kind == ErrorKind::NoDevice => {
-                Ok(Backend::Cpu { reason: "no GPU adapter was found".into(), passed_over: None })
-            }
+            Err(e) if e.kind == ErrorKind::NoDevice && !named_gpu => Ok(Backend::Cpu {
+                reason: grant.unwrap_or_else(|| "no GPU adapter was found".into()),
+                passed_over: None,
+            }),
             Err(e) => Err(e),
         }
     }

@@ -49,6 +49,13 @@ pub fn visible_from_env() -> Option<(String, String)> {
         .find_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
 }
 
+/// Whether a scheduler's `CUDA_VISIBLE_DEVICES` / `ROCR_VISIBLE_DEVICES` value grants no GPU: empty,
+/// `-1` or `NoDevFiles` as its first entry.
+pub fn grants_no_gpu(value: &str) -> bool {
+    let entry = value.split(',').next().unwrap_or("").trim();
+    entry.is_empty() || entry == "-1" || entry.eq_ignore_ascii_case("NoDevFiles")
+}
+
 /// The index into `infos` of the adapter to open, and why, in words. `name` is `--adapter`'s text
 /// (case-insensitive substring; it wins over `visible`).
 pub fn choose(
@@ -86,7 +93,7 @@ pub fn choose(
         return by_rank(why);
     };
     let entry = value.split(',').next().unwrap_or("").trim();
-    if entry.is_empty() || entry == "-1" || entry.eq_ignore_ascii_case("NoDevFiles") {
+    if grants_no_gpu(value) {
         let Some(i) = best_of(&is_software) else {
             let msg = format!(
                 "{var}='{value}' grants this process no GPU, and there is no software adapter (lavapipe: \
