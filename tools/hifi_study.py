@@ -33,26 +33,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from scipy.stats import rankdata
-from safetensors import safe_open
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hifi_ref import Hifi, from_engine_json, up  # noqa: E402
+from hifi_ref import up  # noqa: E402
+from make_shipped_fixture import load_hifi as load  # noqa: E402
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], np.float32) * 255
 FAR = 0.05
-
-
-def load(path):
-    with safe_open(path, "pt") as f:
-        meta = f.metadata()
-        sd = {k: f.get_tensor(k).float() for k in f.keys()}
-    cfg = from_engine_json(json.loads(meta["config"]), json.loads(meta["input_size"]))
-    model = Hifi(cfg).eval()
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
-    return model, cfg
 
 
 def prepare(rgb, size):
