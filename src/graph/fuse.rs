@@ -85,7 +85,7 @@ pub fn residual_adds(graph: &Graph) -> (Graph, usize) {
         for (k, other) in [(1, 0), (0, 1)] {
             let v = node.inputs[k];
             if let Some(p) = producer(v) {
-                if same && consumers[v.0] == 1 && !dropped[p] && fold[p].is_none() && node.inputs[other] != v {
+                if same && consumers[v.0] == 1 && !dropped[p] && node.inputs[other] != v {
                     fold[i] = Some((p, node.inputs[other]));
                     dropped[p] = true;
                     break;
