@@ -74,8 +74,23 @@ enum Command {
     },
 }
 
+/// A reader that stops early (`wgpu-forge info | head`) closes our stdout; Rust ignores SIGPIPE
+/// and `println!` then panics. Restore the default action so the process ends quietly, as other
+/// Unix tools do. Not for `serve`, whose sockets must survive a client that hangs up (they write
+/// with MSG_NOSIGNAL anyway, but the server has no stdout to protect).
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at startup before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let args = Cli::parse();
+    if !matches!(args.command, Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     let result = match &args.command {
         Command::Infer(a) => cli::infer::run(&args.device, a),
         Command::Eval(a) => cli::eval::run(&args.device, a),

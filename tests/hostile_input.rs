@@ -325,3 +325,19 @@ fn no_xdg_runtime_dir_noise_on_a_fresh_machine() {
     assert_eq!(o.status.code(), Some(0), "{e}");
     assert!(!e.contains("XDG_RUNTIME_DIR"), "{e}");
 }
+
+/// A reader that stops early (`wgpu-forge info | head -1`) closes our stdout: the process ends
+/// quietly (killed by SIGPIPE, as other Unix tools are), never with a panic and a backtrace.
+#[cfg(unix)]
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = bin().arg("info").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Close the read end before the child's first line (it opens a Vulkan instance first).
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert!(!e.contains("panicked"), "{e}");
+    const SIGPIPE: i32 = 13; // on Linux and macOS
+    assert!(o.status.success() || o.status.signal() == Some(SIGPIPE), "{:?} {e}", o.status);
+}
