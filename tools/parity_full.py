@@ -11,6 +11,10 @@ align_corners=False resize back to the image's size. Prints max |p_engine - p_re
 resolution (S.model.npy) and at the image's (S.prob.npy); exits 1 if either is over --tol.
 
     python3 tools/parity_full.py [--variants mesorch mesorch_p] [--bin target/release/wgpu-forge]
+                                 [--backend cpu|vulkan]
+
+--backend is passed to the engine (its global flag); without it the engine picks its default (the
+best hardware GPU, else the CPU backend), and the backend it used is printed with the results.
 
 Needs torch, numpy, opencv-python-headless, Pillow; the engine binary built (cargo build --release).
 """
@@ -55,7 +59,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--backend", default=None, help="the engine's --backend (default: the engine's choice)")
     a = ap.parse_args()
+    engine = [a.bin] + (["--backend", a.backend] if a.backend else [])
+    info = subprocess.run([*engine, "info"], check=True, capture_output=True, text=True).stdout
+    print(info.splitlines()[0], flush=True)
     torch.manual_seed(a.seed)
     work = a.workdir or tempfile.mkdtemp(prefix="forge-parity-")
     os.makedirs(work, exist_ok=True)
@@ -71,10 +79,10 @@ def main() -> int:
         ckpt = os.path.join(work, f"{variant}.pth")
         torch.save(official_dict(model.state_dict(), 1, variant, False), ckpt)
         st = os.path.join(work, f"{variant}.safetensors")
-        subprocess.run([a.bin, "convert", ckpt, st], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*engine, "convert", ckpt, st], check=True, stdout=subprocess.DEVNULL)
         out = os.path.join(work, f"out-{variant}")
         t = time.time()
-        subprocess.run([a.bin, "infer", "--weights", st, "--out", out, "--save-raw", *images.values()], check=True)
+        subprocess.run([*engine, "infer", "--weights", st, "--out", out, "--save-raw", *images.values()], check=True)
         engine_s = time.time() - t
         for tag, path in images.items():
             t = time.time()
@@ -98,7 +106,7 @@ def main() -> int:
         print(f"{variant}: engine infer of {len(images)} images took {engine_s:.1f} s (incl. planning)", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"tol": a.tol, "seed": a.seed, "results": results}, f, indent=1)
+            json.dump({"tol": a.tol, "seed": a.seed, "engine": info.splitlines()[0], "results": results}, f, indent=1)
     print("PASS" if ok else "FAIL", f"(tolerance {a.tol})")
     return 0 if ok else 1
 
