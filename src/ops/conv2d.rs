@@ -13,10 +13,14 @@
 //! 3. everything else (3x3, grouped, dilated, strided, patchify k4s4 / k2s2 / k7s4p3): `conv_general`,
 //!    implicit GEMM, 8 output channels x 8 output pixels of one row per invocation.
 //!
+//! On hardware GPUs every non-depthwise conv takes `conv_tiled` (`kernels/conv2d_tiled.wgsl`): the
+//! same implicit GEMM with 64 x 64 blocks staged through workgroup memory, as `mm_tiled` does for
+//! products; the register-blocked kernels above remain for grids over the device's limits.
+//!
 //! On software devices with subgroups of 8 (lavapipe), every non-depthwise conv that fits the
 //! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
 //! image packed into textures, im2col from the image texture, `mm_tex_*`), several times faster there
-//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the four
+//! because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the five
 //! paths, their preference per device class, and what each needs; `Conv2d::variant` forces one.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
@@ -31,7 +35,9 @@ use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
-pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("conv2d")];
+/// Module "conv2d": every entry point but `conv_tiled`; module "conv2d_tiled": the same file plus
+/// `kernels/conv2d_tiled.wgsl` (workgroup memory, compiled only where a hardware GPU takes it).
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("conv2d"), kernel!("conv2d_tiled" = "conv2d", "conv2d_tiled")];
 
 /// `y = act(conv2d(x, w) + bias)`; inputs `x [N, C, H, W]`, packed `w [C/groups, kh, kw, O]`,
 /// optional `bias [O]`; output `[N, O, Ho, Wo]`.
@@ -54,8 +60,12 @@ pub enum ConvVariant {
     Depthwise,
     /// `conv_1x1`: 1x1, stride 1, no padding, one group, H*W a multiple of 4; GEMM-shaped.
     Pointwise,
-    /// `conv_general`: any conv (implicit GEMM).
+    /// `conv_general`: any conv (implicit GEMM), register-blocked, no workgroup memory.
     General,
+    /// `conv_tiled`: any non-depthwise conv as an implicit GEMM with 64 x 64 blocks staged through
+    /// workgroup memory (hardware GPUs); needs its pixel and channel blocks within the device's
+    /// workgroups-per-dimension limit.
+    Tiled,
     /// im2col into a texture, then the texture GEMM (`ops::gemm_tex`; software devices with
     /// subgroups of 8, operands within texture limits).
     Tex,
@@ -68,6 +78,9 @@ pub struct ConvProblem {
     pub pointwise: bool,
     /// The texture path can run here (subgroups of 8, textures within limits).
     pub tex: bool,
+    /// `conv_tiled`'s grid (64-pixel blocks of one output plane, 64-channel blocks of all groups)
+    /// fits the device's workgroups-per-dimension limit.
+    pub tiled_fits: bool,
 }
 
 impl Variant for ConvVariant {
@@ -76,7 +89,7 @@ impl Variant for ConvVariant {
         use ConvVariant::*;
         match class {
             DeviceClass::Software => &[Depthwise, Tex, Pointwise, General],
-            DeviceClass::Hardware => &[Depthwise, Pointwise, General],
+            DeviceClass::Hardware => &[Depthwise, Tiled, Pointwise, General],
         }
     }
     fn unfit(self, p: &ConvProblem) -> Option<String> {
@@ -88,32 +101,47 @@ impl Variant for ConvVariant {
             ConvVariant::Tex if !p.tex => {
                 Some("needs subgroups of 8 and operands within the device's texture limits".into())
             }
+            ConvVariant::Tiled if p.depthwise => Some("takes no depthwise conv (conv_dw does)".into()),
+            ConvVariant::Tiled if !p.tiled_fits => {
+                Some("needs its 64 x 64 blocks within the device's workgroups-per-dimension limit".into())
+            }
             _ => None,
         }
     }
 }
 
 impl ConvVariant {
-    /// Entry point in `kernels/conv2d.wgsl`; `None` for `Tex` (`ops::gemm_tex::plan_conv`).
-    fn entry(self) -> Option<&'static str> {
+    /// Kernel module and entry point; `None` for `Tex` (`ops::gemm_tex::plan_conv`).
+    fn entry(self) -> Option<(&'static crate::gpu::Kernel, &'static str)> {
         match self {
-            ConvVariant::Depthwise => Some("conv_dw"),
-            ConvVariant::Pointwise => Some("conv_1x1"),
-            ConvVariant::General => Some("conv_general"),
+            ConvVariant::Depthwise => Some((&KERNELS[0], "conv_dw")),
+            ConvVariant::Pointwise => Some((&KERNELS[0], "conv_1x1")),
+            ConvVariant::General => Some((&KERNELS[0], "conv_general")),
+            ConvVariant::Tiled => Some((&KERNELS[1], "conv_tiled")),
             ConvVariant::Tex => None,
+        }
+    }
+    /// Output channels one workgroup row (grid y) covers within a group.
+    fn channel_block(self) -> usize {
+        match self {
+            ConvVariant::Tiled => TILE,
+            _ => OCH,
         }
     }
 }
 
 impl Conv2d {
-    /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]` and packed weight
-    /// `[c/g, kh, kw, o]`; `tex` says whether the texture path fits this device.
-    pub fn problem(&self, x: &[usize], wp: &[usize], tex: bool) -> ConvProblem {
+    /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]`, packed weight
+    /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `tex` says whether the texture path fits this
+    /// device, `max_groups` is its workgroups-per-dimension limit.
+    pub fn problem(&self, x: &[usize], wp: &[usize], y: &[usize], tex: bool, max_groups: usize) -> ConvProblem {
         let (c, hw, [_, kh, kw, o], g) = (x[1], x[2] * x[3], dims4(wp).expect("4-D weight"), self.groups);
+        let plane = y[2] * y[3];
         ConvProblem {
             depthwise: g == c && g == o,
             pointwise: kh == 1 && kw == 1 && self.stride == [1, 1] && self.padding == [0, 0] && g == 1 && hw % 4 == 0,
             tex,
+            tiled_fits: plane.div_ceil(TILE) <= max_groups && g * (o / g).div_ceil(TILE) <= max_groups,
         }
     }
 }
@@ -289,6 +317,8 @@ const PIX: usize = 8;
 const OCH: usize = 8;
 /// Output channels per invocation of the 1x1 path.
 const OCH_1X1: usize = 8;
+/// Channels and pixels of `conv_tiled`'s block (must match `CT_B` in kernels/conv2d_tiled.wgsl).
+const TILE: usize = 64;
 
 impl Op for Conv2d {
     fn kind(&self) -> &'static str {
@@ -371,7 +401,7 @@ impl Op for Conv2d {
             alpha,
             has_bias: (inputs.len() == 3) as u32,
             nbx: nbx as u32,
-            obg: og.div_ceil(OCH) as u32,
+            obg: 0,
             o_off: 0,
             o_cnt: o as u32,
             slide: (self.stride[1] == 1 && self.dilation[1] == 1) as u32,
@@ -394,33 +424,38 @@ impl Op for Conv2d {
             dilation: self.dilation,
         };
         let tex = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
-        let variant = choose(ctx.class(), self.variant, &self.problem(&x.shape, &wp.shape, tex))
+        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, max_groups);
+        let variant = choose(ctx.class(), self.variant, &problem)
             .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
-        let Some(entry) = variant.entry() else {
+        let Some((kernel, entry)) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
         };
-        let p = ctx.pipeline(&KERNELS[0], entry, &[])?;
+        let p = ctx.pipeline(kernel, entry, &[])?;
+        let obg = og.div_ceil(variant.channel_block());
+        prm.obg = obg as u32;
         if variant == ConvVariant::Depthwise {
             let binds =
                 [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
             return ctx.dispatch(&p, &binds, [wg_count(ho * nbx, 64), o as u32, n as u32]);
         }
-        let is_1x1 = variant == ConvVariant::Pointwise;
+        let plane = ho * wo;
+        // Workgroups along x and y for `groups_n` groups (`o_cnt` channels) of one window.
+        let grid_xy = |groups_n: usize, o_cnt: usize| match variant {
+            ConvVariant::Pointwise => [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32],
+            ConvVariant::Tiled => [plane.div_ceil(TILE) as u32, (groups_n * obg) as u32],
+            _ => [wg_count(ho * nbx, 64), (groups_n * obg) as u32],
+        };
 
         // Split into windows (batch item x whole groups of output channels) when a tensor is larger
         // than one binding. The kernels take no base offset: windows must start aligned.
         let win = ctx.windows();
-        let plane = ho * wo;
         let in_item = c * h * w;
         if win.fits(y.numel()) && win.fits(x.numel()) {
             let binds =
                 [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
-            let grid = if is_1x1 {
-                [wg_count((h * w / 4).div_ceil(2), 64), o.div_ceil(OCH_1X1) as u32, n as u32]
-            } else {
-                [wg_count(ho * nbx, 64), (g * og.div_ceil(OCH)) as u32, n as u32]
-            };
-            return ctx.dispatch(&p, &binds, grid);
+            let [gx, gy] = grid_xy(g, o);
+            return ctx.dispatch(&p, &binds, [gx, gy, n as u32]);
         }
         let node = ctx.node_name.clone();
         let err = |m: String| Error::graph(format!("node '{node}': conv2d {m}"));
@@ -451,13 +486,8 @@ impl Op for Conv2d {
                     Bind::Tensor(bias),
                     Bind::Tensor(&yv),
                 ];
-                let gc = r.len();
-                let grid = if is_1x1 {
-                    [wg_count((h * w / 4).div_ceil(2), 64), o_cnt.div_ceil(OCH_1X1) as u32, 1]
-                } else {
-                    [wg_count(ho * nbx, 64), (gc * og.div_ceil(OCH)) as u32, 1]
-                };
-                ctx.dispatch(&p, &binds, grid)?;
+                let [gx, gy] = grid_xy(r.len(), o_cnt);
+                ctx.dispatch(&p, &binds, [gx, gy, 1])?;
             }
         }
         Ok(())

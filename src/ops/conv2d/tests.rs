@@ -14,12 +14,16 @@ struct Case {
     bias: bool,
 }
 
+const ALL: [ConvVariant; 5] =
+    [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tiled, ConvVariant::Tex];
+
 /// Every variant that can take the case (the texture path where the device has subgroups of 8).
 fn run(label: &str, cs: &Case, seed: u64) {
     let x = [cs.n, cs.c, cs.hw[0], cs.hw[1]];
     let wp = [cs.c / cs.p.groups, cs.k[0], cs.k[1], cs.o];
-    let problem = cs.p.problem(&x, &wp, crate::ops::matmul::sg_ok(device()));
-    let all = [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tex];
+    let y = cs.p.infer(&[&x, &wp]).unwrap().remove(0);
+    let problem = cs.p.problem(&x, &wp, &y, crate::ops::matmul::sg_ok(device()), 65535);
+    let all = ALL;
     for v in all.into_iter().filter(|v| v.unfit(&problem).is_none()) {
         let p = Conv2d { variant: Some(v), ..cs.p.clone() };
         run_one(&format!("{label} {v:?}"), &Case { p, ..*cs }, seed);
@@ -149,9 +153,40 @@ fn shape_errors_are_clear() {
 
 #[test]
 fn variant_entry_points_exist() {
-    let all = [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tex];
-    let entries: Vec<&str> = all.iter().filter_map(|v| v.entry()).collect();
-    crate::ops::testing::assert_entry_points(&KERNELS[0], &entries);
+    for kernel in KERNELS {
+        let entries: Vec<&str> =
+            ALL.iter().filter_map(|v| v.entry()).filter(|(k, _)| k.name == kernel.name).map(|(_, e)| e).collect();
+        crate::ops::testing::assert_entry_points(kernel, &entries);
+    }
+}
+
+/// `conv_tiled` across its block edges: more than 64 channels and pixels, K not a multiple of 16,
+/// groups whose channel count is not a multiple of 64, a batch of 2.
+#[test]
+fn tiled_convs_cross_block_edges() {
+    let seed = Rng::fresh_seed();
+    let cases = [
+        ("3x3 C7 O70 11x13 batch 2", case(2, 7, [11, 13], 70, [3, 3], Conv2d::new(1, 1), true)),
+        ("1x1 C33 O130 9x10", case(1, 33, [9, 10], 130, [1, 1], Conv2d::default().act(Act::Gelu), true)),
+        ("groups 2 O 2x67 s2", case(1, 6, [17, 15], 134, [3, 3], Conv2d::new(2, 1).groups(2), false)),
+        ("k4 s4 patchify", case(1, 3, [36, 40], 96, [4, 4], Conv2d::new(4, 0), true)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        let p = Conv2d { variant: Some(ConvVariant::Tiled), ..cs.p.clone() };
+        run_one(&format!("{label} Tiled"), &Case { p, ..*cs }, seed + 10 * i as u64);
+    }
+}
+
+#[test]
+fn tiled_refuses_depthwise_and_oversized_grids() {
+    let p = Conv2d::new(1, 1).groups(4);
+    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, 65535);
+    assert!(ConvVariant::Tiled.unfit(&dw).unwrap().contains("depthwise"));
+    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, 100);
+    assert!(ConvVariant::Tiled.unfit(&big).unwrap().contains("workgroups"));
+    assert_eq!(choose(DeviceClass::Hardware, None, &big), Ok(ConvVariant::General));
+    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, 65535);
+    assert_eq!(choose(DeviceClass::Hardware, None, &fits), Ok(ConvVariant::Tiled));
 }
 
 /// Outputs over the binding limit: one dispatch per batch item and run of whole groups of output
@@ -166,6 +201,7 @@ fn windows_of_batch_items_and_groups() {
         (case(2, 4, [8, 8], 6, [3, 3], Conv2d::new(1, 1).groups(2), true), ConvVariant::General, 256, 4),
         (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default().act(Act::Relu), true), ConvVariant::Pointwise, 128, 2),
         (case(2, 8, [4, 4], 8, [1, 1], Conv2d::default(), false), ConvVariant::General, 128, 2),
+        (case(2, 4, [8, 8], 6, [3, 3], Conv2d::new(1, 1).groups(2), true), ConvVariant::Tiled, 256, 4),
     ];
     for (i, (cs, v, limit, want)) in cases.into_iter().enumerate() {
         let s = seed + i as u64;
