@@ -6,8 +6,23 @@
 // and p over the Ho x Wo output pixels. One 16 x 16 workgroup computes a 64-channel x 64-pixel
 // block, 4 x 4 outputs per invocation strided by 16; K advances in steps of 16 staged through
 // workgroup memory (the im2col gather happens while staging, padding reads zero); f32 accumulation.
+// The weight may be stored in f16 (HALF_W); the arithmetic is f32 either way.
 // Grid: x = pixel blocks, y = groups x channel blocks per group (P.obg), z = batch items. Windows as
 // for conv_general: channels [o_off, o_off + o_cnt) of whole groups, Y indexed relative to them.
+
+// Raw words of the packed weight: f32 bits, or two f16 per word when the host stored it in f16.
+@group(0) @binding(2) var<storage, read> Wu: array<u32>;
+
+// 1: the weight is stored as f16 pairs (element e in half e & 1 of word e / 2; PlanCtx::half_input).
+override HALF_W: u32 = 0u;
+
+// Element e of the packed weight, as f32 either way: the arithmetic stays f32.
+fn load_w(e: u32) -> f32 {
+    if (HALF_W != 0u) {
+        return unpack2x16float(Wu[e >> 1u])[e & 1u];
+    }
+    return bitcast<f32>(Wu[e]);
+}
 
 const CT_B: u32 = 64u;
 const CT_K: u32 = 16u;
@@ -38,7 +53,7 @@ fn conv_tiled(
             let j = idx % CT_B;
             var vw = 0.0;
             if (k < kdim && ob + j < P.og) {
-                vw = Wt[k * P.o + wcol + j];
+                vw = load_w(k * P.o + wcol + j);
             }
             var vx = 0.0;
             let p = pb + j;

@@ -16,7 +16,7 @@
 //               subgroup, A shared through subgroupBroadcast. Generated: kernels/matmul_sg.wgsl
 //               (module "matmul_sg" = this file + that one, compiled only where subgroups of 8 exist).
 //   mm_tiled  : hardware GPUs; 64x64 block per 16x16 workgroup staged through workgroup memory,
-//               any strides and sizes.
+//               any strides and sizes; B in f32 or (HALF_B) f16 storage.
 // Software devices with subgroups of 8 normally take the texture GEMM instead (kernels/gemm_tex.wgsl,
 // MatMulVariant::Tex); the kernels here remain for other software devices and when it does not fit.
 // Rows/columns past the edge are clamped for loads (always in bounds) and skipped on stores.
@@ -62,6 +62,19 @@ struct Params {
 @group(0) @binding(1) var<storage, read> A4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> B4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> C4: array<vec4<f32>>;
+// Raw words of B (mm_tiled): f32 bits, or two f16 per word when the host stored the weight in f16.
+@group(0) @binding(2) var<storage, read> Bu: array<u32>;
+
+// 1: B is stored as f16 pairs (element e in half e & 1 of word e / 2; see PlanCtx::half_input).
+override HALF_B: u32 = 0u;
+
+// Element e of B (mm_tiled), as f32 either way: the arithmetic stays f32.
+fn load_b(e: u32) -> f32 {
+    if (HALF_B != 0u) {
+        return unpack2x16float(Bu[e >> 1u])[e & 1u];
+    }
+    return bitcast<f32>(Bu[e]);
+}
 
 // (A batch offset, B batch offset, C batch offset) in elements, window offsets included.
 fn batch_offsets(zl: u32) -> vec3<u32> {
@@ -216,7 +229,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
             }
             var vb = 0.0;
             if (k < P.K && n < P.N) {
-                vb = Bs[o.y + k * P.sbk + n * P.sbn];
+                vb = load_b(o.y + k * P.sbk + n * P.sbn);
             }
             tA[idx] = va;
             tB[idx] = vb;

@@ -49,6 +49,10 @@ impl Op for ResidualAdd {
         self.inner.plan(ctx, ins, std::slice::from_ref(&tmp))?;
         Binary::add().plan(ctx, &[r.clone(), tmp], outputs)
     }
+    fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
+        // The inner op's inputs come first, at the same indices.
+        self.inner.half_weight_input(ctx, inputs.split_last()?.1)
+    }
     fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> Cost {
         let (r, ins) = inputs.split_last().expect("checked by infer");
         let c = self.inner.cost(ins, outputs);

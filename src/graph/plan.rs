@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::device::Gpu;
+use crate::gpu::device::{DeviceClass, Gpu};
 use crate::graph::ir::{Graph, Source};
 use crate::ops::{Cost, Dispatch, PlanCtx, TensorView};
 use crate::tensor::{numel, Shape};
@@ -14,11 +14,18 @@ pub struct PlanOptions {
     pub reuse_buffers: bool,
     /// Fuse by pattern first ([`crate::graph::fuse`]: residual adds into their producers).
     pub fuse: bool,
+    /// Store weights in f16 where every kernel reading them can ([`crate::ops::Op::half_weight_input`]:
+    /// the workgroup-memory GEMM and conv of hardware GPUs), halving their memory and traffic;
+    /// arithmetic stays f32. Costs accuracy (docs/PARITY.md).
+    pub half_weights: bool,
+    /// Plan as if the device were of this class: `Hardware` runs the GPU kernels on lavapipe, which
+    /// is how CI proves them correct. `None`: the device's own class.
+    pub class: Option<DeviceClass>,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { reuse_buffers: true, fuse: true }
+        PlanOptions { reuse_buffers: true, fuse: true, half_weights: false, class: None }
     }
 }
 
@@ -37,6 +44,8 @@ pub struct PlanStats {
     pub pipelines: usize,
     /// Nodes folded into others by [`crate::graph::fuse`].
     pub fused_nodes: usize,
+    /// Constants stored in f16 ([`PlanOptions::half_weights`]).
+    pub half_weights: usize,
 }
 
 pub(crate) struct InputSlot {
@@ -128,6 +137,10 @@ impl<'g> Plan<'g> {
         let nv = graph.values.len();
         let (root, mut last_use) = liveness(graph)?;
 
+        let mut ctx = PlanCtx::new(gpu, &gpu.kernels);
+        ctx.class_override = opts.class;
+        let half = if opts.half_weights { half_constants(graph, &ctx) } else { vec![false; nv] };
+
         // Dedicated buffers for inputs and constants.
         let mut views: Vec<Option<TensorView>> = vec![None; nv];
         let mut stats = PlanStats { fused_nodes, ..Default::default() };
@@ -139,6 +152,14 @@ impl<'g> Plan<'g> {
                     let view = TensorView { buffer: buf, offset: 0, shape: v.shape.clone() };
                     inputs.push(InputSlot { name: v.name.clone(), shape: v.shape.clone(), view: view.clone() });
                     views[i] = Some(view);
+                }
+                Source::Constant(t) if half[i] => {
+                    let words = f16_pairs(&t.data);
+                    let buf = storage_buffer(gpu, &v.name, (words.len() * 4) as u64)?;
+                    gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
+                    stats.weight_bytes += (words.len() * 4) as u64;
+                    stats.half_weights += 1;
+                    views[i] = Some(TensorView { buffer: buf, offset: 0, shape: v.shape.clone() });
                 }
                 Source::Constant(t) => {
                     let buf = storage_buffer(gpu, &v.name, (t.numel() * 4) as u64)?;
@@ -212,7 +233,6 @@ impl<'g> Plan<'g> {
         }
 
         // Pipelines and bind groups, once.
-        let mut ctx = PlanCtx::new(gpu, &gpu.kernels);
         let mut nodes = Vec::new();
         let mut node_outputs = Vec::new();
         let mut costs = Vec::new();
@@ -232,6 +252,7 @@ impl<'g> Plan<'g> {
             ctx.node_index = n;
             let ins: Vec<TensorView> = node.inputs.iter().map(|v| views[v.0].clone().unwrap()).collect();
             let outs: Vec<TensorView> = node.outputs.iter().map(|v| views[v.0].clone().unwrap()).collect();
+            ctx.half_inputs = node.inputs.iter().map(|v| half[v.0]).collect();
             node.op
                 .plan(&mut ctx, &ins, &outs)
                 .map_err(|e| e.context(format!("planning node '{}' ({})", node.name, node.op.kind())))?;
@@ -255,4 +276,41 @@ impl<'g> Plan<'g> {
         gpu.check("planning")?;
         Ok(Plan { gpu, dispatches: ctx.dispatches, inputs, outputs, nodes, node_outputs, costs, stats })
     }
+}
+
+/// Which constants to store in f16: those that some node reads, every node reading them does so
+/// through the input its op names in [`crate::ops::Op::half_weight_input`], and whose values all
+/// fit f16's range (a larger one would become infinite: such a tensor stays f32).
+fn half_constants(graph: &Graph, ctx: &PlanCtx) -> Vec<bool> {
+    const F16_MAX: f32 = 65504.0;
+    let mut half: Vec<bool> = graph
+        .values
+        .iter()
+        .map(|v| matches!(&v.source, Source::Constant(t) if t.data.iter().all(|x| x.abs() <= F16_MAX)))
+        .collect();
+    let mut read = vec![false; graph.values.len()];
+    for node in &graph.nodes {
+        let shapes: Vec<&[usize]> = node.inputs.iter().map(|v| graph.values[v.0].shape.as_slice()).collect();
+        let takes = node.op.half_weight_input(ctx, &shapes);
+        for (i, v) in node.inputs.iter().enumerate() {
+            read[v.0] = true;
+            half[v.0] &= takes == Some(i);
+        }
+    }
+    for (_, v) in &graph.outputs {
+        half[v.0] = false;
+    }
+    half.iter().zip(&read).map(|(&h, &r)| h && r).collect()
+}
+
+/// f32 values as f16 (round to nearest even), two per little-endian u32 word, element `2i` in
+/// the low half of word `i` (what WGSL's `unpack2x16float` reads); an odd count pads with zero.
+pub fn f16_pairs(data: &[f32]) -> Vec<u32> {
+    data.chunks(2)
+        .map(|p| {
+            let lo = half::f16::from_f32(p[0]).to_bits() as u32;
+            let hi = p.get(1).map_or(0, |&v| half::f16::from_f32(v).to_bits() as u32);
+            lo | (hi << 16)
+        })
+        .collect()
 }

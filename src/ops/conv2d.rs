@@ -33,7 +33,7 @@ use crate::kernel;
 use crate::ops::act::Act;
 use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups as wg_count, Bind, Op, PlanCtx, TensorView};
-use crate::tensor::{Shape, Tensor};
+use crate::tensor::{numel, Shape, Tensor};
 
 /// Module "conv2d": every entry point but `conv_tiled`; module "conv2d_tiled": the same file plus
 /// `kernels/conv2d_tiled.wgsl` (workgroup memory, compiled only where a hardware GPU takes it).
@@ -359,6 +359,15 @@ impl Op for Conv2d {
         let taps = inputs[1][..3].iter().product::<usize>() as f64;
         crate::ops::Cost::streaming(inputs, outputs, 2.0 * taps)
     }
+    fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
+        let (x, wp) = (inputs.first()?, inputs.get(1)?);
+        let y = self.infer(inputs).ok()?.remove(0);
+        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
+        let problem = self.problem(x, wp, &y, false, max_groups);
+        let win = ctx.windows();
+        let tiled = choose(ctx.class(), self.variant, &problem) == Ok(ConvVariant::Tiled);
+        (tiled && win.fits(numel(x)) && win.fits(numel(&y))).then_some(1)
+    }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::kernel(self, inputs)
     }
@@ -374,8 +383,6 @@ impl Op for Conv2d {
         let [_, _, ho, wo] = dims4(&y.shape).unwrap();
         let g = self.groups;
         let og = o / g;
-        // Without a bias the weight is bound in its place (never read: has_bias = 0).
-        let bias = inputs.get(2).unwrap_or(wp);
         let (act, alpha) = self.act.code();
         let nbx = wo.div_ceil(PIX);
         let mut prm = ConvParams {
@@ -431,7 +438,23 @@ impl Op for Conv2d {
         let Some((kernel, entry)) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
         };
-        let p = ctx.pipeline(kernel, entry, &[])?;
+        // The planner stores the weight in f16 only where half_weight_input said conv_tiled takes
+        // it whole.
+        let half_w = ctx.half_input(1);
+        let whole = ctx.windows().fits(y.numel()) && ctx.windows().fits(x.numel());
+        if half_w && !(variant == ConvVariant::Tiled && whole) {
+            return Err(Error::graph(format!("node '{}': conv2d got an f16 weight it cannot read", ctx.node_name)));
+        }
+        let p = ctx.pipeline(kernel, entry, if half_w { &[("HALF_W", 1.0)] } else { &[] })?;
+        let w_words;
+        let wp = if half_w {
+            w_words = wp.half_words();
+            &w_words
+        } else {
+            wp
+        };
+        // Without a bias the weight is bound in its place (never read: has_bias = 0).
+        let bias = inputs.get(2).unwrap_or(wp);
         let obg = og.div_ceil(variant.channel_block());
         prm.obg = obg as u32;
         if variant == ConvVariant::Depthwise {

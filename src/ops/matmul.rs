@@ -280,6 +280,15 @@ impl Op for MatMul {
     fn fuses_residual(&self) -> bool {
         true
     }
+    fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
+        let (a, b) = (inputs.first()?, inputs.get(1)?);
+        let (batch, m, k, n) = self.dims(a, b).ok()?;
+        let problem = MatMulProblem { trans_b: self.trans_b, k, n, sg: sg_ok(ctx.gpu), tex_fits: false };
+        if choose(ctx.class(), self.variant, &problem) != Ok(MatMulVariant::Tiled) {
+            return None;
+        }
+        tiled_whole(ctx, a, b, &batch, m, n).then_some(1)
+    }
     fn plan_residual(
         &self,
         ctx: &mut PlanCtx,
@@ -306,10 +315,16 @@ impl Op for MatMul {
         if nbatch == 0 || m == 0 || n == 0 {
             return Ok(());
         }
-        let Some((kernel, entry, (bm, bn))) = self.variant_for(ctx, inputs, c)?.kernel() else {
+        let variant = self.variant_for(ctx, inputs, c)?;
+        let Some((kernel, entry, (bm, bn))) = variant.kernel() else {
             return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n, None);
         };
-        let pipeline = ctx.pipeline(kernel, entry, &[])?;
+        // The planner stores b in f16 only where half_weight_input said this path takes it.
+        let half_b = ctx.half_input(1);
+        if half_b && !(variant == MatMulVariant::Tiled && tiled_whole(ctx, &a.shape, &b.shape, &batch, m, n)) {
+            return Err(Error::graph(format!("node '{}': matmul got an f16 b it cannot read", ctx.node_name)));
+        }
+        let pipeline = ctx.pipeline(kernel, entry, if half_b { &[("HALF_B", 1.0)] } else { &[] })?;
 
         // Shared weights with an unbroadcast a: fold the batch into M (one big GEMM).
         let mut m_eff = m;
@@ -351,6 +366,13 @@ impl Op for MatMul {
         }
         let to32 = |v: usize, what: &str| -> Result<u32> {
             u32::try_from(v).map_err(|_| Error::graph(format!("matmul: {what} = {v} exceeds u32 indexing")))
+        };
+        let b_words;
+        let b = if half_b {
+            b_words = b.half_words();
+            &b_words
+        } else {
+            b
         };
         let fits =
             win.fits(a.numel()) && win.fits(b.numel()) && win.fits(c.numel()) && m_eff.div_ceil(bm) <= max_groups;
@@ -433,6 +455,24 @@ impl Op for MatMul {
         }
         Ok(())
     }
+}
+
+/// Whether `mm_tiled` takes the problem whole (one dispatch per 65535 batch items, every operand in
+/// one binding): the only path that reads an f16 `b`.
+fn tiled_whole(ctx: &PlanCtx, a: &[usize], b: &[usize], batch: &[usize], m: usize, n: usize) -> bool {
+    let nb = numel(batch);
+    let folds = numel(&b[..b.len() - 2]) == 1 && numel(&a[..a.len() - 2]) == nb;
+    let m_eff = if folds { m * nb } else { m };
+    let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
+    let win = ctx.windows();
+    nb > 0
+        && m > 0
+        && n > 0
+        && win.fits(numel(a))
+        && win.fits(numel(b))
+        && win.fits(nb * m * n)
+        && m_eff.div_ceil(64) <= max_groups
+        && groups(n, 64) as usize <= max_groups
 }
 
 /// (rows of A per layer, layers of A, layers of B) for the texture path: shared weights with an

@@ -91,6 +91,13 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn fuses_residual(&self) -> bool {
         false
     }
+    /// `Some(i)`: planned here now, this op would read input `i` (its weight) as f16 when the
+    /// planner stores it so ([`crate::graph::PlanOptions::half_weights`]): the planner then stores
+    /// a constant in f16 when every node that reads it says so, and tells each node through
+    /// [`PlanCtx::half_input`]. `None` (the default): f32 only.
+    fn half_weight_input(&self, _ctx: &PlanCtx, _inputs: &[&[usize]]) -> Option<usize> {
+        None
+    }
     /// Whether this node computes `a + b` of two same-shaped tensors and nothing else (what
     /// `graph::fuse` folds into the producer of one of them).
     fn is_plain_add(&self) -> bool {
@@ -137,6 +144,11 @@ impl TensorView {
     }
     pub fn bytes(&self) -> u64 {
         (self.numel() * 4) as u64
+    }
+    /// The binding of an input the planner stored in f16 ([`PlanCtx::half_input`]): its 32-bit
+    /// words, two elements each, as a flat view.
+    pub fn half_words(&self) -> TensorView {
+        TensorView { shape: vec![self.numel().div_ceil(2)], ..self.clone() }
     }
     /// A flat view of `len` elements starting at element `start` (see `ops::window` for binding
     /// windows of tensors larger than one storage binding).
@@ -193,6 +205,10 @@ pub struct PlanCtx<'a> {
     /// Scratch buffers by element count, shared by nodes like the textures (see [`PlanCtx::pooled_scratch`]).
     buffer_pool: HashMap<usize, Vec<TensorView>>,
     buffer_taken: (usize, HashMap<usize, usize>),
+    /// Plan as if the device were of this class (tests run the hardware kernels on lavapipe).
+    pub(crate) class_override: Option<DeviceClass>,
+    /// Which inputs of the current node the planner stored as f16 pairs (see [`PlanCtx::half_input`]).
+    pub(crate) half_inputs: Vec<bool>,
 }
 
 impl<'a> PlanCtx<'a> {
@@ -210,11 +226,21 @@ impl<'a> PlanCtx<'a> {
             texture_taken: (usize::MAX, HashMap::new()),
             buffer_pool: HashMap::new(),
             buffer_taken: (usize::MAX, HashMap::new()),
+            class_override: None,
+            half_inputs: Vec::new(),
         }
     }
 
+    /// The device class kernels are chosen for: the device's, unless the plan overrides it.
     pub fn class(&self) -> DeviceClass {
-        self.gpu.class
+        self.class_override.unwrap_or(self.gpu.class)
+    }
+
+    /// Whether input `i` of the current node is stored as f16 (two per 32-bit word, element `e` in
+    /// the low half of word `e / 2` when `e` is even): only inputs the op named in
+    /// [`Op::half_weight_input`], and only when the plan asked for half weights.
+    pub fn half_input(&self, i: usize) -> bool {
+        self.half_inputs.get(i).copied().unwrap_or(false)
     }
 
     /// Pipeline for `entry` of `kernel`, specialized by override constants (the variant key).

@@ -127,6 +127,54 @@ fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor]
     stats
 }
 
+/// Check `op` planned for a hardware GPU (on whatever device runs the tests) with input `weight`
+/// given as a constant and [`crate::graph::PlanOptions::half_weights`]: the planner must store
+/// that constant in f16, and the outputs must match the reference run on the weight rounded to
+/// f16 (the kernel's arithmetic is f32) within `rel_tol`. Also checks that the same plan without
+/// half weights keeps it in f32.
+#[cfg(test)]
+pub fn check_op_half_weight<O: Op + Clone + 'static>(
+    case: &str,
+    op: &O,
+    inputs: &[Tensor],
+    weight: usize,
+    rel_tol: f32,
+) {
+    use crate::gpu::device::DeviceClass;
+    let mut rounded = inputs.to_vec();
+    rounded[weight].data.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
+    let refs: Vec<&Tensor> = rounded.iter().collect();
+    let want = op.reference(&refs);
+    let (g, nout) = single_op_graph(op, inputs, &[weight]).unwrap();
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
+    let feed: Vec<(&str, &Tensor)> = names
+        .iter()
+        .map(|n| n.as_str())
+        .zip(inputs.iter())
+        .enumerate()
+        .filter(|(i, _)| *i != weight)
+        .map(|(_, f)| f)
+        .collect();
+    for half_weights in [true, false] {
+        let opts = crate::graph::PlanOptions { half_weights, class: Some(DeviceClass::Hardware), ..Default::default() };
+        let plan = Plan::with_options(device(), &g, &opts).unwrap_or_else(|e| panic!("{case}: planning: {e}"));
+        assert_eq!(
+            plan.stats.half_weights, half_weights as usize,
+            "{case}: f16 constants (half_weights {half_weights})"
+        );
+        let mut res = plan.run(&feed).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
+        if !half_weights {
+            continue;
+        }
+        for (k, w) in want.iter().enumerate().take(nout) {
+            let got = res.remove(&format!("out{k}")).unwrap();
+            if let Err(m) = check_close(&format!("{case} output {k} (f16 weight)"), &got, w, rel_tol) {
+                panic!("{m}\nop: {op:?}");
+            }
+        }
+    }
+}
+
 /// Mean of a `[1, 1, H, W]` map over the pixels inside the rectangle `inner` (rows, columns) and
 /// over those outside `outer` (a band between the two is left out): (region, background).
 pub fn region_means(

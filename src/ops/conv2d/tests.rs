@@ -225,3 +225,25 @@ fn windows_of_batch_items_and_groups() {
             .unwrap_err();
     assert!(err.to_string().contains("offset alignment"), "{err}");
 }
+
+/// conv_tiled reading its weight stored in f16 (f32 arithmetic), against the reference on the
+/// f16-rounded weight.
+#[test]
+fn tiled_reads_half_weights() {
+    use crate::ops::testing::check_op_half_weight;
+    let seed = Rng::fresh_seed();
+    let cases = [
+        ("3x3 C7 O70 11x13 batch 2", case(2, 7, [11, 13], 70, [3, 3], Conv2d::new(1, 1), true)),
+        ("groups 3 s2 odd count", case(1, 9, [12, 11], 3, [3, 3], Conv2d::new(2, 0).groups(3), false)),
+    ];
+    for (i, (label, cs)) in cases.into_iter().enumerate() {
+        let s = seed + 10 * i as u64;
+        let x = Tensor::random(&[cs.n, cs.c, cs.hw[0], cs.hw[1]], s, -1.0, 1.0);
+        let w = Tensor::random(&[cs.o, cs.c / cs.p.groups, cs.k[0], cs.k[1]], s + 1, -0.5, 0.5);
+        let mut ins = vec![x, pack_conv2d_weight(&w).unwrap()];
+        if cs.bias {
+            ins.push(Tensor::random(&[cs.o], s + 2, -1.0, 1.0));
+        }
+        check_op_half_weight(&format!("{label} seed {s}"), &cs.p, &ins, 1, TOL);
+    }
+}

@@ -171,3 +171,52 @@ fn windows_of_rows_per_batch_item() {
         }
     }
 }
+
+/// mm_tiled reading b stored in f16 (issue 16: f16 storage, f32 arithmetic): awkward shapes, an
+/// odd element count (the last word half padding), trans_b, shared weights over a batch, bias and
+/// activation; compared with the reference on the f16-rounded b.
+#[test]
+fn tiled_reads_half_weights() {
+    use crate::ops::testing::check_op_half_weight;
+    let seed = Rng::fresh_seed();
+    let cases: [(&str, MatMul, &[usize], &[usize]); 4] = [
+        ("37x29 @ 29x53 odd count", MatMul::new(), &[37, 29], &[29, 53]),
+        ("batch 2x70x67 @ 67x69 gelu", MatMul::new().act(Act::Gelu), &[2, 70, 67], &[67, 69]),
+        ("trans_b 65x33 @ (130x33)^T", MatMul::new().trans_b(true), &[65, 33], &[130, 33]),
+        ("batched b 2x5x8 @ 2x8x12", MatMul::new(), &[2, 5, 8], &[2, 8, 12]),
+    ];
+    for (i, (label, op, a, b)) in cases.into_iter().enumerate() {
+        let s = seed + 10 * i as u64;
+        let n = if op.trans_b { b[b.len() - 2] } else { b[b.len() - 1] };
+        let ins = vec![Tensor::random(a, s, -1.0, 1.0), Tensor::random(b, s + 1, -1.0, 1.0), Tensor::random(&[n], s + 2, -1.0, 1.0)];
+        check_op_half_weight(&format!("{label} seed {s}"), &op, &ins, 1, TOL);
+    }
+}
+
+/// The planner stores a constant in f16 only when every reader takes it so, and only when every
+/// value fits f16: a weight also read as `a`, and one holding 1e5, stay f32 (and stay right).
+#[test]
+fn half_weights_only_where_every_reader_takes_them() {
+    use crate::gpu::device::DeviceClass;
+    let seed = Rng::fresh_seed();
+    let opts = crate::graph::PlanOptions { half_weights: true, class: Some(DeviceClass::Hardware), ..Default::default() };
+    let x = Tensor::random(&[9, 16], seed, -1.0, 1.0);
+    let w = Tensor::random(&[16, 16], seed + 1, -1.0, 1.0);
+    let mut big = Tensor::random(&[16, 5], seed + 2, -1.0, 1.0);
+    big.data[7] = 1e5;
+    let mut b = GraphBuilder::new();
+    let xi = b.input("x", &x.shape);
+    let wi = b.constant("w", w.clone());
+    let bi = b.constant("big", big.clone());
+    let y = b.add("y", MatMul::new(), &[xi, wi]).unwrap();
+    let ww = b.add("ww", MatMul::new(), &[wi, wi]).unwrap(); // w read as a too
+    let z = b.add("z", MatMul::new(), &[y, bi]).unwrap();
+    b.output("ww", ww);
+    b.output("z", z);
+    let plan = Plan::with_options(device(), &b.finish(), &opts).unwrap();
+    assert_eq!(plan.stats.half_weights, 0);
+    let out = plan.run(&[("x", &x)]).unwrap();
+    let yr = MatMul::new().reference(&[&x, &w]).remove(0);
+    check_close("big weight stays f32", &out["z"], &MatMul::new().reference(&[&yr, &big])[0], TOL).unwrap();
+    check_close("shared weight stays f32", &out["ww"], &MatMul::new().reference(&[&w, &w])[0], TOL).unwrap();
+}
