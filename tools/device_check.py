@@ -7,6 +7,7 @@ For every model (Mesorch and Mesorch-P with random weights of the official shape
 official-format .pth by `wgpu-forge convert`; every shipped weights/*.safetensors):
 - parity: `wgpu-forge infer --save-raw` on one picture against the reference's map on `--device`,
   max |p_engine - p_ref| at the model's resolution;
+- f16 weights: the same parity and speed with `--half-weights` (weights stored in f16 on the GPU);
 - speed: the engine's per-image time (`infer --json` over reps+1 copies, planned once, the first
   image apart: total and GPU) and, on the same device, the PyTorch reference's network alone in
   fp32 eager and `torch.compile`, batch 1 and 8, median of --reps after warm-up (CUDA synchronized).
@@ -119,8 +120,9 @@ def ref_map(arch, model, cfg, png, hw, dev):
     return p
 
 
-def engine(bin_, weights, pngs, out, save_raw=False):
-    args = [bin_, "infer", "--json", "--weights", weights, "--out", out, *(["--save-raw"] if save_raw else []), *pngs]
+def engine(bin_, weights, pngs, out, save_raw=False, extra=()):
+    args = [bin_, "infer", "--json", "--weights", weights, "--out", out, *(["--save-raw"] if save_raw else []),
+            *extra, *pngs]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"engine exited {p.returncode}: {p.stderr[-2000:]}")
@@ -157,6 +159,13 @@ def check(spec, a, work):
     r["engine_ms"] = {"total": round(float(np.median(tot)) * 1e3, 3), "gpu": round(float(np.median(gpu)) * 1e3, 3),
                       "first_image_total": round(reps[0]["timings_s"]["total"] * 1e3, 3)}
     r["engine_ms"]["batch8_sequential"] = round(8 * r["engine_ms"]["total"], 3)
+    # The same with weights stored in f16 (--half-weights; hardware GPUs only): what it costs in
+    # parity, what it saves in time.
+    half_out = os.path.join(work, f"half-{name}")
+    engine(a.bin, weights, [png], half_out, save_raw=True, extra=["--half-weights"])
+    r["parity_half_weights_max_abs"] = float(np.abs(np.load(os.path.join(half_out, f"{name}-pic.model.npy")) - want).max())
+    half = engine(a.bin, weights, copies, os.path.join(work, f"speed-half-{name}"), extra=["--half-weights"])
+    r["engine_ms"]["half_weights_total"] = round(float(np.median([x["timings_s"]["total"] for x in half[1:]])) * 1e3, 3)
     # PyTorch, the network alone on random inputs of the model's size.
     torch_ms = {}
     for batch in (1, 8):

@@ -23,6 +23,11 @@ pub struct DeviceArgs {
     /// Use the first adapter whose name contains this text (env FORGE_ADAPTER).
     #[arg(long, global = true)]
     pub adapter: Option<String>,
+    /// Store model weights in f16 on a hardware GPU (half their memory and traffic; arithmetic
+    /// stays f32; costs ~1e-3 in the probabilities, docs/PARITY.md). The CPU backend and software
+    /// GPUs keep f32 (env FORGE_HALF_WEIGHTS=1).
+    #[arg(long, global = true)]
+    pub half_weights: bool,
 }
 
 /// The engine a command runs models on, with why it was chosen.
@@ -59,7 +64,9 @@ fn is_cpu(name: &str) -> bool {
 
 impl DeviceArgs {
     pub fn options(&self) -> DeviceOptions {
-        DeviceOptions::from_env().merged(self.backend.clone(), self.adapter.clone())
+        let mut opts = DeviceOptions::from_env().merged(self.backend.clone(), self.adapter.clone());
+        opts.half_weights |= self.half_weights;
+        opts
     }
 
     /// A GPU (commands that measure the WGSL kernels themselves); `--backend cpu` is refused.

@@ -26,6 +26,9 @@ pub struct DeviceOptions {
     /// The GPU a scheduler granted: (`CUDA_VISIBLE_DEVICES` or `ROCR_VISIBLE_DEVICES`, its value);
     /// `adapter` wins over it.
     pub visible: Option<(String, String)>,
+    /// Plans store weights in f16 where the kernels can read them so (`--half-weights`,
+    /// `FORGE_HALF_WEIGHTS=1`): hardware GPUs only; see `graph::PlanOptions::half_weights`.
+    pub half_weights: bool,
 }
 
 impl DeviceOptions {
@@ -37,11 +40,12 @@ impl DeviceOptions {
             backend: get("FORGE_BACKEND", "WGPU_BACKEND"),
             adapter: get("FORGE_ADAPTER", "WGPU_ADAPTER_NAME"),
             visible: crate::gpu::select::visible_from_env(),
+            half_weights: std::env::var("FORGE_HALF_WEIGHTS").is_ok_and(|v| v == "1"),
         }
     }
     /// Command-line values win over the environment.
     pub fn merged(self, backend: Option<String>, adapter: Option<String>) -> DeviceOptions {
-        DeviceOptions { backend: backend.or(self.backend), adapter: adapter.or(self.adapter), visible: self.visible }
+        DeviceOptions { backend: backend.or(self.backend), adapter: adapter.or(self.adapter), ..self }
     }
 }
 
@@ -90,6 +94,8 @@ pub struct Gpu {
     pub reason: String,
     /// Shader modules and pipelines made on this device.
     pub kernels: crate::gpu::kernel::KernelCache,
+    /// Plans made on this device store weights in f16 where they can ([`DeviceOptions::half_weights`]).
+    pub half_weights: bool,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
 }
@@ -182,6 +188,7 @@ impl Gpu {
             adapters,
             reason,
             kernels: Default::default(),
+            half_weights: opts.half_weights,
             errors,
             lost,
         })

@@ -35,6 +35,10 @@ impl<'g> Engine<'g> {
     /// The device in words, for logs and reports: the adapter's name, or "CPU (N threads)".
     pub fn device_name(self) -> String {
         match self {
+            // Reports say when weights were stored in f16 (only hardware GPUs do so).
+            Engine::Gpu(gpu) if gpu.half_weights && gpu.class == crate::gpu::DeviceClass::Hardware => {
+                format!("{} (weights in f16)", gpu.info.name)
+            }
             Engine::Gpu(gpu) => gpu.info.name.clone(),
             Engine::Cpu => format!("CPU ({} threads)", crate::cpu::threads()),
         }

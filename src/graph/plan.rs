@@ -121,8 +121,9 @@ pub(crate) fn liveness(graph: &Graph) -> Result<(Vec<usize>, Vec<usize>)> {
 }
 
 impl<'g> Plan<'g> {
+    /// Plan with the default options and the device's weight storage ([`Gpu::half_weights`]).
     pub fn new(gpu: &'g Gpu, graph: &Graph) -> Result<Plan<'g>> {
-        Self::with_options(gpu, graph, &PlanOptions::default())
+        Self::with_options(gpu, graph, &PlanOptions { half_weights: gpu.half_weights, ..Default::default() })
     }
 
     pub fn with_options(gpu: &'g Gpu, graph: &Graph, opts: &PlanOptions) -> Result<Plan<'g>> {
