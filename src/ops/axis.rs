@@ -25,6 +25,9 @@ pub enum AxisVariant {
     /// 4 inner positions per invocation: inner % 4 == 0 (the window spans whole slices), 16-byte
     /// aligned window.
     Pixels4,
+    /// Hardware GPUs with subgroups: one row per subgroup, reductions through subgroupAdd /
+    /// subgroupMax; inner == 1.
+    RowsSg,
 }
 
 /// What the choice of an [`AxisVariant`] depends on, for one window.
@@ -35,12 +38,18 @@ pub struct AxisProblem {
     /// Every binding starts 16-byte aligned, the window starts and its first element lie on vec4s,
     /// and the window covers whole slices (all inner positions).
     pub vec4_aligned: bool,
+    /// Subgroups this kernel can use: `Features::SUBGROUP` with a largest size that divides 64.
+    pub sg: bool,
 }
 
 impl Variant for AxisVariant {
     type Problem = AxisProblem;
-    fn preference(_: DeviceClass) -> &'static [Self] {
-        &[AxisVariant::Rows4, AxisVariant::Pixels4, AxisVariant::Scalar]
+    fn preference(class: DeviceClass) -> &'static [Self] {
+        use AxisVariant::*;
+        match class {
+            DeviceClass::Software => &[Rows4, Pixels4, Scalar],
+            DeviceClass::Hardware => &[RowsSg, Rows4, Pixels4, Scalar],
+        }
     }
     fn unfit(self, p: &AxisProblem) -> Option<String> {
         match self {
@@ -50,16 +59,19 @@ impl Variant for AxisVariant {
             AxisVariant::Pixels4 if !(p.vec4_aligned && p.inner % 4 == 0) => {
                 Some(format!("needs inner % 4 == 0 and vec4 alignment (inner {})", p.inner))
             }
+            AxisVariant::RowsSg if !p.sg => Some("needs subgroups of at most 64 invocations".into()),
+            AxisVariant::RowsSg if p.inner != 1 => Some(format!("needs inner == 1 (inner {})", p.inner)),
             _ => None,
         }
     }
 }
 
 impl AxisOp {
-    fn kernel(self) -> &'static crate::gpu::Kernel {
+    fn kernel(self, variant: AxisVariant) -> &'static crate::gpu::Kernel {
+        let module = (variant == AxisVariant::RowsSg) as usize;
         match self {
-            AxisOp::Softmax => &crate::ops::softmax::KERNELS[0],
-            AxisOp::LayerNorm => &crate::ops::layer_norm::KERNELS[0],
+            AxisOp::Softmax => &crate::ops::softmax::KERNELS[module],
+            AxisOp::LayerNorm => &crate::ops::layer_norm::KERNELS[module],
         }
     }
     /// The entry point of `variant` in this op's kernel file.
@@ -71,6 +83,8 @@ impl AxisOp {
             (AxisOp::LayerNorm, AxisVariant::Scalar) => "layer_norm",
             (AxisOp::LayerNorm, AxisVariant::Rows4) => "layer_norm_rows4",
             (AxisOp::LayerNorm, AxisVariant::Pixels4) => "layer_norm_pixels4",
+            (AxisOp::Softmax, AxisVariant::RowsSg) => "softmax_sg",
+            (AxisOp::LayerNorm, AxisVariant::RowsSg) => "layer_norm_sg",
         }
     }
 }
@@ -102,6 +116,9 @@ pub(crate) fn dispatch_axis_windows(
     eps: f32,
 ) -> Result<()> {
     let (outer, len, inner) = split_at_axis(&x.shape, axis);
+    let info = &ctx.gpu.info;
+    let sg_max = info.subgroup_max_size as usize;
+    let sg = ctx.gpu.features.contains(wgpu::Features::SUBGROUP) && sg_max > 0 && 64 % sg_max == 0;
     let aligned16 = x.offset % 16 == 0 && y.offset % 16 == 0 && whole.iter().all(|t| t.offset % 16 == 0);
     let windows =
         ctx.windows().axis(outer, len, inner).map_err(|m| Error::graph(format!("node '{}': {m}", ctx.node_name)))?;
@@ -117,7 +134,7 @@ pub(crate) fn dispatch_axis_windows(
             _pad: 0,
         };
         let vec4_aligned = aligned16 && w.start % 4 == 0 && w.base % 4 == 0 && w.inner == inner;
-        let variant = choose(ctx.class(), None, &AxisProblem { len, inner, vec4_aligned }).map_err(Error::graph)?;
+        let variant = choose(ctx.class(), None, &AxisProblem { len, inner, vec4_aligned, sg }).map_err(Error::graph)?;
         match variant {
             AxisVariant::Rows4 => {
                 params.len /= 4;
@@ -131,14 +148,17 @@ pub(crate) fn dispatch_axis_windows(
                 params.outer_stride /= 4;
                 params.base /= 4;
             }
-            AxisVariant::Scalar => {}
+            AxisVariant::Scalar | AxisVariant::RowsSg => {}
         }
-        let pipeline = ctx.pipeline(op.kernel(), op.entry(variant), &[])?;
+        let pipeline = ctx.pipeline(op.kernel(variant), op.entry(variant), &[])?;
         let (xw, yw) = (x.window(w.start, w.len), y.window(w.start, w.len));
         let mut binds = vec![Bind::Uniform(as_bytes(&params)), Bind::Tensor(&xw)];
         binds.extend(whole.iter().map(|t| Bind::Tensor(t)));
         binds.push(Bind::Tensor(&yw));
-        ctx.dispatch_linear(&pipeline, &binds, groups(params.count as usize, 64))?;
+        // RowsSg: 64 / subgroup-size rows per workgroup; counted with the largest size, so a device
+        // running smaller subgroups covers more rows per workgroup than needed, never fewer.
+        let per_group = if variant == AxisVariant::RowsSg { 64 / sg_max } else { 64 };
+        ctx.dispatch_linear(&pipeline, &binds, groups(params.count as usize, per_group))?;
     }
     Ok(())
 }
@@ -150,9 +170,10 @@ mod tests {
     #[test]
     fn variant_entry_points_exist() {
         for op in [AxisOp::Softmax, AxisOp::LayerNorm] {
-            let all = [AxisVariant::Scalar, AxisVariant::Rows4, AxisVariant::Pixels4];
-            let entries: Vec<&str> = all.iter().map(|&v| op.entry(v)).collect();
-            crate::ops::testing::assert_entry_points(op.kernel(), &entries);
+            let all = [AxisVariant::Scalar, AxisVariant::Rows4, AxisVariant::Pixels4, AxisVariant::RowsSg];
+            for v in all {
+                crate::ops::testing::assert_entry_points(op.kernel(v), &[op.entry(v)]);
+            }
         }
     }
 }

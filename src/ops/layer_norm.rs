@@ -9,7 +9,9 @@ use crate::ops::{Op, PlanCtx, TensorView};
 use crate::tensor::split_at_axis;
 use crate::tensor::{Shape, Tensor};
 
-pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("layer_norm")];
+/// Module "layer_norm"; module "layer_norm_sg" adds the subgroup variant (compiled only where it runs).
+pub const KERNELS: &[crate::gpu::Kernel] =
+    &[kernel!("layer_norm"), kernel!("layer_norm_sg" = "layer_norm", "layer_norm_sg")];
 
 /// Which axis is normalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +199,30 @@ mod tests {
 
     /// Relative to max(|expected|, 1) (seen: about 1.3e-7).
     const TOL: f32 = 2e-6;
+
+    /// The subgroup variant of hardware GPUs (one row per subgroup) on whatever device runs the
+    /// tests: rows shorter and longer than a subgroup, a large offset, more rows than a workgroup
+    /// holds; channels-first keeps the plain kernels.
+    #[test]
+    fn subgroup_rows_on_hardware_plans() {
+        let seed = Rng::fresh_seed();
+        let sg = device().features.contains(wgpu::Features::SUBGROUP);
+        for (i, (shape, last, offset)) in
+            [(vec![1, 1], true, 0.0), (vec![3, 5], true, 0.0), (vec![70, 97], true, 100.0), (vec![2, 6, 4, 3], false, 0.0)]
+                .into_iter()
+                .enumerate()
+        {
+            let s = seed + 10 * i as u64;
+            let c = if last { shape[shape.len() - 1] } else { shape[1] };
+            let mut x = Tensor::random(&shape, s, -2.0, 2.0);
+            x.data.iter_mut().for_each(|v| *v += offset);
+            let ins = [x, Tensor::random(&[c], s + 1, 0.5, 1.5), Tensor::random(&[c], s + 2, -0.5, 0.5)];
+            let op = if last { LayerNorm::last(1e-5) } else { LayerNorm::channels(1e-6) };
+            let labels =
+                crate::ops::testing::check_op_as_hardware(&format!("layer_norm {shape:?} seed {s}"), &op, &ins, TOL);
+            assert_eq!(labels.iter().any(|l| l.contains("layer_norm_sg")), sg && last, "{shape:?}: {labels:?}");
+        }
+    }
 
     fn inputs(shape: &[usize], c: usize, seed: u64, lo: f32, hi: f32) -> [Tensor; 3] {
         [

@@ -6,7 +6,8 @@ use crate::ops::axis::{dispatch_axis_windows, AxisOp};
 use crate::ops::{Op, PlanCtx, TensorView};
 use crate::tensor::{split_at_axis, Shape, Tensor};
 
-pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax")];
+/// Module "softmax"; module "softmax_sg" adds the subgroup variant (compiled only where it runs).
+pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("softmax"), kernel!("softmax_sg" = "softmax", "softmax_sg")];
 
 /// `y = exp(x - max) / sum(exp(x - max))` along `axis` (negative counts from the end, as PyTorch's `dim`).
 #[derive(Clone, Debug)]
@@ -103,6 +104,29 @@ mod tests {
 
     /// Outputs lie in [0, 1], so this is an absolute error bound of 2e-6 (seen: about 1.2e-7).
     const TOL: f32 = 2e-6;
+
+    /// The subgroup variant of hardware GPUs (one row per subgroup), on whatever device runs the
+    /// tests: rows shorter and longer than a subgroup, more rows than one workgroup holds, a
+    /// window whose rows end mid-workgroup; other axes keep the plain kernels.
+    #[test]
+    fn subgroup_rows_on_hardware_plans() {
+        let seed = Rng::fresh_seed();
+        let sg = device().features.contains(wgpu::Features::SUBGROUP);
+        for (i, (shape, axis)) in
+            [(vec![1, 1], -1), (vec![3, 7], -1), (vec![130, 300], -1), (vec![2, 65, 33], -1), (vec![2, 6, 5], 1)]
+                .into_iter()
+                .enumerate()
+        {
+            let x = Tensor::random(&shape, seed + i as u64, -8.0, 8.0);
+            let labels = crate::ops::testing::check_op_as_hardware(
+                &format!("softmax {shape:?} axis {axis} seed {}", seed + i as u64),
+                &Softmax { axis },
+                &[x],
+                TOL,
+            );
+            assert_eq!(labels.iter().any(|l| l.contains("softmax_sg")), sg && axis == -1, "{shape:?}: {labels:?}");
+        }
+    }
 
     #[test]
     fn every_axis_of_4d() {

@@ -127,6 +127,32 @@ fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor]
     stats
 }
 
+/// Check `op` planned as for a hardware GPU (`PlanOptions::class`), on whatever device runs the
+/// tests, against its reference; returns the labels of the pipelines its dispatches use, so tests
+/// can tell which kernel ran.
+#[cfg(test)]
+pub fn check_op_as_hardware<O: Op + Clone + 'static>(
+    case: &str,
+    op: &O,
+    inputs: &[Tensor],
+    rel_tol: f32,
+) -> Vec<String> {
+    let opts = crate::graph::PlanOptions { class: Some(crate::gpu::DeviceClass::Hardware), ..Default::default() };
+    let (g, nout) = single_op_graph(op, inputs, &[]).unwrap();
+    let plan = Plan::with_options(device(), &g, &opts).unwrap_or_else(|e| panic!("{case}: planning: {e}"));
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
+    let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
+    let mut res = plan.run(&feed).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    for (k, w) in op.reference(&refs).iter().enumerate().take(nout) {
+        let got = res.remove(&format!("out{k}")).unwrap();
+        if let Err(m) = check_close(&format!("{case} output {k} (hardware kernels)"), &got, w, rel_tol) {
+            panic!("{m}\nop: {op:?}");
+        }
+    }
+    plan.dispatches.iter().map(|d| d.pipeline.label.clone()).collect()
+}
+
 /// Check `op` planned for a hardware GPU (on whatever device runs the tests) with input `weight`
 /// given as a constant and [`crate::graph::PlanOptions::half_weights`]: the planner must store
 /// that constant in f16, and the outputs must match the reference run on the weight rounded to
