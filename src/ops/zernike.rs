@@ -129,6 +129,15 @@ impl Op for ZernikeMagnitudes {
         }
         vec![Tensor { shape: vec![1, 12, h, w], data: out }]
     }
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> crate::ops::Cost {
+        // 24 dot products over the disk's p x p taps per pixel, and 12 magnitudes.
+        let taps = (2 * self.radius + 1).pow(2) as f64;
+        let pixels = crate::tensor::numel(inputs[0]) as f64;
+        crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(pixels * (48.0 * taps + 36.0))
+    }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let limit = ctx.windows().limit();
         if outputs[0].numel() > limit {
@@ -157,6 +166,8 @@ impl Op for ZernikeMagnitudes {
         ctx.dispatch_linear(&pipe, &binds, groups(h * w, 64))
     }
 }
+
+mod cpu;
 
 #[cfg(test)]
 mod tests {
