@@ -191,6 +191,9 @@ impl Op for PatchMatchInit {
         }
         vec![Tensor { shape: vec![1, 3, h, w], data: out }]
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::init_kernel(self, inputs)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         check_bindings(ctx, &[&inputs[0], &outputs[0]])?;
         let p = ctx.pipeline(&KERNELS[0], "pm_init", &[])?;
@@ -248,6 +251,9 @@ impl Op for PatchMatchStep {
         }
         vec![Tensor { shape: vec![1, 3, h, w], data: out }]
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::step_kernel(self, inputs)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         check_bindings(ctx, &[&inputs[0], &inputs[1], &outputs[0]])?;
         let p = ctx.pipeline(&KERNELS[0], "pm_step", &[])?;
@@ -271,6 +277,8 @@ impl Op for PatchMatchStep {
 pub fn jump(h: usize, w: usize, iter: usize) -> usize {
     (h.max(w) >> (iter + 1).min(63)).max(1)
 }
+
+mod cpu;
 
 #[cfg(test)]
 mod tests {
@@ -311,6 +319,34 @@ mod tests {
             let f = integer_features(s, seed + i as u64);
             let (got, want) = chain(&f, 4, 2);
             assert_eq!(got.data, want.data, "{s:?} seed {seed}");
+        }
+    }
+
+    /// The CPU backend's kernels (pixel-major features, pixels on the pool) make exactly the
+    /// reference's choices, on integer and on real-valued features alike (same sums in the same
+    /// order, no fused multiply-adds).
+    #[test]
+    fn cpu_backend_matches_reference_exactly() {
+        let seed = Rng::fresh_seed();
+        for (i, s) in [[1, 1, 1, 1], [1, 3, 7, 13], [1, 12, 61, 45], [1, 5, 2, 40]].iter().enumerate() {
+            for real in [false, true] {
+                let f = if real { Tensor::random(s, seed + i as u64, -1.0, 1.0) } else { integer_features(s, seed + i as u64) };
+                let (h, w) = (s[2], s[3]);
+                let mut b = GraphBuilder::new();
+                let x = b.input("f", s);
+                let mut field = b.add("init", PatchMatchInit { min_offset: 2 }, &[x]).unwrap();
+                for it in 0..4 {
+                    let step = PatchMatchStep { min_offset: 2, jump: jump(h, w, it), iter: it, samples: 6 };
+                    field = b.add(&format!("step{it}"), step, &[x, field]).unwrap();
+                }
+                b.output("field", field);
+                let g = b.finish();
+                let plan = crate::cpu::CpuPlan::new(&g).unwrap();
+                assert_eq!(plan.stats.reference_nodes, 0, "{s:?}: every node has its own kernel");
+                let got = plan.run(&[("f", &f)]).unwrap().remove("field").unwrap();
+                let want = g.run_reference(&[("f", &f)]).unwrap().remove("field").unwrap();
+                assert_eq!(got.data, want.data, "{s:?} real {real} seed {seed}");
+            }
         }
     }
 
@@ -398,5 +434,35 @@ mod tests {
         let step = PatchMatchStep { min_offset: 2, jump: 1, iter: 0, samples: 4 };
         assert!(step.infer(&[&[1, 3, 4, 4], &[1, 3, 4, 5]]).is_err());
         assert!(PatchMatchStep { jump: 0, ..step.clone() }.infer(&[&[1, 3, 4, 4], &[1, 3, 4, 4]]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use crate::graph::GraphBuilder;
+
+    /// CPU kernel against the reference, interleaved (ignored; `cargo test --release --lib
+    /// patchmatch::timing -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn cpu_kernel_against_reference() {
+        let f = Tensor::random(&[1, 12, 400, 600], 3, 0.0, 40.0);
+        let mut b = GraphBuilder::new();
+        let x = b.input("f", &f.shape);
+        let field = b.add("init", PatchMatchInit { min_offset: 32 }, &[x]).unwrap();
+        let step = PatchMatchStep { min_offset: 32, jump: jump(400, 600, 0), iter: 0, samples: 6 };
+        let field = b.add("step", step, &[x, field]).unwrap();
+        b.output("field", field);
+        let g = b.finish();
+        let plan = crate::cpu::CpuPlan::new(&g).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            plan.run(&[("f", &f)]).unwrap();
+            let k = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            g.run_reference(&[("f", &f)]).unwrap();
+            println!("init + step: CPU kernels {:.0} ms, reference {:.0} ms", k * 1e3, t.elapsed().as_secs_f64() * 1e3);
+        }
     }
 }
