@@ -127,6 +127,9 @@ impl Op for OffsetMedian {
         }
         vec![Tensor { shape: f.shape.clone(), data: out }]
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::median_kernel(self, inputs)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         check_binding(ctx, &[&inputs[0]])?;
         let (h, w) = (inputs[0].shape[2], inputs[0].shape[3]);
@@ -221,6 +224,9 @@ impl Op for OffsetFit {
         }
         vec![Tensor { shape: vec![1, 2, h, w], data: out }]
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::fit_kernel(self, inputs)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         check_binding(ctx, &[&inputs[0], &inputs[1], &outputs[0]])?;
         let (h, w, k) = (inputs[0].shape[2], inputs[0].shape[3], inputs[1].shape[1]);
@@ -236,10 +242,12 @@ impl Op for OffsetFit {
     }
 }
 
+mod cpu;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::testing::{check_op, run_on_gpu};
+    use crate::ops::testing::{check_op, run_on_cpu, run_on_gpu};
     use crate::tensor::Rng;
 
     /// A field with integer offsets: an affine patch (rotation by ~10° and a shift), noise around
@@ -283,16 +291,20 @@ mod tests {
                 let x = Tensor::random(&[1, 4, h, w], seed + 1, -3.0, 3.0);
                 let op = OffsetFit { radius, max_err: 2.0, min_energy: 4.0 };
                 let case = format!("offset fit r{radius} {h}x{w} seed {seed}");
-                let got = run_on_gpu(&op, &[f.clone(), x.clone()]).unwrap().remove(0);
                 let want = op.reference(&[&f, &x]).remove(0);
                 let n = h * w;
-                for p in 0..n {
-                    let (g, e) = (got.data[n + p], want.data[n + p]);
-                    assert!((g - e).abs() <= 1e-3 * e.abs().max(1.0), "{case}: err {g} vs {e} at {p}");
-                    let energy: f32 = (1..4).map(|c| x.data[c * n + p].powi(2)).sum();
-                    let near = (e - 2.0).abs() < 1e-3 || (energy - 4.0).abs() < 1e-3;
-                    if !near {
-                        assert_eq!(got.data[p], want.data[p], "{case}: flag at {p}");
+                let gpu = run_on_gpu(&op, &[f.clone(), x.clone()]).unwrap().remove(0);
+                let cpu = run_on_cpu(&op, &[f.clone(), x.clone()], &[]).unwrap().remove(0);
+                // The GPU in f32; the CPU backend in f64 from moments (residual as Σd² - coef·rhs).
+                for (got, tol, engine) in [(gpu, 1e-3, "GPU"), (cpu, 1e-6, "CPU backend")] {
+                    for p in 0..n {
+                        let (g, e) = (got.data[n + p], want.data[n + p]);
+                        assert!((g - e).abs() <= tol * e.abs().max(1.0), "{case} {engine}: err {g} vs {e} at {p}");
+                        let energy: f32 = (1..4).map(|c| x.data[c * n + p].powi(2)).sum();
+                        let near = (e - 2.0).abs() < 1e-3 || (energy - 4.0).abs() < 1e-3;
+                        if !near {
+                            assert_eq!(got.data[p], want.data[p], "{case} {engine}: flag at {p}");
+                        }
                     }
                 }
             }
