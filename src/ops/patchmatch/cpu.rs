@@ -1,7 +1,8 @@
-//! PatchMatch on the CPU backend: the features turned pixel-major once per run (a candidate's K
-//! channels then sit in one or two cache lines instead of K planes), then every pixel on the pool.
-//! The candidates, their order, the early stop and the f32 sums over channels in order are those
-//! of the op's definition, so the field is bit-identical to the reference's.
+//! PatchMatch on the CPU backend: every pixel on the pool. The candidates, their order, the early
+//! stop and the f32 sums over channels in order are those of the op's definition, so the field is
+//! bit-identical to the reference's. The features stay planar: most candidates lose on channel 0
+//! (the patch mean), so the random targets touch one plane that stays in cache; a pixel-major copy
+//! spread them over all K and ran 1.5x slower than the single-threaded reference.
 
 use super::{rnd, PatchMatchInit, PatchMatchStep, BIG};
 use crate::cpu::{CpuInput, CpuKernel};
@@ -22,33 +23,19 @@ impl Grid {
         Some(Grid { h, w, k, min_off2: (min_offset * min_offset) as i64 })
     }
 
-    /// `[K, H, W]` planes to `[H * W, K]` rows.
-    fn pixel_major(&self, f: &[f32]) -> Vec<f32> {
-        let n = self.h * self.w;
-        let mut t = vec![0.0f32; n * self.k];
-        t.par_chunks_mut(self.k * 4096).enumerate().for_each(|(b, rows)| {
-            for (i, row) in rows.chunks_mut(self.k).enumerate() {
-                let p = b * 4096 + i;
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = f[c * n + p];
-                }
-            }
-        });
-        t
-    }
-
-    /// Squared distance between the rows of pixel (x, y) and (x + dx, y + dy), stopping once it
-    /// reaches `bound`; BIG for a target outside the image or an offset shorter than the minimum.
-    fn cost(&self, t: &[f32], x: i64, y: i64, dx: i64, dy: i64, bound: f32) -> f32 {
+    /// Squared distance between the features of pixel (x, y) and (x + dx, y + dy), stopping once
+    /// it reaches `bound`; BIG for a target outside the image or an offset shorter than the minimum.
+    fn cost(&self, f: &[f32], x: i64, y: i64, dx: i64, dy: i64, bound: f32) -> f32 {
         let (tx, ty) = (x + dx, y + dy);
         if dx * dx + dy * dy < self.min_off2 || tx < 0 || ty < 0 || tx >= self.w as i64 || ty >= self.h as i64 {
             return BIG;
         }
-        let a = &t[(y as usize * self.w + x as usize) * self.k..][..self.k];
-        let b = &t[(ty as usize * self.w + tx as usize) * self.k..][..self.k];
+        let n = self.h * self.w;
+        let (a, b) = (y as usize * self.w + x as usize, ty as usize * self.w + tx as usize);
         let mut sum = 0.0f32;
-        for (u, v) in a.iter().zip(b) {
-            sum += (u - v) * (u - v);
+        for plane in f.chunks_exact(n).take(self.k) {
+            let d = plane[a] - plane[b];
+            sum += d * d;
             if sum >= bound {
                 break;
             }
@@ -75,14 +62,14 @@ pub(super) fn init_kernel(op: &PatchMatchInit, inputs: &[CpuInput]) -> Option<Bo
 impl CpuKernel for InitCpu {
     fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
         let g = self.0;
-        let t = g.pixel_major(inputs[0]);
+        let t = inputs[0];
         g.field(outputs[0], |p| {
             let (x, y) = ((p % g.w) as i64, (p / g.w) as i64);
             let mut best = (0, 0, BIG);
             for s in 0..4u32 {
                 let dx = (rnd(p as u32, 0xffff, 2 * s) % g.w as u32) as i64 - x;
                 let dy = (rnd(p as u32, 0xffff, 2 * s + 1) % g.h as u32) as i64 - y;
-                let c = g.cost(&t, x, y, dx, dy, best.2);
+                let c = g.cost(t, x, y, dx, dy, best.2);
                 if c < best.2 {
                     best = (dx, dy, c);
                 }
@@ -91,7 +78,7 @@ impl CpuKernel for InitCpu {
         });
     }
     fn name(&self) -> &'static str {
-        "pixel-major"
+        "planar-parallel"
     }
 }
 
@@ -107,14 +94,14 @@ pub(super) fn step_kernel(op: &PatchMatchStep, inputs: &[CpuInput]) -> Option<Bo
 impl CpuKernel for StepCpu {
     fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
         let (g, op) = (self.grid, &self.op);
-        let (t, prev) = (g.pixel_major(inputs[0]), inputs[1]);
+        let (t, prev) = (inputs[0], inputs[1]);
         let n = g.h * g.w;
         let reach = g.h.max(g.w) as i64;
         g.field(outputs[0], |p| {
             let (x, y) = ((p % g.w) as i64, (p / g.w) as i64);
             let mut best = (prev[p] as i64, prev[n + p] as i64, prev[2 * n + p]);
             let try_offset = |dx: i64, dy: i64, best: &mut (i64, i64, f32)| {
-                let c = g.cost(&t, x, y, dx, dy, best.2);
+                let c = g.cost(t, x, y, dx, dy, best.2);
                 if c < best.2 {
                     *best = (dx, dy, c);
                 }
@@ -140,6 +127,6 @@ impl CpuKernel for StepCpu {
         });
     }
     fn name(&self) -> &'static str {
-        "pixel-major"
+        "planar-parallel"
     }
 }
