@@ -132,7 +132,7 @@ impl<'g> Plan<'g> {
     }
 
     /// Record every dispatch; with `timed`, one pass per node bracketed by timestamps.
-    fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
+    pub(super) fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
         match queries {
             None => {
                 let mut pass = enc
