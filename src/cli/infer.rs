@@ -20,10 +20,11 @@ use std::time::Instant;
 
 use crate::cli::batch::{self, JsonlLog, Shard};
 pub use crate::cli::batch::{check_out_folder, expand_inputs, unique_stems};
+use crate::cli::batching::{self, Group};
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fileio::{remove_stale_temps, write_set};
-use crate::imageio::{load_image, LoadOptions, RgbImage};
+use crate::imageio::{Decoded, LoadOptions, RgbImage};
 use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::clean::{pairs_phrase, rank, regions_phrase, verdict_phrase, Cleaning};
@@ -112,6 +113,11 @@ pub struct InferArgs {
     /// I-th (0-based, as Kubernetes' JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// Run up to N images whose model input has the same size in one engine submission (any
+    /// images for a fixed-input model, same-size images for a native-size one); each image's
+    /// outputs are those of an unbatched run. Not with --tile (tiled images run alone).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: usize,
 }
 
 impl InferArgs {
@@ -288,46 +294,45 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         apply_exif_orientation: !args.no_exif_orientation,
         allow_truncated: args.allow_truncated,
     };
+    let batch = batching::check_batch(args.batch)?;
+    batching::announce(&mut det, batch, args.tile)?;
+    let mut group = Group::new(batch, &load);
     let mut stems = stems.into_iter();
     let bar = progress_bar(expanded.len());
     let (mut failed, mut skipped) = (0, 0);
+    let mut run = Run { det: &mut det, panel: &mut panel, ctx: &ctx, log: log.as_mut(), bar: &bar };
     for item in &expanded {
-        let result = match item {
+        match item {
             Ok(input) => {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                 // With --jsonl: the file's content names it with its path; one already logged is skipped.
-                let digest = log.as_ref().map(|_| batch::sha256_file(input)).transpose();
+                let digest = run.log.as_ref().map(|_| batch::sha256_file(input)).transpose();
                 let file = input.display().to_string();
                 match digest {
-                    Ok(Some(sha)) if log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
+                    Ok(Some(sha)) if run.log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
                         skipped += 1;
                         bar.inc(1);
-                        continue;
                     }
-                    Ok(sha) => one(&mut det, &mut panel, input, &stem, &ctx, &load)
-                        .and_then(|(line, rep)| match (log.as_mut(), sha) {
-                            (Some(l), Some(sha)) => l.append(rep, &sha).map(|_| line),
-                            _ => Ok(line),
-                        })
-                        .map_err(|e| (input.as_path(), e)),
-                    Err(e) => Err((input.as_path(), e)),
+                    Ok(sha) => {
+                        if group.push(input, stem, sha, &load) {
+                            failed += run.finish(&mut group);
+                        }
+                    }
+                    Err(e) => {
+                        // Queued images first: lines keep the listing's order.
+                        failed += run.finish(&mut group) + 1;
+                        run.fail(input, &e);
+                    }
                 }
             }
-            Err((arg, e)) => Err((arg.as_path(), e.clone())),
-        };
-        match result {
-            Ok(line) => bar.suspend(|| println!("{line}")),
-            Err((input, e)) => {
-                failed += 1;
-                // Name the input once: most errors already carry it.
-                let shown = input.display().to_string();
-                let line = if e.message.contains(&shown) { e.to_string() } else { format!("{shown}: {e}") };
-                bar.suspend(|| eprintln!("wgpu-forge: {line}"));
+            Err((arg, e)) => {
+                failed += run.finish(&mut group) + 1;
+                run.fail(arg, e);
             }
         }
-        bar.inc(1);
     }
+    failed += run.finish(&mut group);
     bar.finish_and_clear();
     if skipped > 0 {
         eprintln!("wgpu-forge: skipped {skipped} images already in the --jsonl file");
@@ -377,21 +382,62 @@ pub fn report_only(
     render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
 }
 
+/// Where `infer`'s images go once detected: the panel, the output folder, the log, the terminal.
+struct Run<'r, 'g> {
+    det: &'r mut Detector<'g>,
+    panel: &'r mut Vec<Slot<'g>>,
+    ctx: &'r Context<'r>,
+    log: Option<&'r mut JsonlLog>,
+    bar: &'r indicatif::ProgressBar,
+}
+
+impl Run<'_, '_> {
+    /// Detect the group's images and finish each (outputs, log line, summary); returns how many
+    /// failed, each named on stderr.
+    fn finish(&mut self, group: &mut Group) -> usize {
+        let mut failed = 0;
+        for (q, d) in group.detect(self.det, self.ctx.args.tile.then_some(self.ctx.args.tile_overlap)) {
+            let done = d.and_then(|d| {
+                let decoded = &q.read.as_ref().expect("detected images were decoded").0;
+                let (line, rep) = one(self.det, self.panel, q.input, &q.stem, self.ctx, decoded, d)?;
+                match (self.log.as_mut(), &q.sha) {
+                    (Some(l), Some(sha)) => l.append(rep, sha).map(|_| line),
+                    _ => Ok(line),
+                }
+            });
+            match done {
+                Ok(line) => self.bar.suspend(|| println!("{line}")),
+                Err(e) => {
+                    failed += 1;
+                    self.fail(q.input, &e);
+                }
+            }
+            self.bar.inc(1);
+        }
+        failed
+    }
+
+    /// Name a failed input on stderr with its reason.
+    fn fail(&self, input: &Path, e: &Error) {
+        // Name the input once: most errors already carry it.
+        let shown = input.display().to_string();
+        let line = if e.message.contains(&shown) { e.to_string() } else { format!("{shown}: {e}") };
+        self.bar.suspend(|| eprintln!("wgpu-forge: {line}"));
+    }
+}
+
+/// One image's panel, files and report from its detection `d`.
 fn one(
-    det: &mut Detector,
+    det: &Detector,
     panel: &mut [Slot],
     input: &Path,
     stem: &str,
     ctx: &Context,
-    load: &LoadOptions,
+    decoded: &Decoded,
+    d: Detection,
 ) -> Result<(String, serde_json::Value)> {
     let args = ctx.args;
-    let t = Instant::now();
-    let decoded = load_image(input, load)?;
     let img = &decoded.image;
-    let decode_s = t.elapsed().as_secs_f64();
-    let mut d = det.detect_with(img, args.tile.then_some(args.tile_overlap))?;
-    d.timings.decode_s = decode_s;
     let tile = args.tile.then_some(args.tile_overlap);
     let others = panel
         .iter_mut()
@@ -405,7 +451,7 @@ fn one(
         .zip(&others)
         .map(|(slot, other)| match (slot, other) {
             (Slot::Other(o), Some(od)) => (&**o, od),
-            _ => (&*det, &d),
+            _ => (det, &d),
         })
         .collect();
     let (files, summary, rep) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes, true)?;
