@@ -1,6 +1,7 @@
-//! `infer --batch N` through the binary: the files and reports it writes are those of an
-//! unbatched run (reports up to their timings) on the CPU backend and on lavapipe, a bad file in
-//! a group fails alone with the usual exit code, and `--jsonl` / `--shard` work with groups.
+//! `infer --batch N` and `eval --batch N` through the binary: the files and reports they write
+//! are those of an unbatched run (reports up to their timings) on the CPU backend and on
+//! lavapipe, a bad file in a group fails alone with the usual exit code, and `--jsonl` /
+//! `--shard` work with groups.
 
 mod common;
 
@@ -108,5 +109,57 @@ fn batched_infer_resumes_from_jsonl_and_shares_shards() {
     let zero = bin().args(["infer", "--model", "ela", "--batch", "0"]).arg(&imgs).output().unwrap();
     assert_eq!(zero.status.code(), Some(1), "refused: {}", String::from_utf8_lossy(&zero.stderr));
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--batch 0"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn batched_eval_gives_the_unbatched_metrics_and_a_bad_pair_fails_alone() {
+    let dir = tmpdir("eval-batched");
+    let (images, masks) = (dir.join("images"), dir.join("masks"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&masks).unwrap();
+    for i in 0..5u32 {
+        let (w, h) = (40 + 8 * (i % 2), 32 + 4 * (i % 2));
+        write_png(&images.join(format!("im{i}.png")), w, h, i);
+        let gt = image::GrayImage::from_fn(w, h, |x, y| image::Luma([if x < w / 2 && y > h / 3 { 255 } else { 0 }]));
+        gt.save(masks.join(format!("im{i}_gt.png"))).unwrap();
+    }
+    // A mask of another size: this pair fails, the others of its group do not.
+    image::GrayImage::new(10, 10).save(masks.join("im2_gt.png")).unwrap();
+    for backend in ["cpu", "vulkan"] {
+        let run = |batch: &str| {
+            let out = dir.join(format!("out-{backend}-{batch}"));
+            let o = bin()
+                .args([
+                    "eval",
+                    "--backend",
+                    backend,
+                    "--model",
+                    "ela,noise",
+                    "--weights",
+                    "weights/pmsp-mobilenet.safetensors",
+                ])
+                .arg("--images")
+                .arg(&images)
+                .arg("--masks")
+                .arg(&masks)
+                .args(["--perturb", "jpeg:80", "--batch", batch, "--out"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(1), "{backend} --batch {batch}: one pair is bad: {stderr}");
+            assert!(stderr.contains("im2.png"), "{stderr}");
+            let mut all = BTreeMap::new();
+            for model in ["ela", "noise", "pmsp"] {
+                let report: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(out.join(model).join("metrics.json")).unwrap()).unwrap();
+                assert_eq!(report["images"], 4, "{backend} {model}");
+                all.insert(model, (report["per_image"].clone(), report["robustness"].clone()));
+            }
+            all
+        };
+        assert_eq!(run("1"), run("3"), "{backend}: --batch 3 gives the metrics of --batch 1");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
