@@ -32,6 +32,9 @@ use crate::report::json::{report, ReportInput};
 use crate::report::overlay::{draw_pairs, overlay};
 use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Calibration, Mask, Region, Verdict};
 
+mod grouped;
+use grouped::Run;
+
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct InferArgs {
@@ -380,50 +383,6 @@ pub fn report_only(
     notes: &[String],
 ) -> Result<serde_json::Value> {
     render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
-}
-
-/// Where `infer`'s images go once detected: the panel, the output folder, the log, the terminal.
-struct Run<'r, 'g> {
-    det: &'r mut Detector<'g>,
-    panel: &'r mut Vec<Slot<'g>>,
-    ctx: &'r Context<'r>,
-    log: Option<&'r mut JsonlLog>,
-    bar: &'r indicatif::ProgressBar,
-}
-
-impl Run<'_, '_> {
-    /// Detect the group's images and finish each (outputs, log line, summary); returns how many
-    /// failed, each named on stderr.
-    fn finish(&mut self, group: &mut Group) -> usize {
-        let mut failed = 0;
-        for (q, d) in group.detect(self.det, self.ctx.args.tile.then_some(self.ctx.args.tile_overlap)) {
-            let done = d.and_then(|d| {
-                let decoded = &q.read.as_ref().expect("detected images were decoded").0;
-                let (line, rep) = one(self.det, self.panel, q.input, &q.stem, self.ctx, decoded, d)?;
-                match (self.log.as_mut(), &q.sha) {
-                    (Some(l), Some(sha)) => l.append(rep, sha).map(|_| line),
-                    _ => Ok(line),
-                }
-            });
-            match done {
-                Ok(line) => self.bar.suspend(|| println!("{line}")),
-                Err(e) => {
-                    failed += 1;
-                    self.fail(q.input, &e);
-                }
-            }
-            self.bar.inc(1);
-        }
-        failed
-    }
-
-    /// Name a failed input on stderr with its reason.
-    fn fail(&self, input: &Path, e: &Error) {
-        // Name the input once: most errors already carry it.
-        let shown = input.display().to_string();
-        let line = if e.message.contains(&shown) { e.to_string() } else { format!("{shown}: {e}") };
-        self.bar.suspend(|| eprintln!("wgpu-forge: {line}"));
-    }
 }
 
 /// One image's panel, files and report from its detection `d`.
