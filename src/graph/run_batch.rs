@@ -38,21 +38,8 @@ impl<'g> Plan<'g> {
         // Check every item before anything is recorded: a bad item fails the call, not the device.
         let mut data: Vec<f32> = Vec::with_capacity((n * in_bytes / 4) as usize);
         for item in items {
-            for slot in &self.inputs {
-                let (_, t) = item
-                    .iter()
-                    .find(|(name, _)| *name == slot.name)
-                    .ok_or_else(|| Error::invalid(format!("missing input '{}'", slot.name)))?;
-                if t.shape != slot.shape {
-                    return Err(Error::invalid(format!(
-                        "input '{}' has shape {:?}, the plan expects {:?}",
-                        slot.name, t.shape, slot.shape
-                    )));
-                }
+            for t in self.slot_tensors(item)? {
                 data.extend_from_slice(&t.data);
-            }
-            if let Some((name, _)) = item.iter().find(|(name, _)| !self.inputs.iter().any(|s| s.name == *name)) {
-                return Err(Error::invalid(format!("unknown input '{name}'")));
             }
         }
         let readback = gpu.scoped("running a batch", || {
