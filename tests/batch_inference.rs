@@ -1,7 +1,8 @@
 //! Batched inference in the library ([`Detector::detect_batch`]): every image's detection is the
 //! one `detect` gives it alone, bit for bit, on the CPU backend and on the GPU (lavapipe here),
 //! for the shipped default (pmsp), training-free detectors at native size (mixed sizes: grouped)
-//! and the tiny Mesorch fixture; a bad image in a batch fails alone.
+//! and the tiny Mesorch fixture (the shipped compact models and copymove on the CPU backend); a
+//! bad image in a batch fails alone.
 
 mod common;
 
@@ -101,4 +102,16 @@ fn a_bad_image_fails_alone_and_the_cap_bounds_the_batch() {
         let big = det.batch_cap([4000, 6000], 64).unwrap();
         assert!((1..64).contains(&big), "{name}: a 24 MP native image caps the batch, got {big}");
     }
+}
+
+#[test]
+fn shipped_compact_models_and_copymove_batch_bit_identically_on_the_cpu() {
+    let imgs = [image(96, 64, 1), image(50, 70, 2), image(96, 64, 3)];
+    for w in ["hifi-compact", "mesorch-compact", "u2net-mst-compact"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("weights/{w}.safetensors"));
+        let mut det = Detector::from_weights_file(Engine::Cpu, &path, None).unwrap();
+        check(&mut det, &imgs, 3, &format!("{w} on cpu"));
+    }
+    let mut det = Detector::without_weights(Engine::Cpu, models::family("copymove").unwrap()).unwrap();
+    check(&mut det, &[image(48, 40, 1), image(48, 40, 2)], 2, "copymove on cpu");
 }
