@@ -21,6 +21,9 @@ use crate::preprocess::{resize_bilinear_u8_cv, resize_prob_back, to_model_input_
 use crate::report::verdict::Calibration;
 use crate::tensor::Tensor;
 
+mod batch;
+pub use batch::BATCH_IO_BUDGET_BYTES;
+
 /// Where the weights came from, for reports.
 #[derive(Clone, Debug, Default)]
 pub struct WeightsInfo {
@@ -100,6 +103,8 @@ pub struct Detector<'g> {
     pub weights: WeightsInfo,
     /// The plan and the input size it was made for.
     plan: Option<([usize; 2], Executor<'g>)>,
+    /// Bytes of one run's inputs and outputs under the plan ([`Graph::io_bytes`]), to bound batches.
+    plan_io_bytes: u64,
     /// The model's native stage planned for an image size, and whether it has none.
     native: Option<([usize; 2], Executor<'g>)>,
     native_none: bool,
@@ -221,7 +226,16 @@ impl<'g> Detector<'g> {
     ) -> Detector<'g> {
         let model = Box::new(GraphModel { name: model.to_string(), input: mode, build });
         let engine = engine.into();
-        Detector { engine, model, store: WeightStore::new(), weights, plan: None, native: None, native_none: false }
+        Detector {
+            engine,
+            model,
+            store: WeightStore::new(),
+            weights,
+            plan: None,
+            plan_io_bytes: 0,
+            native: None,
+            native_none: false,
+        }
     }
 
     /// A configured model on the device. A model with a fixed input is planned here, once, and
@@ -234,13 +248,22 @@ impl<'g> Detector<'g> {
         info: WeightsInfo,
     ) -> Result<Detector<'g>> {
         let engine = engine.into();
-        let mut det =
-            Detector { engine, model, store: weights, weights: info, plan: None, native: None, native_none: false };
+        let mut det = Detector {
+            engine,
+            model,
+            store: weights,
+            weights: info,
+            plan: None,
+            plan_io_bytes: 0,
+            native: None,
+            native_none: false,
+        };
         if let InputMode::Resized(hw) = det.model.input() {
             let graph = det.model.build(hw, &det.store)?;
             det.store = WeightStore::new();
             let plan = engine.plan(&graph)?;
             det.plan = Some((hw, plan));
+            det.plan_io_bytes = graph.io_bytes();
         }
         Ok(det)
     }
@@ -277,6 +300,7 @@ impl<'g> Detector<'g> {
             let graph = self.model.build(hw, &self.store)?;
             let plan = self.engine.plan(&graph)?;
             self.plan = Some((hw, plan));
+            self.plan_io_bytes = graph.io_bytes();
         }
         Ok(&self.plan.as_ref().expect("planned above").1)
     }
@@ -348,6 +372,23 @@ impl<'g> Detector<'g> {
 
     /// Run the model on one image.
     pub fn detect(&mut self, img: &RgbImage) -> Result<Detection> {
+        let prepared = self.prepare(img)?;
+        self.run_prepared(img, prepared)
+    }
+
+    /// Run the graph on one prepared image and finish its detection.
+    fn run_prepared(&mut self, img: &RgbImage, prepared: Prepared) -> Result<Detection> {
+        let t1 = Instant::now();
+        let inputs = prepared.named();
+        let out = self.plan_for(prepared.hw)?.run(&inputs)?;
+        self.check_finite(prepared.hw, &inputs, &out)?;
+        let gpu_s = prepared.side_s + t1.elapsed().as_secs_f64();
+        let timings = Timings { preprocess_s: prepared.preprocess_s, gpu_s, ..Default::default() };
+        self.finish_detection(img, prepared.hw, out, timings)
+    }
+
+    /// The graph's inputs for `img`: the model's input and the native stage's outputs, if any.
+    fn prepare(&mut self, img: &RgbImage) -> Result<Prepared> {
         if img.width == 0 || img.height == 0 {
             return Err(Error::invalid("the image has no pixels"));
         }
@@ -358,27 +399,44 @@ impl<'g> Detector<'g> {
         };
         let preprocess_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let side = match self.model.input() {
-            InputMode::Resized(hw) => self.native_inputs(img, hw)?,
-            InputMode::Native => Vec::new(),
-        };
-        let mut inputs: Vec<(&str, &Tensor)> = vec![("image", &input)];
-        inputs.extend(side.iter().map(|(n, t)| (n.as_str(), t)));
-        let plan = self.plan_for(hw)?;
-        let mut out = plan.run(&inputs)?;
-        if let Some((name, bad)) = first_nonfinite_output(&out) {
-            // Find the node that first produced one: slow, but only on this error path.
-            let at = match plan.first_nonfinite(&inputs)? {
-                Some(nf) => format!("; the first is made by {nf}"),
-                None => String::new(),
-            };
-            return Err(Error::invalid(format!(
-                "model '{}' produced {bad} NaN or infinite values in its output '{name}'{at}; the map would be \
-                 meaningless (weights that overflow float32, or a bug: please report it)",
-                self.model.name()
-            )));
+        let mut inputs = vec![("image".to_string(), input)];
+        if let InputMode::Resized(hw) = self.model.input() {
+            inputs.extend(self.native_inputs(img, hw)?);
         }
-        let gpu_s = t1.elapsed().as_secs_f64();
+        // The native stage runs the engine: counted with the graph, as before batching.
+        Ok(Prepared { inputs, hw, preprocess_s, side_s: t1.elapsed().as_secs_f64() })
+    }
+
+    /// An error naming the output and, when it can be found, the node that first made a NaN or
+    /// an infinity, if the graph's outputs `out` for `inputs` hold any.
+    fn check_finite(
+        &mut self,
+        hw: [usize; 2],
+        inputs: &[(&str, &Tensor)],
+        out: &HashMap<String, Tensor>,
+    ) -> Result<()> {
+        let Some((name, bad)) = first_nonfinite_output(out) else { return Ok(()) };
+        // Find the node that first produced one: slow, but only on this error path.
+        let at = match self.plan_for(hw)?.first_nonfinite(inputs)? {
+            Some(nf) => format!("; the first is made by {nf}"),
+            None => String::new(),
+        };
+        Err(Error::invalid(format!(
+            "model '{}' produced {bad} NaN or infinite values in its output '{name}'{at}; the map would be \
+             meaningless (weights that overflow float32, or a bug: please report it)",
+            self.model.name()
+        )))
+    }
+
+    /// The detection from the graph's outputs `out` for `img` (an `hw` model input): the model's
+    /// own CPU step, the map back at the image's size, its scales and pairs.
+    fn finish_detection(
+        &self,
+        img: &RgbImage,
+        hw: [usize; 2],
+        mut out: HashMap<String, Tensor>,
+        mut timings: Timings,
+    ) -> Result<Detection> {
         let t2 = Instant::now();
         // The model's own CPU step at its resolution (may replace "prob"); counted as post-processing.
         let findings = self.model.finish(hw, &mut out)?;
@@ -399,7 +457,7 @@ impl<'g> Detector<'g> {
         let (sx, sy) = (img.width as f64 / pw as f64, img.height as f64 / ph as f64);
         let pairs =
             findings.pairs.map(|v| v.iter().map(|p| p.scaled(sx, sy, img.width, img.height)).collect::<Vec<_>>());
-        let postprocess_s = t2.elapsed().as_secs_f64();
+        timings.postprocess_s = t2.elapsed().as_secs_f64();
         Ok(Detection {
             width: img.width,
             height: img.height,
@@ -410,8 +468,24 @@ impl<'g> Detector<'g> {
             extras: out,
             pairs,
             notes: findings.notes,
-            timings: Timings { decode_s: 0.0, preprocess_s, gpu_s, postprocess_s },
+            timings,
         })
+    }
+}
+
+/// One image's graph inputs, made by [`Detector::prepare`].
+struct Prepared {
+    inputs: Vec<(String, Tensor)>,
+    /// The model input's size (the plan it needs).
+    hw: [usize; 2],
+    preprocess_s: f64,
+    /// Seconds the model's native stage took (an engine run, counted with the graph's).
+    side_s: f64,
+}
+
+impl Prepared {
+    fn named(&self) -> Vec<(&str, &Tensor)> {
+        self.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect()
     }
 }
 

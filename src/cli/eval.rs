@@ -19,12 +19,15 @@ use crate::cli::infer::open_detector;
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::metrics::{image_level, image_metrics, ImageLevel, ImageMetrics, MeanMetrics};
-use crate::eval::pairs::{check_same_size, load_mask, pair_folders, BinaryMask, Pair, Pairing};
+use crate::eval::pairs::{pair_folders, BinaryMask, Pair, Pairing};
 use crate::eval::perturb::{parse_spec, Perturbation};
 use crate::eval::plot::{robustness_png, Line, Series};
 use crate::fileio::{remove_stale_temps, write_set};
-use crate::imageio::{load_rgb8_with, LoadOptions};
+use crate::imageio::{LoadOptions, RgbImage};
 use crate::pipeline::{Detection, Detector};
+
+mod group;
+use group::{evaluate_group, load_pair, record};
 
 /// Options of `eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -76,6 +79,10 @@ pub struct EvalArgs {
     /// Overlap of neighbouring tiles, in pixels.
     #[arg(long, default_value_t = 64)]
     pub tile_overlap: usize,
+    /// Run up to N images whose model input has the same size in one engine submission (as
+    /// `infer --batch`); the metrics are those of an unbatched run.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: usize,
 }
 
 /// One evaluated image under the unperturbed condition.
@@ -206,31 +213,27 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         max_pixels: args.max_pixels.unwrap_or_else(crate::imageio::default_max_pixels),
         ..LoadOptions::default()
     };
+    let batch = crate::cli::batching::check_batch(args.batch)?;
+    for run in &mut runs {
+        crate::cli::batching::announce(&mut run.det, batch, args.tile)?;
+    }
     let mut failures: Vec<(Pair, String)> = Vec::new();
-    for pair in &pairing.pairs {
-        let mut dets: Vec<&mut Detector> = runs.iter_mut().map(|r| &mut r.det).collect();
-        match evaluate_pair(&mut dets, pair, &conditions, args, &load) {
-            Ok((width, height, per_model)) => {
-                for (run, metrics) in runs.iter_mut().zip(per_model) {
-                    let name = if several {
-                        let file = pair.image.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                        fit_name(&format!("{file} / {}", run.det.name()))
-                    } else {
-                        display_name(&pair.image)
-                    };
-                    println!("{}", row_line(&name, &metrics[0]));
-                    for (all, m) in run.per_condition.iter_mut().zip(&metrics) {
-                        all.push(m.clone());
-                    }
-                    run.rows.push(ImageRow { pair: pair.clone(), width, height, metrics: metrics[0].clone() });
-                }
-            }
-            Err(e) => {
-                let mask = pair.mask.as_ref().map_or("none".to_string(), |m| m.display().to_string());
-                eprintln!("wgpu-forge: {} (mask {mask}): {e}", pair.image.display());
-                failures.push((pair.clone(), e.message));
-            }
+    // Pairs are loaded into groups of up to --batch, fewer once they hold --max-pixels pixels.
+    let mut group: Vec<(&Pair, Result<(RgbImage, BinaryMask)>)> = Vec::new();
+    let mut pixels = 0u64;
+    for (k, pair) in pairing.pairs.iter().enumerate() {
+        let loaded = load_pair(pair, &load);
+        pixels += loaded.as_ref().map_or(0, |(img, _)| (img.width * img.height) as u64);
+        group.push((pair, loaded));
+        if group.len() < batch && pixels < load.max_pixels && k + 1 < pairing.pairs.len() {
+            continue;
         }
+        let mut dets: Vec<&mut Detector> = runs.iter_mut().map(|r| &mut r.det).collect();
+        let results = evaluate_group(&mut dets, &group, &conditions, args, batch);
+        for ((pair, _), result) in group.drain(..).zip(results) {
+            record(&mut runs, &mut failures, pair, result);
+        }
+        pixels = 0;
     }
     let mut reports = Vec::new();
     let mut table = Vec::new();
@@ -338,53 +341,6 @@ pub fn run(dev: &DeviceArgs, args: &EvalArgs) -> Result<usize> {
         eprintln!("wrote {}", files.last().map(|(p, _)| p.display().to_string()).unwrap_or_default());
     }
     Ok(failures.len())
-}
-
-/// Load one pair, run every condition with every detector; returns the image's size and, per
-/// detector, the metrics per condition.
-fn evaluate_pair(
-    dets: &mut [&mut Detector],
-    pair: &Pair,
-    conditions: &[Option<Perturbation>],
-    args: &EvalArgs,
-    load: &LoadOptions,
-) -> Result<(usize, usize, Vec<Vec<ImageMetrics>>)> {
-    let img = load_rgb8_with(&pair.image, load)?;
-    let mask = match &pair.mask {
-        Some(path) => {
-            let mask = load_mask(path, load)?;
-            check_same_size((img.width, img.height), &mask, path)?;
-            if mask.non_binary > 0 {
-                eprintln!(
-                    "wgpu-forge: warning: {}: {} pixels are neither 0 nor 255 (binarized at > 127)",
-                    path.display(),
-                    mask.non_binary
-                );
-            }
-            mask
-        }
-        None => BinaryMask::empty(img.width, img.height),
-    };
-    let seed = noise_seed(&pair.image);
-    let tile = args.tile.then_some(args.tile_overlap);
-    let mut out: Vec<Vec<ImageMetrics>> = dets.iter().map(|_| Vec::with_capacity(conditions.len())).collect();
-    for condition in conditions {
-        let perturbed = match condition {
-            None => None,
-            Some(p) => Some(p.apply(&img, seed).map_err(|e| e.context(p))?),
-        };
-        for (det, metrics) in dets.iter_mut().zip(out.iter_mut()) {
-            let d = match (condition, &perturbed) {
-                (Some(p), Some(x)) => det.detect_with(x, tile).map_err(|e| e.context(p))?,
-                _ => det.detect_with(&img, tile)?,
-            };
-            let mut m = score_detection(&d, &mask, args.resolution == "model", args.threshold);
-            // The image-level score is the model's calibrated one, as `infer` reports it.
-            m.score = det.calibration().score.score(&d.prob, d.width, d.height) as f64;
-            metrics.push(m);
-        }
-    }
-    Ok((img.width, img.height, out))
 }
 
 /// Metrics of a detection at the image's resolution, or at the model's with the mask resized.
@@ -640,6 +596,7 @@ mod tests {
             max_pixels: None,
             tile: false,
             tile_overlap: 64,
+            batch: 1,
         };
         let names = |a: &EvalArgs| {
             model_specs(a)

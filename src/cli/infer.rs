@@ -20,16 +20,20 @@ use std::time::Instant;
 
 use crate::cli::batch::{self, JsonlLog, Shard};
 pub use crate::cli::batch::{check_out_folder, expand_inputs, unique_stems};
+use crate::cli::batching::{self, Group};
 use crate::cli::DeviceArgs;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fileio::{remove_stale_temps, write_set};
-use crate::imageio::{load_image, LoadOptions, RgbImage};
+use crate::imageio::{Decoded, LoadOptions, RgbImage};
 use crate::models;
 use crate::pipeline::{Detection, Detector, InputMode};
 use crate::report::clean::{pairs_phrase, rank, regions_phrase, verdict_phrase, Cleaning};
 use crate::report::json::{report, ReportInput};
 use crate::report::overlay::{draw_pairs, overlay};
 use crate::report::{npy_f32, png_gray8, png_rgb8, regions, Calibration, Mask, Region, Verdict};
+
+mod grouped;
+use grouped::Run;
 
 /// Options of `infer`.
 #[derive(clap::Args, Debug, Clone)]
@@ -112,6 +116,11 @@ pub struct InferArgs {
     /// I-th (0-based, as Kubernetes' JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
+    /// Run up to N images whose model input has the same size in one engine submission (any
+    /// images for a fixed-input model, same-size images for a native-size one); each image's
+    /// outputs are those of an unbatched run. Not with --tile (tiled images run alone).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: usize,
 }
 
 impl InferArgs {
@@ -288,46 +297,45 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
         apply_exif_orientation: !args.no_exif_orientation,
         allow_truncated: args.allow_truncated,
     };
+    let batch = batching::check_batch(args.batch)?;
+    batching::announce(&mut det, batch, args.tile)?;
+    let mut group = Group::new(batch, &load);
     let mut stems = stems.into_iter();
     let bar = progress_bar(expanded.len());
     let (mut failed, mut skipped) = (0, 0);
+    let mut run = Run { det: &mut det, panel: &mut panel, ctx: &ctx, log: log.as_mut(), bar: &bar };
     for item in &expanded {
-        let result = match item {
+        match item {
             Ok(input) => {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                 // With --jsonl: the file's content names it with its path; one already logged is skipped.
-                let digest = log.as_ref().map(|_| batch::sha256_file(input)).transpose();
+                let digest = run.log.as_ref().map(|_| batch::sha256_file(input)).transpose();
                 let file = input.display().to_string();
                 match digest {
-                    Ok(Some(sha)) if log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
+                    Ok(Some(sha)) if run.log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {
                         skipped += 1;
                         bar.inc(1);
-                        continue;
                     }
-                    Ok(sha) => one(&mut det, &mut panel, input, &stem, &ctx, &load)
-                        .and_then(|(line, rep)| match (log.as_mut(), sha) {
-                            (Some(l), Some(sha)) => l.append(rep, &sha).map(|_| line),
-                            _ => Ok(line),
-                        })
-                        .map_err(|e| (input.as_path(), e)),
-                    Err(e) => Err((input.as_path(), e)),
+                    Ok(sha) => {
+                        if group.push(input, stem, sha, &load) {
+                            failed += run.finish(&mut group);
+                        }
+                    }
+                    Err(e) => {
+                        // Queued images first: lines keep the listing's order.
+                        failed += run.finish(&mut group) + 1;
+                        run.fail(input, &e);
+                    }
                 }
             }
-            Err((arg, e)) => Err((arg.as_path(), e.clone())),
-        };
-        match result {
-            Ok(line) => bar.suspend(|| println!("{line}")),
-            Err((input, e)) => {
-                failed += 1;
-                // Name the input once: most errors already carry it.
-                let shown = input.display().to_string();
-                let line = if e.message.contains(&shown) { e.to_string() } else { format!("{shown}: {e}") };
-                bar.suspend(|| eprintln!("wgpu-forge: {line}"));
+            Err((arg, e)) => {
+                failed += run.finish(&mut group) + 1;
+                run.fail(arg, e);
             }
         }
-        bar.inc(1);
     }
+    failed += run.finish(&mut group);
     bar.finish_and_clear();
     if skipped > 0 {
         eprintln!("wgpu-forge: skipped {skipped} images already in the --jsonl file");
@@ -377,21 +385,18 @@ pub fn report_only(
     render(det, img, d, &[], Path::new(file), "", ctx, notes, false).map(|(_, _, rep)| rep)
 }
 
+/// One image's panel, files and report from its detection `d`.
 fn one(
-    det: &mut Detector,
+    det: &Detector,
     panel: &mut [Slot],
     input: &Path,
     stem: &str,
     ctx: &Context,
-    load: &LoadOptions,
+    decoded: &Decoded,
+    d: Detection,
 ) -> Result<(String, serde_json::Value)> {
     let args = ctx.args;
-    let t = Instant::now();
-    let decoded = load_image(input, load)?;
     let img = &decoded.image;
-    let decode_s = t.elapsed().as_secs_f64();
-    let mut d = det.detect_with(img, args.tile.then_some(args.tile_overlap))?;
-    d.timings.decode_s = decode_s;
     let tile = args.tile.then_some(args.tile_overlap);
     let others = panel
         .iter_mut()
@@ -405,7 +410,7 @@ fn one(
         .zip(&others)
         .map(|(slot, other)| match (slot, other) {
             (Slot::Other(o), Some(od)) => (&**o, od),
-            _ => (&*det, &d),
+            _ => (det, &d),
         })
         .collect();
     let (files, summary, rep) = render(det, img, &d, &views, input, stem, ctx, &decoded.notes, true)?;

@@ -1,6 +1,7 @@
 //! The command-line tool: one file per command. main.rs only parses arguments.
 
 pub mod batch;
+pub mod batching;
 pub mod bench;
 pub mod convert;
 pub mod eval;

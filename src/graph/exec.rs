@@ -66,6 +66,15 @@ impl<'g> Executor<'g> {
             Executor::Cpu(p) => p.run(inputs),
         }
     }
+    /// Run once per item ([`Plan::run_batch`]: on the GPU, one submission for all of them; on
+    /// the CPU, one run after another); returns each item's outputs, in order, each equal to
+    /// what [`Executor::run`] gives for the item alone.
+    pub fn run_batch(&self, items: &[Vec<(&str, &Tensor)>]) -> Result<Vec<HashMap<String, Tensor>>> {
+        match self {
+            Executor::Gpu(p) => p.run_batch(items),
+            Executor::Cpu(p) => items.iter().map(|item| p.run(item)).collect(),
+        }
+    }
     /// The first node whose output holds a NaN or an infinity (slow; for error paths).
     pub fn first_nonfinite(&self, inputs: &[(&str, &Tensor)]) -> Result<Option<NonFinite>> {
         match self {

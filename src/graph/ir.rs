@@ -52,6 +52,14 @@ impl Graph {
         self.inputs.iter().copied().find(|&v| self.values[v.0].name == name)
     }
 
+    /// Bytes of one run's inputs and outputs (f32): what each image of a batch adds to the
+    /// batch's buffers, on the host and on the device.
+    pub fn io_bytes(&self) -> u64 {
+        let numel = |v: ValueId| self.values[v.0].shape.iter().product::<usize>() as u64;
+        4 * (self.inputs.iter().map(|&v| numel(v)).sum::<u64>()
+            + self.outputs.iter().map(|(_, v)| numel(*v)).sum::<u64>())
+    }
+
     /// Evaluate the whole graph with the ops' CPU references (the ground truth for graph tests).
     pub fn run_reference(&self, inputs: &[(&str, &Tensor)]) -> Result<HashMap<String, Tensor>> {
         let mut vals: Vec<Option<Arc<Tensor>>> = vec![None; self.values.len()];

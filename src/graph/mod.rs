@@ -7,6 +7,7 @@ pub mod ir;
 pub mod plan;
 pub mod profile;
 pub mod run;
+pub mod run_batch;
 
 pub use build::GraphBuilder;
 pub use exec::{Engine, Executor};

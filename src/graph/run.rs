@@ -109,30 +109,39 @@ impl<'g> Plan<'g> {
         Ok(None)
     }
 
-    fn write_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<()> {
-        for slot in &self.inputs {
-            let (_, t) = inputs
-                .iter()
-                .find(|(n, _)| *n == slot.name)
-                .ok_or_else(|| Error::invalid(format!("missing input '{}'", slot.name)))?;
-            if t.shape != slot.shape {
-                return Err(Error::invalid(format!(
-                    "input '{}' has shape {:?}, the plan expects {:?}",
-                    slot.name, t.shape, slot.shape
-                )));
-            }
-            self.gpu.queue.write_buffer(&slot.view.buffer, slot.view.offset, bytemuck::cast_slice(&t.data));
+    /// The tensor of each input slot, in the plan's order: every input given, with its shape,
+    /// and no input the plan does not have.
+    pub(super) fn slot_tensors<'t>(&self, inputs: &[(&str, &'t Tensor)]) -> Result<Vec<&'t Tensor>> {
+        if let Some((n, _)) = inputs.iter().find(|(n, _)| !self.inputs.iter().any(|s| s.name == *n)) {
+            return Err(Error::invalid(format!("unknown input '{n}'")));
         }
-        for (n, _) in inputs {
-            if !self.inputs.iter().any(|s| s.name == *n) {
-                return Err(Error::invalid(format!("unknown input '{n}'")));
-            }
+        self.inputs
+            .iter()
+            .map(|slot| {
+                let (_, t) = inputs
+                    .iter()
+                    .find(|(n, _)| *n == slot.name)
+                    .ok_or_else(|| Error::invalid(format!("missing input '{}'", slot.name)))?;
+                if t.shape != slot.shape {
+                    return Err(Error::invalid(format!(
+                        "input '{}' has shape {:?}, the plan expects {:?}",
+                        slot.name, t.shape, slot.shape
+                    )));
+                }
+                Ok(*t)
+            })
+            .collect()
+    }
+
+    fn write_inputs(&self, inputs: &[(&str, &Tensor)]) -> Result<()> {
+        for (slot, t) in self.inputs.iter().zip(self.slot_tensors(inputs)?) {
+            self.gpu.queue.write_buffer(&slot.view.buffer, slot.view.offset, bytemuck::cast_slice(&t.data));
         }
         Ok(())
     }
 
     /// Record every dispatch; with `timed`, one pass per node bracketed by timestamps.
-    fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
+    pub(super) fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
         match queries {
             None => {
                 let mut pass = enc
