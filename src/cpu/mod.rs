@@ -6,6 +6,7 @@
 //! (rayon). An op brings its own fast CPU kernel through [`Op::cpu_kernel`](crate::ops::Op::cpu_kernel);
 //! one that has none runs its plain reference, so every op works here.
 
+pub mod epilogue;
 pub mod gemm;
 pub mod plan;
 

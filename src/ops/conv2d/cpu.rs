@@ -4,6 +4,7 @@
 //! then bias and activation in one pass. The weight is prepacked to `[O, C/g * kh * kw]` rows at
 //! plan time when it is a constant.
 
+use crate::cpu::epilogue::{affine_act, Addend};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm, Mat};
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
@@ -173,10 +174,8 @@ impl CpuKernel for ConvCpu {
         let act = self.p.act;
         if bias.is_some() || act != crate::ops::act::Act::None {
             par_chunks(y, ho * wo, 1 << 14, |plane, out| {
-                let bv = bias.map_or(0.0, |b| b[plane % o]);
-                for v in out.iter_mut() {
-                    *v = act.apply_fast(*v + bv);
-                }
+                let add = bias.map_or(Addend::None, |b| Addend::Scalar(b[plane % o]));
+                affine_act(act, out, 1.0, add);
             });
         }
     }
