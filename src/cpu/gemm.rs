@@ -31,6 +31,28 @@ const PAR_MIN: usize = 1 << 16;
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
 /// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    sgemm_then(m, k, n, a, b, c, ldc, accumulate, &|_, _| {})
+}
+
+/// Bytes of C per row block that [`sgemm_then`] finishes before its epilogue: small enough that
+/// the block is still in L2 when the epilogue reads it back.
+const THEN_BLOCK_BYTES: usize = 128 << 10;
+
+/// [`sgemm`] followed by `then(i, row)` on every output row `i` (its `n` elements), run on each
+/// block of rows right after the block's product, while it is still in cache (a bias and
+/// activation would otherwise read the whole output back from memory).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_then(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    then: &(dyn Fn(usize, &mut [f32]) + Sync),
+) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
@@ -38,8 +60,21 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
         return;
     }
     let threads = rayon::current_num_threads();
+    // Rows per product before the epilogue runs on them.
+    let block = (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8);
+    let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
+        for s0 in (0..mr).step_by(block) {
+            let sr = block.min(mr - s0);
+            let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
+            let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
+            sgemm_serial(sr, k, n, ab, b, cs, ldc, accumulate);
+            for i in 0..sr {
+                then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+            }
+        }
+    };
     if threads == 1 || m * n * k < PAR_MIN {
-        return sgemm_serial(m, k, n, a, b, c, ldc, accumulate);
+        return blocked(0, m, a, c);
     }
     if m >= 16 * threads || m >= n {
         // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
@@ -48,7 +83,7 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
             let r0 = t * rows;
             let mr = rows.min(m - r0);
             let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
-            sgemm_serial(mr, k, n, ab, b, cb, ldc, accumulate);
+            blocked(r0, mr, ab, cb);
         });
     } else {
         // Column blocks: each task writes its own columns of every row.
@@ -63,6 +98,8 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
             // `c` (checked above); matrixmultiply writes only the elements of its output block.
             unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, accumulate) };
         });
+        // Few rows: the epilogue afterwards, a row per task.
+        c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
     }
 }
 
