@@ -9,6 +9,7 @@
 pub mod epilogue;
 pub mod gemm;
 pub mod plan;
+pub mod transpose;
 
 pub use plan::{CpuPlan, CpuStats};
 
