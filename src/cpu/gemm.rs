@@ -208,4 +208,37 @@ mod tests {
             }
         }
     }
+
+    /// The epilogue of [`sgemm_then`] sees every row exactly once, with its own index, after its
+    /// product: on the serial path, on row tasks split into several blocks, and on column tasks.
+    #[test]
+    fn sgemm_then_runs_the_epilogue_once_per_finished_row() {
+        let seed = Rng::fresh_seed();
+        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000)] {
+            let at = Tensor::random(&[m * k], seed ^ 5, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 6, -1.0, 1.0).data;
+            let (a, b) = (Mat::rows(&at, k), Mat::rows(&bt, n));
+            let want = naive(m, k, n, a, b);
+            let ldc = n + 2;
+            let mut c = vec![-3.0f32; m * ldc];
+            sgemm_then(m, k, n, a, b, &mut c, ldc, false, &|i, row| {
+                assert_eq!(row.len(), n);
+                row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
+            });
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got = c[i * ldc + j];
+                    if j >= n {
+                        assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({i}, {j})");
+                    } else {
+                        let w = want[i * n + j] * 2.0 + i as f32;
+                        assert!(
+                            (got - w).abs() <= 1e-4 * w.abs().max(1.0),
+                            "{m}x{k}x{n} ({i}, {j}): {got} vs {w} (seed {seed})"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
