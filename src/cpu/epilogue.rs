@@ -24,31 +24,10 @@ pub fn affine_act(act: Act, ys: &mut [f32], alpha: f32, add: Addend) {
     if act == Act::None && alpha == 1.0 && matches!(add, Addend::None) {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { affine_act_avx512(act, ys, alpha, add) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { affine_act_avx2(act, ys, alpha, add) };
-        }
-    }
-    affine_act_any(act, ys, alpha, add)
+    affine_act_isa(act, ys, alpha, add)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn affine_act_avx512(act: Act, ys: &mut [f32], alpha: f32, add: Addend) {
-    affine_act_any(act, ys, alpha, add)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn affine_act_avx2(act: Act, ys: &mut [f32], alpha: f32, add: Addend) {
-    affine_act_any(act, ys, alpha, add)
-}
+crate::multiversion!(fn affine_act_isa(act: Act, ys: &mut [f32], alpha: f32, add: Addend) => affine_act_any);
 
 /// The activation chosen outside the loop, so that each loop body is straight-line code.
 #[inline(always)]
