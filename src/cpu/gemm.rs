@@ -31,12 +31,14 @@ const PAR_MIN: usize = 1 << 16;
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
 /// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
-    sgemm_then(m, k, n, a, b, c, ldc, accumulate, &|_, _| {})
+    run_split(m, k, n, a, b, c, ldc, accumulate, None)
 }
 
 /// Bytes of C per row block that [`sgemm_then`] finishes before its epilogue: small enough that
-/// the block is still in L2 when the epilogue reads it back.
-const THEN_BLOCK_BYTES: usize = 128 << 10;
+/// the block is still in L2 when the epilogue reads it back, large enough that the per-call cost
+/// of matrixmultiply (it allocates, faults in and frees a ~1 MiB packing buffer per call) stays
+/// small.
+const THEN_BLOCK_BYTES: usize = 512 << 10;
 
 /// [`sgemm`] followed by `then(i, row)` on every output row `i` (its `n` elements), run on each
 /// block of rows right after the block's product, while it is still in cache (a bias and
@@ -53,6 +55,22 @@ pub fn sgemm_then(
     accumulate: bool,
     then: &(dyn Fn(usize, &mut [f32]) + Sync),
 ) {
+    run_split(m, k, n, a, b, c, ldc, accumulate, Some(then))
+}
+
+/// [`sgemm_then`]; without an epilogue each task is one product.
+#[allow(clippy::too_many_arguments)]
+fn run_split(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    then: Option<&(dyn Fn(usize, &mut [f32]) + Sync)>,
+) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
@@ -61,15 +79,20 @@ pub fn sgemm_then(
     }
     let threads = rayon::current_num_threads();
     // Rows per product before the epilogue runs on them.
-    let block = (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8);
+    let block = match then {
+        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
+        None => m,
+    };
     let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
         for s0 in (0..mr).step_by(block) {
             let sr = block.min(mr - s0);
             let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
             let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
             sgemm_serial(sr, k, n, ab, b, cs, ldc, accumulate);
-            for i in 0..sr {
-                then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+            if let Some(then) = then {
+                for i in 0..sr {
+                    then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+                }
             }
         }
     };
@@ -99,7 +122,9 @@ pub fn sgemm_then(
             unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, accumulate) };
         });
         // Few rows: the epilogue afterwards, a row per task.
-        c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
+        if let Some(then) = then {
+            c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
+        }
     }
 }
 
