@@ -8,7 +8,7 @@ use crate::cpu::{CpuInput, CpuKernel};
 use rayon::prelude::*;
 
 /// Query rows per task.
-const ROWS: usize = 64;
+const ROWS: usize = 128;
 
 pub(super) struct AttnCpu {
     scale: f32,
