@@ -31,7 +31,7 @@ const PAR_MIN: usize = 1 << 16;
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
 /// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
-    run_split(m, k, n, a, b, c, ldc, accumulate, None)
+    sgemm_then(m, k, n, a, b, c, ldc, accumulate, None)
 }
 
 /// Bytes of C per row block that [`sgemm_then`] finishes before its epilogue: small enough that
@@ -40,9 +40,13 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
 /// small.
 const THEN_BLOCK_BYTES: usize = 512 << 10;
 
+/// `then(i, row)` of [`sgemm_then`].
+pub type RowEpilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
 /// [`sgemm`] followed by `then(i, row)` on every output row `i` (its `n` elements), run on each
 /// block of rows right after the block's product, while it is still in cache (a bias and
-/// activation would otherwise read the whole output back from memory).
+/// activation would otherwise read the whole output back from memory). Without an epilogue each
+/// task is one product.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_then(
     m: usize,
@@ -53,23 +57,7 @@ pub fn sgemm_then(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
-    then: &(dyn Fn(usize, &mut [f32]) + Sync),
-) {
-    run_split(m, k, n, a, b, c, ldc, accumulate, Some(then))
-}
-
-/// [`sgemm_then`]; without an epilogue each task is one product.
-#[allow(clippy::too_many_arguments)]
-fn run_split(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Mat,
-    b: Mat,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-    then: Option<&(dyn Fn(usize, &mut [f32]) + Sync)>,
+    then: Option<RowEpilogue>,
 ) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
@@ -246,10 +234,11 @@ mod tests {
             let want = naive(m, k, n, a, b);
             let ldc = n + 2;
             let mut c = vec![-3.0f32; m * ldc];
-            sgemm_then(m, k, n, a, b, &mut c, ldc, false, &|i, row| {
+            let then = |i: usize, row: &mut [f32]| {
                 assert_eq!(row.len(), n);
                 row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
-            });
+            };
+            sgemm_then(m, k, n, a, b, &mut c, ldc, false, Some(&then));
             for i in 0..m {
                 for j in 0..ldc {
                     let got = c[i * ldc + j];

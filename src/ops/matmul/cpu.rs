@@ -68,7 +68,7 @@ impl CpuKernel for MatMulCpu {
         let epilogue = |_: usize, row: &mut [f32]| affine_act(act, row, alpha, add);
         if self.folded {
             let rows = self.offsets.len() * m;
-            sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, &epilogue);
+            sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, Some(&epilogue));
             return;
         } else if self.offsets.len() >= 2 * crate::cpu::threads() {
             y.par_chunks_mut(m * n).zip(&self.offsets).for_each(|(yz, &(oa, ob))| {
