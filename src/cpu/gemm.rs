@@ -31,6 +31,34 @@ const PAR_MIN: usize = 1 << 16;
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
 /// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
+    sgemm_then(m, k, n, a, b, c, ldc, accumulate, None)
+}
+
+/// Bytes of C per row block that [`sgemm_then`] finishes before its epilogue: small enough that
+/// the block is still in L2 when the epilogue reads it back, large enough that the per-call cost
+/// of matrixmultiply (it allocates, faults in and frees a ~1 MiB packing buffer per call) stays
+/// small.
+const THEN_BLOCK_BYTES: usize = 512 << 10;
+
+/// `then(i, row)` of [`sgemm_then`].
+pub type RowEpilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+
+/// [`sgemm`] followed by `then(i, row)` on every output row `i` (its `n` elements), run on each
+/// block of rows right after the block's product, while it is still in cache (a bias and
+/// activation would otherwise read the whole output back from memory). Without an epilogue each
+/// task is one product.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_then(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    then: Option<RowEpilogue>,
+) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
@@ -38,8 +66,26 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
         return;
     }
     let threads = rayon::current_num_threads();
+    // Rows per product before the epilogue runs on them.
+    let block = match then {
+        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
+        None => m,
+    };
+    let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
+        for s0 in (0..mr).step_by(block) {
+            let sr = block.min(mr - s0);
+            let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
+            let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
+            sgemm_serial(sr, k, n, ab, b, cs, ldc, accumulate);
+            if let Some(then) = then {
+                for i in 0..sr {
+                    then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+                }
+            }
+        }
+    };
     if threads == 1 || m * n * k < PAR_MIN {
-        return sgemm_serial(m, k, n, a, b, c, ldc, accumulate);
+        return blocked(0, m, a, c);
     }
     if m >= 16 * threads || m >= n {
         // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
@@ -48,7 +94,7 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
             let r0 = t * rows;
             let mr = rows.min(m - r0);
             let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
-            sgemm_serial(mr, k, n, ab, b, cb, ldc, accumulate);
+            blocked(r0, mr, ab, cb);
         });
     } else {
         // Column blocks: each task writes its own columns of every row.
@@ -63,6 +109,10 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
             // `c` (checked above); matrixmultiply writes only the elements of its output block.
             unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, accumulate) };
         });
+        // Few rows: the epilogue afterwards, a row per task.
+        if let Some(then) = then {
+            c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
+        }
     }
 }
 
@@ -168,6 +218,40 @@ mod tests {
                 sgemm(m, k, n, a, b, &mut c, n, true);
                 let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - 2.0 * y).abs()));
                 assert!(err <= 2e-5 * scale, "{m}x{k}x{n} accumulate: error {err} (seed {seed})");
+            }
+        }
+    }
+
+    /// The epilogue of [`sgemm_then`] sees every row exactly once, with its own index, after its
+    /// product: on the serial path, on row tasks split into several blocks, and on column tasks.
+    #[test]
+    fn sgemm_then_runs_the_epilogue_once_per_finished_row() {
+        let seed = Rng::fresh_seed();
+        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000)] {
+            let at = Tensor::random(&[m * k], seed ^ 5, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 6, -1.0, 1.0).data;
+            let (a, b) = (Mat::rows(&at, k), Mat::rows(&bt, n));
+            let want = naive(m, k, n, a, b);
+            let ldc = n + 2;
+            let mut c = vec![-3.0f32; m * ldc];
+            let then = |i: usize, row: &mut [f32]| {
+                assert_eq!(row.len(), n);
+                row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
+            };
+            sgemm_then(m, k, n, a, b, &mut c, ldc, false, Some(&then));
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got = c[i * ldc + j];
+                    if j >= n {
+                        assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({i}, {j})");
+                    } else {
+                        let w = want[i * n + j] * 2.0 + i as f32;
+                        assert!(
+                            (got - w).abs() <= 1e-4 * w.abs().max(1.0),
+                            "{m}x{k}x{n} ({i}, {j}): {got} vs {w} (seed {seed})"
+                        );
+                    }
+                }
             }
         }
     }

@@ -6,8 +6,43 @@
 //! (rayon). An op brings its own fast CPU kernel through [`Op::cpu_kernel`](crate::ops::Op::cpu_kernel);
 //! one that has none runs its plain reference, so every op works here.
 
+/// Define `$vis fn $name(args)` that runs `$body(args)` (an `#[inline(always)]` fn of plain Rust)
+/// compiled for the widest vector ISA this CPU has: AVX-512F, else AVX2 + FMA, else the build's
+/// baseline; chosen at run time. Only element-wise loops that LLVM vectorizes gain from it, and
+/// since Rust never contracts `a * b + c`, every path computes bit-identical results.
+#[macro_export]
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (checked just above).
+                    return unsafe { avx512($($arg),*) };
+                }
+                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+pub mod epilogue;
 pub mod gemm;
 pub mod plan;
+pub mod transpose;
 
 pub use plan::{CpuPlan, CpuStats};
 

@@ -108,7 +108,7 @@ impl Act {
     /// The activation in f32 for the CPU backend's kernels: GELU through an erf with absolute
     /// error under 2e-7 (Abramowitz & Stegun 7.1.26), the rest as [`Act::apply`] in f32. Tested
     /// against [`Act::apply`] below.
-    #[inline]
+    #[inline(always)]
     pub fn apply_fast(&self, x: f32) -> f32 {
         match *self {
             Act::None => x,
@@ -138,7 +138,7 @@ impl Act {
 }
 
 /// erf in f32 (Abramowitz & Stegun 7.1.26: absolute error under 1.5e-7, plus f32 rounding).
-#[inline]
+#[inline(always)]
 fn erf_fast(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.3275911 * a);
@@ -152,13 +152,16 @@ fn erf_fast(x: f32) -> f32 {
 /// polynomial for `e^r` (Cephes' expf coefficients); relative error about 2e-7. Inputs beyond
 /// +-87.3 saturate to the f32 range's ends (0 below, about 1.2e38 above; `x = inf` gives inf);
 /// NaN stays NaN.
-#[inline]
+#[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
     if x == f32::INFINITY {
         return x;
     }
     let xc = x.clamp(-87.3, 88.0);
-    let n = (xc * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and taking away 1.5 * 2^23 (|x log2 e| < 2^22): `f32::round` is a
+    // libm call on baseline x86-64 (no SSE4.1), which keeps loops over exp_fast scalar.
+    const ROUNDER: f32 = 12_582_912.0;
+    let n = (xc * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;

@@ -248,6 +248,9 @@ impl Op for Permute {
         Ok(vec![self.perm.iter().map(|&p| x[p]).collect()])
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        if let Some(bxy) = self.batched_transpose(inputs[0].shape) {
+            return Some(Box::new(TransposeCpu(bxy)));
+        }
         Some(Box::new(PermuteCpu(self.geometry(inputs[0].shape))))
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
@@ -289,6 +292,18 @@ impl Op for Permute {
             &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])],
             groups(inputs[0].numel(), 256),
         )
+    }
+}
+
+/// A permute that is a batched transpose, on the CPU backend: the blocked transpose.
+struct TransposeCpu([usize; 3]);
+
+impl crate::cpu::CpuKernel for TransposeCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        crate::cpu::transpose::batched_transpose(inputs[0], outputs[0], self.0);
+    }
+    fn name(&self) -> &'static str {
+        "permute blocked transpose"
     }
 }
 

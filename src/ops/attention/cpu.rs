@@ -8,7 +8,7 @@ use crate::cpu::{CpuInput, CpuKernel};
 use rayon::prelude::*;
 
 /// Query rows per task.
-const ROWS: usize = 64;
+const ROWS: usize = 128;
 
 pub(super) struct AttnCpu {
     scale: f32,
@@ -22,14 +22,34 @@ pub(super) fn kernel(a: &Attention, inputs: &[CpuInput]) -> Option<Box<dyn CpuKe
     Some(Box::new(AttnCpu { scale: a.scale, heads: a.heads, dims }))
 }
 
-/// `row = softmax(scale * row)`, in place, in f32 with the max subtracted first.
-fn softmax_scaled(row: &mut [f32], scale: f32) {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-    let mut sum = 0.0f32;
-    for v in row.iter_mut() {
-        *v = crate::ops::act::exp_fast(*v * scale - max);
-        sum += *v;
+crate::multiversion!(
+    /// `row = softmax(scale * row)`, in place, in f32 with the max subtracted first.
+    fn softmax_scaled(row: &mut [f32], scale: f32) => softmax_scaled_any
+);
+
+/// Lanes of the max and sum reductions: a sequential f32 sum cannot be vectorized (its order is
+/// fixed), 16 running sums can.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn softmax_scaled_any(row: &mut [f32], scale: f32) {
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, &v) in maxes.iter_mut().zip(c) {
+            *m = m.max(v * scale);
+        }
     }
+    let max = chunks.remainder().iter().fold(maxes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)), |m, &v| m.max(v * scale));
+    row.iter_mut().for_each(|v| *v = crate::ops::act::exp_fast(*v * scale - max));
+    let mut sums = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (s, &v) in sums.iter_mut().zip(c) {
+            *s += v;
+        }
+    }
+    let sum = chunks.remainder().iter().sum::<f32>() + sums.iter().sum::<f32>();
     let inv = 1.0 / sum;
     row.iter_mut().for_each(|v| *v *= inv);
 }

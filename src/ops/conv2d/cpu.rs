@@ -4,6 +4,7 @@
 //! then bias and activation in one pass. The weight is prepacked to `[O, C/g * kh * kw]` rows at
 //! plan time when it is a constant.
 
+use crate::cpu::epilogue::{affine_act, Addend};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm, Mat};
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
@@ -63,43 +64,12 @@ impl ConvCpu {
         let [_, kh, kw, o] = self.w;
         let [_, _, ho, wo] = self.y;
         let (w, _) = self.weight(wp);
-        let [sy, sx] = self.p.stride;
-        let [dy, dx] = self.p.dilation;
-        let [py, px] = self.p.padding;
+        let g = PlaneGeom { h, wd, ho, wo, kh, kw, stride: self.p.stride, dilation: self.p.dilation, padding: self.p.padding };
         par_chunks(y, ho * wo, 1 << 14, |plane, out| {
             let (b, ch) = (plane / o, plane % o);
             let xin = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
-            out.fill(0.0);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let wv = w.data[ch * w.rs + (ky * kw + kx) * w.cs];
-                    // Output columns whose input column x0 = ox * sx + kx * dx - px is inside.
-                    let off = kx * dx;
-                    let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) };
-                    let hi = if wd + px > off { ((wd + px - off - 1) / sx + 1).min(wo) } else { 0 };
-                    if lo >= hi {
-                        continue;
-                    }
-                    for oy in 0..ho {
-                        let iy = (oy * sy + ky * dy) as isize - py as isize;
-                        if iy < 0 || iy >= h as isize {
-                            continue;
-                        }
-                        let row = &xin[iy as usize * wd..(iy as usize + 1) * wd];
-                        let orow = &mut out[oy * wo..(oy + 1) * wo];
-                        let x0 = lo * sx + off - px;
-                        if sx == 1 {
-                            for (ov, xv) in orow[lo..hi].iter_mut().zip(&row[x0..x0 + hi - lo]) {
-                                *ov += wv * xv;
-                            }
-                        } else {
-                            for (j, ov) in orow[lo..hi].iter_mut().enumerate() {
-                                *ov += wv * row[x0 + j * sx];
-                            }
-                        }
-                    }
-                }
-            }
+            let taps: Vec<f32> = (0..kh * kw).map(|t| w.data[ch * w.rs + t * w.cs]).collect();
+            depthwise_plane(g, xin, &taps, out);
         });
     }
 
@@ -173,10 +143,8 @@ impl CpuKernel for ConvCpu {
         let act = self.p.act;
         if bias.is_some() || act != crate::ops::act::Act::None {
             par_chunks(y, ho * wo, 1 << 14, |plane, out| {
-                let bv = bias.map_or(0.0, |b| b[plane % o]);
-                for v in out.iter_mut() {
-                    *v = act.apply_fast(*v + bv);
-                }
+                let add = bias.map_or(Addend::None, |b| Addend::Scalar(b[plane % o]));
+                affine_act(act, out, 1.0, add);
             });
         }
     }
@@ -185,6 +153,63 @@ impl CpuKernel for ConvCpu {
             "conv2d depthwise direct"
         } else {
             "conv2d gemm"
+        }
+    }
+}
+
+/// The geometry of one depthwise plane.
+#[derive(Clone, Copy)]
+struct PlaneGeom {
+    h: usize,
+    wd: usize,
+    ho: usize,
+    wo: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    padding: [usize; 2],
+}
+
+crate::multiversion!(
+    /// One output plane of a depthwise conv from its input plane and its `kh * kw` taps.
+    fn depthwise_plane(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32]) => depthwise_plane_any
+);
+
+/// Row by row: every tap adds into the output row while it is in L1 (tap-major over the whole
+/// plane streamed the plane through L2 once per tap); the inner loop runs along contiguous
+/// output pixels, so it vectorizes.
+#[inline(always)]
+fn depthwise_plane_any(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32]) {
+    let PlaneGeom { h, wd, ho, wo, kh, kw, stride: [sy, sx], dilation: [dy, dx], padding: [py, px] } = g;
+    for (oy, orow) in out.chunks_mut(wo).enumerate().take(ho) {
+        orow.fill(0.0);
+        for ky in 0..kh {
+            let iy = (oy * sy + ky * dy) as isize - py as isize;
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            let row = &xin[iy as usize * wd..(iy as usize + 1) * wd];
+            for kx in 0..kw {
+                let wv = taps[ky * kw + kx];
+                // Output columns whose input column x0 = ox * sx + kx * dx - px is inside.
+                let off = kx * dx;
+                let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) };
+                let hi = if wd + px > off { ((wd + px - off - 1) / sx + 1).min(wo) } else { 0 };
+                if lo >= hi {
+                    continue;
+                }
+                let x0 = lo * sx + off - px;
+                if sx == 1 {
+                    for (ov, xv) in orow[lo..hi].iter_mut().zip(&row[x0..x0 + hi - lo]) {
+                        *ov += wv * xv;
+                    }
+                } else {
+                    for (j, ov) in orow[lo..hi].iter_mut().enumerate() {
+                        *ov += wv * row[x0 + j * sx];
+                    }
+                }
+            }
         }
     }
 }

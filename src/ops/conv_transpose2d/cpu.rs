@@ -3,6 +3,7 @@
 //! output, one output channel per task (no two tasks write the same plane); bias and activation
 //! in one pass after.
 
+use crate::cpu::epilogue::{affine_act, Addend};
 use super::ConvTranspose2d;
 use crate::cpu::gemm::{sgemm, Mat};
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
@@ -74,8 +75,8 @@ impl CpuKernel for ConvTCpu {
         let (act, bias) = (self.p.act, inputs.get(2).copied());
         if bias.is_some() || act != crate::ops::act::Act::None {
             par_chunks(y, ho * wo, 1 << 14, |plane, out| {
-                let bv = bias.map_or(0.0, |bs| bs[plane % o]);
-                out.iter_mut().for_each(|v| *v = act.apply_fast(*v + bv));
+                let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[plane % o]));
+                affine_act(act, out, 1.0, add);
             });
         }
     }

@@ -1,6 +1,7 @@
 //! Unary and binary element-wise ops on the CPU backend: contiguous runs in vectorizable loops,
 //! broadcast operands walked row by row with their own strides.
 
+use crate::cpu::epilogue::{affine_act, Addend};
 use super::{broadcast_shapes, broadcast_strides, Binary, Unary, MAX_RANK};
 use crate::cpu::{par_chunks, strided_rows, CpuInput, CpuKernel};
 
@@ -10,8 +11,8 @@ impl CpuKernel for UnaryCpu {
     fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
         let (x, act) = (inputs[0], self.0.act);
         par_chunks(outputs[0], 1 << 14, 1 << 14, |i, y| {
-            let x = &x[i << 14..(i << 14) + y.len()];
-            y.iter_mut().zip(x).for_each(|(y, &x)| *y = act.apply_fast(x));
+            y.copy_from_slice(&x[i << 14..(i << 14) + y.len()]);
+            affine_act(act, y, 1.0, Addend::None);
         });
     }
     fn name(&self) -> &'static str {

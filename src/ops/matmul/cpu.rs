@@ -1,9 +1,12 @@
 //! matmul on the CPU backend: the shared GEMM ([`crate::cpu::gemm`]); a weight shared by every
 //! batch item folds the batch into M (one large GEMM), other batches run one GEMM each (on the
-//! pool, one per task, when there are enough of them); alpha, bias and activation in one pass.
+//! pool, one per task, when there are enough of them); alpha, bias and activation
+//! fused into the folded GEMM (on each block of rows while it is in cache), else one pass after.
 
 use super::{batch_strides, MatMul, MAX_BATCH_RANK};
-use crate::cpu::gemm::{sgemm, sgemm_serial, Mat};
+use crate::cpu::epilogue::{affine_act, Addend};
+use crate::cpu::gemm::{sgemm, sgemm_serial, sgemm_then, Mat};
+use crate::ops::act::Act;
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
 use crate::tensor::numel;
 use rayon::prelude::*;
@@ -60,9 +63,13 @@ impl CpuKernel for MatMulCpu {
         if y.is_empty() {
             return;
         }
+        let (alpha, act, bias) = (self.p.alpha, self.p.act, inputs.get(2).copied());
+        let add = bias.map_or(Addend::None, Addend::Row);
+        let epilogue = |_: usize, row: &mut [f32]| affine_act(act, row, alpha, add);
         if self.folded {
             let rows = self.offsets.len() * m;
-            sgemm(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false);
+            sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, Some(&epilogue));
+            return;
         } else if self.offsets.len() >= 2 * crate::cpu::threads() {
             y.par_chunks_mut(m * n).zip(&self.offsets).for_each(|(yz, &(oa, ob))| {
                 sgemm_serial(m, k, n, Mat::rows(&a[oa..], k), self.b_mat(b, ob), yz, n, false);
@@ -72,12 +79,8 @@ impl CpuKernel for MatMulCpu {
                 sgemm(m, k, n, Mat::rows(&a[oa..], k), self.b_mat(b, ob), yz, n, false);
             }
         }
-        let (alpha, act, bias) = (self.p.alpha, self.p.act, inputs.get(2).copied());
-        if alpha != 1.0 || bias.is_some() || act != crate::ops::act::Act::None {
-            par_chunks(y, n, 1 << 14, |_, row| match bias {
-                Some(bv) => row.iter_mut().zip(bv).for_each(|(v, b)| *v = act.apply_fast(alpha * *v + b)),
-                None => row.iter_mut().for_each(|v| *v = act.apply_fast(alpha * *v)),
-            });
+        if alpha != 1.0 || bias.is_some() || act != Act::None {
+            par_chunks(y, n, 1 << 14, |_, row| epilogue(0, row));
         }
     }
     fn name(&self) -> &'static str {
