@@ -86,7 +86,8 @@ impl Attention {
         Attention { heads, scale: 1.0 / (head_dim as f32).sqrt(), variant: None }
     }
 
-    /// The composed path; intermediates live in node-private scratch buffers.
+    /// The composed path; intermediates live in pooled scratch buffers (every one is written by
+    /// this node before it reads it, so nodes of the same sizes share them: [`PlanCtx::pooled_scratch`]).
     fn plan_composed(
         &self,
         ctx: &mut PlanCtx,
@@ -98,7 +99,7 @@ impl Attention {
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
         let h = self.heads;
         let scratch = |ctx: &mut PlanCtx, shape: Vec<usize>| -> Result<TensorView> {
-            let t = ctx.scratch(shape.iter().product())?;
+            let t = ctx.pooled_scratch(shape.iter().product())?;
             Ok(TensorView { shape, ..t })
         };
         let as4 = |t: &TensorView, c: usize| TensorView { shape: vec![b, t.shape[1], h, c], ..t.clone() };
@@ -278,7 +279,8 @@ impl Op for Attention {
                 ctx.pipeline(&KERNELS[0], "weighted_sum", &[])?,
             ]
         };
-        let scratch = if flash { None } else { Some(ctx.scratch(h * rows * lk)?) };
+        // Scores are written before they are read within each window: shared with other nodes.
+        let scratch = if flash { None } else { Some(ctx.pooled_scratch(h * rows * lk)?) };
         for bi in 0..b {
             let kv = win.span(k, bi * lk * qw, lk * qw);
             let vv = win.span(v, bi * lk * vw, lk * vw);
