@@ -1,5 +1,7 @@
 //! Test harness shared by every op family: run one op on the device and compare with its CPU reference.
 
+use std::collections::HashMap;
+
 use crate::error::Result;
 use crate::gpu::device::{shared, Gpu};
 use crate::graph::{GraphBuilder, Plan, PlanStats};
@@ -41,16 +43,43 @@ fn single_op_graph<O: Op + Clone + 'static>(
     Ok((b.finish(), outs.len()))
 }
 
+/// Feed a single-op graph (every input not listed in `constants`, by its name "inN") to `run`
+/// and return the graph's outputs "out0" .. in order.
+fn run_single(
+    inputs: &[Tensor],
+    constants: &[usize],
+    nout: usize,
+    run: impl FnOnce(&[(&str, &Tensor)]) -> Result<HashMap<String, Tensor>>,
+) -> Result<Vec<Tensor>> {
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
+    let feed: Vec<(&str, &Tensor)> = names
+        .iter()
+        .zip(inputs)
+        .enumerate()
+        .filter(|(i, _)| !constants.contains(i))
+        .map(|(_, (n, t))| (n.as_str(), t))
+        .collect();
+    let mut res = run(&feed)?;
+    Ok((0..nout).map(|k| res.remove(&format!("out{k}")).unwrap()).collect())
+}
+
+/// Panic with the case, the op and the worst element unless every output is within `rel_tol` of
+/// the reference's (relative to max(|want|, 1)).
+fn assert_outputs<O: Op>(case: &str, op: &O, got: &[Tensor], want: &[Tensor], rel_tol: f32) {
+    assert_eq!(got.len(), want.len(), "{case}: output count");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        if let Err(m) = check_close(&format!("{case} output {k}"), g, w, rel_tol) {
+            panic!("{m}\nop: {op:?}");
+        }
+    }
+}
+
 /// Run `op` alone as a graph on the CPU backend ([`crate::cpu::CpuPlan`]), with the inputs listed
 /// in `constants` given as constants; returns its outputs in order.
 pub fn run_on_cpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor], constants: &[usize]) -> Result<Vec<Tensor>> {
     let (g, nout) = single_op_graph(op, inputs, constants)?;
     let plan = crate::cpu::CpuPlan::new(&g)?;
-    let names: Vec<String> = (0..inputs.len()).filter(|i| !constants.contains(i)).map(|i| format!("in{i}")).collect();
-    let feed: Vec<(&str, &Tensor)> =
-        names.iter().map(|n| (n.as_str(), &inputs[n[2..].parse::<usize>().unwrap()])).collect();
-    let mut res = plan.run(&feed)?;
-    Ok((0..nout).map(|k| res.remove(&format!("out{k}")).unwrap()).collect())
+    run_single(inputs, constants, nout, |feed| plan.run(feed))
 }
 
 /// Check `op` on the CPU backend against its reference, with the same tolerance rule as
@@ -63,15 +92,23 @@ pub fn check_op_cpu<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tenso
     for constants in [&[][..], &all_but_first[..]] {
         let got = run_on_cpu(op, inputs, constants)
             .unwrap_or_else(|e| panic!("{case}: {op:?} failed on the CPU backend: {e}"));
-        assert_eq!(got.len(), want.len(), "{case}: output count");
-        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-            if let Err(m) =
-                check_close(&format!("{case} output {k} (CPU backend, constants {constants:?})"), g, w, rel_tol)
-            {
-                panic!("{m}\nop: {op:?}");
-            }
-        }
+        assert_outputs(&format!("{case} (CPU backend, constants {constants:?})"), op, &got, &want, rel_tol);
     }
+}
+
+/// Run `op` alone as a graph on the device, planned with `opts`, with the inputs listed in
+/// `constants` given as constants; returns its outputs in order and the plan (its statistics and
+/// dispatches).
+fn run_planned<O: Op + Clone + 'static>(
+    op: &O,
+    inputs: &[Tensor],
+    constants: &[usize],
+    opts: &crate::graph::PlanOptions,
+) -> Result<(Vec<Tensor>, Plan<'static>)> {
+    let (g, nout) = single_op_graph(op, inputs, constants)?;
+    let plan = Plan::with_options(device(), &g, opts)?;
+    let outputs = run_single(inputs, constants, nout, |feed| plan.run(feed))?;
+    Ok((outputs, plan))
 }
 
 /// Run `op` alone as a graph on the device; returns its outputs in order.
@@ -81,14 +118,9 @@ pub fn run_on_gpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<
 
 /// [`run_on_gpu`], with the plan's statistics (dispatch count, memory).
 pub fn run_with_stats<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor]) -> Result<(Vec<Tensor>, PlanStats)> {
-    let gpu = device();
-    let (g, nout) = single_op_graph(op, inputs, &[])?;
-    let plan = Plan::new(gpu, &g)?;
-    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
-    let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
-    let mut res = plan.run(&feed)?;
-    let outputs = (0..nout).map(|k| res.remove(&format!("out{k}")).unwrap()).collect();
-    Ok((outputs, plan.stats.clone()))
+    // The options `Plan::new` uses on this device.
+    let opts = crate::graph::PlanOptions { half_weights: device().half_weights, ..Default::default() };
+    run_planned(op, inputs, &[], &opts).map(|(outputs, plan)| (outputs, plan.stats))
 }
 
 /// Check `op` on the device against its CPU reference, with a tolerance relative to the output's
@@ -118,18 +150,19 @@ fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor]
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let want = op.reference(&refs);
     let (got, stats) = run_with_stats(op, inputs).unwrap_or_else(|e| panic!("{case}: {op:?} failed on the GPU: {e}"));
-    assert_eq!(got.len(), want.len(), "{case}: output count");
-    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        if let Err(m) = check_close(&format!("{case} output {k}"), g, w, rel_tol) {
-            panic!("{m}\nop: {op:?}");
-        }
-    }
+    assert_outputs(case, op, &got, &want, rel_tol);
     stats
 }
 
-/// Check `op` planned as for a hardware GPU (`PlanOptions::class`), on whatever device runs the
-/// tests, against its reference; returns the labels of the pipelines its dispatches use, so tests
-/// can tell which kernel ran.
+/// Options that plan as for a hardware GPU (`PlanOptions::class`) on whatever device runs the tests.
+#[cfg(test)]
+fn as_hardware(half_weights: bool) -> crate::graph::PlanOptions {
+    crate::graph::PlanOptions { class: Some(crate::gpu::DeviceClass::Hardware), half_weights, ..Default::default() }
+}
+
+/// Check `op` planned as for a hardware GPU, on whatever device runs the tests, against its
+/// reference; returns the labels of the pipelines its dispatches use, so tests can tell which
+/// kernel ran.
 #[cfg(test)]
 pub fn check_op_as_hardware<O: Op + Clone + 'static>(
     case: &str,
@@ -137,19 +170,10 @@ pub fn check_op_as_hardware<O: Op + Clone + 'static>(
     inputs: &[Tensor],
     rel_tol: f32,
 ) -> Vec<String> {
-    let opts = crate::graph::PlanOptions { class: Some(crate::gpu::DeviceClass::Hardware), ..Default::default() };
-    let (g, nout) = single_op_graph(op, inputs, &[]).unwrap();
-    let plan = Plan::with_options(device(), &g, &opts).unwrap_or_else(|e| panic!("{case}: planning: {e}"));
-    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
-    let feed: Vec<(&str, &Tensor)> = names.iter().map(|n| n.as_str()).zip(inputs.iter()).collect();
-    let mut res = plan.run(&feed).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
+    let (got, plan) =
+        run_planned(op, inputs, &[], &as_hardware(false)).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
     let refs: Vec<&Tensor> = inputs.iter().collect();
-    for (k, w) in op.reference(&refs).iter().enumerate().take(nout) {
-        let got = res.remove(&format!("out{k}")).unwrap();
-        if let Err(m) = check_close(&format!("{case} output {k} (hardware kernels)"), &got, w, rel_tol) {
-            panic!("{m}\nop: {op:?}");
-        }
-    }
+    assert_outputs(&format!("{case} (hardware kernels)"), op, &got, &op.reference(&refs), rel_tol);
     plan.dispatches.iter().map(|d| d.pipeline.label.clone()).collect()
 }
 
@@ -166,37 +190,19 @@ pub fn check_op_half_weight<O: Op + Clone + 'static>(
     weight: usize,
     rel_tol: f32,
 ) {
-    use crate::gpu::device::DeviceClass;
     let mut rounded = inputs.to_vec();
     rounded[weight].data.iter_mut().for_each(|v| *v = half::f16::from_f32(*v).to_f32());
     let refs: Vec<&Tensor> = rounded.iter().collect();
     let want = op.reference(&refs);
-    let (g, nout) = single_op_graph(op, inputs, &[weight]).unwrap();
-    let names: Vec<String> = (0..inputs.len()).map(|i| format!("in{i}")).collect();
-    let feed: Vec<(&str, &Tensor)> = names
-        .iter()
-        .map(|n| n.as_str())
-        .zip(inputs.iter())
-        .enumerate()
-        .filter(|(i, _)| *i != weight)
-        .map(|(_, f)| f)
-        .collect();
     for half_weights in [true, false] {
-        let opts = crate::graph::PlanOptions { half_weights, class: Some(DeviceClass::Hardware), ..Default::default() };
-        let plan = Plan::with_options(device(), &g, &opts).unwrap_or_else(|e| panic!("{case}: planning: {e}"));
+        let (got, plan) = run_planned(op, inputs, &[weight], &as_hardware(half_weights))
+            .unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
         assert_eq!(
             plan.stats.half_weights, half_weights as usize,
             "{case}: f16 constants (half_weights {half_weights})"
         );
-        let mut res = plan.run(&feed).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
-        if !half_weights {
-            continue;
-        }
-        for (k, w) in want.iter().enumerate().take(nout) {
-            let got = res.remove(&format!("out{k}")).unwrap();
-            if let Err(m) = check_close(&format!("{case} output {k} (f16 weight)"), &got, w, rel_tol) {
-                panic!("{m}\nop: {op:?}");
-            }
+        if half_weights {
+            assert_outputs(&format!("{case} (f16 weight)"), op, &got, &want, rel_tol);
         }
     }
 }
