@@ -154,18 +154,17 @@ impl<'g> Plan<'g> {
                     inputs.push(InputSlot { name: v.name.clone(), shape: v.shape.clone(), view: view.clone() });
                     views[i] = Some(view);
                 }
-                Source::Constant(t) if half[i] => {
-                    let words = f16_pairs(&t.data);
-                    let buf = storage_buffer(gpu, &v.name, (words.len() * 4) as u64)?;
-                    gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&words));
-                    stats.weight_bytes += (words.len() * 4) as u64;
-                    stats.half_weights += 1;
-                    views[i] = Some(TensorView { buffer: buf, offset: 0, shape: v.shape.clone() });
-                }
                 Source::Constant(t) => {
-                    let buf = storage_buffer(gpu, &v.name, (t.numel() * 4) as u64)?;
-                    gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&t.data));
-                    stats.weight_bytes += (t.numel() * 4) as u64;
+                    // f32, or f16 pairs where every reader takes them (`half_constants`).
+                    let words = half[i].then(|| f16_pairs(&t.data));
+                    let bytes: &[u8] = match &words {
+                        Some(w) => bytemuck::cast_slice(w),
+                        None => bytemuck::cast_slice(&t.data),
+                    };
+                    let buf = storage_buffer(gpu, &v.name, bytes.len() as u64)?;
+                    gpu.queue.write_buffer(&buf, 0, bytes);
+                    stats.weight_bytes += bytes.len() as u64;
+                    stats.half_weights += half[i] as usize;
                     views[i] = Some(TensorView { buffer: buf, offset: 0, shape: v.shape.clone() });
                 }
                 Source::Node(..) => {}
@@ -283,11 +282,11 @@ impl<'g> Plan<'g> {
 /// through the input its op names in [`crate::ops::Op::half_weight_input`], and whose values all
 /// fit f16's range (a larger one would become infinite: such a tensor stays f32).
 fn half_constants(graph: &Graph, ctx: &PlanCtx) -> Vec<bool> {
-    const F16_MAX: f32 = 65504.0;
+    let f16_max = half::f16::MAX.to_f32();
     let mut half: Vec<bool> = graph
         .values
         .iter()
-        .map(|v| matches!(&v.source, Source::Constant(t) if t.data.iter().all(|x| x.abs() <= F16_MAX)))
+        .map(|v| matches!(&v.source, Source::Constant(t) if t.data.iter().all(|x| x.abs() <= f16_max)))
         .collect();
     let mut read = vec![false; graph.values.len()];
     for node in &graph.nodes {

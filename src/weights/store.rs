@@ -53,7 +53,7 @@ impl TensorStore {
     /// `dtype` F16 also finite values beyond float16's range (+-65504), which would be written as
     /// infinities. Empty when every value is fine.
     pub fn nonfinite(&self, dtype: SaveDType) -> Vec<String> {
-        const F16_MAX: f32 = 65504.0;
+        let f16_max = half::f16::MAX.to_f32();
         let mut out = Vec::new();
         for (name, t) in &self.tensors {
             let (mut nan, mut inf, mut over, mut first, mut largest) = (0usize, 0usize, 0usize, None, 0.0f32);
@@ -64,7 +64,7 @@ impl TensorStore {
                 } else if v.is_infinite() {
                     inf += 1;
                     true
-                } else if dtype == SaveDType::F16 && v.abs() > F16_MAX {
+                } else if dtype == SaveDType::F16 && v.abs() > f16_max {
                     over += 1;
                     largest = largest.max(v.abs());
                     true
