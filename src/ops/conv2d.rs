@@ -362,11 +362,8 @@ impl Op for Conv2d {
     fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
         let (x, wp) = (inputs.first()?, inputs.get(1)?);
         let y = self.infer(inputs).ok()?.remove(0);
-        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
-        let problem = self.problem(x, wp, &y, false, max_groups);
-        let win = ctx.windows();
-        let tiled = choose(ctx.class(), self.variant, &problem) == Ok(ConvVariant::Tiled);
-        (tiled && win.fits(numel(x)) && win.fits(numel(&y))).then_some(1)
+        let variant = choose(ctx.class(), self.variant, &self.problem(x, wp, &y, false, ctx.max_groups())).ok()?;
+        reads_half_weight(ctx, variant, x, &y).then_some(1)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::kernel(self, inputs)
@@ -431,18 +428,15 @@ impl Op for Conv2d {
             dilation: self.dilation,
         };
         let tex = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
-        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, max_groups);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, ctx.max_groups());
         let variant = choose(ctx.class(), self.variant, &problem)
             .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
         let Some((kernel, entry)) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
         };
-        // The planner stores the weight in f16 only where half_weight_input said conv_tiled takes
-        // it whole.
+        // The planner stores the weight in f16 only where half_weight_input said so.
         let half_w = ctx.half_input(1);
-        let whole = ctx.windows().fits(y.numel()) && ctx.windows().fits(x.numel());
-        if half_w && !(variant == ConvVariant::Tiled && whole) {
+        if half_w && !reads_half_weight(ctx, variant, &x.shape, &y.shape) {
             return Err(Error::graph(format!("node '{}': conv2d got an f16 weight it cannot read", ctx.node_name)));
         }
         let p = ctx.pipeline(kernel, entry, if half_w { &[("HALF_W", 1.0)] } else { &[] })?;
@@ -515,6 +509,13 @@ impl Op for Conv2d {
         }
         Ok(())
     }
+}
+
+/// Whether `variant` reads an f16 weight here: only `conv_tiled`, with input and output each in
+/// one binding (the windowed path takes f32 weights).
+fn reads_half_weight(ctx: &PlanCtx, variant: ConvVariant, x: &[usize], y: &[usize]) -> bool {
+    let win = ctx.windows();
+    variant == ConvVariant::Tiled && win.fits(numel(x)) && win.fits(numel(y))
 }
 
 /// Add a conv2d node from PyTorch-layout weights `w [O, C/groups, kh, kw]` and optional `bias [O]`:

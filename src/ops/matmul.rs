@@ -284,10 +284,10 @@ impl Op for MatMul {
         let (a, b) = (inputs.first()?, inputs.get(1)?);
         let (batch, m, k, n) = self.dims(a, b).ok()?;
         let problem = MatMulProblem { trans_b: self.trans_b, k, n, sg: sg_ok(ctx.gpu), tex_fits: false };
-        if choose(ctx.class(), self.variant, &problem) != Ok(MatMulVariant::Tiled) {
-            return None;
-        }
-        tiled_whole(ctx, a, b, &batch, m, n).then_some(1)
+        let tiled = MatMulVariant::Tiled;
+        let (_, _, (rows, _)) = tiled.kernel()?;
+        (choose(ctx.class(), self.variant, &problem) == Ok(tiled) && takes_whole(ctx, a, b, &batch, m, n, rows))
+            .then_some(1)
     }
     fn plan_residual(
         &self,
@@ -319,9 +319,10 @@ impl Op for MatMul {
         let Some((kernel, entry, (bm, bn))) = variant.kernel() else {
             return self.plan_tex(ctx, a, b, bias, c, &batch, m, k, n, None);
         };
+        let whole = takes_whole(ctx, &a.shape, &b.shape, &batch, m, n, bm);
         // The planner stores b in f16 only where half_weight_input said this path takes it.
         let half_b = ctx.half_input(1);
-        if half_b && !(variant == MatMulVariant::Tiled && tiled_whole(ctx, &a.shape, &b.shape, &batch, m, n)) {
+        if half_b && !(variant == MatMulVariant::Tiled && whole) {
             return Err(Error::graph(format!("node '{}': matmul got an f16 b it cannot read", ctx.node_name)));
         }
         let pipeline = ctx.pipeline(kernel, entry, if half_b { &[("HALF_B", 1.0)] } else { &[] })?;
@@ -356,7 +357,7 @@ impl Op for MatMul {
         };
 
         let win = ctx.windows();
-        let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
+        let max_groups = ctx.max_groups();
         let gx = groups(n, bn);
         if gx as usize > max_groups {
             return Err(Error::graph(format!(
@@ -374,9 +375,7 @@ impl Op for MatMul {
         } else {
             b
         };
-        let fits =
-            win.fits(a.numel()) && win.fits(b.numel()) && win.fits(c.numel()) && m_eff.div_ceil(bm) <= max_groups;
-        if fits {
+        if whole {
             let bias_v = bias.cloned().unwrap_or_else(|| a.clone());
             let mut z0 = 0;
             while z0 < nbatch {
@@ -457,22 +456,16 @@ impl Op for MatMul {
     }
 }
 
-/// Whether `mm_tiled` takes the problem whole (one dispatch per 65535 batch items, every operand in
-/// one binding): the only path that reads an f16 `b`.
-fn tiled_whole(ctx: &PlanCtx, a: &[usize], b: &[usize], batch: &[usize], m: usize, n: usize) -> bool {
+/// Whether the storage-buffer kernels take the problem whole, one dispatch per 65535 batch items:
+/// every operand (`b` at its f32 size) within one binding and the rows, batch-folded when the
+/// weights are shared, in blocks of `block_rows` within the workgroup limit. Otherwise they run
+/// per batch item and window of rows, a path that reads no f16 `b`.
+fn takes_whole(ctx: &PlanCtx, a: &[usize], b: &[usize], batch: &[usize], m: usize, n: usize, block_rows: usize) -> bool {
     let nb = numel(batch);
     let folds = numel(&b[..b.len() - 2]) == 1 && numel(&a[..a.len() - 2]) == nb;
     let m_eff = if folds { m * nb } else { m };
-    let max_groups = (ctx.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535);
     let win = ctx.windows();
-    nb > 0
-        && m > 0
-        && n > 0
-        && win.fits(numel(a))
-        && win.fits(numel(b))
-        && win.fits(nb * m * n)
-        && m_eff.div_ceil(64) <= max_groups
-        && groups(n, 64) as usize <= max_groups
+    win.fits(numel(a)) && win.fits(numel(b)) && win.fits(nb * m * n) && m_eff.div_ceil(block_rows) <= ctx.max_groups()
 }
 
 impl MatMul {

@@ -459,10 +459,16 @@ impl<'a> PlanCtx<'a> {
         Ok(())
     }
 
+    /// Workgroups a dispatch may have along one dimension: the device's limit, at most 65535
+    /// (WebGPU's default limit, which every backend honours).
+    pub fn max_groups(&self) -> usize {
+        (self.gpu.limits.max_compute_workgroups_per_dimension as usize).min(65535)
+    }
+
     /// Dispatch `count` workgroups along one logical axis, folded into x and y when over the
     /// per-dimension limit. Kernels recover the index with `linear_workgroup(wid, nwg)`.
     pub fn dispatch_linear(&mut self, pipeline: &Arc<Pipeline>, binds: &[Bind], count: u32) -> Result<()> {
-        let max = self.gpu.limits.max_compute_workgroups_per_dimension.min(65535);
+        let max = self.max_groups() as u32;
         let (x, y) = if count <= max { (count.max(1), 1) } else { (max, count.div_ceil(max)) };
         self.dispatch(pipeline, binds, [x, y, 1])
     }
