@@ -88,7 +88,21 @@ struct Matcher<'a> {
     min_off2: i64,
 }
 
-impl Matcher<'_> {
+impl<'a> Matcher<'a> {
+    /// Features `f` of shape `[1, K, H, W]` (`shape`) with the rule's shortest offset.
+    fn new(f: &'a [f32], shape: &[usize], min_offset: usize) -> Matcher<'a> {
+        Matcher { f, h: shape[2], w: shape[3], k: shape[1], min_off2: (min_offset * min_offset) as i64 }
+    }
+
+    /// The pixels' best offsets `best(p)` as a field: planes dx, dy, cost. One pixel's search
+    /// reads nothing another writes, so the CPU backend runs them on the pool.
+    fn field(&self, out: &mut [f32], best: impl IntoIterator<Item = (i64, i64, f32)>) {
+        let n = self.h * self.w;
+        for (p, (dx, dy, c)) in best.into_iter().enumerate() {
+            (out[p], out[n + p], out[2 * n + p]) = (dx as f32, dy as f32, c);
+        }
+    }
+
     /// The cost, or a partial sum >= `bound` once it reaches it (as the kernel: the candidate
     /// loses either way).
     fn cost(&self, x: i64, y: i64, dx: i64, dy: i64, bound: f32) -> f32 {
@@ -172,24 +186,11 @@ impl Op for PatchMatchInit {
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let f = inputs[0];
-        let (h, w) = (f.shape[2], f.shape[3]);
-        let m = Matcher { f: &f.data, h, w, k: f.shape[1], min_off2: (self.min_offset * self.min_offset) as i64 };
-        let n = h * w;
+        let m = Matcher::new(&f.data, &f.shape, self.min_offset);
+        let n = m.h * m.w;
         let mut out = vec![0.0f32; 3 * n];
-        for p in 0..n {
-            let (x, y) = ((p % w) as i64, (p / w) as i64);
-            let mut best = (0i64, 0i64, BIG);
-            for s in 0..4u32 {
-                let dx = (rnd(p as u32, 0xffff, 2 * s) % w as u32) as i64 - x;
-                let dy = (rnd(p as u32, 0xffff, 2 * s + 1) % h as u32) as i64 - y;
-                let c = m.cost(x, y, dx, dy, best.2);
-                if c < best.2 {
-                    best = (dx, dy, c);
-                }
-            }
-            (out[p], out[n + p], out[2 * n + p]) = (best.0 as f32, best.1 as f32, best.2);
-        }
-        vec![Tensor { shape: vec![1, 3, h, w], data: out }]
+        m.field(&mut out, (0..n).map(|p| self.best(&m, p)));
+        vec![Tensor { shape: vec![1, 3, m.h, m.w], data: out }]
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::init_kernel(self, inputs)
@@ -201,6 +202,57 @@ impl Op for PatchMatchInit {
         // `pm_init` reads no previous field: bindings 0, 1 and 3.
         let binds = [Bind::Uniform(as_bytes(&u)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])];
         ctx.dispatch_linear(&p, &binds, groups(u.n as usize, 64))
+    }
+}
+
+impl PatchMatchInit {
+    /// Pixel `p`'s best of its four hash-random targets.
+    fn best(&self, m: &Matcher, p: usize) -> (i64, i64, f32) {
+        let (x, y) = ((p % m.w) as i64, (p / m.w) as i64);
+        let mut best = (0i64, 0i64, BIG);
+        for s in 0..4u32 {
+            let dx = (rnd(p as u32, 0xffff, 2 * s) % m.w as u32) as i64 - x;
+            let dy = (rnd(p as u32, 0xffff, 2 * s + 1) % m.h as u32) as i64 - y;
+            let c = m.cost(x, y, dx, dy, best.2);
+            if c < best.2 {
+                best = (dx, dy, c);
+            }
+        }
+        best
+    }
+}
+
+impl PatchMatchStep {
+    /// Pixel `p`'s best offset after propagation from the field `prev` and the random search.
+    fn best(&self, m: &Matcher, prev: &[f32], p: usize) -> (i64, i64, f32) {
+        let (w, h, n) = (m.w, m.h, m.w * m.h);
+        let big = h.max(w) as i64;
+        let (x, y) = ((p % w) as i64, (p / w) as i64);
+        let mut best = (prev[p] as i64, prev[n + p] as i64, prev[2 * n + p]);
+        for j in [self.jump as i64, 1] {
+            for (nx, ny) in [(x - j, y), (x + j, y), (x, y - j), (x, y + j)] {
+                if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
+                    continue;
+                }
+                let q = ny as usize * w + nx as usize;
+                let (dx, dy) = (prev[q] as i64, prev[n + q] as i64);
+                let c = m.cost(x, y, dx, dy, best.2);
+                if c < best.2 {
+                    best = (dx, dy, c);
+                }
+            }
+        }
+        for s in 0..self.samples as u32 {
+            let rad = (big >> (s + 1)).max(1);
+            let span = (2 * rad + 1) as u32;
+            let dx = best.0 + (rnd(p as u32, self.iter as u32, 2 * s) % span) as i64 - rad;
+            let dy = best.1 + (rnd(p as u32, self.iter as u32, 2 * s + 1) % span) as i64 - rad;
+            let c = m.cost(x, y, dx, dy, best.2);
+            if c < best.2 {
+                best = (dx, dy, c);
+            }
+        }
+        best
     }
 }
 
@@ -216,40 +268,11 @@ impl Op for PatchMatchStep {
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (f, prev) = (inputs[0], &inputs[1].data);
-        let (h, w) = (f.shape[2], f.shape[3]);
-        let m = Matcher { f: &f.data, h, w, k: f.shape[1], min_off2: (self.min_offset * self.min_offset) as i64 };
-        let n = h * w;
-        let big = h.max(w) as i64;
+        let m = Matcher::new(&f.data, &f.shape, self.min_offset);
+        let n = m.h * m.w;
         let mut out = vec![0.0f32; 3 * n];
-        for p in 0..n {
-            let (x, y) = ((p % w) as i64, (p / w) as i64);
-            let mut best = (prev[p] as i64, prev[n + p] as i64, prev[2 * n + p]);
-            for j in [self.jump as i64, 1] {
-                for (nx, ny) in [(x - j, y), (x + j, y), (x, y - j), (x, y + j)] {
-                    if nx < 0 || ny < 0 || nx >= w as i64 || ny >= h as i64 {
-                        continue;
-                    }
-                    let q = ny as usize * w + nx as usize;
-                    let (dx, dy) = (prev[q] as i64, prev[n + q] as i64);
-                    let c = m.cost(x, y, dx, dy, best.2);
-                    if c < best.2 {
-                        best = (dx, dy, c);
-                    }
-                }
-            }
-            for s in 0..self.samples as u32 {
-                let rad = (big >> (s + 1)).max(1);
-                let span = (2 * rad + 1) as u32;
-                let dx = best.0 + (rnd(p as u32, self.iter as u32, 2 * s) % span) as i64 - rad;
-                let dy = best.1 + (rnd(p as u32, self.iter as u32, 2 * s + 1) % span) as i64 - rad;
-                let c = m.cost(x, y, dx, dy, best.2);
-                if c < best.2 {
-                    best = (dx, dy, c);
-                }
-            }
-            (out[p], out[n + p], out[2 * n + p]) = (best.0 as f32, best.1 as f32, best.2);
-        }
-        vec![Tensor { shape: vec![1, 3, h, w], data: out }]
+        m.field(&mut out, (0..n).map(|p| self.best(&m, prev, p)));
+        vec![Tensor { shape: vec![1, 3, m.h, m.w], data: out }]
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::step_kernel(self, inputs)
@@ -322,9 +345,8 @@ mod tests {
         }
     }
 
-    /// The CPU backend's kernels (pixel-major features, pixels on the pool) make exactly the
-    /// reference's choices, on integer and on real-valued features alike (same sums in the same
-    /// order, no fused multiply-adds).
+    /// The CPU backend's kernels (the per-pixel searches on the pool) give exactly the reference's
+    /// field, on integer and on real-valued features alike: every pixel lands in its own place.
     #[test]
     fn cpu_backend_matches_reference_exactly() {
         let seed = Rng::fresh_seed();
