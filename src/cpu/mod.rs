@@ -66,6 +66,14 @@ pub trait CpuKernel: Send + Sync {
     }
 }
 
+/// An output pointer shared by tasks that write disjoint parts of it (each use says why they
+/// are disjoint).
+#[derive(Clone, Copy)]
+pub struct SendPtr(pub *mut f32);
+// SAFETY: only a pointer; its users write disjoint elements from each task.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
 /// The number of threads the CPU backend runs on (rayon's global pool: `RAYON_NUM_THREADS`, else
 /// one per core).
 pub fn threads() -> usize {

@@ -1,17 +1,21 @@
 //! conv2d on the CPU backend: depthwise as direct loops over whole rows (the inner loop runs
 //! along contiguous output pixels, so it vectorizes), everything else as GEMM per group: 1x1 /
-//! stride 1 / no padding straight on the input, other shapes through im2col in column blocks;
-//! then bias and activation in one pass. The weight is prepacked to `[O, C/g * kh * kw]` rows at
-//! plan time when it is a constant.
+//! stride 1 / no padding straight on the input, other shapes through im2col; both in tasks of a
+//! block of output pixels that end with their own bias and activation. The weight is prepacked
+//! to `[O, C/g * kh * kw]` rows at plan time when it is a constant.
 
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::{dims4, Conv2d};
-use crate::cpu::gemm::{sgemm, Mat};
-use crate::cpu::{par_chunks, CpuInput, CpuKernel};
+use crate::cpu::gemm::{sgemm_few_rows, sgemm_into, Mat, FEW_ROWS};
+use crate::cpu::{par_chunks, CpuInput, CpuKernel, SendPtr};
+use crate::ops::act::Act;
 use rayon::prelude::*;
 
-/// Elements of one im2col block (K rows x P pixels), about 8 MiB.
-const COL_BLOCK: usize = 2 << 20;
+/// Floats of one task's im2col block (K rows x P pixels), 1 MiB: it is still in L2 when the GEMM
+/// packs it (blocks of 8 MiB for the whole pool ran Mesorch's gate convs at half the GEMM's rate).
+const COL_BLOCK: usize = 1 << 18;
+/// Fewest pixels per task: below this the GEMM's per-call packing of the weight dominates.
+const MIN_BLOCK: usize = 64;
 
 pub(super) struct ConvCpu {
     p: Conv2d,
@@ -24,6 +28,11 @@ pub(super) struct ConvCpu {
 }
 
 pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
+    Some(Box::new(ConvCpu::new(p, inputs)?))
+}
+
+impl ConvCpu {
+    fn new(p: &Conv2d, inputs: &[CpuInput]) -> Option<ConvCpu> {
     let x = dims4(inputs[0].shape)?;
     let w = dims4(inputs[1].shape)?;
     let [n, _, h, wd] = x;
@@ -40,10 +49,9 @@ pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKerne
         }
         v
     });
-    Some(Box::new(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed }))
-}
+    Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed })
+    }
 
-impl ConvCpu {
     fn depthwise(&self) -> bool {
         let g = self.p.groups;
         g == self.x[1] && g == self.w[3] && g > 1
@@ -59,21 +67,49 @@ impl ConvCpu {
         }
     }
 
-    fn run_depthwise(&self, x: &[f32], wp: &[f32], y: &mut [f32]) {
+    /// One plane per step on the pool, finished with its bias and activation while in cache.
+    fn run_depthwise(&self, x: &[f32], wp: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
         let [_, c, h, wd] = self.x;
         let [_, kh, kw, o] = self.w;
         let [_, _, ho, wo] = self.y;
         let (w, _) = self.weight(wp);
         let g = PlaneGeom { h, wd, ho, wo, kh, kw, stride: self.p.stride, dilation: self.p.dilation, padding: self.p.padding };
+        let act = self.p.act;
         par_chunks(y, ho * wo, 1 << 14, |plane, out| {
             let (b, ch) = (plane / o, plane % o);
             let xin = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
             let taps: Vec<f32> = (0..kh * kw).map(|t| w.data[ch * w.rs + t * w.cs]).collect();
-            depthwise_plane(g, xin, &taps, out);
+            if g.stride == [1, 1] {
+                DW_SCRATCH.with_borrow_mut(|(pad, frame)| depthwise_plane_unit(g, xin, &taps, pad, frame, out));
+            } else {
+                depthwise_plane(g, xin, &taps, out);
+            }
+            let add = bias.map_or(Addend::None, |b| Addend::Scalar(b[ch]));
+            affine_act(act, out, 1.0, add);
         });
     }
 
-    fn run_gemm(&self, x: &[f32], wp: &[f32], y: &mut [f32]) {
+    /// Pixels per task: an im2col block of about [`COL_BLOCK`] floats, at least [`MIN_BLOCK`]
+    /// pixels, and small enough that every thread gets a couple of tasks.
+    fn block_pixels(&self) -> usize {
+        let [n, ..] = self.x;
+        let [cg, kh, kw, _] = self.w;
+        let pix = self.y[2] * self.y[3];
+        let planes = n * self.p.groups;
+        // Few output channels use each column of the block only a few times: larger blocks
+        // spread im2col's per-row bookkeeping over more pixels.
+        let floats = if self.w[3] / self.p.groups < FEW_ROWS { 4 * COL_BLOCK } else { COL_BLOCK };
+        let by_cache = (floats / (cg * kh * kw).max(1)).max(MIN_BLOCK);
+        let by_threads = (planes * pix).div_ceil(2 * crate::cpu::threads()).max(MIN_BLOCK);
+        // Whole strips of 16 columns for the GEMMs.
+        (by_cache.min(by_threads) / 16 * 16).min(pix).max(1)
+    }
+
+    /// Tasks of `block` output pixels of one (image, group) each, on the pool: im2col of the
+    /// block into a per-thread buffer (1x1 / stride 1 / no padding reads the input in place),
+    /// the GEMM into the block's columns of the output, then bias and activation on them while
+    /// they are still in cache.
+    fn run_gemm(&self, x: &[f32], wp: &[f32], bias: Option<&[f32]>, y: &mut [f32], block: usize) {
         let [n, c, h, wd] = self.x;
         let [cg, kh, kw, o] = self.w;
         let [_, _, ho, wo] = self.y;
@@ -82,70 +118,126 @@ impl ConvCpu {
         let (w, k) = self.weight(wp);
         let pix = ho * wo;
         let direct = kh == 1 && kw == 1 && self.p.stride == [1, 1] && self.p.padding == [0, 0];
-        let block = (COL_BLOCK / k.max(1)).clamp(64, pix.max(64)).min(pix);
-        let mut col = if direct { Vec::new() } else { vec![0.0f32; k * block] };
-        for b in 0..n {
-            for gi in 0..g {
+        let blocks = pix.div_ceil(block);
+        assert_eq!(y.len(), n * o * pix, "conv2d output length");
+        let ptr = SendPtr(y.as_mut_ptr());
+        let act = self.p.act;
+        // Strided convs read the input with each row split by phase (column mod stride): every
+        // row of an im2col block is then a contiguous run of one phase, copied, not gathered.
+        let sx = self.p.stride[1];
+        let split = (!direct && sx > 1 && wd > 0).then(|| split_phases(x, wd, sx));
+        let (x, rw) = match &split {
+            Some(v) => (&v[..], sx * wd.div_ceil(sx)),
+            None => (x, wd),
+        };
+        (0..n * g * blocks).into_par_iter().for_each_init(
+            || if direct { Vec::new() } else { vec![0.0f32; k * block] },
+            |col, t| {
+                let (b, gi, p0) = (t / (g * blocks), (t / blocks) % g, (t % blocks) * block);
+                let np = block.min(pix - p0);
                 let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
-                let xg = &x[(b * c + gi * cg) * h * wd..(b * c + (gi + 1) * cg) * h * wd];
-                let yg = &mut y[(b * o + gi * og) * pix..(b * o + (gi + 1) * og) * pix];
-                if direct {
-                    sgemm(og, k, pix, a, Mat::rows(xg, pix), yg, pix, false);
-                    continue;
+                let xg = &x[(b * c + gi * cg) * h * rw..(b * c + (gi + 1) * cg) * h * rw];
+                let bm = if direct {
+                    Mat { data: &xg[p0..], rs: pix, cs: 1 }
+                } else {
+                    self.im2col(xg, rw, p0, np, &mut col[..k * np]);
+                    Mat::rows(&col[..k * np], np)
+                };
+                let first = (b * o + gi * og) * pix + p0;
+                let p = ptr;
+                // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
+                // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
+                unsafe {
+                    if og < FEW_ROWS {
+                        sgemm_few_rows(og, k, np, a, bm, p.0.add(first), pix)
+                    } else {
+                        sgemm_into(og, k, np, a, bm, p.0.add(first), pix)
+                    }
+                };
+                if bias.is_some() || act != Act::None {
+                    for oi in 0..og {
+                        // SAFETY: one row of this task's own block (see above).
+                        let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), np) };
+                        let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi]));
+                        affine_act(act, row, 1.0, add);
+                    }
                 }
-                let mut p0 = 0;
-                while p0 < pix {
-                    let np = block.min(pix - p0);
-                    self.im2col(xg, p0, np, &mut col[..k * np]);
-                    sgemm(og, k, np, a, Mat::rows(&col[..k * np], np), &mut yg[p0..], pix, false);
-                    p0 += np;
-                }
-            }
-        }
+            },
+        );
     }
 
-    /// Rows (c, ky, kx) of the im2col matrix for output pixels `p0 .. p0 + np` of one group.
-    fn im2col(&self, xg: &[f32], p0: usize, np: usize, col: &mut [f32]) {
+    /// Rows (c, ky, kx) of the im2col matrix for output pixels `p0 .. p0 + np` of one group, from
+    /// input rows of `rw` floats (split by phase when the stride is above 1, see
+    /// [`split_phases`]): per row and output row, the zeros of the padding and one contiguous
+    /// run of input, with no division per element.
+    fn im2col(&self, xg: &[f32], rw: usize, p0: usize, np: usize, col: &mut [f32]) {
         let [_, _, h, wd] = self.x;
         let [_, kh, kw, _] = self.w;
         let wo = self.y[3];
         let [sy, sx] = self.p.stride;
         let [dy, dx] = self.p.dilation;
         let [py, px] = self.p.padding;
-        col.par_chunks_mut(np).enumerate().for_each(|(r, row)| {
+        let phase_len = rw / sx;
+        for (r, dst) in col.chunks_exact_mut(np).enumerate() {
             let (ci, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
-            let plane = &xg[ci * h * wd..(ci + 1) * h * wd];
-            for (j, v) in row.iter_mut().enumerate() {
-                let (oy, ox) = ((p0 + j) / wo, (p0 + j) % wo);
+            let plane = &xg[ci * h * rw..(ci + 1) * h * rw];
+            // Output columns whose input column ox * sx + kx * dx - px is inside [0, wd).
+            let off = kx * dx;
+            let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) }.min(wo);
+            let hi = if wd + px > off { ((wd + px - off - 1) / sx + 1).min(wo) } else { 0 }.max(lo);
+            let (mut j, mut p) = (0, p0);
+            while j < np {
+                let (oy, ox0) = (p / wo, p % wo);
+                let len = (wo - ox0).min(np - j);
+                let seg = &mut dst[j..j + len];
                 let iy = (oy * sy + ky * dy) as isize - py as isize;
-                let ix = (ox * sx + kx * dx) as isize - px as isize;
-                *v = if iy >= 0 && iy < h as isize && ix >= 0 && ix < wd as isize {
-                    plane[iy as usize * wd + ix as usize]
+                if iy < 0 || iy >= h as isize {
+                    seg.fill(0.0);
                 } else {
-                    0.0
-                };
+                    let row = &plane[iy as usize * rw..(iy as usize + 1) * rw];
+                    // This segment covers output columns ox0 .. ox0 + len.
+                    let (a, z) = (lo.clamp(ox0, ox0 + len), hi.clamp(ox0, ox0 + len));
+                    seg[..a - ox0].fill(0.0);
+                    seg[z - ox0..].fill(0.0);
+                    if a < z {
+                        // Input column of output column a, then its place in the split row.
+                        let ix = a * sx + off - px;
+                        let src = (ix % sx) * phase_len + ix / sx;
+                        seg[a - ox0..z - ox0].copy_from_slice(&row[src..src + z - a]);
+                    }
+                }
+                j += len;
+                p += len;
             }
-        });
+        }
     }
+}
+
+/// Each row of `wd` floats as `stride` phases of `ceil(wd / stride)` floats (phase f holds
+/// columns f, f + stride, ...; zero-padded), so that a strided read of a row is a contiguous one.
+fn split_phases(x: &[f32], wd: usize, stride: usize) -> Vec<f32> {
+    let q = wd.div_ceil(stride);
+    let mut out = vec![0.0f32; x.len() / wd * stride * q];
+    par_chunks(&mut out, stride * q, 1 << 14, |r, dst| {
+        let src = &x[r * wd..(r + 1) * wd];
+        for (f, phase) in dst.chunks_exact_mut(q).enumerate() {
+            for (v, &s) in phase.iter_mut().zip(src[f..].iter().step_by(stride)) {
+                *v = s;
+            }
+        }
+    });
+    out
 }
 
 impl CpuKernel for ConvCpu {
     fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
         let (x, wp) = (inputs[0], inputs[1]);
         let y = &mut *outputs[0];
-        if self.depthwise() {
-            self.run_depthwise(x, wp, y);
-        } else {
-            self.run_gemm(x, wp, y);
-        }
-        let [_, o, ho, wo] = self.y;
         let bias = inputs.get(2).copied();
-        let act = self.p.act;
-        if bias.is_some() || act != crate::ops::act::Act::None {
-            par_chunks(y, ho * wo, 1 << 14, |plane, out| {
-                let add = bias.map_or(Addend::None, |b| Addend::Scalar(b[plane % o]));
-                affine_act(act, out, 1.0, add);
-            });
+        if self.depthwise() {
+            self.run_depthwise(x, wp, bias, y)
+        } else {
+            self.run_gemm(x, wp, bias, y, self.block_pixels())
         }
     }
     fn name(&self) -> &'static str {
@@ -169,6 +261,55 @@ struct PlaneGeom {
     stride: [usize; 2],
     dilation: [usize; 2],
     padding: [usize; 2],
+}
+
+thread_local! {
+    /// Per thread: the zero-padded input plane and the output frame of [`depthwise_plane_unit`].
+    static DW_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Floats of the output frame that [`depthwise_plane_unit`] finishes at a time (16 KiB, in L1
+/// with the input rows it reads).
+const DW_FRAME: usize = 4096;
+
+crate::multiversion!(
+    /// One output plane of a stride-1 depthwise conv: the input plane is zero-padded once, so in a
+    /// frame as wide as the padded rows each tap is one shifted multiply-add over whole blocks of
+    /// rows (no edge arithmetic per row; short rows cost what long ones do); then the frame's
+    /// valid columns are the output. Each output is the sum over taps in the same order as
+    /// [`depthwise_plane`].
+    fn depthwise_plane_unit(g: PlaneGeom, xin: &[f32], taps: &[f32], pad: &mut Vec<f32>, frame: &mut Vec<f32>, out: &mut [f32]) => depthwise_plane_unit_any
+);
+
+#[inline(always)]
+fn depthwise_plane_unit_any(g: PlaneGeom, xin: &[f32], taps: &[f32], pad: &mut Vec<f32>, frame: &mut Vec<f32>, out: &mut [f32]) {
+    let PlaneGeom { h, wd, ho, wo, kh, kw, dilation: [dy, dx], padding: [py, px], .. } = g;
+    let (hp, wp) = (h + 2 * py, wd + 2 * px);
+    // The last taps of the frame's last row read (kw - 1) * dx floats past the padded plane.
+    pad.clear();
+    pad.resize(hp * wp + (kw - 1) * dx, 0.0);
+    for (iy, row) in xin.chunks_exact(wd).enumerate() {
+        pad[(iy + py) * wp + px..][..wd].copy_from_slice(row);
+    }
+    let rows = (DW_FRAME / wp).max(1);
+    frame.resize(rows * wp, 0.0);
+    for r0 in (0..ho).step_by(rows) {
+        let nr = rows.min(ho - r0);
+        let f = &mut frame[..nr * wp];
+        f.fill(0.0);
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let t = taps[ky * kw + kx];
+                let src = &pad[(r0 + ky * dy) * wp + kx * dx..][..nr * wp];
+                for (v, &s) in f.iter_mut().zip(src) {
+                    *v += t * s;
+                }
+            }
+        }
+        for (orow, frow) in out[r0 * wo..(r0 + nr) * wo].chunks_exact_mut(wo).zip(f.chunks_exact(wp)) {
+            orow.copy_from_slice(&frow[..wo]);
+        }
+    }
 }
 
 crate::multiversion!(
@@ -208,6 +349,88 @@ fn depthwise_plane_any(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32])
                     for (j, ov) in orow[lo..hi].iter_mut().enumerate() {
                         *ov += wv * row[x0 + j * sx];
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{conv2d_reference, pack_conv2d_weight};
+    use super::*;
+    use crate::tensor::{check_close, Rng, Tensor};
+
+    /// The depthwise paths against the reference: stride 1 (padded frames, one block of rows and
+    /// several: 90 x 70 planes span three 4096-float blocks) with dilation and unequal padding,
+    /// and strided; with bias and GELU, batch 2; relative tolerance 1e-4.
+    #[test]
+    fn depthwise_matches_reference() {
+        let seed = Rng::fresh_seed();
+        let cases: [(usize, [usize; 2], [usize; 2], Conv2d); 5] = [
+            (3, [90, 70], [7, 7], Conv2d::new(1, 3)),
+            (5, [9, 11], [3, 3], Conv2d::new(1, 1).act(Act::Gelu)),
+            (4, [13, 8], [3, 5], Conv2d { padding: [2, 1], ..Conv2d::new(1, 0).dilation(2) }),
+            (2, [6, 5], [3, 3], Conv2d::new(1, 0)),
+            (3, [15, 12], [3, 3], Conv2d::new(2, 1)),
+        ];
+        for (i, (c, [h, wd], [kh, kw], p)) in cases.into_iter().enumerate() {
+            let p = p.groups(c);
+            let s = seed ^ (i as u64) << 8;
+            let x = Tensor::random(&[2, c, h, wd], s, -1.0, 1.0);
+            let w = Tensor::random(&[c, 1, kh, kw], s + 1, -0.5, 0.5);
+            let bias = Tensor::random(&[c], s + 2, -1.0, 1.0);
+            let wp = pack_conv2d_weight(&w).unwrap();
+            let want = conv2d_reference(&x, &w, Some(&bias), &p);
+            let shapes = [x.shape.as_slice(), wp.shape.as_slice(), bias.shape.as_slice()];
+            let ins: Vec<CpuInput> = shapes.iter().map(|sh| CpuInput { shape: sh, constant: None }).collect();
+            let kern = kernel(&p, &ins).unwrap();
+            assert_eq!(kern.name(), "conv2d depthwise direct");
+            let mut y = vec![f32::NAN; want.data.len()];
+            kern.run(&[&x.data, &wp.data, &bias.data], &mut [&mut y]);
+            let got = Tensor { shape: want.shape.clone(), data: y };
+            check_close(&format!("depthwise case {i} (seed {seed})"), &got, &want, 1e-4).unwrap();
+        }
+    }
+
+    /// The GEMM path against the reference with blocks of every awkward size (one pixel, a
+    /// prime, across output rows, the whole image) and the chosen one: few output channels (the
+    /// register-strip GEMM) and many (matrixmultiply), strides 1-3 per axis (the phase split),
+    /// padding beyond the kernel's reach, dilation, groups and a batch; relative tolerance 1e-4.
+    #[test]
+    fn gemm_path_matches_reference_for_any_block() {
+        let seed = Rng::fresh_seed();
+        let cases: [(usize, usize, [usize; 2], usize, [usize; 2], Conv2d); 7] = [
+            (1, 5, [13, 17], 3, [7, 7], Conv2d::new(2, 3)),
+            (2, 6, [11, 19], 40, [3, 3], Conv2d::new(1, 1).act(Act::Gelu)),
+            (1, 4, [16, 23], 9, [3, 5], Conv2d { stride: [2, 3], padding: [1, 4], ..Conv2d::new(1, 0) }),
+            (2, 9, [12, 14], 6, [3, 3], Conv2d::new(2, 2).groups(3).dilation(2)),
+            (1, 3, [9, 9], 33, [4, 4], Conv2d::new(4, 0)),
+            (1, 8, [10, 7], 17, [1, 1], Conv2d::new(1, 0)),
+            (1, 2, [8, 9], 5, [2, 2], Conv2d::new(3, 5)),
+        ];
+        for (i, (n, c, [h, wd], o, [kh, kw], p)) in cases.into_iter().enumerate() {
+            let s = seed ^ (i as u64) << 8;
+            let x = Tensor::random(&[n, c, h, wd], s, -1.0, 1.0);
+            let w = Tensor::random(&[o, c / p.groups, kh, kw], s + 1, -0.5, 0.5);
+            let bias = Tensor::random(&[o], s + 2, -1.0, 1.0);
+            let wp = pack_conv2d_weight(&w).unwrap();
+            let want = conv2d_reference(&x, &w, Some(&bias), &p);
+            for constant in [false, true] {
+                let shapes = [x.shape.as_slice(), wp.shape.as_slice(), bias.shape.as_slice()];
+                let ins: Vec<CpuInput> = shapes
+                    .iter()
+                    .enumerate()
+                    .map(|(j, sh)| CpuInput { shape: sh, constant: (constant && j == 1).then_some(&wp) })
+                    .collect();
+                let conv = ConvCpu::new(&p, &ins).unwrap();
+                let pix = want.shape[2] * want.shape[3];
+                for block in [1, 7, wd + 3, pix, conv.block_pixels()] {
+                    let mut y = vec![f32::NAN; want.data.len()];
+                    conv.run_gemm(&x.data, &wp.data, Some(&bias.data), &mut y, block);
+                    let got = Tensor { shape: want.shape.clone(), data: y };
+                    check_close(&format!("case {i} block {block} constant {constant} (seed {seed})"), &got, &want, 1e-4)
+                        .unwrap();
                 }
             }
         }
