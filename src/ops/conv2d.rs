@@ -565,6 +565,7 @@ pub fn fold_batch_norm(
 }
 
 mod cpu;
+mod winograd;
 #[cfg(test)]
 mod tests;
 

@@ -5,6 +5,7 @@
 //! to `[O, C/g * kh * kw]` rows at plan time when it is a constant.
 
 use crate::cpu::epilogue::{affine_act, Addend};
+use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm_few_rows, sgemm_into, Mat, FEW_ROWS};
 use crate::cpu::{par_chunks, CpuInput, CpuKernel, SendPtr};
@@ -25,6 +26,9 @@ pub(super) struct ConvCpu {
     y: [usize; 4],
     /// The weight as `[O, K]` rows (K = C/g * kh * kw) when it is a constant.
     packed: Option<Vec<f32>>,
+    /// Winograd's transformed weight when the conv is a constant 3x3 stride-1 one with enough
+    /// channels (then `packed` is not kept).
+    wino: Option<Winograd>,
 }
 
 pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
@@ -33,23 +37,27 @@ pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKerne
 
 impl ConvCpu {
     fn new(p: &Conv2d, inputs: &[CpuInput]) -> Option<ConvCpu> {
-    let x = dims4(inputs[0].shape)?;
-    let w = dims4(inputs[1].shape)?;
-    let [n, _, h, wd] = x;
-    let [cg, kh, kw, o] = w;
-    let ho = (h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0] + 1;
-    let wo = (wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1] + 1;
-    let packed = inputs[1].constant.map(|t| {
-        let k = cg * kh * kw;
-        let mut v = vec![0.0f32; o * k];
-        for (kk, row) in t.data.chunks_exact(o).enumerate() {
-            for (oi, &val) in row.iter().enumerate() {
-                v[oi * k + kk] = val;
+        let x = dims4(inputs[0].shape)?;
+        let w = dims4(inputs[1].shape)?;
+        let [n, c, h, wd] = x;
+        let [cg, kh, kw, o] = w;
+        let ho = (h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0] + 1;
+        let wo = (wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1] + 1;
+        let constant = inputs[1].constant;
+        let wino = constant
+            .filter(|_| winograd::fits(c, o, [kh, kw], p.stride, p.dilation, p.groups))
+            .map(|t| Winograd::new(&t.data, c, o));
+        let packed = constant.filter(|_| wino.is_none()).map(|t| {
+            let k = cg * kh * kw;
+            let mut v = vec![0.0f32; o * k];
+            for (kk, row) in t.data.chunks_exact(o).enumerate() {
+                for (oi, &val) in row.iter().enumerate() {
+                    v[oi * k + kk] = val;
+                }
             }
-        }
-        v
-    });
-    Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed })
+            v
+        });
+        Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed, wino })
     }
 
     fn depthwise(&self) -> bool {
@@ -234,14 +242,20 @@ impl CpuKernel for ConvCpu {
         let (x, wp) = (inputs[0], inputs[1]);
         let y = &mut *outputs[0];
         let bias = inputs.get(2).copied();
-        if self.depthwise() {
+        if let Some(wg) = &self.wino {
+            let [n, _, h, wd] = self.x;
+            let [.., ho, wo] = self.y;
+            wg.run(x, [n, h, wd], self.p.padding, [ho, wo], bias, self.p.act, y)
+        } else if self.depthwise() {
             self.run_depthwise(x, wp, bias, y)
         } else {
             self.run_gemm(x, wp, bias, y, self.block_pixels())
         }
     }
     fn name(&self) -> &'static str {
-        if self.depthwise() {
+        if self.wino.is_some() {
+            "conv2d winograd f(2x2, 3x3)"
+        } else if self.depthwise() {
             "conv2d depthwise direct"
         } else {
             "conv2d gemm"
