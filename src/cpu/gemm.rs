@@ -40,6 +40,18 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
 /// small.
 const THEN_BLOCK_BYTES: usize = 512 << 10;
 
+/// Rows per product before the epilogue runs on them (all `m` without one).
+fn then_rows(then: Option<RowEpilogue>, m: usize, n: usize) -> usize {
+    match then {
+        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
+        None => m,
+    }
+}
+
+fn check_operands(m: usize, k: usize, n: usize, a: Mat, b: Mat) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+}
+
 /// `then(i, row)` of [`sgemm_then`].
 pub type RowEpilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
@@ -59,18 +71,14 @@ pub fn sgemm_then(
     accumulate: bool,
     then: Option<RowEpilogue>,
 ) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
     if m == 0 || n == 0 {
         return;
     }
     let threads = rayon::current_num_threads();
-    // Rows per product before the epilogue runs on them.
-    let block = match then {
-        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
-        None => m,
-    };
+    let block = then_rows(then, m, n);
     let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
         for s0 in (0..mr).step_by(block) {
             let sr = block.min(mr - s0);
@@ -131,16 +139,13 @@ pub fn sgemm_t_then(
     ldc: usize,
     then: Option<RowEpilogue>,
 ) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (n - 1) * ldc + m <= c.len(), "transposed gemm output shorter than {n}x{m}");
     assert!(ldc >= m);
     if m == 0 || n == 0 {
         return;
     }
-    let block = match then {
-        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(16).max(16),
-        None => m,
-    };
+    let block = then_rows(then, m, n);
     let ptr = SendPtr(c.as_mut_ptr());
     // Product rows r0 .. r0 + mr: output columns that no other task writes.
     let task = |r0: usize, mr: usize| {
@@ -174,7 +179,7 @@ unsafe impl Sync for SendPtr {}
 
 /// [`sgemm`] on the calling thread.
 pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     if m == 0 || n == 0 {
         return;
@@ -190,7 +195,7 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32],
 /// # Safety
 /// As above; the operands' bounds are checked.
 pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     if m > 0 && n > 0 {
         raw(m, k, n, a, b, c, ldc, 1, false)
     }

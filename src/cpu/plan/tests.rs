@@ -42,6 +42,17 @@ fn first_nonfinite_names_the_node() {
     assert_eq!((nf.node.as_str(), nf.output, nf.index), ("double", 0, 3), "{nf}");
 }
 
+/// Every output of the plan run on `x` within 1e-5 (relative beyond 1) of the references'.
+fn assert_matches_reference(graph: &Graph, plan: &CpuPlan, x: &Tensor, what: &str) {
+    let got = plan.run(&[("x", x)]).unwrap();
+    for (name, w) in &graph.run_reference(&[("x", x)]).unwrap() {
+        let g = &got[name];
+        assert_eq!(g.shape, w.shape, "{what} '{name}'");
+        let err = g.data.iter().zip(&w.data).fold(0.0f32, |e, (a, b)| e.max((a - b).abs() / b.abs().max(1.0)));
+        assert!(err <= 1e-5, "{what} '{name}': error {err}");
+    }
+}
+
 /// A transpose after a linear layer (bias, GELU) is folded into the product's store, and the
 /// result equals the unfused graph's references: one and two batch planes, both weight layouts.
 /// Where the product has another reader, or is itself an output, nothing is folded.
@@ -71,14 +82,7 @@ fn transposes_fold_into_matmul() {
         assert_eq!(folded, !extra_reader, "{kinds:?}");
         assert_eq!(kinds.contains(&"permute"), extra_reader, "{kinds:?}");
         let xv = Tensor::random(&[batch, rows, k], seed ^ 3, -2.0, 2.0);
-        let got = plan.run(&[("x", &xv)]).unwrap();
-        let want = graph.run_reference(&[("x", &xv)]).unwrap();
-        for (name, w) in &want {
-            let g = &got[name];
-            assert_eq!(g.shape, w.shape, "{name}");
-            let err = g.data.iter().zip(&w.data).fold(0.0f32, |e, (a, b)| e.max((a - b).abs() / b.abs().max(1.0)));
-            assert!(err <= 1e-5, "{batch}x{rows}x{k}x{n} '{name}': error {err} (seed {seed})");
-        }
+        assert_matches_reference(&graph, &plan, &xv, &format!("{batch}x{rows}x{k}x{n} (seed {seed})"));
     }
 }
 
@@ -119,13 +123,6 @@ fn transposes_fold_into_the_reading_matmul() {
         assert_eq!(kernels.contains(&"matmul gemm, transposed a"), !extra_reader, "{shape:?}: {kernels:?}");
         assert_eq!(plan.kernels().iter().any(|k| k.1 == "permute"), extra_reader, "{shape:?}: {kernels:?}");
         let xv = Tensor::random(shape, seed ^ 3, -2.0, 2.0);
-        let got = plan.run(&[("x", &xv)]).unwrap();
-        let want = graph.run_reference(&[("x", &xv)]).unwrap();
-        for (name, w) in &want {
-            let g = &got[name];
-            assert_eq!(g.shape, w.shape, "{name}");
-            let err = g.data.iter().zip(&w.data).fold(0.0f32, |e, (a, b)| e.max((a - b).abs() / b.abs().max(1.0)));
-            assert!(err <= 1e-5, "{shape:?} '{name}': error {err} (seed {seed})");
-        }
+        assert_matches_reference(&graph, &plan, &xv, &format!("{shape:?} (seed {seed})"));
     }
 }
