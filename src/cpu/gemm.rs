@@ -41,6 +41,18 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: u
 /// small.
 const THEN_BLOCK_BYTES: usize = 512 << 10;
 
+/// Rows per product before the epilogue runs on them (all `m` without one).
+fn then_rows(then: Option<RowEpilogue>, m: usize, n: usize) -> usize {
+    match then {
+        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
+        None => m,
+    }
+}
+
+fn check_operands(m: usize, k: usize, n: usize, a: Mat, b: Mat) {
+    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+}
+
 /// `then(i, row)` of [`sgemm_then`].
 pub type RowEpilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
 
@@ -60,18 +72,14 @@ pub fn sgemm_then(
     accumulate: bool,
     then: Option<RowEpilogue>,
 ) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
     if m == 0 || n == 0 {
         return;
     }
     let threads = rayon::current_num_threads();
-    // Rows per product before the epilogue runs on them.
-    let block = match then {
-        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
-        None => m,
-    };
+    let block = then_rows(then, m, n);
     let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
         for s0 in (0..mr).step_by(block) {
             let sr = block.min(mr - s0);
@@ -108,7 +116,7 @@ pub fn sgemm_then(
             let p = ptr;
             // SAFETY: tasks write disjoint column ranges [c0, c0 + nc) of rows < m, all inside
             // `c` (checked above); matrixmultiply writes only the elements of its output block.
-            unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, accumulate) };
+            unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, 1, accumulate) };
         });
         // Few rows: the epilogue afterwards, a row per task.
         if let Some(then) = then {
@@ -117,15 +125,63 @@ pub fn sgemm_then(
     }
 }
 
+/// [`sgemm_then`] with the product stored transposed: element (i, j) of `a * b` goes to
+/// `c[j * ldc + i]` (an `n x m` output of row stride `ldc`), so that a transpose after the product
+/// costs no pass of its own. `then(j, part)` runs on each finished stretch `part` of output row
+/// `j` (consecutive product rows), while it is in cache. Tasks split the product's rows.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_t_then(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    then: Option<RowEpilogue>,
+) {
+    check_operands(m, k, n, a, b);
+    assert!(m == 0 || n == 0 || (n - 1) * ldc + m <= c.len(), "transposed gemm output shorter than {n}x{m}");
+    assert!(ldc >= m);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let block = then_rows(then, m, n);
+    let ptr = SendPtr(c.as_mut_ptr());
+    // Product rows r0 .. r0 + mr: output columns that no other task writes.
+    let task = |r0: usize, mr: usize| {
+        let p = ptr;
+        for s0 in (r0..r0 + mr).step_by(block) {
+            let sr = block.min(r0 + mr - s0);
+            let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
+            // SAFETY: elements (j, s0 .. s0 + sr) of the output for j < n lie inside `c` (checked
+            // above) and belong to this task alone.
+            unsafe { raw(sr, k, n, ab, b, p.0.add(s0), 1, ldc, false) };
+            if let Some(then) = then {
+                for j in 0..n {
+                    // SAFETY: as above; this stretch is not aliased while `then` holds it.
+                    then(j, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
+                }
+            }
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if threads == 1 || m * n * k < PAR_MIN {
+        return task(0, m);
+    }
+    let rows = m.div_ceil(threads * 2).next_multiple_of(16).max(16);
+    (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
+}
+
 /// [`sgemm`] on the calling thread.
 pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     if m == 0 || n == 0 {
         return;
     }
     // SAFETY: bounds checked above for every element the product reads or writes.
-    unsafe { raw(m, k, n, a, b, c.as_mut_ptr(), ldc, accumulate) }
+    unsafe { raw(m, k, n, a, b, c.as_mut_ptr(), ldc, 1, accumulate) }
 }
 
 /// [`sgemm_serial`] into a raw output: `c` must be valid for writes of rows `0 .. m` (row stride
@@ -135,9 +191,9 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32],
 /// # Safety
 /// As above; the operands' bounds are checked.
 pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
+    check_operands(m, k, n, a, b);
     if m > 0 && n > 0 {
-        raw(m, k, n, a, b, c, ldc, false)
+        raw(m, k, n, a, b, c, ldc, 1, false)
     }
 }
 
@@ -235,13 +291,17 @@ unsafe fn few_rows_strip_avx512(
     }
 }
 
-unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize, accumulate: bool) {
+/// The product into `c` with element (i, j) at `c[i * rsc + j * csc]`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize, csc: usize, accumulate: bool) {
     let beta = if accumulate { 1.0 } else { 0.0 };
     if k == 0 {
         // matrixmultiply leaves C scaled by beta when k == 0.
         if !accumulate {
             for i in 0..m {
-                std::ptr::write_bytes(c.add(i * ldc), 0, n);
+                for j in 0..n {
+                    *c.add(i * rsc + j * csc) = 0.0;
+                }
             }
         }
         return;
@@ -259,8 +319,8 @@ unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: us
         b.cs as isize,
         beta,
         c,
-        ldc as isize,
-        1,
+        rsc as isize,
+        csc as isize,
     );
 }
 
@@ -336,6 +396,40 @@ mod tests {
                         assert!(
                             (got - w).abs() <= 1e-5 * (k as f32).max(1.0),
                             "{m}x{k}x{n} ({i}, {j}): {got} vs {w} (seed {seed})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`sgemm_t_then`] stores the product transposed, leaves the row gaps alone, and runs the
+    /// epilogue once on every element with its output row's index: serial, one block per task and
+    /// several blocks per task.
+    #[test]
+    fn sgemm_t_then_writes_the_transposed_product() {
+        let seed = Rng::fresh_seed();
+        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000), (1000, 7, 3), (1000, 7, 3000)] {
+            let at = Tensor::random(&[m * k], seed ^ 8, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 9, -1.0, 1.0).data;
+            let (a, b) = (Mat::rows(&at, k), Mat::t(&bt, k));
+            let want = naive(m, k, n, a, b);
+            let ldc = m + 3;
+            for with_then in [false, true] {
+                let mut c = vec![-3.0f32; n * ldc];
+                let then = |j: usize, part: &mut [f32]| part.iter_mut().for_each(|v| *v = *v * 2.0 + j as f32);
+                sgemm_t_then(m, k, n, a, b, &mut c, ldc, with_then.then_some(&then as RowEpilogue));
+                for j in 0..n {
+                    for i in 0..ldc {
+                        let got = c[j * ldc + i];
+                        if i >= m {
+                            assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({j}, {i})");
+                            continue;
+                        }
+                        let w = if with_then { want[i * n + j] * 2.0 + j as f32 } else { want[i * n + j] };
+                        assert!(
+                            (got - w).abs() <= 1e-4 * w.abs().max(1.0),
+                            "{m}x{k}x{n} then {with_then} ({j}, {i}): {got} vs {w} (seed {seed})"
                         );
                     }
                 }

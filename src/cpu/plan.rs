@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::cpu::{CpuInput, CpuKernel};
 use crate::error::{Error, Result};
-use crate::graph::ir::{Graph, Source};
+use crate::graph::ir::{Graph, Source, ValueId};
 use crate::graph::NonFinite;
 use crate::graph::{NodeProfile, Profile};
 use crate::ops::{Cost, Op};
@@ -76,6 +76,87 @@ fn reference_kind(kind: &'static str) -> &'static str {
     n
 }
 
+/// What the planner does with a node to fold a transpose into the node before or after it.
+enum Fold {
+    /// The producer: its kernel, which writes the transpose (node `.0`)'s output.
+    Producer(usize, Box<dyn CpuKernel>),
+    /// The reader: its kernel, which reads its input `.0` as the transpose's input (value `.1`).
+    Consumer(usize, ValueId, Box<dyn CpuKernel>),
+    /// The transpose: no step.
+    Into,
+}
+
+impl Fold {
+    fn kernel(self) -> Option<Box<dyn CpuKernel>> {
+        match self {
+            Fold::Producer(_, k) | Fold::Consumer(_, _, k) => Some(k),
+            Fold::Into => None,
+        }
+    }
+}
+
+/// Each node's kernel inputs: shapes, and the values of constants.
+fn cpu_inputs(graph: &Graph, n: usize) -> Vec<CpuInput<'_>> {
+    let value = |v: &ValueId| {
+        let constant = match &graph.value(*v).source {
+            Source::Constant(t) => Some(&**t),
+            _ => None,
+        };
+        CpuInput { shape: &graph.value(*v).shape, constant }
+    };
+    graph.nodes[n].inputs.iter().map(value).collect()
+}
+
+/// Transposes ([`Op::as_transpose`]) folded into a neighbour: into the producer of their input
+/// when nothing else reads it and the producer can store its output transposed
+/// ([`Op::cpu_kernel_transposed`]), else into the one reader of their output (through views)
+/// when it can read that input transposed ([`Op::cpu_kernel_transposed_input`]); the transpose's
+/// input then lives until that reader. Per node, what to do instead.
+fn fold_transposes(graph: &Graph, root: &[usize], last_use: &mut [usize]) -> Vec<Option<Fold>> {
+    let nv = graph.values.len();
+    let (mut readers, mut producer, mut reader) = (vec![0usize; nv], vec![None; nv], vec![None; nv]);
+    for (n, node) in graph.nodes.iter().enumerate() {
+        for v in &node.inputs {
+            readers[v.0] += 1;
+            if node.op.view_of().is_none() {
+                // Readers of the bytes (views only rename them): (count, last reader).
+                let r: &mut Option<(usize, usize)> = &mut reader[root[v.0]];
+                *r = Some((r.map_or(0, |r| r.0) + 1, n));
+            }
+        }
+        node.outputs.iter().for_each(|v| producer[v.0] = Some(n));
+    }
+    for (_, v) in &graph.outputs {
+        readers[v.0] += 1;
+        reader[root[v.0]] = Some((2, usize::MAX));
+    }
+    let mut folds: Vec<Option<Fold>> = (0..graph.nodes.len()).map(|_| None).collect();
+    for (q, node) in graph.nodes.iter().enumerate() {
+        let (&[v], &[out]) = (&node.inputs[..], &node.outputs[..]) else { continue };
+        let Some(bxy) = node.op.as_transpose(&graph.value(v).shape) else { continue };
+        if let Some(p) = producer[v.0].filter(|&p| readers[v.0] == 1 && graph.nodes[p].outputs.len() == 1) {
+            if folds[p].is_none() {
+                if let Some(k) = graph.nodes[p].op.cpu_kernel_transposed(&cpu_inputs(graph, p), bxy) {
+                    folds[p] = Some(Fold::Producer(q, k));
+                    folds[q] = Some(Fold::Into);
+                    continue;
+                }
+            }
+        }
+        let Some((1, c)) = reader[out.0] else { continue };
+        let Some(i) = graph.nodes[c].inputs.iter().position(|u| root[u.0] == out.0) else { continue };
+        if folds[c].is_some() {
+            continue;
+        }
+        if let Some(k) = graph.nodes[c].op.cpu_kernel_transposed_input(&cpu_inputs(graph, c), i, bxy) {
+            folds[c] = Some(Fold::Consumer(i, v, k));
+            folds[q] = Some(Fold::Into);
+            last_use[root[v.0]] = last_use[root[v.0]].max(c);
+        }
+    }
+    folds
+}
+
 /// A graph planned for the CPU.
 pub struct CpuPlan {
     steps: Vec<Step>,
@@ -113,13 +194,21 @@ impl CpuPlan {
                 Source::Node(..) => {}
             }
         }
+        let mut folds = fold_transposes(graph, &root, &mut last_use);
         // Intermediates: greedy best-fit over arenas freed by liveness (as the GPU plan does).
         let mut arena_len: Vec<usize> = Vec::new();
         let mut free: Vec<usize> = Vec::new();
         let mut steps = Vec::new();
         for (n, node) in graph.nodes.iter().enumerate() {
-            if node.op.view_of().is_none() {
-                for &o in &node.outputs {
+            let fold = folds[n].take();
+            let folded_away = matches!(fold, Some(Fold::Into));
+            // A producer with a transpose folded in writes the transpose's output instead of its own.
+            let out_values = match &fold {
+                Some(Fold::Producer(q, _)) => &graph.nodes[*q].outputs,
+                _ => &node.outputs,
+            };
+            if node.op.view_of().is_none() && !folded_away {
+                for &o in out_values {
                     let need = numel(&graph.value(o).shape).max(1);
                     stats.unshared_activation_bytes += 4 * need as u64;
                     let fit = free
@@ -141,24 +230,19 @@ impl CpuPlan {
                 }
             }
             for &o in &node.outputs {
-                if place[o.0].is_none() {
+                if place[o.0].is_none() && !matches!(fold, Some(Fold::Producer(..))) {
                     place[o.0] = place[root[o.0]];
                 }
             }
-            if node.op.view_of().is_none() {
+            // A reader with a transpose folded in reads the transpose's input instead.
+            let read_from = match &fold {
+                Some(Fold::Consumer(i, t, _)) => Some((*i, *t)),
+                _ => None,
+            };
+            if node.op.view_of().is_none() && !folded_away {
                 let shapes: Vec<&[usize]> = node.inputs.iter().map(|v| graph.value(*v).shape.as_slice()).collect();
-                let ins: Vec<CpuInput> = node
-                    .inputs
-                    .iter()
-                    .map(|v| {
-                        let constant = match &graph.value(*v).source {
-                            Source::Constant(t) => Some(&**t),
-                            _ => None,
-                        };
-                        CpuInput { shape: &graph.value(*v).shape, constant }
-                    })
-                    .collect();
-                let kernel = match node.op.cpu_kernel(&ins) {
+                let ins = cpu_inputs(graph, n);
+                let kernel = match fold.map_or_else(|| node.op.cpu_kernel(&ins), |f| f.kernel()) {
                     Some(k) => {
                         stats.fast_nodes += 1;
                         k
@@ -169,25 +253,23 @@ impl CpuPlan {
                             as Box<dyn CpuKernel>
                     }
                 };
-                let inputs = node
-                    .inputs
-                    .iter()
-                    .map(|v| (place[v.0].expect("inputs come before their users"), numel(&graph.value(*v).shape)))
+                let inputs = (node.inputs.iter().enumerate())
+                    .map(|(i, v)| read_from.filter(|r| r.0 == i).map_or(*v, |r| r.1))
+                    .map(|v| (place[v.0].expect("inputs come before their users"), numel(&graph.value(v).shape)))
                     .collect();
-                let outputs = node
-                    .outputs
+                let outputs = out_values
                     .iter()
                     .map(|v| match place[v.0] {
                         Some(Place::Arena(a)) => (a, numel(&graph.value(*v).shape)),
                         _ => unreachable!("node outputs are placed in arenas"),
                     })
                     .collect();
-                let out_shapes: Vec<&[usize]> = node.outputs.iter().map(|v| graph.value(*v).shape.as_slice()).collect();
+                let out_shapes: Vec<&[usize]> = out_values.iter().map(|v| graph.value(*v).shape.as_slice()).collect();
                 let cost = node.op.cost(&shapes, &out_shapes);
                 steps.push(Step { name: node.name.clone(), kind: node.op.kind(), kernel, inputs, outputs, cost });
             }
             // Release roots whose last use is this node (after its outputs were placed).
-            for v in node.inputs.iter().chain(&node.outputs) {
+            for v in node.inputs.iter().chain(&node.outputs).chain(read_from.as_ref().map(|r| &r.1)) {
                 let r = root[v.0];
                 if last_use[r] == n {
                     if let Some(Place::Arena(a)) = place[r] {

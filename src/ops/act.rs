@@ -154,14 +154,12 @@ fn erf_fast(x: f32) -> f32 {
 /// NaN stays NaN.
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
-    if x == f32::INFINITY {
-        return x;
-    }
     let xc = x.clamp(-87.3, 88.0);
     // Round to nearest by adding and taking away 1.5 * 2^23 (|x log2 e| < 2^22): `f32::round` is a
     // libm call on baseline x86-64 (no SSE4.1), which keeps loops over exp_fast scalar.
     const ROUNDER: f32 = 12_582_912.0;
-    let n = (xc * std::f32::consts::LOG2_E + ROUNDER) - ROUNDER;
+    let shifted = xc * std::f32::consts::LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4;
     let p = p * r + 1.398_199_9e-3;
@@ -170,10 +168,15 @@ pub fn exp_fast(x: f32) -> f32 {
     let p = p * r + 0.166_666_66;
     let p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n as an integer from the low bits of `shifted` (whose unit in the last place is 1): the same
+    // value as `n as i32`, whose saturating conversion LLVM turns into scalar code per lane.
+    let ni = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
+    let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     let y = e * scale;
     if x < -87.3 {
         0.0
+    } else if x == f32::INFINITY {
+        x
     } else {
         y
     }

@@ -247,6 +247,9 @@ impl Op for Permute {
         }
         Ok(vec![self.perm.iter().map(|&p| x[p]).collect()])
     }
+    fn as_transpose(&self, input: &[usize]) -> Option<[usize; 3]> {
+        self.batched_transpose(input)
+    }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         if let Some(bxy) = self.batched_transpose(inputs[0].shape) {
             return Some(Box::new(TransposeCpu(bxy)));

@@ -240,6 +240,21 @@ impl Op for MatMul {
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::kernel(self, inputs)
     }
+    fn cpu_kernel_transposed(
+        &self,
+        inputs: &[crate::cpu::CpuInput],
+        bxy: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel_transposed(self, inputs, bxy)
+    }
+    fn cpu_kernel_transposed_input(
+        &self,
+        inputs: &[crate::cpu::CpuInput],
+        index: usize,
+        bxy: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel_transposed_input(self, inputs, index, bxy)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (a, b) = (inputs[0], inputs[1]);
         let (batch, m, k, n) = self.dims(&a.shape, &b.shape).expect("valid shapes");

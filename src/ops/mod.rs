@@ -109,6 +109,33 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn cpu_kernel(&self, _inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         None
     }
+    /// `Some([B, X, Y])` when this node only moves its input, seen as `[B, X, Y]` (row-major), to
+    /// `[B, Y, X]`: a transpose the CPU planner may fold into the node that produces the input
+    /// ([`Op::cpu_kernel_transposed`]).
+    fn as_transpose(&self, _input: &[usize]) -> Option<[usize; 3]> {
+        None
+    }
+    /// The kernel of [`Op::cpu_kernel`] with its single output, seen as `[B, X, Y]`, stored as
+    /// `[B, Y, X]`, for the CPU planner to fold a following transpose ([`Op::as_transpose`]) into
+    /// this node. `None` (the default): this op, or these shapes, cannot.
+    fn cpu_kernel_transposed(
+        &self,
+        _inputs: &[crate::cpu::CpuInput],
+        _bxy: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        None
+    }
+    /// The kernel of [`Op::cpu_kernel`] given input `index` as the input of a transpose: stored
+    /// as `[B, X, Y]` (row-major) where the op's input is the `[B, Y, X]` transpose of it, for the
+    /// CPU planner to fold that transpose into this node. `None` (the default): cannot.
+    fn cpu_kernel_transposed_input(
+        &self,
+        _inputs: &[crate::cpu::CpuInput],
+        _index: usize,
+        _bxy: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        None
+    }
 }
 
 /// FLOPs (a multiply-add counts 2) and bytes moved (f32 elements, 4 bytes each) of one node.

@@ -41,3 +41,88 @@ fn first_nonfinite_names_the_node() {
     let nf = plan.first_nonfinite(&[("x", &x)]).unwrap().expect("an overflow");
     assert_eq!((nf.node.as_str(), nf.output, nf.index), ("double", 0, 3), "{nf}");
 }
+
+/// Every output of the plan run on `x` within 1e-5 (relative beyond 1) of the references'.
+fn assert_matches_reference(graph: &Graph, plan: &CpuPlan, x: &Tensor, what: &str) {
+    let got = plan.run(&[("x", x)]).unwrap();
+    for (name, w) in &graph.run_reference(&[("x", x)]).unwrap() {
+        let g = &got[name];
+        assert_eq!(g.shape, w.shape, "{what} '{name}'");
+        let err = g.data.iter().zip(&w.data).fold(0.0f32, |e, (a, b)| e.max((a - b).abs() / b.abs().max(1.0)));
+        assert!(err <= 1e-5, "{what} '{name}': error {err}");
+    }
+}
+
+/// A transpose after a linear layer (bias, GELU) is folded into the product's store, and the
+/// result equals the unfused graph's references: one and two batch planes, both weight layouts.
+/// Where the product has another reader, or is itself an output, nothing is folded.
+#[test]
+fn transposes_fold_into_matmul() {
+    use crate::ops::layout::Permute;
+    use crate::ops::matmul::linear;
+    let seed = crate::tensor::Rng::fresh_seed();
+    for (batch, rows, k, n, extra_reader) in
+        [(1, 50, 24, 40, false), (2, 37, 24, 30, false), (1, 300, 16, 20, false), (1, 20, 8, 12, true)]
+    {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[batch, rows, k]);
+        let w = Tensor::random(&[n, k], seed ^ 1, -1.0, 1.0);
+        let bias = Tensor::random(&[n], seed ^ 2, -1.0, 1.0);
+        let y = linear(&mut b, "fc", x, w, Some(bias), Act::Gelu).unwrap();
+        let t = b.add("t", Permute { perm: vec![0, 2, 1] }, &[y]).unwrap();
+        let s = b.add("sig", Unary { act: Act::Sigmoid }, &[t]).unwrap();
+        b.output("s", s);
+        if extra_reader {
+            b.output("y", y);
+        }
+        let graph = b.finish();
+        let plan = CpuPlan::new(&graph).unwrap();
+        let kinds: Vec<&str> = plan.kernels().iter().map(|k| k.1).collect();
+        let folded = plan.kernels().iter().any(|k| k.2 == "matmul gemm, transposed store");
+        assert_eq!(folded, !extra_reader, "{kinds:?}");
+        assert_eq!(kinds.contains(&"permute"), extra_reader, "{kinds:?}");
+        let xv = Tensor::random(&[batch, rows, k], seed ^ 3, -2.0, 2.0);
+        assert_matches_reference(&graph, &plan, &xv, &format!("{batch}x{rows}x{k}x{n} (seed {seed})"));
+    }
+}
+
+/// A transpose read only by a linear layer (directly or through a reshape) is folded into the
+/// product's reading of a; results equal the unfused graph's references. Where the transposed
+/// value has another reader, nothing is folded.
+#[test]
+fn transposes_fold_into_the_reading_matmul() {
+    use crate::ops::layout::Permute;
+    use crate::ops::matmul::linear;
+    let seed = crate::tensor::Rng::fresh_seed();
+    // (input shape, permutation, tokens shape for a reshape or none, extra reader)
+    let cases: [(&[usize], &[usize], Option<&[usize]>, bool); 4] = [
+        (&[1, 24, 5, 7], &[0, 2, 3, 1], Some(&[1, 35, 24]), false),
+        (&[2, 16, 300], &[0, 2, 1], None, false),
+        (&[3, 12, 9], &[0, 2, 1], Some(&[27, 12]), false),
+        (&[1, 8, 20], &[0, 2, 1], None, true),
+    ];
+    for (shape, perm, tokens, extra_reader) in cases {
+        let k = shape[1];
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", shape);
+        let xs = b.add("sig", Unary { act: Act::Sigmoid }, &[x]).unwrap();
+        let mut t = b.add("t", Permute { perm: perm.to_vec() }, &[xs]).unwrap();
+        if let Some(s) = tokens {
+            t = b.add("r", Reshape { shape: s.to_vec() }, &[t]).unwrap();
+        }
+        let w = Tensor::random(&[10, k], seed ^ 1, -1.0, 1.0);
+        let bias = Tensor::random(&[10], seed ^ 2, -1.0, 1.0);
+        let y = linear(&mut b, "fc", t, w, Some(bias), Act::Gelu).unwrap();
+        b.output("y", y);
+        if extra_reader {
+            b.output("t", t);
+        }
+        let graph = b.finish();
+        let plan = CpuPlan::new(&graph).unwrap();
+        let kernels: Vec<&str> = plan.kernels().iter().map(|k| k.2).collect();
+        assert_eq!(kernels.contains(&"matmul gemm, transposed a"), !extra_reader, "{shape:?}: {kernels:?}");
+        assert_eq!(plan.kernels().iter().any(|k| k.1 == "permute"), extra_reader, "{shape:?}: {kernels:?}");
+        let xv = Tensor::random(shape, seed ^ 3, -2.0, 2.0);
+        assert_matches_reference(&graph, &plan, &xv, &format!("{shape:?} (seed {seed})"));
+    }
+}

@@ -5,7 +5,7 @@
 
 use super::{batch_strides, MatMul, MAX_BATCH_RANK};
 use crate::cpu::epilogue::{affine_act, Addend};
-use crate::cpu::gemm::{sgemm, sgemm_serial, sgemm_then, Mat};
+use crate::cpu::gemm::{sgemm, sgemm_serial, sgemm_t_then, sgemm_then, Mat};
 use crate::ops::act::Act;
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
 use crate::tensor::numel;
@@ -20,9 +20,44 @@ pub(super) struct MatMulCpu {
     offsets: Vec<(usize, usize)>,
     /// Every batch item reads the same b and consecutive a's: one GEMM of M = batch * m.
     folded: bool,
+    /// `Some([planes, x, n])`: the folded product, `planes` blocks of `x` rows, is stored with
+    /// each block transposed (a following transpose folded in by the CPU planner).
+    transposed: Option<[usize; 3]>,
+    /// `Some([planes, k, y])`: a is given as `planes` blocks of `k x y`, each the transpose of the
+    /// block's `y` rows (a preceding transpose folded in by the CPU planner); folded products only.
+    a_transposed: Option<[usize; 3]>,
 }
 
 pub(super) fn kernel(p: &MatMul, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
+    Some(Box::new(build(p, inputs)?))
+}
+
+/// The kernel writing the output, seen as `[B, X, Y]`, as `[B, Y, X]`: only for a folded product
+/// whose blocks of `X` rows are the `B` planes (`Y` = n).
+pub(super) fn kernel_transposed(p: &MatMul, inputs: &[CpuInput], bxy: [usize; 3]) -> Option<Box<dyn CpuKernel>> {
+    let mut kern = build(p, inputs)?;
+    let [planes, x, y] = bxy;
+    let fits = kern.folded && planes * x == kern.offsets.len() * kern.m && y == kern.n;
+    kern.transposed = Some(bxy).filter(|_| fits);
+    kern.transposed.map(|_| Box::new(kern) as Box<dyn CpuKernel>)
+}
+
+/// The kernel reading a, seen as `[B, X, Y]`, from its `[B, Y, X]` transpose: only for a folded
+/// product whose blocks of `Y` rows are the `B` planes (`X` = k).
+pub(super) fn kernel_transposed_input(
+    p: &MatMul,
+    inputs: &[CpuInput],
+    index: usize,
+    bxy: [usize; 3],
+) -> Option<Box<dyn CpuKernel>> {
+    let mut kern = build(p, inputs)?;
+    let [planes, x, y] = bxy;
+    let fits = index == 0 && kern.folded && planes * y == kern.offsets.len() * kern.m && x == kern.k;
+    kern.a_transposed = Some(bxy).filter(|_| fits);
+    kern.a_transposed.map(|_| Box::new(kern) as Box<dyn CpuKernel>)
+}
+
+fn build(p: &MatMul, inputs: &[CpuInput]) -> Option<MatMulCpu> {
     let (a, b) = (inputs[0].shape, inputs[1].shape);
     let (batch, m, k, n) = p.dims(a, b).ok()?;
     let sa = batch_strides(&a[..a.len() - 2], &batch, m * k);
@@ -42,7 +77,7 @@ pub(super) fn kernel(p: &MatMul, inputs: &[CpuInput]) -> Option<Box<dyn CpuKerne
         })
         .collect();
     let folded = offsets.iter().enumerate().all(|(z, &(oa, ob))| oa == z * m * k && ob == 0);
-    Some(Box::new(MatMulCpu { p: p.clone(), m, k, n, offsets, folded }))
+    Some(MatMulCpu { p: p.clone(), m, k, n, offsets, folded, transposed: None, a_transposed: None })
 }
 
 impl MatMulCpu {
@@ -66,6 +101,22 @@ impl CpuKernel for MatMulCpu {
         let (alpha, act, bias) = (self.p.alpha, self.p.act, inputs.get(2).copied());
         let add = bias.map_or(Addend::None, Addend::Row);
         let epilogue = |_: usize, row: &mut [f32]| affine_act(act, row, alpha, add);
+        if let Some([planes, x, _]) = self.transposed {
+            // Output row j of each plane is column j of the product: bias j for all of it.
+            let add_j = |j: usize| bias.map_or(Addend::None, |b| Addend::Scalar(b[j]));
+            let then = |j: usize, part: &mut [f32]| affine_act(act, part, alpha, add_j(j));
+            for (z, yz) in y.chunks_mut(x * n).enumerate().take(planes) {
+                sgemm_t_then(x, k, n, Mat::rows(&a[z * x * k..], k), self.b_mat(b, 0), yz, x, Some(&then));
+            }
+            return;
+        }
+        if let Some([planes, _, rows]) = self.a_transposed {
+            for (z, yz) in y.chunks_mut(rows * n).enumerate().take(planes) {
+                let az = Mat::t(&a[z * k * rows..], rows);
+                sgemm_then(rows, k, n, az, self.b_mat(b, 0), yz, n, false, Some(&epilogue));
+            }
+            return;
+        }
         if self.folded {
             let rows = self.offsets.len() * m;
             sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, Some(&epilogue));
@@ -84,6 +135,10 @@ impl CpuKernel for MatMulCpu {
         }
     }
     fn name(&self) -> &'static str {
-        "matmul gemm"
+        match (self.transposed, self.a_transposed) {
+            (Some(_), _) => "matmul gemm, transposed store",
+            (_, Some(_)) => "matmul gemm, transposed a",
+            _ => "matmul gemm",
+        }
     }
 }
