@@ -246,6 +246,13 @@ pub struct ConvGeom {
 const IM2COL_BYTES: usize = 64 << 20;
 
 impl ConvGeom {
+    /// The geometry of `p` for input `[n, c, h, w]`, packed weight `[c/g, kh, kw, o]` and output
+    /// `[n, o, ho, wo]`.
+    pub fn new(p: &crate::ops::conv2d::Conv2d, x: &[usize], wp: &[usize], y: &[usize]) -> ConvGeom {
+        let (&[n, c, h, w], &[_, kh, kw, o]) = (x, wp) else { panic!("conv2d shapes {x:?} {wp:?} are not 4-D") };
+        let (groups, stride, padding, dilation) = (p.groups, p.stride, p.padding, p.dilation);
+        ConvGeom { n, c, h, w, o, ho: y[2], wo: y[3], groups, k: [kh, kw], stride, padding, dilation }
+    }
     fn kdim(&self) -> usize {
         self.c / self.groups * self.k[0] * self.k[1]
     }
