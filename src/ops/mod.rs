@@ -174,7 +174,8 @@ pub enum Bind<'a> {
 pub struct Texture {
     pub texture: Arc<wgpu::Texture>,
     pub view: Arc<wgpu::TextureView>,
-    /// Width and height in texels, and array layers.
+    /// Width and height in texels, and array layers, that the node uses (its kernels' region); the
+    /// pooled texture underneath may be larger (see [`PlanCtx::texture`]).
     pub size: [u32; 3],
 }
 
@@ -195,11 +196,12 @@ pub struct PlanCtx<'a> {
     pub(crate) dispatches: Vec<Dispatch>,
     pub(crate) scratch_bytes: u64,
     pub(crate) uniform_bytes: u64,
-    /// Textures by size, shared by nodes: each node rewrites every texel of the ones it takes
-    /// before reading them and nodes run in order, so a texture is free again after its node.
-    texture_pool: HashMap<[u32; 3], Vec<Texture>>,
-    /// (node index, how many of each size that node has taken).
-    texture_taken: (usize, HashMap<[u32; 3], usize>),
+    /// Textures shared by nodes (each with its full size): each node rewrites every texel of the
+    /// region it takes before reading it and nodes run in order, so a texture is free again after
+    /// its node.
+    texture_pool: Vec<Texture>,
+    /// (node index, which pooled textures that node has taken).
+    texture_taken: (usize, Vec<usize>),
     /// Scratch buffers sized by an op's parameters rather than its input (see [`PlanCtx::fixed_scratch`]).
     fixed: Vec<Arc<wgpu::Buffer>>,
     /// Scratch buffers by element count, shared by nodes like the textures (see [`PlanCtx::pooled_scratch`]).
@@ -221,9 +223,9 @@ impl<'a> PlanCtx<'a> {
             dispatches: Vec::new(),
             scratch_bytes: 0,
             uniform_bytes: 0,
-            texture_pool: HashMap::new(),
+            texture_pool: Vec::new(),
             fixed: Vec::new(),
-            texture_taken: (usize::MAX, HashMap::new()),
+            texture_taken: (usize::MAX, Vec::new()),
             buffer_pool: HashMap::new(),
             buffer_taken: (usize::MAX, HashMap::new()),
             class_override: None,
@@ -294,8 +296,9 @@ impl<'a> PlanCtx<'a> {
     }
 
     /// An rgba32float 2-D array texture of `width x height` texels and `layers` layers for this
-    /// node: its dispatches must write every texel before reading any (the texture is shared with
-    /// other nodes that ask for the same size). Counted as scratch when first made.
+    /// node: its dispatches must write every texel of that region before reading any. The region
+    /// lies in the smallest pooled texture that holds it and this node has not taken (shared with
+    /// other nodes; its `size` is the region's), or in a new one, counted as scratch when made.
     pub fn texture(&mut self, width: usize, height: usize, layers: usize) -> Result<Texture> {
         let l = &self.gpu.limits;
         let (maxd, maxl) = (l.max_texture_dimension_2d as usize, l.max_texture_array_layers as usize);
@@ -307,15 +310,18 @@ impl<'a> PlanCtx<'a> {
         }
         let size = [width as u32, height as u32, layers as u32];
         if self.texture_taken.0 != self.node_index {
-            self.texture_taken = (self.node_index, HashMap::new());
+            self.texture_taken = (self.node_index, Vec::new());
         }
-        let nth = self.texture_taken.1.entry(size).or_insert(0);
-        let pool = self.texture_pool.entry(size).or_default();
-        if let Some(t) = pool.get(*nth) {
-            *nth += 1;
-            return Ok(t.clone());
+        // The smallest pooled texture this node has not taken that holds the region, if any.
+        let volume = |t: &Texture| t.size.iter().map(|&d| d as u64).product::<u64>();
+        let fit = (self.texture_pool.iter().enumerate())
+            .filter(|(i, t)| !self.texture_taken.1.contains(i) && t.size.iter().zip(&size).all(|(a, b)| a >= b))
+            .min_by_key(|(_, t)| volume(t))
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            self.texture_taken.1.push(i);
+            return Ok(Texture { size, ..self.texture_pool[i].clone() });
         }
-        *nth += 1;
         self.scratch_bytes += (width * height * layers * 16) as u64;
         let texture = self.gpu.scoped(&format!("node '{}': texture", self.node_name), || {
             Ok(self.gpu.device.create_texture(&wgpu::TextureDescriptor {
@@ -334,7 +340,8 @@ impl<'a> PlanCtx<'a> {
             ..Default::default()
         });
         let t = Texture { texture: Arc::new(texture), view: Arc::new(view), size };
-        self.texture_pool.entry(size).or_default().push(t.clone());
+        self.texture_taken.1.push(self.texture_pool.len());
+        self.texture_pool.push(t.clone());
         Ok(t)
     }
 
