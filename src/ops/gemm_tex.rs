@@ -274,13 +274,17 @@ impl ConvGeom {
     /// Whether the texture path can take it: textures within limits, x and y in one binding each.
     pub fn fits(&self, ctx: &PlanCtx) -> bool {
         let (kd, og) = (self.kdim(), self.o / self.groups);
-        let win = ctx.windows();
         let pc = self.chunk(ctx);
         ctx.texture_fits(kd.div_ceil(4), og, self.groups)
             && ctx.texture_fits(self.w.div_ceil(4), self.h, self.c / self.groups)
             && ctx.texture_fits(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)
-            && win.fits(self.n * self.c * self.h * self.w)
-            && win.fits(self.n * self.o * self.ho * self.wo)
+            && self.io_fits(ctx)
+    }
+
+    /// Whether x and y each fit one storage binding (the texture kernels take them whole).
+    pub fn io_fits(&self, ctx: &PlanCtx) -> bool {
+        let win = ctx.windows();
+        win.fits(self.n * self.c * self.h * self.w) && win.fits(self.n * self.o * self.ho * self.wo)
     }
 }
 

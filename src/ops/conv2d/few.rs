@@ -55,13 +55,11 @@ pub fn shape_fits(geo: &ConvGeom) -> bool {
 /// Whether this device can run it here: subgroups of 8, the shape fits, the textures are within
 /// limits and x and y each fit one binding.
 pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
-    let win = ctx.windows();
     crate::ops::gemm_tex::usable(ctx)
         && shape_fits(geo)
         && ctx.texture_fits(geo.w.div_ceil(4), geo.h, geo.c)
         && ctx.texture_fits(2, geo.c * geo.k[0], geo.k[1])
-        && win.fits(geo.n * geo.c * geo.h * geo.w)
-        && win.fits(geo.n * geo.o * geo.ho * geo.wo)
+        && geo.io_fits(ctx)
         && (geo.ho * geo.wo.div_ceil(FP)).div_ceil(64) <= ctx.max_groups()
 }
 
