@@ -3,7 +3,6 @@
 //!
 //! Adding an op family: write the pair, then add its name to `op_families!` below.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -205,8 +204,8 @@ pub struct PlanCtx<'a> {
     /// Scratch buffers sized by an op's parameters rather than its input (see [`PlanCtx::fixed_scratch`]).
     fixed: Vec<Arc<wgpu::Buffer>>,
     /// Scratch buffers by element count, shared by nodes like the textures (see [`PlanCtx::pooled_scratch`]).
-    buffer_pool: HashMap<usize, Vec<TensorView>>,
-    buffer_taken: (usize, HashMap<usize, usize>),
+    buffer_pool: Vec<TensorView>,
+    buffer_taken: (usize, Vec<usize>),
     /// Plan as if the device were of this class (tests run the hardware kernels on lavapipe).
     pub(crate) class_override: Option<DeviceClass>,
     /// Which inputs of the current node the planner stored as f16 pairs (see [`PlanCtx::half_input`]).
@@ -226,8 +225,8 @@ impl<'a> PlanCtx<'a> {
             texture_pool: Vec::new(),
             fixed: Vec::new(),
             texture_taken: (usize::MAX, Vec::new()),
-            buffer_pool: HashMap::new(),
-            buffer_taken: (usize::MAX, HashMap::new()),
+            buffer_pool: Vec::new(),
+            buffer_taken: (usize::MAX, Vec::new()),
             class_override: None,
             half_inputs: Vec::new(),
         }
@@ -271,17 +270,24 @@ impl<'a> PlanCtx<'a> {
     /// [`PlanCtx::texture`]: the node's dispatches must write every element they read before reading
     /// it (intermediate products such as a transposed convolution's columns). Nodes run in order, so
     /// the buffer is free again after its node; unlike [`PlanCtx::scratch`] the memory is paid once.
+    /// The view lies at the start of the smallest pooled buffer that holds it and this node has not
+    /// taken, or of a new one.
     pub fn pooled_scratch(&mut self, elems: usize) -> Result<TensorView> {
         if self.buffer_taken.0 != self.node_index {
-            self.buffer_taken = (self.node_index, HashMap::new());
+            self.buffer_taken = (self.node_index, Vec::new());
         }
-        let nth = *self.buffer_taken.1.entry(elems).or_insert(0);
-        self.buffer_taken.1.insert(elems, nth + 1);
-        if let Some(t) = self.buffer_pool.get(&elems).and_then(|p| p.get(nth)) {
-            return Ok(t.clone());
+        // The smallest pooled buffer this node has not taken that holds `elems`, if any.
+        let fit = (self.buffer_pool.iter().enumerate())
+            .filter(|(i, t)| !self.buffer_taken.1.contains(i) && t.numel() >= elems)
+            .min_by_key(|(_, t)| t.numel())
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            self.buffer_taken.1.push(i);
+            return Ok(TensorView { shape: vec![elems], ..self.buffer_pool[i].clone() });
         }
         let t = self.scratch(elems)?;
-        self.buffer_pool.entry(elems).or_default().push(t.clone());
+        self.buffer_taken.1.push(self.buffer_pool.len());
+        self.buffer_pool.push(t.clone());
         Ok(t)
     }
 
