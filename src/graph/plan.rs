@@ -75,6 +75,9 @@ pub struct Plan<'g> {
     pub stats: PlanStats,
 }
 
+/// Bytes of weights uploaded between waits for the queue (see `Plan::with_options`).
+const UPLOAD_FLUSH_BYTES: usize = 32 << 20;
+
 fn storage_buffer(gpu: &Gpu, label: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>> {
     let size = bytes.max(16).next_multiple_of(16);
     if size > gpu.limits.max_buffer_size {
@@ -146,6 +149,7 @@ impl<'g> Plan<'g> {
         let mut views: Vec<Option<TensorView>> = vec![None; nv];
         let mut stats = PlanStats { fused_nodes, ..Default::default() };
         let mut inputs = Vec::new();
+        let mut staged = 0;
         for (i, v) in graph.values.iter().enumerate() {
             match &v.source {
                 Source::Input => {
@@ -163,6 +167,14 @@ impl<'g> Plan<'g> {
                     };
                     let buf = storage_buffer(gpu, &v.name, bytes.len() as u64)?;
                     gpu.queue.write_buffer(&buf, 0, bytes);
+                    // write_buffer stages a copy until a submission completes: flush every
+                    // UPLOAD_FLUSH_BYTES so the staged copies of all weights never coexist.
+                    staged += bytes.len();
+                    if staged >= UPLOAD_FLUSH_BYTES {
+                        gpu.queue.submit(std::iter::empty());
+                        gpu.wait("uploading weights")?;
+                        staged = 0;
+                    }
                     stats.weight_bytes += bytes.len() as u64;
                     stats.half_weights += half[i] as usize;
                     views[i] = Some(TensorView { buffer: buf, offset: 0, shape: v.shape.clone() });

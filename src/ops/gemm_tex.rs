@@ -246,6 +246,13 @@ pub struct ConvGeom {
 const IM2COL_BYTES: usize = 64 << 20;
 
 impl ConvGeom {
+    /// The geometry of `p` for input `[n, c, h, w]`, packed weight `[c/g, kh, kw, o]` and output
+    /// `[n, o, ho, wo]`.
+    pub fn new(p: &crate::ops::conv2d::Conv2d, x: &[usize], wp: &[usize], y: &[usize]) -> ConvGeom {
+        let (&[n, c, h, w], &[_, kh, kw, o]) = (x, wp) else { panic!("conv2d shapes {x:?} {wp:?} are not 4-D") };
+        let (groups, stride, padding, dilation) = (p.groups, p.stride, p.padding, p.dilation);
+        ConvGeom { n, c, h, w, o, ho: y[2], wo: y[3], groups, k: [kh, kw], stride, padding, dilation }
+    }
     fn kdim(&self) -> usize {
         self.c / self.groups * self.k[0] * self.k[1]
     }
@@ -267,13 +274,17 @@ impl ConvGeom {
     /// Whether the texture path can take it: textures within limits, x and y in one binding each.
     pub fn fits(&self, ctx: &PlanCtx) -> bool {
         let (kd, og) = (self.kdim(), self.o / self.groups);
-        let win = ctx.windows();
         let pc = self.chunk(ctx);
         ctx.texture_fits(kd.div_ceil(4), og, self.groups)
             && ctx.texture_fits(self.w.div_ceil(4), self.h, self.c / self.groups)
             && ctx.texture_fits(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)
-            && win.fits(self.n * self.c * self.h * self.w)
-            && win.fits(self.n * self.o * self.ho * self.wo)
+            && self.io_fits(ctx)
+    }
+
+    /// Whether x and y each fit one storage binding (the texture kernels take them whole).
+    pub fn io_fits(&self, ctx: &PlanCtx) -> bool {
+        let win = ctx.windows();
+        win.fits(self.n * self.c * self.h * self.w) && win.fits(self.n * self.o * self.ho * self.wo)
     }
 }
 

@@ -3,7 +3,6 @@
 //!
 //! Adding an op family: write the pair, then add its name to `op_families!` below.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -201,7 +200,8 @@ pub enum Bind<'a> {
 pub struct Texture {
     pub texture: Arc<wgpu::Texture>,
     pub view: Arc<wgpu::TextureView>,
-    /// Width and height in texels, and array layers.
+    /// Width and height in texels, and array layers, that the node uses (its kernels' region); the
+    /// pooled texture underneath may be larger (see [`PlanCtx::texture`]).
     pub size: [u32; 3],
 }
 
@@ -222,16 +222,17 @@ pub struct PlanCtx<'a> {
     pub(crate) dispatches: Vec<Dispatch>,
     pub(crate) scratch_bytes: u64,
     pub(crate) uniform_bytes: u64,
-    /// Textures by size, shared by nodes: each node rewrites every texel of the ones it takes
-    /// before reading them and nodes run in order, so a texture is free again after its node.
-    texture_pool: HashMap<[u32; 3], Vec<Texture>>,
-    /// (node index, how many of each size that node has taken).
-    texture_taken: (usize, HashMap<[u32; 3], usize>),
+    /// Textures shared by nodes (each with its full size): each node rewrites every texel of the
+    /// region it takes before reading it and nodes run in order, so a texture is free again after
+    /// its node.
+    texture_pool: Vec<Texture>,
+    /// (node index, which pooled textures that node has taken).
+    texture_taken: (usize, Vec<usize>),
     /// Scratch buffers sized by an op's parameters rather than its input (see [`PlanCtx::fixed_scratch`]).
     fixed: Vec<Arc<wgpu::Buffer>>,
     /// Scratch buffers by element count, shared by nodes like the textures (see [`PlanCtx::pooled_scratch`]).
-    buffer_pool: HashMap<usize, Vec<TensorView>>,
-    buffer_taken: (usize, HashMap<usize, usize>),
+    buffer_pool: Vec<TensorView>,
+    buffer_taken: (usize, Vec<usize>),
     /// Plan as if the device were of this class (tests run the hardware kernels on lavapipe).
     pub(crate) class_override: Option<DeviceClass>,
     /// Which inputs of the current node the planner stored as f16 pairs (see [`PlanCtx::half_input`]).
@@ -248,11 +249,11 @@ impl<'a> PlanCtx<'a> {
             dispatches: Vec::new(),
             scratch_bytes: 0,
             uniform_bytes: 0,
-            texture_pool: HashMap::new(),
+            texture_pool: Vec::new(),
             fixed: Vec::new(),
-            texture_taken: (usize::MAX, HashMap::new()),
-            buffer_pool: HashMap::new(),
-            buffer_taken: (usize::MAX, HashMap::new()),
+            texture_taken: (usize::MAX, Vec::new()),
+            buffer_pool: Vec::new(),
+            buffer_taken: (usize::MAX, Vec::new()),
             class_override: None,
             half_inputs: Vec::new(),
         }
@@ -296,17 +297,24 @@ impl<'a> PlanCtx<'a> {
     /// [`PlanCtx::texture`]: the node's dispatches must write every element they read before reading
     /// it (intermediate products such as a transposed convolution's columns). Nodes run in order, so
     /// the buffer is free again after its node; unlike [`PlanCtx::scratch`] the memory is paid once.
+    /// The view lies at the start of the smallest pooled buffer that holds it and this node has not
+    /// taken, or of a new one.
     pub fn pooled_scratch(&mut self, elems: usize) -> Result<TensorView> {
         if self.buffer_taken.0 != self.node_index {
-            self.buffer_taken = (self.node_index, HashMap::new());
+            self.buffer_taken = (self.node_index, Vec::new());
         }
-        let nth = *self.buffer_taken.1.entry(elems).or_insert(0);
-        self.buffer_taken.1.insert(elems, nth + 1);
-        if let Some(t) = self.buffer_pool.get(&elems).and_then(|p| p.get(nth)) {
-            return Ok(t.clone());
+        // The smallest pooled buffer this node has not taken that holds `elems`, if any.
+        let fit = (self.buffer_pool.iter().enumerate())
+            .filter(|(i, t)| !self.buffer_taken.1.contains(i) && t.numel() >= elems)
+            .min_by_key(|(_, t)| t.numel())
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            self.buffer_taken.1.push(i);
+            return Ok(TensorView { shape: vec![elems], ..self.buffer_pool[i].clone() });
         }
         let t = self.scratch(elems)?;
-        self.buffer_pool.entry(elems).or_default().push(t.clone());
+        self.buffer_taken.1.push(self.buffer_pool.len());
+        self.buffer_pool.push(t.clone());
         Ok(t)
     }
 
@@ -321,8 +329,9 @@ impl<'a> PlanCtx<'a> {
     }
 
     /// An rgba32float 2-D array texture of `width x height` texels and `layers` layers for this
-    /// node: its dispatches must write every texel before reading any (the texture is shared with
-    /// other nodes that ask for the same size). Counted as scratch when first made.
+    /// node: its dispatches must write every texel of that region before reading any. The region
+    /// lies in the smallest pooled texture that holds it and this node has not taken (shared with
+    /// other nodes; its `size` is the region's), or in a new one, counted as scratch when made.
     pub fn texture(&mut self, width: usize, height: usize, layers: usize) -> Result<Texture> {
         let l = &self.gpu.limits;
         let (maxd, maxl) = (l.max_texture_dimension_2d as usize, l.max_texture_array_layers as usize);
@@ -334,15 +343,18 @@ impl<'a> PlanCtx<'a> {
         }
         let size = [width as u32, height as u32, layers as u32];
         if self.texture_taken.0 != self.node_index {
-            self.texture_taken = (self.node_index, HashMap::new());
+            self.texture_taken = (self.node_index, Vec::new());
         }
-        let nth = self.texture_taken.1.entry(size).or_insert(0);
-        let pool = self.texture_pool.entry(size).or_default();
-        if let Some(t) = pool.get(*nth) {
-            *nth += 1;
-            return Ok(t.clone());
+        // The smallest pooled texture this node has not taken that holds the region, if any.
+        let volume = |t: &Texture| t.size.iter().map(|&d| d as u64).product::<u64>();
+        let fit = (self.texture_pool.iter().enumerate())
+            .filter(|(i, t)| !self.texture_taken.1.contains(i) && t.size.iter().zip(&size).all(|(a, b)| a >= b))
+            .min_by_key(|(_, t)| volume(t))
+            .map(|(i, _)| i);
+        if let Some(i) = fit {
+            self.texture_taken.1.push(i);
+            return Ok(Texture { size, ..self.texture_pool[i].clone() });
         }
-        *nth += 1;
         self.scratch_bytes += (width * height * layers * 16) as u64;
         let texture = self.gpu.scoped(&format!("node '{}': texture", self.node_name), || {
             Ok(self.gpu.device.create_texture(&wgpu::TextureDescriptor {
@@ -361,7 +373,8 @@ impl<'a> PlanCtx<'a> {
             ..Default::default()
         });
         let t = Texture { texture: Arc::new(texture), view: Arc::new(view), size };
-        self.texture_pool.entry(size).or_default().push(t.clone());
+        self.texture_taken.1.push(self.texture_pool.len());
+        self.texture_pool.push(t.clone());
         Ok(t)
     }
 

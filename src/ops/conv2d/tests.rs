@@ -1,4 +1,5 @@
 use super::*;
+use crate::ops::gemm_tex::ConvGeom;
 use crate::ops::testing::{check_op, device};
 use crate::tensor::{check_close, Rng};
 
@@ -14,15 +15,22 @@ struct Case {
     bias: bool,
 }
 
-const ALL: [ConvVariant; 5] =
-    [ConvVariant::Depthwise, ConvVariant::Pointwise, ConvVariant::General, ConvVariant::Tiled, ConvVariant::Tex];
+const ALL: [ConvVariant; 6] = [
+    ConvVariant::Depthwise,
+    ConvVariant::Pointwise,
+    ConvVariant::General,
+    ConvVariant::Tiled,
+    ConvVariant::Tex,
+    ConvVariant::Few,
+];
 
 /// Every variant that can take the case (the texture path where the device has subgroups of 8).
 fn run(label: &str, cs: &Case, seed: u64) {
     let x = [cs.n, cs.c, cs.hw[0], cs.hw[1]];
     let wp = [cs.c / cs.p.groups, cs.k[0], cs.k[1], cs.o];
     let y = cs.p.infer(&[&x, &wp]).unwrap().remove(0);
-    let problem = cs.p.problem(&x, &wp, &y, crate::ops::matmul::sg_ok(device()), 65535);
+    let few = crate::ops::matmul::sg_ok(device()) && few::shape_fits(&ConvGeom::new(&cs.p, &x, &wp, &y));
+    let problem = cs.p.problem(&x, &wp, &y, crate::ops::matmul::sg_ok(device()), few, 65535);
     let all = ALL;
     for v in all.into_iter().filter(|v| v.unfit(&problem).is_none()) {
         let p = Conv2d { variant: Some(v), ..cs.p.clone() };
@@ -160,6 +168,42 @@ fn variant_entry_points_exist() {
     }
 }
 
+/// `conv_few` on awkward shapes: every padding mod 4 (where its window starts), strides and
+/// dilations, the widest kernel (8), rows shorter than its 8 pixels, 1 to 8 output channels, a
+/// batch of 2; and its refusals.
+#[test]
+fn few_channel_convs_match_reference() {
+    if !crate::ops::matmul::sg_ok(device()) {
+        return;
+    }
+    let seed = Rng::fresh_seed();
+    let rect = |s: [usize; 2], p: [usize; 2], d: [usize; 2]| Conv2d { stride: s, padding: p, dilation: d, ..Default::default() };
+    let cases = [
+        ("7x7 s2 p3 C19 O8 (gate.conv2)", case(1, 19, [37, 45], 8, [7, 7], Conv2d::new(2, 3), true)),
+        ("7x7 s2 p3 batch 2 O3 relu", case(2, 5, [20, 23], 3, [7, 7], Conv2d::new(2, 3).act(Act::Relu), true)),
+        ("3x3 p1 O1 no bias", case(1, 6, [9, 30], 1, [3, 3], Conv2d::new(1, 1), false)),
+        ("3x3 p0 O6 width 5", case(1, 4, [7, 5], 6, [3, 3], Conv2d::new(1, 0), true)),
+        ("k8x2 p(2,2) s(1,3) O8", case(1, 3, [13, 40], 8, [2, 8], rect([1, 3], [2, 2], [1, 1]), true)),
+        ("3x3 d(2,3) p(1,5) O7", case(1, 5, [16, 27], 7, [3, 3], rect([2, 1], [1, 5], [2, 3]), false)),
+        ("1x1 O2 p(0,0)", case(2, 9, [6, 11], 2, [1, 1], Conv2d::default().act(Act::Gelu), true)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        let p = Conv2d { variant: Some(ConvVariant::Few), ..cs.p.clone() };
+        run_one(&format!("{label} Few"), &Case { p, ..*cs }, seed + 10 * i as u64);
+    }
+    let few = |o: usize, g: usize, k: usize, s: usize| {
+        let p = Conv2d::new(s, 0).groups(g);
+        let (x, wp) = ([1, 4, 64, 64], [4 / g, k, k, o]);
+        let y = p.infer(&[&x, &wp]).unwrap().remove(0);
+        ConvVariant::Few.unfit(&p.problem(&x, &wp, &y, true, few::shape_fits(&ConvGeom::new(&p, &x, &wp, &y)), 65535))
+    };
+    assert_eq!(few(8, 1, 7, 2), None);
+    assert!(few(9, 1, 3, 1).is_some(), "9 output channels");
+    assert!(few(8, 2, 3, 1).is_some(), "2 groups");
+    assert!(few(8, 1, 9, 1).is_some(), "kernel 9 wide");
+    assert!(few(8, 1, 7, 4).is_some(), "stride 4 x 7 taps outgrow the window");
+}
+
 /// `conv_tiled` across its block edges: more than 64 channels and pixels, K not a multiple of 16,
 /// groups whose channel count is not a multiple of 64, a batch of 2.
 #[test]
@@ -180,12 +224,12 @@ fn tiled_convs_cross_block_edges() {
 #[test]
 fn tiled_refuses_depthwise_and_oversized_grids() {
     let p = Conv2d::new(1, 1).groups(4);
-    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, 65535);
+    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, false, 65535);
     assert!(ConvVariant::Tiled.unfit(&dw).unwrap().contains("depthwise"));
-    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, 100);
+    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, 100);
     assert!(ConvVariant::Tiled.unfit(&big).unwrap().contains("workgroups"));
     assert_eq!(choose(DeviceClass::Hardware, None, &big), Ok(ConvVariant::General));
-    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, 65535);
+    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, 65535);
     assert_eq!(choose(DeviceClass::Hardware, None, &fits), Ok(ConvVariant::Tiled));
 }
 
