@@ -208,36 +208,58 @@ const FEW_NR: usize = 16;
 pub const FEW_ROWS: usize = 32;
 
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n]` on the calling thread, for few rows of `a`:
-/// `b` is read in place (it must have unit column stride), per strip of 16 columns, with the
-/// accumulators of 8 rows in registers; each element of `c` is one sum over `k` in order.
+/// `b` is read in place (it must have unit column stride); see [`sgemm_few_rows_at`].
 ///
 /// # Safety
 /// As [`sgemm_into`]: `c` valid for writes of rows `0 .. m` (stride `ldc`), columns `0 .. n`,
 /// and no other thread touching them. The operands' bounds are checked.
 pub unsafe fn sgemm_few_rows(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
     assert!(a.fits(m, k) && b.fits(k, n) && b.cs == 1, "few-row gemm operands: {m}x{k} * {k}x{n}, b unit columns");
-    // Up to 8 rows of `a`, k-major and zero-padded, so a pass always computes 8 rows.
+    let rows: Vec<(usize, usize)> = (0..k).map(|kk| (kk * b.rs, kk)).collect();
+    sgemm_few_rows_at(m, n, a, b.data, &rows, c, ldc)
+}
+
+/// `c[i][j] = sum over (off, kk) in rows of a(i, kk) * b[off + j]` for `i < m`, `j < n`: a
+/// product whose right operand's rows lie anywhere in `b` (a convolution's input rows, read in
+/// place with no im2col copy). Per strip of 16 columns the accumulators of 8 rows of `a` stay in
+/// registers while the rows stream by; each element is one sum in the order of `rows`.
+///
+/// # Safety
+/// As [`sgemm_few_rows`]; every row `b[off .. off + n]` and every `a(i, kk)` is bounds-checked.
+pub unsafe fn sgemm_few_rows_at(
+    m: usize,
+    n: usize,
+    a: Mat,
+    b: &[f32],
+    rows: &[(usize, usize)],
+    c: *mut f32,
+    ldc: usize,
+) {
+    assert!(rows.iter().all(|&(off, kk)| off + n <= b.len() && a.fits(m, kk + 1)), "few-row gemm rows out of bounds");
+    let k = rows.len();
+    // Up to 8 rows of `a`, in the order of `rows` and zero-padded, so a pass always computes 8.
     let mut ap = vec![0.0f32; k * FEW_MR];
+    let offs: Vec<usize> = rows.iter().map(|r| r.0).collect();
     let strips = n / FEW_NR;
     for r0 in (0..m).step_by(FEW_MR) {
-        let rows = FEW_MR.min(m - r0);
-        for (kk, dst) in ap.chunks_exact_mut(FEW_MR).enumerate() {
+        let live = FEW_MR.min(m - r0);
+        for (dst, &(_, kk)) in ap.chunks_exact_mut(FEW_MR).zip(rows) {
             for (r, v) in dst.iter_mut().enumerate() {
-                *v = if r < rows { a.data[(r0 + r) * a.rs + kk * a.cs] } else { 0.0 };
+                *v = if r < live { a.data[(r0 + r) * a.rs + kk * a.cs] } else { 0.0 };
             }
         }
         for s in 0..strips {
             let mut acc = [[0.0f32; FEW_NR]; FEW_MR];
-            few_rows_strip(k, &ap, &b.data[s * FEW_NR..], b.rs, &mut acc);
-            for (r, row) in acc.iter().enumerate().take(rows) {
+            few_rows_strip(&ap, &b[s * FEW_NR..], &offs, &mut acc);
+            for (r, row) in acc.iter().enumerate().take(live) {
                 std::ptr::copy_nonoverlapping(row.as_ptr(), c.add((r0 + r) * ldc + s * FEW_NR), FEW_NR);
             }
         }
         for j in strips * FEW_NR..n {
-            for r in 0..rows {
+            for r in 0..live {
                 let mut sum = 0.0f32;
-                for kk in 0..k {
-                    sum += ap[kk * FEW_MR + r] * b.data[kk * b.rs + j];
+                for (t, &off) in offs.iter().enumerate() {
+                    sum += ap[t * FEW_MR + r] * b[off + j];
                 }
                 *c.add((r0 + r) * ldc + j) = sum;
             }
@@ -245,20 +267,20 @@ pub unsafe fn sgemm_few_rows(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *m
     }
 }
 
-/// `acc[r][l] += sum_k ap[k * 8 + r] * b[k * ldb + l]` for one strip of 16 columns: AVX-512
+/// `acc[r][l] += sum_t ap[t * 8 + r] * b[offs[t] + l]` for one strip of 16 columns: AVX-512
 /// (eight zmm accumulators, fused multiply-adds) where the CPU has it, else plain loops row by
 /// row (LLVM vectorizes those along the columns; written as one loop nest it gathered instead).
-fn few_rows_strip(k: usize, ap: &[f32], b: &[f32], ldb: usize, acc: &mut [[f32; FEW_NR]; FEW_MR]) {
-    assert!(ap.len() >= k * FEW_MR && (k == 0 || b.len() >= (k - 1) * ldb + FEW_NR));
+fn few_rows_strip(ap: &[f32], b: &[f32], offs: &[usize], acc: &mut [[f32; FEW_NR]; FEW_MR]) {
+    assert!(ap.len() >= offs.len() * FEW_MR && offs.iter().all(|&o| o + FEW_NR <= b.len()));
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; every load is inside `ap` / `b` (asserted above).
-        return unsafe { few_rows_strip_avx512(k, ap.as_ptr(), b.as_ptr(), ldb, acc) };
+        return unsafe { few_rows_strip_avx512(ap.as_ptr(), b.as_ptr(), offs, acc) };
     }
     for (r, row) in acc.iter_mut().enumerate() {
-        for kk in 0..k {
-            let x = ap[kk * FEW_MR + r];
-            for (v, &y) in row.iter_mut().zip(&b[kk * ldb..kk * ldb + FEW_NR]) {
+        for (t, &off) in offs.iter().enumerate() {
+            let x = ap[t * FEW_MR + r];
+            for (v, &y) in row.iter_mut().zip(&b[off..off + FEW_NR]) {
                 *v += x * y;
             }
         }
@@ -267,20 +289,14 @@ fn few_rows_strip(k: usize, ap: &[f32], b: &[f32], ldb: usize, acc: &mut [[f32; 
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn few_rows_strip_avx512(
-    k: usize,
-    ap: *const f32,
-    b: *const f32,
-    ldb: usize,
-    acc: &mut [[f32; FEW_NR]; FEW_MR],
-) {
+unsafe fn few_rows_strip_avx512(ap: *const f32, b: *const f32, offs: &[usize], acc: &mut [[f32; FEW_NR]; FEW_MR]) {
     use std::arch::x86_64::*;
     let mut t = [_mm512_setzero_ps(); FEW_MR];
     for (v, row) in t.iter_mut().zip(acc.iter()) {
         *v = _mm512_loadu_ps(row.as_ptr());
     }
-    for kk in 0..k {
-        let bv = _mm512_loadu_ps(b.add(kk * ldb));
+    for (kk, &off) in offs.iter().enumerate() {
+        let bv = _mm512_loadu_ps(b.add(off));
         let a = ap.add(kk * FEW_MR);
         for (r, v) in t.iter_mut().enumerate() {
             *v = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r)), bv, *v);

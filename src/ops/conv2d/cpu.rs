@@ -7,7 +7,7 @@
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
-use crate::cpu::gemm::{sgemm_few_rows, sgemm_into, Mat, FEW_ROWS};
+use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Mat, FEW_ROWS};
 use crate::cpu::{par_chunks, CpuInput, CpuKernel, SendPtr};
 use crate::ops::act::Act;
 use rayon::prelude::*;
@@ -97,6 +97,65 @@ impl ConvCpu {
         });
     }
 
+    /// Few output channels and not a plain 1x1 product: the GEMM reads the input rows in place.
+    fn few(&self) -> bool {
+        let [_, kh, kw, o] = self.w;
+        let plain = kh == 1 && kw == 1 && self.p.stride == [1, 1] && self.p.padding == [0, 0];
+        o / self.p.groups < FEW_ROWS && !plain && self.x[3] > 0
+    }
+
+    /// One task per output row of an image and group: every (channel, ky, kx) row of the
+    /// product is a run of the input (zero-padded, split by phase), read in place by
+    /// [`sgemm_few_rows_at`] with no im2col copy (with few output channels each copied element
+    /// would be used only a few times); rows of the padding above and below are left out.
+    fn run_few(&self, x: &[f32], wp: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+        let [n, c, h, wd] = self.x;
+        let [cg, kh, kw, o] = self.w;
+        let [_, _, ho, wo] = self.y;
+        let [sy, sx] = self.p.stride;
+        let [dy, dx] = self.p.dilation;
+        let [py, px] = self.p.padding;
+        let (g, act) = (self.p.groups, self.p.act);
+        let og = o / g;
+        let (w, k) = self.weight(wp);
+        let xs = split_phases(x, wd, px, sx);
+        let q = (wd + 2 * px).div_ceil(sx);
+        let pix = ho * wo;
+        assert_eq!(y.len(), n * o * pix, "conv2d output length");
+        let ptr = SendPtr(y.as_mut_ptr());
+        (0..n * g * ho).into_par_iter().for_each(|t| {
+            let (b, gi, oy) = (t / (g * ho), (t / ho) % g, t % ho);
+            let mut rows = Vec::with_capacity(k);
+            for ci in 0..cg {
+                for ky in 0..kh {
+                    let iy = (oy * sy + ky * dy) as isize - py as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let row = ((b * c + gi * cg + ci) * h + iy as usize) * sx * q;
+                    for kx in 0..kw {
+                        // Padded column ox * sx + kx * dx: phase (kx * dx) % sx, index ox + (kx * dx) / sx.
+                        let off = kx * dx;
+                        rows.push((row + (off % sx) * q + off / sx, (ci * kh + ky) * kw + kx));
+                    }
+                }
+            }
+            let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
+            let first = (b * o + gi * og) * pix + oy * wo;
+            let p = ptr;
+            // SAFETY: each task writes output row oy of channels gi * og .. (gi + 1) * og of
+            // image b: disjoint across tasks and inside `y` (length checked above).
+            unsafe { sgemm_few_rows_at(og, wo, a, &xs, &rows, p.0.add(first), pix) };
+            if bias.is_some() || act != Act::None {
+                for oi in 0..og {
+                    // SAFETY: one row of this task's own block (see above).
+                    let out = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), wo) };
+                    affine_act(act, out, 1.0, bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi])));
+                }
+            }
+        });
+    }
+
     /// Pixels per task: an im2col block of about [`COL_BLOCK`] floats, at least [`MIN_BLOCK`]
     /// pixels, and small enough that every thread gets a couple of tasks.
     fn block_pixels(&self) -> usize {
@@ -104,10 +163,7 @@ impl ConvCpu {
         let [cg, kh, kw, _] = self.w;
         let pix = self.y[2] * self.y[3];
         let planes = n * self.p.groups;
-        // Few output channels use each column of the block only a few times: larger blocks
-        // spread im2col's per-row bookkeeping over more pixels.
-        let floats = if self.w[3] / self.p.groups < FEW_ROWS { 4 * COL_BLOCK } else { COL_BLOCK };
-        let by_cache = (floats / (cg * kh * kw).max(1)).max(MIN_BLOCK);
+        let by_cache = (COL_BLOCK / (cg * kh * kw).max(1)).max(MIN_BLOCK);
         let by_threads = (planes * pix).div_ceil(2 * crate::cpu::threads()).max(MIN_BLOCK);
         // Whole strips of 16 columns for the GEMMs.
         (by_cache.min(by_threads) / 16 * 16).min(pix).max(1)
@@ -133,7 +189,7 @@ impl ConvCpu {
         // Strided convs read the input with each row split by phase (column mod stride): every
         // row of an im2col block is then a contiguous run of one phase, copied, not gathered.
         let sx = self.p.stride[1];
-        let split = (!direct && sx > 1 && wd > 0).then(|| split_phases(x, wd, sx));
+        let split = (!direct && sx > 1 && wd > 0).then(|| split_phases(x, wd, 0, sx));
         let (x, rw) = match &split {
             Some(v) => (&v[..], sx * wd.div_ceil(sx)),
             None => (x, wd),
@@ -155,13 +211,7 @@ impl ConvCpu {
                 let p = ptr;
                 // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
                 // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
-                unsafe {
-                    if og < FEW_ROWS {
-                        sgemm_few_rows(og, k, np, a, bm, p.0.add(first), pix)
-                    } else {
-                        sgemm_into(og, k, np, a, bm, p.0.add(first), pix)
-                    }
-                };
+                unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
                 if bias.is_some() || act != Act::None {
                     for oi in 0..og {
                         // SAFETY: one row of this task's own block (see above).
@@ -221,16 +271,18 @@ impl ConvCpu {
     }
 }
 
-/// Each row of `wd` floats as `stride` phases of `ceil(wd / stride)` floats (phase f holds
-/// columns f, f + stride, ...; zero-padded), so that a strided read of a row is a contiguous one.
-fn split_phases(x: &[f32], wd: usize, stride: usize) -> Vec<f32> {
-    let q = wd.div_ceil(stride);
+/// Each row of `wd` floats, zero-padded by `pad` on both sides, as `stride` phases of
+/// `ceil((wd + 2 pad) / stride)` floats (phase f holds padded columns f, f + stride, ...; zeros
+/// past the end), so that a strided read of a row is a contiguous one.
+fn split_phases(x: &[f32], wd: usize, pad: usize, stride: usize) -> Vec<f32> {
+    let q = (wd + 2 * pad).div_ceil(stride);
     let mut out = vec![0.0f32; x.len() / wd * stride * q];
     par_chunks(&mut out, stride * q, 1 << 14, |r, dst| {
         let src = &x[r * wd..(r + 1) * wd];
         for (f, phase) in dst.chunks_exact_mut(q).enumerate() {
-            for (v, &s) in phase.iter_mut().zip(src[f..].iter().step_by(stride)) {
-                *v = s;
+            for (i, v) in phase.iter_mut().enumerate() {
+                let col = (f + i * stride).wrapping_sub(pad);
+                *v = if col < wd { src[col] } else { 0.0 };
             }
         }
     });
@@ -248,6 +300,8 @@ impl CpuKernel for ConvCpu {
             wg.run(x, [n, h, wd], self.p.padding, [ho, wo], bias, self.p.act, y)
         } else if self.depthwise() {
             self.run_depthwise(x, wp, bias, y)
+        } else if self.few() {
+            self.run_few(x, wp, bias, y)
         } else {
             self.run_gemm(x, wp, bias, y, self.block_pixels())
         }
@@ -407,10 +461,11 @@ mod tests {
         }
     }
 
-    /// The GEMM path against the reference with blocks of every awkward size (one pixel, a
-    /// prime, across output rows, the whole image) and the chosen one: few output channels (the
-    /// register-strip GEMM) and many (matrixmultiply), strides 1-3 per axis (the phase split),
-    /// padding beyond the kernel's reach, dilation, groups and a batch; relative tolerance 1e-4.
+    /// The GEMM paths against the reference: im2col with blocks of every awkward size (one pixel, a
+    /// prime, across output rows, the whole image) and the chosen one, and for few output
+    /// channels the rows read in place (the register-strip GEMM); strides 1-3 per axis (the
+    /// phase split), padding beyond the kernel's reach, dilation, groups and a batch; relative
+    /// tolerance 1e-4.
     #[test]
     fn gemm_path_matches_reference_for_any_block() {
         let seed = Rng::fresh_seed();
@@ -423,6 +478,7 @@ mod tests {
             (1, 8, [10, 7], 17, [1, 1], Conv2d::new(1, 0)),
             (1, 2, [8, 9], 5, [2, 2], Conv2d::new(3, 5)),
         ];
+        let mut few = 0;
         for (i, (n, c, [h, wd], o, [kh, kw], p)) in cases.into_iter().enumerate() {
             let s = seed ^ (i as u64) << 8;
             let x = Tensor::random(&[n, c, h, wd], s, -1.0, 1.0);
@@ -446,7 +502,16 @@ mod tests {
                     check_close(&format!("case {i} block {block} constant {constant} (seed {seed})"), &got, &want, 1e-4)
                         .unwrap();
                 }
+                if conv.few() {
+                    let mut y = vec![f32::NAN; want.data.len()];
+                    conv.run_few(&x.data, &wp.data, Some(&bias.data), &mut y);
+                    let got = Tensor { shape: want.shape.clone(), data: y };
+                    check_close(&format!("case {i} rows in place, constant {constant} (seed {seed})"), &got, &want, 1e-4)
+                        .unwrap();
+                    few += 1;
+                }
             }
         }
+        assert_eq!(few, 2 * 4, "cases on the in-place path (both weight kinds)");
     }
 }
