@@ -44,12 +44,12 @@ impl Winograd {
         for ci in 0..c {
             for oi in 0..o {
                 let g = |ky: usize, kx: usize| w[((ci * 3 + ky) * 3 + kx) * o + oi] as f64;
-                for a in 0..4 {
-                    for b in 0..4 {
+                for (a, ga) in G.iter().enumerate() {
+                    for (b, gb) in G.iter().enumerate() {
                         let mut s = 0.0;
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                s += G[a][ky] * g(ky, kx) * G[b][kx];
+                        for (ky, gay) in ga.iter().enumerate() {
+                            for (kx, gbx) in gb.iter().enumerate() {
+                                s += gay * g(ky, kx) * gbx;
                             }
                         }
                         u[((a * 4 + b) * o + oi) * c + ci] = s as f32;
