@@ -1,8 +1,13 @@
-//! conv2d on the CPU backend: depthwise as direct loops over whole rows (the inner loop runs
-//! along contiguous output pixels, so it vectorizes), everything else as GEMM per group: 1x1 /
-//! stride 1 / no padding straight on the input, other shapes through im2col; both in tasks of a
-//! block of output pixels that end with their own bias and activation. The weight is prepacked
-//! to `[O, C/g * kh * kw]` rows at plan time when it is a constant.
+//! conv2d on the CPU backend, one path per shape family (chosen in `run`):
+//! - 3x3 stride-1 convs with 32+ channels each side: Winograd F(2x2, 3x3) (`winograd.rs`);
+//! - depthwise: direct loops (stride 1: each tap over whole zero-padded frames of rows);
+//! - few output channels (< 32): the product reads the input rows in place, one task per output
+//!   row, through the register-strip GEMM (`sgemm_few_rows_at`);
+//! - the rest: GEMM per group, 1x1 / stride 1 / no padding straight on the input, other shapes
+//!   through im2col, in tasks of a block of output pixels.
+//!
+//! Every path ends each block with its bias and activation while it is in cache. Constant
+//! weights are prepacked at plan time (`[O, C/g * kh * kw]` rows, or Winograd's transform).
 
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::winograd::{self, Winograd};
