@@ -74,6 +74,15 @@ pub struct SendPtr(pub *mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// The run `lo .. hi` of positions `i < n` whose source `i * stride + off - pad` lies in
+/// `[0, len)`: a tap's valid output columns in a convolution (or input columns in a transposed
+/// one). Empty runs come back as `lo == hi`.
+pub fn valid_run(n: usize, stride: usize, off: usize, pad: usize, len: usize) -> (usize, usize) {
+    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(stride) }.min(n);
+    let hi = if len + pad > off { ((len + pad - off - 1) / stride + 1).min(n) } else { 0 }.max(lo);
+    (lo, hi)
+}
+
 /// The number of threads the CPU backend runs on (rayon's global pool: `RAYON_NUM_THREADS`, else
 /// one per core).
 pub fn threads() -> usize {

@@ -13,7 +13,7 @@ use crate::cpu::epilogue::{affine_act, Addend};
 use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Mat, FEW_ROWS};
-use crate::cpu::{par_chunks, CpuInput, CpuKernel, SendPtr};
+use crate::cpu::{par_chunks, valid_run, CpuInput, CpuKernel, SendPtr};
 use crate::ops::act::Act;
 use rayon::prelude::*;
 
@@ -246,8 +246,7 @@ impl ConvCpu {
             let plane = &xg[ci * h * rw..(ci + 1) * h * rw];
             // Output columns whose input column ox * sx + kx * dx - px is inside [0, wd).
             let off = kx * dx;
-            let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) }.min(wo);
-            let hi = if wd + px > off { ((wd + px - off - 1) / sx + 1).min(wo) } else { 0 }.max(lo);
+            let (lo, hi) = valid_run(wo, sx, off, px, wd);
             let (mut j, mut p) = (0, p0);
             while j < np {
                 let (oy, ox0) = (p / wo, p % wo);
@@ -408,8 +407,7 @@ fn depthwise_plane_any(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32])
                 let wv = taps[ky * kw + kx];
                 // Output columns whose input column x0 = ox * sx + kx * dx - px is inside.
                 let off = kx * dx;
-                let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) };
-                let hi = if wd + px > off { ((wd + px - off - 1) / sx + 1).min(wo) } else { 0 };
+                let (lo, hi) = valid_run(wo, sx, off, px, wd);
                 if lo >= hi {
                     continue;
                 }

@@ -6,7 +6,7 @@
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::ConvTranspose2d;
 use crate::cpu::gemm::{sgemm, Mat};
-use crate::cpu::{par_chunks, CpuInput, CpuKernel};
+use crate::cpu::{par_chunks, valid_run, CpuInput, CpuKernel};
 use crate::ops::conv2d::dims4;
 
 /// Elements of one column block (rows x input pixels), about 8 MiB.
@@ -40,8 +40,7 @@ impl ConvTCpu {
         let [py, px] = self.p.padding;
         let off = kx * dx;
         // Input columns ix with ox = ix * sx + off - px inside [0, wo).
-        let lo = if off >= px { 0 } else { (px - off).div_ceil(sx) }.min(w);
-        let hi = if wo + px > off { ((wo + px - off - 1) / sx + 1).min(w) } else { 0 }.max(lo);
+        let (lo, hi) = valid_run(w, sx, off, px, wo);
         if lo == hi {
             return;
         }
