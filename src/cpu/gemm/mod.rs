@@ -1,8 +1,72 @@
-//! The shared fast GEMM of the CPU backend: `matrixmultiply`'s packed f32 kernels (AVX2/FMA
-//! dispatched at run time), split over rayon's pool by rows (or columns when rows are few).
+//! The shared fast GEMM of the CPU backend, split over rayon's pool by rows (or columns when rows
+//! are few). Where the CPU has AVX-512F the products run on our 12 x 32 register-tile kernel
+//! ([`tile`]), else on `matrixmultiply`'s packed kernels (AVX2/FMA dispatched at run time);
+//! `FORGE_CPU_GEMM=matrixmultiply` forces the latter (for comparisons). On the models' short-depth
+//! products (k = 64-384) ours runs 1.1-1.5x matrixmultiply's rate (docs/BENCHMARKS.md).
+
+#[cfg(target_arch = "x86_64")]
+mod tile;
 
 use super::SendPtr;
 use rayon::prelude::*;
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+/// The code that runs a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// Our AVX-512 register tiles ([`tile`]).
+    Tile,
+    MatrixMultiply,
+}
+
+impl Kernel {
+    /// The kernel of this process: [`Kernel::Tile`] where the CPU has AVX-512F, unless
+    /// `FORGE_CPU_GEMM=matrixmultiply`.
+    pub fn chosen() -> Kernel {
+        static CHOICE: OnceLock<Kernel> = OnceLock::new();
+        *CHOICE.get_or_init(|| {
+            let forced = std::env::var("FORGE_CPU_GEMM").is_ok_and(|v| v == "matrixmultiply");
+            #[cfg(target_arch = "x86_64")]
+            if !forced && tile::available() {
+                return Kernel::Tile;
+            }
+            let _ = forced;
+            Kernel::MatrixMultiply
+        })
+    }
+
+    /// The kernels this CPU can run (the tests check each).
+    pub fn all_available() -> Vec<Kernel> {
+        let mut all = vec![Kernel::MatrixMultiply];
+        #[cfg(target_arch = "x86_64")]
+        if tile::available() {
+            all.push(Kernel::Tile);
+        }
+        all
+    }
+}
+
+thread_local! {
+    /// Storage for packed B, kept per thread between products. Taken (not borrowed) while in use,
+    /// so a product started on this thread while another waits on the pool packs into its own.
+    static PACK_BUF: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Packed B larger than this is freed after the product rather than kept for the next.
+const PACK_KEEP_BYTES: usize = 8 << 20;
+
+/// `f` on B packed for [`tile::gemm`], in this thread's reusable storage.
+#[cfg(target_arch = "x86_64")]
+fn with_packed<R>(k: usize, n: usize, b: Mat, f: impl FnOnce(&tile::PackedB) -> R) -> R {
+    let packed = tile::PackedB::new(PACK_BUF.take(), k, n, b);
+    let r = f(&packed);
+    let buf = packed.into_vec();
+    if buf.capacity() * 4 <= PACK_KEEP_BYTES {
+        PACK_BUF.set(buf);
+    }
+    r
+}
 
 /// A strided matrix operand: element (i, j) is at `data[i * rs + j * cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -72,57 +136,123 @@ pub fn sgemm_then(
     accumulate: bool,
     then: Option<RowEpilogue>,
 ) {
+    sgemm_then_on(Kernel::chosen(), m, k, n, a, b, c, ldc, accumulate, then)
+}
+
+/// [`sgemm_then`] on a given kernel.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_then_on(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    then: Option<RowEpilogue>,
+) {
     check_operands(m, k, n, a, b);
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
     assert!(ldc >= n);
     if m == 0 || n == 0 {
         return;
     }
-    let threads = rayon::current_num_threads();
-    let block = then_rows(then, m, n);
-    let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
-        for s0 in (0..mr).step_by(block) {
-            let sr = block.min(mr - s0);
-            let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
-            let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
-            sgemm_serial(sr, k, n, ab, b, cs, ldc, accumulate);
-            if let Some(then) = then {
-                for i in 0..sr {
-                    then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+    with_b(kernel, k, n, b, |packed| {
+        let threads = rayon::current_num_threads();
+        let block = then_rows(then, m, n);
+        // SAFETY (of every call below): `c` points at rows of the output (bounds checked above) that
+        // only this call writes, in the columns `cols` (whole register tiles for ours).
+        let product = |mr: usize, a: Mat, c: *mut f32, cols: std::ops::Range<usize>| unsafe {
+            product(packed, mr, k, a, b, cols, c, ldc, accumulate)
+        };
+        let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
+            for s0 in (0..mr).step_by(block) {
+                let sr = block.min(mr - s0);
+                let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
+                let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
+                product(sr, ab, cs.as_mut_ptr(), 0..n);
+                if let Some(then) = then {
+                    for i in 0..sr {
+                        then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+                    }
                 }
             }
+        };
+        if threads == 1 || m * n * k < PAR_MIN {
+            return blocked(0, m, a, c);
         }
-    };
-    if threads == 1 || m * n * k < PAR_MIN {
-        return blocked(0, m, a, c);
-    }
-    if m >= 16 * threads || m >= n {
-        // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
-        let rows = m.div_ceil(threads * 2).next_multiple_of(8).max(8);
-        c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(t, cb)| {
-            let r0 = t * rows;
-            let mr = rows.min(m - r0);
-            let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
-            blocked(r0, mr, ab, cb);
-        });
-    } else {
-        // Column blocks: each task writes its own columns of every row.
-        let cols = n.div_ceil(threads * 2).next_multiple_of(8).max(8);
-        let ptr = SendPtr(c.as_mut_ptr());
-        (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
-            let c0 = t * cols;
-            let nc = cols.min(n - c0);
-            let bb = Mat { data: &b.data[c0 * b.cs..], ..b };
-            let p = ptr;
-            // SAFETY: tasks write disjoint column ranges [c0, c0 + nc) of rows < m, all inside
-            // `c` (checked above); matrixmultiply writes only the elements of its output block.
-            unsafe { raw(m, k, nc, a, bb, p.0.add(c0), ldc, 1, accumulate) };
-        });
-        // Few rows: the epilogue afterwards, a row per task.
-        if let Some(then) = then {
-            c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
+        if m >= 16 * threads || m >= n {
+            // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
+            let rows = m.div_ceil(threads * 2).next_multiple_of(8).max(8);
+            c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(t, cb)| {
+                let r0 = t * rows;
+                let mr = rows.min(m - r0);
+                let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
+                blocked(r0, mr, ab, cb);
+            });
+        } else {
+            // Column blocks (whole register tiles): each task writes its own columns of every row.
+            let cols = n.div_ceil(threads * 2).next_multiple_of(32).max(32);
+            let ptr = SendPtr(c.as_mut_ptr());
+            (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
+                let c0 = t * cols;
+                let nc = cols.min(n - c0);
+                let p = ptr;
+                // Tasks write disjoint column ranges [c0, c0 + nc) of rows < m.
+                product(m, a, p.0, c0..c0 + nc);
+            });
+            // Few rows: the epilogue afterwards, a row per task.
+            if let Some(then) = then {
+                c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
+            }
         }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+type Packed = tile::PackedB;
+#[cfg(not(target_arch = "x86_64"))]
+type Packed = ();
+
+/// `f` with B packed once for all tasks when `kernel` is ours (`None` for matrixmultiply, which
+/// packs per call).
+fn with_b<R>(kernel: Kernel, k: usize, n: usize, b: Mat, f: impl FnOnce(Option<&Packed>) -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Tile && k > 0 {
+        return with_packed(k, n, b, |bp| f(Some(bp)));
     }
+    let _ = (kernel, k, n, b);
+    f(None)
+}
+
+/// Rows `0 .. m` of `a` times the columns `cols` of `b` (on ours, whole panels of 32 but the
+/// last) into `c`, element (i, j) at `c[i * ldc + j]`.
+///
+/// # Safety
+/// `c` is valid for those elements, which no other thread touches meanwhile; the operands hold
+/// `m x k` and `k x n` (checked by the caller).
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    packed: Option<&Packed>,
+    m: usize,
+    k: usize,
+    a: Mat,
+    b: Mat,
+    cols: std::ops::Range<usize>,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(bp) = packed {
+        let panels = cols.start / tile::NR..cols.end.div_ceil(tile::NR);
+        return tile::gemm(m, a, bp, panels, c, ldc, accumulate);
+    }
+    let _ = packed;
+    let bb = Mat { data: &b.data[cols.start * b.cs..], ..b };
+    raw(Kernel::MatrixMultiply, m, k, cols.len(), a, bb, c.add(cols.start), ldc, 1, accumulate)
 }
 
 /// [`sgemm_then`] with the product stored transposed: element (i, j) of `a * b` goes to
@@ -131,6 +261,22 @@ pub fn sgemm_then(
 /// `j` (consecutive product rows), while it is in cache. Tasks split the product's rows.
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_t_then(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    then: Option<RowEpilogue>,
+) {
+    sgemm_t_then_on(Kernel::chosen(), m, k, n, a, b, c, ldc, then)
+}
+
+/// [`sgemm_t_then`] on a given kernel.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_t_then_on(
+    kernel: Kernel,
     m: usize,
     k: usize,
     n: usize,
@@ -156,7 +302,7 @@ pub fn sgemm_t_then(
             let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
             // SAFETY: elements (j, s0 .. s0 + sr) of the output for j < n lie inside `c` (checked
             // above) and belong to this task alone.
-            unsafe { raw(sr, k, n, ab, b, p.0.add(s0), 1, ldc, false) };
+            unsafe { raw(kernel, sr, k, n, ab, b, p.0.add(s0), 1, ldc, false) };
             if let Some(then) = then {
                 for j in 0..n {
                     // SAFETY: as above; this stretch is not aliased while `then` holds it.
@@ -181,7 +327,7 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32],
         return;
     }
     // SAFETY: bounds checked above for every element the product reads or writes.
-    unsafe { raw(m, k, n, a, b, c.as_mut_ptr(), ldc, 1, accumulate) }
+    unsafe { raw(Kernel::chosen(), m, k, n, a, b, c.as_mut_ptr(), ldc, 1, accumulate) }
 }
 
 /// [`sgemm_serial`] into a raw output: `c` must be valid for writes of rows `0 .. m` (row stride
@@ -193,7 +339,7 @@ pub fn sgemm_serial(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32],
 pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize) {
     check_operands(m, k, n, a, b);
     if m > 0 && n > 0 {
-        raw(m, k, n, a, b, c, ldc, 1, false)
+        raw(Kernel::chosen(), m, k, n, a, b, c, ldc, 1, false)
     }
 }
 
@@ -307,9 +453,34 @@ unsafe fn few_rows_strip_avx512(ap: *const f32, b: *const f32, offs: &[usize], a
     }
 }
 
-/// The product into `c` with element (i, j) at `c[i * rsc + j * csc]`.
+/// The product into `c` with element (i, j) at `c[i * rsc + j * csc]`, on `kernel`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn raw(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, rsc: usize, csc: usize, accumulate: bool) {
+unsafe fn raw(
+    kernel: Kernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: *mut f32,
+    rsc: usize,
+    csc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Tile && k > 0 {
+        if csc == 1 {
+            return with_packed(k, n, b, |bp| tile::gemm(m, a, bp, 0..bp.panels(), c, rsc, accumulate));
+        }
+        if rsc == 1 {
+            // A transposed output is the transposed product stored by rows: c^T = b^T a^T (then
+            // a^T is packed as the right operand, by 16 x 16 transposes in registers; storing
+            // the tiles transposed instead ran at half the rate at n = 384).
+            let (at, bt) = (Mat { rs: a.cs, cs: a.rs, ..a }, Mat { rs: b.cs, cs: b.rs, ..b });
+            return raw(kernel, n, k, m, bt, at, c, csc, 1, accumulate);
+        }
+    }
+    let _ = kernel;
     let beta = if accumulate { 1.0 } else { 0.0 };
     if k == 0 {
         // matrixmultiply leaves C scaled by beta when k == 0.
@@ -360,7 +531,8 @@ mod tests {
     }
 
     /// Random shapes (1, primes, both split directions), both layouts of each operand, with and
-    /// without accumulation, against an f64 triple loop; relative tolerance 1e-5 of the scale.
+    /// without accumulation, against an f64 triple loop, on every kernel this CPU has; relative
+    /// tolerance 1e-5 of the scale.
     #[test]
     fn sgemm_matches_naive_product() {
         let seed = Rng::fresh_seed();
@@ -369,21 +541,79 @@ mod tests {
         for _ in 0..6 {
             shapes.push((rng.range(1, 200), rng.range(1, 150), rng.range(1, 200)));
         }
-        for (m, k, n) in shapes {
-            let at = Tensor::random(&[m * k], seed ^ 1, -1.0, 1.0).data;
-            let bt = Tensor::random(&[k * n], seed ^ 2, -1.0, 1.0).data;
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = if ta { Mat::t(&at, m) } else { Mat::rows(&at, k) };
-                let b = if tb { Mat::t(&bt, k) } else { Mat::rows(&bt, n) };
-                let want = naive(m, k, n, a, b);
-                let scale = want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
-                let mut c = vec![0.5f32; m * n];
-                sgemm(m, k, n, a, b, &mut c, n, false);
-                let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - y).abs()));
-                assert!(err <= 1e-5 * scale, "{m}x{k}x{n} ta {ta} tb {tb}: error {err} (seed {seed})");
-                sgemm(m, k, n, a, b, &mut c, n, true);
-                let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - 2.0 * y).abs()));
-                assert!(err <= 2e-5 * scale, "{m}x{k}x{n} accumulate: error {err} (seed {seed})");
+        for kernel in Kernel::all_available() {
+            for &(m, k, n) in &shapes {
+                let at = Tensor::random(&[m * k], seed ^ 1, -1.0, 1.0).data;
+                let bt = Tensor::random(&[k * n], seed ^ 2, -1.0, 1.0).data;
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = if ta { Mat::t(&at, m) } else { Mat::rows(&at, k) };
+                    let b = if tb { Mat::t(&bt, k) } else { Mat::rows(&bt, n) };
+                    let want = naive(m, k, n, a, b);
+                    let scale = want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+                    let mut c = vec![0.5f32; m * n];
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, false, None);
+                    let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - y).abs()));
+                    assert!(err <= 1e-5 * scale, "{kernel:?} {m}x{k}x{n} ta {ta} tb {tb}: error {err} (seed {seed})");
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, true, None);
+                    let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - 2.0 * y).abs()));
+                    assert!(err <= 2e-5 * scale, "{kernel:?} {m}x{k}x{n} accumulate: error {err} (seed {seed})");
+                }
+            }
+        }
+    }
+
+    /// The serial product on each kernel around the register tile's edges (rows around 12,
+    /// columns around 32, depths around the 256 block and split unevenly), with A row-major,
+    /// transposed or strided both ways (packed), B either way, wide enough that a row-major A is
+    /// packed too, into an output with gaps (row stride > n) or stored transposed: matches the f64
+    /// product, accumulates, and leaves the gaps alone.
+    #[test]
+    fn raw_product_matches_naive_at_tile_edges() {
+        let seed = Rng::fresh_seed();
+        let shapes = [
+            (12, 256, 32),
+            (13, 255, 31),
+            (11, 257, 33),
+            (25, 384, 65),
+            (1, 600, 300),
+            (40, 7, 260),
+            (30, 100, 257),
+            (24, 1, 1),
+        ];
+        for kernel in Kernel::all_available() {
+            for (m, k, n) in shapes {
+                // A stored with row stride 2k + 1 and column stride 2 in the strided case.
+                let at = Tensor::random(&[m * (2 * k + 1)], seed ^ 11, -1.0, 1.0).data;
+                let bt = Tensor::random(&[k * n], seed ^ 12, -1.0, 1.0).data;
+                let a_forms = [Mat::rows(&at, k), Mat::t(&at, m), Mat { data: &at, rs: 2 * k + 1, cs: 2 }];
+                for (fa, a) in a_forms.into_iter().enumerate() {
+                    for b in [Mat::rows(&bt, n), Mat::t(&bt, k)] {
+                        let want = naive(m, k, n, a, b);
+                        let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
+                        for transposed in [false, true] {
+                            // Element (i, j) at i * rsc + j * csc, with a gap of 3 after each line.
+                            let (rsc, csc, lines, line) =
+                                if transposed { (1, m + 3, n, m + 3) } else { (n + 3, 1, m, n + 3) };
+                            let mut c = vec![-9.0f32; lines * line];
+                            for pass in 0..2 {
+                                // SAFETY: `c` holds every (i, j) of the product at that layout.
+                                unsafe { raw(kernel, m, k, n, a, b, c.as_mut_ptr(), rsc, csc, pass == 1) };
+                                for i in 0..m {
+                                    for j in 0..n {
+                                        let (got, w) = (c[i * rsc + j * csc], want[i * n + j] * (pass + 1) as f32);
+                                        assert!(
+                                            (got - w).abs() <= tol,
+                                            "{kernel:?} {m}x{k}x{n} a{fa} b.cs {} t {transposed} pass {pass} ({i}, {j}): {got} vs {w} (seed {seed})",
+                                            b.cs
+                                        );
+                                    }
+                                }
+                            }
+                            let gaps = c.chunks(line).flat_map(|l| &l[line - 3..]);
+                            assert!(gaps.into_iter().all(|&v| v == -9.0), "{kernel:?} {m}x{k}x{n}: wrote a gap");
+                        }
+                    }
+                }
             }
         }
     }
@@ -431,10 +661,10 @@ mod tests {
             let (a, b) = (Mat::rows(&at, k), Mat::t(&bt, k));
             let want = naive(m, k, n, a, b);
             let ldc = m + 3;
-            for with_then in [false, true] {
+            for (kernel, with_then) in Kernel::all_available().into_iter().flat_map(|k| [(k, false), (k, true)]) {
                 let mut c = vec![-3.0f32; n * ldc];
                 let then = |j: usize, part: &mut [f32]| part.iter_mut().for_each(|v| *v = *v * 2.0 + j as f32);
-                sgemm_t_then(m, k, n, a, b, &mut c, ldc, with_then.then_some(&then as RowEpilogue));
+                sgemm_t_then_on(kernel, m, k, n, a, b, &mut c, ldc, with_then.then_some(&then as RowEpilogue));
                 for j in 0..n {
                     for i in 0..ldc {
                         let got = c[j * ldc + i];
@@ -445,7 +675,7 @@ mod tests {
                         let w = if with_then { want[i * n + j] * 2.0 + j as f32 } else { want[i * n + j] };
                         assert!(
                             (got - w).abs() <= 1e-4 * w.abs().max(1.0),
-                            "{m}x{k}x{n} then {with_then} ({j}, {i}): {got} vs {w} (seed {seed})"
+                            "{kernel:?} {m}x{k}x{n} then {with_then} ({j}, {i}): {got} vs {w} (seed {seed})"
                         );
                     }
                 }
@@ -464,23 +694,25 @@ mod tests {
             let (a, b) = (Mat::rows(&at, k), Mat::rows(&bt, n));
             let want = naive(m, k, n, a, b);
             let ldc = n + 2;
-            let mut c = vec![-3.0f32; m * ldc];
-            let then = |i: usize, row: &mut [f32]| {
-                assert_eq!(row.len(), n);
-                row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
-            };
-            sgemm_then(m, k, n, a, b, &mut c, ldc, false, Some(&then));
-            for i in 0..m {
-                for j in 0..ldc {
-                    let got = c[i * ldc + j];
-                    if j >= n {
-                        assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({i}, {j})");
-                    } else {
-                        let w = want[i * n + j] * 2.0 + i as f32;
-                        assert!(
-                            (got - w).abs() <= 1e-4 * w.abs().max(1.0),
-                            "{m}x{k}x{n} ({i}, {j}): {got} vs {w} (seed {seed})"
-                        );
+            for kernel in Kernel::all_available() {
+                let mut c = vec![-3.0f32; m * ldc];
+                let then = |i: usize, row: &mut [f32]| {
+                    assert_eq!(row.len(), n);
+                    row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
+                };
+                sgemm_then_on(kernel, m, k, n, a, b, &mut c, ldc, false, Some(&then));
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let got = c[i * ldc + j];
+                        if j >= n {
+                            assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({i}, {j})");
+                        } else {
+                            let w = want[i * n + j] * 2.0 + i as f32;
+                            assert!(
+                                (got - w).abs() <= 1e-4 * w.abs().max(1.0),
+                                "{kernel:?} {m}x{k}x{n} ({i}, {j}): {got} vs {w} (seed {seed})"
+                            );
+                        }
                     }
                 }
             }

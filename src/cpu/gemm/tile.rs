@@ -1,0 +1,318 @@
+//! Our register-tile GEMM for CPUs with AVX-512F: each call of the micro-kernel keeps a 12 x 32
+//! tile of C in 24 zmm accumulators while the depth streams by, one broadcast of A and two loads
+//! of B per 24 fused multiply-adds.
+//!
+//! B is packed once per product into panels of 32 columns (zero past `n`), depth-blocked so a
+//! panel of one block (at most 256 x 32 floats, 32 KiB) stays in L1 while the tiles of a row
+//! block go by. A row-major A with few panels is read in place; otherwise A is packed 12 rows at a
+//! time (zero-padded at the bottom edge), and the next 12 rows are prefetched while the panels go
+//! by. Transposes (a transposed B, a row-major A's strips) go through 16 x 16 blocks transposed in
+//! registers. Partial tiles are stored with masks, so nothing outside the product is written.
+
+use super::Mat;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// Rows and columns of C per register tile.
+pub const MR: usize = 12;
+pub const NR: usize = 32;
+/// Longest depth block: a packed panel of B (KC x NR floats) fits L1 beside A's 12 rows.
+const KC: usize = 256;
+/// Pack a row-major A's 12-row strips when at least this many column panels reuse each.
+const PACK_A_PANELS: usize = 8;
+
+/// Whether this CPU runs the kernel.
+pub fn available() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+/// Depth per block: `k` split into equal blocks of at most [`KC`] (384 is two of 192, not 256 and
+/// 128, so no block is short).
+fn depth_block(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+}
+
+/// B (`k x n`) in panels of [`NR`] columns: depth block `pc` (of `kc` rows), panel `j` starts at
+/// `pc * panels * NR + j * kc * NR`, row `p` of it at `+ p * NR`.
+pub struct PackedB {
+    data: Vec<f32>,
+    k: usize,
+    n: usize,
+}
+
+impl PackedB {
+    /// Packs `b` into `buf`'s storage (reused: its capacity is kept). Only where [`available`].
+    pub fn new(mut buf: Vec<f32>, k: usize, n: usize, b: Mat) -> PackedB {
+        assert!(available());
+        let panels = n.div_ceil(NR);
+        buf.clear();
+        buf.resize(k * panels * NR, 0.0);
+        let kb = depth_block(k);
+        for pc in (0..k).step_by(kb) {
+            let kc = kb.min(k - pc);
+            for j in 0..panels {
+                let (c0, w) = (j * NR, NR.min(n - j * NR));
+                let dst = &mut buf[pc * panels * NR + j * kc * NR..][..kc * NR];
+                if b.cs == 1 {
+                    for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
+                        row[..w].copy_from_slice(&b.data[(pc + p) * b.rs + c0..][..w]);
+                    }
+                } else if b.rs == 1 {
+                    // b is a transpose: column q of the panel is contiguous.
+                    // SAFETY: the CPU has AVX-512F (asserted above).
+                    unsafe { pack_transposed(b, pc, kc, c0, w, dst) };
+                } else {
+                    for q in 0..w {
+                        for p in 0..kc {
+                            dst[p * NR + q] = b.data[(c0 + q) * b.cs + (pc + p) * b.rs];
+                        }
+                    }
+                }
+            }
+        }
+        PackedB { data: buf, k, n }
+    }
+
+    pub fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+
+    /// The storage, for reuse by the next [`PackedB::new`].
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+}
+
+/// Panel rows `p < kc`, columns `q < w` of `dst` (row length NR) from b's contiguous columns
+/// `c0 + q` (`b.rs == 1`), depths from `pc`: 16 x 16 blocks transposed in registers, the edges
+/// element by element. A model's activations are packed this way for every transposed store.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_transposed(b: Mat, pc: usize, kc: usize, c0: usize, w: usize, dst: &mut [f32]) {
+    let col = |q: usize, p: usize| (c0 + q) * b.cs + pc + p;
+    let (wq, wp) = (w / 16 * 16, kc / 16 * 16);
+    for q0 in (0..wq).step_by(16) {
+        for p0 in (0..wp).step_by(16) {
+            let rows: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(b.data[col(q0 + i, p0)..][..16].as_ptr()));
+            for (t, v) in transpose16(rows).iter().enumerate() {
+                _mm512_storeu_ps(dst[(p0 + t) * NR + q0..][..16].as_mut_ptr(), *v);
+            }
+        }
+    }
+    for q in 0..w {
+        let ps = if q < wq { wp..kc } else { 0..kc };
+        for p in ps {
+            dst[p * NR + q] = b.data[col(q, p)];
+        }
+    }
+}
+
+/// The transpose of a 16 x 16 block held as 16 rows: pairs of rows interleaved, then pairs of
+/// pairs, then 128-bit lanes gathered across.
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let a: [__m512; 16] = std::array::from_fn(|i| {
+        let (x, y) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    // b[4g + c] holds, in 128-bit lane l, rows 4g .. 4g + 4 of column 4l + c.
+    let b: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4, i % 4);
+        let (x, y) = (_mm512_castps_pd(a[4 * g + c / 2]), _mm512_castps_pd(a[4 * g + 2 + c / 2]));
+        _mm512_castpd_ps(if c % 2 == 0 { _mm512_unpacklo_pd(x, y) } else { _mm512_unpackhi_pd(x, y) })
+    });
+    let mut out = [_mm512_setzero_ps(); 16];
+    for c in 0..4 {
+        let u0 = _mm512_shuffle_f32x4::<0x88>(b[c], b[4 + c]);
+        let u1 = _mm512_shuffle_f32x4::<0xdd>(b[c], b[4 + c]);
+        let v0 = _mm512_shuffle_f32x4::<0x88>(b[8 + c], b[12 + c]);
+        let v1 = _mm512_shuffle_f32x4::<0xdd>(b[8 + c], b[12 + c]);
+        out[c] = _mm512_shuffle_f32x4::<0x88>(u0, v0);
+        out[c + 8] = _mm512_shuffle_f32x4::<0xdd>(u0, v0);
+        out[c + 4] = _mm512_shuffle_f32x4::<0x88>(u1, v1);
+        out[c + 12] = _mm512_shuffle_f32x4::<0xdd>(u1, v1);
+    }
+    out
+}
+
+/// `c[i * ldc + j] = (c[..] if accumulate +) sum_p a(i, p) * b(p, j)` for rows `i < m` and the
+/// columns of `panels` (panel `j` is columns `j * NR .. min(n, (j + 1) * NR)`); nothing else
+/// of `c` is read or written.
+///
+/// # Safety
+/// The CPU has AVX-512F; `a` holds `m x bp.k` (checked by the caller); `c` is valid for reads and
+/// writes of those elements, which no other thread touches meanwhile.
+pub unsafe fn gemm(m: usize, a: Mat, bp: &PackedB, panels: Range<usize>, c: *mut f32, ldc: usize, accumulate: bool) {
+    let (k, n, np) = (bp.k, bp.n, bp.panels());
+    let kb = depth_block(k);
+    let mut strip = [0.0f32; MR * KC];
+    for pc in (0..k).step_by(kb) {
+        let kc = kb.min(k - pc);
+        let acc_c = accumulate || pc > 0;
+        let block = bp.data.as_ptr().add(pc * np * NR);
+        for ir in (0..m).step_by(MR) {
+            let mr = MR.min(m - ir);
+            // A row-major A with few panels is read in place; else this strip is packed
+            // (column-major, lda = MR, zero rows past m). Either way the next strip is prefetched
+            // while the panels go by: without, the first panel stalled on A's cache misses (the
+            // models' activations arrive from memory, often as transposes with a plane's stride).
+            let in_place = mr == MR && a.cs == 1 && panels.len() < PACK_A_PANELS;
+            if !in_place {
+                pack_strip(a, ir, mr, pc, kc, &mut strip);
+            }
+            if ir + MR < m {
+                prefetch_strip(a, ir + MR, MR.min(m - ir - MR), pc, kc);
+            }
+            let (ap, lda) = if in_place { (a.data.as_ptr().add(ir * a.rs + pc), a.rs) } else { (strip.as_ptr(), MR) };
+            for j in panels.clone() {
+                let c = c.add(ir * ldc + j * NR);
+                let t = Tile {
+                    kc,
+                    a: ap,
+                    lda,
+                    b: block.add(j * kc * NR),
+                    c,
+                    ldc,
+                    mr,
+                    nr: NR.min(n - j * NR),
+                    accumulate: acc_c,
+                };
+                if in_place {
+                    t.run::<true>()
+                } else {
+                    t.run::<false>()
+                }
+            }
+        }
+    }
+}
+
+/// Rows `ir .. ir + mr` of `a`, depths `pc .. pc + kc`, into `strip` column-major (12 floats per
+/// depth), rows past `mr` zero.
+fn pack_strip(a: Mat, ir: usize, mr: usize, pc: usize, kc: usize, strip: &mut [f32; MR * KC]) {
+    let strip = &mut strip[..kc * MR];
+    if a.rs == 1 && mr == MR {
+        for (p, dst) in strip.chunks_exact_mut(MR).enumerate() {
+            dst.copy_from_slice(&a.data[ir + (pc + p) * a.cs..][..MR]);
+        }
+        return;
+    }
+    if mr < MR {
+        strip.fill(0.0);
+    }
+    let mut done = 0;
+    if a.cs == 1 && mr == MR {
+        // SAFETY: this module runs only where the CPU has AVX-512F.
+        done = unsafe { pack_rows(a, ir, pc, kc, strip) };
+    }
+    for r in 0..mr {
+        let row = (ir + r) * a.rs + pc * a.cs;
+        for p in done..kc {
+            strip[p * MR + r] = a.data[row + p * a.cs];
+        }
+    }
+}
+
+/// The depths `0 .. 16 * (kc / 16)` of [`pack_strip`] for 12 whole rows of a row-major `a`: 16
+/// depths of the 12 rows (and 4 zero rows) transposed in registers at a time. Returns how many
+/// depths it packed.
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_rows(a: Mat, ir: usize, pc: usize, kc: usize, strip: &mut [f32]) -> usize {
+    let whole = kc / 16 * 16;
+    for p0 in (0..whole).step_by(16) {
+        let rows: [__m512; 16] = std::array::from_fn(|r| {
+            if r < MR {
+                _mm512_loadu_ps(a.data[(ir + r) * a.rs + pc + p0..][..16].as_ptr())
+            } else {
+                _mm512_setzero_ps()
+            }
+        });
+        for (t, v) in transpose16(rows).iter().enumerate() {
+            let dst = &mut strip[(p0 + t) * MR..][..MR];
+            _mm512_mask_storeu_ps(dst.as_mut_ptr(), (1 << MR) - 1, *v);
+        }
+    }
+    whole
+}
+
+/// Asks for the cache lines of the strip [`pack_strip`] (or the in-place kernel) reads next.
+fn prefetch_strip(a: Mat, ir: usize, mr: usize, pc: usize, kc: usize) {
+    let line = |i: usize| {
+        // SAFETY: a prefetch never faults; `i` is inside `a` (rows < m, depths < k).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(a.data.as_ptr().add(i) as *const i8) }
+    };
+    if a.cs == 1 {
+        for r in 0..mr {
+            for p in (0..kc).step_by(16) {
+                line((ir + r) * a.rs + pc + p);
+            }
+            line((ir + r) * a.rs + pc + kc - 1);
+        }
+    } else if a.rs == 1 {
+        for p in 0..kc {
+            let first = ir + (pc + p) * a.cs;
+            line(first);
+            // The strip's row may cross into the next line of 16 floats.
+            if first % 16 + mr > 16 {
+                line(first + mr - 1);
+            }
+        }
+    }
+}
+
+/// One tile's work: `c(r, l) (+)= sum_p a(r, p) * b[p * NR + l]` for `r < mr`, `l < nr`.
+struct Tile {
+    kc: usize,
+    /// `a(r, p)` at `a[r * lda + p]` (row-major) or `a[p * lda + r]`; all 12 rows are computed
+    /// (`a` must hold them), only `mr` are stored.
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    /// `c(r, l)` at `c[r * ldc + l]`.
+    c: *mut f32,
+    ldc: usize,
+    mr: usize,
+    nr: usize,
+    accumulate: bool,
+}
+
+impl Tile {
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run<const ROW_MAJOR: bool>(self) {
+        let Tile { kc, a, lda, b, c, ldc, mr, nr, accumulate } = self;
+        // The tile's C is written at the end: ask for it now, so its misses overlap the
+        // arithmetic (at 16384 rows C is far larger than the caches).
+        for r in 0..mr {
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc).wrapping_add(16) as *const i8);
+        }
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for p in 0..kc {
+            let b0 = _mm512_loadu_ps(b.add(p * NR));
+            let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = if ROW_MAJOR { *a.add(r * lda + p) } else { *a.add(p * lda + r) };
+                let av = _mm512_set1_ps(x);
+                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+            }
+        }
+        let lanes = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
+        let (m0, m1) = (lanes(nr), lanes(nr.saturating_sub(16)));
+        for (r, acc) in acc.iter().enumerate().take(mr) {
+            // Masked-off lanes are neither read nor written (nor fault), so the second half's
+            // address may lie past the output when nr <= 16.
+            let (c0, c1) = (c.add(r * ldc), c.add(r * ldc).wrapping_add(16));
+            let (mut v0, mut v1) = (acc[0], acc[1]);
+            if accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c0));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c1));
+            }
+            _mm512_mask_storeu_ps(c0, m0, v0);
+            _mm512_mask_storeu_ps(c1, m1, v1);
+        }
+    }
+}
