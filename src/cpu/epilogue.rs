@@ -2,7 +2,10 @@
 //! `y = act(alpha * y + addend)` in place, compiled for the widest vector ISA this CPU has
 //! (AVX-512F, else AVX2 + FMA, else baseline SSE2) and chosen at run time. Every path runs the
 //! same f32 operations in the same order (Rust never contracts `a * b + c` into an FMA), so the
-//! result is bit-identical to [`Act::apply_fast`] element by element.
+//! result is bit-identical to [`Act::apply_fast`] element by element; except GELU on AVX-512,
+//! written with fused multiply-adds and a refined reciprocal ([`gelu_avx512`]): it ran at
+//! 0.84-1.16 ns per element through `apply_fast` (about 65 vector operations and a division per
+//! 16 elements), a third of fc1's time in ConvNeXt's first stage.
 
 use crate::ops::act::Act;
 
@@ -24,7 +27,70 @@ pub fn affine_act(act: Act, ys: &mut [f32], alpha: f32, add: Addend) {
     if act == Act::None && alpha == 1.0 && matches!(add, Addend::None) {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if act == Act::Gelu && is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F; a Row addend is as long as `ys` (asserted above).
+        return unsafe { gelu_avx512(ys, alpha, add) };
+    }
     affine_act_isa(act, ys, alpha, add)
+}
+
+/// `ys[j] = gelu(alpha * ys[j] + addend_j)` 16 lanes at a time (the tail masked): GELU's erf as
+/// in [`Act::apply_fast`] (Abramowitz & Stegun 7.1.26 with the same `exp` polynomial), but with
+/// fused multiply-adds and `1 / (1 + p|z|)` from `rcp14` and one Newton step (relative error
+/// about 2^-28). Within 1e-6 of `apply_fast` (tested); `exp`'s argument is clamped at -80, where
+/// the erf is 1 in f32 anyway, so no subnormal is ever made.
+///
+/// # Safety
+/// The CPU has AVX-512F; an [`Addend::Row`] is at least as long as `ys`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gelu_avx512(ys: &mut [f32], alpha: f32, add: Addend) {
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps;
+    let gelu = |x: __m512| {
+        let z = _mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2));
+        let a = _mm512_abs_ps(z);
+        let d = _mm512_fmadd_ps(a, c(0.3275911), c(1.0));
+        let t0 = _mm512_rcp14_ps(d);
+        let t = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, t0, c(1.0)), t0, t0);
+        let mut p = _mm512_fmadd_ps(c(1.061405429), t, c(-1.453152027));
+        p = _mm512_fmadd_ps(p, t, c(1.421413741));
+        p = _mm512_fmadd_ps(p, t, c(-0.284496736));
+        p = _mm512_fmadd_ps(p, t, c(0.254829592));
+        p = _mm512_mul_ps(p, t);
+        // e^(-a^2) as exp_fast: 2^n e^r, r = x - n ln 2 (ln 2 in two parts), degree-6 polynomial.
+        let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
+        const ROUNDER: f32 = 12_582_912.0;
+        let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(ROUNDER));
+        let n = _mm512_sub_ps(shifted, c(ROUNDER));
+        let r = _mm512_fmadd_ps(n, c(2.121_944_4e-4), _mm512_fmadd_ps(n, c(-0.693_359_4), xe));
+        let mut q = _mm512_fmadd_ps(c(1.987_569_1e-4), r, c(1.398_199_9e-3));
+        for k in [8.333_452e-3, 4.166_579_6e-2, 0.166_666_66, 0.5] {
+            q = _mm512_fmadd_ps(q, r, c(k));
+        }
+        let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
+        let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(ROUNDER.to_bits() as i32));
+        let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
+        let erf_abs = _mm512_fnmadd_ps(p, _mm512_mul_ps(e, scale), c(1.0));
+        let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
+        let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+        let half = _mm512_mul_ps(x, c(0.5));
+        _mm512_fmadd_ps(half, erf, half)
+    };
+    let alpha_v = c(alpha);
+    for j0 in (0..ys.len()).step_by(16) {
+        let live = 16.min(ys.len() - j0);
+        let mask: __mmask16 = if live == 16 { !0 } else { (1u16 << live) - 1 };
+        let y = ys.as_mut_ptr().add(j0);
+        let addend = match add {
+            Addend::None => _mm512_setzero_ps(),
+            Addend::Scalar(b) => c(b),
+            Addend::Row(r) => _mm512_maskz_loadu_ps(mask, r.as_ptr().add(j0)),
+        };
+        let x = _mm512_fmadd_ps(alpha_v, _mm512_maskz_loadu_ps(mask, y), addend);
+        _mm512_mask_storeu_ps(y, mask, gelu(x));
+    }
 }
 
 crate::multiversion!(fn affine_act_isa(act: Act, ys: &mut [f32], alpha: f32, add: Addend) => affine_act_any);
@@ -58,7 +124,8 @@ mod tests {
     use crate::tensor::{Rng, Tensor};
 
     /// Every activation and addend, odd lengths (vector tails), on whichever ISA this CPU picks and
-    /// on the baseline path: bit-identical to `apply_fast` element by element.
+    /// on the baseline path: bit-identical to `apply_fast` element by element (GELU on AVX-512:
+    /// within 1e-6 of it, scaled by the input's size past 1).
     #[test]
     fn affine_act_equals_apply_fast_elementwise() {
         let seed = Rng::fresh_seed();
@@ -84,11 +151,22 @@ mod tests {
                         let mut base = x.clone();
                         affine_act_any(act, &mut base, alpha, add);
                         for j in 0..len {
-                            assert_eq!(
-                                got[j].to_bits(),
-                                want[j].to_bits(),
-                                "{act:?} {add:?} [{j}] of {len} (seed {seed})"
-                            );
+                            let fused = act == Act::Gelu && is_x86_feature_detected!("avx512f");
+                            if fused {
+                                let tol = 1e-6 * x[j].abs().max(1.0);
+                                assert!(
+                                    (got[j] - want[j]).abs() <= tol,
+                                    "{act:?} {add:?} [{j}] of {len}: {} vs {} (seed {seed})",
+                                    got[j],
+                                    want[j]
+                                );
+                            } else {
+                                assert_eq!(
+                                    got[j].to_bits(),
+                                    want[j].to_bits(),
+                                    "{act:?} {add:?} [{j}] of {len} (seed {seed})"
+                                );
+                            }
                             assert_eq!(
                                 base[j].to_bits(),
                                 want[j].to_bits(),
