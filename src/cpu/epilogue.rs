@@ -8,6 +8,8 @@
 //! 16 elements), a third of fc1's time in ConvNeXt's first stage.
 
 use crate::ops::act::Act;
+#[cfg(target_arch = "x86_64")]
+use crate::ops::act::{ERF_A, ERF_P, EXP_POLY, EXP_ROUNDER};
 
 /// What is added before the activation.
 #[derive(Clone, Copy, Debug)]
@@ -51,26 +53,25 @@ unsafe fn gelu_avx512(ys: &mut [f32], alpha: f32, add: Addend) {
     let gelu = |x: __m512| {
         let z = _mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2));
         let a = _mm512_abs_ps(z);
-        let d = _mm512_fmadd_ps(a, c(0.3275911), c(1.0));
+        let d = _mm512_fmadd_ps(a, c(ERF_P), c(1.0));
         let t0 = _mm512_rcp14_ps(d);
         let t = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, t0, c(1.0)), t0, t0);
-        let mut p = _mm512_fmadd_ps(c(1.061405429), t, c(-1.453152027));
-        p = _mm512_fmadd_ps(p, t, c(1.421413741));
-        p = _mm512_fmadd_ps(p, t, c(-0.284496736));
-        p = _mm512_fmadd_ps(p, t, c(0.254829592));
+        let mut p = c(ERF_A[4]);
+        for k in ERF_A[..4].iter().rev() {
+            p = _mm512_fmadd_ps(p, t, c(*k));
+        }
         p = _mm512_mul_ps(p, t);
         // e^(-a^2) as exp_fast: 2^n e^r, r = x - n ln 2 (ln 2 in two parts), degree-6 polynomial.
         let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
-        const ROUNDER: f32 = 12_582_912.0;
-        let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(ROUNDER));
-        let n = _mm512_sub_ps(shifted, c(ROUNDER));
+        let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
+        let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
         let r = _mm512_fmadd_ps(n, c(2.121_944_4e-4), _mm512_fmadd_ps(n, c(-0.693_359_4), xe));
-        let mut q = _mm512_fmadd_ps(c(1.987_569_1e-4), r, c(1.398_199_9e-3));
-        for k in [8.333_452e-3, 4.166_579_6e-2, 0.166_666_66, 0.5] {
-            q = _mm512_fmadd_ps(q, r, c(k));
+        let mut q = c(EXP_POLY[0]);
+        for k in &EXP_POLY[1..] {
+            q = _mm512_fmadd_ps(q, r, c(*k));
         }
         let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
-        let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(ROUNDER.to_bits() as i32));
+        let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
         let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
         let erf_abs = _mm512_fnmadd_ps(p, _mm512_mul_ps(e, scale), c(1.0));
         let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));

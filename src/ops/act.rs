@@ -137,15 +137,25 @@ impl Act {
     }
 }
 
+/// Abramowitz & Stegun 7.1.26: `erf(a) = 1 - t (A[0] + t (A[1] + ... + t A[4])) e^(-a^2)` for
+/// `a >= 0`, `t = 1 / (1 + ERF_P a)` (the constants rounded to f32).
+pub(crate) const ERF_P: f32 = 0.327_591_1;
+pub(crate) const ERF_A: [f32; 5] = [0.254_829_6, -0.284_496_72, 1.421_413_8, -1.453_152_1, 1.061_405_4];
+
 /// erf in f32 (Abramowitz & Stegun 7.1.26: absolute error under 1.5e-7, plus f32 rounding).
 #[inline(always)]
 fn erf_fast(x: f32) -> f32 {
     let a = x.abs();
-    let t = 1.0 / (1.0 + 0.3275911 * a);
-    let p = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let t = 1.0 / (1.0 + ERF_P * a);
+    let p = t * (ERF_A[0] + t * (ERF_A[1] + t * (ERF_A[2] + t * (ERF_A[3] + t * ERF_A[4]))));
     let r = 1.0 - p * exp_fast(-a * a);
     r.copysign(x)
 }
+
+/// [`exp_fast`]'s polynomial for `(e^r - 1 - r) / r^2`, highest power first (Cephes' expf).
+pub(crate) const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_66, 0.5];
+/// 1.5 * 2^23: added and taken away, rounds an f32 below 2^22 to an integer.
+pub(crate) const EXP_ROUNDER: f32 = 12_582_912.0;
 
 /// `e^x` in f32 without a libm call, branch-free so loops over it vectorize: `2^n * e^r` with
 /// `r = x - n ln 2` in [-ln2/2, ln2/2] (ln 2 split in two for exactness) and a degree-6
@@ -154,19 +164,17 @@ fn erf_fast(x: f32) -> f32 {
 /// NaN stays NaN.
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
+    const ROUNDER: f32 = EXP_ROUNDER;
     let xc = x.clamp(-87.3, 88.0);
     // Round to nearest by adding and taking away 1.5 * 2^23 (|x log2 e| < 2^22): `f32::round` is a
     // libm call on baseline x86-64 (no SSE4.1), which keeps loops over exp_fast scalar.
-    const ROUNDER: f32 = 12_582_912.0;
     let shifted = xc * std::f32::consts::LOG2_E + ROUNDER;
     let n = shifted - ROUNDER;
     let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 0.166_666_66;
-    let p = p * r + 0.5;
+    let mut p = EXP_POLY[0];
+    for k in &EXP_POLY[1..] {
+        p = p * r + k;
+    }
     let e = p * r * r + r + 1.0;
     // n as an integer from the low bits of `shifted` (whose unit in the last place is 1): the same
     // value as `n as i32`, whose saturating conversion LLVM turns into scalar code per lane.
