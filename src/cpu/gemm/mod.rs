@@ -9,6 +9,7 @@ mod tile;
 
 use super::SendPtr;
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
 use std::cell::Cell;
 use std::sync::OnceLock;
 
@@ -47,6 +48,7 @@ impl Kernel {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Storage for packed B, kept per thread between products. Taken (not borrowed) while in use,
     /// so a product started on this thread while another waits on the pool packs into its own.
@@ -54,6 +56,7 @@ thread_local! {
 }
 
 /// Packed B larger than this is freed after the product rather than kept for the next.
+#[cfg(target_arch = "x86_64")]
 const PACK_KEEP_BYTES: usize = 8 << 20;
 
 /// `f` on B packed for [`tile::gemm`], in this thread's reusable storage.
