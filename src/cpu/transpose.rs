@@ -3,6 +3,8 @@
 //! line per element; a tile of output rows instead reuses each input line for all its columns.
 
 use rayon::prelude::*;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
 
 /// Output rows (input columns) per tile.
 const TILE_ROWS: usize = 16;
@@ -23,15 +25,69 @@ pub fn batched_transpose(x: &[f32], y: &mut [f32], [b, rows, cols]: [usize; 3]) 
             let j0 = t * TILE_ROWS;
             for i0 in (0..rows).step_by(TILE_COLS) {
                 let i1 = (i0 + TILE_COLS).min(rows);
+                let mut from = i0;
+                #[cfg(target_arch = "x86_64")]
+                if yt.len() == TILE_ROWS * rows && is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F; the tile has all 16 output rows.
+                    from = unsafe { blocks16(xp, yt, j0, i0, i1, rows, cols) };
+                }
                 for (jj, yr) in yt.chunks_mut(rows).enumerate() {
                     let col = &xp[j0 + jj..];
-                    for (i, v) in (i0..i1).zip(&mut yr[i0..i1]) {
+                    for (i, v) in (from..i1).zip(&mut yr[from..i1]) {
                         *v = col[i * cols];
                     }
                 }
             }
         });
     });
+}
+
+/// Output rows `j0 .. j0 + 16` (the tile `yt`), input rows `i0 ..` in whole blocks of 16
+/// transposed in registers; returns where the blocks stopped (the rest is left to the caller).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn blocks16(xp: &[f32], yt: &mut [f32], j0: usize, i0: usize, i1: usize, rows: usize, cols: usize) -> usize {
+    let end = i0 + (i1 - i0) / 16 * 16;
+    for ib in (i0..end).step_by(16) {
+        let r: [__m512; 16] = std::array::from_fn(|k| _mm512_loadu_ps(xp[(ib + k) * cols + j0..][..16].as_ptr()));
+        for (jj, v) in transpose16(r).iter().enumerate() {
+            _mm512_storeu_ps(yt[jj * rows + ib..][..16].as_mut_ptr(), *v);
+        }
+    }
+    end
+}
+
+#[cfg(target_arch = "x86_64")]
+/// The transpose of a 16 x 16 block held as 16 rows: pairs of rows interleaved, then pairs of
+/// pairs, then 128-bit lanes gathered across.
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    let a: [__m512; 16] = std::array::from_fn(|i| {
+        let (x, y) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(x, y)
+        } else {
+            _mm512_unpackhi_ps(x, y)
+        }
+    });
+    // b[4g + c] holds, in 128-bit lane l, rows 4g .. 4g + 4 of column 4l + c.
+    let b: [__m512; 16] = std::array::from_fn(|i| {
+        let (g, c) = (i / 4, i % 4);
+        let (x, y) = (_mm512_castps_pd(a[4 * g + c / 2]), _mm512_castps_pd(a[4 * g + 2 + c / 2]));
+        _mm512_castpd_ps(if c % 2 == 0 { _mm512_unpacklo_pd(x, y) } else { _mm512_unpackhi_pd(x, y) })
+    });
+    let mut out = [_mm512_setzero_ps(); 16];
+    for c in 0..4 {
+        let u0 = _mm512_shuffle_f32x4::<0x88>(b[c], b[4 + c]);
+        let u1 = _mm512_shuffle_f32x4::<0xdd>(b[c], b[4 + c]);
+        let v0 = _mm512_shuffle_f32x4::<0x88>(b[8 + c], b[12 + c]);
+        let v1 = _mm512_shuffle_f32x4::<0xdd>(b[8 + c], b[12 + c]);
+        out[c] = _mm512_shuffle_f32x4::<0x88>(u0, v0);
+        out[c + 8] = _mm512_shuffle_f32x4::<0xdd>(u0, v0);
+        out[c + 4] = _mm512_shuffle_f32x4::<0x88>(u1, v1);
+        out[c + 12] = _mm512_shuffle_f32x4::<0xdd>(u1, v1);
+    }
+    out
 }
 
 #[cfg(test)]

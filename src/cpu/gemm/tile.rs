@@ -10,6 +10,7 @@
 //! registers. Partial tiles are stored with masks, so nothing outside the product is written.
 
 use super::Mat;
+use crate::cpu::transpose::transpose16;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -104,38 +105,6 @@ unsafe fn pack_transposed(b: Mat, pc: usize, kc: usize, c0: usize, w: usize, dst
             dst[p * NR + q] = b.data[col(q, p)];
         }
     }
-}
-
-/// The transpose of a 16 x 16 block held as 16 rows: pairs of rows interleaved, then pairs of
-/// pairs, then 128-bit lanes gathered across.
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
-    let a: [__m512; 16] = std::array::from_fn(|i| {
-        let (x, y) = (r[i & !1], r[i | 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_ps(x, y)
-        } else {
-            _mm512_unpackhi_ps(x, y)
-        }
-    });
-    // b[4g + c] holds, in 128-bit lane l, rows 4g .. 4g + 4 of column 4l + c.
-    let b: [__m512; 16] = std::array::from_fn(|i| {
-        let (g, c) = (i / 4, i % 4);
-        let (x, y) = (_mm512_castps_pd(a[4 * g + c / 2]), _mm512_castps_pd(a[4 * g + 2 + c / 2]));
-        _mm512_castpd_ps(if c % 2 == 0 { _mm512_unpacklo_pd(x, y) } else { _mm512_unpackhi_pd(x, y) })
-    });
-    let mut out = [_mm512_setzero_ps(); 16];
-    for c in 0..4 {
-        let u0 = _mm512_shuffle_f32x4::<0x88>(b[c], b[4 + c]);
-        let u1 = _mm512_shuffle_f32x4::<0xdd>(b[c], b[4 + c]);
-        let v0 = _mm512_shuffle_f32x4::<0x88>(b[8 + c], b[12 + c]);
-        let v1 = _mm512_shuffle_f32x4::<0xdd>(b[8 + c], b[12 + c]);
-        out[c] = _mm512_shuffle_f32x4::<0x88>(u0, v0);
-        out[c + 8] = _mm512_shuffle_f32x4::<0xdd>(u0, v0);
-        out[c + 4] = _mm512_shuffle_f32x4::<0x88>(u1, v1);
-        out[c + 12] = _mm512_shuffle_f32x4::<0xdd>(u1, v1);
-    }
-    out
 }
 
 /// `c[i * ldc + j] = (c[..] if accumulate +) sum_p a(i, p) * b(p, j)` for rows `i < m` and the
