@@ -9,7 +9,7 @@
 
 use crate::ops::act::Act;
 #[cfg(target_arch = "x86_64")]
-use crate::ops::act::{ERF_A, ERF_P, EXP_POLY, EXP_ROUNDER};
+use crate::ops::act::{ERF_A, ERF_P, EXP_LN2, EXP_POLY, EXP_ROUNDER};
 
 /// What is added before the activation.
 #[derive(Clone, Copy, Debug)]
@@ -65,7 +65,7 @@ unsafe fn gelu_avx512(ys: &mut [f32], alpha: f32, add: Addend) {
         let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
         let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
         let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
-        let r = _mm512_fmadd_ps(n, c(2.121_944_4e-4), _mm512_fmadd_ps(n, c(-0.693_359_4), xe));
+        let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xe));
         let mut q = c(EXP_POLY[0]);
         for k in &EXP_POLY[1..] {
             q = _mm512_fmadd_ps(q, r, c(*k));

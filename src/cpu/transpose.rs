@@ -25,12 +25,15 @@ pub fn batched_transpose(x: &[f32], y: &mut [f32], [b, rows, cols]: [usize; 3]) 
             let j0 = t * TILE_ROWS;
             for i0 in (0..rows).step_by(TILE_COLS) {
                 let i1 = (i0 + TILE_COLS).min(rows);
-                let mut from = i0;
                 #[cfg(target_arch = "x86_64")]
-                if yt.len() == TILE_ROWS * rows && is_x86_feature_detected!("avx512f") {
+                let from = if yt.len() == TILE_ROWS * rows && is_x86_feature_detected!("avx512f") {
                     // SAFETY: the CPU has AVX-512F; the tile has all 16 output rows.
-                    from = unsafe { blocks16(xp, yt, j0, i0, i1, rows, cols) };
-                }
+                    unsafe { blocks16(xp, yt, j0, i0, i1, rows, cols) }
+                } else {
+                    i0
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let from = i0;
                 for (jj, yr) in yt.chunks_mut(rows).enumerate() {
                     let col = &xp[j0 + jj..];
                     for (i, v) in (from..i1).zip(&mut yr[from..i1]) {
@@ -49,19 +52,42 @@ pub fn batched_transpose(x: &[f32], y: &mut [f32], [b, rows, cols]: [usize; 3]) 
 unsafe fn blocks16(xp: &[f32], yt: &mut [f32], j0: usize, i0: usize, i1: usize, rows: usize, cols: usize) -> usize {
     let end = i0 + (i1 - i0) / 16 * 16;
     for ib in (i0..end).step_by(16) {
-        let r: [__m512; 16] = std::array::from_fn(|k| _mm512_loadu_ps(xp[(ib + k) * cols + j0..][..16].as_ptr()));
-        for (jj, v) in transpose16(r).iter().enumerate() {
-            _mm512_storeu_ps(yt[jj * rows + ib..][..16].as_mut_ptr(), *v);
-        }
+        transpose_block16(&xp[ib * cols + j0..], cols, 16, &mut yt[ib..], rows);
     }
     end
 }
 
+/// `dst[t * dst_stride + l] = src[l * src_stride + t]` for lines `l < lines` (at most 16) and
+/// `t < 16`: 16 elements of each line, transposed in registers (missing lines read as zero and
+/// are not stored). The batched transpose and the GEMM's packing both move data this way.
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub(crate) unsafe fn transpose_block16(
+    src: &[f32],
+    src_stride: usize,
+    lines: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+) {
+    assert!(lines <= 16);
+    let r: [__m512; 16] = std::array::from_fn(|l| {
+        if l < lines {
+            _mm512_loadu_ps(src[l * src_stride..][..16].as_ptr())
+        } else {
+            _mm512_setzero_ps()
+        }
+    });
+    let mask: __mmask16 = ((1u32 << lines) - 1) as __mmask16;
+    for (t, v) in transpose16(r).iter().enumerate() {
+        _mm512_mask_storeu_ps(dst[t * dst_stride..][..lines].as_mut_ptr(), mask, *v);
+    }
+}
+
 /// The transpose of a 16 x 16 block held as 16 rows: pairs of rows interleaved, then pairs of
 /// pairs, then 128-bit lanes gathered across.
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
     let a: [__m512; 16] = std::array::from_fn(|i| {
         let (x, y) = (r[i & !1], r[i | 1]);
         if i % 2 == 0 {

@@ -154,6 +154,8 @@ fn erf_fast(x: f32) -> f32 {
 
 /// [`exp_fast`]'s polynomial for `(e^r - 1 - r) / r^2`, highest power first (Cephes' expf).
 pub(crate) const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_66, 0.5];
+/// ln 2 in two parts, `EXP_LN2[0] - EXP_LN2[1]`: the first exact in f32 times any `n` in range.
+pub(crate) const EXP_LN2: [f32; 2] = [0.693_359_4, 2.121_944_4e-4];
 /// 1.5 * 2^23: added and taken away, rounds an f32 below 2^22 to an integer.
 pub(crate) const EXP_ROUNDER: f32 = 12_582_912.0;
 
@@ -164,13 +166,12 @@ pub(crate) const EXP_ROUNDER: f32 = 12_582_912.0;
 /// NaN stays NaN.
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
-    const ROUNDER: f32 = EXP_ROUNDER;
     let xc = x.clamp(-87.3, 88.0);
     // Round to nearest by adding and taking away 1.5 * 2^23 (|x log2 e| < 2^22): `f32::round` is a
     // libm call on baseline x86-64 (no SSE4.1), which keeps loops over exp_fast scalar.
-    let shifted = xc * std::f32::consts::LOG2_E + ROUNDER;
-    let n = shifted - ROUNDER;
-    let r = xc - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let shifted = xc * std::f32::consts::LOG2_E + EXP_ROUNDER;
+    let n = shifted - EXP_ROUNDER;
+    let r = xc - n * EXP_LN2[0] + n * EXP_LN2[1];
     let mut p = EXP_POLY[0];
     for k in &EXP_POLY[1..] {
         p = p * r + k;
@@ -178,7 +179,7 @@ pub fn exp_fast(x: f32) -> f32 {
     let e = p * r * r + r + 1.0;
     // n as an integer from the low bits of `shifted` (whose unit in the last place is 1): the same
     // value as `n as i32`, whose saturating conversion LLVM turns into scalar code per lane.
-    let ni = shifted.to_bits().wrapping_sub(ROUNDER.to_bits()) as i32;
+    let ni = shifted.to_bits().wrapping_sub(EXP_ROUNDER.to_bits()) as i32;
     let scale = f32::from_bits((ni.wrapping_add(127) as u32) << 23);
     let y = e * scale;
     if x < -87.3 {

@@ -119,9 +119,7 @@ impl Op for LayerNorm {
 
 crate::multiversion!(fn token_row(x: &[f32], y: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) => token_row_any);
 
-/// One token row: mean, then the variance of the deviations (two passes, as PyTorch), each sum
-/// in 16 f32 lanes so it vectorizes (a row is 64-768 channels here); f64 sums ran at a third of
-/// memory speed (the models' 107 LayerNorms took 4.6% of Mesorch-P on the CPU backend).
+/// `sum f(v)` over `x`, in 16 f32 lanes so that it vectorizes.
 #[inline(always)]
 fn lanes_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     const L: usize = 16;
@@ -138,6 +136,9 @@ fn lanes_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     acc.iter().sum::<f32>()
 }
 
+/// One token row: mean, then the variance of the deviations (two passes, as PyTorch), each sum
+/// in f32 lanes (a row is 64-768 channels here); f64 sums ran at a third of memory speed (the
+/// models' 107 LayerNorms took 4.6% of Mesorch-P on the CPU backend).
 #[inline(always)]
 fn token_row_any(x: &[f32], y: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = x.len() as f32;

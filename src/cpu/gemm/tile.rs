@@ -10,7 +10,7 @@
 //! registers. Partial tiles are stored with masks, so nothing outside the product is written.
 
 use super::Mat;
-use crate::cpu::transpose::transpose16;
+use crate::cpu::transpose::transpose_block16;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -93,10 +93,7 @@ unsafe fn pack_transposed(b: Mat, pc: usize, kc: usize, c0: usize, w: usize, dst
     let (wq, wp) = (w / 16 * 16, kc / 16 * 16);
     for q0 in (0..wq).step_by(16) {
         for p0 in (0..wp).step_by(16) {
-            let rows: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(b.data[col(q0 + i, p0)..][..16].as_ptr()));
-            for (t, v) in transpose16(rows).iter().enumerate() {
-                _mm512_storeu_ps(dst[(p0 + t) * NR + q0..][..16].as_mut_ptr(), *v);
-            }
+            transpose_block16(&b.data[col(q0, p0)..], b.cs, 16, &mut dst[p0 * NR + q0..], NR);
         }
     }
     for q in 0..w {
@@ -186,23 +183,13 @@ fn pack_strip(a: Mat, ir: usize, mr: usize, pc: usize, kc: usize, strip: &mut [f
 }
 
 /// The depths `0 .. 16 * (kc / 16)` of [`pack_strip`] for 12 whole rows of a row-major `a`: 16
-/// depths of the 12 rows (and 4 zero rows) transposed in registers at a time. Returns how many
+/// depths of the 12 rows transposed in registers at a time. Returns how many
 /// depths it packed.
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_rows(a: Mat, ir: usize, pc: usize, kc: usize, strip: &mut [f32]) -> usize {
     let whole = kc / 16 * 16;
     for p0 in (0..whole).step_by(16) {
-        let rows: [__m512; 16] = std::array::from_fn(|r| {
-            if r < MR {
-                _mm512_loadu_ps(a.data[(ir + r) * a.rs + pc + p0..][..16].as_ptr())
-            } else {
-                _mm512_setzero_ps()
-            }
-        });
-        for (t, v) in transpose16(rows).iter().enumerate() {
-            let dst = &mut strip[(p0 + t) * MR..][..MR];
-            _mm512_mask_storeu_ps(dst.as_mut_ptr(), (1 << MR) - 1, *v);
-        }
+        transpose_block16(&a.data[ir * a.rs + pc + p0..], a.rs, MR, &mut strip[p0 * MR..], MR);
     }
     whole
 }
