@@ -170,19 +170,24 @@ pub fn run_model(dev: &DeviceArgs, o: &ModelBench) -> Result<()> {
     }
     let mut top: Vec<&crate::graph::NodeProfile> = p.nodes.iter().collect();
     top.sort_by(|a, b| b.wall_us.total_cmp(&a.wall_us));
-    println!("\n| node | op | wall ms | GPU ms | GFLOP | MB | GFLOP/s | GB/s |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let kernels = p.nodes.iter().any(|n| n.kernel.is_some());
+    println!(
+        "\n| node | op | wall ms | GPU ms | GFLOP | MB | GFLOP/s | GB/s |{}",
+        if kernels { " kernel |" } else { "" }
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |{}", if kernels { " --- |" } else { "" });
     for n in top.into_iter().take(o.top) {
         let gpu_ms = n.gpu_us.map(|g| format!("{:.2}", g / 1e3)).unwrap_or_else(|| "-".into());
         println!(
-            "| {} | {} | {:.2} | {gpu_ms} | {:.3} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {:.2} | {gpu_ms} | {:.3} | {:.2} | {:.2} | {:.2} |{}",
             n.node,
             n.kind,
             n.wall_us / 1e3,
             n.cost.flops / 1e9,
             n.cost.bytes / 1e6,
             rate(n.cost.flops, n.wall_us),
-            rate(n.cost.bytes, n.wall_us)
+            rate(n.cost.bytes, n.wall_us),
+            n.kernel.map(|k| format!(" {k} |")).unwrap_or_default()
         );
     }
     Ok(())

@@ -50,35 +50,6 @@ pub fn affine_act(act: Act, ys: &mut [f32], alpha: f32, add: Addend) {
 unsafe fn gelu_avx512(ys: &mut [f32], alpha: f32, add: Addend) {
     use std::arch::x86_64::*;
     let c = _mm512_set1_ps;
-    let gelu = |x: __m512| {
-        let z = _mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2));
-        let a = _mm512_abs_ps(z);
-        let d = _mm512_fmadd_ps(a, c(ERF_P), c(1.0));
-        let t0 = _mm512_rcp14_ps(d);
-        let t = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, t0, c(1.0)), t0, t0);
-        let mut p = c(ERF_A[4]);
-        for k in ERF_A[..4].iter().rev() {
-            p = _mm512_fmadd_ps(p, t, c(*k));
-        }
-        p = _mm512_mul_ps(p, t);
-        // e^(-a^2) as exp_fast: 2^n e^r, r = x - n ln 2 (ln 2 in two parts), degree-6 polynomial.
-        let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
-        let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
-        let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
-        let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xe));
-        let mut q = c(EXP_POLY[0]);
-        for k in &EXP_POLY[1..] {
-            q = _mm512_fmadd_ps(q, r, c(*k));
-        }
-        let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
-        let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
-        let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
-        let erf_abs = _mm512_fnmadd_ps(p, _mm512_mul_ps(e, scale), c(1.0));
-        let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
-        let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
-        let half = _mm512_mul_ps(x, c(0.5));
-        _mm512_fmadd_ps(half, erf, half)
-    };
     let alpha_v = c(alpha);
     for j0 in (0..ys.len()).step_by(16) {
         let live = 16.min(ys.len() - j0);
@@ -90,8 +61,48 @@ unsafe fn gelu_avx512(ys: &mut [f32], alpha: f32, add: Addend) {
             Addend::Row(r) => _mm512_maskz_loadu_ps(mask, r.as_ptr().add(j0)),
         };
         let x = _mm512_fmadd_ps(alpha_v, _mm512_maskz_loadu_ps(mask, y), addend);
-        _mm512_mask_storeu_ps(y, mask, gelu(x));
+        _mm512_mask_storeu_ps(y, mask, gelu_zmm(x));
     }
+}
+
+/// GELU of 16 lanes as [`gelu_avx512`] computes it (shared with the GEMM's fused tail, so both
+/// give the same bits).
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn gelu_zmm(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps;
+    let z = _mm512_mul_ps(x, c(std::f32::consts::FRAC_1_SQRT_2));
+    let a = _mm512_abs_ps(z);
+    let d = _mm512_fmadd_ps(a, c(ERF_P), c(1.0));
+    let t0 = _mm512_rcp14_ps(d);
+    let t = _mm512_fmadd_ps(_mm512_fnmadd_ps(d, t0, c(1.0)), t0, t0);
+    let mut p = c(ERF_A[4]);
+    for k in ERF_A[..4].iter().rev() {
+        p = _mm512_fmadd_ps(p, t, c(*k));
+    }
+    p = _mm512_mul_ps(p, t);
+    // e^(-a^2) as exp_fast: 2^n e^r, r = x - n ln 2 (ln 2 in two parts), degree-6 polynomial.
+    let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
+    let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
+    let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
+    let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xe));
+    let mut q = c(EXP_POLY[0]);
+    for k in &EXP_POLY[1..] {
+        q = _mm512_fmadd_ps(q, r, c(*k));
+    }
+    let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
+    let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
+    let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
+    let erf_abs = _mm512_fnmadd_ps(p, _mm512_mul_ps(e, scale), c(1.0));
+    let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
+    let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
+    let half = _mm512_mul_ps(x, c(0.5));
+    _mm512_fmadd_ps(half, erf, half)
 }
 
 crate::multiversion!(fn affine_act_isa(act: Act, ys: &mut [f32], alpha: f32, add: Addend) => affine_act_any);

@@ -343,6 +343,7 @@ impl CpuPlan {
                 cost: s.cost,
                 wall_us: median(w),
                 gpu_us: None,
+                kernel: Some(s.kernel.name()),
             })
             .collect();
         Ok(Profile { nodes, whole_ms: median(whole), reps })

@@ -87,7 +87,7 @@ pub(crate) unsafe fn transpose_block16(
 /// pairs, then 128-bit lanes gathered across.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+pub(crate) unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
     let a: [__m512; 16] = std::array::from_fn(|i| {
         let (x, y) = (r[i & !1], r[i | 1]);
         if i % 2 == 0 {

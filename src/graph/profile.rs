@@ -22,6 +22,9 @@ pub struct NodeProfile {
     /// Median time between the timestamps around its compute pass, microseconds (None without
     /// TIMESTAMP_QUERY).
     pub gpu_us: Option<f64>,
+    /// The kernel variant that ran, where the backend chooses among several (the CPU backend's
+    /// "matmul gemm, transposed store", ...); None on the GPU, whose kernels the op names.
+    pub kernel: Option<&'static str>,
 }
 
 /// A whole graph's profile.
@@ -160,6 +163,7 @@ impl<'g> Plan<'g> {
                 cost: self.costs[k],
                 wall_us: median(walls[k].clone()),
                 gpu_us: (timed && !gpu_times[k].is_empty()).then(|| median(gpu_times[k].clone())),
+                kernel: None,
             })
             .collect();
         Ok(Profile { nodes, whole_ms: median(whole), reps })

@@ -7,7 +7,9 @@
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
+use super::epilogue::{affine_act, Addend};
 use super::SendPtr;
+use crate::ops::act::Act;
 use rayon::prelude::*;
 #[cfg(target_arch = "x86_64")]
 use std::cell::Cell;
@@ -99,20 +101,153 @@ const PAR_MIN: usize = 1 << 16;
 /// `c[m x n] (row stride ldc) = a[m x k] * b[k x n] + (c if accumulate)`, on the pool.
 /// Panics when an operand is too short for its shape (a bug in the caller, not bad input).
 pub fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, accumulate: bool) {
-    sgemm_then(m, k, n, a, b, c, ldc, accumulate, None)
+    sgemm_then(m, k, n, a, b, c, ldc, accumulate, Then::None)
 }
 
-/// Bytes of C per row block that [`sgemm_then`] finishes before its epilogue: small enough that
-/// the block is still in L2 when the epilogue reads it back, large enough that the per-call cost
-/// of matrixmultiply (it allocates, faults in and frees a ~1 MiB packing buffer per call) stays
-/// small.
+/// Bytes of C per row block that [`sgemm_then`] finishes before a [`Then::Rows`] epilogue:
+/// small enough that the block is still in L2 when the epilogue reads it back, large enough that
+/// the per-call cost of matrixmultiply (it allocates, faults in and frees a ~1 MiB packing buffer
+/// per call) stays small.
 const THEN_BLOCK_BYTES: usize = 512 << 10;
 
-/// Rows per product before the epilogue runs on them (all `m` without one).
-fn then_rows(then: Option<RowEpilogue>, m: usize, n: usize) -> usize {
-    match then {
-        Some(_) => (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(8).max(8),
-        None => m,
+/// Rows of a task or block: a multiple of 24, whole register tiles of ours (12 rows) and of
+/// matrixmultiply's (8).
+const ROW_STEP: usize = 24;
+
+/// What runs on a product's output as it is finished.
+#[derive(Clone, Copy)]
+pub enum Then<'a> {
+    None,
+    /// `f(line, first, stretch)` on each finished stretch of an output line (row `i` of the
+    /// product, or row `j` of a transposed store) that starts at element `first` of the line,
+    /// while it is in cache.
+    Rows(RowEpilogue<'a>),
+    /// An affine map and activation, in our kernel's registers before the store where it can
+    /// ([`Tail::fusable`]), else as [`Then::Rows`].
+    Tail(Tail<'a>),
+}
+
+/// `y = act(alpha * y + bias)` on each element of the product (the operations of [`affine_act`],
+/// so the same bits either way).
+#[derive(Clone, Copy, Debug)]
+pub struct Tail<'a> {
+    pub alpha: f32,
+    pub bias: Bias<'a>,
+    pub act: Act,
+}
+
+/// The addend of a [`Tail`].
+#[derive(Clone, Copy, Debug)]
+pub enum Bias<'a> {
+    None,
+    /// `bias[j]` for product column `j` (a linear layer's).
+    Cols(&'a [f32]),
+    /// `bias[i]` for product row `i` (a convolution's per output channel).
+    Rows(&'a [f32]),
+}
+
+impl Tail<'_> {
+    /// Whether our kernel applies it in registers (identity and GELU, the models' GEMM tails).
+    fn fusable(&self) -> bool {
+        matches!(self.act, Act::None | Act::Gelu)
+    }
+
+    /// Our kernel's form (the caller has checked the bias's length).
+    #[cfg(target_arch = "x86_64")]
+    fn for_tile(self) -> tile::Tail {
+        let (bias, bias_rows) = match self.bias {
+            Bias::None => (None, false),
+            Bias::Cols(b) => (Some(b.as_ptr()), false),
+            Bias::Rows(b) => (Some(b.as_ptr()), true),
+        };
+        tile::Tail { alpha: self.alpha, bias, bias_rows, gelu: self.act == Act::Gelu }
+    }
+
+    /// The tail of rows `first ..` of the product.
+    fn rows_from(self, first: usize) -> Self {
+        match self.bias {
+            Bias::Rows(v) => Tail { bias: Bias::Rows(&v[first..]), ..self },
+            _ => self,
+        }
+    }
+
+    /// The tail of the transposed product.
+    fn transposed(self) -> Self {
+        let bias = match self.bias {
+            Bias::None => Bias::None,
+            Bias::Cols(b) => Bias::Rows(b),
+            Bias::Rows(b) => Bias::Cols(b),
+        };
+        Tail { bias, ..self }
+    }
+}
+
+/// Up to this many columns our kernel stores a transposed product's tiles transposed (each tile
+/// 32 output rows of 12 floats); wider products are computed transposed instead
+/// ([`t_swapped`]): each strip of tiles writes a line in every output row, a plane apart (the
+/// same L1 sets, a TLB entry each). Measured (`t_swapped` / in place, GFLOP/s, 2 threads):
+/// n = 96 133 / 145, 192 153 / 151, 256 136 / 107, 384 148 / 104.
+#[cfg(target_arch = "x86_64")]
+const TILE_T_MAX_N: usize = 128;
+
+/// Packed a^T per block of [`t_swapped`] (it is read by every strip of b^T).
+#[cfg(target_arch = "x86_64")]
+const SWAP_BLOCK_BYTES: usize = 512 << 10;
+
+/// [`sgemm_t_then`] on our kernel as the product of the transposes, c^T = b^T a^T, stored by
+/// rows: tasks split the product's rows (a's), each block of them is packed as the right operand
+/// (16 x 16 transposes in registers) and multiplied by all of b^T.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn t_swapped(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat,
+    b: Mat,
+    c: &mut [f32],
+    ldc: usize,
+    fused: Option<Tail>,
+    rows_then: Option<RowEpilogue>,
+) {
+    let block = match rows_then {
+        Some(_) => then_rows(true, m, n),
+        None => (SWAP_BLOCK_BYTES / 4 / k).next_multiple_of(ROW_STEP),
+    };
+    let (at, bt) = (Mat { rs: a.cs, cs: a.rs, ..a }, Mat { rs: b.cs, cs: b.rs, ..b });
+    let ptr = SendPtr(c.as_mut_ptr());
+    let task = |r0: usize, mr: usize| {
+        let p = ptr;
+        for s0 in (r0..r0 + mr).step_by(block) {
+            let sr = block.min(r0 + mr - s0);
+            let tail = fused.map(|t| t.rows_from(s0).transposed().for_tile());
+            let ats = Mat { data: &at.data[s0 * at.cs..], ..at };
+            // SAFETY: elements (j, s0 .. s0 + sr) of the output for j < n lie inside `c` (checked
+            // by the caller) and belong to this task alone; a tail's bias holds n values.
+            let out = tile::Out { c: unsafe { p.0.add(s0) }, rs: ldc, cs: 1, accumulate: false, tail };
+            with_packed(k, sr, ats, |bp| unsafe { tile::gemm(n, bt, bp, 0..bp.panels(), out) });
+            if let Some(then) = rows_then {
+                for j in 0..n {
+                    // SAFETY: as above; this stretch is not aliased while `then` holds it.
+                    then(j, s0, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
+                }
+            }
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if threads == 1 || m * n * k < PAR_MIN {
+        return task(0, m);
+    }
+    let rows = m.div_ceil(threads * 2).next_multiple_of(32);
+    (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
+}
+
+/// Rows per product before a row epilogue runs on them (all `m` without one).
+fn then_rows(has_rows_epilogue: bool, m: usize, n: usize) -> usize {
+    if has_rows_epilogue {
+        (THEN_BLOCK_BYTES / 4 / n).next_multiple_of(ROW_STEP).max(ROW_STEP)
+    } else {
+        m
     }
 }
 
@@ -120,13 +255,12 @@ fn check_operands(m: usize, k: usize, n: usize, a: Mat, b: Mat) {
     assert!(a.fits(m, k) && b.fits(k, n), "gemm operands shorter than {m}x{k} * {k}x{n}");
 }
 
-/// `then(i, row)` of [`sgemm_then`].
-pub type RowEpilogue<'a> = &'a (dyn Fn(usize, &mut [f32]) + Sync);
+/// `then(line, first, stretch)` of [`Then::Rows`].
+pub type RowEpilogue<'a> = &'a (dyn Fn(usize, usize, &mut [f32]) + Sync);
 
-/// [`sgemm`] followed by `then(i, row)` on every output row `i` (its `n` elements), run on each
-/// block of rows right after the block's product, while it is still in cache (a bias and
-/// activation would otherwise read the whole output back from memory). Without an epilogue each
-/// task is one product.
+/// [`sgemm`] followed by `then` on every output row: fused into the stores or run on each block
+/// of rows right after the block's product, while it is still in cache (a bias and activation
+/// would otherwise read the whole output back from memory).
 #[allow(clippy::too_many_arguments)]
 pub fn sgemm_then(
     m: usize,
@@ -137,12 +271,31 @@ pub fn sgemm_then(
     c: &mut [f32],
     ldc: usize,
     accumulate: bool,
-    then: Option<RowEpilogue>,
+    then: Then,
 ) {
-    sgemm_then_on(Kernel::chosen(), m, k, n, a, b, c, ldc, accumulate, then)
+    sgemm_then_on(Kernel::chosen(), m, k, n, a, b, c, ldc, Store::Rows { accumulate }, then)
 }
 
-/// [`sgemm_then`] on a given kernel.
+/// [`sgemm_then`] with the product stored transposed: element (i, j) of `a * b` goes to
+/// `c[j * ldc + i]` (an `n x m` output of row stride `ldc`), so that a transpose after the product
+/// costs no pass of its own. A [`Then::Rows`] epilogue runs as `then(j, part)` on each finished
+/// stretch `part` of output row `j` (consecutive product rows).
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_t_then(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: &mut [f32], ldc: usize, then: Then) {
+    sgemm_then_on(Kernel::chosen(), m, k, n, a, b, c, ldc, Store::Transposed, then)
+}
+
+/// How [`sgemm_then_on`] stores the product.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Store {
+    /// Row `i` at `c[i * ldc ..]`, added to what is there when `accumulate`.
+    Rows { accumulate: bool },
+    /// Product row `i` as column `i` of an `n x m` output of row stride `ldc`.
+    Transposed,
+}
+
+/// [`sgemm_then`] / [`sgemm_t_then`] on a given kernel. Tasks split the product's rows (or, when
+/// rows are few, its columns in whole panels); B is packed once for all of them (ours).
 #[allow(clippy::too_many_arguments)]
 fn sgemm_then_on(
     kernel: Kernel,
@@ -153,63 +306,92 @@ fn sgemm_then_on(
     b: Mat,
     c: &mut [f32],
     ldc: usize,
-    accumulate: bool,
-    then: Option<RowEpilogue>,
+    store: Store,
+    then: Then,
 ) {
     check_operands(m, k, n, a, b);
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm output shorter than {m}x{n}");
-    assert!(ldc >= n);
+    let transposed = store == Store::Transposed;
+    let (rs, cs, lines, line) = if transposed { (1, ldc, n, m) } else { (ldc, 1, m, n) };
+    assert!(lines == 0 || line == 0 || (lines - 1) * ldc + line <= c.len(), "gemm output shorter than {lines}x{line}");
+    assert!(ldc >= line);
     if m == 0 || n == 0 {
         return;
     }
+    let accumulate = store == Store::Rows { accumulate: true };
+    let fused = match then {
+        Then::Tail(t) if kernel == Kernel::Tile && t.fusable() => Some(t),
+        _ => None,
+    };
+    if let Bias::Cols(v) | Bias::Rows(v) = fused.map_or(Bias::None, |t| t.bias) {
+        assert!(
+            v.len() >= if matches!(fused.map(|t| t.bias), Some(Bias::Rows(_))) { m } else { n },
+            "gemm tail: bias too short"
+        );
+    }
+    // A tail our kernel cannot fuse runs as a row epilogue.
+    let tail_rows = |i: usize, first: usize, part: &mut [f32]| {
+        if let Then::Tail(t) = then {
+            let add = match (t.bias, transposed) {
+                (Bias::None, _) => Addend::None,
+                (Bias::Cols(v), false) | (Bias::Rows(v), true) => Addend::Row(&v[first..first + part.len()]),
+                (Bias::Rows(v), false) | (Bias::Cols(v), true) => Addend::Scalar(v[i]),
+            };
+            affine_act(t.act, part, t.alpha, add);
+        }
+    };
+    let rows_then: Option<RowEpilogue> = match then {
+        Then::Rows(f) => Some(f),
+        Then::Tail(_) if fused.is_none() => Some(&tail_rows),
+        _ => None,
+    };
+    #[cfg(target_arch = "x86_64")]
+    if transposed && kernel == Kernel::Tile && n > TILE_T_MAX_N && k > 0 {
+        return t_swapped(m, k, n, a, b, c, ldc, fused, rows_then);
+    }
+    let ptr = SendPtr(c.as_mut_ptr());
     with_b(kernel, k, n, b, |packed| {
         let threads = rayon::current_num_threads();
-        let block = then_rows(then, m, n);
-        // SAFETY (of every call below): `c` points at rows of the output (bounds checked above) that
-        // only this call writes, in the columns `cols` (whole register tiles for ours).
-        let product = |mr: usize, a: Mat, c: *mut f32, cols: std::ops::Range<usize>| unsafe {
-            product(packed, mr, k, a, b, cols, c, ldc, accumulate)
-        };
-        let blocked = |r0: usize, mr: usize, a: Mat, cb: &mut [f32]| {
-            for s0 in (0..mr).step_by(block) {
-                let sr = block.min(mr - s0);
+        let block = then_rows(rows_then.is_some(), m, n);
+        // Rows r0 .. r0 + mr times columns `cols`, then the row epilogue (when `then` is given)
+        // on each block of rows.
+        let run = |r0: usize, mr: usize, cols: std::ops::Range<usize>, then: Option<RowEpilogue>| {
+            let p = ptr;
+            for s0 in (r0..r0 + mr).step_by(block) {
+                let sr = block.min(r0 + mr - s0);
                 let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
-                let cs = &mut cb[s0 * ldc..(s0 + sr - 1) * ldc + n];
-                product(sr, ab, cs.as_mut_ptr(), 0..n);
-                if let Some(then) = then {
-                    for i in 0..sr {
-                        then(r0 + s0 + i, &mut cs[i * ldc..i * ldc + n]);
+                // SAFETY: rows s0 .. s0 + sr, columns `cols` of the product lie inside `c`
+                // (checked above) and belong to this task alone.
+                let tail = fused.map(|t| t.rows_from(s0));
+                unsafe { product(packed, sr, k, ab, b, cols.clone(), p.0.add(s0 * rs), rs, cs, accumulate, tail) };
+                let Some(then) = then else { continue };
+                // SAFETY (of both): as above; each stretch is not aliased while `then` holds it.
+                if transposed {
+                    for j in cols.clone() {
+                        then(j, s0, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
+                    }
+                } else {
+                    for i in s0..s0 + sr {
+                        let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(i * ldc + cols.start), cols.len()) };
+                        then(i, cols.start, row);
                     }
                 }
             }
         };
         if threads == 1 || m * n * k < PAR_MIN {
-            return blocked(0, m, a, c);
+            return run(0, m, 0..n, rows_then);
         }
         if m >= 16 * threads || m >= n {
-            // Row blocks: a multiple of 8 rows per task, a few tasks per thread.
-            let rows = m.div_ceil(threads * 2).next_multiple_of(8).max(8);
-            c[..(m - 1) * ldc + n].par_chunks_mut(rows * ldc).enumerate().for_each(|(t, cb)| {
-                let r0 = t * rows;
-                let mr = rows.min(m - r0);
-                let ab = Mat { data: &a.data[r0 * a.rs..], ..a };
-                blocked(r0, mr, ab, cb);
-            });
-        } else {
-            // Column blocks (whole register tiles): each task writes its own columns of every row.
-            let cols = n.div_ceil(threads * 2).next_multiple_of(32).max(32);
-            let ptr = SendPtr(c.as_mut_ptr());
-            (0..n.div_ceil(cols)).into_par_iter().for_each(|t| {
-                let c0 = t * cols;
-                let nc = cols.min(n - c0);
-                let p = ptr;
-                // Tasks write disjoint column ranges [c0, c0 + nc) of rows < m.
-                product(m, a, p.0, c0..c0 + nc);
-            });
-            // Few rows: the epilogue afterwards, a row per task.
-            if let Some(then) = then {
-                c[..(m - 1) * ldc + n].par_chunks_mut(ldc).enumerate().for_each(|(i, row)| then(i, &mut row[..n]));
-            }
+            // Row blocks, a few tasks per thread.
+            let rows = m.div_ceil(threads * 2).next_multiple_of(ROW_STEP);
+            (0..m.div_ceil(rows)).into_par_iter().for_each(|t| run(t * rows, rows.min(m - t * rows), 0..n, rows_then));
+            return;
+        }
+        // Column blocks (whole register tiles): each task writes its own columns of every row.
+        let cols = n.div_ceil(threads * 2).next_multiple_of(32).max(32);
+        (0..n.div_ceil(cols)).into_par_iter().for_each(|t| run(0, m, t * cols..n.min((t + 1) * cols), None));
+        // Few rows: the row epilogue afterwards, on whole lines.
+        if let Some(then) = rows_then {
+            c[..(lines - 1) * ldc + line].par_chunks_mut(ldc).enumerate().for_each(|(i, l)| then(i, 0, &mut l[..line]));
         }
     })
 }
@@ -231,7 +413,8 @@ fn with_b<R>(kernel: Kernel, k: usize, n: usize, b: Mat, f: impl FnOnce(Option<&
 }
 
 /// Rows `0 .. m` of `a` times the columns `cols` of `b` (on ours, whole panels of 32 but the
-/// last) into `c`, element (i, j) at `c[i * ldc + j]`.
+/// last) into `c`, element (i, j) at `c[i * rs + j * cs]` (`rs` or `cs` is 1), then the fused
+/// tail (ours only).
 ///
 /// # Safety
 /// `c` is valid for those elements, which no other thread touches meanwhile; the operands hold
@@ -245,65 +428,19 @@ unsafe fn product(
     b: Mat,
     cols: std::ops::Range<usize>,
     c: *mut f32,
-    ldc: usize,
+    rs: usize,
+    cs: usize,
     accumulate: bool,
+    tail: Option<Tail>,
 ) {
     #[cfg(target_arch = "x86_64")]
     if let Some(bp) = packed {
         let panels = cols.start / tile::NR..cols.end.div_ceil(tile::NR);
-        return tile::gemm(m, a, bp, panels, c, ldc, accumulate);
+        return tile::gemm(m, a, bp, panels, tile::Out { c, rs, cs, accumulate, tail: tail.map(Tail::for_tile) });
     }
-    let _ = packed;
+    let _ = (packed, tail);
     let bb = Mat { data: &b.data[cols.start * b.cs..], ..b };
-    raw(Kernel::MatrixMultiply, m, k, cols.len(), a, bb, c.add(cols.start), ldc, 1, accumulate)
-}
-
-/// [`sgemm_then`] with the product stored transposed: element (i, j) of `a * b` goes to
-/// `c[j * ldc + i]` (an `n x m` output of row stride `ldc`), so that a transpose after the product
-/// costs no pass of its own. `then(j, part)` runs on each finished stretch `part` of output row
-/// `j` (consecutive product rows), while it is in cache. Tasks split the product's rows.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_t_then(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Mat,
-    b: Mat,
-    c: &mut [f32],
-    ldc: usize,
-    then: Option<RowEpilogue>,
-) {
-    check_operands(m, k, n, a, b);
-    assert!(m == 0 || n == 0 || (n - 1) * ldc + m <= c.len(), "transposed gemm output shorter than {n}x{m}");
-    assert!(ldc >= m);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let block = then_rows(then, m, n);
-    let ptr = SendPtr(c.as_mut_ptr());
-    // Product rows r0 .. r0 + mr: output columns that no other task writes.
-    let task = |r0: usize, mr: usize| {
-        let p = ptr;
-        for s0 in (r0..r0 + mr).step_by(block) {
-            let sr = block.min(r0 + mr - s0);
-            let ab = Mat { data: &a.data[s0 * a.rs..], ..a };
-            // SAFETY: elements (j, s0 .. s0 + sr) of the output for j < n lie inside `c` (checked
-            // above) and belong to this task alone.
-            unsafe { raw(Kernel::chosen(), sr, k, n, ab, b, p.0.add(s0), 1, ldc, false) };
-            if let Some(then) = then {
-                for j in 0..n {
-                    // SAFETY: as above; this stretch is not aliased while `then` holds it.
-                    then(j, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
-                }
-            }
-        }
-    };
-    let threads = rayon::current_num_threads();
-    if threads == 1 || m * n * k < PAR_MIN {
-        return task(0, m);
-    }
-    let rows = m.div_ceil(threads * 2).next_multiple_of(16).max(16);
-    (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
+    raw(Kernel::MatrixMultiply, m, k, cols.len(), a, bb, c.add(cols.start * cs), rs, cs, accumulate)
 }
 
 /// [`sgemm`] on the calling thread.
@@ -456,16 +593,9 @@ unsafe fn raw(
 ) {
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Tile && k > 0 {
-        if csc == 1 {
-            return with_packed(k, n, b, |bp| tile::gemm(m, a, bp, 0..bp.panels(), c, rsc, accumulate));
-        }
-        if rsc == 1 {
-            // A transposed output is the transposed product stored by rows: c^T = b^T a^T (then
-            // a^T is packed as the right operand, by 16 x 16 transposes in registers; storing
-            // the tiles transposed instead ran at half the rate at n = 384).
-            let (at, bt) = (Mat { rs: a.cs, cs: a.rs, ..a }, Mat { rs: b.cs, cs: b.rs, ..b });
-            return raw(kernel, n, k, m, bt, at, c, csc, 1, accumulate);
-        }
+        assert!(rsc == 1 || csc == 1, "gemm output with neither unit stride");
+        let out = tile::Out { c, rs: rsc, cs: csc, accumulate, tail: None };
+        return with_packed(k, n, b, |bp| tile::gemm(m, a, bp, 0..bp.panels(), out));
     }
     let _ = kernel;
     let beta = if accumulate { 1.0 } else { 0.0 };
@@ -538,10 +668,10 @@ mod tests {
                     let want = naive(m, k, n, a, b);
                     let scale = want.iter().fold(1.0f32, |s, v| s.max(v.abs()));
                     let mut c = vec![0.5f32; m * n];
-                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, false, None);
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, Store::Rows { accumulate: false }, Then::None);
                     let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - y).abs()));
                     assert!(err <= 1e-5 * scale, "{kernel:?} {m}x{k}x{n} ta {ta} tb {tb}: error {err} (seed {seed})");
-                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, true, None);
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, n, Store::Rows { accumulate: true }, Then::None);
                     let err = c.iter().zip(&want).fold(0.0f32, |e, (x, y)| e.max((x - 2.0 * y).abs()));
                     assert!(err <= 2e-5 * scale, "{kernel:?} {m}x{k}x{n} accumulate: error {err} (seed {seed})");
                 }
@@ -637,33 +767,93 @@ mod tests {
     }
 
     /// [`sgemm_t_then`] stores the product transposed, leaves the row gaps alone, and runs the
-    /// epilogue once on every element with its output row's index: serial, one block per task and
-    /// several blocks per task.
+    /// epilogue once on every element with its output row's index: serial, one block per task,
+    /// several blocks per task and column tasks, on every kernel.
     #[test]
     fn sgemm_t_then_writes_the_transposed_product() {
         let seed = Rng::fresh_seed();
-        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000), (1000, 7, 3), (1000, 7, 3000)] {
+        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000), (1000, 7, 3), (1000, 7, 3000), (50, 300, 70)] {
             let at = Tensor::random(&[m * k], seed ^ 8, -1.0, 1.0).data;
             let bt = Tensor::random(&[k * n], seed ^ 9, -1.0, 1.0).data;
             let (a, b) = (Mat::rows(&at, k), Mat::t(&bt, k));
             let want = naive(m, k, n, a, b);
             let ldc = m + 3;
-            for with_then in [false, true] {
-                let mut c = vec![-3.0f32; n * ldc];
-                let then = |j: usize, part: &mut [f32]| part.iter_mut().for_each(|v| *v = *v * 2.0 + j as f32);
-                sgemm_t_then(m, k, n, a, b, &mut c, ldc, with_then.then_some(&then as RowEpilogue));
-                for j in 0..n {
-                    for i in 0..ldc {
-                        let got = c[j * ldc + i];
-                        if i >= m {
-                            assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({j}, {i})");
-                            continue;
+            for kernel in Kernel::all_available() {
+                for with_then in [false, true] {
+                    let mut c = vec![-3.0f32; n * ldc];
+                    let then = |j: usize, first: usize, part: &mut [f32]| {
+                        part.iter_mut().enumerate().for_each(|(i, v)| *v = *v * 2.0 + j as f32 - (first + i) as f32)
+                    };
+                    let then = if with_then { Then::Rows(&then) } else { Then::None };
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut c, ldc, Store::Transposed, then);
+                    for j in 0..n {
+                        for i in 0..ldc {
+                            let got = c[j * ldc + i];
+                            if i >= m {
+                                assert_eq!(got, -3.0, "{m}x{k}x{n}: wrote the gap at ({j}, {i})");
+                                continue;
+                            }
+                            let w =
+                                if with_then { want[i * n + j] * 2.0 + j as f32 - i as f32 } else { want[i * n + j] };
+                            assert!(
+                                (got - w).abs() <= 1e-4 * w.abs().max(1.0),
+                                "{kernel:?} {m}x{k}x{n} then {with_then} ({j}, {i}): {got} vs {w} (seed {seed})"
+                            );
                         }
-                        let w = if with_then { want[i * n + j] * 2.0 + j as f32 } else { want[i * n + j] };
-                        assert!(
-                            (got - w).abs() <= 1e-4 * w.abs().max(1.0),
-                            "{m}x{k}x{n} then {with_then} ({j}, {i}): {got} vs {w} (seed {seed})"
-                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A [`Then::Tail`] gives the bits of the plain product followed by [`affine_act`], fused
+    /// (identity, GELU) or not (ReLU), with and without alpha and bias, stored by rows or
+    /// transposed, on row tasks, column tasks, the serial path and two depth blocks.
+    #[test]
+    fn tails_match_the_product_then_affine_act_bit_for_bit() {
+        let seed = Rng::fresh_seed();
+        for (m, k, n) in [(1, 1, 1), (700, 30, 300), (5, 40, 2000), (37, 300, 45)] {
+            let at = Tensor::random(&[m * k], seed ^ 13, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 14, -1.0, 1.0).data;
+            let bias_n = Tensor::random(&[n], seed ^ 15, -1.0, 1.0).data;
+            let bias_m = Tensor::random(&[m], seed ^ 16, -1.0, 1.0).data;
+            let (a, b) = (Mat::rows(&at, k), Mat::t(&bt, k));
+            for kernel in Kernel::all_available() {
+                for store in [Store::Rows { accumulate: false }, Store::Transposed] {
+                    let ldc = if store == Store::Transposed { m } else { n };
+                    let mut plain = vec![0.0f32; m * n];
+                    sgemm_then_on(kernel, m, k, n, a, b, &mut plain, ldc, store, Then::None);
+                    for act in [Act::None, Act::Gelu, Act::Relu] {
+                        let forms = [
+                            (1.0, Bias::None),
+                            (0.3, Bias::Cols(&bias_n)),
+                            (1.0, Bias::Cols(&bias_n)),
+                            (0.7, Bias::None),
+                            (0.3, Bias::Rows(&bias_m)),
+                        ];
+                        for (alpha, bias) in forms {
+                            let mut want = plain.clone();
+                            for (line, l) in want.chunks_mut(ldc).enumerate() {
+                                let add = match (bias, store) {
+                                    (Bias::None, _) => Addend::None,
+                                    (Bias::Cols(v), Store::Transposed) | (Bias::Rows(v), Store::Rows { .. }) => {
+                                        Addend::Scalar(v[line])
+                                    }
+                                    (Bias::Cols(v) | Bias::Rows(v), _) => Addend::Row(v),
+                                };
+                                affine_act(act, l, alpha, add);
+                            }
+                            let mut got = vec![f32::NAN; m * n];
+                            let tail = Then::Tail(Tail { alpha, bias, act });
+                            sgemm_then_on(kernel, m, k, n, a, b, &mut got, ldc, store, tail);
+                            let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
+                            let form = match bias {
+                                Bias::None => "none",
+                                Bias::Cols(_) => "per column",
+                                Bias::Rows(_) => "per row",
+                            };
+                            assert!(same, "{kernel:?} {m}x{k}x{n} {store:?} {act:?} {alpha} bias {form} (seed {seed})");
+                        }
                     }
                 }
             }
@@ -683,11 +873,11 @@ mod tests {
             let ldc = n + 2;
             for kernel in Kernel::all_available() {
                 let mut c = vec![-3.0f32; m * ldc];
-                let then = |i: usize, row: &mut [f32]| {
-                    assert_eq!(row.len(), n);
+                let then = |i: usize, first: usize, row: &mut [f32]| {
+                    assert_eq!((first, row.len()), (0, n));
                     row.iter_mut().for_each(|v| *v = *v * 2.0 + i as f32);
                 };
-                sgemm_then_on(kernel, m, k, n, a, b, &mut c, ldc, false, Some(&then));
+                sgemm_then_on(kernel, m, k, n, a, b, &mut c, ldc, Store::Rows { accumulate: false }, Then::Rows(&then));
                 for i in 0..m {
                     for j in 0..ldc {
                         let got = c[i * ldc + j];

@@ -7,10 +7,13 @@
 //! block go by. A row-major A with few panels is read in place; otherwise A is packed 12 rows at a
 //! time (zero-padded at the bottom edge), and the next 12 rows are prefetched while the panels go
 //! by. Transposes (a transposed B, a row-major A's strips) go through 16 x 16 blocks transposed in
-//! registers. Partial tiles are stored with masks, so nothing outside the product is written.
+//! registers. Partial tiles are stored with masks, so nothing outside the product is written. A
+//! tile can be stored transposed (16 x 16 register transposes, 32 stretches of up to 12 floats)
+//! and can end in a tail (alpha, bias, GELU) applied in registers before the store.
 
 use super::Mat;
-use crate::cpu::transpose::transpose_block16;
+use crate::cpu::epilogue::gelu_zmm;
+use crate::cpu::transpose::{transpose16, transpose_block16};
 use std::arch::x86_64::*;
 use std::ops::Range;
 
@@ -104,20 +107,50 @@ unsafe fn pack_transposed(b: Mat, pc: usize, kc: usize, c0: usize, w: usize, dst
     }
 }
 
-/// `c[i * ldc + j] = (c[..] if accumulate +) sum_p a(i, p) * b(p, j)` for rows `i < m` and the
-/// columns of `panels` (panel `j` is columns `j * NR .. min(n, (j + 1) * NR)`); nothing else
-/// of `c` is read or written.
+/// Where a product's tiles go: element (i, j) at `c[i * rs + j * cs]`, with `cs == 1` (rows) or
+/// `rs == 1` (the product stored transposed: each tile is transposed in registers and stored as
+/// 32 stretches of up to 12 floats, so a following transpose costs no pass of its own).
+#[derive(Clone, Copy)]
+pub struct Out {
+    pub c: *mut f32,
+    pub rs: usize,
+    pub cs: usize,
+    /// Add the product to what `c` holds.
+    pub accumulate: bool,
+    /// Applied in registers to each element after the last depth block.
+    pub tail: Option<Tail>,
+}
+
+/// `y = act(alpha * y + bias)`, with the operations of [`crate::cpu::epilogue::affine_act`] in
+/// the same order (the same bits).
+#[derive(Clone, Copy)]
+pub struct Tail {
+    pub alpha: f32,
+    /// Product column `j`'s addend at `bias[j]` (or row `i`'s at `bias[i]`), for every column
+    /// (row) of the product.
+    pub bias: Option<*const f32>,
+    /// The bias is per row, not per column.
+    pub bias_rows: bool,
+    /// GELU after the affine part (else none).
+    pub gelu: bool,
+}
+
+/// `out(i, j) = (out(i, j) if accumulate +) sum_p a(i, p) * b(p, j)`, then the tail, for rows
+/// `i < m` and the columns of `panels` (panel `j` is columns `j * NR .. min(n, (j + 1) * NR)`);
+/// nothing else of `out` is read or written.
 ///
 /// # Safety
-/// The CPU has AVX-512F; `a` holds `m x bp.k` (checked by the caller); `c` is valid for reads and
-/// writes of those elements, which no other thread touches meanwhile.
-pub unsafe fn gemm(m: usize, a: Mat, bp: &PackedB, panels: Range<usize>, c: *mut f32, ldc: usize, accumulate: bool) {
+/// The CPU has AVX-512F; `a` holds `m x bp.k` (checked by the caller); `out` is valid for reads
+/// and writes of those elements, which no other thread touches meanwhile; a tail's bias holds
+/// `bp.n` values (`m` per row).
+pub unsafe fn gemm(m: usize, a: Mat, bp: &PackedB, panels: Range<usize>, out: Out) {
     let (k, n, np) = (bp.k, bp.n, bp.panels());
     let kb = depth_block(k);
     let mut strip = [0.0f32; MR * KC];
     for pc in (0..k).step_by(kb) {
         let kc = kb.min(k - pc);
-        let acc_c = accumulate || pc > 0;
+        let accumulate = out.accumulate || pc > 0;
+        let tail = out.tail.filter(|_| pc + kc == k);
         let block = bp.data.as_ptr().add(pc * np * NR);
         for ir in (0..m).step_by(MR) {
             let mr = MR.min(m - ir);
@@ -134,17 +167,19 @@ pub unsafe fn gemm(m: usize, a: Mat, bp: &PackedB, panels: Range<usize>, c: *mut
             }
             let (ap, lda) = if in_place { (a.data.as_ptr().add(ir * a.rs + pc), a.rs) } else { (strip.as_ptr(), MR) };
             for j in panels.clone() {
-                let c = c.add(ir * ldc + j * NR);
                 let t = Tile {
                     kc,
                     a: ap,
                     lda,
                     b: block.add(j * kc * NR),
-                    c,
-                    ldc,
+                    c: out.c.add(ir * out.rs + j * NR * out.cs),
+                    rs: out.rs,
+                    cs: out.cs,
                     mr,
                     nr: NR.min(n - j * NR),
-                    accumulate: acc_c,
+                    accumulate,
+                    tail: tail
+                        .map(|t| Tail { bias: t.bias.map(|b| b.add(if t.bias_rows { ir } else { j * NR })), ..t }),
                 };
                 if in_place {
                     t.run::<true>()
@@ -219,7 +254,9 @@ fn prefetch_strip(a: Mat, ir: usize, mr: usize, pc: usize, kc: usize) {
     }
 }
 
-/// One tile's work: `c(r, l) (+)= sum_p a(r, p) * b[p * NR + l]` for `r < mr`, `l < nr`.
+#[derive(Clone, Copy)]
+/// One tile's work: `c(r, l) (+)= sum_p a(r, p) * b[p * NR + l]` for `r < mr`, `l < nr`, then
+/// the tail.
 struct Tile {
     kc: usize,
     /// `a(r, p)` at `a[r * lda + p]` (row-major) or `a[p * lda + r]`; all 12 rows are computed
@@ -227,23 +264,38 @@ struct Tile {
     a: *const f32,
     lda: usize,
     b: *const f32,
-    /// `c(r, l)` at `c[r * ldc + l]`.
+    /// `c(r, l)` at `c[r * rs + l * cs]`, `cs == 1` or `rs == 1`.
     c: *mut f32,
-    ldc: usize,
+    rs: usize,
+    cs: usize,
     mr: usize,
     nr: usize,
     accumulate: bool,
+    /// With the bias at the tile's first column (row).
+    tail: Option<Tail>,
+}
+
+/// The lowest `w` of 16 lanes.
+fn lanes(w: usize) -> __mmask16 {
+    ((1u32 << w.min(16)) - 1) as __mmask16
 }
 
 impl Tile {
     #[target_feature(enable = "avx512f")]
     unsafe fn run<const ROW_MAJOR: bool>(self) {
-        let Tile { kc, a, lda, b, c, ldc, mr, nr, accumulate } = self;
+        let Tile { kc, a, lda, b, c, rs, cs, mr, nr, .. } = self;
+        let rows = cs == 1;
         // The tile's C is written at the end: ask for it now, so its misses overlap the
         // arithmetic (at 16384 rows C is far larger than the caches).
-        for r in 0..mr {
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.add(r * ldc).wrapping_add(16) as *const i8);
+        if rows {
+            for r in 0..mr {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(r * rs) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(c.add(r * rs).wrapping_add(16) as *const i8);
+            }
+        } else {
+            for l in 0..nr {
+                _mm_prefetch::<_MM_HINT_T0>(c.add(l * cs) as *const i8);
+            }
         }
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..kc {
@@ -256,19 +308,68 @@ impl Tile {
                 acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
             }
         }
-        let lanes = |w: usize| -> __mmask16 { ((1u32 << w.min(16)) - 1) as __mmask16 };
-        let (m0, m1) = (lanes(nr), lanes(nr.saturating_sub(16)));
-        for (r, acc) in acc.iter().enumerate().take(mr) {
-            // Masked-off lanes are neither read nor written (nor fault), so the second half's
-            // address may lie past the output when nr <= 16.
-            let (c0, c1) = (c.add(r * ldc), c.add(r * ldc).wrapping_add(16));
-            let (mut v0, mut v1) = (acc[0], acc[1]);
-            if accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c0));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c1));
+        // Each half with constant indices (a loop over the halves left the accumulators in
+        // memory, at half the rate).
+        self.finish::<0>(std::array::from_fn(|r| acc[r][0]));
+        self.finish::<1>(std::array::from_fn(|r| acc[r][1]));
+    }
+
+    /// Columns `16 H .. 16 H + 16` of the tile, held as one vector per row: C added when
+    /// accumulating, then the tail, then stored (masked: lanes and rows past the tile's are
+    /// neither read nor written, nor fault, so their addresses may lie past the output).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn finish<const H: usize>(&self, mut v: [__m512; MR]) {
+        let Tile { c, rs, cs, mr, nr, accumulate, tail, .. } = *self;
+        let live = nr.saturating_sub(16 * H).min(16);
+        if live == 0 {
+            return;
+        }
+        let (cols, rows) = (lanes(live), lanes(mr));
+        let ch = c.add(16 * H * cs);
+        let zero = _mm512_setzero_ps();
+        if accumulate {
+            if cs == 1 {
+                for (r, v) in v.iter_mut().enumerate().take(mr) {
+                    *v = _mm512_add_ps(*v, _mm512_maskz_loadu_ps(cols, ch.add(r * rs)));
+                }
+            } else {
+                let old: [__m512; 16] = std::array::from_fn(|l| {
+                    _mm512_maskz_loadu_ps(if l < live { rows } else { 0 }, ch.wrapping_add(l * cs))
+                });
+                for (v, o) in v.iter_mut().zip(transpose16(old)) {
+                    *v = _mm512_add_ps(*v, o);
+                }
             }
-            _mm512_mask_storeu_ps(c0, m0, v0);
-            _mm512_mask_storeu_ps(c1, m1, v1);
+        }
+        if let Some(t) = tail {
+            let alpha = _mm512_set1_ps(t.alpha);
+            let bias = |r: usize| match t.bias {
+                None => zero,
+                Some(b) if t.bias_rows => _mm512_set1_ps(if r < mr { *b.add(r) } else { 0.0 }),
+                Some(b) => _mm512_maskz_loadu_ps(cols, b.add(16 * H)),
+            };
+            let col_bias = bias(0);
+            for (r, v) in v.iter_mut().enumerate() {
+                let bias = if t.bias_rows { bias(r) } else { col_bias };
+                *v = if t.gelu {
+                    gelu_zmm(_mm512_fmadd_ps(alpha, *v, bias))
+                } else if t.bias.is_some() {
+                    _mm512_add_ps(_mm512_mul_ps(alpha, *v), bias)
+                } else {
+                    _mm512_mul_ps(alpha, *v)
+                };
+            }
+        }
+        if cs == 1 {
+            for (r, v) in v.iter().enumerate().take(mr) {
+                _mm512_mask_storeu_ps(ch.add(r * rs), cols, *v);
+            }
+        } else {
+            let t = transpose16(std::array::from_fn(|r| if r < MR { v[r] } else { zero }));
+            for (l, t) in t.iter().enumerate().take(live) {
+                _mm512_mask_storeu_ps(ch.add(l * cs), rows, *t);
+            }
         }
     }
 }

@@ -1,11 +1,12 @@
 //! matmul on the CPU backend: the shared GEMM ([`crate::cpu::gemm`]); a weight shared by every
 //! batch item folds the batch into M (one large GEMM), other batches run one GEMM each (on the
-//! pool, one per task, when there are enough of them); alpha, bias and activation
-//! fused into the folded GEMM (on each block of rows while it is in cache), else one pass after.
+//! pool, one per task, when there are enough of them); alpha, bias and activation are the folded
+//! GEMM's tail ([`crate::cpu::gemm::Then::Tail`]: in its registers, or on each block of rows
+//! while it is in cache), else one pass after.
 
 use super::{batch_strides, MatMul, MAX_BATCH_RANK};
 use crate::cpu::epilogue::{affine_act, Addend};
-use crate::cpu::gemm::{sgemm, sgemm_serial, sgemm_t_then, sgemm_then, Mat};
+use crate::cpu::gemm::{sgemm, sgemm_serial, sgemm_t_then, sgemm_then, Bias, Mat, Tail, Then};
 use crate::ops::act::Act;
 use crate::cpu::{par_chunks, CpuInput, CpuKernel};
 use crate::tensor::numel;
@@ -99,27 +100,23 @@ impl CpuKernel for MatMulCpu {
             return;
         }
         let (alpha, act, bias) = (self.p.alpha, self.p.act, inputs.get(2).copied());
-        let add = bias.map_or(Addend::None, Addend::Row);
-        let epilogue = |_: usize, row: &mut [f32]| affine_act(act, row, alpha, add);
+        let tail = Then::Tail(Tail { alpha, bias: bias.map_or(Bias::None, Bias::Cols), act });
         if let Some([planes, x, _]) = self.transposed {
-            // Output row j of each plane is column j of the product: bias j for all of it.
-            let add_j = |j: usize| bias.map_or(Addend::None, |b| Addend::Scalar(b[j]));
-            let then = |j: usize, part: &mut [f32]| affine_act(act, part, alpha, add_j(j));
             for (z, yz) in y.chunks_mut(x * n).enumerate().take(planes) {
-                sgemm_t_then(x, k, n, Mat::rows(&a[z * x * k..], k), self.b_mat(b, 0), yz, x, Some(&then));
+                sgemm_t_then(x, k, n, Mat::rows(&a[z * x * k..], k), self.b_mat(b, 0), yz, x, tail);
             }
             return;
         }
         if let Some([planes, _, rows]) = self.a_transposed {
             for (z, yz) in y.chunks_mut(rows * n).enumerate().take(planes) {
                 let az = Mat::t(&a[z * k * rows..], rows);
-                sgemm_then(rows, k, n, az, self.b_mat(b, 0), yz, n, false, Some(&epilogue));
+                sgemm_then(rows, k, n, az, self.b_mat(b, 0), yz, n, false, tail);
             }
             return;
         }
         if self.folded {
             let rows = self.offsets.len() * m;
-            sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, Some(&epilogue));
+            sgemm_then(rows, k, n, Mat::rows(a, k), self.b_mat(b, 0), y, n, false, tail);
             return;
         } else if self.offsets.len() >= 2 * crate::cpu::threads() {
             y.par_chunks_mut(m * n).zip(&self.offsets).for_each(|(yz, &(oa, ob))| {
@@ -131,7 +128,8 @@ impl CpuKernel for MatMulCpu {
             }
         }
         if alpha != 1.0 || bias.is_some() || act != Act::None {
-            par_chunks(y, n, 1 << 14, |_, row| epilogue(0, row));
+            let add = bias.map_or(Addend::None, Addend::Row);
+            par_chunks(y, n, 1 << 14, |_, row| affine_act(act, row, alpha, add));
         }
     }
     fn name(&self) -> &'static str {
