@@ -579,6 +579,7 @@ pub fn fold_batch_norm(
 }
 
 mod cpu;
+mod depthwise;
 pub(crate) mod few;
 mod winograd;
 #[cfg(test)]

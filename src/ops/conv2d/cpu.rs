@@ -10,6 +10,7 @@
 //! weights are prepacked at plan time (`[O, C/g * kh * kw]` rows, or Winograd's transform).
 
 use crate::cpu::epilogue::{affine_act, Addend};
+use super::depthwise::{self, Path, PlaneGeom};
 use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Mat, FEW_ROWS};
@@ -92,13 +93,7 @@ impl ConvCpu {
             let (b, ch) = (plane / o, plane % o);
             let xin = &x[(b * c + ch) * h * wd..(b * c + ch + 1) * h * wd];
             let taps: Vec<f32> = (0..kh * kw).map(|t| w.data[ch * w.rs + t * w.cs]).collect();
-            if g.stride == [1, 1] {
-                DW_SCRATCH.with_borrow_mut(|(pad, frame)| depthwise_plane_unit(g, xin, &taps, pad, frame, out));
-            } else {
-                depthwise_plane(g, xin, &taps, out);
-            }
-            let add = bias.map_or(Addend::None, |b| Addend::Scalar(b[ch]));
-            affine_act(act, out, 1.0, add);
+            depthwise::plane(Path::chosen(), g, xin, &taps, bias.map(|b| b[ch]), act, out);
         });
     }
 
@@ -317,111 +312,6 @@ impl CpuKernel for ConvCpu {
             "conv2d depthwise direct"
         } else {
             "conv2d gemm"
-        }
-    }
-}
-
-/// The geometry of one depthwise plane.
-#[derive(Clone, Copy)]
-struct PlaneGeom {
-    h: usize,
-    wd: usize,
-    ho: usize,
-    wo: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    padding: [usize; 2],
-}
-
-thread_local! {
-    /// Per thread: the zero-padded input plane and the output frame of [`depthwise_plane_unit`].
-    static DW_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
-/// Floats of the output frame that [`depthwise_plane_unit`] finishes at a time (16 KiB, in L1
-/// with the input rows it reads).
-const DW_FRAME: usize = 4096;
-
-crate::multiversion!(
-    /// One output plane of a stride-1 depthwise conv: the input plane is zero-padded once, so in a
-    /// frame as wide as the padded rows each tap is one shifted multiply-add over whole blocks of
-    /// rows (no edge arithmetic per row; short rows cost what long ones do); then the frame's
-    /// valid columns are the output. Each output is the sum over taps in the same order as
-    /// [`depthwise_plane`].
-    fn depthwise_plane_unit(g: PlaneGeom, xin: &[f32], taps: &[f32], pad: &mut Vec<f32>, frame: &mut Vec<f32>, out: &mut [f32]) => depthwise_plane_unit_any
-);
-
-#[inline(always)]
-fn depthwise_plane_unit_any(g: PlaneGeom, xin: &[f32], taps: &[f32], pad: &mut Vec<f32>, frame: &mut Vec<f32>, out: &mut [f32]) {
-    let PlaneGeom { h, wd, ho, wo, kh, kw, dilation: [dy, dx], padding: [py, px], .. } = g;
-    let (hp, wp) = (h + 2 * py, wd + 2 * px);
-    // The last taps of the frame's last row read (kw - 1) * dx floats past the padded plane.
-    pad.clear();
-    pad.resize(hp * wp + (kw - 1) * dx, 0.0);
-    for (iy, row) in xin.chunks_exact(wd).enumerate() {
-        pad[(iy + py) * wp + px..][..wd].copy_from_slice(row);
-    }
-    let rows = (DW_FRAME / wp).max(1);
-    frame.resize(rows * wp, 0.0);
-    for r0 in (0..ho).step_by(rows) {
-        let nr = rows.min(ho - r0);
-        let f = &mut frame[..nr * wp];
-        f.fill(0.0);
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let t = taps[ky * kw + kx];
-                let src = &pad[(r0 + ky * dy) * wp + kx * dx..][..nr * wp];
-                for (v, &s) in f.iter_mut().zip(src) {
-                    *v += t * s;
-                }
-            }
-        }
-        for (orow, frow) in out[r0 * wo..(r0 + nr) * wo].chunks_exact_mut(wo).zip(f.chunks_exact(wp)) {
-            orow.copy_from_slice(&frow[..wo]);
-        }
-    }
-}
-
-crate::multiversion!(
-    /// One output plane of a depthwise conv from its input plane and its `kh * kw` taps.
-    fn depthwise_plane(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32]) => depthwise_plane_any
-);
-
-/// Row by row: every tap adds into the output row while it is in L1 (tap-major over the whole
-/// plane streamed the plane through L2 once per tap); the inner loop runs along contiguous
-/// output pixels, so it vectorizes.
-#[inline(always)]
-fn depthwise_plane_any(g: PlaneGeom, xin: &[f32], taps: &[f32], out: &mut [f32]) {
-    let PlaneGeom { h, wd, ho, wo, kh, kw, stride: [sy, sx], dilation: [dy, dx], padding: [py, px] } = g;
-    for (oy, orow) in out.chunks_mut(wo).enumerate().take(ho) {
-        orow.fill(0.0);
-        for ky in 0..kh {
-            let iy = (oy * sy + ky * dy) as isize - py as isize;
-            if iy < 0 || iy >= h as isize {
-                continue;
-            }
-            let row = &xin[iy as usize * wd..(iy as usize + 1) * wd];
-            for kx in 0..kw {
-                let wv = taps[ky * kw + kx];
-                // Output columns whose input column x0 = ox * sx + kx * dx - px is inside.
-                let off = kx * dx;
-                let (lo, hi) = valid_run(wo, sx, off, px, wd);
-                if lo >= hi {
-                    continue;
-                }
-                let x0 = lo * sx + off - px;
-                if sx == 1 {
-                    for (ov, xv) in orow[lo..hi].iter_mut().zip(&row[x0..x0 + hi - lo]) {
-                        *ov += wv * xv;
-                    }
-                } else {
-                    for (j, ov) in orow[lo..hi].iter_mut().enumerate() {
-                        *ov += wv * row[x0 + j * sx];
-                    }
-                }
-            }
         }
     }
 }
