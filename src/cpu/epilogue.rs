@@ -105,6 +105,34 @@ pub(crate) unsafe fn gelu_zmm(x: std::arch::x86_64::__m512) -> std::arch::x86_64
     _mm512_fmadd_ps(half, erf, half)
 }
 
+/// `e^x` of 16 lanes for `x <= 0` (softmax's shifted scores): [`crate::ops::act::exp_fast`]'s
+/// reduction and polynomial with fused multiply-adds (within 2 ulp of it), 0 below -87.3 as
+/// there, NaN kept.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub(crate) unsafe fn exp_nonpositive_zmm(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps;
+    // max(-87.3, x) keeps a NaN x (vmaxps returns its second operand when either is NaN).
+    let xc = _mm512_max_ps(c(-87.3), x);
+    let shifted = _mm512_fmadd_ps(xc, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
+    let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
+    let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xc));
+    let mut q = c(EXP_POLY[0]);
+    for k in &EXP_POLY[1..] {
+        q = _mm512_fmadd_ps(q, r, c(*k));
+    }
+    let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
+    let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
+    let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
+    let under = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, c(-87.3));
+    _mm512_mask_mov_ps(_mm512_mul_ps(e, scale), under, _mm512_setzero_ps())
+}
+
 crate::multiversion!(fn affine_act_isa(act: Act, ys: &mut [f32], alpha: f32, add: Addend) => affine_act_any);
 
 /// The activation chosen outside the loop, so that each loop body is straight-line code.
