@@ -86,19 +86,9 @@ pub(crate) unsafe fn gelu_zmm(x: std::arch::x86_64::__m512) -> std::arch::x86_64
         p = _mm512_fmadd_ps(p, t, c(*k));
     }
     p = _mm512_mul_ps(p, t);
-    // e^(-a^2) as exp_fast: 2^n e^r, r = x - n ln 2 (ln 2 in two parts), degree-6 polynomial.
+    // e^(-a^2), its argument clamped at -80, where the erf is 1 in f32 anyway.
     let xe = _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a)), c(-80.0));
-    let shifted = _mm512_fmadd_ps(xe, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
-    let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
-    let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xe));
-    let mut q = c(EXP_POLY[0]);
-    for k in &EXP_POLY[1..] {
-        q = _mm512_fmadd_ps(q, r, c(*k));
-    }
-    let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
-    let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
-    let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
-    let erf_abs = _mm512_fnmadd_ps(p, _mm512_mul_ps(e, scale), c(1.0));
+    let erf_abs = _mm512_fnmadd_ps(p, exp_in_range_zmm(xe), c(1.0));
     let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
     let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
     let half = _mm512_mul_ps(x, c(0.5));
@@ -118,10 +108,25 @@ pub(crate) unsafe fn exp_nonpositive_zmm(x: std::arch::x86_64::__m512) -> std::a
     use std::arch::x86_64::*;
     let c = _mm512_set1_ps;
     // max(-87.3, x) keeps a NaN x (vmaxps returns its second operand when either is NaN).
-    let xc = _mm512_max_ps(c(-87.3), x);
-    let shifted = _mm512_fmadd_ps(xc, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
+    let e = exp_in_range_zmm(_mm512_max_ps(c(-87.3), x));
+    let under = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, c(-87.3));
+    _mm512_mask_mov_ps(e, under, _mm512_setzero_ps())
+}
+
+/// `e^x` of 16 lanes in [-87.3, 88] as [`crate::ops::act::exp_fast`] computes it (2^n e^r,
+/// r = x - n ln 2 with ln 2 in two parts, a degree-6 polynomial), with fused multiply-adds.
+///
+/// # Safety
+/// The CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn exp_in_range_zmm(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let c = _mm512_set1_ps;
+    let shifted = _mm512_fmadd_ps(x, c(std::f32::consts::LOG2_E), c(EXP_ROUNDER));
     let n = _mm512_sub_ps(shifted, c(EXP_ROUNDER));
-    let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), xc));
+    let r = _mm512_fmadd_ps(n, c(EXP_LN2[1]), _mm512_fnmadd_ps(n, c(EXP_LN2[0]), x));
     let mut q = c(EXP_POLY[0]);
     for k in &EXP_POLY[1..] {
         q = _mm512_fmadd_ps(q, r, c(*k));
@@ -129,8 +134,7 @@ pub(crate) unsafe fn exp_nonpositive_zmm(x: std::arch::x86_64::__m512) -> std::a
     let e = _mm512_fmadd_ps(_mm512_mul_ps(q, r), r, _mm512_add_ps(r, c(1.0)));
     let ni = _mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_set1_epi32(EXP_ROUNDER.to_bits() as i32));
     let scale = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(ni, _mm512_set1_epi32(127))));
-    let under = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, c(-87.3));
-    _mm512_mask_mov_ps(_mm512_mul_ps(e, scale), under, _mm512_setzero_ps())
+    _mm512_mul_ps(e, scale)
 }
 
 crate::multiversion!(fn affine_act_isa(act: Act, ys: &mut [f32], alpha: f32, add: Addend) => affine_act_any);
