@@ -74,6 +74,39 @@ pub struct SendPtr(pub *mut f32);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
+/// Which of a thread's two scratch buffers: one for a whole node's run (on the calling thread:
+/// a phase-split input, a column buffer) and one for a task's (an im2col block, a block of
+/// scores), so a task run by the calling thread while it holds the first still reuses the second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scratch {
+    Call,
+    Task,
+}
+
+thread_local! {
+    static SCRATCH: [std::cell::Cell<Vec<f32>>; 2] = const { [std::cell::Cell::new(Vec::new()), std::cell::Cell::new(Vec::new())] };
+}
+
+/// Scratch larger than this is freed after use rather than kept for the next.
+const SCRATCH_KEEP_BYTES: usize = 16 << 20;
+
+/// `f` on `len` floats of this thread's reusable scratch `which` (contents unspecified: `f`
+/// writes what it reads), instead of a fresh zeroed buffer per call or task (their clearing was
+/// 2.0% of Mesorch-P's CPU samples, 1.3% after). The buffer is taken while in use, so a nested
+/// call on the same thread and slot gets fresh storage instead of a borrow error.
+pub fn with_scratch<R>(which: Scratch, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let slot = which as usize;
+    let mut buf = SCRATCH.with(|s| s[slot].take());
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    if buf.capacity() * 4 <= SCRATCH_KEEP_BYTES {
+        SCRATCH.with(|s| s[slot].set(buf));
+    }
+    r
+}
+
 /// The run `lo .. hi` of positions `i < n` whose source `i * stride + off - pad` lies in
 /// `[0, len)`: a tap's valid output columns in a convolution (or input columns in a transposed
 /// one). Empty runs come back as `lo == hi`.
@@ -154,4 +187,35 @@ pub fn strided_rows<const K: usize>(
         }
         f(o, offs)
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scratch has the asked length, is reused by the next call on the same slot, and a nested
+    /// call on the same slot gets other storage (the outer one's contents stay), as does the
+    /// other slot.
+    #[test]
+    fn scratch_is_reused_and_never_shared_while_held() {
+        let first = with_scratch(Scratch::Task, 100, |b| {
+            b.fill(1.0);
+            b.as_ptr() as usize
+        });
+        let again = with_scratch(Scratch::Task, 50, |b| {
+            assert_eq!(b.len(), 50);
+            b.as_ptr() as usize
+        });
+        assert_eq!(first, again, "the buffer was not kept");
+        with_scratch(Scratch::Task, 10, |outer| {
+            outer.fill(7.0);
+            let nested = with_scratch(Scratch::Task, 10, |inner| {
+                inner.fill(-1.0);
+                inner.as_ptr() as usize
+            });
+            let other = with_scratch(Scratch::Call, 10, |b| b.as_ptr() as usize);
+            assert!(nested != outer.as_ptr() as usize && other != outer.as_ptr() as usize);
+            assert!(outer.iter().all(|&v| v == 7.0));
+        });
+    }
 }

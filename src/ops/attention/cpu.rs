@@ -5,7 +5,7 @@
 
 use super::Attention;
 use crate::cpu::gemm::{Mat, PackedRhs};
-use crate::cpu::{CpuInput, CpuKernel};
+use crate::cpu::{with_scratch, CpuInput, CpuKernel, Scratch};
 use rayon::prelude::*;
 
 /// Query rows per task.
@@ -133,9 +133,8 @@ impl CpuKernel for AttnCpu {
                 (PackedRhs::new(d, lk, kt), PackedRhs::new(lk, dv, vm))
             })
             .collect();
-        (0..b * h * blocks).into_par_iter().for_each_init(
-            || vec![0.0f32; ROWS * lk],
-            |scores, t| {
+        (0..b * h * blocks).into_par_iter().for_each(|t| {
+            with_scratch(Scratch::Task, ROWS * lk, |scores| {
                 let (bi, hi, blk) = (t / (h * blocks), (t / blocks) % h, t % blocks);
                 let (kt, vm) = &heads[bi * h + hi];
                 let r0 = blk * ROWS;
@@ -152,8 +151,8 @@ impl CpuKernel for AttnCpu {
                 // SAFETY: tasks write disjoint (batch, rows, head) blocks: rows r0 .. r0 + rows of
                 // batch bi, columns hi * dv .. (hi + 1) * dv, inside `out` (checked above).
                 unsafe { vm.product_into(rows, Mat::rows(s, lk), p.0.add(start), h * dv, 1.0) };
-            },
-        );
+            })
+        });
     }
     fn name(&self) -> &'static str {
         "attention gemm + softmax"

@@ -14,7 +14,7 @@ use super::depthwise::{self, Path, PlaneGeom};
 use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
 use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Mat, FEW_ROWS};
-use crate::cpu::{par_chunks, valid_run, CpuInput, CpuKernel, SendPtr};
+use crate::cpu::{par_chunks, valid_run, with_scratch, CpuInput, CpuKernel, Scratch, SendPtr};
 use crate::ops::act::Act;
 use rayon::prelude::*;
 
@@ -118,7 +118,8 @@ impl ConvCpu {
         let (g, act) = (self.p.groups, self.p.act);
         let og = o / g;
         let (w, k) = self.weight(wp);
-        let xs = split_phases(x, wd, px, sx);
+        let mut xs = vec![0.0f32; split_len(x.len(), wd, px, sx)];
+        split_phases(x, wd, px, sx, &mut xs);
         let q = (wd + 2 * px).div_ceil(sx);
         let pix = ho * wo;
         assert_eq!(y.len(), n * o * pix, "conv2d output length");
@@ -189,39 +190,44 @@ impl ConvCpu {
         // Strided convs read the input with each row split by phase (column mod stride): every
         // row of an im2col block is then a contiguous run of one phase, copied, not gathered.
         let sx = self.p.stride[1];
-        let split = (!direct && sx > 1 && wd > 0).then(|| split_phases(x, wd, 0, sx));
-        let (x, rw) = match &split {
-            Some(v) => (&v[..], sx * wd.div_ceil(sx)),
-            None => (x, wd),
-        };
-        (0..n * g * blocks).into_par_iter().for_each_init(
-            || if direct { Vec::new() } else { vec![0.0f32; k * block] },
-            |col, t| {
-                let (b, gi, p0) = (t / (g * blocks), (t / blocks) % g, (t % blocks) * block);
-                let np = block.min(pix - p0);
-                let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
-                let xg = &x[(b * c + gi * cg) * h * rw..(b * c + (gi + 1) * cg) * h * rw];
-                let bm = if direct {
-                    Mat { data: &xg[p0..], rs: pix, cs: 1 }
-                } else {
-                    self.im2col(xg, rw, p0, np, &mut col[..k * np]);
-                    Mat::rows(&col[..k * np], np)
-                };
-                let first = (b * o + gi * og) * pix + p0;
-                let p = ptr;
-                // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
-                // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
-                unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
-                if bias.is_some() || act != Act::None {
-                    for oi in 0..og {
-                        // SAFETY: one row of this task's own block (see above).
-                        let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), np) };
-                        let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi]));
-                        affine_act(act, row, 1.0, add);
-                    }
-                }
-            },
-        );
+        let split = !direct && sx > 1 && wd > 0;
+        let split_floats = if split { split_len(x.len(), wd, 0, sx) } else { 0 };
+        with_scratch(Scratch::Call, split_floats, |phases| {
+            let (x, rw) = if split {
+                split_phases(x, wd, 0, sx, phases);
+                (&phases[..], sx * wd.div_ceil(sx))
+            } else {
+                (x, wd)
+            };
+            let col_floats = if direct { 0 } else { k * block };
+            (0..n * g * blocks).into_par_iter().for_each(|t| {
+                with_scratch(Scratch::Task, col_floats, |col| {
+                        let (b, gi, p0) = (t / (g * blocks), (t / blocks) % g, (t % blocks) * block);
+                        let np = block.min(pix - p0);
+                        let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
+                        let xg = &x[(b * c + gi * cg) * h * rw..(b * c + (gi + 1) * cg) * h * rw];
+                        let bm = if direct {
+                            Mat { data: &xg[p0..], rs: pix, cs: 1 }
+                        } else {
+                            self.im2col(xg, rw, p0, np, &mut col[..k * np]);
+                            Mat::rows(&col[..k * np], np)
+                        };
+                        let first = (b * o + gi * og) * pix + p0;
+                        let p = ptr;
+                        // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
+                        // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
+                        unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
+                        if bias.is_some() || act != Act::None {
+                            for oi in 0..og {
+                                // SAFETY: one row of this task's own block (see above).
+                                let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), np) };
+                                let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi]));
+                                affine_act(act, row, 1.0, add);
+                            }
+                        }
+                })
+            });
+        });
     }
 
     /// Rows (c, ky, kx) of the im2col matrix for output pixels `p0 .. p0 + np` of one group, from
@@ -270,13 +276,19 @@ impl ConvCpu {
     }
 }
 
+/// Floats of [`split_phases`]'s output for `len` input floats in rows of `wd`.
+fn split_len(len: usize, wd: usize, pad: usize, stride: usize) -> usize {
+    len / wd * stride * (wd + 2 * pad).div_ceil(stride)
+}
+
 /// Each row of `wd` floats, zero-padded by `pad` on both sides, as `stride` phases of
 /// `ceil((wd + 2 pad) / stride)` floats (phase f holds padded columns f, f + stride, ...; zeros
-/// past the end), so that a strided read of a row is a contiguous one.
-fn split_phases(x: &[f32], wd: usize, pad: usize, stride: usize) -> Vec<f32> {
+/// past the end), so that a strided read of a row is a contiguous one. Every element of `out`
+/// ([`split_len`] floats) is written.
+fn split_phases(x: &[f32], wd: usize, pad: usize, stride: usize, out: &mut [f32]) {
     let q = (wd + 2 * pad).div_ceil(stride);
-    let mut out = vec![0.0f32; x.len() / wd * stride * q];
-    par_chunks(&mut out, stride * q, 1 << 14, |r, dst| {
+    assert_eq!(out.len(), split_len(x.len(), wd, pad, stride), "phase split length");
+    par_chunks(out, stride * q, 1 << 14, |r, dst| {
         let src = &x[r * wd..(r + 1) * wd];
         for (f, phase) in dst.chunks_exact_mut(q).enumerate() {
             for (i, v) in phase.iter_mut().enumerate() {
@@ -285,7 +297,6 @@ fn split_phases(x: &[f32], wd: usize, pad: usize, stride: usize) -> Vec<f32> {
             }
         }
     });
-    out
 }
 
 impl CpuKernel for ConvCpu {

@@ -6,7 +6,7 @@
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::ConvTranspose2d;
 use crate::cpu::gemm::{sgemm, Mat};
-use crate::cpu::{par_chunks, valid_run, CpuInput, CpuKernel};
+use crate::cpu::{par_chunks, valid_run, with_scratch, CpuInput, CpuKernel, Scratch};
 use crate::ops::conv2d::dims4;
 
 /// Elements of one column block (rows x input pixels), about 8 MiB.
@@ -68,37 +68,38 @@ impl CpuKernel for ConvTCpu {
         let rows = og * kh * kw;
         let pix = h * w;
         let block = self.block;
-        let mut col = vec![0.0f32; rows * block.min(pix)];
         let (act, bias) = (self.p.act, inputs.get(2).copied());
-        for b in 0..n {
-            for gi in 0..g {
-                // Row r = (ky * kw + kx) * og + j, column ci: wp[ci, ky, kx, j] of this group.
-                let a = Mat { data: &wp[gi * cg * rows..], rs: 1, cs: rows };
-                let xg = &x[(b * c + gi * cg) * pix..(b * c + (gi + 1) * cg) * pix];
-                let yg = &mut y[(b * o + gi * og) * ho * wo..(b * o + (gi + 1) * og) * ho * wo];
-                for p0 in (0..pix).step_by(block) {
-                    let np = block.min(pix - p0);
-                    let cb = &mut col[..rows * np];
-                    sgemm(rows, cg, np, a, Mat { data: &xg[p0..], rs: pix, cs: 1 }, cb, np, false);
-                    let cb = &*cb;
-                    let last = p0 + np == pix;
-                    par_chunks(yg, ho * wo, 1, |j, plane| {
-                        if p0 == 0 {
-                            plane.fill(0.0);
-                        }
-                        for t in 0..kh * kw {
-                            let src = &cb[(t * og + j) * np..][..np];
-                            self.col2im_tap(t / kw, t % kw, p0 / w, src, plane);
-                        }
-                        if last {
-                            // The plane is whole: bias and activation while it is in cache.
-                            let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + j]));
-                            affine_act(act, plane, 1.0, add);
-                        }
-                    });
+        with_scratch(Scratch::Call, rows * block.min(pix), |col| {
+            for b in 0..n {
+                for gi in 0..g {
+                    // Row r = (ky * kw + kx) * og + j, column ci: wp[ci, ky, kx, j] of this group.
+                    let a = Mat { data: &wp[gi * cg * rows..], rs: 1, cs: rows };
+                    let xg = &x[(b * c + gi * cg) * pix..(b * c + (gi + 1) * cg) * pix];
+                    let yg = &mut y[(b * o + gi * og) * ho * wo..(b * o + (gi + 1) * og) * ho * wo];
+                    for p0 in (0..pix).step_by(block) {
+                        let np = block.min(pix - p0);
+                        let cb = &mut col[..rows * np];
+                        sgemm(rows, cg, np, a, Mat { data: &xg[p0..], rs: pix, cs: 1 }, cb, np, false);
+                        let cb = &*cb;
+                        let last = p0 + np == pix;
+                        par_chunks(yg, ho * wo, 1, |j, plane| {
+                            if p0 == 0 {
+                                plane.fill(0.0);
+                            }
+                            for t in 0..kh * kw {
+                                let src = &cb[(t * og + j) * np..][..np];
+                                self.col2im_tap(t / kw, t % kw, p0 / w, src, plane);
+                            }
+                            if last {
+                                // The plane is whole: bias and activation while it is in cache.
+                                let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + j]));
+                                affine_act(act, plane, 1.0, add);
+                            }
+                        });
+                    }
                 }
             }
-        }
+        });
     }
     fn name(&self) -> &'static str {
         "conv_transpose2d gemm + col2im"
