@@ -87,6 +87,12 @@ impl Op for Concat {
         }
         Ok(vec![out])
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let shapes: Vec<&[usize]> = inputs.iter().map(|i| i.shape).collect();
+        let out = self.infer(&shapes).ok()?.remove(0);
+        let (_, _, inner) = split_at_axis(&out, self.axis);
+        Some(Box::new(BlocksCpu::Concat(shapes.iter().map(|s| s[self.axis] * inner).collect())))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape.as_slice()).collect();
         let out_shape = self.infer(&shapes).unwrap().remove(0);
@@ -141,6 +147,11 @@ impl Op for Slice {
         let mut out = x.to_vec();
         out[self.axis] = self.end - self.start;
         Ok(vec![out])
+    }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        self.infer(&[inputs[0].shape]).ok()?;
+        let (_, n, inner) = split_at_axis(inputs[0].shape, self.axis);
+        Some(Box::new(BlocksCpu::Slice { from: self.start * inner, len: (self.end - self.start) * inner, stride: n * inner }))
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
@@ -295,6 +306,43 @@ impl Op for Permute {
             &[Bind::Uniform(as_bytes(&p)), Bind::Tensor(&inputs[0]), Bind::Tensor(&outputs[0])],
             groups(inputs[0].numel(), 256),
         )
+    }
+}
+
+/// Concat and slice on the CPU backend: each output block (everything under one index of the
+/// dimensions before the axis) copied whole, blocks split over the pool.
+enum BlocksCpu {
+    /// Each input's block length, in order.
+    Concat(Vec<usize>),
+    /// Each output block is `len` floats at `from` in an input block of `stride`.
+    Slice { from: usize, len: usize, stride: usize },
+}
+
+impl crate::cpu::CpuKernel for BlocksCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        let y = &mut *outputs[0];
+        match self {
+            BlocksCpu::Concat(blocks) => {
+                let total: usize = blocks.iter().sum();
+                crate::cpu::par_chunks(y, total.max(1), 1 << 14, |o, dst| {
+                    let mut at = 0;
+                    for (x, &b) in inputs.iter().zip(blocks) {
+                        dst[at..at + b].copy_from_slice(&x[o * b..(o + 1) * b]);
+                        at += b;
+                    }
+                });
+            }
+            &BlocksCpu::Slice { from, len, stride } => {
+                let x = inputs[0];
+                crate::cpu::par_chunks(y, len.max(1), 1 << 14, |o, dst| dst.copy_from_slice(&x[o * stride + from..][..len]));
+            }
+        }
+    }
+    fn name(&self) -> &'static str {
+        match self {
+            BlocksCpu::Concat(_) => "concat block copies",
+            BlocksCpu::Slice { .. } => "slice block copies",
+        }
     }
 }
 

@@ -46,6 +46,9 @@ impl Op for MinMaxNorm {
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        Some(Box::new(MinMaxCpu { samples: *inputs[0].shape.first()? }))
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let len = x.numel() / x.shape[0];
@@ -100,6 +103,38 @@ impl Op for MinMaxNorm {
             s0 += cs;
         }
         Ok(())
+    }
+}
+
+/// minmax_norm on the CPU backend: per sample, the min and max (in f64, as the reference) over
+/// blocks on the pool, then each element mapped as the reference maps it (the same bits).
+struct MinMaxCpu {
+    samples: usize,
+}
+
+impl crate::cpu::CpuKernel for MinMaxCpu {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        use rayon::prelude::*;
+        const BLOCK: usize = 1 << 14;
+        let (x, y) = (inputs[0], &mut *outputs[0]);
+        let len = x.len() / self.samples.max(1);
+        if len == 0 {
+            return;
+        }
+        for (xs, ys) in x.chunks(len).zip(y.chunks_mut(len)) {
+            let (lo, hi) = xs
+                .par_chunks(BLOCK)
+                .map(|c| c.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v as f64), h.max(v as f64))))
+                .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+            crate::cpu::par_chunks(ys, BLOCK, BLOCK, |i, d| {
+                for (v, &s) in d.iter_mut().zip(&xs[i * BLOCK..]) {
+                    *v = ((s as f64 - lo) / (hi - lo)) as f32;
+                }
+            });
+        }
+    }
+    fn name(&self) -> &'static str {
+        "minmax_norm blocks"
     }
 }
 
