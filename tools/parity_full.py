@@ -21,6 +21,7 @@ Needs torch, numpy, opencv-python-headless, Pillow; the engine binary built (car
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,7 +58,7 @@ def main() -> int:
     ap.add_argument("--bin", default="target/release/wgpu-forge")
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=2025)
-    ap.add_argument("--workdir", default=None)
+    ap.add_argument("--workdir", default=None, help="keep the images, checkpoints and outputs here (default: a temporary folder, removed at the end)")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--backend", default=None, help="the engine's --backend (default: the engine's choice)")
     a = ap.parse_args()
@@ -66,6 +67,15 @@ def main() -> int:
     print(info.splitlines()[0], flush=True)
     torch.manual_seed(a.seed)
     work = a.workdir or tempfile.mkdtemp(prefix="forge-parity-")
+    try:
+        return run(a, engine, info, work)
+    finally:
+        # A run leaves 1-2 GB of checkpoints and maps: kept only where the caller asked.
+        if a.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(a, engine, info, work) -> int:
     os.makedirs(work, exist_ok=True)
     images = {}
     for i, (tag, (h, w)) in enumerate(SIZES.items()):
