@@ -151,7 +151,8 @@ impl Op for Slice {
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         self.infer(&[inputs[0].shape]).ok()?;
         let (_, n, inner) = split_at_axis(inputs[0].shape, self.axis);
-        Some(Box::new(BlocksCpu::Slice { from: self.start * inner, len: (self.end - self.start) * inner, stride: n * inner }))
+        let (from, len) = (self.start * inner, (self.end - self.start) * inner);
+        Some(Box::new(BlocksCpu::Slice { from, len, stride: n * inner }))
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
@@ -334,7 +335,9 @@ impl crate::cpu::CpuKernel for BlocksCpu {
             }
             &BlocksCpu::Slice { from, len, stride } => {
                 let x = inputs[0];
-                crate::cpu::par_chunks(y, len.max(1), 1 << 14, |o, dst| dst.copy_from_slice(&x[o * stride + from..][..len]));
+                crate::cpu::par_chunks(y, len.max(1), 1 << 14, |o, dst| {
+                    dst.copy_from_slice(&x[o * stride + from..][..len]);
+                });
             }
         }
     }

@@ -152,6 +152,15 @@ impl Tail<'_> {
         matches!(self.act, Act::None | Act::Gelu)
     }
 
+    /// Panics unless the bias has a value for each of the product's `n` columns (`m` rows).
+    fn check_bias(&self, m: usize, n: usize) {
+        match self.bias {
+            Bias::None => {}
+            Bias::Cols(v) => assert!(v.len() >= n, "gemm tail: {} biases for {n} columns", v.len()),
+            Bias::Rows(v) => assert!(v.len() >= m, "gemm tail: {} biases for {m} rows", v.len()),
+        }
+    }
+
     /// Our kernel's form (the caller has checked the bias's length).
     #[cfg(target_arch = "x86_64")]
     fn for_tile(self) -> tile::Tail {
@@ -227,10 +236,8 @@ fn t_swapped(
             let out = tile::Out { c: unsafe { p.0.add(s0) }, rs: ldc, cs: 1, accumulate: false, tail };
             with_packed(k, sr, ats, |bp| unsafe { tile::gemm(n, bt, bp, 0..bp.panels(), out) });
             if let Some(then) = rows_then {
-                for j in 0..n {
-                    // SAFETY: as above; this stretch is not aliased while `then` holds it.
-                    then(j, s0, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
-                }
+                // SAFETY: as above.
+                unsafe { then_on_lines(then, p.0, ldc, 0..n, s0..s0 + sr) };
             }
         }
     };
@@ -240,6 +247,23 @@ fn t_swapped(
     }
     let rows = m.div_ceil(threads * 2).next_multiple_of(32);
     (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
+}
+
+/// `then(line, span.start, stretch)` on elements `span` of each output line in `lines` (row
+/// stride `ldc`): a row epilogue's view of a finished block, by rows or transposed.
+///
+/// # Safety
+/// Those elements lie in the output behind `c` and belong to the caller alone meanwhile.
+unsafe fn then_on_lines(
+    then: RowEpilogue,
+    c: *mut f32,
+    ldc: usize,
+    lines: std::ops::Range<usize>,
+    span: std::ops::Range<usize>,
+) {
+    for line in lines {
+        then(line, span.start, std::slice::from_raw_parts_mut(c.add(line * ldc + span.start), span.len()));
+    }
 }
 
 /// Rows per product before a row epilogue runs on them (all `m` without one).
@@ -322,11 +346,8 @@ fn sgemm_then_on(
         Then::Tail(t) if kernel == Kernel::Tile && t.fusable() => Some(t),
         _ => None,
     };
-    if let Bias::Cols(v) | Bias::Rows(v) = fused.map_or(Bias::None, |t| t.bias) {
-        assert!(
-            v.len() >= if matches!(fused.map(|t| t.bias), Some(Bias::Rows(_))) { m } else { n },
-            "gemm tail: bias too short"
-        );
+    if let Some(t) = fused {
+        t.check_bias(m, n);
     }
     // A tail our kernel cannot fuse runs as a row epilogue.
     let tail_rows = |i: usize, first: usize, part: &mut [f32]| {
@@ -364,15 +385,12 @@ fn sgemm_then_on(
                 let tail = fused.map(|t| t.rows_from(s0));
                 unsafe { product(packed, sr, k, ab, b, cols.clone(), p.0.add(s0 * rs), rs, cs, accumulate, tail) };
                 let Some(then) = then else { continue };
-                // SAFETY (of both): as above; each stretch is not aliased while `then` holds it.
-                if transposed {
-                    for j in cols.clone() {
-                        then(j, s0, unsafe { std::slice::from_raw_parts_mut(p.0.add(j * ldc + s0), sr) });
-                    }
-                } else {
-                    for i in s0..s0 + sr {
-                        let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(i * ldc + cols.start), cols.len()) };
-                        then(i, cols.start, row);
+                // SAFETY: as above.
+                unsafe {
+                    if transposed {
+                        then_on_lines(then, p.0, ldc, cols.clone(), s0..s0 + sr)
+                    } else {
+                        then_on_lines(then, p.0, ldc, s0..s0 + sr, cols.clone())
                     }
                 }
             }

@@ -254,9 +254,9 @@ fn prefetch_strip(a: Mat, ir: usize, mr: usize, pc: usize, kc: usize) {
     }
 }
 
-#[derive(Clone, Copy)]
 /// One tile's work: `c(r, l) (+)= sum_p a(r, p) * b[p * NR + l]` for `r < mr`, `l < nr`, then
 /// the tail.
+#[derive(Clone, Copy)]
 struct Tile {
     kc: usize,
     /// `a(r, p)` at `a[r * lda + p]` (row-major) or `a[p * lda + r]`; all 12 rows are computed

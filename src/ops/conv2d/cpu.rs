@@ -118,42 +118,44 @@ impl ConvCpu {
         let (g, act) = (self.p.groups, self.p.act);
         let og = o / g;
         let (w, k) = self.weight(wp);
-        let mut xs = vec![0.0f32; split_len(x.len(), wd, px, sx)];
-        split_phases(x, wd, px, sx, &mut xs);
-        let q = (wd + 2 * px).div_ceil(sx);
-        let pix = ho * wo;
-        assert_eq!(y.len(), n * o * pix, "conv2d output length");
-        let ptr = SendPtr(y.as_mut_ptr());
-        (0..n * g * ho).into_par_iter().for_each(|t| {
-            let (b, gi, oy) = (t / (g * ho), (t / ho) % g, t % ho);
-            let mut rows = Vec::with_capacity(k);
-            for ci in 0..cg {
-                for ky in 0..kh {
-                    let iy = (oy * sy + ky * dy) as isize - py as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let row = ((b * c + gi * cg + ci) * h + iy as usize) * sx * q;
-                    for kx in 0..kw {
-                        // Padded column ox * sx + kx * dx: phase (kx * dx) % sx, index ox + (kx * dx) / sx.
-                        let off = kx * dx;
-                        rows.push((row + (off % sx) * q + off / sx, (ci * kh + ky) * kw + kx));
+        with_scratch(Scratch::Call, split_len(x.len(), wd, px, sx), |xs| {
+            split_phases(x, wd, px, sx, xs);
+            let xs = &*xs;
+            let q = (wd + 2 * px).div_ceil(sx);
+            let pix = ho * wo;
+            assert_eq!(y.len(), n * o * pix, "conv2d output length");
+            let ptr = SendPtr(y.as_mut_ptr());
+            (0..n * g * ho).into_par_iter().for_each(|t| {
+                let (b, gi, oy) = (t / (g * ho), (t / ho) % g, t % ho);
+                let mut rows = Vec::with_capacity(k);
+                for ci in 0..cg {
+                    for ky in 0..kh {
+                        let iy = (oy * sy + ky * dy) as isize - py as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let row = ((b * c + gi * cg + ci) * h + iy as usize) * sx * q;
+                        for kx in 0..kw {
+                            // Padded column ox * sx + kx * dx: phase (kx * dx) % sx, index ox + (kx * dx) / sx.
+                            let off = kx * dx;
+                            rows.push((row + (off % sx) * q + off / sx, (ci * kh + ky) * kw + kx));
+                        }
                     }
                 }
-            }
-            let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
-            let first = (b * o + gi * og) * pix + oy * wo;
-            let p = ptr;
-            // SAFETY: each task writes output row oy of channels gi * og .. (gi + 1) * og of
-            // image b: disjoint across tasks and inside `y` (length checked above).
-            unsafe { sgemm_few_rows_at(og, wo, a, &xs, &rows, p.0.add(first), pix) };
-            if bias.is_some() || act != Act::None {
-                for oi in 0..og {
-                    // SAFETY: one row of this task's own block (see above).
-                    let out = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), wo) };
-                    affine_act(act, out, 1.0, bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi])));
+                let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
+                let first = (b * o + gi * og) * pix + oy * wo;
+                let p = ptr;
+                // SAFETY: each task writes output row oy of channels gi * og .. (gi + 1) * og of
+                // image b: disjoint across tasks and inside `y` (length checked above).
+                unsafe { sgemm_few_rows_at(og, wo, a, xs, &rows, p.0.add(first), pix) };
+                if bias.is_some() || act != Act::None {
+                    for oi in 0..og {
+                        // SAFETY: one row of this task's own block (see above).
+                        let out = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), wo) };
+                        affine_act(act, out, 1.0, bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi])));
+                    }
                 }
-            }
+            });
         });
     }
 
@@ -202,29 +204,29 @@ impl ConvCpu {
             let col_floats = if direct { 0 } else { k * block };
             (0..n * g * blocks).into_par_iter().for_each(|t| {
                 with_scratch(Scratch::Task, col_floats, |col| {
-                        let (b, gi, p0) = (t / (g * blocks), (t / blocks) % g, (t % blocks) * block);
-                        let np = block.min(pix - p0);
-                        let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
-                        let xg = &x[(b * c + gi * cg) * h * rw..(b * c + (gi + 1) * cg) * h * rw];
-                        let bm = if direct {
-                            Mat { data: &xg[p0..], rs: pix, cs: 1 }
-                        } else {
-                            self.im2col(xg, rw, p0, np, &mut col[..k * np]);
-                            Mat::rows(&col[..k * np], np)
-                        };
-                        let first = (b * o + gi * og) * pix + p0;
-                        let p = ptr;
-                        // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
-                        // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
-                        unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
-                        if bias.is_some() || act != Act::None {
-                            for oi in 0..og {
-                                // SAFETY: one row of this task's own block (see above).
-                                let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), np) };
-                                let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi]));
-                                affine_act(act, row, 1.0, add);
-                            }
+                    let (b, gi, p0) = (t / (g * blocks), (t / blocks) % g, (t % blocks) * block);
+                    let np = block.min(pix - p0);
+                    let a = Mat { data: &w.data[gi * og * w.rs..], ..w };
+                    let xg = &x[(b * c + gi * cg) * h * rw..(b * c + (gi + 1) * cg) * h * rw];
+                    let bm = if direct {
+                        Mat { data: &xg[p0..], rs: pix, cs: 1 }
+                    } else {
+                        self.im2col(xg, rw, p0, np, &mut col[..k * np]);
+                        Mat::rows(&col[..k * np], np)
+                    };
+                    let first = (b * o + gi * og) * pix + p0;
+                    let p = ptr;
+                    // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
+                    // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
+                    unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
+                    if bias.is_some() || act != Act::None {
+                        for oi in 0..og {
+                            // SAFETY: one row of this task's own block (see above).
+                            let row = unsafe { std::slice::from_raw_parts_mut(p.0.add(first + oi * pix), np) };
+                            let add = bias.map_or(Addend::None, |bs| Addend::Scalar(bs[gi * og + oi]));
+                            affine_act(act, row, 1.0, add);
                         }
+                    }
                 })
             });
         });

@@ -8,6 +8,7 @@
 //! - strided: row by row, every tap into the output row while it is in L1.
 
 use crate::cpu::epilogue::{affine_act, Addend};
+use crate::cpu::{with_scratch, Scratch};
 use crate::ops::act::Act;
 
 /// The geometry of one depthwise plane.
@@ -52,11 +53,6 @@ impl Path {
     }
 }
 
-thread_local! {
-    /// Per thread: the zero-padded input plane and the output frame of the stride-1 paths.
-    static DW_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
 /// Floats of the output frame that [`frames`] finishes at a time (16 KiB, in L1 with the input
 /// rows it reads).
 const DW_FRAME: usize = 4096;
@@ -69,10 +65,16 @@ pub(super) fn plane(path: Path, g: PlaneGeom, xin: &[f32], taps: &[f32], bias: O
         strided(g, xin, taps, out);
         return affine_act(act, out, 1.0, add);
     }
-    DW_SCRATCH.with_borrow_mut(|(pad, frame)| {
+    // The thread's task scratch: the padded plane, then (frame path) the output frame.
+    let wp = g.wd + 2 * g.padding[1];
+    let pad_len = (g.h + 2 * g.padding[0]) * wp + (g.kw - 1) * g.dilation[1];
+    let in_registers = cfg!(target_arch = "x86_64") && path == Path::Avx512;
+    let frame_len = if in_registers { 0 } else { (DW_FRAME / wp).max(1) * wp };
+    with_scratch(Scratch::Task, pad_len + frame_len, |buf| {
+        let (pad, frame) = buf.split_at_mut(pad_len);
         pad_plane(g, xin, pad);
         #[cfg(target_arch = "x86_64")]
-        if path == Path::Avx512 {
+        if in_registers {
             let fused = matches!(act, Act::None | Act::Gelu);
             let tail = fused.then_some((bias, act == Act::Gelu));
             // SAFETY: Avx512 is only chosen where the CPU has AVX-512F; `pad` holds the padded
@@ -83,19 +85,17 @@ pub(super) fn plane(path: Path, g: PlaneGeom, xin: &[f32], taps: &[f32], bias: O
             }
             return;
         }
-        let _ = path;
         frames(g, pad, taps, frame, out);
         affine_act(act, out, 1.0, add);
     });
 }
 
-/// `xin` zero-padded into `pad`: `h + 2 py` rows of `wd + 2 px`, and `(kw - 1) dx` floats of
-/// slack, which the frames' last taps read.
-fn pad_plane(g: PlaneGeom, xin: &[f32], pad: &mut Vec<f32>) {
-    let PlaneGeom { h, wd, kw, dilation: [_, dx], padding: [py, px], .. } = g;
+/// `xin` zero-padded into `pad` (every element written): `h + 2 py` rows of `wd + 2 px`, and
+/// `(kw - 1) dx` floats of slack, which the frames' last taps read.
+fn pad_plane(g: PlaneGeom, xin: &[f32], pad: &mut [f32]) {
+    let PlaneGeom { h, wd, padding: [py, px], .. } = g;
     let wp = wd + 2 * px;
-    pad.clear();
-    pad.resize((h + 2 * py) * wp + (kw - 1) * dx, 0.0);
+    pad.fill(0.0);
     for (iy, row) in xin.chunks_exact(wd).enumerate().take(h) {
         pad[(iy + py) * wp + px..][..wd].copy_from_slice(row);
     }
@@ -148,7 +148,10 @@ unsafe fn registers(g: PlaneGeom, pad: &[f32], taps: &[f32], tail: Option<(Optio
                 for (h, (&v, m)) in acc.iter().zip([m0, m1]).enumerate() {
                     let v = match tail {
                         None | Some((None, false)) => v,
-                        Some((b, true)) => gelu_zmm(_mm512_fmadd_ps(_mm512_set1_ps(1.0), v, _mm512_set1_ps(b.unwrap_or(0.0)))),
+                        Some((b, true)) => {
+                            let add = _mm512_set1_ps(b.unwrap_or(0.0));
+                            gelu_zmm(_mm512_fmadd_ps(_mm512_set1_ps(1.0), v, add))
+                        }
                         Some((Some(b), false)) => _mm512_add_ps(v, _mm512_set1_ps(b)),
                     };
                     _mm512_mask_storeu_ps(dst.wrapping_add(16 * h), m, v);
@@ -163,15 +166,14 @@ crate::multiversion!(
     /// one shifted multiply-add over whole blocks of rows (no edge arithmetic per row; short rows
     /// cost what long ones do); then the frame's valid columns are the output. Each output is the
     /// sum over taps in the same order as [`strided`].
-    fn frames(g: PlaneGeom, pad: &[f32], taps: &[f32], frame: &mut Vec<f32>, out: &mut [f32]) => frames_any
+    fn frames(g: PlaneGeom, pad: &[f32], taps: &[f32], frame: &mut [f32], out: &mut [f32]) => frames_any
 );
 
 #[inline(always)]
-fn frames_any(g: PlaneGeom, pad: &[f32], taps: &[f32], frame: &mut Vec<f32>, out: &mut [f32]) {
+fn frames_any(g: PlaneGeom, pad: &[f32], taps: &[f32], frame: &mut [f32], out: &mut [f32]) {
     let PlaneGeom { wd, ho, wo, kh, kw, dilation: [dy, dx], padding: [_, px], .. } = g;
     let wp = wd + 2 * px;
     let rows = (DW_FRAME / wp).max(1);
-    frame.resize(rows * wp, 0.0);
     for r0 in (0..ho).step_by(rows) {
         let nr = rows.min(ho - r0);
         let f = &mut frame[..nr * wp];
