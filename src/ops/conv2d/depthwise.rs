@@ -1,9 +1,10 @@
 //! Depthwise conv2d on the CPU backend, one plane at a time, three ways (chosen by [`Path`]):
-//! - stride 1 on AVX-512: the plane zero-padded once, then blocks of 4 output rows x 32 columns
-//!   keep their sums in registers through every tap (a masked load of input and a fused
-//!   multiply-add per tap and 16 outputs) and end with the bias and activation (identity or GELU)
-//!   before their only store. The frame path below instead loaded and stored its frame once per
-//!   tap: 4 cycles per 16 outputs and tap, 105 ms of Mesorch-P's 1.2 s;
+//! - stride 1 on AVX-512: blocks of 4 output rows x 32 columns, read from the unpadded plane
+//!   with the padding as masked-off lanes, keep their sums in registers through every tap (a
+//!   masked load of input and a fused multiply-add per tap and 16 outputs) and end with the bias
+//!   and activation (identity or GELU) before their only store. The frame path below instead
+//!   loaded and stored its frame once per tap: 4 cycles per 16 outputs and tap, 105 ms of
+//!   Mesorch-P's 1.2 s;
 //! - stride 1 elsewhere: frames of whole padded rows, one shifted multiply-add per tap;
 //! - strided: row by row, every tap into the output row while it is in L1.
 
@@ -65,26 +66,25 @@ pub(super) fn plane(path: Path, g: PlaneGeom, xin: &[f32], taps: &[f32], bias: O
         strided(g, xin, taps, out);
         return affine_act(act, out, 1.0, add);
     }
-    // The thread's task scratch: the padded plane, then (frame path) the output frame.
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx512 {
+        let fused = matches!(act, Act::None | Act::Gelu);
+        let tail = fused.then_some((bias, act == Act::Gelu));
+        // SAFETY: Avx512 is only chosen where the CPU has AVX-512F; `xin` holds the input plane and
+        // `out` the output plane (asserted above).
+        unsafe { registers(g, xin, taps, tail, out) };
+        if !fused {
+            affine_act(act, out, 1.0, add);
+        }
+        return;
+    }
+    // The thread's task scratch: the padded plane, then the output frame.
     let wp = g.wd + 2 * g.padding[1];
     let pad_len = (g.h + 2 * g.padding[0]) * wp + (g.kw - 1) * g.dilation[1];
-    let in_registers = cfg!(target_arch = "x86_64") && path == Path::Avx512;
-    let frame_len = if in_registers { 0 } else { (DW_FRAME / wp).max(1) * wp };
+    let frame_len = (DW_FRAME / wp).max(1) * wp;
     with_scratch(Scratch::Task, pad_len + frame_len, |buf| {
         let (pad, frame) = buf.split_at_mut(pad_len);
         pad_plane(g, xin, pad);
-        #[cfg(target_arch = "x86_64")]
-        if in_registers {
-            let fused = matches!(act, Act::None | Act::Gelu);
-            let tail = fused.then_some((bias, act == Act::Gelu));
-            // SAFETY: Avx512 is only chosen where the CPU has AVX-512F; `pad` holds the padded
-            // plane and `out` the output plane (asserted above).
-            unsafe { registers(g, pad, taps, tail, out) };
-            if !fused {
-                affine_act(act, out, 1.0, add);
-            }
-            return;
-        }
         frames(g, pad, taps, frame, out);
         affine_act(act, out, 1.0, add);
     });
@@ -105,47 +105,53 @@ fn pad_plane(g: PlaneGeom, xin: &[f32], pad: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 const BLOCK_ROWS: usize = 4;
 
-/// The stride-1 plane from its padded form, 4 rows x 32 columns at a time in 8 zmm
-/// accumulators, taps in the order (ky, kx); then `tail` = (bias, GELU) with the operations of
-/// [`affine_act`] (the same bits), or nothing.
+/// The stride-1 plane straight from the input plane, 4 rows x 32 columns at a time in 8 zmm
+/// accumulators, taps in the order (ky, kx): taps over rows of the padding are skipped, and the
+/// columns of the padding are masked-off lanes of the loads (not read); then `tail` = (bias,
+/// GELU) with the operations of [`affine_act`] (the same bits), or nothing. (A zero-padded copy
+/// of each plane first cost a memset and a copy per plane: without them Mesorch-P's depthwise
+/// nodes went from 46.5 to 42.7 ms.)
 ///
 /// # Safety
-/// The CPU has AVX-512F; `pad` holds the padded plane ([`pad_plane`]), `out` `ho * wo` floats.
+/// The CPU has AVX-512F; `xin` holds the `h * wd` input plane, `out` `ho * wo` floats.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn registers(g: PlaneGeom, pad: &[f32], taps: &[f32], tail: Option<(Option<f32>, bool)>, out: &mut [f32]) {
+unsafe fn registers(g: PlaneGeom, xin: &[f32], taps: &[f32], tail: Option<(Option<f32>, bool)>, out: &mut [f32]) {
     use crate::cpu::epilogue::gelu_zmm;
     use std::arch::x86_64::*;
-    let PlaneGeom { ho, wo, kh, kw, wd, dilation: [dy, dx], padding: [_, px], .. } = g;
-    let wp = wd + 2 * px;
-    let lanes = |w: usize| ((1u32 << w.min(16)) - 1) as __mmask16;
+    let PlaneGeom { h, wd, ho, wo, kh, kw, dilation: [dy, dx], padding: [py, px], .. } = g;
     let zero = _mm512_setzero_ps();
     for oy0 in (0..ho).step_by(BLOCK_ROWS) {
         let rows = BLOCK_ROWS.min(ho - oy0);
         for x0 in (0..wo).step_by(32) {
-            let live = (wo - x0).min(32);
-            let (m0, m1) = (lanes(live), lanes(live.saturating_sub(16)));
+            let live = (wo - x0).min(32) as isize;
             let mut acc = [[zero; 2]; BLOCK_ROWS];
             for ky in 0..kh {
-                let tap_row = &taps[ky * kw..(ky + 1) * kw];
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    if r >= rows {
-                        break;
+                for kx in 0..kw {
+                    let off = (x0 + kx * dx) as isize - px as isize;
+                    let (lo, hi) = ((-off).clamp(0, 32), (wd as isize - off).clamp(0, live));
+                    if lo >= hi {
+                        continue;
                     }
-                    // Padded row oy + ky dy, columns x0 + kx dx .. + live: inside the plane, as
-                    // wo + (kw - 1) dx = wp; masked-off lanes are not read.
-                    let src = pad.as_ptr().add((oy0 + r + ky * dy) * wp + x0);
-                    for (kx, &t) in tap_row.iter().enumerate() {
-                        let t = _mm512_set1_ps(t);
-                        let s = src.add(kx * dx);
+                    let bits = ((1u64 << hi) - (1u64 << lo)) as u32;
+                    let (m0, m1) = (bits as __mmask16, (bits >> 16) as __mmask16);
+                    let t = _mm512_set1_ps(taps[ky * kw + kx]);
+                    for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                        let iy = (oy0 + r + ky * dy) as isize - py as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let s = xin.as_ptr().wrapping_offset(iy * wd as isize + off);
                         acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, s), t, acc[0]);
                         acc[1] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, s.wrapping_add(16)), t, acc[1]);
                     }
                 }
             }
+            let bits = ((1u64 << live) - 1) as u32;
+            let masks = [bits as __mmask16, (bits >> 16) as __mmask16];
             for (r, acc) in acc.iter().enumerate().take(rows) {
                 let dst = out.as_mut_ptr().add((oy0 + r) * wo + x0);
-                for (h, (&v, m)) in acc.iter().zip([m0, m1]).enumerate() {
+                for (h, (&v, m)) in acc.iter().zip(masks).enumerate() {
                     let v = match tail {
                         None | Some((None, false)) => v,
                         Some((b, true)) => {

@@ -53,7 +53,9 @@ pub(super) fn kernel(f: &DctFilter, inputs: &[CpuInput]) -> Option<Box<dyn CpuKe
     let filter = if kept_cost <= gram_cost {
         Filter::Kept(kept)
     } else {
-        Filter::Gram { gh: gram(&dh, h), gw: gram(&dw, w), zeroed: (rows, cols) }
+        let gh = gram(&dh, h);
+        let gw = if w == h { gh.clone() } else { gram(&dw, w) };
+        Filter::Gram { gh, gw, zeroed: (rows, cols) }
     };
     Some(Box::new(DctCpu { f: f.clone(), h, w, dh, dw, filter }))
 }
@@ -63,16 +65,18 @@ fn complement(r: &Range<usize>, n: usize) -> impl Iterator<Item = Range<usize>> 
     [0..r.start.min(n), r.end.min(n)..n].into_iter().filter(|p| !p.is_empty())
 }
 
-/// `D^T D` for the `n x n` row-major `d`, summed in f64 and rounded once.
+/// `D^T D` for the `n x n` row-major `d`, summed in f64 and rounded once (rank-1 updates row by
+/// row of `d`, so the inner loop runs along contiguous rows).
 fn gram(d: &[f32], n: usize) -> Vec<f32> {
-    let mut g = vec![0.0f32; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            let s: f64 = (0..n).map(|k| d[k * n + i] as f64 * d[k * n + j] as f64).sum();
-            g[i * n + j] = s as f32;
+    let mut g = vec![0.0f64; n * n];
+    for row in d.chunks_exact(n) {
+        for (gi, &di) in g.chunks_exact_mut(n).zip(row) {
+            for (v, &dj) in gi.iter_mut().zip(row) {
+                *v += di as f64 * dj as f64;
+            }
         }
     }
-    g
+    g.into_iter().map(|v| v as f32).collect()
 }
 
 /// Multiply-adds of the two steps of [`DctCpu::term`], each in its cheaper order.
