@@ -150,8 +150,13 @@ impl<'g> Detector<'g> {
         model: Option<&str>,
         settings: &[(String, String)],
     ) -> Result<Detector<'g>> {
-        let sha256 = crate::weights::sha256_hex(bytes);
-        let store = crate::weights::TensorStore::from_safetensors_bytes(bytes).map_err(|e| {
+        // The digest (a quarter second for 250 MB) on a thread of its own while the tensors decode.
+        let (sha256, parsed) = std::thread::scope(|s| {
+            let digest = s.spawn(|| crate::weights::sha256_hex(bytes));
+            let parsed = crate::weights::TensorStore::from_safetensors_bytes(bytes);
+            (digest.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), parsed)
+        });
+        let store = parsed.map_err(|e| {
             // Not safetensors: say so plainly when it is a PyTorch checkpoint (a zip, or a legacy
             // pickle: PROTO 2..5). Checked only after the parse failed, since a safetensors
             // header's length may well start with the byte 0x80 too.

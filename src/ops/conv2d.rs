@@ -211,14 +211,9 @@ fn out_size(axis: &str, input: usize, k: usize, s: usize, p: usize, d: usize) ->
 pub fn pack_conv2d_weight(w: &Tensor) -> Result<Tensor> {
     let [o, cg, kh, kw] = dims4(&w.shape)
         .ok_or_else(|| Error::invalid(format!("conv2d weight must be [O, C/groups, kh, kw], got {:?}", w.shape)))?;
+    // [O, K] to [K, O] with K = C/g * kh * kw.
     let mut data = vec![0.0; w.data.len()];
-    for oi in 0..o {
-        for c in 0..cg {
-            for k in 0..kh * kw {
-                data[(c * kh * kw + k) * o + oi] = w.data[(oi * cg + c) * kh * kw + k];
-            }
-        }
-    }
+    crate::cpu::transpose::batched_transpose(&w.data, &mut data, [1, o, cg * kh * kw]);
     Tensor::new(&[cg, kh, kw, o], data)
 }
 
@@ -226,13 +221,7 @@ pub fn pack_conv2d_weight(w: &Tensor) -> Result<Tensor> {
 pub fn unpack_conv2d_weight(wp: &Tensor) -> Tensor {
     let [cg, kh, kw, o] = dims4(&wp.shape).expect("packed conv2d weight is 4-D");
     let mut data = vec![0.0; wp.data.len()];
-    for oi in 0..o {
-        for c in 0..cg {
-            for k in 0..kh * kw {
-                data[(oi * cg + c) * kh * kw + k] = wp.data[(c * kh * kw + k) * o + oi];
-            }
-        }
-    }
+    crate::cpu::transpose::batched_transpose(&wp.data, &mut data, [1, cg * kh * kw, o]);
     Tensor { shape: vec![o, cg, kh, kw], data }
 }
 

@@ -534,11 +534,7 @@ pub fn linear(
         weight
     } else {
         let mut t = vec![0f32; k * n];
-        for i in 0..n {
-            for j in 0..k {
-                t[j * n + i] = weight.data[i * k + j];
-            }
-        }
+        crate::cpu::transpose::batched_transpose(&weight.data, &mut t, [1, n, k]);
         Tensor::new(&[k, n], t)?
     };
     let wv = b.constant(&format!("{name}.weight"), w);

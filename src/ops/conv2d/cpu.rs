@@ -54,13 +54,9 @@ impl ConvCpu {
             .filter(|_| winograd::fits(c, o, [kh, kw], p.stride, p.dilation, p.groups))
             .map(|t| Winograd::new(&t.data, c, o));
         let packed = constant.filter(|_| wino.is_none()).map(|t| {
-            let k = cg * kh * kw;
-            let mut v = vec![0.0f32; o * k];
-            for (kk, row) in t.data.chunks_exact(o).enumerate() {
-                for (oi, &val) in row.iter().enumerate() {
-                    v[oi * k + kk] = val;
-                }
-            }
+            // [K, O] to [O, K].
+            let mut v = vec![0.0f32; t.data.len()];
+            crate::cpu::transpose::batched_transpose(&t.data, &mut v, [1, cg * kh * kw, o]);
             v
         });
         Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed, wino })

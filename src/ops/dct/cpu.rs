@@ -65,18 +65,26 @@ fn complement(r: &Range<usize>, n: usize) -> impl Iterator<Item = Range<usize>> 
     [0..r.start.min(n), r.end.min(n)..n].into_iter().filter(|p| !p.is_empty())
 }
 
-/// `D^T D` for the `n x n` row-major `d`, summed in f64 and rounded once (rank-1 updates row by
-/// row of `d`, so the inner loop runs along contiguous rows).
+/// `D^T D` for the `n x n` row-major `d`, summed in f64 (k ascending) and rounded once: each
+/// task's rows of G take rank-1 updates row by row of `d`, so the inner loop runs along
+/// contiguous rows.
 fn gram(d: &[f32], n: usize) -> Vec<f32> {
-    let mut g = vec![0.0f64; n * n];
-    for row in d.chunks_exact(n) {
-        for (gi, &di) in g.chunks_exact_mut(n).zip(row) {
-            for (v, &dj) in gi.iter_mut().zip(row) {
-                *v += di as f64 * dj as f64;
+    use rayon::prelude::*;
+    let mut g = vec![0.0f32; n * n];
+    let rows = n.div_ceil(2 * crate::cpu::threads()).max(1);
+    g.par_chunks_mut(rows * n).enumerate().for_each(|(t, block)| {
+        let i0 = t * rows;
+        let mut acc = vec![0.0f64; block.len()];
+        for row in d.chunks_exact(n) {
+            for (gi, &di) in acc.chunks_exact_mut(n).zip(&row[i0..]) {
+                for (v, &dj) in gi.iter_mut().zip(row) {
+                    *v += di as f64 * dj as f64;
+                }
             }
         }
-    }
-    g.into_iter().map(|v| v as f32).collect()
+        block.iter_mut().zip(acc).for_each(|(o, v)| *o = v as f32);
+    });
+    g
 }
 
 /// Multiply-adds of the two steps of [`DctCpu::term`], each in its cheaper order.
