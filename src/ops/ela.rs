@@ -248,6 +248,9 @@ impl Op for Ela {
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (h, w) = (x.shape[2], x.shape[3]);
@@ -332,6 +335,7 @@ impl Op for Ela {
 
 /// Bands of rows for the detectors' ops (shared with `ela_map` and `noise`).
 pub(crate) mod bands;
+mod cpu;
 
 #[cfg(test)]
 pub(crate) mod tests;

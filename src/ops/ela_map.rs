@@ -112,6 +112,9 @@ impl Op for ElaMap {
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
@@ -236,6 +239,7 @@ impl Op for ElaMap {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

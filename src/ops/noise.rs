@@ -89,23 +89,27 @@ fn median(v: &mut [f32]) -> f32 {
 
 /// CPU reference of the per-block noise sigmas of one planar RGB image, row-major over blocks.
 pub fn block_sigmas(rgb: &[f32], h: usize, w: usize, block: usize) -> Vec<f32> {
-    let (hh, wh, b, nbx, nby) = grid(h, w, block);
+    let nby = grid(h, w, block).4;
+    (0..nby).flat_map(|by| block_row_sigmas(rgb, h, w, block, by)).collect()
+}
+
+/// The sigmas of block row `by` (every block of it, left to right).
+fn block_row_sigmas(rgb: &[f32], h: usize, w: usize, block: usize, by: usize) -> Vec<f32> {
+    let (hh, wh, b, nbx, _) = grid(h, w, block);
     let luma = |y: usize, x: usize| {
         0.299 * rgb[y * w + x] + 0.587 * rgb[h * w + y * w + x] + 0.114 * rgb[2 * h * w + y * w + x]
     };
-    let mut out = Vec::with_capacity(nbx * nby);
-    for by in 0..nby {
-        for bx in 0..nbx {
-            let mut v = Vec::new();
-            for i in by * b..((by + 1) * b).min(hh) {
-                for j in bx * b..((bx + 1) * b).min(wh) {
-                    let (a, bb) = (luma(2 * i, 2 * j), luma(2 * i, 2 * j + 1));
-                    let (c, d) = (luma(2 * i + 1, 2 * j), luma(2 * i + 1, 2 * j + 1));
-                    v.push(((a - bb - c + d) * 0.5).abs());
-                }
+    let mut out = Vec::with_capacity(nbx);
+    for bx in 0..nbx {
+        let mut v = Vec::new();
+        for i in by * b..((by + 1) * b).min(hh) {
+            for j in bx * b..((bx + 1) * b).min(wh) {
+                let (a, bb) = (luma(2 * i, 2 * j), luma(2 * i, 2 * j + 1));
+                let (c, d) = (luma(2 * i + 1, 2 * j), luma(2 * i + 1, 2 * j + 1));
+                v.push(((a - bb - c + d) * 0.5).abs());
             }
-            out.push(median(&mut v) / 0.6745);
         }
+        out.push(median(&mut v) / 0.6745);
     }
     out
 }
@@ -123,6 +127,9 @@ impl Op for NoiseMap {
             [x] => Err(format!("needs an RGB image [N, 3, H, W] with non-empty dimensions, got {x:?}")),
             _ => Err(format!("takes 1 input, got {}", inputs.len())),
         }
+    }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
@@ -220,6 +227,7 @@ impl Op for NoiseMap {
     }
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;
