@@ -81,3 +81,72 @@ pub(crate) fn dispatch_planes(
     }
     Ok(())
 }
+
+/// The CPU kernel of a plane-wise op: `f(input plane, i, j)` for every output element `(i, j)`
+/// of every plane, rows of output on the pool. The ops' CPU references run the same `f` plane
+/// after plane, so kernel and reference give the same bits.
+pub(crate) struct PlaneMap<F> {
+    /// Input plane `[h, w]` and output plane `[oh, ow]`.
+    pub input: [usize; 2],
+    pub output: [usize; 2],
+    pub f: F,
+    pub name: &'static str,
+}
+
+impl<F: Fn(&[f32], usize, usize) -> f32 + Send + Sync> crate::cpu::CpuKernel for PlaneMap<F> {
+    fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
+        use rayon::prelude::*;
+        let ([h, w], [oh, ow]) = (self.input, self.output);
+        let y = &mut *outputs[0];
+        if h * w == 0 || oh * ow == 0 {
+            return;
+        }
+        y.par_chunks_mut(ow).enumerate().with_min_len((1 << 12) / ow + 1).for_each(|(r, row)| {
+            let plane = &inputs[0][r / oh * h * w..][..h * w];
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (self.f)(plane, r % oh, j);
+            }
+        });
+    }
+    fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu::CpuInput;
+    use crate::ops::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+    use crate::ops::resize::Resize;
+    use crate::ops::Op;
+    use crate::tensor::{Rng, Tensor};
+
+    fn same_bits(op: &dyn Op, x: &Tensor, case: &str) {
+        let want = op.reference(&[x]).remove(0);
+        let kernel = op.cpu_kernel(&[CpuInput { shape: &x.shape, constant: None }]).expect("a CPU kernel");
+        let mut y = vec![f32::NAN; want.numel()];
+        kernel.run(&[&x.data], &mut [&mut y]);
+        assert!(y.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{case}");
+    }
+
+    /// The plane-wise ops' CPU kernels against their references, bit for bit: one plane (rows
+    /// split over the pool) and many, odd sizes, padding, ceil mode, up- and downscaling.
+    #[test]
+    fn plane_ops_match_reference_bit_for_bit() {
+        let seed = Rng::fresh_seed();
+        for (i, shape) in [[1, 1, 97, 61], [2, 5, 13, 9], [1, 3, 1, 7]].iter().enumerate() {
+            let x = Tensor::random(shape, seed + i as u64, -3.0, 3.0);
+            let case = |what: &str| format!("{what} on {shape:?} (seed {seed})");
+            same_bits(&MaxPool2d::new(3, 2, 1, true), &x, &case("max 3/2/1 ceil"));
+            let dilated = MaxPool2d { dilation: [2, 1], ..MaxPool2d::new(2, 1, 0, false) };
+            if shape[2] > 2 {
+                same_bits(&dilated, &x, &case("max dilated"));
+            }
+            same_bits(&AvgPool2d::new(3, 2, 1, false, false), &x, &case("avg 3/2/1"));
+            same_bits(&AvgPool2d::new(2, 2, 1, true, true), &x, &case("avg ceil, pad counted"));
+            same_bits(&AdaptiveAvgPool2d { out: [3, 6] }, &x, &case("adaptive 3 x 6"));
+            same_bits(&Resize { out: [41, 130], align_corners: false }, &x, &case("resize up"));
+            same_bits(&Resize { out: [5, 4], align_corners: true }, &x, &case("resize down, corners"));
+        }
+    }
+}

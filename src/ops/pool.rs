@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::kernel;
-use crate::ops::planes::{dispatch_planes, nchw_input, sized_output};
+use crate::ops::planes::{dispatch_planes, nchw_input, sized_output, PlaneMap};
 use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -132,6 +132,18 @@ fn pooled_shape(inputs: &[&[usize]], win: Window, ceil_mode: bool) -> std::resul
     Ok(vec![vec![x[0], x[1], oh, ow]])
 }
 
+/// The CPU kernel running `f` ([`PlaneMap`]) for an NCHW input and output of these shapes.
+fn plane_kernel(
+    x: &[usize],
+    y: &[usize],
+    f: impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static,
+    name: &'static str,
+) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+    (x.len() == 4 && y.len() == 4).then(|| {
+        Box::new(PlaneMap { input: [x[2], x[3]], output: [y[2], y[3]], f, name }) as Box<dyn crate::cpu::CpuKernel>
+    })
+}
+
 /// CPU reference driver: `f(plane data, oh, ow)` for every output element.
 fn reference_planes(x: &Tensor, oh: usize, ow: usize, f: impl Fn(&[f32], usize, usize) -> f32) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
@@ -150,25 +162,17 @@ impl MaxPool2d {
     fn window(&self) -> Window {
         Window { k: self.kernel, s: self.stride, p: self.padding, d: self.dilation, include_pad: false }
     }
-}
 
-impl Op for MaxPool2d {
-    fn kind(&self) -> &'static str {
-        "max_pool2d"
-    }
-    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
-        pooled_shape(inputs, self.window(), self.ceil_mode)
-    }
-    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
-        let x = inputs[0];
-        let out = &self.infer(&[&x.shape]).unwrap()[0];
-        let (h, w) = (x.shape[2] as i64, x.shape[3] as i64);
-        let f = |plane: &[f32], i: usize, j: usize| {
+    /// Output element (i, j) of a plane of the NCHW input `x`.
+    fn element(&self, x: &[usize]) -> impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static {
+        let (h, w) = (x[2] as i64, x[3] as i64);
+        let p = self.clone();
+        move |plane: &[f32], i: usize, j: usize| {
             let mut m = f32::NEG_INFINITY;
-            for a in 0..self.kernel[0] {
-                let r = (i * self.stride[0] + a * self.dilation[0]) as i64 - self.padding[0] as i64;
-                for b in 0..self.kernel[1] {
-                    let q = (j * self.stride[1] + b * self.dilation[1]) as i64 - self.padding[1] as i64;
+            for a in 0..p.kernel[0] {
+                let r = (i * p.stride[0] + a * p.dilation[0]) as i64 - p.padding[0] as i64;
+                for b in 0..p.kernel[1] {
+                    let q = (j * p.stride[1] + b * p.dilation[1]) as i64 - p.padding[1] as i64;
                     if (0..h).contains(&r) && (0..w).contains(&q) {
                         let v = plane[(r * w + q) as usize];
                         if v > m || v.is_nan() {
@@ -178,7 +182,24 @@ impl Op for MaxPool2d {
                 }
             }
             m
-        };
+        }
+    }
+}
+
+impl Op for MaxPool2d {
+    fn kind(&self) -> &'static str {
+        "max_pool2d"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        pooled_shape(inputs, self.window(), self.ceil_mode)
+    }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        plane_kernel(inputs[0].shape, &self.infer(&[inputs[0].shape]).ok()?[0], self.element(inputs[0].shape), "max_pool2d planes")
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let x = inputs[0];
+        let out = &self.infer(&[&x.shape]).unwrap()[0];
+        let f = self.element(&x.shape);
         vec![reference_planes(x, out[2], out[3], f)]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
@@ -190,27 +211,20 @@ impl AvgPool2d {
     fn window(&self) -> Window {
         Window { k: self.kernel, s: self.stride, p: self.padding, d: [1, 1], include_pad: self.count_include_pad }
     }
-}
 
-impl Op for AvgPool2d {
-    fn kind(&self) -> &'static str {
-        "avg_pool2d"
-    }
-    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
-        pooled_shape(inputs, self.window(), self.ceil_mode)
-    }
-    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
-        let x = inputs[0];
-        let out = &self.infer(&[&x.shape]).unwrap()[0];
-        let (h, w) = (x.shape[2] as i64, x.shape[3] as i64);
+    /// Output element (i, j) of a plane of the NCHW input `x`.
+    fn element(&self, x: &[usize]) -> impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static {
+        let (h, w) = (x[2] as i64, x[3] as i64);
+        let p = self.clone();
         // Per axis: the window as PyTorch sees it for the divisor (clipped to input + padding) and
         // the part of it inside the input.
-        let span = |o: usize, axis: usize, len: i64| {
-            let start = (o * self.stride[axis]) as i64 - self.padding[axis] as i64;
-            let end = (start + self.kernel[axis] as i64).min(len + self.padding[axis] as i64);
+        let (stride, padding, kernel) = (p.stride, p.padding, p.kernel);
+        let span = move |o: usize, axis: usize, len: i64| {
+            let start = (o * stride[axis]) as i64 - padding[axis] as i64;
+            let end = (start + kernel[axis] as i64).min(len + padding[axis] as i64);
             (end - start, start.max(0), end.min(len))
         };
-        let f = |plane: &[f32], i: usize, j: usize| {
+        move |plane: &[f32], i: usize, j: usize| {
             let (ph, r0, r1) = span(i, 0, h);
             let (pw, q0, q1) = span(j, 1, w);
             if r0 >= r1 || q0 >= q1 {
@@ -222,13 +236,47 @@ impl Op for AvgPool2d {
                     s += plane[(r * w + q) as usize] as f64;
                 }
             }
-            let div = if self.count_include_pad { ph * pw } else { (r1 - r0) * (q1 - q0) };
+            let div = if p.count_include_pad { ph * pw } else { (r1 - r0) * (q1 - q0) };
             (s / div as f64) as f32
-        };
+        }
+    }
+}
+
+impl Op for AvgPool2d {
+    fn kind(&self) -> &'static str {
+        "avg_pool2d"
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        pooled_shape(inputs, self.window(), self.ceil_mode)
+    }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        plane_kernel(inputs[0].shape, &self.infer(&[inputs[0].shape]).ok()?[0], self.element(inputs[0].shape), "avg_pool2d planes")
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let x = inputs[0];
+        let out = &self.infer(&[&x.shape]).unwrap()[0];
+        let f = self.element(&x.shape);
         vec![reference_planes(x, out[2], out[3], f)]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         plan_pool(ctx, "avg_pool2d", self.window(), &inputs[0], &outputs[0])
+    }
+}
+
+impl AdaptiveAvgPool2d {
+    /// Output element (i, j) of a plane of the NCHW input `x`.
+    fn element(&self, x: &[usize]) -> impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static {
+        let (h, w) = (x[2], x[3]);
+        let [oh, ow] = self.out;
+        let bin = |o: usize, len: usize, out: usize| {
+            ((o * len) as f64 / out as f64).floor() as usize..(((o + 1) * len) as f64 / out as f64).ceil() as usize
+        };
+        move |plane: &[f32], i: usize, j: usize| {
+            let (rows, cols) = (bin(i, h, oh), bin(j, w, ow));
+            let count = rows.len() * cols.len();
+            let s: f64 = rows.flat_map(|r| cols.clone().map(move |q| plane[r * w + q] as f64)).sum();
+            (s / count as f64) as f32
+        }
     }
 }
 
@@ -239,19 +287,14 @@ impl Op for AdaptiveAvgPool2d {
     fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
         sized_output(inputs, self.out)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let out = [inputs[0].shape[0], inputs[0].shape[1], self.out[0], self.out[1]];
+        plane_kernel(inputs[0].shape, &out, self.element(inputs[0].shape), "adaptive_avg_pool2d planes")
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
-        let (h, w) = (x.shape[2], x.shape[3]);
         let [oh, ow] = self.out;
-        let bin = |o: usize, len: usize, out: usize| {
-            ((o * len) as f64 / out as f64).floor() as usize..(((o + 1) * len) as f64 / out as f64).ceil() as usize
-        };
-        let f = |plane: &[f32], i: usize, j: usize| {
-            let (rows, cols) = (bin(i, h, oh), bin(j, w, ow));
-            let count = rows.len() * cols.len();
-            let s: f64 = rows.flat_map(|r| cols.clone().map(move |q| plane[r * w + q] as f64)).sum();
-            (s / count as f64) as f32
-        };
+        let f = self.element(&x.shape);
         vec![reference_planes(x, oh, ow, f)]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {

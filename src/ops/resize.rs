@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::kernel;
-use crate::ops::planes::{dispatch_planes, sized_output};
+use crate::ops::planes::{dispatch_planes, sized_output, PlaneMap};
 use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -31,6 +31,35 @@ struct ResizeParams {
 }
 
 impl Resize {
+    /// Output element (i, j) of an `h x w` input plane, in f64 from per-axis tables of the two
+    /// source indices and the second one's weight.
+    fn element(&self, h: usize, w: usize) -> impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static {
+        let align_corners = self.align_corners;
+        let axis = move |o: usize, len: usize, out: usize| -> (usize, usize, f64) {
+            let src = if align_corners {
+                if out > 1 {
+                    (o * (len - 1)) as f64 / (out - 1) as f64
+                } else {
+                    0.0
+                }
+            } else {
+                ((o as f64 + 0.5) * len as f64 / out as f64 - 0.5).max(0.0)
+            };
+            let i0 = (src.floor() as usize).min(len - 1);
+            let i1 = (i0 + 1).min(len - 1);
+            (i0, i1, (src - i0 as f64).clamp(0.0, 1.0))
+        };
+        let [oh, ow] = self.out;
+        let rows: Vec<_> = (0..oh).map(|i| axis(i, h, oh)).collect();
+        let cols: Vec<_> = (0..ow).map(|j| axis(j, w, ow)).collect();
+        move |plane: &[f32], i: usize, j: usize| {
+            let ((r0, r1, a), (q0, q1, b)) = (rows[i], cols[j]);
+            let at = |r: usize, q: usize| plane[r * w + q] as f64;
+            let v = (1.0 - a) * ((1.0 - b) * at(r0, q0) + b * at(r0, q1)) + a * ((1.0 - b) * at(r1, q0) + b * at(r1, q1));
+            v as f32
+        }
+    }
+
     /// PyTorch's `area_pixel_compute_scale` for a given output size, in f32 as PyTorch does.
     fn scale(&self, input: usize, output: usize) -> f32 {
         if !self.align_corners {
@@ -50,35 +79,24 @@ impl Op for Resize {
     fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
         sized_output(inputs, self.out)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        let x = inputs[0].shape;
+        (x.len() == 4).then(|| {
+            let f = self.element(x[2], x[3]);
+            Box::new(PlaneMap { input: [x[2], x[3]], output: self.out, f, name: "bilinear planes" })
+                as Box<dyn crate::cpu::CpuKernel>
+        })
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let [oh, ow] = self.out;
-        // Per axis: the two source indices and the weight of the second.
-        let axis = |o: usize, len: usize, out: usize| -> (usize, usize, f64) {
-            let src = if self.align_corners {
-                if out > 1 {
-                    (o * (len - 1)) as f64 / (out - 1) as f64
-                } else {
-                    0.0
-                }
-            } else {
-                ((o as f64 + 0.5) * len as f64 / out as f64 - 0.5).max(0.0)
-            };
-            let i0 = (src.floor() as usize).min(len - 1);
-            let i1 = (i0 + 1).min(len - 1);
-            (i0, i1, (src - i0 as f64).clamp(0.0, 1.0))
-        };
+        let f = self.element(h, w);
         let mut data = Vec::with_capacity(n * c * oh * ow);
         for plane in x.data.chunks(h * w).take(n * c) {
-            let at = |r: usize, q: usize| plane[r * w + q] as f64;
             for i in 0..oh {
-                let (r0, r1, a) = axis(i, h, oh);
                 for j in 0..ow {
-                    let (q0, q1, b) = axis(j, w, ow);
-                    let v = (1.0 - a) * ((1.0 - b) * at(r0, q0) + b * at(r0, q1))
-                        + a * ((1.0 - b) * at(r1, q0) + b * at(r1, q1));
-                    data.push(v as f32);
+                    data.push(f(plane, i, j));
                 }
             }
         }
