@@ -325,7 +325,7 @@ impl Op for Attention {
     }
 }
 
-mod cpu;
+pub(crate) mod cpu;
 #[cfg(test)]
 mod tests {
     use super::*;

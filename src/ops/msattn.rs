@@ -263,6 +263,9 @@ impl Op for MsAttn {
             .sum();
         crate::ops::Cost::streaming(inputs, outputs, 0.0).with_flops(n * flops)
     }
+    fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        cpu::kernel(self, inputs)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let (q, k, v) = (inputs[0], inputs[1], inputs[2]);
         let [n, c, h, w] = q.shape[..] else { unreachable!("checked by infer") };
@@ -387,5 +390,6 @@ pub fn msattn(
     b.add(name, MsAttn::new(patches), &[q, k, v])
 }
 
+mod cpu;
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ pub(super) fn kernel(a: &Attention, inputs: &[CpuInput]) -> Option<Box<dyn CpuKe
 /// `row = softmax(row)`, in place, in f32 with the max subtracted first: on AVX-512 in three
 /// passes of 16 lanes ([`softmax_avx512`]; through `exp_fast` a fifth of attention's time), else
 /// through [`exp_fast`](crate::ops::act::exp_fast) compiled for the widest ISA.
-fn softmax(row: &mut [f32]) {
+pub(crate) fn softmax(row: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F.
