@@ -115,18 +115,14 @@ impl<F: Fn(&[f32], usize, usize) -> f32 + Send + Sync> crate::cpu::CpuKernel for
 
 #[cfg(test)]
 mod tests {
-    use crate::cpu::CpuInput;
     use crate::ops::pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
     use crate::ops::resize::Resize;
+    use crate::ops::testing::check_cpu_kernel_bits;
     use crate::ops::Op;
     use crate::tensor::{Rng, Tensor};
 
     fn same_bits(op: &dyn Op, x: &Tensor, case: &str) {
-        let want = op.reference(&[x]).remove(0);
-        let kernel = op.cpu_kernel(&[CpuInput { shape: &x.shape, constant: None }]).expect("a CPU kernel");
-        let mut y = vec![f32::NAN; want.numel()];
-        kernel.run(&[&x.data], &mut [&mut y]);
-        assert!(y.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{case}");
+        check_cpu_kernel_bits(case, op, &[x]);
     }
 
     /// The plane-wise ops' CPU kernels against their references, bit for bit: one plane (rows

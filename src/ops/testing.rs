@@ -82,6 +82,25 @@ pub fn run_on_cpu<O: Op + Clone + 'static>(op: &O, inputs: &[Tensor], constants:
     run_single(inputs, constants, nout, |feed| plan.run(feed))
 }
 
+/// `op`'s own CPU kernel (made for these inputs' shapes, none constant) against its reference,
+/// bit for bit (NaN payloads included): for kernels that do the reference's operations in its
+/// order, only split over the pool.
+pub fn check_cpu_kernel_bits(case: &str, op: &dyn Op, inputs: &[&Tensor]) {
+    let want = op.reference(inputs);
+    let shapes: Vec<crate::cpu::CpuInput> =
+        inputs.iter().map(|t| crate::cpu::CpuInput { shape: &t.shape, constant: None }).collect();
+    let kernel = op.cpu_kernel(&shapes).unwrap_or_else(|| panic!("{case}: {} has no CPU kernel", op.kind()));
+    let mut outs: Vec<Vec<f32>> = want.iter().map(|t| vec![f32::NAN; t.numel()]).collect();
+    let data: Vec<&[f32]> = inputs.iter().map(|t| t.data.as_slice()).collect();
+    kernel.run(&data, &mut outs.iter_mut().map(|o| o.as_mut_slice()).collect::<Vec<_>>());
+    for (i, (got, want)) in outs.iter().zip(&want).enumerate() {
+        let first = got.iter().zip(&want.data).position(|(a, b)| a.to_bits() != b.to_bits());
+        if let Some(at) = first {
+            panic!("{case}: output {i} differs from the reference at element {at}: {} vs {}", got[at], want.data[at]);
+        }
+    }
+}
+
 /// Check `op` on the CPU backend against its reference, with the same tolerance rule as
 /// [`check_op`]: once with every input fed at run time, once with all but the first as constants
 /// (the weights a fast kernel prepacks at plan time).

@@ -97,7 +97,7 @@ impl CpuKernel for ElaMapCpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Op;
+    use crate::ops::testing::check_cpu_kernel_bits;
     use crate::tensor::{Rng, Tensor};
 
     /// Against the reference, bit for bit, on integer levels (what ELA gives): one to four
@@ -111,12 +111,7 @@ mod tests {
             let mut x = Tensor::random(&[2, c, h, w], seed + i as u64, -40.0, 60.0);
             x.data.iter_mut().for_each(|v| *v = v.max(0.0).round());
             let op = ElaMap { radius, percentile, floor: 3.0 };
-            let want = op.reference(&[&x]).remove(0);
-            let ins = [CpuInput { shape: &x.shape, constant: None }];
-            let mut y = vec![f32::NAN; want.numel()];
-            kernel(&op, &ins).unwrap().run(&[&x.data], &mut [&mut y]);
-            let same = y.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "case {i} (seed {seed})");
+            check_cpu_kernel_bits(&format!("case {i} (seed {seed})"), &op, &[&x]);
         }
     }
 }

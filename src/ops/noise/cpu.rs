@@ -46,7 +46,7 @@ impl CpuKernel for NoiseCpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Op;
+    use crate::ops::testing::check_cpu_kernel_bits;
     use crate::tensor::{Rng, Tensor};
 
     /// Against the reference, bit for bit: blocks of 4 to 32 pixels, partial edge blocks, odd
@@ -56,13 +56,7 @@ mod tests {
         let seed = Rng::fresh_seed();
         for (i, &(h, w, block)) in [(37, 53, 16), (64, 64, 4), (9, 130, 32), (1, 20, 8), (100, 31, 6)].iter().enumerate() {
             let x = Tensor::random(&[2, 3, h, w], seed + i as u64, 0.0, 255.0);
-            let op = NoiseMap { block };
-            let want = op.reference(&[&x]).remove(0);
-            let ins = [CpuInput { shape: &x.shape, constant: None }];
-            let mut y = vec![f32::NAN; want.numel()];
-            kernel(&op, &ins).unwrap().run(&[&x.data], &mut [&mut y]);
-            let same = y.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "case {i} (seed {seed})");
+            check_cpu_kernel_bits(&format!("case {i} (seed {seed})"), &NoiseMap { block }, &[&x]);
         }
     }
 }
