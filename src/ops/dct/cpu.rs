@@ -18,29 +18,43 @@ use crate::cpu::{with_scratch, CpuInput, CpuKernel, Scratch};
 use std::ops::Range;
 
 pub(super) struct DctCpu {
-    f: DctFilter,
     h: usize,
     w: usize,
     dh: Vec<f32>,
     dw: Vec<f32>,
-    /// How a filter is computed (chosen at plan time).
-    filter: Filter,
+    /// What each plane gets (chosen at plan time).
+    form: Form,
 }
 
 /// A rectangle of coefficients: rows x columns.
 type Rect = (Range<usize>, Range<usize>);
 
-enum Filter {
-    /// The sum of one term per kept rectangle.
+enum Form {
+    /// The forward transform, then `zeroed` cleared.
+    Forward { zeroed: Rect },
+    /// The inverse transform.
+    Inverse,
+    /// The filter as the sum of one term per kept rectangle.
     Kept(Vec<Rect>),
-    /// `G_h x G_w` (the Gram matrices `D^T D`, row-major) less the zeroed block's term.
+    /// The filter as `G_h x G_w` (the Gram matrices `D^T D`, row-major) less the zeroed block's
+    /// term.
     Gram { gh: Vec<f32>, gw: Vec<f32>, zeroed: Rect },
 }
 
 pub(super) fn kernel(f: &DctFilter, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
     let x = inputs[0].shape;
     let (h, w) = (x[x.len() - 2], x[x.len() - 1]);
-    let (rows, cols) = f.mask.zeroed(h, w);
+    let (dh, dw) = (dct_matrix(h), dct_matrix(w));
+    let form = match f.mode {
+        DctMode::Forward => Form::Forward { zeroed: f.mask.zeroed(h, w) },
+        DctMode::Inverse => Form::Inverse,
+        DctMode::Filter => filter_form(f.mask.zeroed(h, w), h, w, &dh, &dw),
+    };
+    Some(Box::new(DctCpu { h, w, dh, dw, form }))
+}
+
+/// The cheaper way to filter `h x w` planes whose coefficients `(rows, cols)` are zeroed.
+fn filter_form((rows, cols): Rect, h: usize, w: usize, dh: &[f32], dw: &[f32]) -> Form {
     // Kept: all columns of the rows outside R, and the columns outside C of the rows in R.
     let kept: Vec<Rect> = complement(&rows, h)
         .map(|r| (r, 0..w))
@@ -49,15 +63,13 @@ pub(super) fn kernel(f: &DctFilter, inputs: &[CpuInput]) -> Option<Box<dyn CpuKe
         .collect();
     let kept_cost: usize = kept.iter().map(|r| rect_cost(h, w, r)).sum();
     let gram_cost = h * h * w + h * w * w + rect_cost(h, w, &(rows.clone(), cols.clone()));
-    let (dh, dw) = (dct_matrix(h), dct_matrix(w));
-    let filter = if kept_cost <= gram_cost {
-        Filter::Kept(kept)
+    if kept_cost <= gram_cost {
+        Form::Kept(kept)
     } else {
-        let gh = gram(&dh, h);
-        let gw = if w == h { gh.clone() } else { gram(&dw, w) };
-        Filter::Gram { gh, gw, zeroed: (rows, cols) }
-    };
-    Some(Box::new(DctCpu { f: f.clone(), h, w, dh, dw, filter }))
+        let gh = gram(dh, h);
+        let gw = if w == h { gh.clone() } else { gram(dw, w) };
+        Form::Gram { gh, gw, zeroed: (rows, cols) }
+    }
 }
 
 /// The parts of `0..n` outside `r`.
@@ -124,11 +136,25 @@ impl DctCpu {
         }
     }
 
-    /// The image-domain filter of one plane.
-    fn filter(&self, x: &[f32], y: &mut [f32], s1: &mut [f32], s2: &mut [f32]) {
+    /// One plane.
+    fn plane(&self, x: &[f32], y: &mut [f32], s1: &mut [f32], s2: &mut [f32]) {
         let (h, w) = (self.h, self.w);
-        match &self.filter {
-            Filter::Kept(rects) => {
+        let (dh, dw) = (&self.dh[..], &self.dw[..]);
+        match &self.form {
+            Form::Forward { zeroed: (rows, cols) } => {
+                // X = D_h x D_w^T, then the mask.
+                sgemm(h, w, w, Mat::rows(x, w), Mat::t(dw, w), s1, w, false);
+                sgemm(h, h, w, Mat::rows(dh, h), Mat::rows(s1, w), y, w, false);
+                for r in rows.clone() {
+                    y[r * w + cols.start..r * w + cols.end].fill(0.0);
+                }
+            }
+            Form::Inverse => {
+                // x = D_h^T X D_w.
+                sgemm(h, h, w, Mat::t(dh, h), Mat::rows(x, w), s1, w, false);
+                sgemm(h, w, w, Mat::rows(s1, w), Mat::rows(dw, w), y, w, false);
+            }
+            Form::Kept(rects) => {
                 if rects.is_empty() {
                     y.fill(0.0);
                 }
@@ -136,7 +162,7 @@ impl DctCpu {
                     self.term(x, rect, false, y, i > 0, s1, s2);
                 }
             }
-            Filter::Gram { gh, gw, zeroed } => {
+            Form::Gram { gh, gw, zeroed } => {
                 sgemm(h, h, w, Mat::rows(gh, h), Mat::rows(x, w), s1, w, false);
                 sgemm(h, w, w, Mat::rows(s1, w), Mat::rows(gw, w), y, w, false);
                 if !zeroed.0.is_empty() && !zeroed.1.is_empty() {
@@ -150,35 +176,18 @@ impl DctCpu {
 impl CpuKernel for DctCpu {
     fn run(&self, inputs: &[&[f32]], outputs: &mut [&mut [f32]]) {
         let (h, w) = (self.h, self.w);
-        let (dh, dw) = (&self.dh[..], &self.dw[..]);
-        let (rows, cols) = self.f.mask.zeroed(h, w);
         with_scratch(Scratch::Call, 2 * h * w, |buf| {
-            let (t, coef) = buf.split_at_mut(h * w);
+            let (s1, s2) = buf.split_at_mut(h * w);
             for (x, y) in inputs[0].chunks(h * w).zip(outputs[0].chunks_mut(h * w)) {
-                match self.f.mode {
-                    DctMode::Filter => self.filter(x, y, t, coef),
-                    DctMode::Forward => {
-                        // X = D_h x D_w^T, then the mask.
-                        sgemm(h, w, w, Mat::rows(x, w), Mat::t(dw, w), t, w, false);
-                        sgemm(h, h, w, Mat::rows(dh, h), Mat::rows(t, w), y, w, false);
-                        for r in rows.clone() {
-                            y[r * w + cols.start..r * w + cols.end].fill(0.0);
-                        }
-                    }
-                    DctMode::Inverse => {
-                        // x = D_h^T X D_w.
-                        sgemm(h, h, w, Mat::t(dh, h), Mat::rows(x, w), t, w, false);
-                        sgemm(h, w, w, Mat::rows(t, w), Mat::rows(dw, w), y, w, false);
-                    }
-                }
+                self.plane(x, y, s1, s2);
             }
         });
     }
     fn name(&self) -> &'static str {
-        match (self.f.mode, &self.filter) {
-            (DctMode::Filter, Filter::Kept(_)) => "dct gemm, kept rectangles",
-            (DctMode::Filter, Filter::Gram { .. }) => "dct gemm, gram less the zeroed block",
-            _ => "dct gemm",
+        match self.form {
+            Form::Kept(_) => "dct gemm, kept rectangles",
+            Form::Gram { .. } => "dct gemm, gram less the zeroed block",
+            Form::Forward { .. } | Form::Inverse => "dct gemm",
         }
     }
 }
