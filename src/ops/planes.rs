@@ -82,15 +82,46 @@ pub(crate) fn dispatch_planes(
     Ok(())
 }
 
-/// The CPU kernel of a plane-wise op: `f(input plane, i, j)` for every output element `(i, j)`
-/// of every plane, rows of output on the pool. The ops' CPU references run the same `f` plane
-/// after plane, so kernel and reference give the same bits.
-pub(crate) struct PlaneMap<F> {
+/// CPU reference driver of a plane-wise op: `f(input plane, i, j)` for every output element
+/// `(i, j)` of every plane of the NCHW `x`, plane after plane.
+pub(crate) fn reference_planes(
+    x: &crate::tensor::Tensor,
+    oh: usize,
+    ow: usize,
+    f: impl Fn(&[f32], usize, usize) -> f32,
+) -> crate::tensor::Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let mut data = Vec::with_capacity(n * c * oh * ow);
+    for plane in x.data.chunks(h * w).take(n * c) {
+        for i in 0..oh {
+            for j in 0..ow {
+                data.push(f(plane, i, j));
+            }
+        }
+    }
+    crate::tensor::Tensor { shape: vec![n, c, oh, ow], data }
+}
+
+/// The CPU kernel ([`PlaneMap`]) running the same `f` as [`reference_planes`] for an NCHW input
+/// of shape `x` and output planes `[oh, ow]`: the same bits.
+pub(crate) fn plane_kernel(
+    x: &[usize],
+    output: [usize; 2],
+    f: impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static,
+    name: &'static str,
+) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+    (x.len() == 4)
+        .then(|| Box::new(PlaneMap { input: [x[2], x[3]], output, f, name }) as Box<dyn crate::cpu::CpuKernel>)
+}
+
+/// `f(input plane, i, j)` for every output element `(i, j)` of every plane, rows of output on
+/// the pool.
+struct PlaneMap<F> {
     /// Input plane `[h, w]` and output plane `[oh, ow]`.
-    pub input: [usize; 2],
-    pub output: [usize; 2],
-    pub f: F,
-    pub name: &'static str,
+    input: [usize; 2],
+    output: [usize; 2],
+    f: F,
+    name: &'static str,
 }
 
 impl<F: Fn(&[f32], usize, usize) -> f32 + Send + Sync> crate::cpu::CpuKernel for PlaneMap<F> {

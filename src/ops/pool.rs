@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::kernel;
-use crate::ops::planes::{dispatch_planes, nchw_input, sized_output, PlaneMap};
+use crate::ops::planes::{dispatch_planes, nchw_input, plane_kernel, reference_planes, sized_output};
 use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -132,32 +132,6 @@ fn pooled_shape(inputs: &[&[usize]], win: Window, ceil_mode: bool) -> std::resul
     Ok(vec![vec![x[0], x[1], oh, ow]])
 }
 
-/// The CPU kernel running `f` ([`PlaneMap`]) for an NCHW input and output of these shapes.
-fn plane_kernel(
-    x: &[usize],
-    y: &[usize],
-    f: impl Fn(&[f32], usize, usize) -> f32 + Send + Sync + 'static,
-    name: &'static str,
-) -> Option<Box<dyn crate::cpu::CpuKernel>> {
-    (x.len() == 4 && y.len() == 4).then(|| {
-        Box::new(PlaneMap { input: [x[2], x[3]], output: [y[2], y[3]], f, name }) as Box<dyn crate::cpu::CpuKernel>
-    })
-}
-
-/// CPU reference driver: `f(plane data, oh, ow)` for every output element.
-fn reference_planes(x: &Tensor, oh: usize, ow: usize, f: impl Fn(&[f32], usize, usize) -> f32) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-    let mut data = Vec::with_capacity(n * c * oh * ow);
-    for plane in x.data.chunks(h * w).take(n * c) {
-        for i in 0..oh {
-            for j in 0..ow {
-                data.push(f(plane, i, j));
-            }
-        }
-    }
-    Tensor { shape: vec![n, c, oh, ow], data }
-}
-
 impl MaxPool2d {
     fn window(&self) -> Window {
         Window { k: self.kernel, s: self.stride, p: self.padding, d: self.dilation, include_pad: false }
@@ -194,7 +168,8 @@ impl Op for MaxPool2d {
         pooled_shape(inputs, self.window(), self.ceil_mode)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
-        plane_kernel(inputs[0].shape, &self.infer(&[inputs[0].shape]).ok()?[0], self.element(inputs[0].shape), "max_pool2d planes")
+        let y = &self.infer(&[inputs[0].shape]).ok()?[0];
+        plane_kernel(inputs[0].shape, [y[2], y[3]], self.element(inputs[0].shape), "max_pool2d planes")
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
@@ -250,7 +225,8 @@ impl Op for AvgPool2d {
         pooled_shape(inputs, self.window(), self.ceil_mode)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
-        plane_kernel(inputs[0].shape, &self.infer(&[inputs[0].shape]).ok()?[0], self.element(inputs[0].shape), "avg_pool2d planes")
+        let y = &self.infer(&[inputs[0].shape]).ok()?[0];
+        plane_kernel(inputs[0].shape, [y[2], y[3]], self.element(inputs[0].shape), "avg_pool2d planes")
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
@@ -288,8 +264,7 @@ impl Op for AdaptiveAvgPool2d {
         sized_output(inputs, self.out)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
-        let out = [inputs[0].shape[0], inputs[0].shape[1], self.out[0], self.out[1]];
-        plane_kernel(inputs[0].shape, &out, self.element(inputs[0].shape), "adaptive_avg_pool2d planes")
+        plane_kernel(inputs[0].shape, self.out, self.element(inputs[0].shape), "adaptive_avg_pool2d planes")
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];

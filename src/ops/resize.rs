@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::kernel;
-use crate::ops::planes::{dispatch_planes, sized_output, PlaneMap};
+use crate::ops::planes::{dispatch_planes, plane_kernel, reference_planes, sized_output};
 use crate::ops::{as_bytes, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -81,26 +81,12 @@ impl Op for Resize {
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         let x = inputs[0].shape;
-        (x.len() == 4).then(|| {
-            let f = self.element(x[2], x[3]);
-            Box::new(PlaneMap { input: [x[2], x[3]], output: self.out, f, name: "bilinear planes" })
-                as Box<dyn crate::cpu::CpuKernel>
-        })
+        plane_kernel(x, self.out, self.element(*x.get(2)?, *x.get(3)?), "bilinear planes")
     }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let x = inputs[0];
-        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let [oh, ow] = self.out;
-        let f = self.element(h, w);
-        let mut data = Vec::with_capacity(n * c * oh * ow);
-        for plane in x.data.chunks(h * w).take(n * c) {
-            for i in 0..oh {
-                for j in 0..ow {
-                    data.push(f(plane, i, j));
-                }
-            }
-        }
-        vec![Tensor { shape: vec![n, c, oh, ow], data }]
+        vec![reference_planes(x, oh, ow, self.element(x.shape[2], x.shape[3]))]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (x, y) = (&inputs[0], &outputs[0]);
