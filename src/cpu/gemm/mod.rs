@@ -245,6 +245,24 @@ fn t_swapped(
     if threads == 1 || m * n * k < PAR_MIN {
         return task(0, m);
     }
+    if m * k * 4 <= SWAP_BLOCK_BYTES && rows_then.is_none() {
+        // All of a^T is one block: packed once, and the tasks split b^T's rows (the output's)
+        // instead, so each reads its own part of b (a weight of up to 4 MiB at MiT's last stage)
+        // once, rather than every task all of it.
+        return with_packed(k, m, at, |bp| {
+            let lines = n.div_ceil(threads * 2).next_multiple_of(tile::MR);
+            (0..n.div_ceil(lines)).into_par_iter().for_each(|t| {
+                let (j0, nj) = (t * lines, lines.min(n - t * lines));
+                let p = ptr;
+                let tail = fused.map(|t| t.transposed().rows_from(j0).for_tile());
+                let btj = Mat { data: &bt.data[j0 * bt.rs..], ..bt };
+                // SAFETY: output rows j0 .. j0 + nj (m elements each) lie inside `c` (checked by
+                // the caller) and belong to this task alone; a tail's bias holds n values.
+                let out = tile::Out { c: unsafe { p.0.add(j0 * ldc) }, rs: ldc, cs: 1, accumulate: false, tail };
+                unsafe { tile::gemm(nj, btj, bp, 0..bp.panels(), out) };
+            })
+        });
+    }
     let rows = m.div_ceil(threads * 2).next_multiple_of(32);
     (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
 }
@@ -723,7 +741,16 @@ mod tests {
     fn sgemm_matches_naive_product() {
         let seed = Rng::fresh_seed();
         let mut rng = Rng::new(seed);
-        let mut shapes = vec![(1, 1, 1), (0, 3, 4), (3, 0, 5), (1, 300, 7), (300, 13, 1), (7, 64, 257), (129, 33, 65)];
+        let mut shapes = vec![
+            (1, 1, 1),
+            (0, 3, 4),
+            (3, 0, 5),
+            (1, 300, 7),
+            (300, 13, 1),
+            (7, 64, 257),
+            (129, 33, 65),
+            (37, 600, 250),
+        ];
         for _ in 0..6 {
             shapes.push((rng.range(1, 200), rng.range(1, 150), rng.range(1, 200)));
         }

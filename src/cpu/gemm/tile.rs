@@ -14,14 +14,22 @@
 use super::Mat;
 use crate::cpu::epilogue::gelu_zmm;
 use crate::cpu::transpose::{transpose16, transpose_block16};
+use rayon::prelude::*;
 use std::arch::x86_64::*;
 use std::ops::Range;
 
 /// Rows and columns of C per register tile.
 pub const MR: usize = 12;
 pub const NR: usize = 32;
+/// How many depths ahead a tile asks for its panel's lines of B. The panels stream from L2 at
+/// 128 bytes per 24 FMAs, too fast for the hardware prefetcher alone: without, `perf` put the
+/// tile's stalls on the loads of B, and products ran 5-15% slower at 2 threads (distances 8-16
+/// measured alike; docs/BENCHMARKS.md).
+const PF_B: usize = 12;
 /// Longest depth block: a packed panel of B (KC x NR floats) fits L1 beside A's 12 rows.
 const KC: usize = 256;
+/// B of at least this many bytes is packed on the pool.
+const PAR_PACK_BYTES: usize = 256 << 10;
 /// Pack a row-major A's 12-row strips when at least this many column panels reuse each.
 const PACK_A_PANELS: usize = 8;
 
@@ -49,14 +57,22 @@ impl PackedB {
     pub fn new(mut buf: Vec<f32>, k: usize, n: usize, b: Mat) -> PackedB {
         assert!(available());
         let panels = n.div_ceil(NR);
-        buf.clear();
+        // Every element is written below (the last panel's columns past n with zeros), so a
+        // reused buffer is not cleared first.
         buf.resize(k * panels * NR, 0.0);
+        buf.truncate(k * panels * NR);
         let kb = depth_block(k);
+        // Large operands (weights of 1-2 MiB) are packed on the pool: on one thread the packing
+        // took 5-8% of the product's time, with the other threads idle.
+        let parallel = k * panels * NR * 4 >= PAR_PACK_BYTES && rayon::current_num_threads() > 1;
         for pc in (0..k).step_by(kb) {
             let kc = kb.min(k - pc);
-            for j in 0..panels {
+            let block = &mut buf[pc * panels * NR..][..panels * kc * NR];
+            let pack = |j: usize, dst: &mut [f32]| {
                 let (c0, w) = (j * NR, NR.min(n - j * NR));
-                let dst = &mut buf[pc * panels * NR + j * kc * NR..][..kc * NR];
+                if w < NR {
+                    dst.chunks_exact_mut(NR).for_each(|row| row[w..].fill(0.0));
+                }
                 if b.cs == 1 {
                     for (p, row) in dst.chunks_exact_mut(NR).enumerate() {
                         row[..w].copy_from_slice(&b.data[(pc + p) * b.rs + c0..][..w]);
@@ -72,6 +88,11 @@ impl PackedB {
                         }
                     }
                 }
+            };
+            if parallel {
+                block.par_chunks_mut(kc * NR).enumerate().for_each(|(j, dst)| pack(j, dst));
+            } else {
+                block.chunks_mut(kc * NR).enumerate().for_each(|(j, dst)| pack(j, dst));
             }
         }
         PackedB { data: buf, k, n }
@@ -299,6 +320,10 @@ impl Tile {
         }
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for p in 0..kc {
+            // Past the panel's end these lines are the next panel's (or none: a prefetch never
+            // faults).
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PF_B) * NR) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PF_B) * NR + 16) as *const i8);
             let b0 = _mm512_loadu_ps(b.add(p * NR));
             let b1 = _mm512_loadu_ps(b.add(p * NR + 16));
             for (r, acc) in acc.iter_mut().enumerate() {
