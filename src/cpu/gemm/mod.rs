@@ -6,6 +6,9 @@
 
 #[cfg(target_arch = "x86_64")]
 mod tile;
+mod weight;
+
+pub use weight::PackedWeight;
 
 use super::epilogue::{affine_act, Addend};
 use super::SendPtr;

@@ -13,7 +13,7 @@ use crate::cpu::epilogue::{affine_act, Addend};
 use super::depthwise::{self, Path, PlaneGeom};
 use super::winograd::{self, Winograd};
 use super::{dims4, Conv2d};
-use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Mat, FEW_ROWS};
+use crate::cpu::gemm::{sgemm_few_rows_at, sgemm_into, Bias, Mat, PackedWeight, Tail, FEW_ROWS};
 use crate::cpu::{par_chunks, valid_run, with_scratch, CpuInput, CpuKernel, Scratch, SendPtr};
 use crate::ops::act::Act;
 use rayon::prelude::*;
@@ -35,7 +35,16 @@ pub(super) struct ConvCpu {
     /// Winograd's transformed weight when the conv is a constant 3x3 stride-1 one with enough
     /// channels (then `packed` is not kept).
     wino: Option<Winograd>,
+    /// The constant weight (`[K, O]`) packed as the right operand of products with a block's
+    /// pixels as rows, for ungrouped convs with few output channels (then `packed` is not kept).
+    pixel_rows: Option<PackedWeight>,
 }
+
+/// Most output channels for which the GEMM path takes a block's pixels as the product's rows
+/// and stores it transposed (the weight packed once at plan time, no packing per task): with
+/// few channels as rows (MiT's patch embeddings and spatial reductions: 64-128) the product had
+/// only 5-11 strips of 12 to share each packed block of pixels.
+const PIXEL_ROWS_MAX_O: usize = 128;
 
 pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
     Some(Box::new(ConvCpu::new(p, inputs)?))
@@ -53,13 +62,16 @@ impl ConvCpu {
         let wino = constant
             .filter(|_| winograd::fits(c, o, [kh, kw], p.stride, p.dilation, p.groups))
             .map(|t| Winograd::new(&t.data, c, o));
-        let packed = constant.filter(|_| wino.is_none()).map(|t| {
+        let pixel_rows = constant
+            .filter(|_| wino.is_none() && p.groups == 1 && (FEW_ROWS..=PIXEL_ROWS_MAX_O).contains(&o))
+            .map(|t| PackedWeight::new(cg * kh * kw, o, Mat::rows(&t.data, o)));
+        let packed = constant.filter(|_| wino.is_none() && pixel_rows.is_none()).map(|t| {
             // [K, O] to [O, K].
             let mut v = vec![0.0f32; t.data.len()];
             crate::cpu::transpose::batched_transpose(&t.data, &mut v, [1, cg * kh * kw, o]);
             v
         });
-        Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed, wino })
+        Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed, wino, pixel_rows })
     }
 
     fn depthwise(&self) -> bool {
@@ -164,8 +176,9 @@ impl ConvCpu {
         let planes = n * self.p.groups;
         let by_cache = (COL_BLOCK / (cg * kh * kw).max(1)).max(MIN_BLOCK);
         let by_threads = (planes * pix).div_ceil(2 * crate::cpu::threads()).max(MIN_BLOCK);
-        // Whole strips of 16 columns for the GEMMs.
-        (by_cache.min(by_threads) / 16 * 16).min(pix).max(1)
+        // Whole strips of the GEMMs: 12 rows (pixels as rows), else 16 columns.
+        let strip = if self.pixel_rows.is_some() { 24 } else { 16 };
+        (by_cache.min(by_threads) / strip * strip).min(pix).max(1)
     }
 
     /// Tasks of `block` output pixels of one (image, group) each, on the pool: im2col of the
@@ -212,6 +225,15 @@ impl ConvCpu {
                     };
                     let first = (b * o + gi * og) * pix + p0;
                     let p = ptr;
+                    if let Some(pw) = &self.pixel_rows {
+                        // The block's pixels as rows: the transpose of `bm`, times the weight,
+                        // stored transposed into the output planes with the bias and activation.
+                        let pixels = Mat { data: bm.data, rs: bm.cs, cs: bm.rs };
+                        let tail = Tail { alpha: 1.0, bias: bias.map_or(Bias::None, Bias::Cols), act };
+                        // SAFETY: as below (g == 1 here).
+                        unsafe { pw.product_t_into(np, pixels, p.0.add(first), pix, tail) };
+                        return;
+                    }
                     // SAFETY: each task writes rows gi * og .. (gi + 1) * og of image b, columns
                     // p0 .. p0 + np: disjoint across tasks and inside `y` (length checked above).
                     unsafe { sgemm_into(og, k, np, a, bm, p.0.add(first), pix) };
@@ -371,7 +393,7 @@ mod tests {
     #[test]
     fn gemm_path_matches_reference_for_any_block() {
         let seed = Rng::fresh_seed();
-        let cases: [(usize, usize, [usize; 2], usize, [usize; 2], Conv2d); 7] = [
+        let cases: [(usize, usize, [usize; 2], usize, [usize; 2], Conv2d); 8] = [
             (1, 5, [13, 17], 3, [7, 7], Conv2d::new(2, 3)),
             (2, 6, [11, 19], 40, [3, 3], Conv2d::new(1, 1).act(Act::Gelu)),
             (1, 4, [16, 23], 9, [3, 5], Conv2d { stride: [2, 3], padding: [1, 4], ..Conv2d::new(1, 0) }),
@@ -379,8 +401,9 @@ mod tests {
             (1, 3, [9, 9], 33, [4, 4], Conv2d::new(4, 0)),
             (1, 8, [10, 7], 17, [1, 1], Conv2d::new(1, 0)),
             (1, 2, [8, 9], 5, [2, 2], Conv2d::new(3, 5)),
+            (2, 8, [10, 7], 35, [1, 1], Conv2d::new(1, 0).act(Act::Relu)),
         ];
-        let mut few = 0;
+        let (mut few, mut pixel_rows) = (0, 0);
         for (i, (n, c, [h, wd], o, [kh, kw], p)) in cases.into_iter().enumerate() {
             let s = seed ^ (i as u64) << 8;
             let x = Tensor::random(&[n, c, h, wd], s, -1.0, 1.0);
@@ -396,6 +419,7 @@ mod tests {
                     .map(|(j, sh)| CpuInput { shape: sh, constant: (constant && j == 1).then_some(&wp) })
                     .collect();
                 let conv = ConvCpu::new(&p, &ins).unwrap();
+                pixel_rows += conv.pixel_rows.is_some() as usize;
                 let pix = want.shape[2] * want.shape[3];
                 for block in [1, 7, wd + 3, pix, conv.block_pixels()] {
                     let mut y = vec![f32::NAN; want.data.len()];
@@ -415,5 +439,6 @@ mod tests {
             }
         }
         assert_eq!(few, 2 * 4, "cases on the in-place path (both weight kinds)");
+        assert_eq!(pixel_rows, 3, "cases with pixels as the product's rows (constant weights only)");
     }
 }

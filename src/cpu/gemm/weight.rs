@@ -1,0 +1,142 @@
+//! A constant right operand (a layer's weight, `k x n`) prepared once at plan time for many
+//! products on the calling thread, stored transposed: packed into our kernel's panels, or kept
+//! row-major for matrixmultiply (which packs per call).
+
+use super::{raw, Bias, Kernel, Mat, Tail};
+use crate::cpu::epilogue::{affine_act, Addend};
+
+pub struct PackedWeight {
+    k: usize,
+    n: usize,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<super::tile::PackedB>,
+    /// Row-major `k x n` where not packed.
+    plain: Vec<f32>,
+}
+
+impl PackedWeight {
+    pub fn new(k: usize, n: usize, b: Mat) -> PackedWeight {
+        Self::on(Kernel::chosen(), k, n, b)
+    }
+
+    fn on(kernel: Kernel, k: usize, n: usize, b: Mat) -> PackedWeight {
+        assert!(b.fits(k, n), "gemm operand shorter than {k}x{n}");
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Tile && k > 0 {
+            let packed = Some(super::tile::PackedB::new(Vec::new(), k, n, b));
+            return PackedWeight { k, n, packed, plain: Vec::new() };
+        }
+        let _ = kernel;
+        let plain = (0..k * n).map(|i| b.data[(i / n) * b.rs + (i % n) * b.cs]).collect();
+        PackedWeight {
+            k,
+            n,
+            #[cfg(target_arch = "x86_64")]
+            packed: None,
+            plain,
+        }
+    }
+
+    /// `c[j * ldc + i] = tail((a * w)(i, j))` for rows `i < m` of `a` (`m x k`) and the
+    /// weight's columns `j < n`: the product stored transposed (a convolution's output planes
+    /// from a block of pixels as rows), on the calling thread. The tail runs in our kernel's
+    /// registers where it can, else on each output line after the product.
+    ///
+    /// # Safety
+    /// `c` is valid for writes of those elements and no other thread touches them meanwhile.
+    /// The operands' bounds and the bias's length are checked.
+    pub unsafe fn product_t_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, tail: Tail) {
+        let (k, n) = (self.k, self.n);
+        assert!(a.fits(m, k), "gemm operand shorter than {m}x{k}");
+        assert!(n == 0 || ldc >= m, "gemm output lines shorter than {m}");
+        tail.check_bias(m, n);
+        if m == 0 || n == 0 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(bp) = &self.packed {
+            let fused = tail.fusable();
+            let out = super::tile::Out { c, rs: 1, cs: ldc, accumulate: false, tail: fused.then(|| tail.for_tile()) };
+            super::tile::gemm(m, a, bp, 0..bp.panels(), out);
+            if fused {
+                return;
+            }
+            return lines_tail(m, n, c, ldc, tail);
+        }
+        raw(Kernel::MatrixMultiply, m, k, n, a, Mat::rows(&self.plain, n), c, 1, ldc, false);
+        lines_tail(m, n, c, ldc, tail)
+    }
+}
+
+/// `tail` on each of the `n` output lines of [`PackedWeight::product_t_into`].
+///
+/// # Safety
+/// As there.
+unsafe fn lines_tail(m: usize, n: usize, c: *mut f32, ldc: usize, tail: Tail) {
+    if tail.alpha == 1.0 && matches!(tail.bias, Bias::None) && tail.act == crate::ops::act::Act::None {
+        return;
+    }
+    for j in 0..n {
+        let line = std::slice::from_raw_parts_mut(c.add(j * ldc), m);
+        let add = match tail.bias {
+            Bias::None => Addend::None,
+            Bias::Cols(v) => Addend::Scalar(v[j]),
+            Bias::Rows(v) => Addend::Row(&v[..m]),
+        };
+        affine_act(tail.act, line, tail.alpha, add);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::act::Act;
+    use crate::tensor::{Rng, Tensor};
+
+    /// On each kernel, the product stored transposed with every tail form (fused in registers:
+    /// none and GELU; after the product: ReLU) matches the naive product then the tail, with the
+    /// lines' gaps untouched; `a` row-major and transposed (a block of pixels as rows).
+    #[test]
+    fn transposed_product_with_tails_matches_naive() {
+        let seed = Rng::fresh_seed();
+        for (m, k, n) in [(1, 1, 1), (13, 300, 40), (64, 37, 129), (25, 0, 3)] {
+            let at = Tensor::random(&[m * k], seed ^ 21, -1.0, 1.0).data;
+            let bt = Tensor::random(&[k * n], seed ^ 22, -1.0, 1.0).data;
+            let bias = Tensor::random(&[n], seed ^ 23, -1.0, 1.0).data;
+            let want: Vec<f64> = (0..m * n)
+                .map(|e| (0..k).map(|p| at[(e / n) * k + p] as f64 * bt[p * n + e % n] as f64).sum())
+                .collect();
+            let a_t: Vec<f32> = (0..m * k).map(|e| at[(e % m) * k + e / m]).collect();
+            for kernel in Kernel::all_available() {
+                let w = PackedWeight::on(kernel, k, n, Mat::rows(&bt, n));
+                for (a, form) in [(Mat::rows(&at, k), "rows"), (Mat::t(&a_t, m), "transposed")] {
+                    for act in [Act::None, Act::Gelu, Act::Relu] {
+                        for with_bias in [false, true] {
+                            let ldc = m + 2;
+                            let mut c = vec![-7.0f32; n * ldc];
+                            let tail =
+                                Tail { alpha: 1.0, bias: if with_bias { Bias::Cols(&bias) } else { Bias::None }, act };
+                            // SAFETY: c holds n lines of ldc >= m floats.
+                            unsafe { w.product_t_into(m, a, c.as_mut_ptr(), ldc, tail) };
+                            for j in 0..n {
+                                for i in 0..ldc {
+                                    let got = c[j * ldc + i];
+                                    let case = format!("{kernel:?} {m}x{k}x{n} a {form} {act:?} bias {with_bias} ({j}, {i}) seed {seed}");
+                                    if i >= m {
+                                        assert_eq!(got, -7.0, "{case}: wrote the gap");
+                                        continue;
+                                    }
+                                    let mut line = [want[i * n + j] as f32];
+                                    let add = if with_bias { Addend::Scalar(bias[j]) } else { Addend::None };
+                                    affine_act(act, &mut line, 1.0, add);
+                                    let tol = 1e-4 * line[0].abs().max(1.0);
+                                    assert!((got - line[0]).abs() <= tol, "{case}: {got} vs {}", line[0]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
