@@ -779,7 +779,8 @@ mod tests {
     }
 
     /// The serial product on each kernel around the register tile's edges (rows around 12,
-    /// columns around 32, depths around the 256 block and split unevenly), with A row-major,
+    /// columns around 32, depths around the blocks' limits (768 for narrow B, 128 for wide) and
+    /// split unevenly), with A row-major,
     /// transposed or strided both ways (packed), B either way, wide enough that a row-major A is
     /// packed too, into an output with gaps (row stride > n) or stored transposed: matches the f64
     /// product, accumulates, and leaves the gaps alone.
@@ -795,6 +796,9 @@ mod tests {
             (40, 7, 260),
             (30, 100, 257),
             (24, 1, 1),
+            (13, 769, 33),
+            (14, 1537, 40),
+            (5, 129, 2600),
         ];
         for kernel in Kernel::all_available() {
             for (m, k, n) in shapes {

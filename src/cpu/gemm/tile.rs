@@ -2,9 +2,9 @@
 //! tile of C in 24 zmm accumulators while the depth streams by, one broadcast of A and two loads
 //! of B per 24 fused multiply-adds.
 //!
-//! B is packed once per product into panels of 32 columns (zero past `n`), depth-blocked so a
-//! panel of one block (at most 256 x 32 floats, 32 KiB) stays in L1 while the tiles of a row
-//! block go by. A row-major A with few panels is read in place; otherwise A is packed 12 rows at a
+//! B is packed once per product into panels of 32 columns (zero past `n`), depth-blocked so that
+//! one block of all its panels stays in L2 while the strips of A go by, each strip (12 rows of one
+//! block) in L1 while the panels stream past it, their lines asked for a few depths ahead. A row-major A with few panels is read in place; otherwise A is packed 12 rows at a
 //! time (zero-padded at the bottom edge), and the next 12 rows are prefetched while the panels go
 //! by. Transposes (a transposed B, a row-major A's strips) go through 16 x 16 blocks transposed in
 //! registers. Partial tiles are stored with masks, so nothing outside the product is written. A
@@ -26,8 +26,17 @@ pub const NR: usize = 32;
 /// tile's stalls on the loads of B, and products ran 5-15% slower at 2 threads (distances 8-16
 /// measured alike; docs/BENCHMARKS.md).
 const PF_B: usize = 12;
-/// Longest depth block: a packed panel of B (KC x NR floats) fits L1 beside A's 12 rows.
-const KC: usize = 256;
+/// Longest depth block: A's 12-row strip (KC x 12 floats, 36 KiB) stays in L1 while B's panels
+/// stream by from L2.
+const KC: usize = 768;
+/// Shortest depth block, unless `k` is shorter.
+const KC_MIN: usize = 128;
+/// Bytes of one depth block of packed B (all its panels): it should stay in L2 while every strip
+/// of A goes by. Measured on a 2 MiB L2 (GFLOP/s, 2 threads, the same process alternating): a
+/// 384 x 1536 weight ran at 176-188 as one block of 2.4 MiB and 193-203 as two of 1.2 MiB, while
+/// the models' narrower products gained 2-8% from blocks longer than the former fixed 256 (fewer
+/// passes over C, which is read back and rewritten after every block but the first).
+const B_BLOCK_BYTES: usize = 5 << 18;
 /// B of at least this many bytes is packed on the pool.
 const PAR_PACK_BYTES: usize = 256 << 10;
 /// Pack a row-major A's 12-row strips when at least this many column panels reuse each.
@@ -38,10 +47,12 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
-/// Depth per block: `k` split into equal blocks of at most [`KC`] (384 is two of 192, not 256 and
-/// 128, so no block is short).
-fn depth_block(k: usize) -> usize {
-    k.div_ceil(k.div_ceil(KC).max(1)).max(1)
+/// Depth per block for B of `k x n`: `k` split into equal blocks of at most the depth whose
+/// panels take [`B_BLOCK_BYTES`] (within [`KC_MIN`] ..= [`KC`]), so no block is short (384 is
+/// two of 192, not 256 and 128).
+fn depth_block(k: usize, n: usize) -> usize {
+    let most = (B_BLOCK_BYTES / (4 * NR * n.div_ceil(NR)).max(1)).clamp(KC_MIN, KC);
+    k.div_ceil(k.div_ceil(most).max(1)).max(1)
 }
 
 /// B (`k x n`) in panels of [`NR`] columns: depth block `pc` (of `kc` rows), panel `j` starts at
@@ -61,7 +72,7 @@ impl PackedB {
         // reused buffer is not cleared first.
         buf.resize(k * panels * NR, 0.0);
         buf.truncate(k * panels * NR);
-        let kb = depth_block(k);
+        let kb = depth_block(k, n);
         // Large operands (weights of 1-2 MiB) are packed on the pool: on one thread the packing
         // took 5-8% of the product's time, with the other threads idle.
         let parallel = k * panels * NR * 4 >= PAR_PACK_BYTES && rayon::current_num_threads() > 1;
@@ -166,7 +177,7 @@ pub struct Tail {
 /// `bp.n` values (`m` per row).
 pub unsafe fn gemm(m: usize, a: Mat, bp: &PackedB, panels: Range<usize>, out: Out) {
     let (k, n, np) = (bp.k, bp.n, bp.panels());
-    let kb = depth_block(k);
+    let kb = depth_block(k, n);
     let mut strip = [0.0f32; MR * KC];
     for pc in (0..k).step_by(kb) {
         let kc = kb.min(k - pc);
