@@ -202,13 +202,17 @@ impl Tail<'_> {
 #[cfg(target_arch = "x86_64")]
 const TILE_T_MAX_N: usize = 128;
 
-/// Packed a^T per block of [`t_swapped`] (it is read by every strip of b^T).
+/// Packed a^T per block of [`t_swapped`]: it stays in L2 while every strip of b^T goes by.
 #[cfg(target_arch = "x86_64")]
-const SWAP_BLOCK_BYTES: usize = 512 << 10;
+const SWAP_BLOCK_BYTES: usize = 5 << 18;
 
 /// [`sgemm_t_then`] on our kernel as the product of the transposes, c^T = b^T a^T, stored by
-/// rows: tasks split the product's rows (a's), each block of them is packed as the right operand
-/// (16 x 16 transposes in registers) and multiplied by all of b^T.
+/// rows (on [`t_swapped_row_tasks`] for long a^T of short depth): a's rows go by in blocks, each packed once as the right operand (16 x 16 transposes in
+/// registers, on the pool when large), and the tasks split b^T's rows (the output's lines), each
+/// multiplying its own by the block and then running the row epilogue on what it wrote. Each
+/// task so reads its part of b once per block: when the tasks split a's rows instead, every one
+/// packed all of b^T's strips for each of its blocks (a 1536 x 384 weight ~12 times per product,
+/// at 113-150 GFLOP/s against 162-200 for the same product stored by rows).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn t_swapped(
@@ -222,12 +226,75 @@ fn t_swapped(
     fused: Option<Tail>,
     rows_then: Option<RowEpilogue>,
 ) {
-    let block = match rows_then {
-        Some(_) => then_rows(true, m, n),
-        None => (SWAP_BLOCK_BYTES / 4 / k).next_multiple_of(ROW_STEP),
-    };
     let (at, bt) = (Mat { rs: a.cs, cs: a.rs, ..a }, Mat { rs: b.cs, cs: b.rs, ..b });
     let ptr = SendPtr(c.as_mut_ptr());
+    let threads = rayon::current_num_threads();
+    let serial = threads == 1 || m * n * k < PAR_MIN;
+    if !serial && m * k * 4 > SWAP_BLOCK_BYTES && k < SWAP_SPLIT_LINES_MIN_K {
+        return t_swapped_row_tasks(m, k, n, at, bt, ptr, ldc, fused, rows_then);
+    }
+    // Blocks of a's rows: as few as fit the budget, split evenly in whole panels; with a row
+    // epilogue also small enough that a block's output is still in cache when it runs.
+    let mut most = (SWAP_BLOCK_BYTES / 4 / k.max(1)).max(tile::NR);
+    if rows_then.is_some() {
+        most = most.min(then_rows(true, m, n));
+    }
+    let block = m.div_ceil(m.div_ceil(most)).next_multiple_of(tile::NR);
+    let lines = if serial { n } else { n.div_ceil(threads * 2).next_multiple_of(tile::MR) };
+    for s0 in (0..m).step_by(block) {
+        let sr = block.min(m - s0);
+        let ats = Mat { data: &at.data[s0 * at.cs..], ..at };
+        with_packed(k, sr, ats, |bp| {
+            let task = |t: usize| {
+                let (j0, nj) = (t * lines, lines.min(n - t * lines));
+                let p = ptr;
+                let tail = fused.map(|t| t.rows_from(s0).transposed().rows_from(j0).for_tile());
+                let btj = Mat { data: &bt.data[j0 * bt.rs..], ..bt };
+                // SAFETY: elements (j0 .. j0 + nj, s0 .. s0 + sr) of the output lie inside `c`
+                // (checked by the caller) and belong to this task alone; a tail's bias holds n
+                // values (m per row).
+                let out = tile::Out { c: unsafe { p.0.add(j0 * ldc + s0) }, rs: ldc, cs: 1, accumulate: false, tail };
+                unsafe { tile::gemm(nj, btj, bp, 0..bp.panels(), out) };
+                if let Some(then) = rows_then {
+                    // SAFETY: as above.
+                    unsafe { then_on_lines(then, p.0, ldc, j0..j0 + nj, s0..s0 + sr) };
+                }
+            };
+            if serial {
+                task(0)
+            } else {
+                (0..n.div_ceil(lines)).into_par_iter().for_each(task)
+            }
+        });
+    }
+}
+
+/// Depth from which [`t_swapped`] splits the output's lines over the tasks even when a^T takes
+/// several blocks. Below it the tasks split a's rows, each packing its own blocks of a^T (in its
+/// own L2) and reading all of b^T per block: with short depths b^T's strips are cheap to pack,
+/// and sharing a^T's blocks between the cores cost more (4096 x 768 x 192 and 16384 x 64 x 256
+/// ran 10-20% slower split by lines; 1024 x 1536 x 384 ran 10-40% faster).
+#[cfg(target_arch = "x86_64")]
+const SWAP_SPLIT_LINES_MIN_K: usize = 1024;
+
+/// [`t_swapped`] with tasks splitting a's rows (see [`SWAP_SPLIT_LINES_MIN_K`]).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn t_swapped_row_tasks(
+    m: usize,
+    k: usize,
+    n: usize,
+    at: Mat,
+    bt: Mat,
+    ptr: SendPtr,
+    ldc: usize,
+    fused: Option<Tail>,
+    rows_then: Option<RowEpilogue>,
+) {
+    let block = match rows_then {
+        Some(_) => then_rows(true, m, n),
+        None => (ROW_TASK_BLOCK_BYTES / 4 / k).next_multiple_of(ROW_STEP),
+    };
     let task = |r0: usize, mr: usize| {
         let p = ptr;
         for s0 in (r0..r0 + mr).step_by(block) {
@@ -244,31 +311,13 @@ fn t_swapped(
             }
         }
     };
-    let threads = rayon::current_num_threads();
-    if threads == 1 || m * n * k < PAR_MIN {
-        return task(0, m);
-    }
-    if m * k * 4 <= SWAP_BLOCK_BYTES && rows_then.is_none() {
-        // All of a^T is one block: packed once, and the tasks split b^T's rows (the output's)
-        // instead, so each reads its own part of b (a weight of up to 4 MiB at MiT's last stage)
-        // once, rather than every task all of it.
-        return with_packed(k, m, at, |bp| {
-            let lines = n.div_ceil(threads * 2).next_multiple_of(tile::MR);
-            (0..n.div_ceil(lines)).into_par_iter().for_each(|t| {
-                let (j0, nj) = (t * lines, lines.min(n - t * lines));
-                let p = ptr;
-                let tail = fused.map(|t| t.transposed().rows_from(j0).for_tile());
-                let btj = Mat { data: &bt.data[j0 * bt.rs..], ..bt };
-                // SAFETY: output rows j0 .. j0 + nj (m elements each) lie inside `c` (checked by
-                // the caller) and belong to this task alone; a tail's bias holds n values.
-                let out = tile::Out { c: unsafe { p.0.add(j0 * ldc) }, rs: ldc, cs: 1, accumulate: false, tail };
-                unsafe { tile::gemm(nj, btj, bp, 0..bp.panels(), out) };
-            })
-        });
-    }
-    let rows = m.div_ceil(threads * 2).next_multiple_of(32);
+    let rows = m.div_ceil(rayon::current_num_threads() * 2).next_multiple_of(32);
     (0..m.div_ceil(rows)).into_par_iter().for_each(|t| task(t * rows, rows.min(m - t * rows)));
 }
+
+/// Packed a^T per task block of [`t_swapped_row_tasks`].
+#[cfg(target_arch = "x86_64")]
+const ROW_TASK_BLOCK_BYTES: usize = 512 << 10;
 
 /// `then(line, span.start, stretch)` on elements `span` of each output line in `lines` (row
 /// stride `ldc`): a row epilogue's view of a finished block, by rows or transposed.
@@ -875,7 +924,16 @@ mod tests {
     #[test]
     fn sgemm_t_then_writes_the_transposed_product() {
         let seed = Rng::fresh_seed();
-        for (m, k, n) in [(3, 4, 5), (700, 30, 300), (5, 40, 2000), (1000, 7, 3), (1000, 7, 3000), (50, 300, 70)] {
+        for (m, k, n) in [
+            (3, 4, 5),
+            (700, 30, 300),
+            (5, 40, 2000),
+            (1000, 7, 3),
+            (1000, 7, 3000),
+            (50, 300, 70),
+            (4700, 70, 140),
+            (400, 1100, 150),
+        ] {
             let at = Tensor::random(&[m * k], seed ^ 8, -1.0, 1.0).data;
             let bt = Tensor::random(&[k * n], seed ^ 9, -1.0, 1.0).data;
             let (a, b) = (Mat::rows(&at, k), Mat::t(&bt, k));
@@ -915,7 +973,7 @@ mod tests {
     #[test]
     fn tails_match_the_product_then_affine_act_bit_for_bit() {
         let seed = Rng::fresh_seed();
-        for (m, k, n) in [(1, 1, 1), (700, 30, 300), (5, 40, 2000), (37, 300, 45)] {
+        for (m, k, n) in [(1, 1, 1), (700, 30, 300), (5, 40, 2000), (37, 300, 45), (4700, 70, 140), (700, 1030, 140)] {
             let at = Tensor::random(&[m * k], seed ^ 13, -1.0, 1.0).data;
             let bt = Tensor::random(&[k * n], seed ^ 14, -1.0, 1.0).data;
             let bias_n = Tensor::random(&[n], seed ^ 15, -1.0, 1.0).data;
