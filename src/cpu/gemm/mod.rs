@@ -207,9 +207,10 @@ const TILE_T_MAX_N: usize = 128;
 const SWAP_BLOCK_BYTES: usize = 5 << 18;
 
 /// [`sgemm_t_then`] on our kernel as the product of the transposes, c^T = b^T a^T, stored by
-/// rows (on [`t_swapped_row_tasks`] for long a^T of short depth): a's rows go by in blocks, each packed once as the right operand (16 x 16 transposes in
-/// registers, on the pool when large), and the tasks split b^T's rows (the output's lines), each
-/// multiplying its own by the block and then running the row epilogue on what it wrote. Each
+/// rows (on [`t_swapped_row_tasks`] for long a^T of short depth): a's rows go by in blocks, each
+/// packed once as the right operand (16 x 16 transposes in registers, on the pool when large), and
+/// the tasks split b^T's rows (the output's lines), each multiplying its own by the block and then
+/// running the row epilogue on what it wrote. Each
 /// task so reads its part of b once per block: when the tasks split a's rows instead, every one
 /// packed all of b^T's strips for each of its blocks (a 1536 x 384 weight ~12 times per product,
 /// at 113-150 GFLOP/s against 162-200 for the same product stored by rows).

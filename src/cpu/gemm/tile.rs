@@ -4,9 +4,10 @@
 //!
 //! B is packed once per product into panels of 32 columns (zero past `n`), depth-blocked so that
 //! one block of all its panels stays in L2 while the strips of A go by, each strip (12 rows of one
-//! block) in L1 while the panels stream past it, their lines asked for a few depths ahead. A row-major A with few panels is read in place; otherwise A is packed 12 rows at a
-//! time (zero-padded at the bottom edge), and the next 12 rows are prefetched while the panels go
-//! by. Transposes (a transposed B, a row-major A's strips) go through 16 x 16 blocks transposed in
+//! block) in L1 while the panels stream past it, their lines asked for a few depths ahead. A
+//! row-major A with few panels is read in place; otherwise A is packed 12 rows at a time
+//! (zero-padded at the bottom edge), and the next 12 rows are prefetched while the panels go by.
+//! Transposes (a transposed B, a row-major A's strips) go through 16 x 16 blocks transposed in
 //! registers. Partial tiles are stored with masks, so nothing outside the product is written. A
 //! tile can be stored transposed (16 x 16 register transposes, 32 stretches of up to 12 floats)
 //! and can end in a tail (alpha, bias, GELU) applied in registers before the store.
