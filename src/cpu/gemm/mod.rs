@@ -175,6 +175,17 @@ impl Tail<'_> {
         tile::Tail { alpha: self.alpha, bias, bias_rows, gelu: self.act == Act::Gelu }
     }
 
+    /// The tail on elements `first .. first + part.len()` of output line `line`: a row of the
+    /// product, or a column of it when the product is stored transposed.
+    fn on_line(&self, transposed: bool, line: usize, first: usize, part: &mut [f32]) {
+        let add = match (self.bias, transposed) {
+            (Bias::None, _) => Addend::None,
+            (Bias::Cols(v), false) | (Bias::Rows(v), true) => Addend::Row(&v[first..first + part.len()]),
+            (Bias::Rows(v), false) | (Bias::Cols(v), true) => Addend::Scalar(v[line]),
+        };
+        affine_act(self.act, part, self.alpha, add);
+    }
+
     /// The tail of rows `first ..` of the product.
     fn rows_from(self, first: usize) -> Self {
         match self.bias {
@@ -202,18 +213,14 @@ impl Tail<'_> {
 #[cfg(target_arch = "x86_64")]
 const TILE_T_MAX_N: usize = 128;
 
-/// Packed a^T per block of [`t_swapped`]: it stays in L2 while every strip of b^T goes by.
-#[cfg(target_arch = "x86_64")]
-const SWAP_BLOCK_BYTES: usize = 5 << 18;
-
 /// [`sgemm_t_then`] on our kernel as the product of the transposes, c^T = b^T a^T, stored by
 /// rows (on [`t_swapped_row_tasks`] for long a^T of short depth): a's rows go by in blocks, each
 /// packed once as the right operand (16 x 16 transposes in registers, on the pool when large), and
 /// the tasks split b^T's rows (the output's lines), each multiplying its own by the block and then
-/// running the row epilogue on what it wrote. Each
-/// task so reads its part of b once per block: when the tasks split a's rows instead, every one
-/// packed all of b^T's strips for each of its blocks (a 1536 x 384 weight ~12 times per product,
-/// at 113-150 GFLOP/s against 162-200 for the same product stored by rows).
+/// running the row epilogue on what it wrote. Each task so reads its part of b once per block:
+/// when the tasks split a's rows instead, every one packed all of b^T's strips for each of its
+/// blocks (a 1536 x 384 weight ~12 times per product, at 113-150 GFLOP/s against 162-200 for the
+/// same product stored by rows).
 #[cfg(target_arch = "x86_64")]
 #[allow(clippy::too_many_arguments)]
 fn t_swapped(
@@ -231,12 +238,13 @@ fn t_swapped(
     let ptr = SendPtr(c.as_mut_ptr());
     let threads = rayon::current_num_threads();
     let serial = threads == 1 || m * n * k < PAR_MIN;
-    if !serial && m * k * 4 > SWAP_BLOCK_BYTES && k < SWAP_SPLIT_LINES_MIN_K {
+    if !serial && m * k * 4 > tile::B_BLOCK_BYTES && k < SWAP_SPLIT_LINES_MIN_K {
         return t_swapped_row_tasks(m, k, n, at, bt, ptr, ldc, fused, rows_then);
     }
-    // Blocks of a's rows: as few as fit the budget, split evenly in whole panels; with a row
-    // epilogue also small enough that a block's output is still in cache when it runs.
-    let mut most = (SWAP_BLOCK_BYTES / 4 / k.max(1)).max(tile::NR);
+    // Blocks of a's rows: as few as fit the L2 budget of a block of packed B (a^T is B here),
+    // split evenly in whole panels; with a row epilogue also small enough that a block's output
+    // is still in cache when it runs.
+    let mut most = (tile::B_BLOCK_BYTES / 4 / k.max(1)).max(tile::NR);
     if rows_then.is_some() {
         most = most.min(then_rows(true, m, n));
     }
@@ -423,12 +431,7 @@ fn sgemm_then_on(
     // A tail our kernel cannot fuse runs as a row epilogue.
     let tail_rows = |i: usize, first: usize, part: &mut [f32]| {
         if let Then::Tail(t) = then {
-            let add = match (t.bias, transposed) {
-                (Bias::None, _) => Addend::None,
-                (Bias::Cols(v), false) | (Bias::Rows(v), true) => Addend::Row(&v[first..first + part.len()]),
-                (Bias::Rows(v), false) | (Bias::Cols(v), true) => Addend::Scalar(v[i]),
-            };
-            affine_act(t.act, part, t.alpha, add);
+            t.on_line(transposed, i, first, part);
         }
     };
     let rows_then: Option<RowEpilogue> = match then {

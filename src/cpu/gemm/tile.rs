@@ -37,7 +37,7 @@ const KC_MIN: usize = 128;
 /// 384 x 1536 weight ran at 176-188 as one block of 2.4 MiB and 193-203 as two of 1.2 MiB, while
 /// the models' narrower products gained 2-8% from blocks longer than the former fixed 256 (fewer
 /// passes over C, which is read back and rewritten after every block but the first).
-const B_BLOCK_BYTES: usize = 5 << 18;
+pub const B_BLOCK_BYTES: usize = 5 << 18;
 /// B of at least this many bytes is packed on the pool.
 const PAR_PACK_BYTES: usize = 256 << 10;
 /// Pack a row-major A's 12-row strips when at least this many column panels reuse each.

@@ -2,8 +2,7 @@
 //! products on the calling thread, stored transposed: packed into our kernel's panels, or kept
 //! row-major for matrixmultiply (which packs per call).
 
-use super::{raw, Bias, Kernel, Mat, Tail};
-use crate::cpu::epilogue::{affine_act, Addend};
+use super::{raw, Kernel, Mat, Tail};
 
 pub struct PackedWeight {
     k: usize,
@@ -73,23 +72,16 @@ impl PackedWeight {
 /// # Safety
 /// As there.
 unsafe fn lines_tail(m: usize, n: usize, c: *mut f32, ldc: usize, tail: Tail) {
-    if tail.alpha == 1.0 && matches!(tail.bias, Bias::None) && tail.act == crate::ops::act::Act::None {
-        return;
-    }
     for j in 0..n {
-        let line = std::slice::from_raw_parts_mut(c.add(j * ldc), m);
-        let add = match tail.bias {
-            Bias::None => Addend::None,
-            Bias::Cols(v) => Addend::Scalar(v[j]),
-            Bias::Rows(v) => Addend::Row(&v[..m]),
-        };
-        affine_act(tail.act, line, tail.alpha, add);
+        tail.on_line(true, j, 0, std::slice::from_raw_parts_mut(c.add(j * ldc), m));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::epilogue::{affine_act, Addend};
+    use crate::cpu::gemm::Bias;
     use crate::ops::act::Act;
     use crate::tensor::{Rng, Tensor};
 
