@@ -82,6 +82,9 @@ enum Fold {
     Producer(usize, Box<dyn CpuKernel>),
     /// The reader: its kernel, which reads its input `.0` as the transpose's input (value `.1`).
     Consumer(usize, ValueId, Box<dyn CpuKernel>),
+    /// A node between two transposes: its kernel reads input `.1` as the first transpose's input
+    /// (value `.2`) and writes the second transpose (node `.0`)'s output.
+    Both(usize, usize, ValueId, Box<dyn CpuKernel>),
     /// The transpose: no step.
     Into,
 }
@@ -89,7 +92,7 @@ enum Fold {
 impl Fold {
     fn kernel(self) -> Option<Box<dyn CpuKernel>> {
         match self {
-            Fold::Producer(_, k) | Fold::Consumer(_, _, k) => Some(k),
+            Fold::Producer(_, k) | Fold::Consumer(_, _, k) | Fold::Both(_, _, _, k) => Some(k),
             Fold::Into => None,
         }
     }
@@ -111,13 +114,17 @@ fn cpu_inputs(graph: &Graph, n: usize) -> Vec<CpuInput<'_>> {
 /// when nothing else reads it and the producer can store its output transposed
 /// ([`Op::cpu_kernel_transposed`]), else into the one reader of their output (through views)
 /// when it can read that input transposed ([`Op::cpu_kernel_transposed_input`]); the transpose's
-/// input then lives until that reader. Per node, what to do instead.
+/// input then lives until that reader. A node between two transposes that can take both
+/// ([`Op::cpu_kernel_transposed_both`]) takes both first, so that the nodes around keep their
+/// plain layouts. Per node, what to do instead.
 fn fold_transposes(graph: &Graph, root: &[usize], last_use: &mut [usize]) -> Vec<Option<Fold>> {
     let nv = graph.values.len();
     let (mut readers, mut producer, mut reader) = (vec![0usize; nv], vec![None; nv], vec![None; nv]);
+    let mut direct_reader = vec![None; nv];
     for (n, node) in graph.nodes.iter().enumerate() {
         for v in &node.inputs {
             readers[v.0] += 1;
+            direct_reader[v.0] = Some(n);
             if node.op.view_of().is_none() {
                 // Readers of the bytes (views only rename them): (count, last reader).
                 let r: &mut Option<(usize, usize)> = &mut reader[root[v.0]];
@@ -131,7 +138,39 @@ fn fold_transposes(graph: &Graph, root: &[usize], last_use: &mut [usize]) -> Vec
         reader[root[v.0]] = Some((2, usize::MAX));
     }
     let mut folds: Vec<Option<Fold>> = (0..graph.nodes.len()).map(|_| None).collect();
+    // A transpose node, its input and its [B, X, Y].
+    let transpose = |q: usize| {
+        let node = &graph.nodes[q];
+        let (&[v], &[_]) = (&node.inputs[..], &node.outputs[..]) else { return None };
+        node.op.as_transpose(&graph.value(v).shape).map(|bxy| (v, bxy))
+    };
+    for (c, node) in graph.nodes.iter().enumerate() {
+        let &[w] = &node.outputs[..] else { continue };
+        if node.op.view_of().is_some() || readers[w.0] != 1 {
+            continue;
+        }
+        let Some((q2, (_, bxy_out))) = direct_reader[w.0].and_then(|q| Some((q, transpose(q)?))) else { continue };
+        // An input whose bytes are a transpose's output read by this node alone.
+        let from_transpose = node.inputs.iter().enumerate().find_map(|(i, u)| {
+            let q1 = producer[root[u.0]].filter(|_| reader[root[u.0]] == Some((1, c)))?;
+            let (v, bxy_in) = transpose(q1)?;
+            Some((i, q1, v, bxy_in))
+        });
+        let Some((i, q1, v, bxy_in)) = from_transpose else { continue };
+        if folds[q1].is_some() || folds[q2].is_some() {
+            continue;
+        }
+        if let Some(k) = node.op.cpu_kernel_transposed_both(&cpu_inputs(graph, c), i, bxy_in, bxy_out) {
+            folds[c] = Some(Fold::Both(q2, i, v, k));
+            folds[q1] = Some(Fold::Into);
+            folds[q2] = Some(Fold::Into);
+            last_use[root[v.0]] = last_use[root[v.0]].max(c);
+        }
+    }
     for (q, node) in graph.nodes.iter().enumerate() {
+        if folds[q].is_some() {
+            continue;
+        }
         let (&[v], &[out]) = (&node.inputs[..], &node.outputs[..]) else { continue };
         let Some(bxy) = node.op.as_transpose(&graph.value(v).shape) else { continue };
         if let Some(p) = producer[v.0].filter(|&p| readers[v.0] == 1 && graph.nodes[p].outputs.len() == 1) {
@@ -204,7 +243,7 @@ impl CpuPlan {
             let folded_away = matches!(fold, Some(Fold::Into));
             // A producer with a transpose folded in writes the transpose's output instead of its own.
             let out_values = match &fold {
-                Some(Fold::Producer(q, _)) => &graph.nodes[*q].outputs,
+                Some(Fold::Producer(q, _) | Fold::Both(q, ..)) => &graph.nodes[*q].outputs,
                 _ => &node.outputs,
             };
             if node.op.view_of().is_none() && !folded_away {
@@ -230,13 +269,13 @@ impl CpuPlan {
                 }
             }
             for &o in &node.outputs {
-                if place[o.0].is_none() && !matches!(fold, Some(Fold::Producer(..))) {
+                if place[o.0].is_none() && !matches!(fold, Some(Fold::Producer(..) | Fold::Both(..))) {
                     place[o.0] = place[root[o.0]];
                 }
             }
             // A reader with a transpose folded in reads the transpose's input instead.
             let read_from = match &fold {
-                Some(Fold::Consumer(i, t, _)) => Some((*i, *t)),
+                Some(Fold::Consumer(i, t, _) | Fold::Both(_, i, t, _)) => Some((*i, *t)),
                 _ => None,
             };
             if node.op.view_of().is_none() && !folded_away {

@@ -380,6 +380,15 @@ impl Op for Conv2d {
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         cpu::kernel(self, inputs)
     }
+    fn cpu_kernel_transposed_both(
+        &self,
+        inputs: &[crate::cpu::CpuInput],
+        index: usize,
+        bxy_in: [usize; 3],
+        bxy_out: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        tokens::kernel(self, inputs, index, bxy_in, bxy_out)
+    }
     fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
         let w = unpack_conv2d_weight(inputs[1]);
         vec![conv2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]
@@ -569,6 +578,7 @@ pub fn fold_batch_norm(
 
 mod cpu;
 mod depthwise;
+mod tokens;
 pub(crate) mod few;
 mod winograd;
 #[cfg(test)]

@@ -135,6 +135,19 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
         None
     }
+    /// Both of the above at once: input `index` stored as the `[B, X, Y]` (`bxy_in`) input of a
+    /// transpose, and the single output, seen as `bxy_out`, stored transposed; for a node between
+    /// two transposes (a convolution on tokens: `[N, HW, C]` in and out, no permute either side).
+    /// `None` (the default): cannot.
+    fn cpu_kernel_transposed_both(
+        &self,
+        _inputs: &[crate::cpu::CpuInput],
+        _index: usize,
+        _bxy_in: [usize; 3],
+        _bxy_out: [usize; 3],
+    ) -> Option<Box<dyn crate::cpu::CpuKernel>> {
+        None
+    }
 }
 
 /// FLOPs (a multiply-add counts 2) and bytes moved (f32 elements, 4 bytes each) of one node.

@@ -126,3 +126,60 @@ fn transposes_fold_into_the_reading_matmul() {
         assert_matches_reference(&graph, &plan, &xv, &format!("{shape:?} (seed {seed})"));
     }
 }
+
+/// A conv between two transposes (tokens to planes, the conv, planes to tokens, as MiT's Mix-FFN
+/// and spatial reductions) takes both: the linear layers around read and write plain rows and no
+/// permute runs; results equal the unfused graph's references. A depthwise conv with GELU and a
+/// patchify conv; where the transposed tokens are also an output, or the conv's output has another
+/// reader, the transposes fold as before (into the linear layers) or run.
+#[test]
+fn convs_between_transposes_take_both() {
+    use crate::ops::conv2d::{conv2d, Conv2d};
+    use crate::ops::layout::Permute;
+    use crate::ops::matmul::linear;
+    let seed = crate::tensor::Rng::fresh_seed();
+    let (n, h, w, c) = (2, 6, 8, 24);
+    // (depthwise, extra reader of the planes in, extra reader of the conv's output)
+    for (depthwise, extra_in, extra_out) in
+        [(true, false, false), (false, false, false), (true, true, false), (true, false, true)]
+    {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", &[n, h * w, 5]);
+        let fc1 = linear(&mut b, "fc1", x, Tensor::random(&[c, 5], seed ^ 1, -1.0, 1.0), None, Act::None).unwrap();
+        let t = b.add("in", Permute { perm: vec![0, 2, 1] }, &[fc1]).unwrap();
+        let m = b.add("in.map", Reshape { shape: vec![n, c, h, w] }, &[t]).unwrap();
+        let (o, k, params) =
+            if depthwise { (c, 3, Conv2d::new(1, 1).groups(c).act(Act::Gelu)) } else { (16, 2, Conv2d::new(2, 0)) };
+        let wt = Tensor::random(&[o, c / params.groups, k, k], seed ^ 2, -0.5, 0.5);
+        let bias = Tensor::random(&[o], seed ^ 3, -1.0, 1.0);
+        let y = conv2d(&mut b, "conv", m, wt, Some(bias), params).unwrap();
+        let pix = b.shape(y)[2] * b.shape(y)[3];
+        let p = b.add("out", Permute { perm: vec![0, 2, 3, 1] }, &[y]).unwrap();
+        let tok = b.add("out.flat", Reshape { shape: vec![n, pix, o] }, &[p]).unwrap();
+        let fc2 = linear(&mut b, "fc2", tok, Tensor::random(&[7, o], seed ^ 4, -1.0, 1.0), None, Act::None).unwrap();
+        b.output("y", fc2);
+        if extra_in {
+            b.output("planes", m);
+        }
+        if extra_out {
+            b.output("conv", y);
+        }
+        let graph = b.finish();
+        let plan = CpuPlan::new(&graph).unwrap();
+        let kernels: Vec<&str> = plan.kernels().iter().map(|k| k.2).collect();
+        let on_tokens = if depthwise { "conv2d depthwise on tokens" } else { "conv2d gemm on tokens" };
+        let both = !extra_in && !extra_out;
+        let case = format!("depthwise {depthwise} extra in {extra_in} out {extra_out}: {kernels:?} (seed {seed})");
+        assert_eq!(kernels.contains(&on_tokens), both, "{case}");
+        assert_eq!(kernels.iter().filter(|k| k.starts_with("matmul gemm")).count(), 2, "{case}");
+        if both {
+            assert!(kernels.iter().all(|k| !k.contains("transposed")), "{case}");
+            assert!(plan.kernels().iter().all(|k| k.1 != "permute"), "{case}");
+        } else {
+            // The linear layers still take the transposes they can.
+            assert!(kernels.iter().any(|k| k.contains("transposed")), "{case}");
+        }
+        let xv = Tensor::random(&[n, h * w, 5], seed ^ 5, -2.0, 2.0);
+        assert_matches_reference(&graph, &plan, &xv, &case);
+    }
+}

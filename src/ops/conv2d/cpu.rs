@@ -8,6 +8,7 @@
 //!
 //! Every path ends each block with its bias and activation while it is in cache. Constant
 //! weights are prepacked at plan time (`[O, C/g * kh * kw]` rows, or Winograd's transform).
+//! A conv planned between two transposes reads and writes tokens instead (`tokens.rs`).
 
 use crate::cpu::epilogue::{affine_act, Addend};
 use super::depthwise::{self, Path, PlaneGeom};
@@ -46,18 +47,26 @@ pub(super) struct ConvCpu {
 /// only 5-11 strips of 12 to share each packed block of pixels.
 const PIXEL_ROWS_MAX_O: usize = 128;
 
+/// The input `[N, C, H, W]`, the packed weight's `[C/g, kh, kw, O]` and the output
+/// `[N, O, Ho, Wo]` (the shapes were checked by the op's shape rule).
+pub(super) fn geometry(p: &Conv2d, inputs: &[CpuInput]) -> Option<([usize; 4], [usize; 4], [usize; 4])> {
+    let x = dims4(inputs[0].shape)?;
+    let w = dims4(inputs[1].shape)?;
+    let ([n, _, h, wd], [_, kh, kw, o]) = (x, w);
+    let ho = (h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0] + 1;
+    let wo = (wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1] + 1;
+    Some((x, w, [n, o, ho, wo]))
+}
+
 pub(super) fn kernel(p: &Conv2d, inputs: &[CpuInput]) -> Option<Box<dyn CpuKernel>> {
     Some(Box::new(ConvCpu::new(p, inputs)?))
 }
 
 impl ConvCpu {
     fn new(p: &Conv2d, inputs: &[CpuInput]) -> Option<ConvCpu> {
-        let x = dims4(inputs[0].shape)?;
-        let w = dims4(inputs[1].shape)?;
-        let [n, c, h, wd] = x;
+        let (x, w, y) = geometry(p, inputs)?;
+        let [_, c, ..] = x;
         let [cg, kh, kw, o] = w;
-        let ho = (h + 2 * p.padding[0] - p.dilation[0] * (kh - 1) - 1) / p.stride[0] + 1;
-        let wo = (wd + 2 * p.padding[1] - p.dilation[1] * (kw - 1) - 1) / p.stride[1] + 1;
         let constant = inputs[1].constant;
         let wino = constant
             .filter(|_| winograd::fits(c, o, [kh, kw], p.stride, p.dilation, p.groups))
@@ -71,7 +80,7 @@ impl ConvCpu {
             crate::cpu::transpose::batched_transpose(&t.data, &mut v, [1, cg * kh * kw, o]);
             v
         });
-        Some(ConvCpu { p: p.clone(), x, w, y: [n, o, ho, wo], packed, wino, pixel_rows })
+        Some(ConvCpu { p: p.clone(), x, w, y, packed, wino, pixel_rows })
     }
 
     fn depthwise(&self) -> bool {
