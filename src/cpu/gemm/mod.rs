@@ -8,7 +8,7 @@
 mod tile;
 mod weight;
 
-pub use weight::PackedWeight;
+pub use weight::{PackedRhs, PackedWeight};
 
 use super::epilogue::{affine_act, Addend};
 use super::SendPtr;
@@ -150,6 +150,11 @@ pub enum Bias<'a> {
 }
 
 impl Tail<'_> {
+    /// `y = alpha * y`: no bias, no activation.
+    pub fn scale(alpha: f32) -> Self {
+        Tail { alpha, bias: Bias::None, act: Act::None }
+    }
+
     /// Whether our kernel applies it in registers (identity and GELU, the models' GEMM tails).
     fn fusable(&self) -> bool {
         matches!(self.act, Act::None | Act::Gelu)
@@ -556,57 +561,6 @@ pub unsafe fn sgemm_into(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f
     check_operands(m, k, n, a, b);
     if m > 0 && n > 0 {
         raw(Kernel::chosen(), m, k, n, a, b, c, ldc, 1, false)
-    }
-}
-
-/// A right operand (`k x n`) prepared once for many products on the calling thread (attention's
-/// keys and values, shared by every block of queries): packed into our kernel's panels, or kept
-/// as it is for matrixmultiply (which packs per call).
-pub struct PackedRhs<'a> {
-    k: usize,
-    n: usize,
-    b: Mat<'a>,
-    #[cfg(target_arch = "x86_64")]
-    packed: Option<tile::PackedB>,
-}
-
-impl<'a> PackedRhs<'a> {
-    pub fn new(k: usize, n: usize, b: Mat<'a>) -> PackedRhs<'a> {
-        assert!(b.fits(k, n), "gemm operand shorter than {k}x{n}");
-        #[cfg(target_arch = "x86_64")]
-        let packed = (Kernel::chosen() == Kernel::Tile && k > 0).then(|| tile::PackedB::new(Vec::new(), k, n, b));
-        PackedRhs {
-            k,
-            n,
-            b,
-            #[cfg(target_arch = "x86_64")]
-            packed,
-        }
-    }
-
-    /// `c[m x n] (row stride ldc) = alpha * (a[m x k] * self)` on the calling thread (alpha
-    /// applied as [`Tail`]'s, so `alpha == 1` changes nothing).
-    ///
-    /// # Safety
-    /// As [`sgemm_into`]: `c` valid for writes of rows `0 .. m` (stride `ldc`), columns `0 .. n`,
-    /// no other thread touching them. The operands' bounds are checked.
-    pub unsafe fn product_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, alpha: f32) {
-        let (k, n) = (self.k, self.n);
-        assert!(a.fits(m, k), "gemm operand shorter than {m}x{k}");
-        if m == 0 || n == 0 {
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if let Some(bp) = &self.packed {
-            let tail = (alpha != 1.0).then(|| Tail { alpha, bias: Bias::None, act: Act::None }.for_tile());
-            return tile::gemm(m, a, bp, 0..bp.panels(), tile::Out { c, rs: ldc, cs: 1, accumulate: false, tail });
-        }
-        raw(Kernel::chosen(), m, k, n, a, self.b, c, ldc, 1, false);
-        if alpha != 1.0 {
-            for i in 0..m {
-                affine_act(Act::None, std::slice::from_raw_parts_mut(c.add(i * ldc), n), alpha, Addend::None);
-            }
-        }
     }
 }
 

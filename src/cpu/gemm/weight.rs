@@ -1,60 +1,81 @@
-//! A constant right operand (a layer's weight, `k x n`) prepared once at plan time for many
-//! products on the calling thread, stored transposed: packed into our kernel's panels, or kept
-//! row-major for matrixmultiply (which packs per call).
+//! A right operand (`k x n`) prepared once for many products on the calling thread: a layer's
+//! constant weight (prepared at plan time, owned) or attention's keys and values (shared by every
+//! block of queries, borrowed). It is packed into our kernel's panels, or kept for
+//! matrixmultiply (which packs per call). Products store by rows or transposed, with a tail.
 
-use super::{raw, Kernel, Mat, Tail};
+use super::{raw, Bias, Kernel, Mat, Tail};
+use crate::ops::act::Act;
+use std::borrow::Cow;
 
-pub struct PackedWeight {
+pub struct PackedRhs<'a> {
     k: usize,
     n: usize,
     #[cfg(target_arch = "x86_64")]
     packed: Option<super::tile::PackedB>,
-    /// Row-major `k x n` where not packed.
-    plain: Vec<f32>,
+    /// Where not packed: the operand's data with its row and column strides (borrowed as given,
+    /// or an owned row-major copy).
+    plain: (Cow<'a, [f32]>, usize, usize),
 }
 
+/// A prepared operand that owns its data: a layer's weight, prepared at plan time.
+pub type PackedWeight = PackedRhs<'static>;
+
 impl PackedWeight {
-    pub fn new(k: usize, n: usize, b: Mat) -> PackedWeight {
-        Self::on(Kernel::chosen(), k, n, b)
+    /// Prepares a copy of `b` (packed, or row-major for the fallback kernel).
+    pub fn owned(k: usize, n: usize, b: Mat) -> PackedWeight {
+        PackedRhs::on(Kernel::chosen(), k, n, b, |b| {
+            (Cow::Owned((0..k * n).map(|i| b.data[(i / n) * b.rs + (i % n) * b.cs]).collect()), n, 1)
+        })
+    }
+}
+
+impl<'a> PackedRhs<'a> {
+    /// Prepares `b`, borrowed by the fallback kernel where it is not packed.
+    pub fn new(k: usize, n: usize, b: Mat<'a>) -> PackedRhs<'a> {
+        Self::on(Kernel::chosen(), k, n, b, |b| (Cow::Borrowed(b.data), b.rs, b.cs))
     }
 
-    fn on(kernel: Kernel, k: usize, n: usize, b: Mat) -> PackedWeight {
+    fn on<'b>(
+        kernel: Kernel,
+        k: usize,
+        n: usize,
+        b: Mat<'b>,
+        plain: impl FnOnce(Mat<'b>) -> (Cow<'a, [f32]>, usize, usize),
+    ) -> PackedRhs<'a> {
         assert!(b.fits(k, n), "gemm operand shorter than {k}x{n}");
         #[cfg(target_arch = "x86_64")]
         if kernel == Kernel::Tile && k > 0 {
             let packed = Some(super::tile::PackedB::new(Vec::new(), k, n, b));
-            return PackedWeight { k, n, packed, plain: Vec::new() };
+            return PackedRhs { k, n, packed, plain: (Cow::Borrowed(&[]), 0, 0) };
         }
         let _ = kernel;
-        let plain = (0..k * n).map(|i| b.data[(i / n) * b.rs + (i % n) * b.cs]).collect();
-        PackedWeight {
+        PackedRhs {
             k,
             n,
             #[cfg(target_arch = "x86_64")]
             packed: None,
-            plain,
+            plain: plain(b),
         }
     }
 
-    /// `c[j * ldc + i] = tail((a * w)(i, j))` for rows `i < m` of `a` (`m x k`) and the
-    /// weight's columns `j < n`: the product stored transposed (a convolution's output planes
-    /// from a block of pixels as rows), on the calling thread. The tail runs in our kernel's
-    /// registers where it can, else on each output line after the product.
+    /// `c[i * ldc + j] = tail((a * self)(i, j))` for rows `i < m` of `a` (`m x k`) and columns
+    /// `j < n`, on the calling thread. The tail runs in our kernel's registers where it can, else
+    /// on each output row after the product.
     ///
     /// # Safety
     /// `c` is valid for writes of those elements and no other thread touches them meanwhile.
     /// The operands' bounds and the bias's length are checked.
-    pub unsafe fn product_t_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, tail: Tail) {
-        self.product(m, a, c, ldc, true, tail)
+    pub unsafe fn product_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, tail: Tail) {
+        self.product(m, a, c, ldc, false, tail)
     }
 
-    /// [`PackedWeight::product_t_into`] stored by rows: `c[i * ldc + j] = tail((a * w)(i, j))`
-    /// (a convolution's output tokens from a block of pixels).
+    /// [`PackedRhs::product_into`] stored transposed: `c[j * ldc + i]` (a convolution's output
+    /// planes from a block of pixels as rows).
     ///
     /// # Safety
     /// As there.
-    pub unsafe fn product_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, tail: Tail) {
-        self.product(m, a, c, ldc, false, tail)
+    pub unsafe fn product_t_into(&self, m: usize, a: Mat, c: *mut f32, ldc: usize, tail: Tail) {
+        self.product(m, a, c, ldc, true, tail)
     }
 
     /// The product's lines (rows, or columns when `transposed`) `ldc` apart, then the tail.
@@ -67,23 +88,28 @@ impl PackedWeight {
         if m == 0 || n == 0 {
             return;
         }
+        let identity = tail.alpha == 1.0 && matches!(tail.bias, Bias::None) && tail.act == Act::None;
         let (rs, cs) = if transposed { (1, ldc) } else { (ldc, 1) };
         #[cfg(target_arch = "x86_64")]
         if let Some(bp) = &self.packed {
             let fused = tail.fusable();
-            let out = super::tile::Out { c, rs, cs, accumulate: false, tail: fused.then(|| tail.for_tile()) };
+            let tile_tail = (fused && !identity).then(|| tail.for_tile());
+            let out = super::tile::Out { c, rs, cs, accumulate: false, tail: tile_tail };
             super::tile::gemm(m, a, bp, 0..bp.panels(), out);
             if fused {
                 return;
             }
             return lines_tail(m, n, c, ldc, transposed, tail);
         }
-        raw(Kernel::MatrixMultiply, m, k, n, a, Mat::rows(&self.plain, n), c, rs, cs, false);
-        lines_tail(m, n, c, ldc, transposed, tail)
+        let (data, brs, bcs) = &self.plain;
+        raw(Kernel::MatrixMultiply, m, k, n, a, Mat { data, rs: *brs, cs: *bcs }, c, rs, cs, false);
+        if !identity {
+            lines_tail(m, n, c, ldc, transposed, tail)
+        }
     }
 }
 
-/// `tail` on each output line of [`PackedWeight::product`]: the `n` columns of `m` (stored as
+/// `tail` on each output line of [`PackedRhs::product`]: the `n` columns of `m` (stored as
 /// lines when `transposed`), else the `m` rows of `n`.
 ///
 /// # Safety
@@ -99,14 +125,12 @@ unsafe fn lines_tail(m: usize, n: usize, c: *mut f32, ldc: usize, transposed: bo
 mod tests {
     use super::*;
     use crate::cpu::epilogue::{affine_act, Addend};
-    use crate::cpu::gemm::Bias;
-    use crate::ops::act::Act;
     use crate::tensor::{Rng, Tensor};
 
     /// On each kernel, the product stored transposed and by rows with every tail form (fused in
-    /// registers: none and GELU; after the product: ReLU) matches the naive product then the
-    /// tail, with the lines' gaps untouched; `a` row-major and transposed (a block of pixels as
-    /// rows).
+    /// registers: identity, a scale and GELU; after the product: ReLU) matches the naive product
+    /// then the tail, with the lines' gaps untouched; `a` row-major and transposed (a block of
+    /// pixels as rows); the operand owned, and borrowed as a transposed view.
     #[test]
     fn products_with_tails_match_naive() {
         let seed = Rng::fresh_seed();
@@ -119,16 +143,24 @@ mod tests {
                 .collect();
             let a_t: Vec<f32> = (0..m * k).map(|e| at[(e % m) * k + e / m]).collect();
             for kernel in Kernel::all_available() {
-                let w = PackedWeight::on(kernel, k, n, Mat::rows(&bt, n));
-                for (a, form) in [(Mat::rows(&at, k), "rows"), (Mat::t(&a_t, m), "transposed")] {
-                    for act in [Act::None, Act::Gelu, Act::Relu] {
+                // Owned row-major, and borrowed as a transposed view (b^T stored row-major).
+                let b_t: Vec<f32> = (0..k * n).map(|e| bt[(e % k) * n + e / k]).collect();
+                let owned =
+                    PackedRhs::on(kernel, k, n, Mat::rows(&bt, n), |b| (Cow::Owned(b.data.to_vec()), b.rs, b.cs));
+                let borrowed = PackedRhs::on(kernel, k, n, Mat::t(&b_t, k), |b| (Cow::Borrowed(b.data), b.rs, b.cs));
+                for (w, a, form) in [
+                    (&owned, Mat::rows(&at, k), "rows"),
+                    (&owned, Mat::t(&a_t, m), "a transposed"),
+                    (&borrowed, Mat::rows(&at, k), "b borrowed transposed"),
+                ] {
+                    for (act, alpha) in [(Act::None, 1.0), (Act::None, 0.37), (Act::Gelu, 1.0), (Act::Relu, 1.0)] {
                         for (with_bias, transposed) in [(false, true), (true, true), (false, false), (true, false)] {
                             // Output lines and their length: n of m stored transposed, else m of n.
                             let (lines, len) = if transposed { (n, m) } else { (m, n) };
                             let ldc = len + 2;
                             let mut c = vec![-7.0f32; lines * ldc];
                             let tail =
-                                Tail { alpha: 1.0, bias: if with_bias { Bias::Cols(&bias) } else { Bias::None }, act };
+                                Tail { alpha, bias: if with_bias { Bias::Cols(&bias) } else { Bias::None }, act };
                             // SAFETY: c holds `lines` lines of ldc >= len floats.
                             unsafe {
                                 if transposed {
@@ -140,7 +172,7 @@ mod tests {
                             for line in 0..lines {
                                 for e in 0..ldc {
                                     let got = c[line * ldc + e];
-                                    let case = format!("{kernel:?} {m}x{k}x{n} a {form} {act:?} bias {with_bias} transposed {transposed} ({line}, {e}) seed {seed}");
+                                    let case = format!("{kernel:?} {m}x{k}x{n} {form} {act:?} alpha {alpha} bias {with_bias} transposed {transposed} ({line}, {e}) seed {seed}");
                                     if e >= len {
                                         assert_eq!(got, -7.0, "{case}: wrote the gap");
                                         continue;
@@ -148,7 +180,7 @@ mod tests {
                                     let (i, j) = if transposed { (e, line) } else { (line, e) };
                                     let mut v = [want[i * n + j] as f32];
                                     let add = if with_bias { Addend::Scalar(bias[j]) } else { Addend::None };
-                                    affine_act(act, &mut v, 1.0, add);
+                                    affine_act(act, &mut v, alpha, add);
                                     let tol = 1e-4 * v[0].abs().max(1.0);
                                     assert!((got - v[0]).abs() <= tol, "{case}: {got} vs {}", v[0]);
                                 }

@@ -4,7 +4,7 @@
 //! row in place, then `P V` through the GEMM straight into the head's columns of the output.
 
 use super::Attention;
-use crate::cpu::gemm::{Mat, PackedRhs};
+use crate::cpu::gemm::{Mat, PackedRhs, Tail};
 use crate::cpu::{with_scratch, CpuInput, CpuKernel, Scratch};
 use rayon::prelude::*;
 
@@ -142,7 +142,7 @@ impl CpuKernel for AttnCpu {
                 let s = &mut scores[..rows * lk];
                 let qm = Mat { data: &q[(bi * lq + r0) * h * d + hi * d..], rs: h * d, cs: 1 };
                 // SAFETY: `s` holds rows x lk floats; the operands' bounds are checked.
-                unsafe { kt.product_into(rows, qm, s.as_mut_ptr(), lk, self.scale) };
+                unsafe { kt.product_into(rows, qm, s.as_mut_ptr(), lk, Tail::scale(self.scale)) };
                 s.chunks_mut(lk).for_each(softmax);
                 let start = (bi * lq + r0) * h * dv + hi * dv;
                 let span = (rows - 1) * h * dv + dv;
@@ -150,7 +150,7 @@ impl CpuKernel for AttnCpu {
                 let p = ptr;
                 // SAFETY: tasks write disjoint (batch, rows, head) blocks: rows r0 .. r0 + rows of
                 // batch bi, columns hi * dv .. (hi + 1) * dv, inside `out` (checked above).
-                unsafe { vm.product_into(rows, Mat::rows(s, lk), p.0.add(start), h * dv, 1.0) };
+                unsafe { vm.product_into(rows, Mat::rows(s, lk), p.0.add(start), h * dv, Tail::scale(1.0)) };
             })
         });
     }

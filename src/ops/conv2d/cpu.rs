@@ -73,7 +73,7 @@ impl ConvCpu {
             .map(|t| Winograd::new(&t.data, c, o));
         let pixel_rows = constant
             .filter(|_| wino.is_none() && p.groups == 1 && (FEW_ROWS..=PIXEL_ROWS_MAX_O).contains(&o))
-            .map(|t| PackedWeight::new(cg * kh * kw, o, Mat::rows(&t.data, o)));
+            .map(|t| PackedWeight::owned(cg * kh * kw, o, Mat::rows(&t.data, o)));
         let packed = constant.filter(|_| wino.is_none() && pixel_rows.is_none()).map(|t| {
             // [K, O] to [O, K].
             let mut v = vec![0.0f32; t.data.len()];

@@ -76,7 +76,7 @@ impl ConvTokens {
                     v[(tap * c + ci) * o..][..o].copy_from_slice(&t.data[(ci * kh * kw + tap) * o..][..o]);
                 }
             }
-            Some(PackedWeight::new(kh * kw * c, o, Mat::rows(&v, o)))
+            Some(PackedWeight::owned(kh * kw * c, o, Mat::rows(&v, o)))
         } else {
             return None;
         };

@@ -4,7 +4,7 @@
 //! V, and writes it back into the head's channels. f32 throughout (the reference sums in f64).
 
 use super::MsAttn;
-use crate::cpu::gemm::{sgemm_serial, Mat, PackedRhs};
+use crate::cpu::gemm::{sgemm_serial, Mat, PackedRhs, Tail};
 use crate::cpu::{CpuInput, CpuKernel, SendPtr};
 use crate::ops::attention::cpu::softmax;
 use rayon::prelude::*;
@@ -43,7 +43,7 @@ impl CpuKernel for MsAttnCpu {
             let mut scores = vec![0.0f32; t * t];
             let kt = PackedRhs::new(d, t, Mat::t(&k, d));
             // SAFETY: `scores` holds t x t floats, written by this task alone.
-            unsafe { kt.product_into(t, Mat::rows(&q, d), scores.as_mut_ptr(), t, scale) };
+            unsafe { kt.product_into(t, Mat::rows(&q, d), scores.as_mut_ptr(), t, Tail::scale(scale)) };
             scores.chunks_exact_mut(t).for_each(softmax);
             let mut o = vec![0.0f32; t * d];
             sgemm_serial(t, t, d, Mat::rows(&scores, t), Mat::rows(&v, d), &mut o, d, false);
