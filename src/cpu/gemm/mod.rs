@@ -98,6 +98,15 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// Tasks per thread when a product's rows (or output lines) are split over the pool. The cores
+/// of a shared machine run at different speeds from one moment to the next (one measured 167
+/// GFLOP/s while the other ran 135), and with two tasks per thread the faster core waited for the
+/// slower one's last; splitting finer (whole register strips, no work repeated: each task packs
+/// only its own strips of A) balances them. Mesorch-P on 2 threads, each node run with both
+/// splits back to back (10 runs): 8 per thread took 0.957-0.968 of the time of 2, 4 about 0.99,
+/// 16 and 32 the same as 8.
+const TASKS_PER_THREAD: usize = 8;
+
 /// Below this many multiply-adds a GEMM runs on the calling thread.
 const PAR_MIN: usize = 1 << 16;
 
@@ -254,7 +263,7 @@ fn t_swapped(
         most = most.min(then_rows(true, m, n));
     }
     let block = m.div_ceil(m.div_ceil(most)).next_multiple_of(tile::NR);
-    let lines = if serial { n } else { n.div_ceil(threads * 2).next_multiple_of(tile::MR) };
+    let lines = if serial { n } else { n.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(tile::MR) };
     for s0 in (0..m).step_by(block) {
         let sr = block.min(m - s0);
         let ats = Mat { data: &at.data[s0 * at.cs..], ..at };
@@ -479,11 +488,12 @@ fn sgemm_then_on(
         }
         if m >= 16 * threads || m >= n {
             // Row blocks, a few tasks per thread.
-            let rows = m.div_ceil(threads * 2).next_multiple_of(ROW_STEP);
+            let rows = m.div_ceil(threads * TASKS_PER_THREAD).next_multiple_of(ROW_STEP);
             (0..m.div_ceil(rows)).into_par_iter().for_each(|t| run(t * rows, rows.min(m - t * rows), 0..n, rows_then));
             return;
         }
-        // Column blocks (whole register tiles): each task writes its own columns of every row.
+        // Column blocks (whole register tiles): each task writes its own columns of every row (and
+        // packs all of A's strips, so two per thread, not TASKS_PER_THREAD).
         let cols = n.div_ceil(threads * 2).next_multiple_of(32).max(32);
         (0..n.div_ceil(cols)).into_par_iter().for_each(|t| run(0, m, t * cols..n.min((t + 1) * cols), None));
         // Few rows: the row epilogue afterwards, on whole lines.
