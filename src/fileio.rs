@@ -63,6 +63,25 @@ pub fn open_regular(path: &Path, what: &str) -> Result<(File, u64)> {
     Ok((f, meta.len()))
 }
 
+/// Hex sha256 of a regular file's bytes, read in 1 MiB pieces. `what` names the file's role in
+/// errors, as in [`open_regular`].
+pub fn sha256_file(path: &Path, what: &str) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let (mut f, _) = open_regular(path, what)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {what} {}: {e}", path.display())))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Read a whole regular file of at most `max_bytes` bytes. `raise` says how to allow more (an
 /// option's name), for the error.
 pub fn read_regular(path: &Path, max_bytes: u64, what: &str, raise: &str) -> Result<Vec<u8>> {
@@ -220,6 +239,22 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The streamed digest equals the digest of the bytes (a file over one 1 MiB piece), and a
+    /// folder is refused with its role and path named.
+    #[test]
+    fn sha256_of_a_file_streams_and_refuses_folders() {
+        let dir = tmp_dir("sha");
+        let bytes: Vec<u8> = (0..(3 << 19) + 7).map(|i| (i * 31 % 251) as u8).collect();
+        let path = dir.join("x.bin");
+        std::fs::write(&path, &bytes).unwrap();
+        use sha2::{Digest, Sha256};
+        let want: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(sha256_file(&path, "image").unwrap(), want);
+        let e = sha256_file(&dir, "image").unwrap_err().message;
+        assert!(e.contains("image") && e.contains("forge-fileio-sha") && e.contains("a folder"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn refuses_folders_devices_and_fifos_and_caps_sizes() {

@@ -17,8 +17,6 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::imageio::IMAGE_EXTENSIONS;
 
@@ -173,22 +171,6 @@ pub fn listing(expanded: Vec<Item>, shard: Option<Shard>) -> (Vec<Item>, Vec<Str
 
 /// A line longer than this is not one of ours (a report with thousands of regions is ~1 MB).
 const MAX_LINE_BYTES: u64 = 64 << 20;
-
-/// The file's sha256, read in 64 KiB pieces (any size, bounded memory).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let (mut f, _) = crate::fileio::open_regular(path, "image")?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n =
-            f.read(&mut buf).map_err(|e| Error::new(ErrorKind::Io, format!("{}: cannot read: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
 
 /// The JSON-lines log of a batch: which images it holds, and appending to it.
 pub struct JsonlLog {

@@ -310,7 +310,7 @@ pub fn run(dev: &DeviceArgs, args: &InferArgs) -> Result<usize> {
                 let stem = stems.next().expect("one stem per file");
                 bar.set_message(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                 // With --jsonl: the file's content names it with its path; one already logged is skipped.
-                let digest = run.log.as_ref().map(|_| batch::sha256_file(input)).transpose();
+                let digest = run.log.as_ref().map(|_| crate::fileio::sha256_file(input, "image")).transpose();
                 let file = input.display().to_string();
                 match digest {
                     Ok(Some(sha)) if run.log.as_ref().is_some_and(|l| l.has(&file, &sha)) => {

@@ -40,17 +40,7 @@ pub struct Loaded {
 
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let (mut f, _) = crate::fileio::open_regular(path, "file")?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| store::io_err(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    crate::fileio::sha256_file(path, "file")
 }
 
 /// Hex sha256 of bytes already in memory (the same digest as [`sha256_file`] of a file holding them).
