@@ -167,12 +167,12 @@ fn fold_transposes(graph: &Graph, root: &[usize], last_use: &mut [usize]) -> Vec
             last_use[root[v.0]] = last_use[root[v.0]].max(c);
         }
     }
-    for (q, node) in graph.nodes.iter().enumerate() {
+    for q in 0..graph.nodes.len() {
         if folds[q].is_some() {
             continue;
         }
-        let (&[v], &[out]) = (&node.inputs[..], &node.outputs[..]) else { continue };
-        let Some(bxy) = node.op.as_transpose(&graph.value(v).shape) else { continue };
+        let Some((v, bxy)) = transpose(q) else { continue };
+        let out = graph.nodes[q].outputs[0];
         if let Some(p) = producer[v.0].filter(|&p| readers[v.0] == 1 && graph.nodes[p].outputs.len() == 1) {
             if folds[p].is_none() {
                 if let Some(k) = graph.nodes[p].op.cpu_kernel_transposed(&cpu_inputs(graph, p), bxy) {

@@ -85,16 +85,19 @@ impl ConvTokens {
 
     /// Input row `iy` and column `ix` of output (oy, ox)'s tap (ky, kx), if inside the image.
     fn at(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-        let [_, _, h, wd] = self.x;
-        let iy = (oy * self.p.stride[0] + ky * self.p.dilation[0]).checked_sub(self.p.padding[0])?;
-        let ix = (ox * self.p.stride[1] + kx * self.p.dilation[1]).checked_sub(self.p.padding[1])?;
-        (iy < h && ix < wd).then_some((iy, ix))
+        Some((self.row_of(oy, ky)?, self.col_of(ox, kx)?))
     }
 
     /// Input row of output row `oy`'s taps `ky`, if inside the image.
     fn row_of(&self, oy: usize, ky: usize) -> Option<usize> {
         let iy = (oy * self.p.stride[0] + ky * self.p.dilation[0]).checked_sub(self.p.padding[0])?;
         (iy < self.x[2]).then_some(iy)
+    }
+
+    /// Input column of output column `ox`'s taps `kx`, if inside the image.
+    fn col_of(&self, ox: usize, kx: usize) -> Option<usize> {
+        let ix = (ox * self.p.stride[1] + kx * self.p.dilation[1]).checked_sub(self.p.padding[1])?;
+        (ix < self.x[3]).then_some(ix)
     }
 
     /// One task per output row of an image.
@@ -185,8 +188,7 @@ impl ConvTokens {
                 } else {
                     for &(ky, iy) in &rows {
                         for kx in 0..kw {
-                            let ix = (ox * sx + kx * dx).wrapping_sub(px);
-                            if ox * sx + kx * dx >= px && ix < wd {
+                            if let Some(ix) = self.col_of(ox, kx) {
                                 tap(img.as_ptr().add((iy * wd + ix) * c), ky * kw + kx);
                             }
                         }
