@@ -79,7 +79,18 @@ pub fn sha256_file(path: &Path, what: &str) -> Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&h.finalize()))
+}
+
+/// Hex sha256 of bytes already in memory (the same digest as [`sha256_file`] of a file holding
+/// them).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Read a whole regular file of at most `max_bytes` bytes. `raise` says how to allow more (an
@@ -248,9 +259,9 @@ mod tests {
         let bytes: Vec<u8> = (0..(3 << 19) + 7).map(|i| (i * 31 % 251) as u8).collect();
         let path = dir.join("x.bin");
         std::fs::write(&path, &bytes).unwrap();
-        use sha2::{Digest, Sha256};
-        let want: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(sha256_file(&path, "image").unwrap(), want);
+        assert_eq!(sha256_file(&path, "image").unwrap(), sha256_hex(&bytes));
+        // The digest itself, of a known input.
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let e = sha256_file(&dir, "image").unwrap_err().message;
         assert!(e.contains("image") && e.contains("forge-fileio-sha") && e.contains("a folder"), "{e}");
         std::fs::remove_dir_all(&dir).ok();

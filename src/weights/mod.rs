@@ -18,8 +18,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 use pickle::{StorageDType, TensorRef, Value};
@@ -45,11 +43,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 /// Hex sha256 of bytes already in memory (the same digest as [`sha256_file`] of a file holding them).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::fileio::sha256_hex(bytes)
 }
 
 /// Read a checkpoint: a `torch.save` zip (official dict with `model`, or a bare state_dict) or a
