@@ -35,8 +35,8 @@ const FP: u32 = 8u;
 const NT: u32 = 8u;
 
 @group(0) @binding(0) var<uniform> F: FewParams;
-@group(0) @binding(1) var XT: texture_2d_array<f32>;
-@group(0) @binding(2) var TW: texture_2d_array<f32>;
+@group(0) @binding(1) var XT: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(2) var TW: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(4) var<storage, read_write> Y: array<f32>;
 
@@ -112,12 +112,12 @@ fn conv_few(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_inv
             let iyc = clamp(iy, 0, i32(F.h) - 1);
             for (var t = 0u; t < NU; t++) {
                 let tt = t0 + i32(t);
-                let v = textureLoad(XT, vec2<i32>(clamp(tt, 0, i32(F.wq) - 1), iyc), i32(c), 0);
+                let v = textureLoad(XT, vec2<i32>(clamp(tt, 0, i32(F.wq) - 1), iyc), i32(c));
                 win[t] = select(vec4<f32>(0.0), v, row_ok && tt >= 0 && tt < i32(F.wq));
             }
             let r = i32(c * F.kh + ky);
-            let w0 = textureLoad(TW, vec2<i32>(hh, r), kx0, 0);
-            let w1 = textureLoad(TW, vec2<i32>(hh, r), kx1, 0);
+            let w0 = textureLoad(TW, vec2<i32>(hh, r), kx0);
+            let w1 = textureLoad(TW, vec2<i32>(hh, r), kx1);
             tap_col(0u, w0, w1, &win, &a);
             if (KW > 1u) { tap_col(1u, w0, w1, &win, &a); }
             if (KW > 2u) { tap_col(2u, w0, w1, &win, &a); }

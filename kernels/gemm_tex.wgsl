@@ -4,7 +4,10 @@
 // Why: lavapipe (Mesa 22.3) turns every storage-buffer load inside a loop into a per-lane scalar
 // loop, even at a uniform address, so the storage-buffer GEMMs (mm_sg in matmul.wgsl) are bound by
 // load count. A textureLoad is a vector gather with no per-lane branch. Packing costs O(MK + KN)
-// storage loads once; the GEMM then makes O(MNK / block) texture loads.
+// storage loads once; the GEMM then makes O(MNK / block) texture loads. The textures are read as
+// read-only storage textures: lavapipe's sampled-texture load works out the mip level per lane
+// (gathers of each lane's level strides), its storage-image load does not, which made the GEMM
+// 1.2-1.5x faster.
 //
 // Texture layouts (layer = batch item):
 //   TA: texel (q, m) = A[m, 4q .. 4q+3]   (width KQ = ceil(K / 4), height M)
@@ -43,8 +46,8 @@ struct TexParams {
 }
 
 @group(0) @binding(0) var<uniform> T: TexParams;
-@group(0) @binding(1) var TA: texture_2d_array<f32>;
-@group(0) @binding(2) var TB: texture_2d_array<f32>;
+@group(0) @binding(1) var TA: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(2) var TB: texture_storage_2d_array<rgba32float, read>;
 @group(0) @binding(3) var<storage, read> BIAS: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 // vec4 view of the same binding, for the mm_tex_*v entry points (each entry point uses one view).
@@ -147,7 +150,7 @@ struct PackParams {
 @group(0) @binding(5) var<uniform> PK: PackParams;
 @group(0) @binding(6) var<storage, read> SRC: array<f32>;
 @group(0) @binding(7) var DST: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(8) var XT: texture_2d_array<f32>;
+@group(0) @binding(8) var XT: texture_storage_2d_array<rgba32float, read>;
 
 // Texel (x, y) of layer z for `pack` (zero past rows / cols).
 fn pack_texel(x: u32, y: u32, z: u32) -> vec4<f32> {
@@ -177,7 +180,7 @@ fn im2col_texel(x: u32, y: u32) -> vec4<f32> {
             let iy = i32((p / PK.wo) * PK.sy + ky * PK.dy) - PK.py;
             let ix = i32((p % PK.wo) * PK.sx + kx * PK.dx) - PK.px;
             let inside = col < PK.cols && iy >= 0 && iy < i32(PK.h) && ix >= 0 && ix < i32(PK.w);
-            let tx = textureLoad(XT, vec2<i32>(max(ix, 0) / 4, max(iy, 0)), c, 0);
+            let tx = textureLoad(XT, vec2<i32>(max(ix, 0) / 4, max(iy, 0)), c);
             v[t] = select(0.0, tx[u32(max(ix, 0)) % 4u], inside);
         }
     }

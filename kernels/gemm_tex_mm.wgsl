@@ -36,12 +36,12 @@ fn mm_tex_16x32_block(wid: vec3<u32>, lane: u32) -> array<vec4<f32>, 16> {
     var x15_0 = vec4<f32>(0.0);
     for (var q = 0u; q < T.KQ; q++) {
         let k = i32(4u * q);
-        let b0_0 = textureLoad(TB, vec2<i32>(cq0, k + 0), lb, 0);
-        let b0_1 = textureLoad(TB, vec2<i32>(cq0, k + 1), lb, 0);
-        let b0_2 = textureLoad(TB, vec2<i32>(cq0, k + 2), lb, 0);
-        let b0_3 = textureLoad(TB, vec2<i32>(cq0, k + 3), lb, 0);
-        let al0 = textureLoad(TA, vec2<i32>(i32(q), ra0), la, 0);
-        let al1 = textureLoad(TA, vec2<i32>(i32(q), ra1), la, 0);
+        let b0_0 = textureLoad(TB, vec2<i32>(cq0, k + 0), lb);
+        let b0_1 = textureLoad(TB, vec2<i32>(cq0, k + 1), lb);
+        let b0_2 = textureLoad(TB, vec2<i32>(cq0, k + 2), lb);
+        let b0_3 = textureLoad(TB, vec2<i32>(cq0, k + 3), lb);
+        let al0 = textureLoad(TA, vec2<i32>(i32(q), ra0), la);
+        let al1 = textureLoad(TA, vec2<i32>(i32(q), ra1), la);
         let a0 = subgroupBroadcast(al0, 0u);
         x0_0 += a0.x * b0_0; x0_0 += a0.y * b0_1; x0_0 += a0.z * b0_2; x0_0 += a0.w * b0_3;
         let a1 = subgroupBroadcast(al0, 1u);

@@ -115,7 +115,10 @@ pub enum BindingKind {
     Uniform,
     StorageRead,
     StorageReadWrite,
-    /// `texture_2d_array<f32>` read with `textureLoad` (unfilterable float, e.g. rgba32float).
+    /// `texture_storage_2d_array<rgba32float, read>` read with `textureLoad`. Not a sampled
+    /// texture: lavapipe's sampled `textureLoad` handles the mip level per lane (a call with per-lane
+    /// gathers of the level's strides), its storage-image load does not; the texture GEMM runs
+    /// 1.2-1.5x faster on the latter (docs/BENCHMARKS.md).
     TextureArray,
     /// `texture_storage_2d_array<rgba32float, write>`.
     StorageTextureArray,
@@ -182,7 +185,7 @@ fn reflect_bindings(
         let kind = match var.space {
             naga::AddressSpace::Handle => image_kind(&module.types[var.ty].inner).ok_or_else(|| {
                 Error::invalid(format!(
-                    "{}: binding {} must be texture_2d_array<f32> or texture_storage_2d_array<rgba32float, write>",
+                    "{}: binding {} must be texture_storage_2d_array<rgba32float, read> or <rgba32float, write>",
                     at(),
                     b.binding
                 ))
@@ -210,11 +213,16 @@ fn reflect_bindings(
 
 /// The texture bindings the engine supports (see [`BindingKind`]).
 fn image_kind(ty: &naga::TypeInner) -> Option<BindingKind> {
-    use naga::{ImageClass, ImageDimension, ScalarKind, StorageFormat};
+    use naga::{ImageClass, ImageDimension, StorageFormat};
     match ty {
         naga::TypeInner::Image { dim: ImageDimension::D2, arrayed: true, class } => match class {
-            ImageClass::Sampled { kind: ScalarKind::Float, multi: false } => Some(BindingKind::TextureArray),
-            ImageClass::Storage { format: StorageFormat::Rgba32Float, .. } => Some(BindingKind::StorageTextureArray),
+            ImageClass::Storage { format: StorageFormat::Rgba32Float, access } => {
+                Some(if access.contains(naga::StorageAccess::STORE) {
+                    BindingKind::StorageTextureArray
+                } else {
+                    BindingKind::TextureArray
+                })
+            }
             _ => None,
         },
         _ => None,
@@ -228,10 +236,10 @@ fn binding_type(kind: BindingKind) -> wgpu::BindingType {
         BindingKind::Uniform => buffer(wgpu::BufferBindingType::Uniform),
         BindingKind::StorageRead => buffer(wgpu::BufferBindingType::Storage { read_only: true }),
         BindingKind::StorageReadWrite => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
-        BindingKind::TextureArray => wgpu::BindingType::Texture {
-            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+        BindingKind::TextureArray => wgpu::BindingType::StorageTexture {
+            access: wgpu::StorageTextureAccess::ReadOnly,
+            format: wgpu::TextureFormat::Rgba32Float,
             view_dimension: wgpu::TextureViewDimension::D2Array,
-            multisampled: false,
         },
         BindingKind::StorageTextureArray => wgpu::BindingType::StorageTexture {
             access: wgpu::StorageTextureAccess::WriteOnly,

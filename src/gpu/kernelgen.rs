@@ -301,11 +301,11 @@ fn mm_tex(p: MmTex) -> String {
     s.push_str("        let k = i32(4u * q);\n");
     for c in 0..cg {
         for t in 0..4 {
-            writeln!(s, "        let b{c}_{t} = textureLoad(TB, vec2<i32>(cq{c}, k + {t}), lb, 0);").unwrap();
+            writeln!(s, "        let b{c}_{t} = textureLoad(TB, vec2<i32>(cq{c}, k + {t}), lb);").unwrap();
         }
     }
     for g in 0..rg {
-        writeln!(s, "        let al{g} = textureLoad(TA, vec2<i32>(i32(q), ra{g}), la, 0);").unwrap();
+        writeln!(s, "        let al{g} = textureLoad(TA, vec2<i32>(i32(q), ra{g}), la);").unwrap();
     }
     broadcast_fmas(&mut s, rows, cg);
     s.push_str("    }\n");

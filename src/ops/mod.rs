@@ -201,7 +201,7 @@ pub enum Bind<'a> {
     Tensor(&'a TensorView),
     /// Plain-old-data parameters (shapes, strides, flags): scalar u32/i32/f32 fields only.
     Uniform(&'a [u8]),
-    /// A texture read with `textureLoad` (`texture_2d_array<f32>`).
+    /// A texture read with `textureLoad` (`texture_storage_2d_array<rgba32float, read>`).
     Texture(&'a Texture),
     /// A texture written by the kernel (`texture_storage_2d_array<rgba32float, write>`).
     StorageTexture(&'a Texture),
@@ -377,7 +377,7 @@ impl<'a> PlanCtx<'a> {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+                usage: wgpu::TextureUsages::STORAGE_BINDING,
                 view_formats: &[],
             }))
         })?;
