@@ -17,13 +17,14 @@
 //! same implicit GEMM with 64 x 64 blocks staged through workgroup memory, as `mm_tiled` does for
 //! products; the register-blocked kernels above remain for grids over the device's limits.
 //!
-//! On software devices with subgroups of 8 (lavapipe), a conv with one group and at most 8 output
-//! channels takes `conv_few` (`conv2d/few.rs`: direct, input and weights read from textures, no
-//! im2col); every other non-depthwise conv that fits the texture limits takes the texture GEMM
-//! instead (`ops::gemm_tex::plan_conv`: weights and the input image packed into textures, im2col from
-//! the image texture, `mm_tex_*`), several times faster there because it avoids lavapipe's per-lane
-//! storage-buffer loads. [`ConvVariant`] names the six paths, their preference per device class,
-//! and what each needs; `Conv2d::variant` forces one.
+//! On software devices with subgroups of 8 (lavapipe), a depthwise conv with stride 1 and no
+//! dilation takes `conv_dw_tex` (`conv2d/dw_tex.rs`: `conv_dw`'s windows read from textures), a
+//! conv with one group and at most 8 output channels takes `conv_few` (`conv2d/few.rs`: direct,
+//! input and weights read from textures, no im2col); every other non-depthwise conv that fits the
+//! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
+//! image packed into textures, im2col from the image texture, `mm_tex_*`), several times faster
+//! there because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the seven
+//! paths, their preference per device class, and what each needs; `Conv2d::variant` forces one.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
@@ -39,8 +40,12 @@ use crate::tensor::{numel, Shape, Tensor};
 
 /// Module "conv2d": every entry point but `conv_tiled`; module "conv2d_tiled": the same file plus
 /// `kernels/conv2d_tiled.wgsl` (workgroup memory, compiled only where a hardware GPU takes it).
-pub const KERNELS: &[crate::gpu::Kernel] =
-    &[kernel!("conv2d"), kernel!("conv2d_tiled" = "conv2d", "conv2d_tiled"), kernel!("conv2d_few")];
+pub const KERNELS: &[crate::gpu::Kernel] = &[
+    kernel!("conv2d"),
+    kernel!("conv2d_tiled" = "conv2d", "conv2d_tiled"),
+    kernel!("conv2d_few"),
+    kernel!("conv2d_dw_tex"),
+];
 
 /// `y = act(conv2d(x, w) + bias)`; inputs `x [N, C, H, W]`, packed `w [C/groups, kh, kw, O]`,
 /// optional `bias [O]`; output `[N, O, Ho, Wo]`.
@@ -61,6 +66,9 @@ pub struct Conv2d {
 pub enum ConvVariant {
     /// `conv_dw`: depthwise (groups == C == O), direct.
     Depthwise,
+    /// `conv_dw_tex` (`conv2d/dw_tex.rs`): depthwise, stride 1, no dilation, a kernel at most 8
+    /// wide; input and weights read from textures (software devices).
+    DepthwiseTex,
     /// `conv_1x1`: 1x1, stride 1, no padding, one group, H*W a multiple of 4; GEMM-shaped.
     Pointwise,
     /// `conv_general`: any conv (implicit GEMM), register-blocked, no workgroup memory.
@@ -86,6 +94,8 @@ pub struct ConvProblem {
     pub tex: bool,
     /// `conv_few` can run here (shape and textures within its limits).
     pub few: bool,
+    /// `conv_dw_tex` can run here (shape and textures within its limits).
+    pub dw_tex: bool,
     /// `conv_tiled`'s grid (64-pixel blocks of one output plane, 64-channel blocks of all groups)
     /// fits the device's workgroups-per-dimension limit.
     pub tiled_fits: bool,
@@ -96,7 +106,7 @@ impl Variant for ConvVariant {
     fn preference(class: DeviceClass) -> &'static [Self] {
         use ConvVariant::*;
         match class {
-            DeviceClass::Software => &[Depthwise, Few, Tex, Pointwise, General],
+            DeviceClass::Software => &[DepthwiseTex, Depthwise, Few, Tex, Pointwise, General],
             DeviceClass::Hardware => &[Depthwise, Tiled, Pointwise, General],
         }
     }
@@ -109,6 +119,10 @@ impl Variant for ConvVariant {
             ConvVariant::Tex if !p.tex => {
                 Some("needs subgroups of 8 and operands within the device's texture limits".into())
             }
+            ConvVariant::DepthwiseTex if !p.dw_tex || !p.depthwise => Some(
+                "needs a depthwise conv with stride 1, no dilation, a kernel at most 8 wide and textures within limits"
+                    .into(),
+            ),
             ConvVariant::Few if !p.few || p.depthwise => Some(format!(
                 "needs one group, at most {} output channels, a kernel at most 8 wide and textures within limits",
                 few::MAX_O
@@ -131,6 +145,7 @@ impl ConvVariant {
             ConvVariant::General => Some((&KERNELS[0], "conv_general")),
             ConvVariant::Tiled => Some((&KERNELS[1], "conv_tiled")),
             ConvVariant::Few => Some((&KERNELS[2], "conv_few")),
+            ConvVariant::DepthwiseTex => Some((&KERNELS[3], "conv_dw_tex")),
             ConvVariant::Tex => None,
         }
     }
@@ -145,8 +160,9 @@ impl ConvVariant {
 
 impl Conv2d {
     /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]`, packed weight
-    /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `tex` and `few` say whether the texture GEMM and
-    /// `conv_few` fit this device, `max_groups` is its workgroups-per-dimension limit.
+    /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `tex`, `few` and `dw_tex` say whether the
+    /// texture GEMM, `conv_few` and `conv_dw_tex` fit this device, `max_groups` is its
+    /// workgroups-per-dimension limit.
     #[allow(clippy::too_many_arguments)]
     pub fn problem(
         &self,
@@ -155,6 +171,7 @@ impl Conv2d {
         y: &[usize],
         tex: bool,
         few: bool,
+        dw_tex: bool,
         max_groups: usize,
     ) -> ConvProblem {
         let (c, hw, [_, kh, kw, o], g) = (x[1], x[2] * x[3], dims4(wp).expect("4-D weight"), self.groups);
@@ -164,6 +181,7 @@ impl Conv2d {
             pointwise: kh == 1 && kw == 1 && self.stride == [1, 1] && self.padding == [0, 0] && g == 1 && hw % 4 == 0,
             tex,
             few,
+            dw_tex,
             tiled_fits: plane.div_ceil(TILE) <= max_groups && g * (o / g).div_ceil(TILE) <= max_groups,
         }
     }
@@ -374,7 +392,7 @@ impl Op for Conv2d {
     fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
         let (x, wp) = (inputs.first()?, inputs.get(1)?);
         let y = self.infer(inputs).ok()?.remove(0);
-        let variant = choose(ctx.class(), self.variant, &self.problem(x, wp, &y, false, false, ctx.max_groups())).ok()?;
+        let variant = choose(ctx.class(), self.variant, &self.problem(x, wp, &y, false, false, false, ctx.max_groups())).ok()?;
         reads_half_weight(ctx, variant, x, &y).then_some(1)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
@@ -437,11 +455,15 @@ impl Op for Conv2d {
         let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
         let tex = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
         let few = few::fits(ctx, &geo);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, few, ctx.max_groups());
+        let dw_tex = dw_tex::fits(ctx, &geo);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, few, dw_tex, ctx.max_groups());
         let variant = choose(ctx.class(), self.variant, &problem)
             .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
         if variant == ConvVariant::Few {
             return few::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
+        }
+        if variant == ConvVariant::DepthwiseTex {
+            return dw_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
         }
         let Some((kernel, entry)) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
@@ -578,6 +600,7 @@ pub fn fold_batch_norm(
 
 mod cpu;
 mod depthwise;
+pub(crate) mod dw_tex;
 mod tokens;
 pub(crate) mod few;
 mod winograd;

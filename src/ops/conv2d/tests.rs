@@ -15,8 +15,9 @@ struct Case {
     bias: bool,
 }
 
-const ALL: [ConvVariant; 6] = [
+const ALL: [ConvVariant; 7] = [
     ConvVariant::Depthwise,
+    ConvVariant::DepthwiseTex,
     ConvVariant::Pointwise,
     ConvVariant::General,
     ConvVariant::Tiled,
@@ -29,8 +30,10 @@ fn run(label: &str, cs: &Case, seed: u64) {
     let x = [cs.n, cs.c, cs.hw[0], cs.hw[1]];
     let wp = [cs.c / cs.p.groups, cs.k[0], cs.k[1], cs.o];
     let y = cs.p.infer(&[&x, &wp]).unwrap().remove(0);
-    let few = crate::ops::matmul::sg_ok(device()) && few::shape_fits(&ConvGeom::new(&cs.p, &x, &wp, &y));
-    let problem = cs.p.problem(&x, &wp, &y, crate::ops::matmul::sg_ok(device()), few, 65535);
+    let sg = crate::ops::matmul::sg_ok(device());
+    let geo = ConvGeom::new(&cs.p, &x, &wp, &y);
+    let (few, dw_tex) = (sg && few::shape_fits(&geo), sg && dw_tex::shape_fits(&geo));
+    let problem = cs.p.problem(&x, &wp, &y, sg, few, dw_tex, 65535);
     let all = ALL;
     for v in all.into_iter().filter(|v| v.unfit(&problem).is_none()) {
         let p = Conv2d { variant: Some(v), ..cs.p.clone() };
@@ -106,10 +109,27 @@ fn depthwise_convs_match_reference() {
         ("dw 3x3 p1", case(1, 5, [9, 23], 5, [3, 3], dw(1, 1), true)),
         ("dw 3x3 s2 p1", case(2, 5, [13, 17], 5, [3, 3], dw(2, 1).act(Act::Relu6), true)),
         ("dw 3x3 dilation 2", case(1, 5, [13, 30], 5, [3, 3], dw(1, 2).dilation(2), true)),
+        // conv_dw_tex's window offsets E = (-px) mod 4 of 0, 1, 2 and 3, rows narrower than its 8
+        // pixels, a kernel 8 wide (two weight texels) and no padding.
+        ("dw 5x5 p2 width 6", case(1, 5, [7, 6], 5, [5, 5], dw(1, 2), true)),
+        ("dw 3x8 p(1,5) batch 2", case(2, 5, [6, 21], 5, [3, 8], Conv2d { padding: [1, 5], ..dw(1, 0) }, true)),
+        ("dw 7x7 p0", case(1, 5, [12, 19], 5, [7, 7], dw(1, 0), false)),
+        ("dw 1x1 p0 width 3", case(1, 5, [4, 3], 5, [1, 1], dw(1, 0).act(Act::Gelu), true)),
     ];
     for (i, (label, cs)) in cases.iter().enumerate() {
         run(label, cs, seed + 10 * i as u64);
     }
+    // Software devices take the texture kernel where it fits, conv_dw elsewhere.
+    let on_software = |p: &Conv2d, k: usize| {
+        let (x, wp) = ([1, 5, 16, 16], [1, k, k, 5]);
+        let y = p.infer(&[&x, &wp]).unwrap().remove(0);
+        let fits = dw_tex::shape_fits(&ConvGeom::new(p, &x, &wp, &y));
+        choose::<ConvVariant>(DeviceClass::Software, None, &p.problem(&x, &wp, &y, true, false, fits, 65535)).unwrap()
+    };
+    assert_eq!(on_software(&dw(1, 3), 7), ConvVariant::DepthwiseTex);
+    assert_eq!(on_software(&dw(2, 1), 3), ConvVariant::Depthwise, "stride 2");
+    assert_eq!(on_software(&dw(1, 2).dilation(2), 3), ConvVariant::Depthwise, "dilation 2");
+    assert_eq!(on_software(&dw(1, 4), 9), ConvVariant::Depthwise, "9 wide");
 }
 
 #[test]
@@ -195,7 +215,7 @@ fn few_channel_convs_match_reference() {
         let p = Conv2d::new(s, 0).groups(g);
         let (x, wp) = ([1, 4, 64, 64], [4 / g, k, k, o]);
         let y = p.infer(&[&x, &wp]).unwrap().remove(0);
-        ConvVariant::Few.unfit(&p.problem(&x, &wp, &y, true, few::shape_fits(&ConvGeom::new(&p, &x, &wp, &y)), 65535))
+        ConvVariant::Few.unfit(&p.problem(&x, &wp, &y, true, few::shape_fits(&ConvGeom::new(&p, &x, &wp, &y)), false, 65535))
     };
     assert_eq!(few(8, 1, 7, 2), None);
     assert!(few(9, 1, 3, 1).is_some(), "9 output channels");
@@ -224,12 +244,12 @@ fn tiled_convs_cross_block_edges() {
 #[test]
 fn tiled_refuses_depthwise_and_oversized_grids() {
     let p = Conv2d::new(1, 1).groups(4);
-    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, false, 65535);
+    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, false, false, 65535);
     assert!(ConvVariant::Tiled.unfit(&dw).unwrap().contains("depthwise"));
-    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, 100);
+    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, false, 100);
     assert!(ConvVariant::Tiled.unfit(&big).unwrap().contains("workgroups"));
     assert_eq!(choose(DeviceClass::Hardware, None, &big), Ok(ConvVariant::General));
-    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, 65535);
+    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, false, 65535);
     assert_eq!(choose(DeviceClass::Hardware, None, &fits), Ok(ConvVariant::Tiled));
 }
 

@@ -1,0 +1,113 @@
+// conv_dw_tex: depthwise 2-D convolution (NCHW, groups == C == O), stride 1, no dilation, on
+// software devices (lavapipe), chosen in src/ops/conv2d/dw_tex.rs: ConvNeXt's 7x7 and MiT's 3x3
+// depthwise convs. conv_dw (kernels/conv2d.wgsl) reads the same windows from storage buffers,
+// which lavapipe turns into per-lane scalar loops: 8 + KW - 1 input loads and KW weight loads per
+// kernel row. Here the input and the weights are textures, so a kernel row costs NU window texels
+// and two weight texels, each a vector gather.
+//
+// One invocation: FP consecutive output pixels of one row of one channel (the workgroup's y).
+// XT: texel (t, iy) of layer c = x[c, iy, 4t .. 4t+3], zero past W (one batch item).
+// TW: texel (q, c) of layer ky = w[c, ky, 4q .. 4q+3], zero past KW.
+// KW and E = (-px) mod 4 (where the window starts within its first texel) are override constants,
+// so every window index folds to a constant once `tap` is inlined for each kx.
+
+struct DwParams {
+    h: u32, w: u32, ho: u32, wo: u32,
+    kh: u32, wq: u32, py: i32, px: i32,
+    nbx: u32, act: u32, alpha: f32, has_bias: u32,
+    y_off: u32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+override KW: u32 = 3u;
+override E: u32 = 0u;
+// Texels of the window that hold taps (at most NT).
+override NU: u32 = (E + FP - 1u + KW - 1u) / 4u + 1u;
+
+const FP: u32 = 8u;
+const NT: u32 = 5u;
+
+@group(0) @binding(0) var<uniform> D: DwParams;
+@group(0) @binding(1) var XT: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(2) var TW: texture_storage_2d_array<rgba32float, read>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<f32>;
+
+// Scalar j of the window (a constant once inlined).
+fn dw_win(win: ptr<function, array<vec4<f32>, NT>>, j: u32) -> f32 {
+    return (*win)[j / 4u][j % 4u];
+}
+
+// Accumulators of the FP pixels. Named fields, not an array: lavapipe spills indexed private arrays.
+struct DwAcc {
+    a0: f32, a1: f32, a2: f32, a3: f32,
+    a4: f32, a5: f32, a6: f32, a7: f32,
+}
+
+// Kernel column kx (a constant once inlined) with weight wv.
+fn dw_tap(kx: u32, wv: f32, win: ptr<function, array<vec4<f32>, NT>>, a: ptr<function, DwAcc>) {
+    (*a).a0 += wv * dw_win(win, E + kx);
+    (*a).a1 += wv * dw_win(win, E + kx + 1u);
+    (*a).a2 += wv * dw_win(win, E + kx + 2u);
+    (*a).a3 += wv * dw_win(win, E + kx + 3u);
+    (*a).a4 += wv * dw_win(win, E + kx + 4u);
+    (*a).a5 += wv * dw_win(win, E + kx + 5u);
+    (*a).a6 += wv * dw_win(win, E + kx + 6u);
+    (*a).a7 += wv * dw_win(win, E + kx + 7u);
+}
+
+// Bias, activation and the store of pixel xo (if inside the row).
+fn dw_put(v: f32, row: u32, xo: u32, bias: f32) {
+    if (xo < D.wo) {
+        Y[row + xo] = apply_act(v + bias, D.act, D.alpha);
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv_dw_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    if (gid.x >= D.ho * D.nbx) {
+        return;
+    }
+    let yo = gid.x / D.nbx;
+    let xo0 = (gid.x % D.nbx) * FP;
+    let ch = wid.y;
+    // First texel of the window: xo0 - px - E is a multiple of 4 (FP is).
+    let t0 = (i32(xo0) - D.px - i32(E)) / 4;
+    var a: DwAcc;
+    var win: array<vec4<f32>, NT>;
+    for (var ky = 0u; ky < D.kh; ky++) {
+        let iy = i32(yo + ky) - D.py;
+        if (iy < 0 || iy >= i32(D.h)) {
+            continue;
+        }
+        for (var t = 0u; t < NU; t++) {
+            let tt = t0 + i32(t);
+            let v = textureLoad(XT, vec2<i32>(clamp(tt, 0, i32(D.wq) - 1), iy), i32(ch));
+            win[t] = select(vec4<f32>(0.0), v, tt >= 0 && tt < i32(D.wq));
+        }
+        let w0 = textureLoad(TW, vec2<i32>(0, i32(ch)), i32(ky));
+        dw_tap(0u, w0.x, &win, &a);
+        if (KW > 1u) { dw_tap(1u, w0.y, &win, &a); }
+        if (KW > 2u) { dw_tap(2u, w0.z, &win, &a); }
+        if (KW > 3u) { dw_tap(3u, w0.w, &win, &a); }
+        if (KW > 4u) {
+            let w1 = textureLoad(TW, vec2<i32>(1, i32(ch)), i32(ky));
+            dw_tap(4u, w1.x, &win, &a);
+            if (KW > 5u) { dw_tap(5u, w1.y, &win, &a); }
+            if (KW > 6u) { dw_tap(6u, w1.z, &win, &a); }
+            if (KW > 7u) { dw_tap(7u, w1.w, &win, &a); }
+        }
+    }
+    var bias = 0.0;
+    if (D.has_bias != 0u) {
+        bias = BIAS[ch];
+    }
+    let row = D.y_off + (ch * D.ho + yo) * D.wo;
+    dw_put(a.a0, row, xo0, bias);
+    dw_put(a.a1, row, xo0 + 1u, bias);
+    dw_put(a.a2, row, xo0 + 2u, bias);
+    dw_put(a.a3, row, xo0 + 3u, bias);
+    dw_put(a.a4, row, xo0 + 4u, bias);
+    dw_put(a.a5, row, xo0 + 5u, bias);
+    dw_put(a.a6, row, xo0 + 6u, bias);
+    dw_put(a.a7, row, xo0 + 7u, bias);
+}

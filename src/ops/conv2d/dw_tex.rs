@@ -1,0 +1,110 @@
+//! `conv_dw_tex` (kernels/conv2d_dw_tex.wgsl): depthwise convs with stride 1 and no dilation on
+//! software devices (ConvNeXt's 7x7, MiT's 3x3), reading the input and the weights as textures
+//! packed by `gemm_tex::pack_layers`. `conv_dw` reads the same windows from storage buffers, which
+//! lavapipe runs as per-lane scalar loops.
+
+use crate::error::Result;
+use crate::ops::act::Act;
+use crate::ops::gemm_tex::{pack_layers, ConvGeom};
+use crate::ops::{as_bytes, groups as wg_count, Bind, PlanCtx, TensorView};
+
+/// Output pixels per invocation (`FP` in the kernel).
+const FP: usize = 8;
+/// Widest kernel (two weight texels per kernel row).
+const MAX_KW: usize = 8;
+
+/// Mirrors `DwParams` in kernels/conv2d_dw_tex.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DwParams {
+    h: u32,
+    w: u32,
+    ho: u32,
+    wo: u32,
+    kh: u32,
+    wq: u32,
+    py: i32,
+    px: i32,
+    nbx: u32,
+    act: u32,
+    alpha: f32,
+    has_bias: u32,
+    y_off: u32,
+    _p: [u32; 3],
+}
+
+/// Whether the shape suits `conv_dw_tex` (without the device): depthwise, stride 1, no dilation,
+/// a kernel at most 8 wide.
+pub fn shape_fits(geo: &ConvGeom) -> bool {
+    geo.groups == geo.c
+        && geo.o == geo.c
+        && geo.stride == [1, 1]
+        && geo.dilation == [1, 1]
+        && geo.k[1] <= MAX_KW
+}
+
+/// Whether this device can run it here: subgroups of 8 (the texture path's devices), the shape
+/// fits, the textures are within limits, x and y each fit one binding and the grid fits.
+pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
+    crate::ops::gemm_tex::usable(ctx)
+        && shape_fits(geo)
+        && ctx.texture_fits(geo.w.div_ceil(4), geo.h, geo.c)
+        && ctx.texture_fits(2, geo.c, geo.k[0])
+        && geo.io_fits(ctx)
+        && (geo.ho * geo.wo.div_ceil(FP)).div_ceil(64) <= ctx.max_groups()
+        && geo.c <= ctx.max_groups()
+}
+
+/// Record the conv: the weights and (per batch item) the input packed into textures, then
+/// `conv_dw_tex` with one workgroup row per channel.
+pub fn plan(
+    ctx: &mut PlanCtx,
+    geo: &ConvGeom,
+    x: &TensorView,
+    wp: &TensorView,
+    bias: Option<&TensorView>,
+    y: &TensorView,
+    act: Act,
+) -> Result<()> {
+    let (c, [kh, kw]) = (geo.c, geo.k);
+    // TW: layer ky, texel (q, ch) = wp[0, ky, 4q .. 4q+3, ch] (wp is [1, kh, kw, C]).
+    let tw = ctx.texture(2, c, kh)?;
+    pack_layers(ctx, wp, &tw, 0, kh, c, kw, [0, kw * c, 1, c])?;
+    let xt = ctx.texture(geo.w.div_ceil(4), geo.h, c)?;
+    let consts = [("KW", kw as f64), ("E", ((4 - geo.padding[1] % 4) % 4) as f64)];
+    let (kernel, entry) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
+    let p = ctx.pipeline(kernel, entry, &consts)?;
+    let (act, alpha) = act.code();
+    let nbx = geo.wo.div_ceil(FP);
+    let mut prm = DwParams {
+        h: geo.h as u32,
+        w: geo.w as u32,
+        ho: geo.ho as u32,
+        wo: geo.wo as u32,
+        kh: kh as u32,
+        wq: geo.w.div_ceil(4) as u32,
+        py: geo.padding[0] as i32,
+        px: geo.padding[1] as i32,
+        nbx: nbx as u32,
+        act,
+        alpha,
+        has_bias: bias.is_some() as u32,
+        y_off: 0,
+        _p: [0; 3],
+    };
+    let plane_in = geo.h * geo.w;
+    for b in 0..geo.n {
+        pack_layers(ctx, x, &xt, 0, c, geo.h, geo.w, [b * c * plane_in, plane_in, geo.w, 1])?;
+        prm.y_off = (b * c * geo.ho * geo.wo) as u32;
+        // Without a bias the weight is bound in its place (never read: has_bias = 0).
+        let binds = [
+            Bind::Uniform(as_bytes(&prm)),
+            Bind::Texture(&xt),
+            Bind::Texture(&tw),
+            Bind::Tensor(bias.unwrap_or(wp)),
+            Bind::Tensor(y),
+        ];
+        ctx.dispatch(&p, &binds, [wg_count(geo.ho * nbx, 64), c as u32, 1])?;
+    }
+    Ok(())
+}
