@@ -20,10 +20,12 @@
 //! On software devices with subgroups of 8 (lavapipe), a depthwise conv with stride 1 and no
 //! dilation takes `conv_dw_tex` (`conv2d/dw_tex.rs`: `conv_dw`'s windows read from textures), a
 //! conv with one group and at most 8 output channels takes `conv_few` (`conv2d/few.rs`: direct,
-//! input and weights read from textures, no im2col); every other non-depthwise conv that fits the
+//! input and weights read from textures, no im2col), a 3x3 stride-1 conv with 32+ channels each
+//! side takes Winograd F(2x2, 3x3) on the texture GEMM (`conv2d/winograd_tex.rs`); every other
+//! non-depthwise conv that fits the
 //! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
 //! image packed into textures, im2col from the image texture, `mm_tex_*`), several times faster
-//! there because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the seven
+//! there because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the eight
 //! paths, their preference per device class, and what each needs; `Conv2d::variant` forces one.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
@@ -45,6 +47,7 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[
     kernel!("conv2d_tiled" = "conv2d", "conv2d_tiled"),
     kernel!("conv2d_few"),
     kernel!("conv2d_dw_tex"),
+    kernel!("conv2d_winograd"),
 ];
 
 /// `y = act(conv2d(x, w) + bias)`; inputs `x [N, C, H, W]`, packed `w [C/groups, kh, kw, O]`,
@@ -83,6 +86,9 @@ pub enum ConvVariant {
     /// `conv_few` (`conv2d/few.rs`): direct, all of at most 8 output channels x 8 pixels per
     /// invocation, input and weights read from textures; one group (software devices).
     Few,
+    /// Winograd F(2x2, 3x3) on the texture GEMM (`conv2d/winograd_tex.rs`): 3x3, stride 1, no
+    /// dilation, one group, 32+ channels each side (software devices).
+    Winograd,
 }
 
 /// What the choice of a [`ConvVariant`] depends on.
@@ -90,15 +96,34 @@ pub enum ConvVariant {
 pub struct ConvProblem {
     pub depthwise: bool,
     pub pointwise: bool,
-    /// The texture path can run here (subgroups of 8, textures within limits).
-    pub tex: bool,
-    /// `conv_few` can run here (shape and textures within its limits).
-    pub few: bool,
-    /// `conv_dw_tex` can run here (shape and textures within its limits).
-    pub dw_tex: bool,
+    /// Which of the software devices' texture kernels can run here.
+    pub paths: TexPaths,
     /// `conv_tiled`'s grid (64-pixel blocks of one output plane, 64-channel blocks of all groups)
     /// fits the device's workgroups-per-dimension limit.
     pub tiled_fits: bool,
+}
+
+/// Which texture kernels can take a conv on this device (subgroups of 8, shape and textures
+/// within each kernel's limits); all false elsewhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TexPaths {
+    /// The texture GEMM (`ops::gemm_tex::plan_conv`).
+    pub tex: bool,
+    pub few: bool,
+    pub dw_tex: bool,
+    pub winograd: bool,
+}
+
+impl TexPaths {
+    /// What this device can run for `geo`.
+    fn on(ctx: &PlanCtx, geo: &crate::ops::gemm_tex::ConvGeom) -> TexPaths {
+        TexPaths {
+            tex: crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx),
+            few: few::fits(ctx, geo),
+            dw_tex: dw_tex::fits(ctx, geo),
+            winograd: winograd_tex::fits(ctx, geo),
+        }
+    }
 }
 
 impl Variant for ConvVariant {
@@ -106,7 +131,7 @@ impl Variant for ConvVariant {
     fn preference(class: DeviceClass) -> &'static [Self] {
         use ConvVariant::*;
         match class {
-            DeviceClass::Software => &[DepthwiseTex, Depthwise, Few, Tex, Pointwise, General],
+            DeviceClass::Software => &[DepthwiseTex, Depthwise, Few, Winograd, Tex, Pointwise, General],
             DeviceClass::Hardware => &[Depthwise, Tiled, Pointwise, General],
         }
     }
@@ -116,14 +141,18 @@ impl Variant for ConvVariant {
             ConvVariant::Pointwise if !p.pointwise => {
                 Some("needs a 1x1 kernel, stride 1, no padding, one group and H*W a multiple of 4".into())
             }
-            ConvVariant::Tex if !p.tex => {
+            ConvVariant::Tex if !p.paths.tex => {
                 Some("needs subgroups of 8 and operands within the device's texture limits".into())
             }
-            ConvVariant::DepthwiseTex if !p.dw_tex || !p.depthwise => Some(
+            ConvVariant::DepthwiseTex if !p.paths.dw_tex || !p.depthwise => Some(
                 "needs a depthwise conv with stride 1, no dilation, a kernel at most 8 wide and textures within limits"
                     .into(),
             ),
-            ConvVariant::Few if !p.few || p.depthwise => Some(format!(
+            ConvVariant::Winograd if !p.paths.winograd => Some(
+                "needs a 3x3 kernel, stride 1, no dilation, one group, 32+ channels each side and textures within limits"
+                    .into(),
+            ),
+            ConvVariant::Few if !p.paths.few || p.depthwise => Some(format!(
                 "needs one group, at most {} output channels, a kernel at most 8 wide and textures within limits",
                 few::MAX_O
             )),
@@ -146,6 +175,7 @@ impl ConvVariant {
             ConvVariant::Tiled => Some((&KERNELS[1], "conv_tiled")),
             ConvVariant::Few => Some((&KERNELS[2], "conv_few")),
             ConvVariant::DepthwiseTex => Some((&KERNELS[3], "conv_dw_tex")),
+            ConvVariant::Winograd => Some((&KERNELS[4], "wino_in")),
             ConvVariant::Tex => None,
         }
     }
@@ -160,18 +190,15 @@ impl ConvVariant {
 
 impl Conv2d {
     /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]`, packed weight
-    /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `tex`, `few` and `dw_tex` say whether the
-    /// texture GEMM, `conv_few` and `conv_dw_tex` fit this device, `max_groups` is its
-    /// workgroups-per-dimension limit.
+    /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `paths` says which texture kernels fit this
+    /// device, `max_groups` is its workgroups-per-dimension limit.
     #[allow(clippy::too_many_arguments)]
     pub fn problem(
         &self,
         x: &[usize],
         wp: &[usize],
         y: &[usize],
-        tex: bool,
-        few: bool,
-        dw_tex: bool,
+        paths: TexPaths,
         max_groups: usize,
     ) -> ConvProblem {
         let (c, hw, [_, kh, kw, o], g) = (x[1], x[2] * x[3], dims4(wp).expect("4-D weight"), self.groups);
@@ -179,9 +206,7 @@ impl Conv2d {
         ConvProblem {
             depthwise: g == c && g == o,
             pointwise: kh == 1 && kw == 1 && self.stride == [1, 1] && self.padding == [0, 0] && g == 1 && hw % 4 == 0,
-            tex,
-            few,
-            dw_tex,
+            paths,
             tiled_fits: plane.div_ceil(TILE) <= max_groups && g * (o / g).div_ceil(TILE) <= max_groups,
         }
     }
@@ -392,7 +417,7 @@ impl Op for Conv2d {
     fn half_weight_input(&self, ctx: &PlanCtx, inputs: &[&[usize]]) -> Option<usize> {
         let (x, wp) = (inputs.first()?, inputs.get(1)?);
         let y = self.infer(inputs).ok()?.remove(0);
-        let variant = choose(ctx.class(), self.variant, &self.problem(x, wp, &y, false, false, false, ctx.max_groups())).ok()?;
+        let variant = choose(ctx.class(), self.variant, &self.problem(x, wp, &y, TexPaths::default(), ctx.max_groups())).ok()?;
         reads_half_weight(ctx, variant, x, &y).then_some(1)
     }
     fn cpu_kernel(&self, inputs: &[crate::cpu::CpuInput]) -> Option<Box<dyn crate::cpu::CpuKernel>> {
@@ -453,10 +478,7 @@ impl Op for Conv2d {
         };
 
         let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
-        let tex = crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx);
-        let few = few::fits(ctx, &geo);
-        let dw_tex = dw_tex::fits(ctx, &geo);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, tex, few, dw_tex, ctx.max_groups());
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
         let variant = choose(ctx.class(), self.variant, &problem)
             .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
         if variant == ConvVariant::Few {
@@ -464,6 +486,9 @@ impl Op for Conv2d {
         }
         if variant == ConvVariant::DepthwiseTex {
             return dw_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
+        }
+        if variant == ConvVariant::Winograd {
+            return winograd_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
         }
         let Some((kernel, entry)) = variant.entry() else {
             return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
@@ -604,6 +629,7 @@ pub(crate) mod dw_tex;
 mod tokens;
 pub(crate) mod few;
 mod winograd;
+pub(crate) mod winograd_tex;
 #[cfg(test)]
 mod tests;
 

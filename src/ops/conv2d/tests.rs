@@ -15,7 +15,8 @@ struct Case {
     bias: bool,
 }
 
-const ALL: [ConvVariant; 7] = [
+const ALL: [ConvVariant; 8] = [
+    ConvVariant::Winograd,
     ConvVariant::Depthwise,
     ConvVariant::DepthwiseTex,
     ConvVariant::Pointwise,
@@ -32,8 +33,13 @@ fn run(label: &str, cs: &Case, seed: u64) {
     let y = cs.p.infer(&[&x, &wp]).unwrap().remove(0);
     let sg = crate::ops::matmul::sg_ok(device());
     let geo = ConvGeom::new(&cs.p, &x, &wp, &y);
-    let (few, dw_tex) = (sg && few::shape_fits(&geo), sg && dw_tex::shape_fits(&geo));
-    let problem = cs.p.problem(&x, &wp, &y, sg, few, dw_tex, 65535);
+    let paths = TexPaths {
+        tex: sg,
+        few: sg && few::shape_fits(&geo),
+        dw_tex: sg && dw_tex::shape_fits(&geo),
+        winograd: sg && winograd_tex::shape_fits(&geo),
+    };
+    let problem = cs.p.problem(&x, &wp, &y, paths, 65535);
     let all = ALL;
     for v in all.into_iter().filter(|v| v.unfit(&problem).is_none()) {
         let p = Conv2d { variant: Some(v), ..cs.p.clone() };
@@ -124,7 +130,7 @@ fn depthwise_convs_match_reference() {
         let (x, wp) = ([1, 5, 16, 16], [1, k, k, 5]);
         let y = p.infer(&[&x, &wp]).unwrap().remove(0);
         let fits = dw_tex::shape_fits(&ConvGeom::new(p, &x, &wp, &y));
-        choose::<ConvVariant>(DeviceClass::Software, None, &p.problem(&x, &wp, &y, true, false, fits, 65535)).unwrap()
+        choose::<ConvVariant>(DeviceClass::Software, None, &p.problem(&x, &wp, &y, TexPaths { tex: true, dw_tex: fits, ..Default::default() }, 65535)).unwrap()
     };
     assert_eq!(on_software(&dw(1, 3), 7), ConvVariant::DepthwiseTex);
     assert_eq!(on_software(&dw(2, 1), 3), ConvVariant::Depthwise, "stride 2");
@@ -215,13 +221,43 @@ fn few_channel_convs_match_reference() {
         let p = Conv2d::new(s, 0).groups(g);
         let (x, wp) = ([1, 4, 64, 64], [4 / g, k, k, o]);
         let y = p.infer(&[&x, &wp]).unwrap().remove(0);
-        ConvVariant::Few.unfit(&p.problem(&x, &wp, &y, true, few::shape_fits(&ConvGeom::new(&p, &x, &wp, &y)), false, 65535))
+        ConvVariant::Few.unfit(&p.problem(&x, &wp, &y, TexPaths { tex: true, few: few::shape_fits(&ConvGeom::new(&p, &x, &wp, &y)), ..Default::default() }, 65535))
     };
     assert_eq!(few(8, 1, 7, 2), None);
     assert!(few(9, 1, 3, 1).is_some(), "9 output channels");
     assert!(few(8, 2, 3, 1).is_some(), "2 groups");
     assert!(few(8, 1, 9, 1).is_some(), "kernel 9 wide");
     assert!(few(8, 1, 7, 4).is_some(), "stride 4 x 7 taps outgrow the window");
+}
+
+/// Winograd F(2x2, 3x3) on the texture GEMM: odd output sizes (half tiles at the right and bottom
+/// edges, tile rows not a multiple of 4 tiles), window offsets E = (-px) mod 4 of 0, 3, 2 and 1,
+/// channel counts not a multiple of 4, a batch of 2, bias or none, activations, and several chunks
+/// of tile rows.
+#[test]
+fn winograd_convs_match_reference() {
+    if !crate::ops::matmul::sg_ok(device()) {
+        return;
+    }
+    let seed = Rng::fresh_seed();
+    let cases = [
+        ("p1 C33 O35 9x13 batch 2", case(2, 33, [9, 13], 35, [3, 3], Conv2d::new(1, 1), true)),
+        ("p0 C32 O32 10x10 gelu", case(1, 32, [10, 10], 32, [3, 3], Conv2d::new(1, 0).act(Act::Gelu), false)),
+        ("p2 C40 O36 7x21 relu", case(1, 40, [7, 21], 36, [3, 3], Conv2d::new(1, 2).act(Act::Relu), true)),
+        ("p3 C34 O33 5x6", case(1, 34, [5, 6], 33, [3, 3], Conv2d::new(1, 3), true)),
+    ];
+    for (i, (label, cs)) in cases.iter().enumerate() {
+        let p = Conv2d { variant: Some(ConvVariant::Winograd), ..cs.p.clone() };
+        run_one(&format!("{label} Winograd"), &Case { p, ..*cs }, seed + 10 * i as u64);
+    }
+    // One or two tile rows per chunk.
+    for budget in [1, 16 * 36 * 12 * 4 * 2] {
+        winograd_tex::CHUNK_BUDGET.with(|c| c.set(Some(budget)));
+        let cs = case(1, 33, [11, 17], 35, [3, 3], Conv2d::new(1, 1), true);
+        let p = Conv2d { variant: Some(ConvVariant::Winograd), ..cs.p.clone() };
+        run_one(&format!("chunks of budget {budget} Winograd"), &Case { p, ..cs }, seed + 100);
+    }
+    winograd_tex::CHUNK_BUDGET.with(|c| c.set(None));
 }
 
 /// `conv_tiled` across its block edges: more than 64 channels and pixels, K not a multiple of 16,
@@ -244,12 +280,12 @@ fn tiled_convs_cross_block_edges() {
 #[test]
 fn tiled_refuses_depthwise_and_oversized_grids() {
     let p = Conv2d::new(1, 1).groups(4);
-    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], false, false, false, 65535);
+    let dw = p.problem(&[1, 4, 8, 8], &[1, 3, 3, 4], &[1, 4, 8, 8], TexPaths::default(), 65535);
     assert!(ConvVariant::Tiled.unfit(&dw).unwrap().contains("depthwise"));
-    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, false, 100);
+    let big = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], TexPaths::default(), 100);
     assert!(ConvVariant::Tiled.unfit(&big).unwrap().contains("workgroups"));
     assert_eq!(choose(DeviceClass::Hardware, None, &big), Ok(ConvVariant::General));
-    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], false, false, false, 65535);
+    let fits = Conv2d::new(1, 1).problem(&[1, 3, 100, 100], &[3, 3, 3, 8], &[1, 8, 100, 100], TexPaths::default(), 65535);
     assert_eq!(choose(DeviceClass::Hardware, None, &fits), Ok(ConvVariant::Tiled));
 }
 
