@@ -110,6 +110,20 @@ pub struct Detector<'g> {
     native_none: bool,
 }
 
+/// Hand the allocator's free heap back to the system once a plan is made and its graph dropped.
+/// glibc raises its mmap threshold (up to 32 MiB) whenever a block above it is freed, so after the
+/// weight file's buffer is freed the graph's weight tensors come from the brk heap, and freeing
+/// them leaves that memory resident: Mesorch on lavapipe peaked at 1584 MiB instead of 1263.
+/// (Fixing the threshold instead made every run's large buffers fresh mappings: ~10% slower on
+/// the CPU backend.)
+fn return_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory at the heap's edges and in its free pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 impl<'g> Detector<'g> {
     /// A learned model from a converted weight file (`wgpu-forge convert`): the model named by the
     /// file's `arch` metadata (or `model`), configured from the weights.
@@ -269,6 +283,8 @@ impl<'g> Detector<'g> {
             let plan = engine.plan(&graph)?;
             det.plan = Some((hw, plan));
             det.plan_io_bytes = graph.io_bytes();
+            drop(graph);
+            return_freed_heap();
         }
         Ok(det)
     }
@@ -306,6 +322,8 @@ impl<'g> Detector<'g> {
             let plan = self.engine.plan(&graph)?;
             self.plan = Some((hw, plan));
             self.plan_io_bytes = graph.io_bytes();
+            drop(graph);
+            return_freed_heap();
         }
         Ok(&self.plan.as_ref().expect("planned above").1)
     }
