@@ -215,16 +215,15 @@ fn reflect_bindings(
 fn image_kind(ty: &naga::TypeInner) -> Option<BindingKind> {
     use naga::{ImageClass, ImageDimension, StorageFormat};
     match ty {
-        naga::TypeInner::Image { dim: ImageDimension::D2, arrayed: true, class } => match class {
-            ImageClass::Storage { format: StorageFormat::Rgba32Float, access } => {
-                Some(if access.contains(naga::StorageAccess::STORE) {
-                    BindingKind::StorageTextureArray
-                } else {
-                    BindingKind::TextureArray
-                })
-            }
-            _ => None,
-        },
+        naga::TypeInner::Image {
+            dim: ImageDimension::D2,
+            arrayed: true,
+            class: ImageClass::Storage { format: StorageFormat::Rgba32Float, access },
+        } => Some(if access.contains(naga::StorageAccess::STORE) {
+            BindingKind::StorageTextureArray
+        } else {
+            BindingKind::TextureArray
+        }),
         _ => None,
     }
 }
