@@ -280,13 +280,20 @@ impl<'g> Detector<'g> {
         if let InputMode::Resized(hw) = det.model.input() {
             let graph = det.model.build(hw, &det.store)?;
             det.store = WeightStore::new();
-            let plan = engine.plan(&graph)?;
-            det.plan = Some((hw, plan));
-            det.plan_io_bytes = graph.io_bytes();
-            drop(graph);
-            return_freed_heap();
+            det.install_plan(hw, graph)?;
         }
         Ok(det)
+    }
+
+    /// Plan `graph` (built for input `hw`) as the current plan, then drop it and hand its freed
+    /// memory back ([`return_freed_heap`]).
+    fn install_plan(&mut self, hw: [usize; 2], graph: Graph) -> Result<()> {
+        let plan = self.engine.plan(&graph)?;
+        self.plan = Some((hw, plan));
+        self.plan_io_bytes = graph.io_bytes();
+        drop(graph);
+        return_freed_heap();
+        Ok(())
     }
 
     /// The model's name.
@@ -319,11 +326,7 @@ impl<'g> Detector<'g> {
             }
             self.plan = None; // free the old plan's buffers first
             let graph = self.model.build(hw, &self.store)?;
-            let plan = self.engine.plan(&graph)?;
-            self.plan = Some((hw, plan));
-            self.plan_io_bytes = graph.io_bytes();
-            drop(graph);
-            return_freed_heap();
+            self.install_plan(hw, graph)?;
         }
         Ok(&self.plan.as_ref().expect("planned above").1)
     }
