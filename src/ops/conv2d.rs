@@ -22,11 +22,11 @@
 //! conv with one group and at most 8 output channels takes `conv_few` (`conv2d/few.rs`: direct,
 //! input and weights read from textures, no im2col), a 3x3 stride-1 conv with 32+ channels each
 //! side takes Winograd F(2x2, 3x3) on the texture GEMM (`conv2d/winograd_tex.rs`); every other
-//! non-depthwise conv that fits the
-//! texture limits takes the texture GEMM instead (`ops::gemm_tex::plan_conv`: weights and the input
-//! image packed into textures, im2col from the image texture, `mm_tex_*`), several times faster
-//! there because it avoids lavapipe's per-lane storage-buffer loads. [`ConvVariant`] names the eight
-//! paths, their preference per device class, and what each needs; `Conv2d::variant` forces one.
+//! non-depthwise conv that fits the texture limits takes the texture GEMM instead
+//! (`ops::gemm_tex::plan_conv`: weights and the input image packed into textures, im2col from the
+//! image texture, `mm_tex_*`), several times faster there because it avoids lavapipe's per-lane
+//! storage-buffer loads. [`ConvVariant`] names the eight paths, their preference per device class,
+//! and what each needs; `Conv2d::variant` forces one.
 //!
 //! Outputs larger than one storage binding are split per batch item and ranges of whole groups of
 //! output channels (general and 1x1 paths).
@@ -192,7 +192,6 @@ impl Conv2d {
     /// The facts [`ConvVariant`]s are chosen on, for input `[n, c, h, w]`, packed weight
     /// `[c/g, kh, kw, o]` and output `[n, o, ho, wo]`; `paths` says which texture kernels fit this
     /// device, `max_groups` is its workgroups-per-dimension limit.
-    #[allow(clippy::too_many_arguments)]
     pub fn problem(
         &self,
         x: &[usize],
@@ -481,18 +480,16 @@ impl Op for Conv2d {
         let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
         let variant = choose(ctx.class(), self.variant, &problem)
             .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
-        if variant == ConvVariant::Few {
-            return few::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
+        // The texture paths record their own packs and dispatches.
+        let (bias_in, act) = (inputs.get(2), self.act);
+        match variant {
+            ConvVariant::Few => return few::plan(ctx, &geo, x, wp, bias_in, y, act),
+            ConvVariant::DepthwiseTex => return dw_tex::plan(ctx, &geo, x, wp, bias_in, y, act),
+            ConvVariant::Winograd => return winograd_tex::plan(ctx, &geo, x, wp, bias_in, y, act),
+            ConvVariant::Tex => return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, bias_in, y, act),
+            _ => {}
         }
-        if variant == ConvVariant::DepthwiseTex {
-            return dw_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
-        }
-        if variant == ConvVariant::Winograd {
-            return winograd_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act);
-        }
-        let Some((kernel, entry)) = variant.entry() else {
-            return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, inputs.get(2), y, self.act);
-        };
+        let (kernel, entry) = variant.entry().expect("every direct variant has an entry point");
         // The planner stores the weight in f16 only where half_weight_input said so.
         let half_w = ctx.half_input(1);
         if half_w && !reads_half_weight(ctx, variant, &x.shape, &y.shape) {

@@ -276,7 +276,7 @@ impl ConvGeom {
         let (kd, og) = (self.kdim(), self.o / self.groups);
         let pc = self.chunk(ctx);
         ctx.texture_fits(kd.div_ceil(4), og, self.groups)
-            && ctx.texture_fits(self.w.div_ceil(4), self.h, self.c / self.groups)
+            && self.input_texture_fits(ctx, self.c / self.groups)
             && ctx.texture_fits(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)
             && self.io_fits(ctx)
     }
@@ -285,6 +285,36 @@ impl ConvGeom {
     pub fn io_fits(&self, ctx: &PlanCtx) -> bool {
         let win = ctx.windows();
         win.fits(self.n * self.c * self.h * self.w) && win.fits(self.n * self.o * self.ho * self.wo)
+    }
+
+    /// The input texture for `channels` channels of one batch item (see [`ConvGeom::pack_input`]):
+    /// whether it fits the device, and the texture.
+    pub fn input_texture_fits(&self, ctx: &PlanCtx, channels: usize) -> bool {
+        ctx.texture_fits(self.w.div_ceil(4), self.h, channels)
+    }
+    pub fn input_texture(&self, ctx: &mut PlanCtx, channels: usize) -> Result<Texture> {
+        ctx.texture(self.w.div_ceil(4), self.h, channels)
+    }
+
+    /// Pack channels `c0 .. c0 + channels` of batch item `b` of `x` into `xt`, one layer per
+    /// channel: texel (t, iy) of layer c = x[b, c0 + c, iy, 4t .. 4t+3], zero past W.
+    pub fn pack_input(
+        &self,
+        ctx: &mut PlanCtx,
+        x: &TensorView,
+        xt: &Texture,
+        b: usize,
+        c0: usize,
+        channels: usize,
+    ) -> Result<()> {
+        let plane = self.h * self.w;
+        pack_layers(ctx, x, xt, 0, channels, self.h, self.w, [(b * self.c + c0) * plane, plane, self.w, 1])
+    }
+
+    /// Where a window of input columns starts within its first texel of the input texture when
+    /// the output column it serves is a multiple of 4: `(-px) mod 4` (the kernels' constant `E`).
+    pub fn first_lane(&self) -> usize {
+        (4 - self.padding[1] % 4) % 4
     }
 }
 
@@ -308,12 +338,12 @@ pub fn plan_conv(
     }
     let tb = ctx.texture(pc.div_ceil(4), 4 * kd.div_ceil(4), 1)?;
     let pointwise = geo.k == [1, 1] && geo.stride == [1, 1] && geo.padding == [0, 0];
-    let xt = if pointwise { None } else { Some(ctx.texture(geo.w.div_ceil(4), geo.h, cg)?) };
+    let xt = if pointwise { None } else { Some(geo.input_texture(ctx, cg)?) };
     for b in 0..geo.n {
         for gi in 0..g {
             let x_off = (b * geo.c + gi * cg) * plane_in;
             if let Some(xt) = &xt {
-                pack_layers(ctx, x, xt, 0, cg, geo.h, geo.w, [x_off, plane_in, geo.w, 1])?;
+                geo.pack_input(ctx, x, xt, b, gi * cg, cg)?;
             }
             let mut p0 = 0;
             while p0 < p_all {

@@ -48,7 +48,7 @@ pub fn shape_fits(geo: &ConvGeom) -> bool {
 pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
     crate::ops::gemm_tex::usable(ctx)
         && shape_fits(geo)
-        && ctx.texture_fits(geo.w.div_ceil(4), geo.h, geo.c)
+        && geo.input_texture_fits(ctx, geo.c)
         && ctx.texture_fits(2, geo.c, geo.k[0])
         && geo.io_fits(ctx)
         && (geo.ho * geo.wo.div_ceil(FP)).div_ceil(64) <= ctx.max_groups()
@@ -70,8 +70,8 @@ pub fn plan(
     // TW: layer ky, texel (q, ch) = wp[0, ky, 4q .. 4q+3, ch] (wp is [1, kh, kw, C]).
     let tw = ctx.texture(2, c, kh)?;
     pack_layers(ctx, wp, &tw, 0, kh, c, kw, [0, kw * c, 1, c])?;
-    let xt = ctx.texture(geo.w.div_ceil(4), geo.h, c)?;
-    let consts = [("KW", kw as f64), ("E", ((4 - geo.padding[1] % 4) % 4) as f64)];
+    let xt = geo.input_texture(ctx, c)?;
+    let consts = [("KW", kw as f64), ("E", geo.first_lane() as f64)];
     let (kernel, entry) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
     let p = ctx.pipeline(kernel, entry, &consts)?;
     let (act, alpha) = act.code();
@@ -92,9 +92,8 @@ pub fn plan(
         y_off: 0,
         _p: [0; 3],
     };
-    let plane_in = geo.h * geo.w;
     for b in 0..geo.n {
-        pack_layers(ctx, x, &xt, 0, c, geo.h, geo.w, [b * c * plane_in, plane_in, geo.w, 1])?;
+        geo.pack_input(ctx, x, &xt, b, 0, c)?;
         prm.y_off = (b * c * geo.ho * geo.wo) as u32;
         // Without a bias the weight is bound in its place (never read: has_bias = 0).
         let binds = [

@@ -40,15 +40,10 @@ struct FewParams {
     _p: [u32; 3],
 }
 
-/// Where the window starts within its first texel.
-fn first_lane(px: usize) -> usize {
-    (4 - px % 4) % 4
-}
-
 /// Whether the shape suits `conv_few` (without the device): one group, at most 8 output channels,
 /// kw <= 8 and the taps of 8 pixels within the kernel's window.
 pub fn shape_fits(geo: &ConvGeom) -> bool {
-    let span = first_lane(geo.padding[1]) + geo.stride[1] * (FP - 1) + geo.dilation[1] * (geo.k[1] - 1);
+    let span = geo.first_lane() + geo.stride[1] * (FP - 1) + geo.dilation[1] * (geo.k[1] - 1);
     geo.groups == 1 && geo.o <= MAX_O && geo.k[1] <= MAX_KW && span < 4 * NT
 }
 
@@ -57,7 +52,7 @@ pub fn shape_fits(geo: &ConvGeom) -> bool {
 pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
     crate::ops::gemm_tex::usable(ctx)
         && shape_fits(geo)
-        && ctx.texture_fits(geo.w.div_ceil(4), geo.h, geo.c)
+        && geo.input_texture_fits(ctx, geo.c)
         && ctx.texture_fits(2, geo.c * geo.k[0], geo.k[1])
         && geo.io_fits(ctx)
         && (geo.ho * geo.wo.div_ceil(FP)).div_ceil(64) <= ctx.max_groups()
@@ -77,12 +72,12 @@ pub fn plan(
     // TW: layer kx, texel (hh, c * kh + ky) = wp[c, ky, kx, 4hh .. 4hh+3] (wp is [C, kh, kw, O]).
     let tw = ctx.texture(2, geo.c * kh, kw)?;
     pack_layers(ctx, wp, &tw, 0, kw, geo.c * kh, geo.o, [0, geo.o, kw * geo.o, 1])?;
-    let xt = ctx.texture(geo.w.div_ceil(4), geo.h, geo.c)?;
+    let xt = geo.input_texture(ctx, geo.c)?;
     let consts = [
         ("KW", kw as f64),
         ("SX", geo.stride[1] as f64),
         ("DX", geo.dilation[1] as f64),
-        ("E", first_lane(geo.padding[1]) as f64),
+        ("E", geo.first_lane() as f64),
     ];
     let (kernel, entry) = super::ConvVariant::Few.entry().expect("conv_few");
     let p = ctx.pipeline(kernel, entry, &consts)?;
@@ -108,9 +103,8 @@ pub fn plan(
         y_off: 0,
         _p: [0; 3],
     };
-    let plane_in = geo.h * geo.w;
     for b in 0..geo.n {
-        pack_layers(ctx, x, &xt, 0, geo.c, geo.h, geo.w, [b * geo.c * plane_in, plane_in, geo.w, 1])?;
+        geo.pack_input(ctx, x, &xt, b, 0, geo.c)?;
         prm.y_off = (b * geo.o * geo.ho * geo.wo) as u32;
         // Without a bias the weight is bound in its place (never read: has_bias = 0).
         let binds = [

@@ -11,7 +11,7 @@
 
 use crate::error::Result;
 use crate::ops::act::Act;
-use crate::ops::gemm_tex::{gemm, pack_layers, ConvGeom, TexParams};
+use crate::ops::gemm_tex::{gemm, ConvGeom, TexParams};
 use crate::ops::{as_bytes, groups as wg_count, Bind, PlanCtx, TensorView};
 
 /// Bytes the B texture and the products may each take per chunk of tile rows.
@@ -79,12 +79,11 @@ pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
     let texels = chunk_rows(geo) * tw4 / 4;
     crate::ops::gemm_tex::usable(ctx)
         && shape_fits(geo)
-        && ctx.texture_fits(geo.w.div_ceil(4), geo.h, geo.c)
+        && geo.input_texture_fits(ctx, geo.c)
         && ctx.texture_fits(kq, geo.o, 16)
         && ctx.texture_fits(texels, 4 * kq, 16)
         && geo.io_fits(ctx)
-        && texels.div_ceil(64).max(geo.o.div_ceil(8)).max(geo.o) <= ctx.max_groups()
-        && 4 * kq <= ctx.max_groups()
+        && texels.div_ceil(64).max(geo.o).max(4 * kq) <= ctx.max_groups()
 }
 
 /// Record the conv (see the module docs).
@@ -103,11 +102,11 @@ pub fn plan(
     let nty = chunk_rows(geo);
     let ta = ctx.texture(kq, o, 16)?;
     let tb = ctx.texture(nty * tw4 / 4, 4 * kq, 16)?;
-    let xt = ctx.texture(geo.w.div_ceil(4), geo.h, c)?;
+    let xt = geo.input_texture(ctx, c)?;
     let products = ctx.pooled_scratch(16 * o * nty * tw4)?;
     let (kernel, _) = super::ConvVariant::Winograd.entry().expect("winograd kernels");
     let weights = ctx.pipeline(kernel, "wino_weights", &[])?;
-    let e = [("E", ((4 - geo.padding[1] % 4) % 4) as f64)];
+    let e = [("E", geo.first_lane() as f64)];
     let input = ctx.pipeline(kernel, "wino_in", &e)?;
     let output = ctx.pipeline(kernel, "wino_out", &[])?;
     let (act, alpha) = act.code();
@@ -136,9 +135,8 @@ pub fn plan(
         &[Bind::Uniform(as_bytes(&prm)), Bind::StorageTexture(&ta), Bind::Tensor(wp)],
         [wg_count(kq, 8), wg_count(o, 8), 1],
     )?;
-    let plane_in = geo.h * geo.w;
     for b in 0..geo.n {
-        pack_layers(ctx, x, &xt, 0, c, geo.h, geo.w, [b * c * plane_in, plane_in, geo.w, 1])?;
+        geo.pack_input(ctx, x, &xt, b, 0, c)?;
         prm.y_off = (b * o * geo.ho * geo.wo) as u32;
         let mut ty0 = 0;
         while ty0 < th {
