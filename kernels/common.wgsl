@@ -9,6 +9,13 @@ const ACT_SIGMOID: u32 = 4u;
 const ACT_HSWISH: u32 = 5u;
 const ACT_LEAKY: u32 = 6u;
 
+// The activation a pipeline is specialized on (the host passes `Act::constant`), or ACT_RUNTIME to
+// take the code from the caller's uniform. lavapipe runs both sides of every branch, even on a
+// uniform value, so a runtime switch pays every activation's exps and divisions per output; a
+// constant code folds to its one case.
+const ACT_RUNTIME: u32 = 0xFFFFFFFFu;
+override ACT: u32 = ACT_RUNTIME;
+
 // erf by Abramowitz & Stegun 7.1.26 (max abs error 1.5e-7), odd-extended.
 fn erf_f32(x: f32) -> f32 {
     let a = abs(x);
@@ -33,7 +40,7 @@ fn sigmoid_f32(x: f32) -> f32 {
 }
 
 fn apply_act(x: f32, code: u32, alpha: f32) -> f32 {
-    switch code {
+    switch select(code, ACT, ACT != ACT_RUNTIME) {
         case 1u: { return max(x, 0.0); }
         case 2u: { return clamp(x, 0.0, 6.0); }
         case 3u: { return gelu_erf(x); }

@@ -14,9 +14,11 @@
 //   TB: texel (j, k) = B[k, 4j .. 4j+3]   (width NQ = ceil(N / 4), height 4 * KQ)
 // Elements past K or N are packed as zeros, so the GEMM needs no alignment at all.
 // C is written as scalars: element (m, n) of batch z at c_off + z * c_zstride + m * ldc + n.
-// bias_mode: 0 none, 1 BIAS[bias_off + n] (linear), 2 BIAS[bias_off + m] (conv output channels).
-// res_mode 1 adds RES at C's own index after the activation (a residual add fused into the store;
-// graph::fuse); RES is laid out like C.
+// BIAS_MODE: 0 none, 1 BIAS[bias_off + n] (linear), 2 BIAS[bias_off + m] (conv output channels).
+// RES_MODE 1 adds RES at C's own index after the activation (a residual add fused into the store;
+// graph::fuse); RES is laid out like C. Both, and the activation (ACT in common.wgsl), are override
+// constants: lavapipe runs both sides of every branch, so runtime modes would pay the bias and
+// residual loads and every activation's math per output even where unused.
 //
 // Everything here needs Features::SUBGROUP with subgroups of exactly 8 (one workgroup = one
 // subgroup): the host uses this module only where that holds (matmul::sg_ok). The GEMM entry points
@@ -34,16 +36,19 @@ struct TexParams {
     c_off: u32,
     c_zstride: u32,
     ldc: u32,
-    bias_mode: u32,
+    _bias_mode: u32,
     bias_off: u32,
-    act: u32,
+    _act: u32,
     act_alpha: f32,
     alpha: f32,
-    res_mode: u32,
+    _res_mode: u32,
     _p0: u32,
     _p1: u32,
     _p2: u32,
 }
+
+override BIAS_MODE: u32 = 0u;
+override RES_MODE: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> T: TexParams;
 @group(0) @binding(1) var TA: texture_storage_2d_array<rgba32float, read>;
@@ -59,25 +64,25 @@ struct TexParams {
 fn epi_tex(acc: vec4<f32>, bc: vec4<f32>, br: f32) -> vec4<f32> {
     let v = T.alpha * acc + bc + vec4<f32>(br);
     return vec4<f32>(
-        apply_act(v.x, T.act, T.act_alpha),
-        apply_act(v.y, T.act, T.act_alpha),
-        apply_act(v.z, T.act, T.act_alpha),
-        apply_act(v.w, T.act, T.act_alpha),
+        apply_act(v.x, ACT, T.act_alpha),
+        apply_act(v.y, ACT, T.act_alpha),
+        apply_act(v.z, ACT, T.act_alpha),
+        apply_act(v.w, ACT, T.act_alpha),
     );
 }
 
-// Bias of row m (bias_mode 2) or 0.
+// Bias of row m (BIAS_MODE 2) or 0.
 fn row_bias(m: u32) -> f32 {
-    if (T.bias_mode == 2u && m < T.M) {
+    if (BIAS_MODE == 2u && m < T.M) {
         return BIAS[T.bias_off + m];
     }
     return 0.0;
 }
 
-// Biases of columns 4nq .. 4nq+3 (bias_mode 1; columns past N read as 0) or 0.
+// Biases of columns 4nq .. 4nq+3 (BIAS_MODE 1; columns past N read as 0) or 0.
 fn col_bias(nq: u32) -> vec4<f32> {
     var b = vec4<f32>(0.0);
-    if (T.bias_mode == 1u) {
+    if (BIAS_MODE == 1u) {
         for (var t = 0u; t < 4u; t++) {
             if (4u * nq + t < T.N) {
                 b[t] = BIAS[T.bias_off + 4u * nq + t];
@@ -96,7 +101,11 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
         let n = 4u * nq + t;
         if (n < T.N) {
             let i = zo + m * T.ldc + n;
-            C[i] = v[t] + select(0.0, RES[i], T.res_mode != 0u);
+            var r = 0.0;
+            if (RES_MODE != 0u) {
+                r = RES[i];
+            }
+            C[i] = v[t] + r;
         }
     }
 }
@@ -105,7 +114,7 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
 fn put_tex4(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     if (m < T.M && 4u * nq < T.N) {
         var r = vec4<f32>(0.0);
-        if (T.res_mode != 0u) {
+        if (RES_MODE != 0u) {
             let i = zo + m * T.ldc + 4u * nq;
             r = vec4<f32>(RES[i], RES[i + 1u], RES[i + 2u], RES[i + 3u]);
         }

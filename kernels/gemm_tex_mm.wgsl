@@ -6,11 +6,12 @@
 // fetches rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own 1 x 4
 // texels of B: 6 texture loads for 256 multiply-adds (8 lanes wide). Shared declarations (TexParams,
 // bindings, epi_tex, row_bias, col_bias, put_tex, put_tex4) are in kernels/gemm_tex.wgsl.
-//
-// mm_tex_16x32_block: this lane's outputs after the epilogue (bias, alpha, activation); element
-// r * 1 + c is row m0 + r, texel column nq0 + c. The entry points only store them: mm_tex_16x32 as
-// scalars (put_tex), mm_tex_16x32v as vec4s (put_tex4: N, ldc, c_off and c_zstride multiples of 4).
-fn mm_tex_16x32_block(wid: vec3<u32>, lane: u32) -> array<vec4<f32>, 16> {
+// The two differ only in their stores: mm_tex_16x32 as scalars (put_tex), mm_tex_16x32v as vec4s
+// (put_tex4: N, ldc, c_off and c_zstride multiples of 4).
+
+@compute @workgroup_size(8, 1, 1)
+fn mm_tex_16x32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let lane = lid.x % 8u;
     let la = i32(T.a_layer + wid.z * T.a_lstep);
     let lb = i32(T.b_layer + wid.z * T.b_lstep);
     let m0 = wid.y * 16u;
@@ -75,39 +76,109 @@ fn mm_tex_16x32_block(wid: vec3<u32>, lane: u32) -> array<vec4<f32>, 16> {
         let a15 = subgroupBroadcast(al1, 7u);
         x15_0 += a15.x * b0_0; x15_0 += a15.y * b0_1; x15_0 += a15.z * b0_2; x15_0 += a15.w * b0_3;
     }
+    let zo = T.c_off + wid.z * T.c_zstride;
     let bc0 = col_bias(nq0 + 0u);
-    return array<vec4<f32>, 16>(
-        epi_tex(x0_0, bc0, row_bias(m0 + 0u)),
-        epi_tex(x1_0, bc0, row_bias(m0 + 1u)),
-        epi_tex(x2_0, bc0, row_bias(m0 + 2u)),
-        epi_tex(x3_0, bc0, row_bias(m0 + 3u)),
-        epi_tex(x4_0, bc0, row_bias(m0 + 4u)),
-        epi_tex(x5_0, bc0, row_bias(m0 + 5u)),
-        epi_tex(x6_0, bc0, row_bias(m0 + 6u)),
-        epi_tex(x7_0, bc0, row_bias(m0 + 7u)),
-        epi_tex(x8_0, bc0, row_bias(m0 + 8u)),
-        epi_tex(x9_0, bc0, row_bias(m0 + 9u)),
-        epi_tex(x10_0, bc0, row_bias(m0 + 10u)),
-        epi_tex(x11_0, bc0, row_bias(m0 + 11u)),
-        epi_tex(x12_0, bc0, row_bias(m0 + 12u)),
-        epi_tex(x13_0, bc0, row_bias(m0 + 13u)),
-        epi_tex(x14_0, bc0, row_bias(m0 + 14u)),
-        epi_tex(x15_0, bc0, row_bias(m0 + 15u)),
-    );
-}
-
-@compute @workgroup_size(8, 1, 1)
-fn mm_tex_16x32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    var v = mm_tex_16x32_block(wid, lid.x % 8u);
-    for (var i = 0u; i < 16u; i++) {
-        put_tex(T.c_off + wid.z * T.c_zstride, wid.y * 16u + i, (wid.x * 8u + lid.x % 8u) * 1u, v[i]);
-    }
+    put_tex(zo, m0 + 0u, nq0 + 0u, epi_tex(x0_0, bc0, row_bias(m0 + 0u)));
+    put_tex(zo, m0 + 1u, nq0 + 0u, epi_tex(x1_0, bc0, row_bias(m0 + 1u)));
+    put_tex(zo, m0 + 2u, nq0 + 0u, epi_tex(x2_0, bc0, row_bias(m0 + 2u)));
+    put_tex(zo, m0 + 3u, nq0 + 0u, epi_tex(x3_0, bc0, row_bias(m0 + 3u)));
+    put_tex(zo, m0 + 4u, nq0 + 0u, epi_tex(x4_0, bc0, row_bias(m0 + 4u)));
+    put_tex(zo, m0 + 5u, nq0 + 0u, epi_tex(x5_0, bc0, row_bias(m0 + 5u)));
+    put_tex(zo, m0 + 6u, nq0 + 0u, epi_tex(x6_0, bc0, row_bias(m0 + 6u)));
+    put_tex(zo, m0 + 7u, nq0 + 0u, epi_tex(x7_0, bc0, row_bias(m0 + 7u)));
+    put_tex(zo, m0 + 8u, nq0 + 0u, epi_tex(x8_0, bc0, row_bias(m0 + 8u)));
+    put_tex(zo, m0 + 9u, nq0 + 0u, epi_tex(x9_0, bc0, row_bias(m0 + 9u)));
+    put_tex(zo, m0 + 10u, nq0 + 0u, epi_tex(x10_0, bc0, row_bias(m0 + 10u)));
+    put_tex(zo, m0 + 11u, nq0 + 0u, epi_tex(x11_0, bc0, row_bias(m0 + 11u)));
+    put_tex(zo, m0 + 12u, nq0 + 0u, epi_tex(x12_0, bc0, row_bias(m0 + 12u)));
+    put_tex(zo, m0 + 13u, nq0 + 0u, epi_tex(x13_0, bc0, row_bias(m0 + 13u)));
+    put_tex(zo, m0 + 14u, nq0 + 0u, epi_tex(x14_0, bc0, row_bias(m0 + 14u)));
+    put_tex(zo, m0 + 15u, nq0 + 0u, epi_tex(x15_0, bc0, row_bias(m0 + 15u)));
 }
 
 @compute @workgroup_size(8, 1, 1)
 fn mm_tex_16x32v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    var v = mm_tex_16x32_block(wid, lid.x % 8u);
-    for (var i = 0u; i < 16u; i++) {
-        put_tex4(T.c_off + wid.z * T.c_zstride, wid.y * 16u + i, (wid.x * 8u + lid.x % 8u) * 1u, v[i]);
+    let lane = lid.x % 8u;
+    let la = i32(T.a_layer + wid.z * T.a_lstep);
+    let lb = i32(T.b_layer + wid.z * T.b_lstep);
+    let m0 = wid.y * 16u;
+    let nq0 = (wid.x * 8u + lane) * 1u;
+    let ra0 = i32(min(m0 + lane + 0u, T.M - 1u));
+    let ra1 = i32(min(m0 + lane + 8u, T.M - 1u));
+    let cq0 = i32(min(nq0 + 0u, T.NQ - 1u));
+    var x0_0 = vec4<f32>(0.0);
+    var x1_0 = vec4<f32>(0.0);
+    var x2_0 = vec4<f32>(0.0);
+    var x3_0 = vec4<f32>(0.0);
+    var x4_0 = vec4<f32>(0.0);
+    var x5_0 = vec4<f32>(0.0);
+    var x6_0 = vec4<f32>(0.0);
+    var x7_0 = vec4<f32>(0.0);
+    var x8_0 = vec4<f32>(0.0);
+    var x9_0 = vec4<f32>(0.0);
+    var x10_0 = vec4<f32>(0.0);
+    var x11_0 = vec4<f32>(0.0);
+    var x12_0 = vec4<f32>(0.0);
+    var x13_0 = vec4<f32>(0.0);
+    var x14_0 = vec4<f32>(0.0);
+    var x15_0 = vec4<f32>(0.0);
+    for (var q = 0u; q < T.KQ; q++) {
+        let k = i32(4u * q);
+        let b0_0 = textureLoad(TB, vec2<i32>(cq0, k + 0), lb);
+        let b0_1 = textureLoad(TB, vec2<i32>(cq0, k + 1), lb);
+        let b0_2 = textureLoad(TB, vec2<i32>(cq0, k + 2), lb);
+        let b0_3 = textureLoad(TB, vec2<i32>(cq0, k + 3), lb);
+        let al0 = textureLoad(TA, vec2<i32>(i32(q), ra0), la);
+        let al1 = textureLoad(TA, vec2<i32>(i32(q), ra1), la);
+        let a0 = subgroupBroadcast(al0, 0u);
+        x0_0 += a0.x * b0_0; x0_0 += a0.y * b0_1; x0_0 += a0.z * b0_2; x0_0 += a0.w * b0_3;
+        let a1 = subgroupBroadcast(al0, 1u);
+        x1_0 += a1.x * b0_0; x1_0 += a1.y * b0_1; x1_0 += a1.z * b0_2; x1_0 += a1.w * b0_3;
+        let a2 = subgroupBroadcast(al0, 2u);
+        x2_0 += a2.x * b0_0; x2_0 += a2.y * b0_1; x2_0 += a2.z * b0_2; x2_0 += a2.w * b0_3;
+        let a3 = subgroupBroadcast(al0, 3u);
+        x3_0 += a3.x * b0_0; x3_0 += a3.y * b0_1; x3_0 += a3.z * b0_2; x3_0 += a3.w * b0_3;
+        let a4 = subgroupBroadcast(al0, 4u);
+        x4_0 += a4.x * b0_0; x4_0 += a4.y * b0_1; x4_0 += a4.z * b0_2; x4_0 += a4.w * b0_3;
+        let a5 = subgroupBroadcast(al0, 5u);
+        x5_0 += a5.x * b0_0; x5_0 += a5.y * b0_1; x5_0 += a5.z * b0_2; x5_0 += a5.w * b0_3;
+        let a6 = subgroupBroadcast(al0, 6u);
+        x6_0 += a6.x * b0_0; x6_0 += a6.y * b0_1; x6_0 += a6.z * b0_2; x6_0 += a6.w * b0_3;
+        let a7 = subgroupBroadcast(al0, 7u);
+        x7_0 += a7.x * b0_0; x7_0 += a7.y * b0_1; x7_0 += a7.z * b0_2; x7_0 += a7.w * b0_3;
+        let a8 = subgroupBroadcast(al1, 0u);
+        x8_0 += a8.x * b0_0; x8_0 += a8.y * b0_1; x8_0 += a8.z * b0_2; x8_0 += a8.w * b0_3;
+        let a9 = subgroupBroadcast(al1, 1u);
+        x9_0 += a9.x * b0_0; x9_0 += a9.y * b0_1; x9_0 += a9.z * b0_2; x9_0 += a9.w * b0_3;
+        let a10 = subgroupBroadcast(al1, 2u);
+        x10_0 += a10.x * b0_0; x10_0 += a10.y * b0_1; x10_0 += a10.z * b0_2; x10_0 += a10.w * b0_3;
+        let a11 = subgroupBroadcast(al1, 3u);
+        x11_0 += a11.x * b0_0; x11_0 += a11.y * b0_1; x11_0 += a11.z * b0_2; x11_0 += a11.w * b0_3;
+        let a12 = subgroupBroadcast(al1, 4u);
+        x12_0 += a12.x * b0_0; x12_0 += a12.y * b0_1; x12_0 += a12.z * b0_2; x12_0 += a12.w * b0_3;
+        let a13 = subgroupBroadcast(al1, 5u);
+        x13_0 += a13.x * b0_0; x13_0 += a13.y * b0_1; x13_0 += a13.z * b0_2; x13_0 += a13.w * b0_3;
+        let a14 = subgroupBroadcast(al1, 6u);
+        x14_0 += a14.x * b0_0; x14_0 += a14.y * b0_1; x14_0 += a14.z * b0_2; x14_0 += a14.w * b0_3;
+        let a15 = subgroupBroadcast(al1, 7u);
+        x15_0 += a15.x * b0_0; x15_0 += a15.y * b0_1; x15_0 += a15.z * b0_2; x15_0 += a15.w * b0_3;
     }
+    let zo = T.c_off + wid.z * T.c_zstride;
+    let bc0 = col_bias(nq0 + 0u);
+    put_tex4(zo, m0 + 0u, nq0 + 0u, epi_tex(x0_0, bc0, row_bias(m0 + 0u)));
+    put_tex4(zo, m0 + 1u, nq0 + 0u, epi_tex(x1_0, bc0, row_bias(m0 + 1u)));
+    put_tex4(zo, m0 + 2u, nq0 + 0u, epi_tex(x2_0, bc0, row_bias(m0 + 2u)));
+    put_tex4(zo, m0 + 3u, nq0 + 0u, epi_tex(x3_0, bc0, row_bias(m0 + 3u)));
+    put_tex4(zo, m0 + 4u, nq0 + 0u, epi_tex(x4_0, bc0, row_bias(m0 + 4u)));
+    put_tex4(zo, m0 + 5u, nq0 + 0u, epi_tex(x5_0, bc0, row_bias(m0 + 5u)));
+    put_tex4(zo, m0 + 6u, nq0 + 0u, epi_tex(x6_0, bc0, row_bias(m0 + 6u)));
+    put_tex4(zo, m0 + 7u, nq0 + 0u, epi_tex(x7_0, bc0, row_bias(m0 + 7u)));
+    put_tex4(zo, m0 + 8u, nq0 + 0u, epi_tex(x8_0, bc0, row_bias(m0 + 8u)));
+    put_tex4(zo, m0 + 9u, nq0 + 0u, epi_tex(x9_0, bc0, row_bias(m0 + 9u)));
+    put_tex4(zo, m0 + 10u, nq0 + 0u, epi_tex(x10_0, bc0, row_bias(m0 + 10u)));
+    put_tex4(zo, m0 + 11u, nq0 + 0u, epi_tex(x11_0, bc0, row_bias(m0 + 11u)));
+    put_tex4(zo, m0 + 12u, nq0 + 0u, epi_tex(x12_0, bc0, row_bias(m0 + 12u)));
+    put_tex4(zo, m0 + 13u, nq0 + 0u, epi_tex(x13_0, bc0, row_bias(m0 + 13u)));
+    put_tex4(zo, m0 + 14u, nq0 + 0u, epi_tex(x14_0, bc0, row_bias(m0 + 14u)));
+    put_tex4(zo, m0 + 15u, nq0 + 0u, epi_tex(x15_0, bc0, row_bias(m0 + 15u)));
 }

@@ -243,8 +243,8 @@ fn mm_sg(p: MmSg) -> String {
 }
 
 /// `mm_tex_<R>x<C>` and its vec4-store twin `mm_tex_<R>x<C>v` (module "gemm_tex"): one workgroup
-/// = one subgroup of 8 lanes covers `8 row_groups` rows x `8 * 4 col_groups` columns of C. Both
-/// entry points call one generated `mm_tex_<R>x<C>_block` and differ only in how they store.
+/// = one subgroup of 8 lanes covers `8 row_groups` rows x `8 * 4 col_groups` columns of C. The two
+/// have the same generated body and differ only in how they store.
 #[derive(Clone, Copy)]
 pub struct MmTex {
     /// Rows of A each lane fetches from the texture (rows l, l + 8, ...).
@@ -267,7 +267,7 @@ impl MmTex {
 fn mm_tex(p: MmTex) -> String {
     let (rg, cg) = (p.row_groups, p.col_groups);
     let (rows, cols) = (8 * rg, 32 * cg);
-    let (name, outs) = (p.entry(false), rows * cg);
+    let name = p.entry(false);
     let mut s = String::new();
     writeln!(
         s,
@@ -276,52 +276,46 @@ fn mm_tex(p: MmTex) -> String {
          // fetches rows l, l+8, .. of A (broadcast to the others with subgroupBroadcast) and its own {cg} x 4\n\
          // texels of B: {} texture loads for {} multiply-adds (8 lanes wide). Shared declarations (TexParams,\n\
          // bindings, epi_tex, row_bias, col_bias, put_tex, put_tex4) are in kernels/gemm_tex.wgsl.\n\
-         //\n\
-         // {name}_block: this lane's outputs after the epilogue (bias, alpha, activation); element\n\
-         // r * {cg} + c is row m0 + r, texel column nq0 + c. The entry points only store them: {name} as\n\
-         // scalars (put_tex), {name}v as vec4s (put_tex4: N, ldc, c_off and c_zstride multiples of 4).",
+         // The two differ only in their stores: {name} as scalars (put_tex), {name}v as vec4s\n\
+         // (put_tex4: N, ldc, c_off and c_zstride multiples of 4).",
         4 * cg,
         4 * cg + rg,
         rows * cg * 16
     )
     .unwrap();
-    writeln!(s, "fn {name}_block(wid: vec3<u32>, lane: u32) -> array<vec4<f32>, {outs}> {{").unwrap();
-    s.push_str("    let la = i32(T.a_layer + wid.z * T.a_lstep);\n");
-    s.push_str("    let lb = i32(T.b_layer + wid.z * T.b_lstep);\n");
-    writeln!(s, "    let m0 = wid.y * {rows}u;").unwrap();
-    writeln!(s, "    let nq0 = (wid.x * 8u + lane) * {cg}u;").unwrap();
+    // The block's body (loads, products, epilogue values), written into both entry points: a
+    // helper returning the outputs as an array made lavapipe spill them and store them through a
+    // dynamically indexed private array, about 8 ns per output (more than the K loop when K is short).
+    let mut body = String::new();
+    let b = &mut body;
+    b.push_str("    let lane = lid.x % 8u;\n");
+    b.push_str("    let la = i32(T.a_layer + wid.z * T.a_lstep);\n");
+    b.push_str("    let lb = i32(T.b_layer + wid.z * T.b_lstep);\n");
+    writeln!(b, "    let m0 = wid.y * {rows}u;").unwrap();
+    writeln!(b, "    let nq0 = (wid.x * 8u + lane) * {cg}u;").unwrap();
     for g in 0..rg {
-        writeln!(s, "    let ra{g} = i32(min(m0 + lane + {}u, T.M - 1u));", 8 * g).unwrap();
+        writeln!(b, "    let ra{g} = i32(min(m0 + lane + {}u, T.M - 1u));", 8 * g).unwrap();
     }
     for c in 0..cg {
-        writeln!(s, "    let cq{c} = i32(min(nq0 + {c}u, T.NQ - 1u));").unwrap();
+        writeln!(b, "    let cq{c} = i32(min(nq0 + {c}u, T.NQ - 1u));").unwrap();
     }
-    accumulators(&mut s, rows, cg);
-    s.push_str("    for (var q = 0u; q < T.KQ; q++) {\n");
-    s.push_str("        let k = i32(4u * q);\n");
+    accumulators(b, rows, cg);
+    b.push_str("    for (var q = 0u; q < T.KQ; q++) {\n");
+    b.push_str("        let k = i32(4u * q);\n");
     for c in 0..cg {
         for t in 0..4 {
-            writeln!(s, "        let b{c}_{t} = textureLoad(TB, vec2<i32>(cq{c}, k + {t}), lb);").unwrap();
+            writeln!(b, "        let b{c}_{t} = textureLoad(TB, vec2<i32>(cq{c}, k + {t}), lb);").unwrap();
         }
     }
     for g in 0..rg {
-        writeln!(s, "        let al{g} = textureLoad(TA, vec2<i32>(i32(q), ra{g}), la);").unwrap();
+        writeln!(b, "        let al{g} = textureLoad(TA, vec2<i32>(i32(q), ra{g}), la);").unwrap();
     }
-    broadcast_fmas(&mut s, rows, cg);
-    s.push_str("    }\n");
+    broadcast_fmas(b, rows, cg);
+    b.push_str("    }\n");
+    b.push_str("    let zo = T.c_off + wid.z * T.c_zstride;\n");
     for c in 0..cg {
-        writeln!(s, "    let bc{c} = col_bias(nq0 + {c}u);").unwrap();
+        writeln!(b, "    let bc{c} = col_bias(nq0 + {c}u);").unwrap();
     }
-    writeln!(s, "    return array<vec4<f32>, {outs}>(").unwrap();
-    for r in 0..rows {
-        for c in 0..cg {
-            writeln!(s, "        epi_tex(x{r}_{c}, bc{c}, row_bias(m0 + {r}u)),").unwrap();
-        }
-    }
-    s.push_str("    );\n}\n");
-    // Row and texel column of element i of the block.
-    let (row, col) =
-        if cg == 1 { ("i".to_string(), String::new()) } else { (format!("i / {cg}u"), format!(" + i % {cg}u")) };
     for (vec_store, put) in [(false, "put_tex"), (true, "put_tex4")] {
         s.push_str("\n@compute @workgroup_size(8, 1, 1)\n");
         writeln!(
@@ -330,14 +324,14 @@ fn mm_tex(p: MmTex) -> String {
             p.entry(vec_store)
         )
         .unwrap();
-        writeln!(s, "    var v = {name}_block(wid, lid.x % 8u);").unwrap();
-        writeln!(s, "    for (var i = 0u; i < {outs}u; i++) {{").unwrap();
-        writeln!(
-            s,
-            "        {put}(T.c_off + wid.z * T.c_zstride, wid.y * {rows}u + {row}, (wid.x * 8u + lid.x % 8u) * {cg}u{col}, v[i]);"
-        )
-        .unwrap();
-        s.push_str("    }\n}\n");
+        s.push_str(&body);
+        for r in 0..rows {
+            for c in 0..cg {
+                writeln!(s, "    {put}(zo, m0 + {r}u, nq0 + {c}u, epi_tex(x{r}_{c}, bc{c}, row_bias(m0 + {r}u)));")
+                    .unwrap();
+            }
+        }
+        s.push_str("}\n");
     }
     s
 }

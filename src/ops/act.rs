@@ -28,6 +28,13 @@ impl Act {
         }
     }
 
+    /// The override constant that specializes a kernel's pipeline on this activation (`ACT` in
+    /// `kernels/common.wgsl`): lavapipe runs both sides of every branch, so the runtime switch over
+    /// the code costs every activation's math per output. Pass it wherever the kernel applies one.
+    pub fn constant(&self) -> (&'static str, f64) {
+        ("ACT", self.code().0 as f64)
+    }
+
     /// Plain CPU reference, computed in f64.
     pub fn apply(&self, x: f32) -> f32 {
         let v = x as f64;

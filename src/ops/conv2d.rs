@@ -495,7 +495,8 @@ impl Op for Conv2d {
         if half_w && !reads_half_weight(ctx, variant, &x.shape, &y.shape) {
             return Err(Error::graph(format!("node '{}': conv2d got an f16 weight it cannot read", ctx.node_name)));
         }
-        let p = ctx.pipeline(kernel, entry, if half_w { &[("HALF_W", 1.0)] } else { &[] })?;
+        let half = [("HALF_W", 1.0), act.constant()];
+        let p = ctx.pipeline(kernel, entry, if half_w { &half } else { &half[1..] })?;
         let w_words;
         let wp = if half_w {
             w_words = wp.half_words();

@@ -324,6 +324,7 @@ impl ConvTranspose2d {
             ("SX", self.stride[1] as f64),
             ("DY", self.dilation[0] as f64),
             ("DX", self.dilation[1] as f64),
+            self.act.constant(),
         ];
         let c2i = ctx.pipeline(&KERNELS[0], "col2im", &consts)?;
         let bias = inputs.get(2).unwrap_or(wp);
@@ -394,7 +395,7 @@ impl ConvTranspose2d {
             obg: og.div_ceil(OCH) as u32,
             _p0: 0,
         };
-        let p = ctx.pipeline(&KERNELS[0], "conv_transpose", &[])?;
+        let p = ctx.pipeline(&KERNELS[0], "conv_transpose", &[self.act.constant()])?;
         let binds = [Bind::Uniform(as_bytes(&prm)), Bind::Tensor(x), Bind::Tensor(wp), Bind::Tensor(bias), Bind::Tensor(y)];
         ctx.dispatch(&p, &binds, [wg_count(ho * sx * nbx, 64), (g * og.div_ceil(OCH)) as u32, n as u32])
     }

@@ -42,7 +42,7 @@ impl Op for Unary {
         vec![Tensor { shape: x.shape.clone(), data: x.data.iter().map(|&v| self.act.apply(v)).collect() }]
     }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
-        let p = ctx.pipeline(&KERNELS[0], "unary", &[])?;
+        let p = ctx.pipeline(&KERNELS[0], "unary", &[self.act.constant()])?;
         let (act, alpha) = self.act.code();
         for r in ctx.windows().chunks(inputs[0].numel()) {
             let params = UnaryParams { n: r.len() as u32, act, alpha, _pad: 0 };
@@ -184,7 +184,7 @@ impl Op for Binary {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let out = &outputs[0];
         let flat = inputs.iter().all(|t| t.shape == out.shape);
-        let p = ctx.pipeline(&KERNELS[0], if flat { "binary_flat" } else { "binary" }, &[])?;
+        let p = ctx.pipeline(&KERNELS[0], if flat { "binary_flat" } else { "binary" }, &[self.act.constant()])?;
         let n = out.numel();
         let (sa, sb) =
             (broadcast_strides(&inputs[0].shape, &out.shape), broadcast_strides(&inputs[1].shape, &out.shape));

@@ -55,7 +55,9 @@ pub fn usable(ctx: &PlanCtx) -> bool {
     crate::ops::matmul::sg_ok(ctx.gpu)
 }
 
-/// Mirrors `TexParams` in `kernels/gemm_tex.wgsl`.
+/// Mirrors `TexParams` in `kernels/gemm_tex.wgsl`. `bias_mode`, `act` and `res_mode` reach the
+/// kernel as override constants ([`gemm`] specializes the pipeline on them); their uniform slots are
+/// not read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TexParams {
@@ -207,7 +209,9 @@ pub fn gemm(
     let prm = &TexParams { res_mode: residual.is_some() as u32, ..*prm };
     let v: TexGemm = choose(ctx.class(), None, &(*prm, c.offset)).map_err(Error::graph)?;
     let (bm, bn) = v.block();
-    let p = ctx.pipeline(&KERNELS[0], v.entry(), &[])?;
+    let constants =
+        [("ACT", prm.act as f64), ("BIAS_MODE", prm.bias_mode as f64), ("RES_MODE", prm.res_mode as f64)];
+    let p = ctx.pipeline(&KERNELS[0], v.entry(), &constants)?;
     let wg = [groups(prm.n as usize, bn), groups(prm.m as usize, bm), batches as u32];
     ctx.dispatch(
         &p,

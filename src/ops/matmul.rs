@@ -340,7 +340,8 @@ impl Op for MatMul {
         if half_b && !(variant == MatMulVariant::Tiled && whole) {
             return Err(Error::graph(format!("node '{}': matmul got an f16 b it cannot read", ctx.node_name)));
         }
-        let pipeline = ctx.pipeline(kernel, entry, if half_b { &[("HALF_B", 1.0)] } else { &[] })?;
+        let half = [("HALF_B", 1.0), self.act.constant()];
+        let pipeline = ctx.pipeline(kernel, entry, if half_b { &half } else { &half[1..] })?;
 
         // Shared weights with an unbroadcast a: fold the batch into M (one big GEMM).
         let mut m_eff = m;

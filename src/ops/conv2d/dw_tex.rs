@@ -71,7 +71,7 @@ pub fn plan(
     let tw = ctx.texture(2, c, kh)?;
     pack_layers(ctx, wp, &tw, 0, kh, c, kw, [0, kw * c, 1, c])?;
     let xt = geo.input_texture(ctx, c)?;
-    let consts = [("KW", kw as f64), ("E", geo.first_lane() as f64)];
+    let consts = [("KW", kw as f64), ("E", geo.first_lane() as f64), act.constant()];
     let (kernel, entry) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
     let p = ctx.pipeline(kernel, entry, &consts)?;
     let (act, alpha) = act.code();

@@ -78,6 +78,7 @@ pub fn plan(
         ("SX", geo.stride[1] as f64),
         ("DX", geo.dilation[1] as f64),
         ("E", geo.first_lane() as f64),
+        act.constant(),
     ];
     let (kernel, entry) = super::ConvVariant::Few.entry().expect("conv_few");
     let p = ctx.pipeline(kernel, entry, &consts)?;

@@ -108,7 +108,7 @@ pub fn plan(
     let weights = ctx.pipeline(kernel, "wino_weights", &[])?;
     let e = [("E", geo.first_lane() as f64)];
     let input = ctx.pipeline(kernel, "wino_in", &e)?;
-    let output = ctx.pipeline(kernel, "wino_out", &[])?;
+    let output = ctx.pipeline(kernel, "wino_out", &[act.constant()])?;
     let (act, alpha) = act.code();
     let mut prm = WinoParams {
         c: c as u32,
