@@ -5,8 +5,11 @@
 // kernel row. Here the input and the weights are textures, so a kernel row costs NU window texels
 // and two weight texels, each a vector gather.
 //
-// One invocation: FP consecutive output pixels of one row of one channel (the workgroup's y).
-// XT: texel (t, iy) of layer c = x[c, iy, 4t .. 4t+3], zero past W (one batch item).
+// One invocation: FP consecutive output pixels of one row of one channel.
+// XT: texel (t, iy) of layer c = x[c, iy, 4t .. 4t+3], zero past W (one batch item), whatever the
+// layout x came in (the pack's strides). Output pixel (ch, yo, xo) goes to
+// Y[y_off + ch * y_cs + yo * y_rs + xo * y_xs]: NCHW, or channels-last (tokens) for a conv fused
+// with the permutes around it (graph::fuse).
 // TW: texel (q, c) of layer ky = w[c, ky, 4q .. 4q+3], zero past KW.
 // KW and E = (-px) mod 4 (where the window starts within its first texel) are override constants,
 // so every window index folds to a constant once `tap` is inlined for each kx.
@@ -15,11 +18,14 @@ struct DwParams {
     h: u32, w: u32, ho: u32, wo: u32,
     kh: u32, wq: u32, py: i32, px: i32,
     nbx: u32, act: u32, alpha: f32, has_bias: u32,
-    y_off: u32, _p0: u32, _p1: u32, _p2: u32,
+    y_off: u32, y_cs: u32, y_rs: u32, y_xs: u32,
 }
 
 override KW: u32 = 3u;
 override E: u32 = 0u;
+// The channel is the grid's x (channels-last output): consecutive workgroups then write the
+// neighbouring channels of the same pixels, which share cache lines. Otherwise it is the grid's y.
+override CH_X: bool = false;
 // Texels of the window that hold taps (at most NT).
 override NU: u32 = (E + FP - 1u + KW - 1u) / 4u + 1u;
 
@@ -58,18 +64,19 @@ fn dw_tap(kx: u32, wv: f32, win: ptr<function, array<vec4<f32>, NT>>, a: ptr<fun
 // Bias, activation and the store of pixel xo (if inside the row).
 fn dw_put(v: f32, row: u32, xo: u32, bias: f32) {
     if (xo < D.wo) {
-        Y[row + xo] = apply_act(v + bias, D.act, D.alpha);
+        Y[row + xo * D.y_xs] = apply_act(v + bias, D.act, D.alpha);
     }
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn conv_dw_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    if (gid.x >= D.ho * D.nbx) {
+fn conv_dw_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = select(wid.y, wid.x, CH_X);
+    let pix = select(wid.x, wid.y, CH_X) * 64u + lid.x;
+    if (pix >= D.ho * D.nbx) {
         return;
     }
-    let yo = gid.x / D.nbx;
-    let xo0 = (gid.x % D.nbx) * FP;
-    let ch = wid.y;
+    let yo = pix / D.nbx;
+    let xo0 = (pix % D.nbx) * FP;
     // First texel of the window: xo0 - px - E is a multiple of 4 (FP is).
     let t0 = (i32(xo0) - D.px - i32(E)) / 4;
     var a: DwAcc;
@@ -101,7 +108,7 @@ fn conv_dw_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup
     if (D.has_bias != 0u) {
         bias = BIAS[ch];
     }
-    let row = D.y_off + (ch * D.ho + yo) * D.wo;
+    let row = D.y_off + ch * D.y_cs + yo * D.y_rs;
     dw_put(a.a0, row, xo0, bias);
     dw_put(a.a1, row, xo0 + 1u, bias);
     dw_put(a.a2, row, xo0 + 2u, bias);

@@ -154,6 +154,9 @@ struct PackParams {
     dy: u32,
     dx: u32,
     p0: u32,
+    layers: u32,
+    _p0: u32,
+    _p1: u32,
 }
 
 @group(0) @binding(5) var<uniform> PK: PackParams;
@@ -200,6 +203,16 @@ fn im2col_texel(x: u32, y: u32) -> vec4<f32> {
 fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (gid.x < PK.width && gid.y < PK.height) {
         textureStore(DST, gid.xy, PK.layer + gid.z, pack_texel(gid.x, gid.y, gid.z));
+    }
+}
+
+// `pack` with the layer fastest: invocation (layer, x, y). For a source whose layers are its
+// innermost dimension (channels-last activations) the lanes then read consecutive elements, where
+// `pack`'s lanes would each touch their own cache line.
+@compute @workgroup_size(8, 8, 1)
+fn pack_layer_fastest(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < PK.layers && gid.y < PK.width && gid.z < PK.height) {
+        textureStore(DST, gid.yz, PK.layer + gid.x, pack_texel(gid.y, gid.z, gid.x));
     }
 }
 

@@ -1,5 +1,13 @@
 //! Fusion by pattern, applied by the planner to any graph (models know nothing of it).
 //!
+//! Convolutions on tokens: `tokens [N, HW, C] -> permute -> reshape [N, C, H, W] -> op -> permute
+//! -> [N, Ho, Wo, O]`, where each value in the chain feeds only the next node and none is a graph
+//! output, and the op may take channels-last data ([`Op::takes_channels_last`]: MiT's depthwise
+//! conv), becomes one node `ChannelsLast { op }` reading the tokens and writing the permuted
+//! output. Its `plan` asks the op to read and write that layout itself
+//! ([`Op::plan_channels_last`]); otherwise it plans the unfused permutes and op through pooled
+//! scratch buffers. The two permutes cost a load and a store per element each on lavapipe.
+//!
 //! Residual adds: `y = add(x, op(...))`, where `op`'s output feeds only that add, has the add's
 //! shape, and is not a graph output, becomes one node `ResidualAdd { op }` with `x` as an extra
 //! input, placed where the add was. Its `plan` asks `op` to add the residual in its own store
@@ -12,6 +20,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::graph::ir::{Graph, Node, Source, ValueId};
 use crate::ops::elementwise::Binary;
+use crate::ops::layout::Permute;
 use crate::ops::{Cost, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
 
@@ -134,11 +143,163 @@ pub fn residual_adds(graph: &Graph) -> (Graph, usize) {
     (g, fused)
 }
 
+/// `op` with input 0 given as tokens (`[N, HW, C]`, read as the NCHW `x_shape`) and its single
+/// output stored channels-last (`[N, Ho, Wo, O]`): the op between the two permutes it replaces.
+#[derive(Debug)]
+pub struct ChannelsLast {
+    pub inner: Arc<dyn Op>,
+    /// The inner op's input 0 shape, NCHW.
+    pub x_shape: Shape,
+}
+
+impl ChannelsLast {
+    /// The inner op's input shapes: the NCHW input, then the rest as given.
+    fn inner_shapes<'a>(&'a self, inputs: &[&'a [usize]]) -> Vec<&'a [usize]> {
+        std::iter::once(self.x_shape.as_slice()).chain(inputs[1..].iter().copied()).collect()
+    }
+}
+
+impl Op for ChannelsLast {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn infer(&self, inputs: &[&[usize]]) -> std::result::Result<Vec<Shape>, String> {
+        let (&[n, c, h, w], Some(&[tn, thw, tc])) = (self.x_shape.as_slice(), inputs.first().map(|s| &s[..])) else {
+            return Err(format!("takes tokens [N, HW, C] for an NCHW input {:?}", self.x_shape));
+        };
+        if [tn, thw, tc] != [n, h * w, c] {
+            return Err(format!("tokens {:?} do not hold the NCHW input {:?}", inputs[0], self.x_shape));
+        }
+        match &self.inner.infer(&self.inner_shapes(inputs))?[..] {
+            [y] if y.len() == 4 => Ok(vec![vec![y[0], y[2], y[3], y[1]]]),
+            outs => Err(format!("the inner op must have one 4-D output, got {outs:?}")),
+        }
+    }
+    fn reference(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        let to_nchw = Permute { perm: vec![0, 2, 1] }.reference(&[inputs[0]]).remove(0);
+        let x = Tensor { shape: self.x_shape.clone(), data: to_nchw.data };
+        let rest: Vec<&Tensor> = std::iter::once(&x).chain(inputs[1..].iter().copied()).collect();
+        let y = self.inner.reference(&rest).remove(0);
+        Permute { perm: vec![0, 2, 3, 1] }.reference(&[&y])
+    }
+    fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
+        let y = &outputs[0];
+        let y_nchw = vec![y.shape[0], y.shape[3], y.shape[1], y.shape[2]];
+        let mut ins: Vec<TensorView> = inputs.to_vec();
+        ins[0] = TensorView { shape: self.x_shape.clone(), ..inputs[0].clone() };
+        let out = TensorView { shape: y_nchw.clone(), ..y.clone() };
+        if self.inner.plan_channels_last(ctx, &ins, std::slice::from_ref(&out))? {
+            return Ok(());
+        }
+        // The unfused composition: tokens -> NCHW, the op, NCHW -> channels-last.
+        let x = ctx.pooled_scratch(crate::tensor::numel(&self.x_shape))?;
+        let x = TensorView { shape: self.x_shape.clone(), ..x };
+        let t = TensorView { shape: inputs[0].shape.clone(), ..inputs[0].clone() };
+        let tx = TensorView { shape: vec![t.shape[0], t.shape[2], t.shape[1]], ..x.clone() };
+        Permute { perm: vec![0, 2, 1] }.plan(ctx, &[t], &[tx])?;
+        ins[0] = x;
+        let tmp = ctx.pooled_scratch(crate::tensor::numel(&y_nchw))?;
+        let tmp = TensorView { shape: y_nchw, ..tmp };
+        self.inner.plan(ctx, &ins, std::slice::from_ref(&tmp))?;
+        Permute { perm: vec![0, 2, 3, 1] }.plan(ctx, &[tmp], outputs)
+    }
+    fn cost(&self, inputs: &[&[usize]], outputs: &[&[usize]]) -> Cost {
+        let y = outputs[0];
+        self.inner.cost(&self.inner_shapes(inputs), &[&[y[0], y[3], y[1], y[2]]])
+    }
+}
+
+/// The graph with every convolution on tokens folded with the permutes around it (see the module
+/// notes), and how many were.
+pub fn channels_last(graph: &Graph) -> (Graph, usize) {
+    let mut readers = vec![0usize; graph.values.len()];
+    for node in &graph.nodes {
+        node.inputs.iter().for_each(|v| readers[v.0] += 1);
+    }
+    for (_, v) in &graph.outputs {
+        readers[v.0] += 2;
+    }
+    let node_of = |v: ValueId| match graph.values[v.0].source {
+        Source::Node(n, 0) if graph.nodes[n].outputs.len() == 1 && readers[v.0] == 1 => Some(n),
+        _ => None,
+    };
+    let reader_of = |v: ValueId| graph.nodes.iter().position(|n| n.inputs.contains(&v));
+    let shape = |v: ValueId| graph.values[v.0].shape.as_slice();
+    // fold[op node] = (the first permute, the reshape, the second permute); those three are dropped.
+    let mut fold: Vec<Option<[usize; 3]>> = vec![None; graph.nodes.len()];
+    let mut dropped = vec![false; graph.nodes.len()];
+    for (c, node) in graph.nodes.iter().enumerate() {
+        let (Some(&x), &[y]) = (node.inputs.first(), &node.outputs[..]) else { continue };
+        let (xs, ys) = (shape(x), shape(y));
+        let in_shapes: Vec<&[usize]> = node.inputs.iter().map(|&v| shape(v)).collect();
+        if xs.len() != 4 || ys.len() != 4 || readers[y.0] != 1 || !node.op.takes_channels_last(&in_shapes) {
+            continue;
+        }
+        // x = reshape(permute(tokens)) with tokens [N, HW, C] -> [N, C, HW] -> [N, C, H, W].
+        let Some(r) = node_of(x).filter(|&r| graph.nodes[r].op.view_of() == Some(0)) else { continue };
+        let Some(p1) = node_of(graph.nodes[r].inputs[0]) else { continue };
+        let p1_in = graph.nodes[p1].inputs[0];
+        let want_in = [xs[0], xs[2] * xs[3], xs[1]];
+        if shape(p1_in) != want_in || graph.nodes[p1].op.as_transpose(shape(p1_in)).is_none() {
+            continue;
+        }
+        if shape(graph.nodes[p1].outputs[0]) != [xs[0], xs[1], xs[2] * xs[3]] {
+            continue;
+        }
+        // y -> permute -> [N, Ho, Wo, O].
+        let Some(p2) = reader_of(y) else { continue };
+        let p2_out = graph.nodes[p2].outputs[0];
+        if graph.nodes[p2].op.as_transpose(ys).is_none() || shape(p2_out) != [ys[0], ys[2], ys[3], ys[1]] {
+            continue;
+        }
+        if [p1, r, p2].iter().any(|&k| dropped[k] || fold[k].is_some()) {
+            continue;
+        }
+        fold[c] = Some([p1, r, p2]);
+        [p1, r, p2].iter().for_each(|&k| dropped[k] = true);
+    }
+    let mut g = Graph {
+        values: graph.values.clone(),
+        nodes: Vec::new(),
+        inputs: graph.inputs.clone(),
+        outputs: graph.outputs.clone(),
+    };
+    let mut fused = 0;
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if dropped[i] {
+            continue;
+        }
+        g.nodes.push(match fold[i] {
+            Some([p1, _, p2]) => {
+                fused += 1;
+                let mut inputs = node.inputs.clone();
+                inputs[0] = graph.nodes[p1].inputs[0];
+                let x_shape = shape(node.inputs[0]).to_vec();
+                Node {
+                    name: node.name.clone(),
+                    op: Arc::new(ChannelsLast { inner: node.op.clone(), x_shape }),
+                    inputs,
+                    outputs: graph.nodes[p2].outputs.clone(),
+                }
+            }
+            None => node.clone(),
+        });
+    }
+    for (n, node) in g.nodes.iter().enumerate() {
+        for (k, v) in node.outputs.iter().enumerate() {
+            g.values[v.0].source = Source::Node(n, k);
+        }
+    }
+    (g, fused)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::graph::{GraphBuilder, Plan};
     use crate::ops::act::Act;
+    use crate::ops::conv2d::Conv2d;
+    use crate::ops::layout::Reshape;
     use crate::ops::matmul::{MatMul, MatMulVariant};
     use crate::ops::testing::device;
     use crate::tensor::{check_close, Rng};
@@ -186,6 +347,60 @@ mod tests {
                 "last.residual"
             ]
         );
+    }
+
+    /// Tokens through a conv between two permutes, as MiT's Mix-FFN does, twice in a row (the
+    /// second conv reading the first's tokens), then a dense conv that must stay unfused.
+    fn tokens_graph(n: usize, c: usize, [h, w]: [usize; 2], second: Conv2d) -> Graph {
+        let mut b = GraphBuilder::new();
+        let mut t = b.input("tokens", &[n, h * w, c]);
+        for (i, conv) in [Conv2d::new(1, 1).groups(c).act(Act::Gelu), second].into_iter().enumerate() {
+            let wt = b.constant(&format!("w{i}"), Tensor::random(&[1, 3, 3, c], 10 + i as u64, -0.5, 0.5));
+            let bias = b.constant(&format!("b{i}"), Tensor::random(&[c], 20 + i as u64, -0.5, 0.5));
+            let p = b.add(&format!("in{i}"), Permute { perm: vec![0, 2, 1] }, &[t]).unwrap();
+            let m = b.add(&format!("in{i}.map"), Reshape { shape: vec![n, c, h, w] }, &[p]).unwrap();
+            let y = b.add(&format!("conv{i}"), conv, &[m, wt, bias]).unwrap();
+            let q = b.add(&format!("out{i}"), Permute { perm: vec![0, 2, 3, 1] }, &[y]).unwrap();
+            t = b.add(&format!("out{i}.flat"), Reshape { shape: vec![n, h * w, c] }, &[q]).unwrap();
+        }
+        let p = b.add("dense.in", Permute { perm: vec![0, 2, 1] }, &[t]).unwrap();
+        let m = b.add("dense.in.map", Reshape { shape: vec![n, c, h, w] }, &[p]).unwrap();
+        let wd = b.constant("wd", Tensor::random(&[c, 3, 3, 5], 30, -0.3, 0.3));
+        let y = b.add("dense", Conv2d::new(1, 1), &[m, wd]).unwrap();
+        let q = b.add("dense.out", Permute { perm: vec![0, 2, 3, 1] }, &[y]).unwrap();
+        b.output("y", q);
+        b.finish()
+    }
+
+    /// Folded convs on tokens on the GPU against the unfused graph's CPU references: the
+    /// depthwise texture kernel reading and writing tokens where the device has it, and the
+    /// unfused composition inside the fused node where the kernel cannot (dilation 2).
+    #[test]
+    fn convs_on_tokens_match_the_unfused_composition() {
+        let seed = Rng::fresh_seed();
+        for (n, c, hw) in [(1, 12, [9, 13]), (2, 7, [6, 5])] {
+            let x = Tensor::random(&[n, hw[0] * hw[1], c], seed, -1.0, 1.0);
+            let dilated = Conv2d::new(1, 2).dilation(2).groups(c).act(Act::Relu);
+            for (second, texture_kernels) in [(Conv2d::new(1, 1).groups(c), 2), (dilated, 1)] {
+                let g = tokens_graph(n, c, hw, second.clone());
+                let (fused, folds) = channels_last(&g);
+                assert_eq!(folds, 2, "{n} {c} {hw:?}");
+                let names: Vec<&str> = fused.nodes.iter().map(|n| n.name.as_str()).collect();
+                assert_eq!(
+                    names,
+                    ["conv0", "out0.flat", "conv1", "out1.flat", "dense.in", "dense.in.map", "dense", "dense.out"]
+                );
+                let want = g.run_reference(&[("tokens", &x)]).unwrap();
+                let plan = Plan::new(device(), &g).unwrap();
+                // Each conv the texture kernel takes saves both its permutes; the others keep them.
+                let unfused = crate::graph::PlanOptions { fuse: false, ..Default::default() };
+                let before = Plan::with_options(device(), &g, &unfused).unwrap().stats.dispatches;
+                let saved = if crate::ops::matmul::sg_ok(device()) { 2 * texture_kernels } else { 0 };
+                assert_eq!(plan.stats.dispatches + saved, before, "{n} {c} {hw:?} {second:?}");
+                let got = plan.run(&[("tokens", &x)]).unwrap();
+                check_close(&format!("tokens {n} {c} {hw:?} seed {seed}"), &got["y"], &want["y"], 1e-4).unwrap();
+            }
+        }
     }
 
     /// The fused graph on the GPU against the unfused graph's CPU references, with the product's

@@ -133,8 +133,9 @@ impl<'g> Plan<'g> {
         let fused;
         let (graph, fused_nodes) = if opts.fuse {
             let (g, n) = crate::graph::fuse::residual_adds(graph);
+            let (g, m) = crate::graph::fuse::channels_last(&g);
             fused = g;
-            (&fused, n)
+            (&fused, n + m)
         } else {
             (graph, 0)
         };

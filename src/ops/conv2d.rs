@@ -436,6 +436,21 @@ impl Op for Conv2d {
         vec![conv2d_reference(inputs[0], &w, inputs.get(2).copied(), self)]
     }
 
+    fn takes_channels_last(&self, inputs: &[&[usize]]) -> bool {
+        let (Some(x), Some(wp)) = (inputs.first(), inputs.get(1)) else { return false };
+        x.len() == 4 && wp.len() == 4 && self.groups == x[1] && wp[3] == x[1] && self.stride == [1, 1]
+    }
+    fn plan_channels_last(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<bool> {
+        let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
+        let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
+        // Only the depthwise texture kernel reads and writes tokens; f16 weights it does not read.
+        if ctx.half_input(1) || choose(ctx.class(), self.variant, &problem) != Ok(ConvVariant::DepthwiseTex) {
+            return Ok(false);
+        }
+        dw_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act, true)?;
+        Ok(true)
+    }
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
         let [n, c, h, w] = dims4(&x.shape).unwrap();
@@ -484,7 +499,7 @@ impl Op for Conv2d {
         let (bias_in, act) = (inputs.get(2), self.act);
         match variant {
             ConvVariant::Few => return few::plan(ctx, &geo, x, wp, bias_in, y, act),
-            ConvVariant::DepthwiseTex => return dw_tex::plan(ctx, &geo, x, wp, bias_in, y, act),
+            ConvVariant::DepthwiseTex => return dw_tex::plan(ctx, &geo, x, wp, bias_in, y, act, false),
             ConvVariant::Winograd => return winograd_tex::plan(ctx, &geo, x, wp, bias_in, y, act),
             ConvVariant::Tex => return crate::ops::gemm_tex::plan_conv(ctx, &geo, x, wp, bias_in, y, act),
             _ => {}

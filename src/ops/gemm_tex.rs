@@ -127,6 +127,9 @@ pub struct PackParams {
     pub dy: u32,
     pub dx: u32,
     pub p0: u32,
+    /// Layers written by `pack_layer_fastest`.
+    pub layers: u32,
+    pub _p: [u32; 2],
 }
 
 /// Texture for an `rows x cols` operand (A: rows M, cols K; B: rows K padded to 4, cols N).
@@ -179,6 +182,37 @@ pub fn pack_layers(
         ..Default::default()
     };
     let wg = [groups(tex.size[0] as usize, 8), groups(tex.size[1] as usize, 8), layers as u32];
+    ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::Tensor(src), Bind::StorageTexture(tex)], wg)
+}
+
+/// [`pack_layers`] with the layers as the fastest-moving invocation index: for sources whose
+/// layers are their innermost dimension (`s_layer` 1, e.g. channels-last activations), where
+/// [`pack_layers`]' lanes would each read their own cache line.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_layers_innermost(
+    ctx: &mut PlanCtx,
+    src: &TensorView,
+    tex: &Texture,
+    layers: usize,
+    rows: usize,
+    cols: usize,
+    strides: [usize; 4],
+) -> Result<()> {
+    let [off, s_layer, s_row, s_col] = strides;
+    let p = ctx.pipeline(&KERNELS[0], "pack_layer_fastest", &[])?;
+    let prm = PackParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        width: tex.size[0],
+        height: tex.size[1],
+        off: off as u32,
+        s_row: s_row as u32,
+        s_col: s_col as u32,
+        s_layer: s_layer as u32,
+        layers: layers as u32,
+        ..Default::default()
+    };
+    let wg = [groups(layers, 8), groups(tex.size[0] as usize, 8), tex.size[1]];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::Tensor(src), Bind::StorageTexture(tex)], wg)
 }
 

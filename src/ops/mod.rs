@@ -97,6 +97,18 @@ pub trait Op: std::fmt::Debug + Send + Sync {
     fn half_weight_input(&self, _ctx: &PlanCtx, _inputs: &[&[usize]]) -> Option<usize> {
         None
     }
+    /// Record this op reading input 0, an NCHW `[N, C, H, W]` view, from memory laid out as
+    /// `[N, H, W, C]` (tokens), and writing its single output likewise, for the planner's fold of
+    /// the permutes around a convolution on tokens (`graph::fuse`). `Ok(false)`, the default,
+    /// records nothing: this op, or the kernel it would choose here, cannot.
+    fn plan_channels_last(&self, _ctx: &mut PlanCtx, _inputs: &[TensorView], _outputs: &[TensorView]) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether [`Op::plan_channels_last`] may take these input shapes (NCHW) with some kernel, so
+    /// that folding the permutes around this node can pay.
+    fn takes_channels_last(&self, _inputs: &[&[usize]]) -> bool {
+        false
+    }
     /// Whether this node computes `a + b` of two same-shaped tensors and nothing else (what
     /// `graph::fuse` folds into the producer of one of them).
     fn is_plain_add(&self) -> bool {

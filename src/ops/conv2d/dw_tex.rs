@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::ops::act::Act;
-use crate::ops::gemm_tex::{pack_layers, ConvGeom};
+use crate::ops::gemm_tex::{pack_layers, pack_layers_innermost, ConvGeom};
 use crate::ops::{as_bytes, groups as wg_count, Bind, PlanCtx, TensorView};
 
 /// Output pixels per invocation (`FP` in the kernel).
@@ -30,7 +30,10 @@ struct DwParams {
     alpha: f32,
     has_bias: u32,
     y_off: u32,
-    _p: [u32; 3],
+    /// Output strides of a channel, an output row and an output pixel.
+    y_cs: u32,
+    y_rs: u32,
+    y_xs: u32,
 }
 
 /// Whether the shape suits `conv_dw_tex` (without the device): depthwise, stride 1, no dilation,
@@ -56,7 +59,9 @@ pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
 }
 
 /// Record the conv: the weights and (per batch item) the input packed into textures, then
-/// `conv_dw_tex` with one workgroup row per channel.
+/// `conv_dw_tex` with one workgroup row per channel. `channels_last`: x is `[N, H, W, C]` and y
+/// `[N, Ho, Wo, C]` in memory (tokens), whatever their views' shapes; otherwise both are NCHW.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     ctx: &mut PlanCtx,
     geo: &ConvGeom,
@@ -65,13 +70,15 @@ pub fn plan(
     bias: Option<&TensorView>,
     y: &TensorView,
     act: Act,
+    channels_last: bool,
 ) -> Result<()> {
     let (c, [kh, kw]) = (geo.c, geo.k);
     // TW: layer ky, texel (q, ch) = wp[0, ky, 4q .. 4q+3, ch] (wp is [1, kh, kw, C]).
     let tw = ctx.texture(2, c, kh)?;
     pack_layers(ctx, wp, &tw, 0, kh, c, kw, [0, kw * c, 1, c])?;
     let xt = geo.input_texture(ctx, c)?;
-    let consts = [("KW", kw as f64), ("E", geo.first_lane() as f64), act.constant()];
+    let consts =
+        [("KW", kw as f64), ("E", geo.first_lane() as f64), act.constant(), ("CH_X", channels_last as u32 as f64)];
     let (kernel, entry) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
     let p = ctx.pipeline(kernel, entry, &consts)?;
     let (act, alpha) = act.code();
@@ -90,10 +97,20 @@ pub fn plan(
         alpha,
         has_bias: bias.is_some() as u32,
         y_off: 0,
-        _p: [0; 3],
+        y_cs: (geo.ho * geo.wo) as u32,
+        y_rs: geo.wo as u32,
+        y_xs: 1,
     };
+    if channels_last {
+        (prm.y_cs, prm.y_rs, prm.y_xs) = (1, (geo.wo * c) as u32, c as u32);
+    }
     for b in 0..geo.n {
-        geo.pack_input(ctx, x, &xt, b, 0, c)?;
+        if channels_last {
+            let (h, w) = (geo.h, geo.w);
+            pack_layers_innermost(ctx, x, &xt, c, h, w, [b * h * w * c, 1, w * c, c])?;
+        } else {
+            geo.pack_input(ctx, x, &xt, b, 0, c)?;
+        }
         prm.y_off = (b * c * geo.ho * geo.wo) as u32;
         // Without a bias the weight is bound in its place (never read: has_bias = 0).
         let binds = [
@@ -103,7 +120,8 @@ pub fn plan(
             Bind::Tensor(bias.unwrap_or(wp)),
             Bind::Tensor(y),
         ];
-        ctx.dispatch(&p, &binds, [wg_count(geo.ho * nbx, 64), c as u32, 1])?;
+        let (pixels, channels) = (wg_count(geo.ho * nbx, 64), c as u32);
+        ctx.dispatch(&p, &binds, if channels_last { [channels, pixels, 1] } else { [pixels, channels, 1] })?;
     }
     Ok(())
 }
