@@ -13,7 +13,8 @@
 //   TA: texel (q, m) = A[m, 4q .. 4q+3]   (width KQ = ceil(K / 4), height M)
 //   TB: texel (j, k) = B[k, 4j .. 4j+3]   (width NQ = ceil(N / 4), height 4 * KQ)
 // Elements past K or N are packed as zeros, so the GEMM needs no alignment at all.
-// C is written as scalars: element (m, n) of batch z at c_off + z * c_zstride + m * ldc + n.
+// C is written as scalars: element (m, n) of batch z at c_off + z * c_zstride + m * ldc + n * ldn
+// (ldn 1 but for stores that transpose C, e.g. attention's output straight into token-major).
 // BIAS_MODE: 0 none, 1 BIAS[bias_off + n] (linear), 2 BIAS[bias_off + m] (conv output channels).
 // RES_MODE 1 adds RES at C's own index after the activation (a residual add fused into the store;
 // graph::fuse); RES is laid out like C. Both, and the activation (ACT in common.wgsl), are override
@@ -42,7 +43,7 @@ struct TexParams {
     act_alpha: f32,
     alpha: f32,
     _res_mode: u32,
-    _p0: u32,
+    ldn: u32,
     _p1: u32,
     _p2: u32,
 }
@@ -100,7 +101,7 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     for (var t = 0u; t < 4u; t++) {
         let n = 4u * nq + t;
         if (n < T.N) {
-            let i = zo + m * T.ldc + n;
+            let i = zo + m * T.ldc + n * T.ldn;
             var r = 0.0;
             if (RES_MODE != 0u) {
                 r = RES[i];
@@ -110,7 +111,7 @@ fn put_tex(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     }
 }
 
-// vec4 stores (mm_tex_*v): needs N, ldc, c_off and c_zstride to be multiples of 4.
+// vec4 stores (mm_tex_*v): needs ldn 1 and N, ldc, c_off and c_zstride multiples of 4.
 fn put_tex4(zo: u32, m: u32, nq: u32, v: vec4<f32>) {
     if (m < T.M && 4u * nq < T.N) {
         var r = vec4<f32>(0.0);

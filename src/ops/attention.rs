@@ -5,15 +5,13 @@
 //! Variants ([`AttnVariant`]): head dims that are multiples of 4 and at most 128 run the fused
 //! online-softmax kernel (`flash`), which never writes the score matrix; other head dims (odd, or
 //! large as in windowed multi-scale attention) run a three-pass fallback through a scratch score
-//! buffer sized for a window of query rows; software devices compose GEMM, softmax and permute ops.
+//! buffer sized for a window of query rows; software devices compose texture GEMMs that read q, k
+//! and v in place and store token-major, with the softmax op between them.
 //! Tensors over one storage binding are split over batches and query rows.
 
 use crate::error::{Error, Result};
 use crate::gpu::device::DeviceClass;
 use crate::kernel;
-use crate::ops::layout::Permute;
-use crate::ops::matmul::MatMul;
-use crate::ops::softmax::Softmax;
 use crate::ops::variant::{choose, Variant};
 use crate::ops::{as_bytes, groups, Bind, Op, PlanCtx, TensorView};
 use crate::tensor::{Shape, Tensor};
@@ -42,18 +40,20 @@ pub enum AttnVariant {
     /// Three kernels through a scratch score buffer (`scores`, `softmax_rows`, `weighted_sum`): any
     /// head dims.
     ThreePass,
-    /// Composed of the GEMM, softmax and permute ops, transposed so the long query axis is the
-    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T. Software devices, where the
-    /// register-blocked GEMM beats a fused kernel bound by per-lane loads; Lq, D and Dv multiples of 4.
+    /// Composed of texture GEMMs and the softmax op, transposed so the long query axis is the
+    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T, the packs reading q, k and v in
+    /// place and the last store writing token-major. Software devices with the texture GEMM, where
+    /// the register-blocked GEMM beats a fused kernel bound by per-lane loads.
     Composed,
 }
 
-/// What the choice of an [`AttnVariant`] depends on: queries and the q/k and v head dims.
+/// What the choice of an [`AttnVariant`] depends on: the q/k and v head dims, and the device.
 #[derive(Clone, Copy, Debug)]
 pub struct AttnProblem {
-    pub lq: usize,
     pub d: usize,
     pub dv: usize,
+    /// The texture GEMM can take the composed path's products here ([`tex_fits`]).
+    pub tex: bool,
 }
 
 impl Variant for AttnVariant {
@@ -66,15 +66,16 @@ impl Variant for AttnVariant {
         }
     }
     fn unfit(self, p: &AttnProblem) -> Option<String> {
-        let (lq, d, dv) = (p.lq, p.d, p.dv);
+        let (d, dv) = (p.d, p.dv);
         match self {
             AttnVariant::Flash if d % 4 != 0 || dv % 4 != 0 || d > FLASH_MAX_DIM || dv > FLASH_MAX_DIM => Some(
                 format!("needs head dims that are multiples of 4 and at most {FLASH_MAX_DIM} (D = {d}, Dv = {dv})"),
             ),
-            // The composed path's GEMMs want N = Lq and K = D or Lk in multiples of 4.
-            AttnVariant::Composed if lq % 4 != 0 || d % 4 != 0 || dv % 4 != 0 => {
-                Some(format!("needs Lq, D and Dv to be multiples of 4 (Lq = {lq}, D = {d}, Dv = {dv})"))
-            }
+            AttnVariant::Composed if !p.tex => Some(
+                "needs the texture GEMM (subgroups of 8), its textures within the device's limits and every \
+                 tensor in one storage binding"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -88,6 +89,10 @@ impl Attention {
 
     /// The composed path; intermediates live in pooled scratch buffers (every one is written by
     /// this node before it reads it, so nodes of the same sizes share them: [`PlanCtx::pooled_scratch`]).
+    /// The composed path on the texture GEMM (`ops::gemm_tex`), without the permutes: the packs read
+    /// q, k and v in place through their strides (head h at channel offset h * D), and the second
+    /// product stores O^T transposed, straight into token-major `o`. Per batch item, heads as
+    /// texture layers.
     fn plan_composed(
         &self,
         ctx: &mut PlanCtx,
@@ -96,35 +101,59 @@ impl Attention {
         v: &TensorView,
         o: &TensorView,
     ) -> Result<()> {
+        use crate::ops::gemm_tex::{gemm, operand_size, pack_layers, TexParams};
+        use crate::ops::softmax::Softmax;
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
         let h = self.heads;
-        let scratch = |ctx: &mut PlanCtx, shape: Vec<usize>| -> Result<TensorView> {
-            let t = ctx.pooled_scratch(shape.iter().product())?;
-            Ok(TensorView { shape, ..t })
-        };
-        let as4 = |t: &TensorView, c: usize| TensorView { shape: vec![b, t.shape[1], h, c], ..t.clone() };
-        // K' [B,H,Lk,D], Q^T [B,H,D,Lq], V^T [B,H,Dv,Lk].
-        let kp = scratch(ctx, vec![b, h, lk, d])?;
-        Permute { perm: vec![0, 2, 1, 3] }.plan(ctx, &[as4(k, d)], &[kp.clone()])?;
-        let qt = scratch(ctx, vec![b, h, d, lq])?;
-        Permute { perm: vec![0, 2, 3, 1] }.plan(ctx, &[as4(q, d)], &[qt.clone()])?;
-        let vt = scratch(ctx, vec![b, h, dv, lk])?;
-        Permute { perm: vec![0, 2, 3, 1] }.plan(ctx, &[as4(v, dv)], &[vt.clone()])?;
-        // S^T = scale * K' Q^T [B,H,Lk,Lq]; softmax over keys (axis 2).
-        let st = scratch(ctx, vec![b, h, lk, lq])?;
-        MatMul::new().alpha(self.scale).plan(ctx, &[kp, qt], &[st.clone()])?;
-        let pt = scratch(ctx, vec![b, h, lk, lq])?;
-        Softmax { axis: 2 }.plan(ctx, &[st], &[pt.clone()])?;
-        // O^T = V^T P^T [B,H,Dv,Lq], then back to token-major [B,Lq,H,Dv].
-        let ot = scratch(ctx, vec![b, h, dv, lq])?;
-        MatMul::new().plan(ctx, &[vt, pt], &[ot.clone()])?;
-        Permute { perm: vec![0, 3, 1, 2] }.plan(ctx, &[ot], &[TensorView { shape: vec![b, lq, h, dv], ..o.clone() }])
+        let (qw, vw) = (h * d, h * dv);
+        let st = ctx.pooled_scratch(h * lk * lq)?;
+        let st = TensorView { shape: vec![h, lk, lq], ..st };
+        let pt = ctx.pooled_scratch(h * lk * lq)?;
+        let pt = TensorView { shape: vec![h, lk, lq], ..pt };
+        let (aw, ah) = operand_size(lk, d);
+        let (ta1, tb1) = (ctx.texture(aw, ah, h)?, ctx.texture(lq.div_ceil(4), 4 * d.div_ceil(4), h)?);
+        let (aw, ah) = operand_size(dv, lk);
+        let (ta2, tb2) = (ctx.texture(aw, ah, h)?, ctx.texture(lq.div_ceil(4), 4 * lk.div_ceil(4), h)?);
+        let none = crate::ops::act::Act::None;
+        for bi in 0..b {
+            // S^T = scale * K_h Q_h^T [Lk, Lq] per head: A = K_h (rows keys), B = Q_h^T (rows dims).
+            pack_layers(ctx, k, &ta1, 0, h, lk, d, [bi * lk * qw, d, qw, 1])?;
+            pack_layers(ctx, q, &tb1, 0, h, d, lq, [bi * lq * qw, d, 1, qw])?;
+            let mut p = TexParams::new(lk, d, lq, self.scale, none);
+            (p.a_lstep, p.b_lstep) = (1, 1);
+            // No bias: k stands in for the unread bias binding.
+            gemm(ctx, &p, &ta1, &tb1, k, &st, h, None)?;
+            // P^T = softmax of S^T over keys. A kernel that packed the softmax straight into the
+            // texture measured slower than these two passes (BENCHMARKS, fourteenth session).
+            Softmax { axis: 1 }.plan(ctx, &[st.clone()], &[pt.clone()])?;
+            // O_h^T = V_h^T P_h^T [Dv, Lq], element (c, i) stored at o[bi, i, h * Dv + c].
+            pack_layers(ctx, v, &ta2, 0, h, dv, lk, [bi * lk * vw, dv, 1, vw])?;
+            pack_layers(ctx, &pt, &tb2, 0, h, lk, lq, [0, lk * lq, lq, 1])?;
+            let mut p = TexParams::new(dv, lk, lq, 1.0, none);
+            (p.a_lstep, p.b_lstep) = (1, 1);
+            (p.c_off, p.c_zstride, p.ldc, p.ldn) = ((bi * lq * vw) as u32, dv as u32, 1, vw as u32);
+            gemm(ctx, &p, &ta2, &tb2, k, o, h, None)?;
+        }
+        Ok(())
     }
 
     /// (batch, lq, lk, d, dv) from checked shapes.
     fn dims(&self, q: &[usize], k: &[usize], v: &[usize]) -> (usize, usize, usize, usize, usize) {
         (q[0], q[1], k[1], q[2] / self.heads, v[2] / self.heads)
     }
+}
+
+/// Whether [`Attention::plan_composed_tex`] can take it: the texture GEMM on this device, its
+/// textures within limits, every tensor in one storage binding, offsets in u32.
+fn tex_fits(ctx: &PlanCtx, q: &TensorView, k: &TensorView, v: &TensorView, o: &TensorView, h: usize) -> bool {
+    let (lq, lk, d, dv) = (q.shape[1], k.shape[1], q.shape[2] / h, v.shape[2] / h);
+    let win = ctx.windows();
+    crate::ops::gemm_tex::usable(ctx)
+        && ctx.texture_fits(d.div_ceil(4), lk, h)
+        && ctx.texture_fits(lq.div_ceil(4), 4 * d.div_ceil(4), h)
+        && ctx.texture_fits(lk.div_ceil(4), dv, h)
+        && ctx.texture_fits(lq.div_ceil(4), 4 * lk.div_ceil(4), h)
+        && [q.numel(), k.numel(), v.numel(), o.numel(), h * lk * lq].iter().all(|&n| win.fits(n))
 }
 
 #[repr(C)]
@@ -230,7 +259,8 @@ impl Op for Attention {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (q, k, v, o) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
-        let variant = choose(ctx.class(), self.variant, &AttnProblem { lq, d, dv })
+        let tex = tex_fits(ctx, q, k, v, o, self.heads);
+        let variant = choose(ctx.class(), self.variant, &AttnProblem { d, dv, tex })
             .map_err(|m| Error::graph(format!("node '{}': attention {m}", ctx.node_name)))?;
         if variant == AttnVariant::Composed {
             return self.plan_composed(ctx, q, k, v, o);
@@ -340,7 +370,7 @@ mod tests {
         let q = Tensor::random(&[b, lq, h * d], seed, -1.0, 1.0);
         let k = Tensor::random(&[b, lk, h * d], seed + 1, -1.0, 1.0);
         let v = Tensor::random(&[b, lk, h * dv], seed + 2, -1.0, 1.0);
-        let p = AttnProblem { lq, d, dv };
+        let p = AttnProblem { d, dv, tex: crate::ops::matmul::sg_ok(crate::ops::testing::device()) };
         let fits = |v: AttnVariant| v.unfit(&p).is_none();
         let fused = if fits(AttnVariant::Flash) { AttnVariant::Flash } else { AttnVariant::ThreePass };
         let case = format!("attention b{b} lq{lq} lk{lk} h{h} d{d} dv{dv} scale {scale} seed {seed}");

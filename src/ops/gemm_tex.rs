@@ -17,9 +17,9 @@ pub const KERNELS: &[crate::gpu::Kernel] = &[kernel!("gemm_tex" = "gemm_tex", "g
 /// workgroup, stored as scalars or as vec4s.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TexGemm {
-    /// Any N, ldc and offsets.
+    /// Any N, ldc, ldn and offsets.
     Scalar,
-    /// vec4 stores: N, ldc, c_off and c_zstride multiples of 4 and C's binding 16-byte aligned.
+    /// vec4 stores: ldn 1, N, ldc, c_off and c_zstride multiples of 4 and C's binding 16-byte aligned.
     Vec4Store,
 }
 
@@ -31,8 +31,8 @@ impl Variant for TexGemm {
     }
     fn unfit(self, (p, c_offset): &(TexParams, u64)) -> Option<String> {
         let aligned = p.n % 4 == 0 && p.ldc % 4 == 0 && p.c_off % 4 == 0 && p.c_zstride % 4 == 0 && c_offset % 16 == 0;
-        (self == TexGemm::Vec4Store && !aligned)
-            .then(|| "needs N, ldc, c_off and c_zstride multiples of 4 and C 16-byte aligned".into())
+        (self == TexGemm::Vec4Store && !(aligned && p.ldn == 1))
+            .then(|| "needs ldn 1, N, ldc, c_off and c_zstride multiples of 4 and C 16-byte aligned".into())
     }
 }
 
@@ -79,7 +79,9 @@ pub struct TexParams {
     pub alpha: f32,
     /// 1: add the residual bound to [`gemm`] after the activation.
     pub res_mode: u32,
-    pub _p: [u32; 3],
+    /// Element stride of C between columns (1 unless the store transposes C).
+    pub ldn: u32,
+    pub _p: [u32; 2],
 }
 
 impl TexParams {
@@ -92,6 +94,7 @@ impl TexParams {
             kq: k.div_ceil(4) as u32,
             nq: n.div_ceil(4) as u32,
             ldc: n as u32,
+            ldn: 1,
             c_zstride: (m * n) as u32,
             act,
             act_alpha,
