@@ -185,6 +185,7 @@ fn real_torch_files_convert_to_the_tensors_pytorch_exported() {
             }
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// NaN, infinite and (for f16) out-of-range weights are refused by key unless asked for; through
