@@ -72,15 +72,7 @@ impl Op for ResidualAdd {
 
 /// The graph with every foldable residual add folded into its producer, and how many were.
 pub fn residual_adds(graph: &Graph) -> (Graph, usize) {
-    let mut consumers = vec![0usize; graph.values.len()];
-    for node in &graph.nodes {
-        for v in &node.inputs {
-            consumers[v.0] += 1;
-        }
-    }
-    for (_, v) in &graph.outputs {
-        consumers[v.0] += 1;
-    }
+    let consumers = readers(graph);
     let producer = |v: ValueId| match graph.values[v.0].source {
         Source::Node(n, 0) if graph.nodes[n].outputs.len() == 1 && graph.nodes[n].op.fuses_residual() => Some(n),
         _ => None,
@@ -106,41 +98,58 @@ pub fn residual_adds(graph: &Graph) -> (Graph, usize) {
             }
         }
     }
+    rebuild(graph, &dropped, |i, node| {
+        let (p, r) = fold[i]?;
+        let inner = &graph.nodes[p];
+        let mut inputs = inner.inputs.clone();
+        inputs.push(r);
+        Some(Node {
+            name: format!("{}+{}", inner.name, node.name),
+            op: Arc::new(ResidualAdd { inner: inner.op.clone() }),
+            inputs,
+            outputs: node.outputs.clone(),
+        })
+    })
+}
+
+/// How many nodes read each value, a graph output counting as one more reader: 1 means "read by
+/// one node and nothing else".
+fn readers(graph: &Graph) -> Vec<usize> {
+    let mut readers = vec![0usize; graph.values.len()];
+    for node in &graph.nodes {
+        node.inputs.iter().for_each(|v| readers[v.0] += 1);
+    }
+    for (_, v) in &graph.outputs {
+        readers[v.0] += 1;
+    }
+    readers
+}
+
+/// The graph without the `dropped` nodes and with node `i` replaced by `fused(i, node)` where
+/// that gives one (counted); the rest kept as they are, in order. Sources follow the nodes' new
+/// positions; values only the dropped nodes made are no longer made.
+fn rebuild(graph: &Graph, dropped: &[bool], mut fused: impl FnMut(usize, &Node) -> Option<Node>) -> (Graph, usize) {
     let mut g = Graph {
         values: graph.values.clone(),
         nodes: Vec::new(),
         inputs: graph.inputs.clone(),
         outputs: graph.outputs.clone(),
     };
-    let mut fused = 0;
+    let mut count = 0;
     for (i, node) in graph.nodes.iter().enumerate() {
         if dropped[i] {
             continue;
         }
-        let new = match fold[i] {
-            Some((p, r)) => {
-                fused += 1;
-                let inner = &graph.nodes[p];
-                let mut inputs = inner.inputs.clone();
-                inputs.push(r);
-                Node {
-                    name: format!("{}+{}", inner.name, node.name),
-                    op: Arc::new(ResidualAdd { inner: inner.op.clone() }),
-                    inputs,
-                    outputs: node.outputs.clone(),
-                }
-            }
-            None => node.clone(),
-        };
-        g.nodes.push(new);
+        let new = fused(i, node);
+        count += new.is_some() as usize;
+        g.nodes.push(new.unwrap_or_else(|| node.clone()));
     }
-    // Sources follow the nodes' new positions; the producers' old outputs are no longer made.
     for (n, node) in g.nodes.iter().enumerate() {
         for (k, v) in node.outputs.iter().enumerate() {
             g.values[v.0].source = Source::Node(n, k);
         }
     }
-    (g, fused)
+    (g, count)
 }
 
 /// `op` with input 0 given as tokens (`[N, HW, C]`, read as the NCHW `x_shape`) and its single
@@ -212,13 +221,7 @@ impl Op for ChannelsLast {
 /// The graph with every convolution on tokens folded with the permutes around it (see the module
 /// notes), and how many were.
 pub fn channels_last(graph: &Graph) -> (Graph, usize) {
-    let mut readers = vec![0usize; graph.values.len()];
-    for node in &graph.nodes {
-        node.inputs.iter().for_each(|v| readers[v.0] += 1);
-    }
-    for (_, v) in &graph.outputs {
-        readers[v.0] += 2;
-    }
+    let readers = readers(graph);
     let node_of = |v: ValueId| match graph.values[v.0].source {
         Source::Node(n, 0) if graph.nodes[n].outputs.len() == 1 && readers[v.0] == 1 => Some(n),
         _ => None,
@@ -258,39 +261,18 @@ pub fn channels_last(graph: &Graph) -> (Graph, usize) {
         fold[c] = Some([p1, r, p2]);
         [p1, r, p2].iter().for_each(|&k| dropped[k] = true);
     }
-    let mut g = Graph {
-        values: graph.values.clone(),
-        nodes: Vec::new(),
-        inputs: graph.inputs.clone(),
-        outputs: graph.outputs.clone(),
-    };
-    let mut fused = 0;
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if dropped[i] {
-            continue;
-        }
-        g.nodes.push(match fold[i] {
-            Some([p1, _, p2]) => {
-                fused += 1;
-                let mut inputs = node.inputs.clone();
-                inputs[0] = graph.nodes[p1].inputs[0];
-                let x_shape = shape(node.inputs[0]).to_vec();
-                Node {
-                    name: node.name.clone(),
-                    op: Arc::new(ChannelsLast { inner: node.op.clone(), x_shape }),
-                    inputs,
-                    outputs: graph.nodes[p2].outputs.clone(),
-                }
-            }
-            None => node.clone(),
-        });
-    }
-    for (n, node) in g.nodes.iter().enumerate() {
-        for (k, v) in node.outputs.iter().enumerate() {
-            g.values[v.0].source = Source::Node(n, k);
-        }
-    }
-    (g, fused)
+    rebuild(graph, &dropped, |i, node| {
+        let [p1, _, p2] = fold[i]?;
+        let mut inputs = node.inputs.clone();
+        inputs[0] = graph.nodes[p1].inputs[0];
+        let x_shape = shape(node.inputs[0]).to_vec();
+        Some(Node {
+            name: node.name.clone(),
+            op: Arc::new(ChannelsLast { inner: node.op.clone(), x_shape }),
+            inputs,
+            outputs: graph.nodes[p2].outputs.clone(),
+        })
+    })
 }
 
 #[cfg(test)]

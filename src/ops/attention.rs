@@ -52,7 +52,7 @@ pub enum AttnVariant {
 pub struct AttnProblem {
     pub d: usize,
     pub dv: usize,
-    /// The texture GEMM can take the composed path's products here ([`tex_fits`]).
+    /// The texture GEMM can take the composed path's products here.
     pub tex: bool,
 }
 
@@ -87,12 +87,11 @@ impl Attention {
         Attention { heads, scale: 1.0 / (head_dim as f32).sqrt(), variant: None }
     }
 
-    /// The composed path; intermediates live in pooled scratch buffers (every one is written by
-    /// this node before it reads it, so nodes of the same sizes share them: [`PlanCtx::pooled_scratch`]).
     /// The composed path on the texture GEMM (`ops::gemm_tex`), without the permutes: the packs read
     /// q, k and v in place through their strides (head h at channel offset h * D), and the second
     /// product stores O^T transposed, straight into token-major `o`. Per batch item, heads as
-    /// texture layers.
+    /// texture layers; the scores live in pooled scratch buffers (written by this node before it
+    /// reads them, so nodes of the same sizes share them: [`PlanCtx::pooled_scratch`]).
     fn plan_composed(
         &self,
         ctx: &mut PlanCtx,
@@ -137,23 +136,24 @@ impl Attention {
         Ok(())
     }
 
+    /// Whether [`Attention::plan_composed`] can take it: the texture GEMM on this device, its
+    /// textures within limits, every tensor in one storage binding, offsets in u32.
+    fn tex_fits(&self, ctx: &PlanCtx, q: &TensorView, k: &TensorView, v: &TensorView, o: &TensorView) -> bool {
+        let (_, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
+        let h = self.heads;
+        let win = ctx.windows();
+        crate::ops::gemm_tex::usable(ctx)
+            && ctx.texture_fits(d.div_ceil(4), lk, h)
+            && ctx.texture_fits(lq.div_ceil(4), 4 * d.div_ceil(4), h)
+            && ctx.texture_fits(lk.div_ceil(4), dv, h)
+            && ctx.texture_fits(lq.div_ceil(4), 4 * lk.div_ceil(4), h)
+            && [q.numel(), k.numel(), v.numel(), o.numel(), h * lk * lq].iter().all(|&n| win.fits(n))
+    }
+
     /// (batch, lq, lk, d, dv) from checked shapes.
     fn dims(&self, q: &[usize], k: &[usize], v: &[usize]) -> (usize, usize, usize, usize, usize) {
         (q[0], q[1], k[1], q[2] / self.heads, v[2] / self.heads)
     }
-}
-
-/// Whether [`Attention::plan_composed_tex`] can take it: the texture GEMM on this device, its
-/// textures within limits, every tensor in one storage binding, offsets in u32.
-fn tex_fits(ctx: &PlanCtx, q: &TensorView, k: &TensorView, v: &TensorView, o: &TensorView, h: usize) -> bool {
-    let (lq, lk, d, dv) = (q.shape[1], k.shape[1], q.shape[2] / h, v.shape[2] / h);
-    let win = ctx.windows();
-    crate::ops::gemm_tex::usable(ctx)
-        && ctx.texture_fits(d.div_ceil(4), lk, h)
-        && ctx.texture_fits(lq.div_ceil(4), 4 * d.div_ceil(4), h)
-        && ctx.texture_fits(lk.div_ceil(4), dv, h)
-        && ctx.texture_fits(lq.div_ceil(4), 4 * lk.div_ceil(4), h)
-        && [q.numel(), k.numel(), v.numel(), o.numel(), h * lk * lq].iter().all(|&n| win.fits(n))
 }
 
 #[repr(C)]
@@ -259,7 +259,7 @@ impl Op for Attention {
     fn plan(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<()> {
         let (q, k, v, o) = (&inputs[0], &inputs[1], &inputs[2], &outputs[0]);
         let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
-        let tex = tex_fits(ctx, q, k, v, o, self.heads);
+        let tex = self.tex_fits(ctx, q, k, v, o);
         let variant = choose(ctx.class(), self.variant, &AttnProblem { d, dv, tex })
             .map_err(|m| Error::graph(format!("node '{}': attention {m}", ctx.node_name)))?;
         if variant == AttnVariant::Composed {

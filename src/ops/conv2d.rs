@@ -209,6 +209,19 @@ impl Conv2d {
             tiled_fits: plane.div_ceil(TILE) <= max_groups && g * (o / g).div_ceil(TILE) <= max_groups,
         }
     }
+
+    /// The texture paths' geometry and the kernel this device takes for x, the packed weight and y.
+    fn choice(
+        &self,
+        ctx: &PlanCtx,
+        x: &TensorView,
+        wp: &TensorView,
+        y: &TensorView,
+    ) -> (crate::ops::gemm_tex::ConvGeom, std::result::Result<ConvVariant, String>) {
+        let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
+        (geo, choose(ctx.class(), self.variant, &problem))
+    }
 }
 
 impl Default for Conv2d {
@@ -442,10 +455,9 @@ impl Op for Conv2d {
     }
     fn plan_channels_last(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<bool> {
         let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
-        let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
+        let (geo, variant) = self.choice(ctx, x, wp, y);
         // Only the depthwise texture kernel reads and writes tokens; f16 weights it does not read.
-        if ctx.half_input(1) || choose(ctx.class(), self.variant, &problem) != Ok(ConvVariant::DepthwiseTex) {
+        if ctx.half_input(1) || variant != Ok(ConvVariant::DepthwiseTex) {
             return Ok(false);
         }
         dw_tex::plan(ctx, &geo, x, wp, inputs.get(2), y, self.act, true)?;
@@ -491,10 +503,8 @@ impl Op for Conv2d {
             _p1: 0,
         };
 
-        let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
-        let variant = choose(ctx.class(), self.variant, &problem)
-            .map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
+        let (geo, variant) = self.choice(ctx, x, wp, y);
+        let variant = variant.map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
         // The texture paths record their own packs and dispatches.
         let (bias_in, act) = (inputs.get(2), self.act);
         match variant {

@@ -130,9 +130,30 @@ pub struct PackParams {
     pub dy: u32,
     pub dx: u32,
     pub p0: u32,
-    /// Layers written by `pack_layer_fastest`.
+    /// Layers written (bounds `pack_layer_fastest`; `pack` takes them from its grid).
     pub layers: u32,
     pub _p: [u32; 2],
+}
+
+impl PackParams {
+    /// A strided pack (`pack`, `pack_layer_fastest`) of `rows x cols` elements into `layers`
+    /// layers of `tex` from `layer` on; `strides` = [off, s_layer, s_row, s_col] (see [`pack_layers`]).
+    fn strided(tex: &Texture, layer: usize, layers: usize, rows: usize, cols: usize, strides: [usize; 4]) -> Self {
+        let [off, s_layer, s_row, s_col] = strides;
+        PackParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            width: tex.size[0],
+            height: tex.size[1],
+            off: off as u32,
+            s_row: s_row as u32,
+            s_col: s_col as u32,
+            layer: layer as u32,
+            s_layer: s_layer as u32,
+            layers: layers as u32,
+            ..Default::default()
+        }
+    }
 }
 
 /// Texture for an `rows x cols` operand (A: rows M, cols K; B: rows K padded to 4, cols N).
@@ -170,20 +191,8 @@ pub fn pack_layers(
     cols: usize,
     strides: [usize; 4],
 ) -> Result<()> {
-    let [off, s_layer, s_row, s_col] = strides;
     let p = ctx.pipeline(&KERNELS[0], "pack", &[])?;
-    let prm = PackParams {
-        rows: rows as u32,
-        cols: cols as u32,
-        width: tex.size[0],
-        height: tex.size[1],
-        off: off as u32,
-        s_row: s_row as u32,
-        s_col: s_col as u32,
-        layer: layer as u32,
-        s_layer: s_layer as u32,
-        ..Default::default()
-    };
+    let prm = PackParams::strided(tex, layer, layers, rows, cols, strides);
     let wg = [groups(tex.size[0] as usize, 8), groups(tex.size[1] as usize, 8), layers as u32];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::Tensor(src), Bind::StorageTexture(tex)], wg)
 }
@@ -201,20 +210,8 @@ pub fn pack_layers_innermost(
     cols: usize,
     strides: [usize; 4],
 ) -> Result<()> {
-    let [off, s_layer, s_row, s_col] = strides;
     let p = ctx.pipeline(&KERNELS[0], "pack_layer_fastest", &[])?;
-    let prm = PackParams {
-        rows: rows as u32,
-        cols: cols as u32,
-        width: tex.size[0],
-        height: tex.size[1],
-        off: off as u32,
-        s_row: s_row as u32,
-        s_col: s_col as u32,
-        s_layer: s_layer as u32,
-        layers: layers as u32,
-        ..Default::default()
-    };
+    let prm = PackParams::strided(tex, 0, layers, rows, cols, strides);
     let wg = [groups(layers, 8), groups(tex.size[0] as usize, 8), tex.size[1]];
     ctx.dispatch(&p, &[Bind::Uniform(as_bytes(&prm)), Bind::Tensor(src), Bind::StorageTexture(tex)], wg)
 }
