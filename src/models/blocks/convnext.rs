@@ -1,11 +1,15 @@
 //! timm ConvNeXt encoder (key prefix e.g. `convnext.`); stage outputs are NCHW.
 //!
 //! Block: depthwise 7x7 (bias) -> channel LayerNorm (eps 1e-6) -> fc1 + exact GELU -> fc2 ->
-//! `* gamma` -> `+ residual`. As in timm, the MLP runs channels-last: the map is permuted to tokens,
-//! normalised over the last dim, and fc1/fc2 are `linear` layers on the GEMM (much faster than
-//! 1x1 convolutions on software devices, and the GEMM's natural shape on GPUs), with GELU fused
-//! into fc1 and `gamma` folded into fc2's weight and bias (`(W a + b) * g = (g W) a + g b`, exact up
-//! to f32 rounding).
+//! `* gamma` -> `+ residual`. As in timm, the MLP runs channels-last, and here the whole stage does:
+//! the stage's input is permuted to tokens `[N, HW, C]` once, each block reads and writes tokens, and
+//! the stage's output is permuted back to NCHW once. Inside a block the depthwise conv is written as
+//! `tokens -> NCHW -> conv -> tokens`, the pattern `graph::fuse::channels_last` folds into one conv
+//! on tokens, and the residual add of the tokens is the one `graph::fuse::residual_adds` folds into
+//! fc2's store; an NCHW residual behind a permute would block that fold and cost a permute and an
+//! add per block. fc1/fc2 are `linear` layers on the GEMM (much faster than 1x1 convolutions on
+//! software devices, and the GEMM's natural shape on GPUs), with GELU fused into fc1 and `gamma`
+//! folded into fc2's weight and bias (`(W a + b) * g = (g W) a + g b`, exact up to f32 rounding).
 
 use crate::error::Result;
 use crate::graph::{GraphBuilder, ValueId};
@@ -33,26 +37,33 @@ fn channel_ln(b: &mut GraphBuilder, w: &Weights, x: ValueId, c: usize) -> Result
     layer_norm(b, w.path(), x, w.weight(&[c])?, w.bias(&[c])?, NormAxis::Channels, LN_EPS)
 }
 
-/// One ConvNeXt block on `x [N, C, H, W]`, weights at `w` (`convnext.stages.i.blocks.j`).
-pub fn block(b: &mut GraphBuilder, w: &Weights, x: ValueId, c: usize, mlp_ratio: usize) -> Result<ValueId> {
+/// One ConvNeXt block on tokens `t [N, H*W, C]` of an `hw` map, weights at `w`
+/// (`convnext.stages.i.blocks.j`); returns tokens.
+pub fn block(
+    b: &mut GraphBuilder,
+    w: &Weights,
+    t: ValueId,
+    hw: [usize; 2],
+    c: usize,
+    mlp_ratio: usize,
+) -> Result<ValueId> {
     let hid = c * mlp_ratio;
     let dw = w.pp("conv_dw");
+    let x = tokens_to_nchw(b, &w.key("map"), t, hw)?;
     let y = conv2d(b, dw.path(), x, dw.weight(&[c, 1, 7, 7])?, Some(dw.bias(&[c])?), Conv2d::new(1, 3).groups(c))?;
-    let hw = [b.shape(y)[2], b.shape(y)[3]];
-    let t = nchw_to_tokens(b, &w.key("tokens"), y)?;
+    let u = nchw_to_tokens(b, &w.key("tokens"), y)?;
     let norm = w.pp("norm");
-    let t = layer_norm(b, norm.path(), t, norm.weight(&[c])?, norm.bias(&[c])?, NormAxis::Last, LN_EPS)?;
+    let u = layer_norm(b, norm.path(), u, norm.weight(&[c])?, norm.bias(&[c])?, NormAxis::Last, LN_EPS)?;
     let (fc1, fc2) = (w.pp("mlp").pp("fc1"), w.pp("mlp").pp("fc2"));
-    let t = linear(b, fc1.path(), t, fc1.weight(&[hid, c])?, Some(fc1.bias(&[hid])?), Act::Gelu)?;
+    let u = linear(b, fc1.path(), u, fc1.weight(&[hid, c])?, Some(fc1.bias(&[hid])?), Act::Gelu)?;
     let gamma = w.take("gamma", &[c])?;
     let (mut w2, mut b2) = (fc2.weight(&[c, hid])?, fc2.bias(&[c])?);
     for o in 0..c {
         w2.data[o * hid..(o + 1) * hid].iter_mut().for_each(|v| *v *= gamma.data[o]);
         b2.data[o] *= gamma.data[o];
     }
-    let t = linear(b, fc2.path(), t, w2, Some(b2), Act::None)?;
-    let y = tokens_to_nchw(b, &w.key("map"), t, hw)?;
-    b.add(&w.key("residual"), Binary::add(), &[x, y])
+    let u = linear(b, fc2.path(), u, w2, Some(b2), Act::None)?;
+    b.add(&w.key("residual"), Binary::add(), &[t, u])
 }
 
 /// Run the encoder (weights at `w`, e.g. `convnext`) on `x [N, in_chans, H, W]`; returns the raw
@@ -73,8 +84,13 @@ pub fn encoder(b: &mut GraphBuilder, w: &Weights, spec: &ConvNextSpec, x: ValueI
             let (dw, db) = (conv.weight(&[c, d[i - 1], 2, 2])?, conv.bias(&[c])?);
             x = conv2d(b, conv.path(), x, dw, Some(db), Conv2d::new(2, 0))?;
         }
-        for j in 0..depth {
-            x = block(b, &stage.pp("blocks").pp(j), x, c, spec.mlp_ratio)?;
+        if depth > 0 {
+            let hw = [b.shape(x)[2], b.shape(x)[3]];
+            let mut t = nchw_to_tokens(b, &stage.key("tokens"), x)?;
+            for j in 0..depth {
+                t = block(b, &stage.pp("blocks").pp(j), t, hw, c, spec.mlp_ratio)?;
+            }
+            x = tokens_to_nchw(b, &stage.key("map"), t, hw)?;
         }
         outs.push(x);
     }
