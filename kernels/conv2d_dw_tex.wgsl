@@ -19,6 +19,7 @@ struct DwParams {
     kh: u32, wq: u32, py: i32, px: i32,
     nbx: u32, act: u32, alpha: f32, has_bias: u32,
     y_off: u32, y_cs: u32, y_rs: u32, y_xs: u32,
+    x_off4: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 override KW: u32 = 3u;
@@ -117,4 +118,109 @@ fn conv_dw_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     dw_put(a.a5, row, xo0 + 5u, bias);
     dw_put(a.a6, row, xo0 + 6u, bias);
     dw_put(a.a7, row, xo0 + 7u, bias);
+}
+
+// conv_dw_tex_cl: the same conv on tokens (channels last: x is [H, W, C] and y [Ho, Wo, C] of one
+// batch item; MiT's Mix-FFN and ConvNeXt's blocks), for C a multiple of 4. An invocation takes 4
+// channels (q) of FPC consecutive output pixels on RC consecutive output rows; its lanes run along
+// q. It reads x straight from its buffer as vec4s of 4 channels, each input row once for all RC
+// output rows: packing tokens into a texture first cost more than the whole conv (a transposing
+// pack for `conv_dw_tex`, 34 of 87 ms on MiT's 256 x 128 x 128; docs/BENCHMARKS.md), and
+// `conv_dw_tex`'s stores went one float per lane, each to its own cache line.
+// TW: texel (q, kx) of layer ky = w[ky, kx, 4q .. 4q+3]. D.wq holds C / 4, D.nbx the pixel blocks
+// of an output row, D.x_off4 the batch item's first vec4 of x.
+
+@group(0) @binding(5) var<storage, read> X4: array<vec4<f32>>;
+
+const FPC: u32 = 4u;
+// Output rows per invocation, and the window of one input row (FPC + KW - 1 vec4s used).
+const RC: u32 = 2u;
+const NWC: u32 = 11u;
+
+struct DwAcc4 {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+}
+
+fn dw_tap4(kx: u32, wv: vec4<f32>, win: ptr<function, array<vec4<f32>, NWC>>, a: ptr<function, DwAcc4>) {
+    (*a).a0 += wv * (*win)[kx];
+    (*a).a1 += wv * (*win)[kx + 1u];
+    (*a).a2 += wv * (*win)[kx + 2u];
+    (*a).a3 += wv * (*win)[kx + 3u];
+}
+
+fn dw_put4(v: vec4<f32>, base: u32, xo: u32, bias: vec4<f32>) {
+    if (xo < D.wo) {
+        let at = base + xo * D.y_xs;
+        let r = v + bias;
+        Y[at] = apply_act(r.x, D.act, D.alpha);
+        Y[at + 1u] = apply_act(r.y, D.act, D.alpha);
+        Y[at + 2u] = apply_act(r.z, D.act, D.alpha);
+        Y[at + 3u] = apply_act(r.w, D.act, D.alpha);
+    }
+}
+
+// Kernel row ky (its KW weights) applied to the window `win` into `a`.
+fn dw_row4(q: u32, ky: u32, win: ptr<function, array<vec4<f32>, NWC>>, a: ptr<function, DwAcc4>) {
+    let l = i32(ky);
+    dw_tap4(0u, textureLoad(TW, vec2<i32>(i32(q), 0), l), win, a);
+    if (KW > 1u) { dw_tap4(1u, textureLoad(TW, vec2<i32>(i32(q), 1), l), win, a); }
+    if (KW > 2u) { dw_tap4(2u, textureLoad(TW, vec2<i32>(i32(q), 2), l), win, a); }
+    if (KW > 3u) { dw_tap4(3u, textureLoad(TW, vec2<i32>(i32(q), 3), l), win, a); }
+    if (KW > 4u) { dw_tap4(4u, textureLoad(TW, vec2<i32>(i32(q), 4), l), win, a); }
+    if (KW > 5u) { dw_tap4(5u, textureLoad(TW, vec2<i32>(i32(q), 5), l), win, a); }
+    if (KW > 6u) { dw_tap4(6u, textureLoad(TW, vec2<i32>(i32(q), 6), l), win, a); }
+    if (KW > 7u) { dw_tap4(7u, textureLoad(TW, vec2<i32>(i32(q), 7), l), win, a); }
+}
+
+fn dw_store_row4(a: ptr<function, DwAcc4>, q: u32, yo: u32, xo0: u32, bias: vec4<f32>) {
+    if (yo < D.ho) {
+        let base = D.y_off + 4u * q + yo * D.y_rs;
+        dw_put4((*a).a0, base, xo0, bias);
+        dw_put4((*a).a1, base, xo0 + 1u, bias);
+        dw_put4((*a).a2, base, xo0 + 2u, bias);
+        dw_put4((*a).a3, base, xo0 + 3u, bias);
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv_dw_tex_cl(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                  @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = linear_workgroup(wid, nwg) * 64u + lid.x;
+    let q = idx % D.wq;
+    let blk = idx / D.wq;
+    let strips = (D.ho + RC - 1u) / RC;
+    if (blk >= strips * D.nbx) {
+        return;
+    }
+    let yo0 = (blk / D.nbx) * RC;
+    let xo0 = (blk % D.nbx) * FPC;
+    var a0: DwAcc4;
+    var a1: DwAcc4;
+    var win: array<vec4<f32>, NWC>;
+    // Input row i of the strip serves output row r with kernel row i - r.
+    for (var i = 0u; i < D.kh + RC - 1u; i++) {
+        let iy = i32(yo0 + i) - D.py;
+        if (iy < 0 || iy >= i32(D.h)) {
+            continue;
+        }
+        for (var t = 0u; t < FPC + KW - 1u; t++) {
+            let ix = i32(xo0 + t) - D.px;
+            let v = X4[D.x_off4 + (u32(iy) * D.w + u32(clamp(ix, 0, i32(D.w) - 1))) * D.wq + q];
+            win[t] = select(vec4<f32>(0.0), v, ix >= 0 && ix < i32(D.w));
+        }
+        if (i < D.kh) {
+            dw_row4(q, i, &win, &a0);
+        }
+        if (RC > 1u && i >= 1u && i - 1u < D.kh) {
+            dw_row4(q, i - 1u, &win, &a1);
+        }
+    }
+    var bias = vec4<f32>(0.0);
+    if (D.has_bias != 0u) {
+        bias = vec4<f32>(BIAS[4u * q], BIAS[4u * q + 1u], BIAS[4u * q + 2u], BIAS[4u * q + 3u]);
+    }
+    dw_store_row4(&a0, q, yo0, xo0, bias);
+    if (RC > 1u) {
+        dw_store_row4(&a1, q, yo0 + 1u, xo0, bias);
+    }
 }

@@ -83,6 +83,40 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         let flops = 2.0 * (o * ho * wo * (x[1] / g) * k * k) as f64;
         v.push(BenchCase::single("conv2d", name.into(), flops, conv, &[&x, &[x[1] / g, k, k, o], &[o]])?);
     }
+    // Depthwise convs on tokens: MiT's Mix-FFN 3x3 + GELU at stages 1 and 3 (hidden 256 at
+    // 128x128, 1280 at 32x32) and ConvNeXt's 7x7 at stage 1: tokens -> NCHW -> conv -> tokens,
+    // which the planner folds into one conv on tokens.
+    for (c, hw, k, act) in [(256usize, 128usize, 3usize, Act::Gelu), (1280, 32, 3, Act::Gelu), (96, 128, 7, Act::None)]
+    {
+        use crate::models::blocks::{nchw_to_tokens, tokens_to_nchw};
+        let mut b = GraphBuilder::new();
+        let t = b.input("in0", &[1, hw * hw, c]);
+        let w = b.input("in1", &[1, k, k, c]);
+        let bias = b.input("in2", &[c]);
+        let m = tokens_to_nchw(&mut b, "in", t, [hw, hw])?;
+        let conv = Conv2d { padding: [k / 2, k / 2], groups: c, act, ..Default::default() };
+        let y = b.add("op", conv, &[m, w, bias])?;
+        let out = nchw_to_tokens(&mut b, "out", y)?;
+        b.output("out", out);
+        let shapes: [&[usize]; 3] = [&[1, hw * hw, c], &[1, k, k, c], &[c]];
+        let inputs: Vec<(String, Tensor)> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0)))
+            .collect();
+        v.push(BenchCase {
+            family: "conv2d",
+            name: format!(
+                "dw {k}x{k} p{} {c}ch at {hw}x{hw}{} on tokens",
+                k / 2,
+                if act == Act::Gelu { " + GELU" } else { "" }
+            ),
+            flops: 2.0 * (c * hw * hw * k * k) as f64,
+            bytes: 4.0 * (2 * c * hw * hw + (k * k + 1) * c) as f64,
+            graph: b.finish(),
+            inputs,
+        });
+    }
     // Mesorch decoder: ConvTranspose2d k4 s2 p1 768->384 from 16x16 and 384->192 from 32x32; weights
     // packed [C_in, kh, kw, O]. Each by the device's choice and with the gather kernel forced.
     for (ci, co, hw) in [(768usize, 384usize, 16usize), (384, 192, 32)] {

@@ -332,12 +332,14 @@ mod tests {
     }
 
     /// Tokens through a conv between two permutes, as MiT's Mix-FFN does, twice in a row (the
-    /// second conv reading the first's tokens), then a dense conv that must stay unfused.
-    fn tokens_graph(n: usize, c: usize, [h, w]: [usize; 2], second: Conv2d) -> Graph {
+    /// second conv reading the first's tokens), then a dense conv that must stay unfused. The first
+    /// conv is depthwise `k x k` with GELU.
+    fn tokens_graph(n: usize, c: usize, [h, w]: [usize; 2], k: usize, second: Conv2d) -> Graph {
         let mut b = GraphBuilder::new();
         let mut t = b.input("tokens", &[n, h * w, c]);
-        for (i, conv) in [Conv2d::new(1, 1).groups(c).act(Act::Gelu), second].into_iter().enumerate() {
-            let wt = b.constant(&format!("w{i}"), Tensor::random(&[1, 3, 3, c], 10 + i as u64, -0.5, 0.5));
+        let first = Conv2d::new(1, k / 2).groups(c).act(Act::Gelu);
+        for (i, (conv, k)) in [(first, k), (second, 3)].into_iter().enumerate() {
+            let wt = b.constant(&format!("w{i}"), Tensor::random(&[1, k, k, c], 10 + i as u64, -0.5, 0.5));
             let bias = b.constant(&format!("b{i}"), Tensor::random(&[c], 20 + i as u64, -0.5, 0.5));
             let p = b.add(&format!("in{i}"), Permute { perm: vec![0, 2, 1] }, &[t]).unwrap();
             let m = b.add(&format!("in{i}.map"), Reshape { shape: vec![n, c, h, w] }, &[p]).unwrap();
@@ -355,16 +357,18 @@ mod tests {
     }
 
     /// Folded convs on tokens on the GPU against the unfused graph's CPU references: the
-    /// depthwise texture kernel reading and writing tokens where the device has it, and the
-    /// unfused composition inside the fused node where the kernel cannot (dilation 2).
+    /// depthwise texture kernels reading and writing tokens where the device has them (`conv_dw_tex_cl`
+    /// for channels a multiple of 4, batch items and 3x3 / 7x7 kernels; `conv_dw_tex` through
+    /// strides otherwise), and the unfused composition inside the fused node where neither can
+    /// (dilation 2).
     #[test]
     fn convs_on_tokens_match_the_unfused_composition() {
         let seed = Rng::fresh_seed();
-        for (n, c, hw) in [(1, 12, [9, 13]), (2, 7, [6, 5])] {
+        for (n, c, hw, k) in [(1, 12, [9, 13], 3), (2, 7, [6, 5], 3), (2, 8, [11, 6], 7), (1, 20, [3, 10], 5)] {
             let x = Tensor::random(&[n, hw[0] * hw[1], c], seed, -1.0, 1.0);
             let dilated = Conv2d::new(1, 2).dilation(2).groups(c).act(Act::Relu);
             for (second, texture_kernels) in [(Conv2d::new(1, 1).groups(c), 2), (dilated, 1)] {
-                let g = tokens_graph(n, c, hw, second.clone());
+                let g = tokens_graph(n, c, hw, k, second.clone());
                 let (fused, folds) = channels_last(&g);
                 assert_eq!(folds, 2, "{n} {c} {hw:?}");
                 let names: Vec<&str> = fused.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -374,13 +378,15 @@ mod tests {
                 );
                 let want = g.run_reference(&[("tokens", &x)]).unwrap();
                 let plan = Plan::new(device(), &g).unwrap();
-                // Each conv the texture kernel takes saves both its permutes; the others keep them.
+                // Each conv a texture kernel takes saves both its permutes, and `conv_dw_tex_cl`
+                // also the input pack of each batch item; the others keep them.
                 let unfused = crate::graph::PlanOptions { fuse: false, ..Default::default() };
                 let before = Plan::with_options(device(), &g, &unfused).unwrap().stats.dispatches;
-                let saved = if crate::ops::matmul::sg_ok(device()) { 2 * texture_kernels } else { 0 };
+                let per_conv = 2 + if c % 4 == 0 { n } else { 0 };
+                let saved = if crate::ops::matmul::sg_ok(device()) { per_conv * texture_kernels } else { 0 };
                 assert_eq!(plan.stats.dispatches + saved, before, "{n} {c} {hw:?} {second:?}");
                 let got = plan.run(&[("tokens", &x)]).unwrap();
-                check_close(&format!("tokens {n} {c} {hw:?} seed {seed}"), &got["y"], &want["y"], 1e-4).unwrap();
+                check_close(&format!("tokens {n} {c} {hw:?} k {k} seed {seed}"), &got["y"], &want["y"], 1e-4).unwrap();
             }
         }
     }

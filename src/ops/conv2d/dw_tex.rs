@@ -34,6 +34,9 @@ struct DwParams {
     y_cs: u32,
     y_rs: u32,
     y_xs: u32,
+    /// The batch item's first vec4 of x (`conv_dw_tex_cl`).
+    x_off4: u32,
+    _p: [u32; 3],
 }
 
 /// Whether the shape suits `conv_dw_tex` (without the device): depthwise, stride 1, no dilation,
@@ -58,9 +61,20 @@ pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
         && geo.c <= ctx.max_groups()
 }
 
+/// Output pixels and rows per invocation of `conv_dw_tex_cl` (`FPC`, `RC` in the kernel).
+const FPC: usize = 4;
+const RC: usize = 2;
+
+/// Whether `conv_dw_tex_cl` can take a conv on tokens: channels a multiple of 4 (x is read as
+/// vec4s) and the weight texture within the device's limits.
+fn fits_channels_last(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
+    geo.c % 4 == 0 && ctx.texture_fits(geo.c / 4, geo.k[1], geo.k[0])
+}
+
 /// Record the conv: the weights and (per batch item) the input packed into textures, then
 /// `conv_dw_tex` with one workgroup row per channel. `channels_last`: x is `[N, H, W, C]` and y
 /// `[N, Ho, Wo, C]` in memory (tokens), whatever their views' shapes; otherwise both are NCHW.
+/// Tokens with channels a multiple of 4 go to `conv_dw_tex_cl` (see [`plan_channels_last`]).
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     ctx: &mut PlanCtx,
@@ -72,6 +86,9 @@ pub fn plan(
     act: Act,
     channels_last: bool,
 ) -> Result<()> {
+    if channels_last && fits_channels_last(ctx, geo) {
+        return plan_channels_last(ctx, geo, x, wp, bias, y, act);
+    }
     let (c, [kh, kw]) = (geo.c, geo.k);
     // TW: layer ky, texel (q, ch) = wp[0, ky, 4q .. 4q+3, ch] (wp is [1, kh, kw, C]).
     let tw = ctx.texture(2, c, kh)?;
@@ -100,6 +117,8 @@ pub fn plan(
         y_cs: (geo.ho * geo.wo) as u32,
         y_rs: geo.wo as u32,
         y_xs: 1,
+        x_off4: 0,
+        _p: [0; 3],
     };
     if channels_last {
         (prm.y_cs, prm.y_rs, prm.y_xs) = (1, (geo.wo * c) as u32, c as u32);
@@ -122,6 +141,60 @@ pub fn plan(
         ];
         let (pixels, channels) = (wg_count(geo.ho * nbx, 64), c as u32);
         ctx.dispatch(&p, &binds, if channels_last { [channels, pixels, 1] } else { [pixels, channels, 1] })?;
+    }
+    Ok(())
+}
+
+/// `conv_dw_tex_cl` on tokens: the weights packed into texel (q, kx) of layer ky, x read in place
+/// as vec4s of 4 channels, one invocation per 4 channels, [`FPC`] output pixels and [`RC`] rows,
+/// its lanes along the channels.
+fn plan_channels_last(
+    ctx: &mut PlanCtx,
+    geo: &ConvGeom,
+    x: &TensorView,
+    wp: &TensorView,
+    bias: Option<&TensorView>,
+    y: &TensorView,
+    act: Act,
+) -> Result<()> {
+    let (c, [kh, kw], (h, w)) = (geo.c, geo.k, (geo.h, geo.w));
+    let tw = ctx.texture(c / 4, kw, kh)?;
+    pack_layers(ctx, wp, &tw, 0, kh, kw, c, [0, kw * c, c, 1])?;
+    let (kernel, _) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
+    let p = ctx.pipeline(kernel, "conv_dw_tex_cl", &[("KW", kw as f64), act.constant()])?;
+    let (act, alpha) = act.code();
+    let nbx = geo.wo.div_ceil(FPC);
+    let mut prm = DwParams {
+        h: h as u32,
+        w: w as u32,
+        ho: geo.ho as u32,
+        wo: geo.wo as u32,
+        kh: kh as u32,
+        wq: (c / 4) as u32,
+        py: geo.padding[0] as i32,
+        px: geo.padding[1] as i32,
+        nbx: nbx as u32,
+        act,
+        alpha,
+        has_bias: bias.is_some() as u32,
+        y_off: 0,
+        y_cs: 1,
+        y_rs: (geo.wo * c) as u32,
+        y_xs: c as u32,
+        x_off4: 0,
+        _p: [0; 3],
+    };
+    for b in 0..geo.n {
+        prm.x_off4 = (b * h * w * c / 4) as u32;
+        prm.y_off = (b * c * geo.ho * geo.wo) as u32;
+        let binds = [
+            Bind::Uniform(as_bytes(&prm)),
+            Bind::Texture(&tw),
+            Bind::Tensor(bias.unwrap_or(wp)),
+            Bind::Tensor(y),
+            Bind::Tensor(x),
+        ];
+        ctx.dispatch_linear(&p, &binds, wg_count(c / 4 * geo.ho.div_ceil(RC) * nbx, 64))?;
     }
     Ok(())
 }
