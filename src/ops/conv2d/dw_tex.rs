@@ -68,7 +68,7 @@ const RC: usize = 2;
 /// Whether `conv_dw_tex_cl` can take a conv on tokens: channels a multiple of 4 (x is read as
 /// vec4s) and the weight texture within the device's limits.
 fn fits_channels_last(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
-    geo.c % 4 == 0 && ctx.texture_fits(geo.c / 4, geo.k[1], geo.k[0])
+    geo.c.is_multiple_of(4) && ctx.texture_fits(geo.c / 4, geo.k[1], geo.k[0])
 }
 
 /// Record the conv: the weights and (per batch item) the input packed into textures, then
