@@ -44,14 +44,15 @@ impl BenchCase {
         let out = b.add("op", op, &ids)?;
         let out_elems: usize = b.shape(out).iter().product();
         b.output("out", out);
-        let inputs: Vec<(String, Tensor)> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0)))
-            .collect();
+        let inputs = random_inputs(shapes);
         let bytes = 4.0 * (inputs.iter().map(|(_, t)| t.numel()).sum::<usize>() + out_elems) as f64;
         Ok(BenchCase { family, name, flops, bytes, graph: b.finish(), inputs })
     }
+}
+
+/// Graph inputs `in0`, `in1`, ... of these shapes, uniform in [-1, 1], seeded by position.
+fn random_inputs(shapes: &[&[usize]]) -> Vec<(String, Tensor)> {
+    shapes.iter().enumerate().map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0))).collect()
 }
 
 /// Every registered case. Families add theirs here.
@@ -98,12 +99,7 @@ pub fn cases() -> Result<Vec<BenchCase>> {
         let y = b.add("op", conv, &[m, w, bias])?;
         let out = nchw_to_tokens(&mut b, "out", y)?;
         b.output("out", out);
-        let shapes: [&[usize]; 3] = [&[1, hw * hw, c], &[1, k, k, c], &[c]];
-        let inputs: Vec<(String, Tensor)> = shapes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0)))
-            .collect();
+        let inputs = random_inputs(&[&[1, hw * hw, c], &[1, k, k, c], &[c]]);
         v.push(BenchCase {
             family: "conv2d",
             name: format!(

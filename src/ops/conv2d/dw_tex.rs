@@ -39,6 +39,37 @@ struct DwParams {
     _p: [u32; 3],
 }
 
+impl DwParams {
+    /// Both kernels' parameters for batch item 0: `wq` texels of an input row (`conv_dw_tex`) or
+    /// C / 4 (`conv_dw_tex_cl`), `nbx` pixel blocks of an output row, and y's strides for NCHW or,
+    /// with `channels_last`, tokens.
+    fn new(geo: &ConvGeom, act: Act, has_bias: bool, wq: usize, nbx: usize, channels_last: bool) -> DwParams {
+        let (act, alpha) = act.code();
+        let (y_cs, y_rs, y_xs) =
+            if channels_last { (1, geo.wo * geo.c, geo.c) } else { (geo.ho * geo.wo, geo.wo, 1) };
+        DwParams {
+            h: geo.h as u32,
+            w: geo.w as u32,
+            ho: geo.ho as u32,
+            wo: geo.wo as u32,
+            kh: geo.k[0] as u32,
+            wq: wq as u32,
+            py: geo.padding[0] as i32,
+            px: geo.padding[1] as i32,
+            nbx: nbx as u32,
+            act,
+            alpha,
+            has_bias: has_bias as u32,
+            y_off: 0,
+            y_cs: y_cs as u32,
+            y_rs: y_rs as u32,
+            y_xs: y_xs as u32,
+            x_off4: 0,
+            _p: [0; 3],
+        }
+    }
+}
+
 /// Whether the shape suits `conv_dw_tex` (without the device): depthwise, stride 1, no dilation,
 /// a kernel at most 8 wide.
 pub fn shape_fits(geo: &ConvGeom) -> bool {
@@ -98,31 +129,8 @@ pub fn plan(
         [("KW", kw as f64), ("E", geo.first_lane() as f64), act.constant(), ("CH_X", channels_last as u32 as f64)];
     let (kernel, entry) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
     let p = ctx.pipeline(kernel, entry, &consts)?;
-    let (act, alpha) = act.code();
     let nbx = geo.wo.div_ceil(FP);
-    let mut prm = DwParams {
-        h: geo.h as u32,
-        w: geo.w as u32,
-        ho: geo.ho as u32,
-        wo: geo.wo as u32,
-        kh: kh as u32,
-        wq: geo.w.div_ceil(4) as u32,
-        py: geo.padding[0] as i32,
-        px: geo.padding[1] as i32,
-        nbx: nbx as u32,
-        act,
-        alpha,
-        has_bias: bias.is_some() as u32,
-        y_off: 0,
-        y_cs: (geo.ho * geo.wo) as u32,
-        y_rs: geo.wo as u32,
-        y_xs: 1,
-        x_off4: 0,
-        _p: [0; 3],
-    };
-    if channels_last {
-        (prm.y_cs, prm.y_rs, prm.y_xs) = (1, (geo.wo * c) as u32, c as u32);
-    }
+    let mut prm = DwParams::new(geo, act, bias.is_some(), geo.w.div_ceil(4), nbx, channels_last);
     for b in 0..geo.n {
         if channels_last {
             let (h, w) = (geo.h, geo.w);
@@ -162,28 +170,8 @@ fn plan_channels_last(
     pack_layers(ctx, wp, &tw, 0, kh, kw, c, [0, kw * c, c, 1])?;
     let (kernel, _) = super::ConvVariant::DepthwiseTex.entry().expect("conv_dw_tex");
     let p = ctx.pipeline(kernel, "conv_dw_tex_cl", &[("KW", kw as f64), act.constant()])?;
-    let (act, alpha) = act.code();
     let nbx = geo.wo.div_ceil(FPC);
-    let mut prm = DwParams {
-        h: h as u32,
-        w: w as u32,
-        ho: geo.ho as u32,
-        wo: geo.wo as u32,
-        kh: kh as u32,
-        wq: (c / 4) as u32,
-        py: geo.padding[0] as i32,
-        px: geo.padding[1] as i32,
-        nbx: nbx as u32,
-        act,
-        alpha,
-        has_bias: bias.is_some() as u32,
-        y_off: 0,
-        y_cs: 1,
-        y_rs: (geo.wo * c) as u32,
-        y_xs: c as u32,
-        x_off4: 0,
-        _p: [0; 3],
-    };
+    let mut prm = DwParams::new(geo, act, bias.is_some(), c / 4, nbx, true);
     for b in 0..geo.n {
         prm.x_off4 = (b * h * w * c / 4) as u32;
         prm.y_off = (b * c * geo.ho * geo.wo) as u32;
