@@ -115,12 +115,12 @@ pub struct TexPaths {
 }
 
 impl TexPaths {
-    /// What this device can run for `geo`.
-    fn on(ctx: &PlanCtx, geo: &crate::ops::gemm_tex::ConvGeom) -> TexPaths {
+    /// What this device can run for `geo`; `channels_last`: x and y are tokens in memory.
+    fn on(ctx: &PlanCtx, geo: &crate::ops::gemm_tex::ConvGeom, channels_last: bool) -> TexPaths {
         TexPaths {
             tex: crate::ops::gemm_tex::usable(ctx) && geo.fits(ctx),
             few: few::fits(ctx, geo),
-            dw_tex: dw_tex::fits(ctx, geo),
+            dw_tex: dw_tex::fits(ctx, geo, channels_last),
             winograd: winograd_tex::fits(ctx, geo),
         }
     }
@@ -211,15 +211,19 @@ impl Conv2d {
     }
 
     /// The texture paths' geometry and the kernel this device takes for x, the packed weight and y.
+    /// The geometry and the variant; `channels_last`: x and y are tokens in memory (the limits of
+    /// the kernels that read tokens apply).
     fn choice(
         &self,
         ctx: &PlanCtx,
         x: &TensorView,
         wp: &TensorView,
         y: &TensorView,
+        channels_last: bool,
     ) -> (crate::ops::gemm_tex::ConvGeom, std::result::Result<ConvVariant, String>) {
         let geo = crate::ops::gemm_tex::ConvGeom::new(self, &x.shape, &wp.shape, &y.shape);
-        let problem = self.problem(&x.shape, &wp.shape, &y.shape, TexPaths::on(ctx, &geo), ctx.max_groups());
+        let paths = TexPaths::on(ctx, &geo, channels_last);
+        let problem = self.problem(&x.shape, &wp.shape, &y.shape, paths, ctx.max_groups());
         (geo, choose(ctx.class(), self.variant, &problem))
     }
 }
@@ -455,7 +459,7 @@ impl Op for Conv2d {
     }
     fn plan_channels_last(&self, ctx: &mut PlanCtx, inputs: &[TensorView], outputs: &[TensorView]) -> Result<bool> {
         let (x, wp, y) = (&inputs[0], &inputs[1], &outputs[0]);
-        let (geo, variant) = self.choice(ctx, x, wp, y);
+        let (geo, variant) = self.choice(ctx, x, wp, y, true);
         // Only the depthwise texture kernel reads and writes tokens; f16 weights it does not read.
         if ctx.half_input(1) || variant != Ok(ConvVariant::DepthwiseTex) {
             return Ok(false);
@@ -503,7 +507,7 @@ impl Op for Conv2d {
             _p1: 0,
         };
 
-        let (geo, variant) = self.choice(ctx, x, wp, y);
+        let (geo, variant) = self.choice(ctx, x, wp, y, false);
         let variant = variant.map_err(|m| Error::graph(format!("node '{}': conv2d {m}", ctx.node_name)))?;
         // The texture paths record their own packs and dispatches.
         let (bias_in, act) = (inputs.get(2), self.act);

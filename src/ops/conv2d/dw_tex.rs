@@ -81,13 +81,18 @@ pub fn shape_fits(geo: &ConvGeom) -> bool {
 }
 
 /// Whether this device can run it here: subgroups of 8 (the texture path's devices), the shape
-/// fits, the textures are within limits, x and y each fit one binding and the grid fits.
-pub fn fits(ctx: &PlanCtx, geo: &ConvGeom) -> bool {
-    crate::ops::gemm_tex::usable(ctx)
-        && shape_fits(geo)
-        && geo.input_texture_fits(ctx, geo.c)
+/// fits, x and y each fit one binding, and the kernel that [`plan`] will take fits: on tokens
+/// (`channels_last`) with channels a multiple of 4 `conv_dw_tex_cl` (its weight texture), else
+/// `conv_dw_tex` (its textures and its grid of one workgroup row per channel).
+pub fn fits(ctx: &PlanCtx, geo: &ConvGeom, channels_last: bool) -> bool {
+    if !(crate::ops::gemm_tex::usable(ctx) && shape_fits(geo) && geo.io_fits(ctx)) {
+        return false;
+    }
+    if channels_last && geo.c.is_multiple_of(4) {
+        return fits_channels_last(ctx, geo);
+    }
+    geo.input_texture_fits(ctx, geo.c)
         && ctx.texture_fits(2, geo.c, geo.k[0])
-        && geo.io_fits(ctx)
         && (geo.ho * geo.wo.div_ceil(FP)).div_ceil(64) <= ctx.max_groups()
         && geo.c <= ctx.max_groups()
 }
@@ -117,7 +122,7 @@ pub fn plan(
     act: Act,
     channels_last: bool,
 ) -> Result<()> {
-    if channels_last && fits_channels_last(ctx, geo) {
+    if channels_last && geo.c.is_multiple_of(4) {
         return plan_channels_last(ctx, geo, x, wp, bias, y, act);
     }
     let (c, [kh, kw]) = (geo.c, geo.k);
