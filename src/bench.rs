@@ -58,8 +58,11 @@ fn random_inputs(shapes: &[&[usize]]) -> Vec<(String, Tensor)> {
 /// Every registered case. Families add theirs here.
 pub fn cases() -> Result<Vec<BenchCase>> {
     let mut v = Vec::new();
-    // GEMM: the square reference shape and the token x Linear shapes of MiT-B3 at 512x512.
-    for (m, k, n) in [(1024, 1024, 1024), (16384, 64, 256), (4096, 128, 512), (1024, 320, 1280), (256, 512, 2048)] {
+    // GEMM: the square reference shape, the token x Linear shapes of MiT-B3 at 512x512 and
+    // ConvNeXt's stage-1 fc2 (a long, thin A).
+    let gemms =
+        [(1024, 1024, 1024), (16384, 64, 256), (4096, 128, 512), (1024, 320, 1280), (256, 512, 2048), (16384, 384, 96)];
+    for (m, k, n) in gemms {
         let flops = 2.0 * (m * n * k) as f64;
         v.push(BenchCase::single(
             "matmul",

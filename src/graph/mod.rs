@@ -6,6 +6,7 @@ pub mod fuse;
 pub mod ir;
 pub mod plan;
 pub mod profile;
+mod record;
 pub mod run;
 pub mod run_batch;
 

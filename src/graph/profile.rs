@@ -90,24 +90,11 @@ impl<'g> Plan<'g> {
     fn node_walls(&self) -> Result<Vec<f64>> {
         let gpu = self.gpu;
         let mut walls = vec![0.0; self.nodes.len()];
-        let mut i = 0;
-        while i < self.dispatches.len() {
-            let node = self.dispatches[i].node;
-            let start = i;
-            while i < self.dispatches.len() && self.dispatches[i].node == node {
-                i += 1;
-            }
+        for (node, steps) in super::record::by_node(&self.dispatches) {
             let t = std::time::Instant::now();
             gpu.scoped("profiling a node", || {
                 let mut enc = gpu.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    for d in &self.dispatches[start..i] {
-                        pass.set_pipeline(&d.pipeline.pipeline);
-                        pass.set_bind_group(0, &d.bind_group, &[]);
-                        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-                    }
-                }
+                super::record::record(&mut enc, steps, &self.nodes[node].0, None);
                 gpu.queue.submit([enc.finish()]);
                 Ok(())
             })?;

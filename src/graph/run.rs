@@ -76,12 +76,7 @@ impl<'g> Plan<'g> {
                 gpu.scoped("checking a node's output", || {
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     if k == 0 {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
-                        for d in &self.dispatches[start..i] {
-                            pass.set_pipeline(&d.pipeline.pipeline);
-                            pass.set_bind_group(0, &d.bind_group, &[]);
-                            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-                        }
+                        super::record::record(&mut enc, &self.dispatches[start..i], &self.nodes[n].0, None);
                     }
                     enc.copy_buffer_to_buffer(&view.buffer, view.offset, &staging, 0, view.bytes());
                     gpu.queue.submit([enc.finish()]);
@@ -140,37 +135,13 @@ impl<'g> Plan<'g> {
         Ok(())
     }
 
-    /// Record every dispatch; with `timed`, one pass per node bracketed by timestamps.
+    /// Record every step; with `timed`, each node's steps bracketed by its timestamps.
     pub(super) fn encode(&self, enc: &mut wgpu::CommandEncoder, queries: Option<&wgpu::QuerySet>) {
         match queries {
-            None => {
-                let mut pass = enc
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("graph"), timestamp_writes: None });
-                for d in &self.dispatches {
-                    pass.set_pipeline(&d.pipeline.pipeline);
-                    pass.set_bind_group(0, &d.bind_group, &[]);
-                    pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-                }
-            }
+            None => super::record::record(enc, &self.dispatches, "graph", None),
             Some(qs) => {
-                let mut i = 0;
-                while i < self.dispatches.len() {
-                    let node = self.dispatches[i].node;
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(&self.nodes[node].0),
-                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                            query_set: qs,
-                            beginning_of_pass_write_index: Some(2 * node as u32),
-                            end_of_pass_write_index: Some(2 * node as u32 + 1),
-                        }),
-                    });
-                    while i < self.dispatches.len() && self.dispatches[i].node == node {
-                        let d = &self.dispatches[i];
-                        pass.set_pipeline(&d.pipeline.pipeline);
-                        pass.set_bind_group(0, &d.bind_group, &[]);
-                        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-                        i += 1;
-                    }
+                for (node, steps) in super::record::by_node(&self.dispatches) {
+                    super::record::record(enc, steps, &self.nodes[node].0, Some((qs, 2 * node as u32)));
                 }
             }
         }

@@ -179,7 +179,8 @@ pub fn pack(
 }
 
 /// [`pack`] into `layers` consecutive layers from `layer` on; `strides` = [off, s_layer, s_row,
-/// s_col]: layer `layer + z` gets `src[off + z * s_layer + r * s_row + c * s_col]`.
+/// s_col]: layer `layer + z` gets `src[off + z * s_layer + r * s_row + c * s_col]`. A copy does it
+/// where the texels are the source's rows as they lie in memory ([`crate::ops::texcopy`]).
 #[allow(clippy::too_many_arguments)]
 pub fn pack_layers(
     ctx: &mut PlanCtx,
@@ -191,6 +192,10 @@ pub fn pack_layers(
     cols: usize,
     strides: [usize; 4],
 ) -> Result<()> {
+    if let Some(copy) = crate::ops::texcopy::plan_copy(src, tex, layer, layers, rows, cols, strides) {
+        ctx.copy_to_texture(copy);
+        return Ok(());
+    }
     let p = ctx.pipeline(&KERNELS[0], "pack", &[])?;
     let prm = PackParams::strided(tex, layer, layers, rows, cols, strides);
     let wg = [groups(tex.size[0] as usize, 8), groups(tex.size[1] as usize, 8), layers as u32];
@@ -210,6 +215,10 @@ pub fn pack_layers_innermost(
     cols: usize,
     strides: [usize; 4],
 ) -> Result<()> {
+    if let Some(copy) = crate::ops::texcopy::plan_copy(src, tex, 0, layers, rows, cols, strides) {
+        ctx.copy_to_texture(copy);
+        return Ok(());
+    }
     let p = ctx.pipeline(&KERNELS[0], "pack_layer_fastest", &[])?;
     let prm = PackParams::strided(tex, 0, layers, rows, cols, strides);
     let wg = [groups(layers, 8), groups(tex.size[0] as usize, 8), tex.size[1]];

@@ -14,6 +14,7 @@ pub mod act;
 pub mod axis;
 pub mod planes;
 pub mod testing;
+pub mod texcopy;
 pub mod variant;
 pub mod window;
 
@@ -230,12 +231,31 @@ pub struct Texture {
     pub size: [u32; 3],
 }
 
-/// A recorded dispatch.
+/// A recorded step of a node: a compute dispatch, or a copy between passes.
 pub struct Dispatch {
-    pub pipeline: Arc<Pipeline>,
-    pub bind_group: wgpu::BindGroup,
-    pub workgroups: [u32; 3],
+    pub work: Work,
     pub node: usize,
+}
+
+/// What a [`Dispatch`] does.
+pub enum Work {
+    Compute {
+        pipeline: Arc<Pipeline>,
+        bind_group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+    },
+    /// Rows of a buffer into a texture region (`PlanCtx::copy_to_texture`).
+    CopyToTexture(texcopy::TexCopy),
+}
+
+impl Dispatch {
+    /// The pipeline's label (`<module>::<entry>` and constants), or `copy_to_texture`.
+    pub fn label(&self) -> &str {
+        match &self.work {
+            Work::Compute { pipeline, .. } => &pipeline.label,
+            Work::CopyToTexture(_) => "copy_to_texture",
+        }
+    }
 }
 
 /// What an op's `plan` sees: the device, the pipeline cache, and a place to record dispatches.
@@ -389,7 +409,7 @@ impl<'a> PlanCtx<'a> {
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::STORAGE_BINDING,
+                usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_DST,
                 view_formats: &[],
             }))
         })?;
@@ -520,7 +540,8 @@ impl<'a> PlanCtx<'a> {
                     entries: &entries,
                 }))
             })?;
-        self.dispatches.push(Dispatch { pipeline: pipeline.clone(), bind_group, workgroups, node: self.node_index });
+        let work = Work::Compute { pipeline: pipeline.clone(), bind_group, workgroups };
+        self.dispatches.push(Dispatch { work, node: self.node_index });
         Ok(())
     }
 

@@ -173,6 +173,17 @@ fn check_op_stats<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor]
     stats
 }
 
+/// [`check_op`], returning the labels of the steps its plan records (pipelines and copies), so
+/// tests can tell which path ran.
+#[cfg(test)]
+pub fn check_op_steps<O: Op + Clone + 'static>(case: &str, op: &O, inputs: &[Tensor], rel_tol: f32) -> Vec<String> {
+    let opts = crate::graph::PlanOptions::default();
+    let (got, plan) = run_planned(op, inputs, &[], &opts).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    assert_outputs(case, op, &got, &op.reference(&refs), rel_tol);
+    plan.dispatches.iter().map(|d| d.label().to_string()).collect()
+}
+
 /// Options that plan as for a hardware GPU (`PlanOptions::class`) on whatever device runs the tests.
 #[cfg(test)]
 fn as_hardware(half_weights: bool) -> crate::graph::PlanOptions {
@@ -193,7 +204,7 @@ pub fn check_op_as_hardware<O: Op + Clone + 'static>(
         run_planned(op, inputs, &[], &as_hardware(false)).unwrap_or_else(|e| panic!("{case}: {op:?} failed: {e}"));
     let refs: Vec<&Tensor> = inputs.iter().collect();
     assert_outputs(&format!("{case} (hardware kernels)"), op, &got, &op.reference(&refs), rel_tol);
-    plan.dispatches.iter().map(|d| d.pipeline.label.clone()).collect()
+    plan.dispatches.iter().map(|d| d.label().to_string()).collect()
 }
 
 /// Check `op` planned for a hardware GPU (on whatever device runs the tests) with input `weight`
