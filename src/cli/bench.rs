@@ -66,11 +66,16 @@ fn parse_peak(s: &str) -> Result<(f64, f64)> {
     Ok((f, b))
 }
 
-/// The device's best measured rates: GFLOP/s of the GEMM cases and GB/s of the element-wise one.
+/// The device's best measured rates, GFLOP/s of the GEMM cases and GB/s of the element-wise ones,
+/// timed as the model's nodes are (each case's steps submitted alone and waited for, no uploads),
+/// so the shares of peak compare like with like. Not from timestamps: on lavapipe some read far
+/// below the wall time, which put this bandwidth anywhere from 4 to 257 GB/s.
 fn measured_peaks(gpu: &crate::gpu::device::Gpu) -> Result<(f64, f64)> {
     let (mut gflops, mut gbps) = (0.0f64, 0.0f64);
     for case in cases()?.into_iter().filter(|c| c.family == "matmul" || c.family == "elementwise") {
-        let ms = measure(gpu, &case, 3)?.best_ms();
+        let plan = crate::graph::Plan::new(gpu, &case.graph)?;
+        let feed: Vec<(&str, &crate::tensor::Tensor)> = case.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let ms = plan.profile(&feed, 3)?.wall_sum_ms();
         if case.family == "matmul" {
             gflops = gflops.max(case.flops / ms / 1e6);
         } else {
