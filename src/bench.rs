@@ -27,7 +27,25 @@ pub struct BenchCase {
     /// Bytes one run must read and write at least (the bandwidth floor).
     pub bytes: f64,
     pub graph: Graph,
-    pub inputs: Vec<(String, Tensor)>,
+    /// The inputs, made when the case runs (not when the list is built: a filtered run makes only
+    /// its own).
+    pub inputs: Vec<RandomInput>,
+}
+
+/// A graph input filled with uniform random values.
+pub struct RandomInput {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub seed: u64,
+    pub range: (f32, f32),
+}
+
+impl BenchCase {
+    /// The case's input tensors.
+    pub fn make_inputs(&self) -> Vec<(String, Tensor)> {
+        let make = |i: &RandomInput| (i.name.clone(), Tensor::random(&i.shape, i.seed, i.range.0, i.range.1));
+        self.inputs.iter().map(make).collect()
+    }
 }
 
 impl BenchCase {
@@ -45,14 +63,20 @@ impl BenchCase {
         let out_elems: usize = b.shape(out).iter().product();
         b.output("out", out);
         let inputs = random_inputs(shapes);
-        let bytes = 4.0 * (inputs.iter().map(|(_, t)| t.numel()).sum::<usize>() + out_elems) as f64;
+        let bytes = 4.0 * (inputs.iter().map(|i| i.shape.iter().product::<usize>()).sum::<usize>() + out_elems) as f64;
         Ok(BenchCase { family, name, flops, bytes, graph: b.finish(), inputs })
     }
 }
 
 /// Graph inputs `in0`, `in1`, ... of these shapes, uniform in [-1, 1], seeded by position.
-fn random_inputs(shapes: &[&[usize]]) -> Vec<(String, Tensor)> {
-    shapes.iter().enumerate().map(|(i, s)| (format!("in{i}"), Tensor::random(s, 1 + i as u64, -1.0, 1.0))).collect()
+fn random_inputs(shapes: &[&[usize]]) -> Vec<RandomInput> {
+    let input = |(i, s): (usize, &&[usize])| RandomInput {
+        name: format!("in{i}"),
+        shape: s.to_vec(),
+        seed: 1 + i as u64,
+        range: (-1.0, 1.0),
+    };
+    shapes.iter().enumerate().map(input).collect()
 }
 
 /// Every registered case. Families add theirs here.
@@ -227,7 +251,7 @@ pub fn cases() -> Result<Vec<BenchCase>> {
             flops: 2.0 * 24.0 * (side * side * ah * aw) as f64,
             bytes: 4.0 * (3 * h * w + 16 * ah * aw) as f64,
             graph: crate::models::copymove::build_copymove(h, w, &cfg)?,
-            inputs: vec![("image".to_string(), Tensor::random(&[1, 3, h, w], 1, 0.0, 255.0))],
+            inputs: vec![RandomInput { name: "image".into(), shape: vec![1, 3, h, w], seed: 1, range: (0.0, 255.0) }],
         });
     }
     Ok(v)
@@ -253,7 +277,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Plan once, warm up once, then the median of `reps` runs (GPU time and wall time).
 pub fn measure(gpu: &Gpu, case: &BenchCase, reps: usize) -> Result<Measured> {
     let plan = Plan::new(gpu, &case.graph)?;
-    let feed: Vec<(&str, &Tensor)> = case.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let inputs = case.make_inputs();
+    let feed: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
     plan.run(&feed)?;
     let timed = gpu.has(wgpu::Features::TIMESTAMP_QUERY);
     let (mut gpu_ms, mut wall_ms) = (Vec::new(), Vec::new());

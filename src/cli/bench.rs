@@ -74,7 +74,8 @@ fn measured_peaks(gpu: &crate::gpu::device::Gpu) -> Result<(f64, f64)> {
     let (mut gflops, mut gbps) = (0.0f64, 0.0f64);
     for case in cases()?.into_iter().filter(|c| c.family == "matmul" || c.family == "elementwise") {
         let plan = crate::graph::Plan::new(gpu, &case.graph)?;
-        let feed: Vec<(&str, &crate::tensor::Tensor)> = case.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let inputs = case.make_inputs();
+        let feed: Vec<(&str, &crate::tensor::Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let ms = plan.profile(&feed, 3)?.wall_sum_ms();
         if case.family == "matmul" {
             gflops = gflops.max(case.flops / ms / 1e6);
