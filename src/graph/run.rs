@@ -41,7 +41,7 @@ impl<'g> Plan<'g> {
         self.run_inner(inputs, false).map(|(o, _)| o)
     }
 
-    /// Run once with per-node GPU timestamps (one compute pass per node).
+    /// Run once with per-node GPU timestamps (each node's steps between its two timestamps).
     pub fn run_profiled(&self, inputs: &[(&str, &Tensor)]) -> Result<(HashMap<String, Tensor>, Vec<NodeTiming>)> {
         if !self.gpu.has(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(Error::invalid(format!(
