@@ -40,10 +40,10 @@ pub enum AttnVariant {
     /// Three kernels through a scratch score buffer (`scores`, `softmax_rows`, `weighted_sum`): any
     /// head dims.
     ThreePass,
-    /// Composed of texture GEMMs and the softmax op, transposed so the long query axis is the
-    /// GEMMs' N: S^T = K Q^T, softmax over keys, O^T = V^T P^T, the packs reading q, k and v in
-    /// place and the last store writing token-major. Software devices with the texture GEMM, where
-    /// the register-blocked GEMM beats a fused kernel bound by per-lane loads.
+    /// Composed of texture GEMMs and the softmax op: S = Q K^T, softmax over keys (rows),
+    /// O = P V, the packs reading q, k and v in place (q and P copied where their rows allow) and
+    /// the last store writing token-major. Software devices with the texture GEMM, where the
+    /// register-blocked GEMM beats a fused kernel bound by per-lane loads.
     Composed,
 }
 
@@ -89,10 +89,80 @@ impl Attention {
 
     /// The composed path on the texture GEMM (`ops::gemm_tex`), without the permutes: the packs read
     /// q, k and v in place through their strides (head h at channel offset h * D), and the second
-    /// product stores O^T transposed, straight into token-major `o`. Per batch item, heads as
+    /// product stores straight into token-major `o`. Per batch item, heads as
     /// texture layers; the scores live in pooled scratch buffers (written by this node before it
     /// reads them, so nodes of the same sizes share them: [`PlanCtx::pooled_scratch`]).
     fn plan_composed(
+        &self,
+        ctx: &mut PlanCtx,
+        q: &TensorView,
+        k: &TensorView,
+        v: &TensorView,
+        o: &TensorView,
+    ) -> Result<()> {
+        let (_, lq, lk, d, _) = self.dims(&q.shape, &k.shape, &v.shape);
+        // Queries along texture rows where the textures allow it (S = Q K^T: q and P are then
+        // copies, 2.2x faster at MiT's stage 1); longer query axes along texture columns.
+        if Self::rows_fit(ctx, self.heads, lq, lk, d) {
+            self.plan_composed_rows(ctx, q, k, v, o)
+        } else {
+            self.plan_composed_columns(ctx, q, k, v, o)
+        }
+    }
+
+    /// Whether the query axis fits texture heights (the [`Attention::plan_composed_rows`] layout).
+    fn rows_fit(ctx: &PlanCtx, h: usize, lq: usize, lk: usize, d: usize) -> bool {
+        ctx.texture_fits(d.div_ceil(4), lq, h) && ctx.texture_fits(lk.div_ceil(4), lq, h)
+    }
+
+    /// S = scale * Q K^T [Lq, Lk] per head, softmax over keys (rows), O = P V.
+    fn plan_composed_rows(
+        &self,
+        ctx: &mut PlanCtx,
+        q: &TensorView,
+        k: &TensorView,
+        v: &TensorView,
+        o: &TensorView,
+    ) -> Result<()> {
+        use crate::ops::gemm_tex::{gemm, operand_size, pack_layers, TexParams};
+        use crate::ops::softmax::Softmax;
+        let (b, lq, lk, d, dv) = self.dims(&q.shape, &k.shape, &v.shape);
+        let h = self.heads;
+        let (qw, vw) = (h * d, h * dv);
+        let st = ctx.pooled_scratch(h * lq * lk)?;
+        let st = TensorView { shape: vec![h, lq, lk], ..st };
+        let pt = ctx.pooled_scratch(h * lq * lk)?;
+        let pt = TensorView { shape: vec![h, lq, lk], ..pt };
+        let (aw, ah) = operand_size(lq, d);
+        let (ta1, tb1) = (ctx.texture(aw, ah, h)?, ctx.texture(lk.div_ceil(4), 4 * d.div_ceil(4), h)?);
+        let (aw, ah) = operand_size(lq, lk);
+        let (ta2, tb2) = (ctx.texture(aw, ah, h)?, ctx.texture(dv.div_ceil(4), 4 * lk.div_ceil(4), h)?);
+        let none = crate::ops::act::Act::None;
+        for bi in 0..b {
+            // S_h = scale * Q_h K_h^T [Lq, Lk]: A = Q_h (a copy where its rows allow), B = K_h^T.
+            pack_layers(ctx, q, &ta1, 0, h, lq, d, [bi * lq * qw, d, qw, 1])?;
+            pack_layers(ctx, k, &tb1, 0, h, d, lk, [bi * lk * qw, d, 1, qw])?;
+            let mut p = TexParams::new(lq, d, lk, self.scale, none);
+            (p.a_lstep, p.b_lstep) = (1, 1);
+            // No bias: k stands in for the unread bias binding.
+            gemm(ctx, &p, &ta1, &tb1, k, &st, h, None)?;
+            // P = softmax of S over keys (rows). A kernel that packed the softmax straight into the
+            // texture measured slower than the softmax op and a pack (BENCHMARKS, fourteenth session).
+            Softmax { axis: 2 }.plan(ctx, std::slice::from_ref(&st), std::slice::from_ref(&pt))?;
+            // O_h = P_h V_h [Lq, Dv], element (i, c) stored at o[bi, i, h * Dv + c].
+            pack_layers(ctx, &pt, &ta2, 0, h, lq, lk, [0, lq * lk, lk, 1])?;
+            pack_layers(ctx, v, &tb2, 0, h, lk, dv, [bi * lk * vw, dv, vw, 1])?;
+            let mut p = TexParams::new(lq, lk, dv, 1.0, none);
+            (p.a_lstep, p.b_lstep) = (1, 1);
+            (p.c_off, p.c_zstride, p.ldc, p.ldn) = ((bi * lq * vw) as u32, dv as u32, vw as u32, 1);
+            gemm(ctx, &p, &ta2, &tb2, k, o, h, None)?;
+        }
+        Ok(())
+    }
+
+    /// Transposed, so the query axis is the GEMMs' N (texture columns): S^T = K Q^T, softmax over
+    /// keys, O^T = V^T P^T.
+    fn plan_composed_columns(
         &self,
         ctx: &mut PlanCtx,
         q: &TensorView,
@@ -124,7 +194,7 @@ impl Attention {
             gemm(ctx, &p, &ta1, &tb1, k, &st, h, None)?;
             // P^T = softmax of S^T over keys. A kernel that packed the softmax straight into the
             // texture measured slower than these two passes (BENCHMARKS, fourteenth session).
-            Softmax { axis: 1 }.plan(ctx, &[st.clone()], &[pt.clone()])?;
+            Softmax { axis: 1 }.plan(ctx, std::slice::from_ref(&st), std::slice::from_ref(&pt))?;
             // O_h^T = V_h^T P_h^T [Dv, Lq], element (c, i) stored at o[bi, i, h * Dv + c].
             pack_layers(ctx, v, &ta2, 0, h, dv, lk, [bi * lk * vw, dv, 1, vw])?;
             pack_layers(ctx, &pt, &tb2, 0, h, lk, lq, [0, lk * lq, lq, 1])?;

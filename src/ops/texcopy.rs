@@ -135,11 +135,19 @@ mod tests {
             let labels = check_op_steps(&format!("a {a:?} b {b:?} seed {seed}"), &tex, &ins, 1e-4);
             assert_eq!(copies(&labels), want, "a {a:?} b {b:?}: {labels:?}");
         }
-        // Attention's composed path: the softmax's output (64 queries = 256-byte rows) is copied.
-        let att = Attention { heads: 2, scale: 0.125, variant: None };
-        let ins = [[1, 64, 128], [1, 8, 128], [1, 8, 128]].map(|s| Tensor::random(&s, seed + 20, -1.0, 1.0));
-        let labels = check_op_steps(&format!("attention seed {seed}"), &att, &ins, 1e-4);
-        assert!(copies(&labels) >= 1, "{labels:?}");
+        // Attention's composed path, queries along texture rows: the softmax's output (64 keys =
+        // 256-byte rows) is copied, and with one head also q and v (rows of 128 channels).
+        for (heads, want) in [(2, 1), (1, 3)] {
+            let att = Attention { heads, scale: 0.125, variant: None };
+            let ins = [[1, 40, 128], [1, 64, 128], [1, 64, 128]].map(|s| Tensor::random(&s, seed + 20, -1.0, 1.0));
+            let labels = check_op_steps(&format!("attention heads {heads} seed {seed}"), &att, &ins, 1e-4);
+            assert_eq!(copies(&labels), want, "{labels:?}");
+        }
+        // More queries than a texture is high: the transposed form (queries along columns).
+        let lq = device().limits.max_texture_dimension_2d as usize + 16;
+        let att = Attention { heads: 1, scale: 0.5, variant: None };
+        let ins = [[1, lq, 4], [1, 8, 4], [1, 8, 4]].map(|s| Tensor::random(&s, seed + 30, -1.0, 1.0));
+        check_op_steps(&format!("attention lq {lq} seed {seed}"), &att, &ins, 1e-4);
     }
 
     /// A plan with copies runs the same timed (each node's copies inside its timestamps), node by
